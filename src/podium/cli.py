@@ -1,0 +1,132 @@
+"""`podium <verb>`: the only place that prints. The Makefile calls nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from podium.errors import PodiumError
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        args.handler(args)
+    except PodiumError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished epochs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="podium", description=__doc__)
+    verbs = parser.add_subparsers(metavar="verb")
+
+    def verb(name: str, handler, help_: str, config: bool = True) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(handler=handler)
+        if config:
+            sub.add_argument("--config", "-c", help="experiment YAML (configs/*.yaml)")
+            sub.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+        return sub
+
+    data = verb("data", _cmd_data, "fetch, safely unpack and index a competition's files", config=False)
+    data.add_argument("--competition", "-C", default="demo", help="built-in slug or spec YAML path")
+    data.add_argument("--data-dir", default="data")
+    data.add_argument("--source", help="folder holding the competition's files (instead of downloading)")
+    data.add_argument("--force", action="store_true", help="fetch, unpack and index again")
+    verb("folds", _cmd_folds, "write the deterministic validation split").add_argument("--force", action="store_true")
+    verb("train", _cmd_train, "train the configured folds; best checkpoint per fold; reports") \
+        .add_argument("--force", action="store_true", help="retrain folds that already finished")
+    verb("predict", _cmd_predict, "TTA x folds on the test set; write the validated submission CSV")
+    verb("run", _cmd_run, "the whole job: data, folds, train, predict").add_argument("--source")
+    verb("config", _cmd_config, "print the resolved config")
+    return parser
+
+
+def _config(args):
+    from podium.config import load_config
+
+    return load_config(args.config, args.overrides)
+
+
+def _cmd_data(args) -> None:
+    from podium.workflow import prepare_data
+
+    _print_data(prepare_data(args.competition, args.data_dir, args.source, args.force))
+
+
+def _print_data(summary) -> None:
+    state = "unpacked" if summary.extracted else "already unpacked"
+    print(f"data: {summary.root} ({state}): {summary.n_train} train images in {summary.n_classes} classes, "
+          f"{summary.n_test} test images")
+    if summary.bad_files:
+        print(f"data: {len(summary.bad_files)} unreadable image(s) skipped (listed in index.parquet):")
+        for path, reason in summary.bad_files[:10]:
+            print(f"  {path}: {reason}")
+
+
+def _cmd_folds(args) -> None:
+    from podium.workflow import make_split
+
+    cfg = _config(args)
+    path, sizes = make_split(cfg, force=args.force)
+    print(f"folds: {path}: validation images per fold: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
+
+
+def _cmd_train(args) -> None:
+    from podium.workflow import train_run
+
+    cfg = _config(args)
+    print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
+    summary = train_run(cfg, force=args.force)
+    print(summary.report_text)
+
+
+def _cmd_predict(args) -> None:
+    from podium.workflow import predict_run
+
+    _print_predict(predict_run(_config(args)))
+
+
+def _print_predict(summary) -> None:
+    print(f"submission: {summary.submission} ({summary.n_rows} rows, validated against the sample submission)")
+    if summary.n_unreadable:
+        print(f"submission: {summary.n_unreadable} unreadable test image(s) got the training class prior")
+    top = ", ".join(f"{k} {v}" for k, v in list(summary.class_counts.items())[:5])
+    print(f"submission: most predicted: {top}")
+
+
+def _cmd_run(args) -> None:
+    from podium.workflow import make_split, predict_run, prepare_data, train_run
+
+    started = time.perf_counter()
+    cfg = _config(args)
+    _print_data(prepare_data(cfg.competition, cfg.data_dir, args.source))
+    path, sizes = make_split(cfg)
+    print(f"folds: {path}")
+    print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
+    print(train_run(cfg).report_text)
+    _print_predict(predict_run(cfg))
+    print(f"done in {time.perf_counter() - started:.0f} s")
+
+
+def _cmd_config(args) -> None:
+    import yaml
+
+    cfg = _config(args)
+    print(yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False), end="")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""Competition specs: what a Kaggle competition's files look like and what its submission must be.
+
+A spec is data (a YAML file), so a new competition with a known layout needs no code. Built-in specs
+live beside this module in competitions/<slug>.yaml; any other path to a YAML file works too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from podium.errors import PodiumError
+
+SPEC_DIR = Path(__file__).with_name("competitions")
+
+
+@dataclass(frozen=True)
+class CompetitionSpec:
+    slug: str
+    title: str = ""
+    task: Literal["classification"] = "classification"
+    source: Literal["kaggle", "embedded"] = "kaggle"  # embedded: files ship inside podium (the demo)
+    layout: Literal["folder", "csv"] = "folder"  # folder: <train_dir>/<class>/<image>; csv: labels_csv
+    archives: tuple[str, ...] = ("train.zip", "test.zip")  # extracted into data/<slug>/
+    train_dir: str = "train"  # relative to data/<slug>/
+    labels_csv: str = ""  # csv layout: relative to data/<slug>/
+    id_column: str = "id"  # csv layout: the image column (file name or stem, found anywhere under train_dir)
+    label_column: str = "label"
+    test_dir: str = "test"
+    sample_submission: str = "sample_submission.csv"
+    submission_id_column: str = "id"
+    submission_label_column: str = "label"
+    submission_id: Literal["stem", "filename"] = "stem"  # how the submission names a test image
+    image_extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+    classes: tuple[str, ...] = ()  # fixed class order; empty: sorted labels found in train
+    metric: Literal["accuracy"] = "accuracy"
+    rules_url: str = ""
+
+    @property
+    def root_hint(self) -> str:
+        return f"data/{self.slug}"
+
+
+def builtin_slugs() -> list[str]:
+    return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+
+
+def load_competition(name_or_path: str) -> CompetitionSpec:
+    """A built-in slug or a path to a spec YAML; unknown fields are errors, as in the config."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SPEC_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise PodiumError(f"Unknown competition '{name_or_path}'.",
+                              expected=f"a built-in slug ({', '.join(builtin_slugs())}) or a path to a spec YAML",
+                              received=repr(name_or_path),
+                              fix="write a spec like src/podium/competitions/demo.yaml and pass its path")
+    elif not path.is_file():
+        raise PodiumError(f"Competition spec {path} does not exist.", expected="a YAML competition spec",
+                          received=str(path), fix="check the path")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    known = [f.name for f in dataclasses.fields(CompetitionSpec)]
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise PodiumError(f"Unknown field '{key}' in competition spec {path}.",
+                              expected=f"one of: {', '.join(known)}", received=repr(key),
+                              fix=f"did you mean '{close[0]}'?" if close else "remove it")
+    for key in ("archives", "image_extensions", "classes"):
+        if key in raw:
+            raw[key] = tuple(str(v) for v in raw[key])
+    if "slug" not in raw:
+        raise PodiumError(f"Competition spec {path} has no slug.", expected="slug: <kaggle competition slug>",
+                          received=", ".join(raw) or "an empty file", fix="add a slug line")
+    return CompetitionSpec(**raw)

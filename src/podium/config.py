@@ -1,0 +1,234 @@
+"""The one experiment config: dataclass defaults < experiment YAML < `key=value` overrides.
+
+Unknown keys and wrong types are errors at construction, naming the key and what would be valid,
+so a typo never silently trains the default (nanoGPT's configurator, timm's args.yaml).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from podium.errors import PodiumError
+
+Schedule = Literal["constant", "piecewise", "plateau", "cosine"]
+Optimizer = Literal["adam", "adamw", "sgd"]
+
+
+@dataclass
+class ExperimentConfig:
+    # what and where
+    name: str = "baseline"
+    competition: str = "demo"
+    data_dir: str = "data"
+    runs_dir: str = "runs"
+    submissions_dir: str = "submissions"
+    seed: int = 42
+    # validation split: val_split > 0 is one stratified holdout (quick runs, searches);
+    # val_split = 0 uses stratified k-fold with n_folds, training the folds listed in `folds`
+    n_folds: int = 5
+    val_split: float = 0.0
+    split_seed: int = 42  # fixed apart from `seed`, so repeating a config over seeds keeps one split
+    folds: list[int] = field(default_factory=lambda: [0])
+    # model
+    backbone: str = "tiny_cnn"
+    weights: str = "none"  # imagenet | none | path to a .weights.h5 / .keras file
+    image_size: int = 0  # 0: the backbone's default size
+    dropout: float = 0.2
+    freeze_backbone: bool = False
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: Optimizer = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    schedule: Schedule = "plateau"
+    lr_boundaries: list[float] = field(default_factory=list)  # epochs where piecewise steps
+    lr_values: list[float] = field(default_factory=list)  # len(lr_boundaries) + 1 values
+    warmup_epochs: float = 0.0
+    min_lr: float = 1e-6
+    plateau_factor: float = 0.3
+    plateau_patience: int = 2
+    early_stopping_patience: int = 5
+    monitor: str = "val_accuracy"
+    mode: Literal["max", "min"] = "max"
+    label_smoothing: float = 0.0
+    # augmentation and inference
+    augment: list[str] = field(default_factory=lambda: ["flip"])  # batch recipes (Keras layers)
+    cpu_augment: str = "none"  # albumentations recipe, per image on the CPU
+    tta: list[str] = field(default_factory=lambda: ["identity", "hflip"])
+    # plumbing
+    workers: int = 1
+    verbose: int = 2
+
+    def __post_init__(self) -> None:
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints()[f.name]))
+        self._check_values()
+
+    def _check_values(self) -> None:
+        from podium import augment, backbones, tta
+
+        _check_choice("backbone", self.backbone, backbones.names())
+        for name in self.augment:
+            _check_choice("augment", name, augment.batch_recipe_names())
+        _check_choice("cpu_augment", self.cpu_augment, augment.cpu_recipe_names())
+        for name in self.tta:
+            _check_choice("tta", name, tta.view_names())
+        if not 0.0 <= self.val_split < 1.0:
+            raise PodiumError("Config key 'val_split' is out of range.", expected="0 <= val_split < 1 "
+                              "(0 means k-fold)", received=str(self.val_split), fix="set val_split=0.2, say")
+        if self.n_folds < 2:
+            raise PodiumError("Config key 'n_folds' is too small.", expected="n_folds >= 2",
+                              received=str(self.n_folds), fix="set n_folds=5, say")
+        valid_folds = [0] if self.val_split else list(range(self.n_folds))
+        bad = [k for k in self.folds if k not in valid_folds]
+        if bad or not self.folds:
+            raise PodiumError("Config key 'folds' names folds that do not exist.",
+                              expected=f"a non-empty subset of {valid_folds}", received=str(self.folds),
+                              fix="with val_split > 0 use folds=[0]; otherwise folds within range(n_folds)")
+        if self.schedule == "piecewise" and len(self.lr_values) != len(self.lr_boundaries) + 1:
+            raise PodiumError("A piecewise schedule needs one more value than boundaries.",
+                              expected="len(lr_values) == len(lr_boundaries) + 1",
+                              received=f"lr_boundaries={self.lr_boundaries}, lr_values={self.lr_values}",
+                              fix="e.g. lr_boundaries=[5,8] lr_values=[1e-3,1e-4,1e-5]")
+        for key in ("epochs", "batch_size", "workers"):
+            if getattr(self, key) < 1:
+                raise PodiumError(f"Config key '{key}' must be positive.", expected=">= 1",
+                                  received=str(getattr(self, key)), fix=f"set {key} to 1 or more")
+
+    # ---- derived values -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @property
+    def resolved_image_size(self) -> int:
+        from podium import backbones
+
+        return self.image_size or backbones.get(self.backbone).default_size
+
+    def config_hash(self) -> str:
+        """Hash of what changes the result; paths and verbosity do not."""
+        ignored = {"data_dir", "runs_dir", "submissions_dir", "verbose", "workers", "folds"}
+        payload = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.name}-{self.config_hash()}"
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.runs_dir) / self.run_id
+
+    @property
+    def data_root(self) -> Path:
+        from podium.competitions import load_competition
+
+        return Path(self.data_dir) / load_competition(self.competition).slug
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None
+                ) -> ExperimentConfig:
+    """Resolve one config with the stated precedence: defaults < YAML file < overrides."""
+    values: dict[str, Any] = {}
+    if path is not None:
+        values.update(_read_yaml(Path(path)))
+    if isinstance(overrides, dict):
+        values.update(overrides)
+    else:
+        values.update(parse_overrides(overrides or []))
+    _reject_unknown(values, source=str(path) if path else "overrides")
+    return ExperimentConfig(**values)
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """`key=value` strings; values parse as YAML so `lr=3e-4`, `augment=[flip,crop]` just work."""
+    parsed: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise PodiumError("An override is not of the form key=value.", expected="key=value, e.g. epochs=5",
+                              received=repr(item), fix="write the override as key=value")
+        parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+    return parsed
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> Path:
+    from podium.io import write_yaml
+
+    return write_yaml(path, cfg.to_dict())
+
+
+# ---- validation helpers ---------------------------------------------------------------------------
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise PodiumError(f"Config file {path} does not exist.", expected="a YAML experiment config",
+                          received=str(path), fix="pass an existing file, e.g. EXP=configs/demo.yaml")
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise PodiumError(f"Config file {path} is not a mapping.", expected="key: value lines",
+                          received=type(loaded).__name__, fix="write one 'key: value' per line")
+    return loaded
+
+
+def _reject_unknown(values: dict[str, Any], source: str) -> None:
+    known = [f.name for f in dataclasses.fields(ExperimentConfig)]
+    for key in values:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see configs/ for examples"
+            raise PodiumError(f"Unknown config key '{key}' in {source}.",
+                              expected=f"one of: {', '.join(known)}", received=repr(key), fix=hint)
+
+
+def _check_choice(key: str, value: str, choices: list[str]) -> None:
+    if value not in choices:
+        raise PodiumError(f"Config key '{key}' has an unknown value.", expected=f"one of: {', '.join(choices)}",
+                          received=repr(value), fix=f"pick one of the listed values for {key}")
+
+
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(ExperimentConfig)
+
+
+def _coerce(key: str, value: Any, hint: Any) -> Any:
+    """Check `value` against the annotation; widen int->float only. Raise naming the key."""
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        choices = list(typing.get_args(hint))
+        _check_choice(key, value, choices)
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(key, value, args[0])
+    if origin is list:
+        (item_type,) = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            value = [value]  # `augment=flip` means a list of one
+        return [_coerce(key, v, item_type) for v in value]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)  # YAML reads `1e-3` as a string
+        except ValueError:
+            pass
+    if hint is bool and not isinstance(value, bool) or not isinstance(value, hint) \
+            or (hint is int and isinstance(value, bool)):
+        raise PodiumError(f"Config key '{key}' has the wrong type.", expected=hint.__name__,
+                          received=f"{value!r} ({type(value).__name__})",
+                          fix=f"set {key} to a {hint.__name__}")
+    return value

@@ -1,0 +1,180 @@
+"""The single training entry: `train_and_evaluate(cfg, fold)`, used by `make train` and by the search.
+
+Callbacks are built fresh per call in `make_callbacks`, and after fit the best checkpoint, not the
+last epoch, is what predicts (the users' own notebooks got this wrong more than once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from podium import augment, tta
+from podium.config import ExperimentConfig
+from podium.data.dataset import LabeledData, load_labeled_data
+from podium.data.pipeline import ImageBatches
+from podium.errors import PodiumError
+from podium.io import write_json, write_parquet
+from podium.metrics import accuracy
+from podium.models import build_classifier
+from podium.schedules import make_optimizer
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    fold_dir: Path
+    monitor: str
+    best_epoch: int  # 1-based, as the history shows it
+    epochs_run: int
+    val_score: float  # the competition metric on the fold's validation part, no TTA
+    val_score_tta: float  # the same with the config's TTA views averaged
+    n_train: int
+    n_val: int
+    seconds: float
+    seconds_per_epoch: float
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def fold_dir_of(cfg: ExperimentConfig, fold: int) -> Path:
+    return cfg.run_dir / f"fold-{fold}"
+
+
+def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | None = None,
+                       extra_callbacks: list[keras.callbacks.Callback] | tuple = (),
+                       force: bool = False) -> FoldResult:
+    """Train on every fold but `fold`, validate on `fold`; resume an interrupted run of the same config."""
+    fold_dir = fold_dir_of(cfg, fold)
+    done = fold_dir / "metrics.json"
+    if done.is_file() and (fold_dir / "best.keras").is_file() and not force:
+        return _read_result(done)
+    if fold not in cfg.folds:
+        raise PodiumError(f"Fold {fold} is not among the config's folds.", expected=str(cfg.folds),
+                          received=str(fold), fix=f"add it: folds=[{fold}]")
+    started = time.perf_counter()
+    data = data or load_labeled_data(cfg)
+    train_pos, val_pos = data.fold_positions(fold)
+    keras.utils.set_random_seed(cfg.seed)
+    train_batches, val_batches = make_loaders(cfg, data, train_pos, val_pos)
+
+    if force or not (fold_dir / "backup").exists():
+        _clear_fold_dir(fold_dir)
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    model = build_classifier(cfg, data.num_classes)
+    model.compile(optimizer=make_optimizer(cfg, len(train_batches)),
+                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
+                  metrics=["accuracy"])
+    callbacks = make_callbacks(cfg, fold_dir) + list(extra_callbacks)
+    fit_started = time.perf_counter()
+    model.fit(train_batches, validation_data=val_batches, epochs=cfg.epochs, callbacks=callbacks,
+              verbose=cfg.verbose)
+    fit_seconds = time.perf_counter() - fit_started
+
+    history = pd.read_csv(fold_dir / "history.csv")
+    best_model = keras.models.load_model(fold_dir / "best.keras")
+    views = list(dict.fromkeys(["identity", *cfg.tta]))
+    _, per_view = tta.predict_tta(best_model, val_batches, views)
+    plain = per_view["identity"]
+    with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
+    y_val = data.labels[val_pos]
+    _write_oof(fold_dir / "oof.parquet", data, val_pos, fold, plain, with_tta)
+    result = FoldResult(
+        fold=fold, fold_dir=fold_dir, monitor=cfg.monitor, best_epoch=_best_epoch(history, cfg),
+        epochs_run=len(history), val_score=accuracy(y_val, plain.argmax(1)),
+        val_score_tta=accuracy(y_val, with_tta.argmax(1)), n_train=len(train_pos), n_val=len(val_pos),
+        seconds=time.perf_counter() - started, seconds_per_epoch=fit_seconds / max(1, len(history)))
+    write_json(done, result.to_dict())
+    return result
+
+
+def make_loaders(cfg: ExperimentConfig, data: LabeledData, train_pos: np.ndarray, val_pos: np.ndarray
+                 ) -> tuple[ImageBatches, ImageBatches]:
+    """Only the training loader is handed augmenters; validation sees the cached pixels as they are."""
+    size = cfg.resolved_image_size
+    train = ImageBatches(
+        data.images, train_pos, data.labels, data.num_classes, cfg.batch_size, shuffle=True, seed=cfg.seed,
+        batch_augment=augment.make_batch_augmenter(cfg.augment, size, cfg.seed),
+        image_augment=augment.make_cpu_augmenter(cfg.cpu_augment, size, cfg.seed), workers=cfg.workers)
+    val = ImageBatches(data.images, val_pos, data.labels, data.num_classes, cfg.batch_size)
+    return train, val
+
+
+def make_callbacks(cfg: ExperimentConfig, fold_dir: Path) -> list[keras.callbacks.Callback]:
+    """Fresh callbacks for one fit. On resume the checkpoint only beats the best already saved."""
+    history_csv = fold_dir / "history.csv"
+    callbacks: list[keras.callbacks.Callback] = [
+        LogLearningRate(),
+        keras.callbacks.ModelCheckpoint(
+            fold_dir / "best.keras", monitor=cfg.monitor, mode=cfg.mode, save_best_only=True,
+            initial_value_threshold=_best_so_far(history_csv, cfg)),
+        keras.callbacks.EarlyStopping(monitor=cfg.monitor, mode=cfg.mode, patience=cfg.early_stopping_patience),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if cfg.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=cfg.monitor, mode=cfg.mode, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+            min_lr=cfg.min_lr))
+    callbacks += [keras.callbacks.CSVLogger(history_csv, append=True),
+                  keras.callbacks.BackupAndRestore(fold_dir / "backup")]
+    return callbacks
+
+
+class LogLearningRate(keras.callbacks.Callback):
+    """Puts the rate in force into the epoch logs so history.csv and the plots show the schedule."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+def _best_epoch(history: pd.DataFrame, cfg: ExperimentConfig) -> int:
+    if cfg.monitor not in history:
+        raise PodiumError(f"The monitored metric '{cfg.monitor}' was never logged.",
+                          expected=f"one of: {', '.join(c for c in history.columns if c != 'epoch')}",
+                          received=cfg.monitor, fix="set monitor= to a logged metric (e.g. val_accuracy)")
+    values = history[cfg.monitor].to_numpy()
+    position = int(np.nanargmax(values) if cfg.mode == "max" else np.nanargmin(values))
+    return int(history["epoch"].iloc[position]) + 1
+
+
+def _best_so_far(history_csv: Path, cfg: ExperimentConfig) -> float | None:
+    if not history_csv.is_file():
+        return None
+    history = pd.read_csv(history_csv)
+    if cfg.monitor not in history or history.empty:
+        return None
+    return float(history[cfg.monitor].max() if cfg.mode == "max" else history[cfg.monitor].min())
+
+
+def _clear_fold_dir(fold_dir: Path) -> None:
+    """A fresh start must not append to, or compare against, an earlier run's files."""
+    for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet"):
+        (fold_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(fold_dir / "backup", ignore_errors=True)
+
+
+def _write_oof(path: Path, data: LabeledData, positions: np.ndarray, fold: int, plain: np.ndarray,
+               with_tta: np.ndarray) -> None:
+    frame = pd.DataFrame({"id": data.ids[positions], "label": data.labels[positions], "fold": fold,
+                          "pred": plain.argmax(1), "pred_tta": with_tta.argmax(1)})
+    for k, name in enumerate(data.classes):
+        frame[f"prob_{name}"] = with_tta[:, k].astype("float32")
+    write_parquet(path, frame)
+
+
+def _read_result(path: Path) -> FoldResult:
+    import json
+
+    values = json.loads(path.read_text())
+    values["fold_dir"] = Path(values["fold_dir"])
+    return FoldResult(**values)

@@ -1,0 +1,155 @@
+"""Test-time augmentation: fixed, named, deterministic views of a batch, and the averaging loop.
+
+Each view is a pure keras.ops function of a float32 (B,S,S,3) batch, so TTA runs on the accelerator
+under any backend and gives the same answer every time (a random "TTA" is noise, not an ensemble).
+The shifted views are the "shifted crops" of airbench/fastai: translate by ~S/8 with reflect padding
+and crop back to S, so no black borders the model never saw in training.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+import keras
+import numpy as np
+from keras import ops
+
+from podium.errors import PodiumError
+
+ZOOM_FRACTION = 0.875  # zoom views keep/shrink to 7/8 of the side, the same ~S/8 as the shifts
+
+
+def shift_pixels(image_size: int) -> int:
+    """~S/8, at least 1 and less than S (reflect padding needs pad < S)."""
+    return min(max(1, round(image_size / 8)), max(1, image_size - 1))
+
+
+def _zoom_side(image_size: int) -> int:
+    return min(max(1, round(image_size * ZOOM_FRACTION)), max(1, image_size - 1))
+
+
+def _size(images) -> int:
+    return int(images.shape[1])
+
+
+def identity(images):
+    return ops.cast(images, "float32")
+
+
+def hflip(images):
+    return ops.flip(ops.cast(images, "float32"), axis=2)
+
+
+def _shift(images, rows: int, cols: int):
+    """Move content by (rows, cols) pixels (positive = down/right), filling the gap by reflection."""
+    images = ops.cast(images, "float32")
+    size, pad = _size(images), shift_pixels(_size(images))
+    padded = ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="reflect")
+    top, left = pad - rows, pad - cols
+    return padded[:, top:top + size, left:left + size, :]
+
+
+def shift_left(images):
+    return _shift(images, 0, -shift_pixels(_size(images)))
+
+
+def shift_right(images):
+    return _shift(images, 0, shift_pixels(_size(images)))
+
+
+def shift_up(images):
+    return _shift(images, -shift_pixels(_size(images)), 0)
+
+
+def shift_down(images):
+    return _shift(images, shift_pixels(_size(images)), 0)
+
+
+def zoom_in(images):
+    """Central ~87.5% crop resized back to S: what a model trained with zoom/crop often sees."""
+    images = ops.cast(images, "float32")
+    size = _size(images)
+    side = _zoom_side(size)
+    start = (size - side) // 2
+    centre = images[:, start:start + side, start:start + side, :]
+    return ops.cast(ops.image.resize(centre, (size, size), interpolation="bilinear"), "float32")
+
+
+def zoom_out(images):
+    """Shrink to ~87.5% and reflect-pad back to S, so the object appears smaller, not framed in black."""
+    images = ops.cast(images, "float32")
+    size = _size(images)
+    side = _zoom_side(size)
+    small = ops.cast(ops.image.resize(images, (side, side), interpolation="bilinear", antialias=True),
+                     "float32")
+    before = (size - side) // 2
+    after = size - side - before
+    return ops.pad(small, [[0, 0], [before, after], [before, after], [0, 0]], mode="reflect")
+
+
+VIEWS: dict[str, Callable[[Any], Any]] = {
+    "identity": identity,
+    "hflip": hflip,
+    "shift_left": shift_left,
+    "shift_right": shift_right,
+    "shift_up": shift_up,
+    "shift_down": shift_down,
+    "zoom_in": zoom_in,
+    "zoom_out": zoom_out,
+}
+
+
+def view_names() -> list[str]:
+    return list(VIEWS)
+
+
+def apply_view(name: str, images):
+    """One named view of a float32 (B,S,S,3) batch; returns a backend tensor of the same shape."""
+    _check_views([name])
+    shape = tuple(images.shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+        raise PodiumError("A TTA view needs a batch of square RGB images.",
+                          expected="(batch, S, S, 3) float32 pixels 0..255", received=str(shape),
+                          fix="pass whole batches from the prediction pipeline")
+    return VIEWS[name](ops.convert_to_tensor(images, dtype="float32"))
+
+
+def predict_tta(model: keras.Model, batches: Iterable, views: Sequence[str]
+                ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Average a model's probabilities over views; rows keep the order of `batches` (never shuffled).
+
+    `batches` yields x or (x, y, ...) in order: a list, a generator or a finite keras PyDataset.
+    Returns (mean over views (N,C), {view: probs (N,C)}).
+    """
+    views = list(views)
+    _check_views(views)
+    if not views:
+        raise PodiumError("No TTA views were given.", expected=f"one or more of: {', '.join(VIEWS)}",
+                          received="[]", fix="use tta=[identity] for plain prediction")
+    per_view: dict[str, list[np.ndarray]] = {name: [] for name in views}
+    for batch in _iterate(batches):
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        for name in views:
+            probs = model.predict_on_batch(apply_view(name, images))
+            per_view[name].append(np.asarray(ops.convert_to_numpy(probs), dtype=np.float32))
+    if not per_view[views[0]]:
+        raise PodiumError("predict_tta received no batches.", expected="at least one batch of images",
+                          received="an empty iterable", fix="check the test split is not empty")
+    stacked = {name: np.concatenate(parts, axis=0) for name, parts in per_view.items()}
+    mean = np.mean(np.stack([stacked[name] for name in views]), axis=0)
+    return mean, stacked
+
+
+def _iterate(batches: Iterable) -> Iterable:
+    """An infinite PyDataset would loop forever; refuse it rather than hang."""
+    if isinstance(batches, keras.utils.PyDataset) and batches.num_batches is None:
+        raise PodiumError("predict_tta needs a finite dataset.", expected="a PyDataset with __len__",
+                          received=type(batches).__name__, fix="give the prediction dataset a length")
+    return batches
+
+
+def _check_views(names: Sequence[str]) -> None:
+    unknown = [name for name in names if name not in VIEWS]
+    if unknown:
+        raise PodiumError(f"Unknown TTA view {unknown[0]!r}.", expected=f"one of: {', '.join(VIEWS)}",
+                          received=repr(unknown[0]), fix="pick tta names from the expected list")

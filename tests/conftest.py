@@ -1,0 +1,28 @@
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+DEMO_DIR = Path(__file__).resolve().parents[1] / "src" / "podium" / "demo"
+
+
+@pytest.fixture(scope="session")
+def demo_root(tmp_path_factory) -> Path:
+    """The embedded demo unpacked as `make data` leaves it: data_root for spec `demo`. Treat as read-only."""
+    root = tmp_path_factory.mktemp("demo")
+    for archive in ("train.zip", "test.zip"):
+        with zipfile.ZipFile(DEMO_DIR / archive) as zf:
+            zf.extractall(root)
+    shutil.copyfile(DEMO_DIR / "sample_submission.csv", root / "sample_submission.csv")
+    return root
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """A data_dir where `make data COMP=demo` has run (fetched, unpacked, indexed). Treat as read-only."""
+    from podium.workflow import prepare_data
+
+    data_dir = tmp_path_factory.mktemp("data")
+    prepare_data("demo", str(data_dir))
+    return data_dir

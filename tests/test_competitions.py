@@ -1,0 +1,21 @@
+import pytest
+
+from podium.competitions import builtin_slugs, load_competition
+from podium.errors import PodiumError
+
+
+def test_builtin_specs_load():
+    assert {"demo", "cifar10", "journey-springfield", "sf-dl-car-classification"} <= set(builtin_slugs())
+    for slug in builtin_slugs():
+        assert load_competition(slug).slug == slug
+    cars = load_competition("sf-dl-car-classification")
+    assert cars.layout == "csv" and cars.labels_csv == "train.csv" and cars.submission_id == "filename"
+
+
+def test_unknown_competition_and_unknown_field(tmp_path):
+    with pytest.raises(PodiumError, match="Unknown competition 'nope'"):
+        load_competition("nope")
+    spec = tmp_path / "x.yaml"
+    spec.write_text("slug: x\nlabel_colum: y\n")
+    with pytest.raises(PodiumError, match="did you mean 'label_column'"):
+        load_competition(str(spec))

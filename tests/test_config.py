@@ -1,0 +1,85 @@
+import pytest
+
+from podium.config import ExperimentConfig, load_config, parse_overrides
+from podium.errors import PodiumError
+
+
+def test_precedence_defaults_then_yaml_then_overrides(tmp_path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("epochs: 7\nlr: 0.01\naugment: [flip]\n")
+    cfg = load_config(exp, ["lr=3e-4", "augment=[flip,crop]", "val_split=0.3"])
+    assert cfg.epochs == 7  # from the YAML
+    assert cfg.lr == pytest.approx(3e-4)  # override beats YAML
+    assert cfg.augment == ["flip", "crop"]
+    assert cfg.batch_size == ExperimentConfig().batch_size  # default
+
+
+def test_unknown_key_names_the_key_and_suggests(tmp_path):
+    exp = tmp_path / "exp.yaml"
+    exp.write_text("epoch: 3\n")
+    with pytest.raises(PodiumError) as err:
+        load_config(exp)
+    message = str(err.value)
+    assert "'epoch'" in message and "did you mean 'epochs'" in message and "Expected" in message
+
+
+def test_wrong_type_and_bad_choice_rejected():
+    with pytest.raises(PodiumError, match="'epochs' has the wrong type"):
+        load_config(None, ["epochs=many"])
+    with pytest.raises(PodiumError, match="'epochs' has the wrong type"):
+        load_config(None, ["epochs=true"])
+    with pytest.raises(PodiumError) as err:
+        load_config(None, ["schedule=exponential"])
+    assert "cosine" in str(err.value) and "piecewise" in str(err.value)
+
+
+def test_unknown_backbone_lists_valid_ones():
+    with pytest.raises(PodiumError) as err:
+        load_config(None, ["backbone=resnet9000"])
+    assert "resnet9000" in str(err.value) and "efficientnet_b0" in str(err.value)
+
+
+def test_unknown_augmentation_and_tta_view_rejected():
+    with pytest.raises(PodiumError, match="augment"):
+        load_config(None, ["augment=[flip,twirl]"])
+    with pytest.raises(PodiumError, match="tta"):
+        load_config(None, ["tta=[identity,spin]"])
+
+
+def test_folds_must_exist_for_the_split():
+    with pytest.raises(PodiumError, match="folds"):
+        load_config(None, ["n_folds=3", "folds=[0,3]"])
+    with pytest.raises(PodiumError, match="folds"):
+        load_config(None, ["val_split=0.2", "folds=[1]"])
+
+
+def test_piecewise_needs_one_more_value_than_boundaries():
+    with pytest.raises(PodiumError, match="piecewise"):
+        load_config(None, ["schedule=piecewise", "lr_boundaries=[3]", "lr_values=[0.1]"])
+    cfg = load_config(None, ["schedule=piecewise", "lr_boundaries=[3]", "lr_values=[0.1,0.01]"])
+    assert cfg.lr_values == [0.1, 0.01]
+
+
+def test_override_syntax_error():
+    with pytest.raises(PodiumError, match="key=value"):
+        parse_overrides(["epochs"])
+
+
+def test_run_id_follows_the_config_not_paths():
+    a = load_config(None, ["epochs=3"])
+    b = load_config(None, ["epochs=3", "runs_dir=/elsewhere", "verbose=0"])
+    c = load_config(None, ["epochs=4"])
+    assert a.run_id == b.run_id
+    assert a.run_id != c.run_id
+
+
+def test_resolved_image_size_comes_from_the_backbone():
+    assert load_config(None, ["backbone=efficientnet_b3"]).resolved_image_size == 300
+    assert load_config(None, ["backbone=efficientnet_b3", "image_size=128"]).resolved_image_size == 128
+
+
+def test_shipped_configs_load():
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parents[1].glob("configs/*.yaml")):
+        load_config(path)

@@ -1,0 +1,249 @@
+"""Plots are real PNGs written atomically; the summary shows the numbers given and fits one screen."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from podium.errors import PodiumError
+from podium.metrics import classification_table, confusion
+from podium.report import (best_epoch, per_class_table_markdown, plot_class_distribution, plot_confusion,
+                           plot_history, summary_text)
+
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+# As Keras 3's CSVLogger writes it (keys sorted, epoch first, 0-based); ReduceLROnPlateau cut the LR twice.
+HISTORY_CSV = """epoch,accuracy,learning_rate,loss,val_accuracy,val_loss
+0,0.312,0.001,1.912,0.401,1.655
+1,0.455,0.001,1.501,0.482,1.432
+2,0.541,0.001,1.288,0.530,1.310
+3,0.602,0.0003,1.121,0.571,1.201
+4,0.651,0.0003,0.998,0.589,1.188
+5,0.690,0.0003,0.887,0.596,1.205
+6,0.722,0.00009,0.801,0.601,1.230
+"""
+
+
+@pytest.fixture
+def history() -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(HISTORY_CSV))
+
+
+def _assert_png(path: Path, min_size: tuple[int, int] = (200, 150)) -> tuple[int, int]:
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        assert image.size[0] >= min_size[0] and image.size[1] >= min_size[1]
+        return image.size
+
+
+def _only(folder: Path, names: list[str]) -> None:
+    """No temp files (".<name>.*.tmp") may be left beside the output."""
+    assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+
+
+# --------------------------------------------------------------------------------------- history
+
+
+@pytest.mark.parametrize("monitor, mode, expected", [
+    ("val_loss", "auto", 4), ("val_loss", "min", 4), ("val_accuracy", "auto", 6),
+    ("val_accuracy", "max", 6), ("loss", "auto", 6), ("val_loss", "max", 0),
+])
+def test_best_epoch_follows_monitor_and_mode(history, monitor, mode, expected):
+    assert best_epoch(history, monitor, mode) == expected
+
+
+def test_best_epoch_skips_nan_and_reports_the_logged_epoch(history):
+    resumed = history.assign(epoch=history["epoch"] + 10)
+    resumed.loc[2, "val_loss"] = np.nan
+    assert best_epoch(resumed, "val_loss") == 14
+
+
+def test_plot_history_writes_a_png_with_loss_metric_and_lr_panels(tmp_path, history):
+    out = plot_history(history, tmp_path / "plots" / "fold-0.png", monitor="val_accuracy")
+    assert out == tmp_path / "plots" / "fold-0.png"
+    width, height = _assert_png(out)
+    assert width / height == pytest.approx(15 / 4, rel=0.02)  # three 5x4 panels side by side
+    _only(out.parent, ["fold-0.png"])
+
+
+def test_plot_history_without_learning_rate_has_two_panels(tmp_path, history):
+    out = plot_history(history.drop(columns="learning_rate"), tmp_path / "h.png")
+    width, height = _assert_png(out)
+    assert width / height == pytest.approx(10 / 4, rel=0.02)
+    _only(tmp_path, ["h.png"])
+
+
+def test_plot_history_refuses_an_unknown_monitor_and_keeps_the_old_file(tmp_path, history):
+    out = tmp_path / "h.png"
+    out.write_bytes(b"previous")
+    with pytest.raises(PodiumError, match="no column 'val_f1'") as info:
+        plot_history(history, out, monitor="val_f1")
+    assert "'val_accuracy'" in info.value.received
+    assert out.read_bytes() == b"previous"
+    _only(tmp_path, ["h.png"])
+
+
+def test_plot_history_refuses_an_unknown_mode(tmp_path, history):
+    with pytest.raises(PodiumError, match="monitor mode"):
+        plot_history(history, tmp_path / "h.png", mode="best")
+    _only(tmp_path, [])
+
+
+def test_plot_history_refuses_an_empty_history(tmp_path, history):
+    with pytest.raises(PodiumError, match="empty"):
+        plot_history(history.iloc[:0], tmp_path / "h.png")
+
+
+# ------------------------------------------------------------------------------------- confusion
+
+
+def test_plot_confusion_for_ten_classes(tmp_path):
+    rng = np.random.default_rng(0)
+    y_true = rng.integers(0, 10, 300)
+    y_pred = np.where(rng.random(300) < 0.7, y_true, rng.integers(0, 10, 300))
+    cm = confusion(y_true, y_pred, 10)
+    normalized = plot_confusion(cm, CLASSES, tmp_path / "cm.png")
+    counts = plot_confusion(cm, CLASSES, tmp_path / "cm-counts.png", normalize=False)
+    _assert_png(normalized)
+    _assert_png(counts)
+    _only(tmp_path, ["cm.png", "cm-counts.png"])
+
+
+@pytest.mark.filterwarnings("error")  # 0/0 in an empty row would warn (and draw NaN)
+def test_plot_confusion_for_42_long_class_names_and_an_empty_row(tmp_path):
+    names = [f"character_with_a_rather_long_name_{n:02d}" for n in range(42)]
+    cm = np.random.default_rng(1).integers(0, 5, (42, 42))
+    cm[7] = 0  # a class absent from this fold: its row must not become NaN
+    out = plot_confusion(cm, names, tmp_path / "cm.png")
+    _assert_png(out, min_size=(1000, 1000))
+
+
+def test_plot_confusion_refuses_a_shape_that_does_not_match_the_names(tmp_path):
+    with pytest.raises(PodiumError, match="do not match") as info:
+        plot_confusion(np.zeros((3, 3)), CLASSES, tmp_path / "cm.png")
+    assert "(3, 3)" in info.value.received
+    _only(tmp_path, [])
+
+
+# ---------------------------------------------------------------------------------- distribution
+
+
+def test_plot_class_distribution_for_42_long_names(tmp_path):
+    counts = {f"simpsons_character_number_{n:02d}_with_long_name": 10 + 37 * n for n in range(42)}
+    out = plot_class_distribution(counts, tmp_path / "dist.png")
+    width, height = _assert_png(out)
+    assert height > width  # one bar per class, stacked vertically
+    _only(tmp_path, ["dist.png"])
+
+
+def test_plot_class_distribution_replaces_an_old_plot(tmp_path):
+    out = tmp_path / "dist.png"
+    out.write_bytes(b"stale")
+    plot_class_distribution(dict(zip(CLASSES, range(100, 1100, 100))), out)
+    _assert_png(out)
+    _only(tmp_path, ["dist.png"])
+
+
+def test_plot_class_distribution_refuses_no_classes(tmp_path):
+    with pytest.raises(PodiumError, match="No classes"):
+        plot_class_distribution({}, tmp_path / "dist.png")
+
+
+# ------------------------------------------------------------------------------------------ tables
+
+
+def test_per_class_table_markdown_has_one_row_per_class_and_the_averages():
+    table = classification_table([0, 0, 1, 2], [0, 1, 1, 2], ["a|b", "dog", "frog"])
+    markdown = per_class_table_markdown(table)
+    lines = markdown.splitlines()
+    assert lines[0] == "| class | precision | recall | f1 | support |"
+    assert lines[1] == "|---|---:|---:|---:|---:|"
+    assert lines[2] == "| a\\|b | 1.000 | 0.500 | 0.667 | 2 |"
+    assert lines[3] == "| dog | 0.500 | 1.000 | 0.667 | 1 |"
+    assert lines[-1].startswith("| weighted avg |") and lines[-1].endswith("| 4 |")
+    assert len(lines) == 2 + 3 + 2
+
+
+# ----------------------------------------------------------------------------------------- summary
+
+
+def _run_summary(n_folds: int = 5, per_class=None, **changes) -> dict:
+    folds = [{"fold": k, "best_epoch": 11 + k, "epochs_run": 20, "val_score": 0.8000 + k / 1000,
+              "val_score_tta": 0.8100 + k / 1000, "monitor": "val_loss"} for k in range(n_folds)]
+    summary = {"run_id": "baseline-1a2b3c4d", "competition": "demo", "backbone": "efficientnet_b0",
+               "image_size": 224, "folds": folds, "cv_mean": 0.8123, "cv_std": 0.0042,
+               "cv_tta_mean": 0.8234, "tta_views": ["identity", "hflip", "center_crop"],
+               "wall_seconds": 3723.4, "metric": "accuracy",
+               "submission": "submissions/demo/baseline-1a2b3c4d.csv", "per_class": per_class}
+    summary.update(changes)
+    return summary
+
+
+def _demo_table() -> pd.DataFrame:
+    """Recall by design: cat 0.25, dog 0.5, bird 0.75, the rest 1; truck never occurs (support 0)."""
+    y_true, y_pred = [], []
+    for index, name in enumerate(CLASSES[:-1]):
+        hits = {"cat": 1, "dog": 2, "bird": 3}.get(name, 4)
+        y_true += [index] * 4
+        y_pred += [index] * hits + [0] * (4 - hits)
+    return classification_table(y_true, y_pred, CLASSES)
+
+
+def _assert_fits(text: str) -> list[str]:
+    lines = text.splitlines()
+    assert len(lines) <= 30
+    assert max(len(line) for line in lines) <= 100
+    return lines
+
+
+def test_summary_shows_scores_with_and_without_tta_per_fold_and_best_epochs():
+    text = summary_text(_run_summary(per_class=_demo_table()))
+    lines = _assert_fits(text)
+    for fragment in ["baseline-1a2b3c4d", "demo", "efficientnet_b0", "224", "1h 02m 03s",
+                     "0.8123", "0.0042", "0.8234", "+0.0111", "identity, hflip, center_crop",
+                     "submissions/demo/baseline-1a2b3c4d.csv"]:
+        assert fragment in text
+    for k in range(5):
+        row = next(line for line in lines if line.split()[:1] == [str(k)])
+        assert row.split()[:5] == [str(k), str(11 + k), "20", f"{0.8 + k / 1000:.4f}", f"{0.81 + k / 1000:.4f}"]
+
+
+def test_summary_names_the_three_worst_classes_by_recall_in_order():
+    lines = _assert_fits(summary_text(_run_summary(per_class=_demo_table())))
+    start = next(i for i, line in enumerate(lines) if line.startswith("worst 3 classes by recall"))
+    worst = [line.split()[0] for line in lines[start + 1:start + 4]]
+    assert worst == ["cat", "dog", "bird"]  # truck (no examples) is not a "worst" class
+    assert "recall 0.250" in lines[start + 1]
+
+
+def test_summary_accepts_the_per_class_table_as_json_records():
+    records = _demo_table().to_dict(orient="index")
+    text = summary_text(_run_summary(per_class=records))
+    assert "worst 3 classes by recall" in text and "cat" in text
+
+
+def test_summary_without_tta_or_per_class_or_submission():
+    summary = _run_summary(cv_tta_mean=None, tta_views=[], submission=None, per_class=None)
+    for fold in summary["folds"]:
+        fold["val_score_tta"] = None
+    text = summary_text(summary)
+    _assert_fits(text)
+    assert "with TTA: not run" in text and "n/a" in text
+    assert "worst" not in text and "submission" not in text  # train reports before a submission exists
+
+
+def test_summary_fits_one_screen_with_many_folds_and_long_names():
+    long_id = "a-very-long-experiment-name-" * 6 + "deadbeef"
+    text = summary_text(_run_summary(n_folds=20, run_id=long_id, per_class=_demo_table(),
+                                     submission="/" + "deep/" * 40 + "sub.csv"))
+    lines = _assert_fits(text)
+    assert any("deadbeef" in line for line in lines)  # the hash end of the run id survives shortening
+    assert any("more folds" in line for line in lines)

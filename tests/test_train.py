@@ -1,0 +1,112 @@
+"""train_and_evaluate on the real demo JPEGs with the tiny CNN (seconds per fit on 2 cores)."""
+
+import keras
+import numpy as np
+import pandas as pd
+import pytest
+
+from podium.config import load_config
+from podium.data.dataset import load_labeled_data
+from podium.train import make_loaders, train_and_evaluate
+
+
+def _cfg(demo_data, tmp_path, *more):
+    return load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", "val_split=0.2",
+                              "folds=[0]", "backbone=tiny_cnn", "image_size=32", "batch_size=64", "lr=0.003",
+                              "verbose=0", "schedule=constant", *more])
+
+
+class WeightsPerEpoch(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.snapshots = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.snapshots.append([w.copy() for w in self.model.get_weights()])
+
+
+class RuinLastEpoch(keras.callbacks.Callback):
+    """Zero every weight during the last epoch, so the last epoch is certainly not the best one."""
+
+    def __init__(self, last_epoch):
+        super().__init__()
+        self.last_epoch, self.epoch = last_epoch, 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.epoch == self.last_epoch:
+            self.model.set_weights([np.zeros_like(w) for w in self.model.get_weights()])
+
+
+def test_the_best_epoch_predicts_not_the_last(demo_data, tmp_path):
+    cfg = _cfg(demo_data, tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
+    snapshots = WeightsPerEpoch()
+    result = train_and_evaluate(cfg, 0, extra_callbacks=[RuinLastEpoch(3), snapshots])
+    history = pd.read_csv(result.fold_dir / "history.csv")
+    assert len(history) == 4
+    best = int(history["val_accuracy"].idxmax())
+    assert best != 3 and history["val_accuracy"].iloc[3] < history["val_accuracy"].iloc[best]
+    assert result.best_epoch == best + 1
+    saved = keras.models.load_model(result.fold_dir / "best.keras").get_weights()
+    for got, want in zip(saved, snapshots.snapshots[best]):
+        np.testing.assert_array_equal(got, want)
+    assert result.val_score == pytest.approx(history["val_accuracy"].iloc[best], abs=1e-6)
+    assert result.val_score > history["val_accuracy"].iloc[3]
+
+
+class StopAfter(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.stop_epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.stop_epoch:
+            raise KeyboardInterrupt("simulated kill")
+
+
+class CountEpochs(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epochs.append(epoch)
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(demo_data, tmp_path):
+    cfg = _cfg(demo_data, tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
+    with pytest.raises(KeyboardInterrupt):
+        train_and_evaluate(cfg, 0, extra_callbacks=[StopAfter(1)])
+    counter = CountEpochs()
+    result = train_and_evaluate(cfg, 0, extra_callbacks=[counter])
+    assert counter.epochs == [2, 3]  # epochs 0 and 1 were not trained again
+    history = pd.read_csv(result.fold_dir / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2, 3]
+    assert result.epochs_run == 4
+    again = train_and_evaluate(cfg, 0)  # a finished fold is read back, not retrained
+    assert again.val_score == result.val_score
+
+
+def test_validation_batches_are_never_augmented(demo_data, tmp_path):
+    cfg = _cfg(demo_data, tmp_path, "augment=[flip,crop,color,erasing]", "cpu_augment=heavy")
+    data = load_labeled_data(cfg, progress=False)
+    train_pos, val_pos = data.fold_positions(0)
+    train, val = make_loaders(cfg, data, train_pos, val_pos)
+    assert train.augmented and not val.augmented
+    seen = np.concatenate([val[i][0] for i in range(len(val))])
+    np.testing.assert_array_equal(seen, data.images[val_pos].astype("float32"))
+    x, y = train[0]
+    rows = train.order[:cfg.batch_size]
+    assert not np.array_equal(x, data.images[rows].astype("float32"))  # training batches are
+    np.testing.assert_array_equal(y.argmax(1), data.labels[rows])
+
+
+def test_split_is_disjoint_and_reported(demo_data, tmp_path):
+    cfg = _cfg(demo_data, tmp_path)
+    data = load_labeled_data(cfg, progress=False)
+    train_pos, val_pos = data.fold_positions(0)
+    assert not set(data.ids[train_pos]) & set(data.ids[val_pos])
+    assert len(val_pos) == 400 and len(train_pos) == 1600
+    assert data.split_path.is_file()
