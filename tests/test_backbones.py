@@ -273,7 +273,8 @@ def test_imagenet_weights_use_keras_download_and_its_rescaling(efficientnet_b0_i
     assert requested == ["efficientnetb0_notop.h5"]
     probe = probe_image()
     _, seen_by_stem = stem_input(model, probe)
-    np.testing.assert_allclose(seen_by_stem, imagenet_utils.preprocess_input(probe.copy(), mode="torch"), atol=1e-4)
+    imagenet_normalized = imagenet_utils.preprocess_input(probe.copy(), mode="torch")
+    np.testing.assert_allclose(seen_by_stem, imagenet_normalized, atol=1e-4)
 
 
 def test_offline_imagenet_download_is_a_podium_error(monkeypatch):
@@ -298,7 +299,8 @@ def test_efficientnet_imagenet_weights_from_a_file_match_keras_imagenet_model(ef
     probe = probe_image()
     np.testing.assert_allclose(run(from_file, probe), run(keras_imagenet, probe), atol=1e-6)
     _, seen_by_stem = stem_input(from_file, probe)
-    np.testing.assert_allclose(seen_by_stem, imagenet_utils.preprocess_input(probe.copy(), mode="torch"), atol=1e-4)
+    imagenet_normalized = imagenet_utils.preprocess_input(probe.copy(), mode="torch")
+    np.testing.assert_allclose(seen_by_stem, imagenet_normalized, atol=1e-4)
     plain = keras.applications.EfficientNetB0(include_top=False, weights=str(path), input_shape=(32, 32, 3))
     _, plain_stem = stem_input(plain, probe)
     assert seen_by_stem.std() > 2 * plain_stem.std()  # what keras gives for weights=<file>: half the contrast

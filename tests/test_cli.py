@@ -36,3 +36,30 @@ def test_bad_override_syntax(capsys):
 def test_config_prints_the_resolved_config(capsys):
     code, out, _ = _run(capsys, "config", "epochs=3")
     assert code == 0 and "epochs: 3" in out and "run_id: baseline-" in out
+
+
+def test_corrupt_images_are_reported_and_skipped_not_fatal(capsys, tmp_path):
+    """A competition folder with a truncated JPEG and a zero-byte file: `make data` indexes the rest."""
+    import zipfile
+
+    from tests_support import real_demo_jpegs
+
+    source = tmp_path / "source"
+    source.mkdir()
+    jpegs = real_demo_jpegs(6)
+    with zipfile.ZipFile(source / "train.zip", "w") as zf:
+        for i, data in enumerate(jpegs):
+            zf.writestr(f"train/{'cat' if i % 2 else 'dog'}/{i}.jpg", data)
+        zf.writestr("train/cat/truncated.jpg", jpegs[0][: len(jpegs[0]) // 2])
+        zf.writestr("train/dog/empty.jpg", b"")
+    with zipfile.ZipFile(source / "test.zip", "w") as zf:
+        zf.writestr("test/1.jpg", jpegs[0])
+    (source / "sample_submission.csv").write_text("id,label\n1,cat\n")
+    spec = tmp_path / "mini.yaml"
+    spec.write_text("slug: mini\narchives: [train.zip, test.zip]\n")
+    code, out, err = _run(capsys, "data", "--competition", str(spec), "--source", str(source),
+                          "--data-dir", str(tmp_path / "data"))
+    assert code == 0, err
+    assert "6 train images" not in out and "8 train images in 2 classes" in out
+    assert "2 unreadable image(s) skipped" in out
+    assert "truncated.jpg" in out and "empty.jpg" in out

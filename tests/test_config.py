@@ -67,7 +67,7 @@ def test_override_syntax_error():
 
 def test_run_id_follows_the_config_not_paths():
     a = load_config(None, ["epochs=3"])
-    b = load_config(None, ["epochs=3", "runs_dir=/elsewhere", "verbose=0"])
+    b = load_config(None, ["epochs=3", "runs_dir=/elsewhere", "verbose=0", "tta=[identity,zoom_in]"])
     c = load_config(None, ["epochs=4"])
     assert a.run_id == b.run_id
     assert a.run_id != c.run_id

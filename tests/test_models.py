@@ -160,7 +160,8 @@ def test_from_scratch_backbone_learns_batchnorm_statistics(demo_batch):
     assert not has_pretrained_backbone(model)
     before = snapshot(model)
     train_a_little(model, demo_batch)
-    assert changed(before, snapshot(model)) == {"bn_moving_mean", "bn_moving_variance", "conv_kernel", "head_kernel"}
+    everything = {"bn_moving_mean", "bn_moving_variance", "conv_kernel", "head_kernel"}
+    assert changed(before, snapshot(model)) == everything
 
 
 def test_reloaded_pretrained_classifier_still_keeps_batchnorm_statistics(demo_batch, tiny_weights_file, tmp_path):

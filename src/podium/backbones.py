@@ -162,7 +162,7 @@ def _tiny_cnn(image_size: int) -> keras.Model:
     x = inputs
     for block, filters in enumerate((32, 64, 128), start=1):
         x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
-        x = layers.BatchNormalization(name=f"block{block}_bn")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"block{block}_bn")(x)  # few steps per epoch on small data
         x = layers.ReLU(name=f"block{block}_relu")(x)
         x = layers.MaxPooling2D(2, padding="same", name=f"block{block}_pool")(x)
     outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -118,8 +118,9 @@ class ExperimentConfig:
         return self.image_size or backbones.get(self.backbone).default_size
 
     def config_hash(self) -> str:
-        """Hash of what changes the result; paths and verbosity do not."""
-        ignored = {"data_dir", "runs_dir", "submissions_dir", "verbose", "workers", "folds"}
+        """Hash of what changes the trained weights; paths, verbosity and inference-time TTA do not,
+        so `make predict ARGS="tta=[...]"` finds the run that `make train` wrote."""
+        ignored = {"data_dir", "runs_dir", "submissions_dir", "verbose", "workers", "folds", "tta"}
         payload = {k: v for k, v in self.to_dict().items() if k not in ignored}
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
 

@@ -20,6 +20,7 @@ from podium.data.index import load_index
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_csv
+from podium.models import load_classifier
 
 
 def trained_folds(cfg: ExperimentConfig) -> list[Path]:
@@ -42,7 +43,7 @@ def predict_test(cfg: ExperimentConfig, class_prior: np.ndarray, progress: bool 
     batches = ImageBatches(images, batch_size=cfg.batch_size)
     fold_probs = []
     for checkpoint in trained_folds(cfg):
-        model = keras.models.load_model(checkpoint)
+        model = load_classifier(checkpoint, compile=False)
         mean, _ = tta.predict_tta(model, batches, cfg.tta)
         fold_probs.append(mean)
         keras.backend.clear_session()

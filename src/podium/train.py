@@ -23,7 +23,7 @@ from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import write_json, write_parquet
 from podium.metrics import accuracy
-from podium.models import build_classifier
+from podium.models import build_classifier, load_classifier
 from podium.schedules import make_optimizer
 
 
@@ -80,7 +80,7 @@ def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | 
     fit_seconds = time.perf_counter() - fit_started
 
     history = pd.read_csv(fold_dir / "history.csv")
-    best_model = keras.models.load_model(fold_dir / "best.keras")
+    best_model = load_classifier(fold_dir / "best.keras")
     views = list(dict.fromkeys(["identity", *cfg.tta]))
     _, per_view = tta.predict_tta(best_model, val_batches, views)
     plain = per_view["identity"]
