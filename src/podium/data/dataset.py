@@ -1,0 +1,65 @@
+"""The labeled training data of one competition, as a training run sees it: cached pixels, integer
+labels, class names and the saved split, all aligned row by row."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from podium.competitions import CompetitionSpec, load_competition
+from podium.data.cache import load_cached
+from podium.data.folds import labeled_rows, load_or_make_split
+from podium.data.index import class_names, load_index
+from podium.errors import PodiumError
+
+
+@dataclass
+class LabeledData:
+    spec: CompetitionSpec
+    classes: list[str]
+    ids: np.ndarray  # (N,) str, sorted
+    labels: np.ndarray  # (N,) int index into classes
+    folds: np.ndarray  # (N,) int, from the saved split
+    images: np.ndarray  # (N, S, S, 3) uint8 memmap
+    split_path: Path
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def fold_positions(self, fold: int) -> tuple[np.ndarray, np.ndarray]:
+        """(train, validation) row positions: validation is exactly the rows of `fold`."""
+        val = np.flatnonzero(self.folds == fold)
+        train = np.flatnonzero(self.folds != fold)
+        if len(val) == 0 or len(train) == 0:
+            raise PodiumError(f"Fold {fold} leaves nothing to train or validate on.",
+                              expected="a fold with rows on both sides", received=f"{len(train)} train, {len(val)} val",
+                              fix="check n_folds/val_split against the data size")
+        return train, val
+
+
+def competition_root(cfg) -> tuple[CompetitionSpec, Path]:
+    spec = load_competition(cfg.competition)
+    return spec, Path(cfg.data_dir) / spec.slug
+
+
+def load_labeled_data(cfg, progress: bool = True) -> LabeledData:
+    spec, root = competition_root(cfg)
+    index = load_index(root / "index.parquet")
+    rows = labeled_rows(index)
+    split, split_path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed)
+    folds = rows[["id"]].merge(split, on="id", how="left")["fold"].to_numpy()
+    classes = class_names(index, spec)
+    lookup = {name: k for k, name in enumerate(classes)}
+    images = load_cached(rows, root, cfg.resolved_image_size, root / "cache", progress=progress)
+    return LabeledData(spec=spec, classes=classes, ids=rows["id"].to_numpy(),
+                       labels=rows["label"].map(lookup).to_numpy(dtype=int), folds=folds, images=images,
+                       split_path=split_path)
+
+
+def test_rows(index: pd.DataFrame) -> pd.DataFrame:
+    rows = index[index["split"] == "test"]
+    return rows.sort_values("id", kind="stable").reset_index(drop=True)

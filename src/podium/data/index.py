@@ -1,0 +1,279 @@
+"""The index: one row per image, the table every later stage reads instead of walking folders again.
+
+Columns: id, split, path, label, width, height, hash, group, ok, error. Every image is fully decoded
+once here, so a corrupt file becomes an ok=False row with its reason instead of a crash mid-epoch.
+Rows are sorted by (split, id), so the same files give the same table on every machine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from podium.competitions import CompetitionSpec
+from podium.data.images import probe_image
+from podium.errors import PodiumError
+from podium.io import write_parquet
+
+COLUMNS = ["id", "split", "path", "label", "width", "height", "hash", "group", "ok", "error"]
+_IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
+_SHOW = 5  # how many offending names an error message lists
+
+
+@dataclass(frozen=True)
+class _Entry:
+    id: str
+    split: str
+    path: Path  # absolute
+    label: str
+
+
+# ---- public ---------------------------------------------------------------------------------------
+def build_index(spec: CompetitionSpec, data_root: Path, progress: bool = False) -> pd.DataFrame:
+    """Find, label, hash and fully decode every train and test image of the competition."""
+    data_root = Path(data_root)
+    _require_dir(data_root, spec, "data folder")
+    train = _folder_entries(spec, data_root) if spec.layout == "folder" else _csv_entries(spec, data_root)
+    _check_labels(spec, train)
+    entries = train + _test_entries(spec, data_root)
+    facts = _inspect_all([entry.path for entry in entries], progress)
+    return _to_frame(entries, facts, data_root)
+
+
+def save_index(frame: pd.DataFrame, path: Path) -> Path:
+    return write_parquet(path, frame)
+
+
+def load_index(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise PodiumError(f"The image index {path} does not exist.", expected="an index.parquet written by "
+                          "`make data`", received="no file", fix="run `make data COMP=<slug>` first")
+    frame = pd.read_parquet(path)
+    missing = [column for column in COLUMNS if column not in frame.columns]
+    if missing:
+        raise PodiumError(f"The image index {path} is from another podium version.",
+                          expected=", ".join(COLUMNS), received=", ".join(map(str, frame.columns)),
+                          fix="rebuild it: delete the file and run `make data COMP=<slug>`")
+    return frame
+
+
+def class_names(index: pd.DataFrame, spec: CompetitionSpec) -> list[str]:
+    """The class order for model outputs: the spec's when fixed (the submission may require it), else
+    sorted train labels of readable images."""
+    if spec.classes:
+        return list(spec.classes)
+    train = index[(index["split"] == "train") & index["ok"]]
+    return sorted(str(label) for label in train["label"].unique())
+
+
+# ---- finding files --------------------------------------------------------------------------------
+def _image_files(folder: Path, spec: CompetitionSpec) -> list[Path]:
+    """Image files under `folder`, sorted; hidden files and macOS archive litter are not images."""
+    extensions = {ext.lower() for ext in spec.image_extensions}
+    found = []
+    for directory, subdirs, files in os.walk(folder):
+        subdirs[:] = sorted(d for d in subdirs if not _ignored(d))
+        found.extend(Path(directory, name) for name in files
+                     if not _ignored(name) and Path(name).suffix.lower() in extensions)
+    return sorted(found)
+
+
+def _ignored(name: str) -> bool:
+    return name.startswith(".") or name in _IGNORED_NAMES
+
+
+def _folder_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
+    train_dir = data_root / spec.train_dir
+    _require_dir(train_dir, spec, "train folder")
+    class_dirs = sorted(p for p in train_dir.iterdir() if p.is_dir() and not _ignored(p.name))
+    entries = []
+    for class_dir in class_dirs:
+        files = _image_files(class_dir, spec)
+        if not files:
+            raise PodiumError(f"Class folder '{class_dir.name}' in {train_dir} has no images.",
+                              expected=f"image files ({', '.join(spec.image_extensions)}) in every class folder",
+                              received=f"{class_dir} with no images",
+                              fix="remove the empty folder or check the spec's train_dir")
+        entries += [_Entry(_posix(f.relative_to(train_dir).with_suffix("")), "train", f, class_dir.name)
+                    for f in files]
+    if not entries:
+        _raise_no_images(spec, train_dir, "class folders (<train_dir>/<class>/<image>) holding images")
+    _check_unique_ids(entries, "train")
+    return entries
+
+
+def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
+    train_dir = data_root / spec.train_dir
+    _require_dir(train_dir, spec, "train folder")
+    labels = _read_labels_csv(spec, data_root)
+    files = _image_files(train_dir, spec)
+    if not files:
+        _raise_no_images(spec, train_dir, f"the images named in {spec.labels_csv}")
+    lookup = _FileLookup(files, train_dir)
+    ids = labels[spec.id_column].tolist()
+    _check_unique_ids([_Entry(i, "train", Path(), "") for i in ids], "train", source=spec.labels_csv)
+    paths = [lookup.find(i) for i in ids]
+    _check_found(spec, ids, paths, lookup)
+    return [_Entry(i, "train", p, label) for i, p, label in zip(ids, paths, labels[spec.label_column])]
+
+
+def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
+    path = data_root / spec.labels_csv
+    if not spec.labels_csv or not path.is_file():
+        raise PodiumError(f"The labels CSV of competition '{spec.slug}' does not exist.",
+                          expected=f"a file at {path} (the spec's labels_csv)",
+                          received="no labels_csv in the spec" if not spec.labels_csv else "no file",
+                          fix=f"run `make data COMP={spec.slug}` first, or fix labels_csv in the spec")
+    # Strings throughout: ids like "007" and labels like "0" must survive exactly as written.
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for role, column in (("id", spec.id_column), ("label", spec.label_column)):
+        if column not in frame.columns:
+            raise PodiumError(f"The labels CSV {path} has no {role} column '{column}'.",
+                              expected=f"columns {spec.id_column!r} and {spec.label_column!r}",
+                              received=f"columns {list(frame.columns)}",
+                              fix=f"set {role}_column in the competition spec to the right column name")
+    unlabeled = frame.loc[frame[spec.label_column].str.strip() == "", spec.id_column].tolist()
+    if unlabeled:
+        raise PodiumError(f"{len(unlabeled)} rows of {path} have no label.", expected="a label on every row",
+                          received=f"empty labels for ids {_first(unlabeled)}",
+                          fix="fill or drop those rows (keep a copy of the original)")
+    return frame
+
+
+class _FileLookup:
+    """Resolve a CSV id to a file: relative path, then exact file name, then stem. Kaggle CSVs use all three."""
+
+    def __init__(self, files: list[Path], train_dir: Path):
+        self.by_relative = {_posix(f.relative_to(train_dir)): f for f in files}
+        self.by_name: dict[str, list[Path]] = {}
+        self.by_stem: dict[str, list[Path]] = {}
+        for f in files:
+            self.by_name.setdefault(f.name, []).append(f)
+            self.by_stem.setdefault(f.stem, []).append(f)
+        self.ambiguous: list[str] = []
+
+    def find(self, image_id: str) -> Path | None:
+        if image_id in self.by_relative:
+            return self.by_relative[image_id]
+        candidates = self.by_name.get(image_id) or self.by_stem.get(image_id) or []
+        if len(candidates) > 1:
+            self.ambiguous.append(image_id)
+            return None
+        return candidates[0] if candidates else None
+
+
+def _check_found(spec: CompetitionSpec, ids: list[str], paths: list[Path | None], lookup: _FileLookup) -> None:
+    if lookup.ambiguous:
+        raise PodiumError(f"{len(lookup.ambiguous)} ids in {spec.labels_csv} match more than one file.",
+                          expected="each id naming exactly one image under " + spec.train_dir,
+                          received=f"ambiguous ids {_first(lookup.ambiguous)}",
+                          fix="write those ids as paths relative to train_dir, e.g. 'cats/1.jpg'")
+    missing = [i for i, p in zip(ids, paths) if p is None]
+    if missing:
+        raise PodiumError(f"{len(missing)} of {len(ids)} rows in {spec.labels_csv} name images that do not exist "
+                          f"under {spec.train_dir}.",
+                          expected="every id to be a file name or stem of an image under " + spec.train_dir,
+                          received=f"missing ids {_first(missing)}",
+                          fix="check train_dir and id_column in the spec, or re-extract with `make data FORCE=1`")
+
+
+def _test_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
+    test_dir = data_root / spec.test_dir
+    _require_dir(test_dir, spec, "test folder")
+    files = _image_files(test_dir, spec)
+    if not files:
+        _raise_no_images(spec, test_dir, "the test images")
+    name = (lambda f: f.stem) if spec.submission_id == "stem" else (lambda f: f.name)
+    entries = [_Entry(name(f), "test", f, "") for f in files]
+    _check_unique_ids(entries, "test")
+    return entries
+
+
+# ---- checks ---------------------------------------------------------------------------------------
+def _require_dir(folder: Path, spec: CompetitionSpec, role: str) -> None:
+    if not folder.is_dir():
+        raise PodiumError(f"The {role} of competition '{spec.slug}' does not exist.",
+                          expected=f"a folder at {folder}", received="nothing there",
+                          fix=f"run `make data COMP={spec.slug}` first (or check the spec's paths)")
+
+
+def _raise_no_images(spec: CompetitionSpec, folder: Path, expected: str) -> None:
+    present = sorted(p.name for p in folder.iterdir())[:_SHOW]
+    raise PodiumError(f"No images found in {folder}.",
+                      expected=f"{expected}, with extensions {', '.join(spec.image_extensions)}",
+                      received=f"{', '.join(present) or 'an empty folder'}",
+                      fix="check the spec's train_dir/test_dir/layout/image_extensions against the archive")
+
+
+def _check_unique_ids(entries: list[_Entry], split: str, source: str = "") -> None:
+    counts = Counter(e.id for e in entries)
+    duplicates = sorted(image_id for image_id, count in counts.items() if count > 1)
+    if duplicates:
+        where = source or f"the {split} files"
+        raise PodiumError(f"{len(duplicates)} {split} ids occur more than once in {where}.",
+                          expected="one row per id (ids name the image in folds and the submission)",
+                          received=f"duplicated ids {_first(duplicates)}",
+                          fix="remove the duplicates, e.g. the same name with two extensions")
+
+
+def _check_labels(spec: CompetitionSpec, entries: list[_Entry]) -> None:
+    if not spec.classes:
+        return
+    unknown = sorted({e.label for e in entries} - set(spec.classes))
+    if unknown:
+        raise PodiumError(f"Train labels are not among the classes of competition '{spec.slug}'.",
+                          expected=f"labels in {list(spec.classes)}", received=f"unknown labels {_first(unknown)}",
+                          fix="fix the labels, or the spec's classes list (or empty it to use the labels found)")
+
+
+# ---- hashing and decoding -------------------------------------------------------------------------
+def _inspect(path: Path) -> tuple[str, int, int, bool, str]:
+    """(sha1, width, height, ok, error) from a single read of the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return "", 0, 0, False, f"unreadable file ({exc.strerror or exc})"
+    width, height, ok, error = probe_image(path, data=data)
+    return hashlib.sha1(data).hexdigest(), width, height, ok, error
+
+
+def _inspect_all(paths: list[Path], progress: bool) -> list[tuple[str, int, int, bool, str]]:
+    """Hashing and decoding are I/O and C bound (Pillow releases the GIL): threads scale; map keeps order."""
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        results = pool.map(_inspect, paths)
+        return list(tqdm(results, total=len(paths), desc="index", unit="img", disable=not progress))
+
+
+def _to_frame(entries: list[_Entry], facts: list[tuple], data_root: Path) -> pd.DataFrame:
+    hashes, widths, heights, oks, errors = zip(*facts) if facts else ((),) * 5
+    frame = pd.DataFrame({
+        "id": [e.id for e in entries],
+        "split": [e.split for e in entries],
+        "path": [_posix(e.path.relative_to(data_root)) for e in entries],
+        "label": [str(e.label) for e in entries],
+        "width": pd.array(widths, dtype="int64"),
+        "height": pd.array(heights, dtype="int64"),
+        "hash": list(hashes),
+        # exact duplicates share a group (near-duplicate grouping comes later); an unreadable file is its own
+        "group": [h or f"unreadable:{_posix(e.path.relative_to(data_root))}" for h, e in zip(hashes, entries)],
+        "ok": pd.array(oks, dtype="bool"),
+        "error": list(errors),
+    }, columns=COLUMNS)
+    return frame.sort_values(["split", "id"], kind="stable").reset_index(drop=True)
+
+
+def _posix(path: Path) -> str:
+    return path.as_posix()
+
+
+def _first(items: list[str]) -> str:
+    shown = ", ".join(repr(str(i)) for i in items[:_SHOW])
+    return shown + (f" and {len(items) - _SHOW} more" if len(items) > _SHOW else "")
