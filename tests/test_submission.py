@@ -72,7 +72,7 @@ def test_sample_without_required_column_lists_the_columns_found(tmp_path):
 
 def test_sample_with_duplicate_ids_is_refused_naming_them(tmp_path):
     path = _write_csv(tmp_path / "sample.csv", "id,label\n1,a\n2,a\n2,a\n3,a\n3,a\n4,a\n")
-    with pytest.raises(PodiumError, match="repeats 2 id") as info:
+    with pytest.raises(PodiumError, match="has 2 duplicate id") as info:
         read_sample_submission(path, ID, LABEL)
     assert "'2'" in info.value.received and "'3'" in info.value.received
 

@@ -80,9 +80,9 @@ def _refuse_broken_sample_ids(ids: pd.Series, path: Path) -> None:
                               "published, report it on the competition forum")
     repeated = _repeated(ids)
     if repeated:
-        raise PodiumError(f"Sample submission {path} repeats {len(repeated)} id(s).",
+        raise PodiumError(f"Sample submission {path} has {len(repeated)} duplicate id(s).",
                           expected="each test id exactly once",
-                          received=f"repeated ids {_few_quoted(repeated)}",
+                          received=f"duplicate ids {_few_quoted(repeated)}",
                           fix="extract the competition files again (make data); if the file is as "
                               "published, report it on the competition forum")
 
