@@ -1,16 +1,370 @@
-"""Thin layer over the official kaggle client. The client logs in at import, so import it lazily."""
+"""Thin layer over the official kaggle client: one session, podium's retries, errors worded for users.
+
+The client logs in at import and exits on failure, so it is imported lazily, after podium has found the
+credentials itself (podium.credentials). Every call goes through `KaggleSession.call`, which retries what is
+safe to retry (429 after Retry-After, 5xx and dropped connections with exponential backoff, both bounded
+and with an injectable sleep) and turns everything else into a PodiumError naming the fix.
+
+A call that creates something (a submission, a kernel version) is never retried blindly after a dropped
+connection: the server may have acted before the connection died. Such calls raise `OutcomeUnknown`,
+and the caller reconciles (submit.py looks for its token in the submissions list before sending again).
+
+PODIUM_KAGGLE_ENDPOINT=http://host:port points the client's LOCALHOST entry of its endpoint table there
+(the only endpoint knob the pinned client has is KAGGLE_API_ENVIRONMENT, whose local entries have fixed
+ports); the tests use it to reach the local stand-in.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+import contextlib
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
 
 from podium.competitions import CompetitionSpec
+from podium.credentials import Credentials, find_credentials
 from podium.errors import PodiumError
+from podium.io import write_json
+
+ENDPOINT_ENV = "PODIUM_KAGGLE_ENDPOINT"
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 
 
-def download_competition(spec: CompetitionSpec, raw_dir: Path, force: bool = False) -> None:
-    """Download the competition's files through the Kaggle API into raw_dir (not implemented yet)."""
-    raise PodiumError(f"Downloading '{spec.slug}' through the Kaggle API is not available yet.",
-                      expected="the competition's files in a local folder",
-                      received="no SRC= folder", fix=f"download them from https://www.kaggle.com/competitions/"
-                      f"{spec.slug}/data and run: make data COMP={spec.slug} SRC=<that folder>")
+class TransientError(PodiumError):
+    """Kaggle could not answer now (rate limit, server error, dropped connection); trying later may work."""
+
+    def __init__(self, what: str, *, retry_after: float | None = None, **kwargs):
+        super().__init__(what, **kwargs)
+        self.retry_after = retry_after
+
+
+class OutcomeUnknown(TransientError):
+    """The connection dropped after a creating request was sent: it may or may not have taken effect."""
+
+
+@dataclass
+class RetryPolicy:
+    """How long podium keeps trying; tests pass a recording `sleep` so nothing really waits."""
+
+    attempts: int = 5
+    base_delay: float = 2.0
+    max_delay: float = 60.0
+    max_retry_after: float = 600.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        if retry_after is not None:
+            return retry_after
+        return min(self.base_delay * 2 ** attempt, self.max_delay)
+
+
+@dataclass
+class KaggleSession:
+    """An authenticated KaggleApi plus podium's retry policy. Build one per command."""
+
+    creds: Credentials = field(default_factory=find_credentials)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    api: Any = None
+
+    def __post_init__(self) -> None:
+        for warning in self.creds.warnings:  # e.g. a world-readable kaggle.json; stderr via logging
+            logging.getLogger("podium.kaggle").warning("warning: %s", warning)
+        if self.api is None:
+            self.api = _build_api(self.creds)
+        if not self.creds.username:
+            username = self.call("checking the API token", self.api._introspect_token, self.creds.token)
+            if not username:
+                raise PodiumError("Kaggle did not accept the API token.", expected="an active token",
+                                  received=f"an inactive token from {self.creds.source}",
+                                  fix="create a new token at https://www.kaggle.com/settings")
+            self.creds = Credentials(username=username, token=self.creds.token, source=self.creds.source,
+                                     warnings=self.creds.warnings)
+            self.api.config_values["username"] = username
+
+    @property
+    def username(self) -> str:
+        return self.creds.username
+
+    def call(self, what: str, fn: Callable[..., Any], *args, creates: bool = False, rules_url: str = "",
+             missing_ok: bool = False, **kwargs) -> Any:
+        """fn(*args) with retries. `creates`: never resent here; a transient failure is raised for the
+        caller to reconcile (OutcomeUnknown when the connection dropped after sending)."""
+        attempt = 0
+        while True:
+            try:
+                with contextlib.redirect_stdout(io.StringIO()):  # the client prints; podium's CLI does that
+                    return fn(*args, **kwargs)
+            except Exception as exc:  # noqa: BLE001 - every client failure is classified below
+                if missing_ok and _status(exc) == 404:
+                    return None
+                problem = self._classify(exc, what, creates, rules_url)
+                if not isinstance(problem, TransientError) or creates or attempt + 1 >= self.retry.attempts:
+                    raise problem from exc
+                delay = self.retry.delay(attempt, problem.retry_after)
+                if delay > self.retry.max_retry_after:
+                    raise PodiumError(f"Kaggle asks to wait {delay:.0f} s before {what}.",
+                                      expected=f"a wait under {self.retry.max_retry_after:.0f} s",
+                                      received=f"Retry-After: {delay:.0f}", fix="run the same command later") from exc
+                self.retry.sleep(delay)
+                attempt += 1
+
+    def _classify(self, exc: Exception, what: str, creates: bool, rules_url: str) -> PodiumError:
+        import requests
+
+        status = _status(exc)
+        said = self.creds.redact(_server_message(exc))
+        if status is not None:
+            if status in TRANSIENT_STATUS:
+                retry_after = _retry_after(exc) if status == 429 else None
+                return TransientError(f"Kaggle answered HTTP {status} while {what}.",
+                                      received=said or f"HTTP {status}", retry_after=retry_after,
+                                      fix="run the same command again later")
+            if status == 401:
+                return PodiumError(f"Kaggle rejected the credentials (HTTP 401) while {what}.",
+                                   expected="a valid API key or token",
+                                   received=f"credentials from {self.creds.source}",
+                                   fix="create a new token at https://www.kaggle.com/settings and replace "
+                                       "kaggle.json (or KAGGLE_KEY / KAGGLE_API_TOKEN)")
+            if status == 403 and rules_url:
+                return PodiumError(f"Kaggle refused access (HTTP 403) while {what}: the competition's rules "
+                                   "have not been accepted with this account.",
+                                   expected="the rules accepted on the competition's page",
+                                   received=said or "HTTP 403",
+                                   fix=f"open {rules_url}, accept the rules, then run the same command again")
+            if status == 403:
+                return PodiumError(f"Kaggle refused access (HTTP 403) while {what}.", expected="permission",
+                                   received=said or "HTTP 403",
+                                   fix=f"check that account '{self.username}' may do this")
+            if status == 404:
+                return PodiumError(f"Kaggle found nothing (HTTP 404) while {what}.", expected="an existing name",
+                                   received=said or "HTTP 404", fix="check the slug / name for typos")
+            return PodiumError(f"Kaggle answered HTTP {status} while {what}.", received=said or f"HTTP {status}",
+                               fix="check the request; run with VERBOSE=1 for the client's trace")
+        if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError)) or \
+                type(exc).__module__.startswith("urllib3"):
+            kind = OutcomeUnknown if creates else TransientError
+            return kind(f"The connection to Kaggle failed while {what}.",
+                        received=self.creds.redact(f"{type(exc).__name__}: {exc}")[:300],
+                        fix="check the network and run the same command again")
+        if isinstance(exc, (ValueError, KeyError)):
+            return PodiumError(f"The Kaggle client refused while {what}.",
+                               received=self.creds.redact(str(exc))[:300], fix="see the message")
+        raise exc
+
+
+def _status(exc: Exception) -> int | None:
+    response = getattr(exc, "response", None)
+    return getattr(response, "status_code", None) if response is not None else None
+
+
+def _server_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None)
+    if response is None:
+        return ""
+    try:
+        return str(json.loads(response.text).get("message", ""))[:300]
+    except (ValueError, AttributeError):
+        return ""
+
+
+def _retry_after(exc: Exception) -> float | None:
+    value = exc.response.headers.get("Retry-After")  # type: ignore[attr-defined]
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _build_api(creds: Credentials):
+    """A KaggleApi that uses `creds` and nothing else: no import-time login state, no prompts."""
+    endpoint = os.environ.get(ENDPOINT_ENV, "").rstrip("/")
+    if endpoint:
+        from kagglesdk.kaggle_env import KaggleEnv, _env_to_endpoint
+
+        _env_to_endpoint[KaggleEnv.LOCAL] = endpoint
+        os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
+    with contextlib.redirect_stdout(io.StringIO()):
+        from kaggle.api.kaggle_api_extended import KaggleApi
+    api = KaggleApi()
+    api.args = [a for a in KaggleApi.args if a != "--local"] + (["--local"] if endpoint else [])
+    values = {"username": creds.username}
+    if creds.token:
+        values["token"] = creds.token
+    else:
+        values["key"] = creds.key
+    api.config_values = values
+    api._authenticated = True
+    return api
+
+
+# ------------------------------------------------------------------------------ competition files
+def download_competition(spec: CompetitionSpec, raw_dir: Path, force: bool = False,
+                         session: KaggleSession | None = None) -> list[Path]:
+    """Every file of the competition into raw_dir, as Kaggle serves it. A second run sends nothing.
+
+    Files land in a staging folder first and are moved into raw_dir only when complete and of the listed
+    size, so raw_dir never holds half a zip; a manifest beside raw_dir records what a complete fetch is.
+    """
+    manifest = raw_dir.parent / f"{raw_dir.name}.kaggle-files.json"
+    if not force and _complete(manifest, raw_dir):
+        return sorted(raw_dir.iterdir())
+    session = session or KaggleSession()
+    rules = spec.rules_url or f"https://www.kaggle.com/competitions/{spec.slug}/rules"
+    files = list_competition_files(session, spec.slug, rules)
+    wanted = [f for f in files if force or not _present(raw_dir / f["name"], f["size"])]
+    _check_free_space(raw_dir, sum(f["size"] for f in wanted))
+    staging = raw_dir.parent / f".{raw_dir.name}.download"
+    for item in wanted:
+        _download_one(session, spec.slug, item, staging, raw_dir, rules)
+    shutil.rmtree(staging, ignore_errors=True)
+    write_json(manifest, {"competition": spec.slug, "files": files})
+    return sorted(raw_dir.iterdir())
+
+
+def list_competition_files(session: KaggleSession, slug: str, rules_url: str = "") -> list[dict[str, Any]]:
+    """[{name, size}] for every file, all pages."""
+    files, token = [], None
+    while True:
+        response = session.call(f"listing the files of competition '{slug}'", session.api.competition_list_files,
+                                slug, page_token=token, page_size=200, rules_url=rules_url)
+        for item in response.files or []:
+            files.append({"name": _safe_name(item.name), "size": int(item.total_bytes or 0)})
+        token = response.next_page_token
+        if not token:
+            return files
+
+
+def _download_one(session: KaggleSession, slug: str, item: dict[str, Any], staging: Path, raw_dir: Path,
+                  rules_url: str) -> None:
+    landing = staging / "incoming"
+    shutil.rmtree(landing, ignore_errors=True)
+    landing.mkdir(parents=True)
+    session.call(f"downloading {item['name']} of competition '{slug}'", session.api.competition_download_file,
+                 slug, item["name"], path=str(landing), force=True, quiet=True, rules_url=rules_url)
+    got = [p for p in landing.iterdir() if p.is_file() and not p.name.endswith(".kaggle-partial")]
+    if len(got) != 1 or (item["size"] and got[0].stat().st_size != item["size"]):
+        raise PodiumError(f"The download of {item['name']} is incomplete.", expected=f"{item['size']} bytes",
+                          received=", ".join(f"{p.name} ({p.stat().st_size} bytes)" for p in got) or "no file",
+                          fix="run the same command again")
+    target = raw_dir / item["name"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(got[0], target)
+
+
+def _safe_name(name: str) -> str:
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or ".." in pure.parts or not name:
+        raise PodiumError("Kaggle listed a file with an unsafe name.", expected="a relative path",
+                          received=repr(name), fix="report it; podium will not write outside data/raw")
+    return name
+
+
+def _present(path: Path, size: int) -> bool:
+    return path.is_file() and (not size or path.stat().st_size == size)
+
+
+def _complete(manifest: Path, raw_dir: Path) -> bool:
+    if not manifest.is_file():
+        return False
+    listed = json.loads(manifest.read_text(encoding="utf-8")).get("files", [])
+    return bool(listed) and all(_present(raw_dir / f["name"], f["size"]) for f in listed)
+
+
+def _check_free_space(raw_dir: Path, needed: int) -> None:
+    raw_dir.mkdir(parents=True, exist_ok=True)
+    free = shutil.disk_usage(raw_dir).free
+    margin = 1.05 * needed + 64 * 2**20
+    if margin > free:
+        raise PodiumError("Not enough free disk space to download the competition.",
+                          expected=f"at least {margin / 2**30:.2f} GiB free in {raw_dir}",
+                          received=f"{free / 2**30:.2f} GiB free", fix="free some space or set data_dir elsewhere")
+
+
+# ------------------------------------------------------------------------------------ submissions
+def list_submissions(session: KaggleSession, slug: str) -> list[dict[str, Any]]:
+    """The latest submissions, newest first, as plain dicts (ref, description, status, public_score, error)."""
+    rows = session.call(f"listing submissions of '{slug}'", session.api.competition_submissions, slug,
+                        rules_url=f"https://www.kaggle.com/competitions/{slug}/rules") or []
+    return [{"ref": row.ref, "description": row.description or "", "status": row.status.name,
+             "public_score": row.public_score or "", "error": row.error_description or "",
+             "file_name": row.file_name or ""} for row in rows if row is not None]
+
+
+def send_submission(session: KaggleSession, slug: str, path: Path, message: str) -> int:
+    """StartSubmissionUpload, PUT the file, CreateSubmission. Raises OutcomeUnknown if the line dropped."""
+    response = session.call(f"submitting {path.name} to '{slug}'", session.api.competition_submit, str(path),
+                            message, slug, quiet=True, creates=True,
+                            rules_url=f"https://www.kaggle.com/competitions/{slug}/rules")
+    if response.message == session.api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE or not response.ref:
+        raise TransientError(f"The upload of {path.name} did not complete; nothing was submitted.",
+                             received=response.message or "no submission reference",
+                             fix="run the same command again")
+    return int(response.ref)
+
+
+# --------------------------------------------------------------------------------- datasets, kernels
+def dataset_exists(session: KaggleSession, ref: str) -> bool:
+    return session.call(f"checking dataset {ref}", session.api.dataset_status, ref, missing_ok=True) is not None
+
+
+def create_or_version_dataset(session: KaggleSession, folder: Path, notes: str) -> str:
+    """Upload `folder` (with its dataset-metadata.json) as a new dataset, or a new version of it."""
+    ref = json.loads((folder / "dataset-metadata.json").read_text(encoding="utf-8"))["id"]
+    if dataset_exists(session, ref):
+        result = session.call(f"versioning dataset {ref}", session.api.dataset_create_version, str(folder), notes,
+                              quiet=True, dir_mode="zip")
+    else:
+        result = session.call(f"creating dataset {ref}", session.api.dataset_create_new, str(folder),
+                              public=False, quiet=True, dir_mode="zip")
+    if result.error:
+        raise PodiumError(f"Kaggle did not accept dataset {ref}.", received=session.creds.redact(result.error),
+                          fix="fix the metadata in " + str(folder / "dataset-metadata.json"))
+    return ref
+
+
+def push_kernel(session: KaggleSession, folder: Path) -> dict[str, Any]:
+    """SaveKernel from kernels/<name>/; returns {ref, version, url}."""
+    response = session.call(f"pushing kernel {folder}", session.api.kernels_push, str(folder), creates=True)
+    invalid = (list(response.invalid_dataset_sources) + list(response.invalid_competition_sources)
+               + list(response.invalid_kernel_sources) + list(response.invalid_model_sources))
+    if response.error or invalid:
+        raise PodiumError("Kaggle did not accept the kernel.", expected="valid metadata and sources",
+                          received=session.creds.redact(response.error or "invalid sources: " + ", ".join(invalid)),
+                          fix=f"fix {folder / 'kernel-metadata.json'} (sources must exist and be visible to you)")
+    return {"ref": response.ref, "version": response.version_number, "url": response.url}
+
+
+def kernel_status(session: KaggleSession, ref: str) -> tuple[str, str]:
+    """(QUEUED|RUNNING|COMPLETE|ERROR|CANCEL_*, failure message) of the kernel's latest session."""
+    response = session.call(f"reading the status of kernel {ref}", session.api.kernels_status, ref)
+    return response.status.name, response.failure_message or ""
+
+
+def kernel_output_files(session: KaggleSession, ref: str) -> tuple[list[tuple[str, str]], str]:
+    """[(file name, download url)] of the latest session's outputs, and its log."""
+    from kagglesdk.kernels.types.kernels_api_service import ApiListKernelSessionOutputRequest
+
+    owner, slug = ref.split("/", 1)
+
+    def one_page(token: str | None):
+        with session.api.build_kaggle_client() as kaggle:
+            request = ApiListKernelSessionOutputRequest()
+            request.user_name, request.kernel_slug, request.page_size = owner, slug, 100
+            if token:
+                request.page_token = token
+            return kaggle.kernels.kernels_api_client.list_kernel_session_output(request)
+
+    files, log, token = [], "", None
+    while True:
+        response = session.call(f"listing the outputs of kernel {ref}", one_page, token)
+        files += [(item.file_name, item.url) for item in response.files or []]
+        log = log or (response.log or "")
+        token = response.next_page_token
+        if not token:
+            return files, log

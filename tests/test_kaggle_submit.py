@@ -1,0 +1,194 @@
+"""make submit through the real kaggle client against the stand-in: validated, sent once, logged, scored."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from kaggle_standin import Sleeps, kaggle_home, session, standin  # noqa: F401 (fixtures)
+from podium.errors import PodiumError
+
+SUBMIT_SEQUENCE = [
+    "POST /api/v1/competitions.CompetitionApiService/ListSubmissions -> 200",  # is this attempt there already?
+    "POST /api/v1/competitions.CompetitionApiService/StartSubmissionUpload -> 200",
+    "PUT /upload/blob-1001 -> 200",
+    "POST /api/v1/competitions.CompetitionApiService/CreateSubmission -> 200",
+    "POST /api/v1/competitions.CompetitionApiService/ListSubmissions -> 200",  # poll: pending
+    "POST /api/v1/competitions.CompetitionApiService/ListSubmissions -> 200",  # poll: scored
+]
+
+
+@pytest.fixture
+def run(demo_data, tmp_path, standin, kaggle_home):
+    """A finished demo run: saved config, metrics.json and a valid submission file."""
+    from podium.config import load_config, save_config
+    from podium.io import write_json
+    from podium.submit import resolve_target
+
+    cfg = load_config("configs/demo.yaml" if Path("configs/demo.yaml").is_file() else None, {
+        "data_dir": str(demo_data), "runs_dir": str(tmp_path / "runs"),
+        "submissions_dir": str(tmp_path / "submissions")})
+    save_config(cfg, cfg.run_dir / "config.yaml")
+    write_json(cfg.run_dir / "metrics.json", {"cv_mean": 0.8125})
+    sample = pd.read_csv(demo_data / "demo" / "sample_submission.csv", dtype=str)
+    sample["label"] = "cat"
+    path = tmp_path / "submissions" / "demo" / f"{cfg.run_id}.csv"
+    path.parent.mkdir(parents=True)
+    sample.to_csv(path, index=False)
+    standin.add_competition("demo", {})
+    return resolve_target(cfg=cfg)
+
+
+@pytest.fixture
+def poll():
+    from podium.submit import PollPolicy
+
+    return PollPolicy(timeout=100, interval=5, sleep=Sleeps(), clock=lambda: 0.0)
+
+
+def log_rows(target) -> list[dict]:
+    with (target.submissions_dir / "log.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_submit_validates_sends_logs_and_records_the_score(run, standin, session, poll):
+    from podium.submit import submit
+
+    result = submit(run, session, poll)
+    assert standin.log == SUBMIT_SEQUENCE
+    (sent,) = standin.submissions["demo"]
+    assert sent.content == run.file.read_bytes()
+    assert sent.description == result.message
+    assert result.message.startswith(f"{run.run_id} cfg {run.config_hash} cv 0.8125 [podium ")
+    assert (result.status, result.public_score, result.adopted) == ("scored", standin.public_score, False)
+    (row,) = log_rows(run)
+    assert row["competition"] == "demo" and row["file"] == str(run.file) and row["cv"] == "0.812500"
+    assert (row["status"], row["public_score"], row["ref"]) == ("scored", "0.91250", str(sent.ref))
+    assert row["message"] == result.message and row["time"]
+    assert poll.sleep == [5]
+
+
+def test_an_invalid_file_sends_nothing_and_logs_nothing(run, standin, session, poll):
+    from podium.submit import submit
+
+    frame = pd.read_csv(run.file, dtype=str)
+    frame.loc[0, "label"] = "kitten"
+    frame.to_csv(run.file, index=False)
+    with pytest.raises(PodiumError, match="kitten"):
+        submit(run, session, poll)
+    assert standin.log == [] and not (run.submissions_dir / "log.csv").exists()
+
+
+def test_reset_after_create_submission_is_adopted_not_resent(run, standin, session, poll):
+    from podium.submit import submit
+
+    standin.fail("CreateSubmission", reset="after")
+    result = submit(run, session, poll)
+    assert len(standin.submissions["demo"]) == 1  # the server has it once
+    assert result.adopted and result.status == "scored"
+    assert standin.requests_named("CreateSubmission") == [
+        "POST /api/v1/competitions.CompetitionApiService/CreateSubmission -> 200 handled, then RESET"]
+    assert any("not sent again" in event for event in result.events)
+    (row,) = log_rows(run)
+    assert row["ref"] == str(standin.submissions["demo"][0].ref)
+
+
+def test_reset_mid_upload_ends_in_one_submission(run, standin, session, poll):
+    from podium.submit import submit
+
+    standin.fail("PUT /upload", reset="mid-body")
+    result = submit(run, session, poll)
+    assert len(standin.submissions["demo"]) == 1 and result.status == "scored"
+    # the client's own urllib3 retry re-sends the PUT from the start of the file
+    assert standin.requests_named("PUT /upload") == ["PUT /upload/blob-1001 -> RESET mid-body",
+                                                     "PUT /upload/blob-1001 -> 200"]
+    assert standin.submissions["demo"][0].content == run.file.read_bytes()  # the whole file, not half
+
+
+@pytest.mark.parametrize("status, retry_after, expected_sleep", [(500, None, 2.0), (429, "11", 11.0)])
+def test_server_errors_on_create_are_retried_once_each(run, standin, session, poll, status, retry_after,
+                                                       expected_sleep):
+    from podium.submit import submit
+
+    standin.fail("CreateSubmission", status=status, retry_after=retry_after)
+    submit(run, session, poll)
+    assert len(standin.submissions["demo"]) == 1
+    assert session.retry.sleep == [expected_sleep]
+    # every send is preceded by a look for the token
+    names = [line.split("/")[-1].split(" ")[0] for line in standin.log]
+    assert names[:8] == ["ListSubmissions", "StartSubmissionUpload", "blob-1001", "CreateSubmission",
+                         "ListSubmissions", "StartSubmissionUpload", "blob-1002", "CreateSubmission"]
+
+
+def test_a_crash_between_log_and_send_is_resumed_with_the_same_token(run, standin, session, poll):
+    from podium.submit import submit
+
+    standin.fail("CreateSubmission", reset="after")
+    standin.fail("ListSubmissions", reset="before", times=99, after=1)  # then the network dies for good
+    with pytest.raises(PodiumError):
+        submit(run, session, poll)
+    (row,) = log_rows(run)
+    assert row["status"] == "sending"
+    standin.faults.clear()
+    result = submit(run, session, poll)  # the user runs the command again
+    assert len(standin.submissions["demo"]) == 1 and result.adopted
+    assert len(log_rows(run)) == 1 and log_rows(run)[0]["status"] == "scored"
+
+
+def test_rerunning_after_success_sends_nothing(run, standin, session, poll):
+    from podium.submit import submit
+
+    submit(run, session, poll)
+    standin.clear_log()
+    result = submit(run, session, poll)
+    assert standin.log == [] and result.adopted and result.public_score == "0.91250"
+    again = submit(run, session, poll, again=True)
+    assert len(standin.submissions["demo"]) == 2 and not again.adopted
+    assert len(log_rows(run)) == 2
+
+
+def test_unscored_within_the_bound_is_pending_then_resumed(run, standin, session):
+    from podium.submit import PollPolicy, submit
+
+    standin.score_after_polls = 50
+    clock = iter(range(0, 10_000, 10))
+    bounded = PollPolicy(timeout=60, interval=5, factor=2, sleep=Sleeps(), clock=lambda: float(next(clock)))
+    result = submit(run, session, bounded)
+    assert result.status == "pending" and log_rows(run)[0]["status"] == "pending"
+    assert bounded.sleep == [5, 10, 20]  # backoff, bounded by the timeout
+    standin.submissions["demo"][0].polls_until_scored = 0
+    standin.clear_log()
+    resumed = submit(run, session, bounded)
+    assert resumed.status == "scored" and not standin.requests_named("CreateSubmission")
+
+
+def test_scoring_error_is_recorded(run, standin, session, poll):
+    from podium.submit import submit
+
+    standin.score_after_polls = 99
+    submit(run, session, poll, wait=False)
+    standin.submissions["demo"][0].status = "ERROR"
+    result = submit(run, session, poll)
+    assert result.status == "error" and log_rows(run)[0]["status"] == "error"
+
+
+def test_rules_not_accepted_on_submit_names_the_rules_page(run, standin, session, poll):
+    from podium.submit import submit
+
+    standin.competitions["demo"]["rules_accepted"] = False
+    with pytest.raises(PodiumError, match="https://www.kaggle.com/competitions/demo/rules"):
+        submit(run, session, poll)
+    assert standin.submissions == {}
+
+
+def test_submit_by_run_id_finds_config_and_cv(run, tmp_path):
+    from podium.submit import resolve_target
+
+    target = resolve_target(run_id=run.run_id, runs_dir=str(tmp_path / "runs"))
+    assert (target.file, target.cv, target.config_hash) == (run.file, 0.8125, run.config_hash)
+    with pytest.raises(PodiumError, match="no saved config"):
+        resolve_target(run_id="nope-123", runs_dir=str(tmp_path / "runs"))
