@@ -62,3 +62,41 @@ bench: $(STAMP) ## input pipeline benchmark on the demo, written to benchmarks/r
 
 clean: ## remove runs/ and the demo's data (keeps .venv and submissions/)
 	rm -rf runs data/demo data/raw/demo
+
+# ---- Kaggle: submit and kernels (issue 3) ------------------------------------------------------------
+RUN    ?=
+KERNEL ?=
+KERNEL_FLAG := $(if $(KERNEL),--kernel $(KERNEL),)
+.PHONY: submit kernel push status output
+
+submit: $(STAMP) ## validate RUN=<run-id> (or EXP's run), submit once, log it, wait for the public score
+	$(PODIUM) submit $(if $(RUN),--run $(RUN),--config $(EXP)) $(ARGS)
+
+kernel: $(STAMP) ## render kernels/<slug>/ for EXP (KERNEL=<kernel.yaml>: accelerator, internet, ...)
+	$(PODIUM) kernel --config $(EXP) $(KERNEL_FLAG) $(ARGS)
+
+push: $(STAMP) ## push EXP's rendered kernel to Kaggle (starts a run on Kaggle's GPU/TPU)
+	$(PODIUM) push --config $(EXP) $(KERNEL_FLAG) $(ARGS)
+
+status: $(STAMP) ## wait for EXP's pushed kernel run, with backoff, and show its final state
+	$(PODIUM) status --config $(EXP) $(KERNEL_FLAG) $(ARGS)
+
+output: $(STAMP) ## download the finished kernel run's outputs into runs/<slug>-v<version>/
+	$(PODIUM) output --config $(EXP) $(KERNEL_FLAG) $(ARGS)
+
+# ---- search, results, lr-find, augs (issue 4) ---------------------------------------------------
+SPACE ?= configs/search/demo-space.yaml
+.PHONY: search results lr-find augs
+
+search: $(STAMP) ## run (or resume) the optuna search SPACE, then print its table
+	$(PODIUM) search --space $(SPACE) $(ARGS)
+
+results: $(STAMP) ## SPACE's ranked table (mean ± std over seeds), plots and best config YAML
+	$(PODIUM) results --space $(SPACE) $(ARGS)
+
+lr-find: $(STAMP) ## LR range test of EXP: loss vs learning rate plot and a suggested start value
+	$(PODIUM) lr-find --config $(EXP) $(ARGS)
+
+augs: $(STAMP) ## one batch of EXP through each of its augmentation recipes (PNG) and their cost
+	$(PODIUM) augs --config $(EXP) $(ARGS)
+# ---- end of the search block ---------------------------------------------------------------------

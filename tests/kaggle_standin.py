@@ -335,6 +335,7 @@ def _handler_for(server: KaggleStandIn):
         def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None,
                   raw: bytes | None = None, content_type: str = "application/json") -> None:
             data = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else b"")
+            self._record(status)  # before answering: a client that has its answer must find it logged
             self.send_response(status)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -342,7 +343,6 @@ def _handler_for(server: KaggleStandIn):
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
-            self._record(status)
 
         def _authorised(self) -> bool:
             auth = self.headers.get("Authorization", "")

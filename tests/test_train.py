@@ -110,3 +110,30 @@ def test_split_is_disjoint_and_reported(demo_data, tmp_path):
     assert not set(data.ids[train_pos]) & set(data.ids[val_pos])
     assert len(val_pos) == 400 and len(train_pos) == 1600
     assert data.split_path.is_file()
+
+
+class BackboneSnapshots(keras.callbacks.Callback):
+    def __init__(self):
+        super().__init__()
+        self.per_epoch = []
+
+    def on_train_begin(self, logs=None):
+        if not self.per_epoch:
+            self.per_epoch.append([w.copy() for w in self.model.get_layer("backbone").get_weights()])
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.per_epoch.append([w.copy() for w in self.model.get_layer("backbone").get_weights()])
+
+
+def test_unfreeze_strategy_trains_the_head_first_then_everything(demo_data, tmp_path):
+    cfg = _cfg(demo_data, tmp_path, "epochs=3", "freeze_backbone=true", "unfreeze_epoch=1",
+               "unfreeze_lr_factor=0.5", "tta=[identity]", "early_stopping_patience=10")
+    snapshots = BackboneSnapshots()
+    result = train_and_evaluate(cfg, 0, extra_callbacks=[snapshots])
+    start, after_head_phase, after_fine_tune = snapshots.per_epoch[0], snapshots.per_epoch[1], snapshots.per_epoch[2]
+    for before, after in zip(start, after_head_phase):
+        np.testing.assert_array_equal(before, after)  # epoch 0: the backbone is frozen
+    assert any(not np.array_equal(a, b) for a, b in zip(after_head_phase, after_fine_tune))
+    history = pd.read_csv(result.fold_dir / "history.csv")
+    assert history["epoch"].tolist() == [0, 1, 2]
+    assert history["learning_rate"].iloc[2] == pytest.approx(0.003 * 0.5)

@@ -20,7 +20,7 @@ import yaml
 
 from podium.errors import PodiumError
 
-Schedule = Literal["constant", "piecewise", "plateau", "cosine"]
+Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
 Optimizer = Literal["adam", "adamw", "sgd"]
 
 
@@ -45,6 +45,8 @@ class ExperimentConfig:
     image_size: int = 0  # 0: the backbone's default size
     dropout: float = 0.2
     freeze_backbone: bool = False
+    unfreeze_epoch: int = 0  # with freeze_backbone: train the head alone until this epoch, then everything
+    unfreeze_lr_factor: float = 0.1  # the whole network fine-tunes at lr x this factor
     # optimisation
     epochs: int = 10
     batch_size: int = 64
@@ -63,6 +65,11 @@ class ExperimentConfig:
     monitor: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
     label_smoothing: float = 0.0
+    # class imbalance
+    loss: Literal["crossentropy", "focal"] = "crossentropy"
+    focal_gamma: float = 2.0
+    class_weight: Literal["none", "balanced"] = "none"
+    oversample_to: int = 0  # repeat training images of rarer classes up to this many per class
     # augmentation and inference
     augment: list[str] = field(default_factory=lambda: ["flip"])  # batch recipes (Keras layers)
     cpu_augment: str = "none"  # albumentations recipe, per image on the CPU
@@ -102,6 +109,12 @@ class ExperimentConfig:
                               expected="len(lr_values) == len(lr_boundaries) + 1",
                               received=f"lr_boundaries={self.lr_boundaries}, lr_values={self.lr_values}",
                               fix="e.g. lr_boundaries=[5,8] lr_values=[1e-3,1e-4,1e-5]")
+        if self.unfreeze_epoch and not (self.freeze_backbone and 0 < self.unfreeze_epoch < self.epochs):
+            raise PodiumError("Config key 'unfreeze_epoch' needs a frozen backbone and a later epoch to train.",
+                              expected="freeze_backbone=true and 0 < unfreeze_epoch < epochs",
+                              received=f"freeze_backbone={self.freeze_backbone}, unfreeze_epoch="
+                                       f"{self.unfreeze_epoch}, epochs={self.epochs}",
+                              fix="set freeze_backbone=true, or unfreeze_epoch=0 to keep one phase")
         for key in ("epochs", "batch_size", "workers"):
             if getattr(self, key) < 1:
                 raise PodiumError(f"Config key '{key}' must be positive.", expected=">= 1",

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 
 from podium import augment, tta
+from podium.balance import class_weights, oversample
 from podium.config import ExperimentConfig
 from podium.data.dataset import LabeledData, load_labeled_data
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import write_json, write_parquet
 from podium.metrics import accuracy
-from podium.models import build_classifier, load_classifier
+from podium.models import build_classifier, load_classifier, set_backbone_trainable
 from podium.schedules import make_optimizer
 
 
@@ -70,13 +71,20 @@ def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | 
         _clear_fold_dir(fold_dir)
     fold_dir.mkdir(parents=True, exist_ok=True)
     model = build_classifier(cfg, data.num_classes)
-    model.compile(optimizer=make_optimizer(cfg, len(train_batches)),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing),
-                  metrics=["accuracy"])
-    callbacks = make_callbacks(cfg, fold_dir) + list(extra_callbacks)
+    weights = class_weights(data.labels[train_batches.positions], data.num_classes, cfg.class_weight)
     fit_started = time.perf_counter()
-    model.fit(train_batches, validation_data=val_batches, epochs=cfg.epochs, callbacks=callbacks,
-              verbose=cfg.verbose)
+    for first_epoch, last_epoch, phase_cfg in training_phases(cfg):
+        if 0 < last_epoch < cfg.epochs and _epochs_logged(fold_dir) >= last_epoch:
+            continue  # resuming inside the unfreeze phase: its backup restores the weights
+        if first_epoch > 0:  # the unfreeze phase: the whole network, at a lower rate
+            if _epochs_logged(fold_dir) < first_epoch:
+                break  # early stopping ended the head-only phase; nothing is left to fine-tune from
+            set_backbone_trainable(model, True)
+        model.compile(optimizer=make_optimizer(phase_cfg, len(train_batches)), loss=make_loss(cfg),
+                      metrics=["accuracy"])
+        model.fit(train_batches, validation_data=val_batches, initial_epoch=first_epoch, epochs=last_epoch,
+                  callbacks=make_callbacks(cfg, fold_dir) + list(extra_callbacks), class_weight=weights,
+                  verbose=cfg.verbose)
     fit_seconds = time.perf_counter() - fit_started
 
     history = pd.read_csv(fold_dir / "history.csv")
@@ -96,10 +104,32 @@ def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | 
     return result
 
 
+def training_phases(cfg: ExperimentConfig) -> list[tuple[int, int, ExperimentConfig]]:
+    """(first epoch, end epoch, config) per fit: one phase, or head-only then unfrozen at lr x factor."""
+    if not cfg.unfreeze_epoch:
+        return [(0, cfg.epochs, cfg)]
+    fine_tune = dataclasses.replace(cfg, lr=cfg.lr * cfg.unfreeze_lr_factor,
+                                    lr_values=[v * cfg.unfreeze_lr_factor for v in cfg.lr_values],
+                                    epochs=cfg.epochs - cfg.unfreeze_epoch)
+    return [(0, cfg.unfreeze_epoch, cfg), (cfg.unfreeze_epoch, cfg.epochs, fine_tune)]
+
+
+def _epochs_logged(fold_dir: Path) -> int:
+    history_csv = fold_dir / "history.csv"
+    return len(pd.read_csv(history_csv)) if history_csv.is_file() else 0
+
+
+def make_loss(cfg: ExperimentConfig) -> keras.losses.Loss:
+    if cfg.loss == "focal":  # down-weights easy examples, so rare, hard classes keep a voice
+        return keras.losses.CategoricalFocalCrossentropy(gamma=cfg.focal_gamma, label_smoothing=cfg.label_smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+
+
 def make_loaders(cfg: ExperimentConfig, data: LabeledData, train_pos: np.ndarray, val_pos: np.ndarray
                  ) -> tuple[ImageBatches, ImageBatches]:
     """Only the training loader is handed augmenters; validation sees the cached pixels as they are."""
     size = cfg.resolved_image_size
+    train_pos = oversample(train_pos, data.labels, cfg.oversample_to, cfg.seed)
     train = ImageBatches(
         data.images, train_pos, data.labels, data.num_classes, cfg.batch_size, shuffle=True, seed=cfg.seed,
         batch_augment=augment.make_batch_augmenter(cfg.augment, size, cfg.seed),
