@@ -53,8 +53,8 @@ def _only(folder: Path, names: list[str]) -> None:
 
 
 @pytest.mark.parametrize("monitor, mode, expected", [
-    ("val_loss", "auto", 4), ("val_loss", "min", 4), ("val_accuracy", "auto", 6),
-    ("val_accuracy", "max", 6), ("loss", "auto", 6), ("val_loss", "max", 0),
+    ("val_loss", "auto", 5), ("val_loss", "min", 5), ("val_accuracy", "auto", 7),
+    ("val_accuracy", "max", 7), ("loss", "auto", 7), ("val_loss", "max", 1),
 ])
 def test_best_epoch_follows_monitor_and_mode(history, monitor, mode, expected):
     assert best_epoch(history, monitor, mode) == expected
@@ -63,7 +63,7 @@ def test_best_epoch_follows_monitor_and_mode(history, monitor, mode, expected):
 def test_best_epoch_skips_nan_and_reports_the_logged_epoch(history):
     resumed = history.assign(epoch=history["epoch"] + 10)
     resumed.loc[2, "val_loss"] = np.nan
-    assert best_epoch(resumed, "val_loss") == 14
+    assert best_epoch(resumed, "val_loss") == 15  # logged epoch 14, printed by Keras as "Epoch 15"
 
 
 def test_plot_history_writes_a_png_with_loss_metric_and_lr_panels(tmp_path, history):

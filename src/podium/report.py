@@ -35,7 +35,7 @@ class FoldSummary(TypedDict):
     """One trained fold, as train.py reports it."""
 
     fold: int
-    best_epoch: int  # the epoch whose weights were kept, as logged in history.csv
+    best_epoch: int  # the epoch whose weights were kept, 1-based (history.csv's epoch + 1)
     epochs_run: int
     val_score: float  # competition metric on the fold's validation rows, single view
     val_score_tta: float | None  # the same with test-time augmentation; None when TTA was not run
@@ -68,7 +68,7 @@ class RunSummary(TypedDict):
 
 
 def best_epoch(history: pd.DataFrame, monitor: str = "val_loss", mode: str = "auto") -> int:
-    """The epoch a checkpoint on `monitor` would keep (the first one on ties), as logged."""
+    """The epoch a checkpoint on `monitor` would keep (the first one on ties), 1-based as Keras prints it."""
     row = _best_row(history, monitor, _resolve_mode(monitor, mode))
     if row is None:
         raise PodiumError(f"History column {monitor!r} has no numbers.", expected="at least one epoch logged",
@@ -122,9 +122,10 @@ def _check_history(history: pd.DataFrame, monitor: str) -> None:
 
 
 def _epochs(history: pd.DataFrame) -> np.ndarray:
+    """1-based, as Keras prints "Epoch 18/30": the plot, the summary and the log name the same epoch."""
     if "epoch" in history.columns:
-        return history["epoch"].to_numpy()
-    return np.arange(len(history))
+        return history["epoch"].to_numpy() + 1
+    return np.arange(1, len(history) + 1)
 
 
 def _best_row(history: pd.DataFrame, monitor: str, mode: str) -> int | None:
