@@ -1,0 +1,134 @@
+"""CLI verbs of the data-quality area: dups, audit, eda. Handlers print; the work is in
+data/duplicates.py, data/dup_quality.py, data/audit.py and eda.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+AddVerb = Callable[..., argparse.ArgumentParser]
+
+
+def add_verbs(verb: AddVerb) -> None:
+    """Register this area's verbs with cli.py's `verb(name, handler, help, config=True)` helper."""
+    from podium.data.duplicates import DEFAULT_THRESHOLD
+
+    dups = verb("dups", _cmd_dups, "group exact and near-duplicate images (perceptual hash) into the index's "
+                                   "group column; report train<->test copies")
+    _where(dups)
+    dups.add_argument("--threshold", type=int, default=DEFAULT_THRESHOLD,
+                      help=f"max Hamming distance of 64-bit hashes (default {DEFAULT_THRESHOLD})")
+    dups.add_argument("--mirrored", action="store_true", help="also match horizontally flipped copies")
+    dups.add_argument("--force", action="store_true", help="hash every image again, ignoring the cache")
+    dups.add_argument("--benchmark", action="store_true",
+                      help="measure the detector instead: plant transformed copies among this competition's "
+                           "train images, report precision/recall per transform")
+    dups.add_argument("--per-transform", type=int, default=100, help="copies planted per transform (--benchmark)")
+    audit = verb("audit", _cmd_audit, "fail loudly if the saved split puts copies of one image in different "
+                                      "folds; PNG gallery of the pairs")
+    _where(audit)
+    audit.add_argument("--split", help="split CSV (id, fold) to check (default: the config's saved split)")
+    audit.add_argument("--threshold", type=int, help="default: the one the last `dups` used")
+    audit.add_argument("--mirrored", action="store_true", help="also count mirrored copies as leaks")
+    eda = verb("eda", _cmd_eda, "data report: class counts, sizes, channel stats, odd files, duplicates, samples")
+    _where(eda)
+    eda.add_argument("--out", help="output folder (default: data/<slug>/eda)")
+    eda.add_argument("--sample", type=int, default=2000, help="images decoded for channel statistics")
+
+
+def _where(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--competition", "-C", help="competition slug or spec (default: the config's)")
+
+
+def _data_root(args) -> tuple[object, Path]:
+    from podium.competitions import load_competition
+    from podium.config import load_config
+
+    cfg = load_config(args.config, args.overrides)
+    slug = load_competition(args.competition or cfg.competition).slug
+    return cfg, Path(cfg.data_dir) / slug
+
+
+def _cmd_dups(args) -> None:
+    cfg, root = _data_root(args)
+    if args.benchmark:
+        return _benchmark(root, args)
+    from podium.data.duplicates import run_dups
+
+    result = run_dups(root, args.threshold, args.mirrored, force=args.force, progress=True)
+    s = result.summary
+    print(f"dups: {s.hashed} of {s.images} images hashed ({s.flat} too flat to hash, grouped by bytes only), "
+          f"threshold {result.threshold}{', mirrored' if result.mirrored else ''}, {result.seconds:.1f} s")
+    print(f"dups: {s.exact_groups} groups of byte-identical files ({s.exact_images} images); "
+          f"{s.groups} duplicate groups in all ({s.grouped_images} images), largest {s.largest_group}")
+    if s.label_conflicts:
+        print(f"dups: {s.label_conflicts} groups hold train images with different labels (label noise? see the "
+              f"index's group column)")
+    print(f"dups: {result.test_with_train_copies} test images have a copy in train ({result.train_test_path}); "
+          f"{result.pseudo_labeled} pseudo-label suggestions where the copies agree ({result.pseudo_labels_path})")
+    print(f"dups: groups written to {result.index_path}")
+    if s.changed:
+        print("dups: the groups CHANGED: splits made before now may put copies in different folds. Rebuild with "
+              "`make folds FORCE=1` (and check with `make audit`).")
+        for path in result.stale_splits:
+            print(f"  stale: {path}")
+    else:
+        print("dups: groups unchanged: existing splits stay valid")
+
+
+def _benchmark(root: Path, args) -> None:
+    from podium.data.dup_quality import measure_detector
+    from podium.data.duplicates import duplicates_dir
+    from podium.data.folds import labeled_rows
+    from podium.data.index import load_index
+    from podium.io import write_json, write_text
+
+    rows = labeled_rows(load_index(root / "index.parquet"))
+    result = measure_detector([root / p for p in rows["path"]], args.threshold, args.per_transform,
+                              mirrored=args.mirrored, progress=True)
+    out = duplicates_dir(root)
+    text = result.markdown() + "\nby threshold (recall / precision):\n\n" + result.scan_markdown()
+    write_text(out / "quality.md", text)
+    write_json(out / "quality.json", {"threshold": result.threshold, "mirrored": result.mirrored,
+                                      "background": result.background, "per_transform": result.per_transform,
+                                      "table": result.table.to_dict(orient="records"),
+                                      "scan": result.scan.to_dict(orient="records")})
+    print(text)
+    verdict = "met" if result.meets_target() else "NOT met"
+    print(f"dups benchmark: target (recall >= 0.98 at precision >= 0.99 for resize, recompress, brightness) "
+          f"{verdict}; written to {out / 'quality.md'}")
+
+
+def _cmd_audit(args) -> None:
+    from podium.data.audit import audit_split, read_split
+    from podium.data.duplicates import dups_settings
+    from podium.data.folds import split_path
+    from podium.data.index import load_index
+
+    cfg, root = _data_root(args)
+    path = Path(args.split) if args.split else split_path(root, cfg.n_folds, cfg.val_split, cfg.split_seed)
+    saved_threshold, saved_mirrored = dups_settings(root)
+    threshold = saved_threshold if args.threshold is None else args.threshold
+    mirrored = args.mirrored or saved_mirrored
+    report = audit_split(load_index(root / "index.parquet"), read_split(path), root, path, threshold, mirrored,
+                         progress=True)
+    print(f"audit: {report.split_path}: clean: no duplicate pair across its {report.folds} folds "
+          f"({report.images} images, threshold {report.threshold}{', mirrored' if report.mirrored else ''}; "
+          f"{report.duplicate_pairs_within_folds} duplicate pairs, all within one fold)")
+
+
+def _cmd_eda(args) -> None:
+    from podium.data.index import load_index
+    from podium.eda import make_eda
+
+    _, root = _data_root(args)
+    result = make_eda(load_index(root / "index.parquet"), root, Path(args.out) if args.out else None, args.sample)
+    classes = result.summary["classes"]
+    print(f"eda: {classes['images']} train images in {classes['classes']} classes, largest {classes['largest']}, "
+          f"smallest {classes['smallest']}, imbalance ratio {classes['imbalance_ratio']:.2f}")
+    channels = result.summary["channels"]
+    print(f"eda: channel mean {channels['mean']} std {channels['std']} (0..255, {channels['images']} images)")
+    print(f"eda: {result.summary['odd_files']} odd or unreadable files; duplicates: "
+          f"{result.summary['duplicates']['groups']} groups")
+    print(f"eda: report in {result.out_dir / 'summary.md'} (+ {len(result.files) - 1} files)")

@@ -1,0 +1,146 @@
+"""The leak audit: does a saved split put copies of one image on both sides? Fails loudly if so.
+
+Why a separate check when `dups` + `make folds` already keep groups together: splits outlive the code that
+made them. A split made before `make dups`, by another tool, or by hand (a re-split that pulled validation
+images into training turned a true 86% into a reported 97%) is checked here from the pixels, not from the
+index's group column, so it cannot pass by trusting the thing it is meant to check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from podium.data.duplicates import components, find_pairs, load_or_hash, duplicates_dir
+from podium.data.gallery import pair_gallery
+from podium.data.images import ImageDecodeError, decode_image
+from podium.errors import PodiumError
+from podium.io import write_csv
+
+GALLERY_PAIRS = 24  # more pairs make an unreadable picture; the CSV lists them all
+LEAK_COLUMNS = ["id_a", "fold_a", "id_b", "fold_b", "distance", "exact"]
+
+
+@dataclass
+class AuditReport:
+    """A clean split's facts (a leaky one raises LeakError instead)."""
+
+    split_path: Path
+    images: int
+    folds: int
+    threshold: int
+    mirrored: bool
+    duplicate_pairs_within_folds: int  # copies that sit in one fold: harmless, and why it is clean
+
+
+class LeakError(PodiumError):
+    """A split with copies across folds. Carries the pairs and where their pictures are."""
+
+    def __init__(self, split_path: Path, leaks: pd.DataFrame, groups: int, gallery: Path, table: Path):
+        self.leaks, self.gallery, self.table = leaks, gallery, table
+        validation = len(set(leaks["id_a"]) | set(leaks["id_b"]))
+        super().__init__(
+            f"LEAK: the split {split_path} puts copies of the same image in different folds: {len(leaks)} "
+            f"pairs in {groups} duplicate groups, {validation} images involved. Validation scores on it are "
+            "too optimistic.",
+            expected="every duplicate group inside one fold",
+            received=f"pairs listed in {table}, pictures in {gallery}",
+            fix="run `make dups`, then rebuild the split with `make folds FORCE=1` (results trained on the old "
+                "split used leaked validation)")
+
+
+def cross_fold_pairs(rows: pd.DataFrame, pairs_left: np.ndarray, pairs_right: np.ndarray,
+                     distance: np.ndarray) -> pd.DataFrame:
+    """The pairs (row positions into `rows`, which has id, fold, hash) whose folds differ."""
+    fold = rows["fold"].to_numpy()
+    leak = fold[pairs_left] != fold[pairs_right]
+    a, b = pairs_left[leak], pairs_right[leak]
+    return pd.DataFrame({"id_a": rows["id"].to_numpy()[a], "fold_a": fold[a], "id_b": rows["id"].to_numpy()[b],
+                         "fold_b": fold[b], "distance": distance[leak],
+                         "exact": rows["hash"].to_numpy()[a] == rows["hash"].to_numpy()[b]},
+                        columns=LEAK_COLUMNS)
+
+
+def audit_split(index: pd.DataFrame, split: pd.DataFrame, data_root: Path, split_path: Path, threshold: int,
+                mirrored: bool = False, out_dir: Path | None = None, progress: bool = False) -> AuditReport:
+    """Check `split` (id, fold) against the pixels of the indexed images. Clean -> a report; leaky ->
+    LeakError with a CSV of the pairs and a PNG gallery of the worst ones."""
+    data_root = Path(data_root)
+    rows = _split_rows(index, split, split_path)
+    hashes = load_or_hash(rows, data_root, duplicates_dir(data_root) / "hashes.parquet", progress=progress)
+    left, right, distance = _all_pairs(rows, hashes, threshold, mirrored)
+    leaks = cross_fold_pairs(rows, left, right, distance)
+    if leaks.empty:
+        return AuditReport(split_path=Path(split_path), images=len(rows), folds=int(rows["fold"].nunique()),
+                           threshold=threshold, mirrored=mirrored, duplicate_pairs_within_folds=len(left))
+    out_dir = Path(out_dir) if out_dir else data_root / "audit"
+    stem = Path(split_path).stem
+    leaks = leaks.sort_values(["distance", "id_a", "id_b"], kind="stable").reset_index(drop=True)
+    table = write_csv(out_dir / f"leaks-{stem}.csv", leaks)
+    gallery = _leak_gallery(leaks, rows, data_root, out_dir / f"leaks-{stem}.png", stem)
+    position = {image_id: k for k, image_id in enumerate(rows["id"])}
+    groups = components(len(rows), leaks["id_a"].map(position).to_numpy(), leaks["id_b"].map(position).to_numpy())
+    involved = np.unique(np.concatenate([leaks["id_a"].map(position), leaks["id_b"].map(position)]))
+    raise LeakError(Path(split_path), leaks, len(np.unique(groups[involved])), gallery, table)
+
+
+def read_split(path: Path) -> pd.DataFrame:
+    path = Path(path)
+    if not path.is_file():
+        raise PodiumError(f"The split {path} does not exist.", expected="a split CSV (id, fold) written by "
+                          "`make folds`", received="no file", fix="run `make folds` first, or pass --split PATH")
+    split = pd.read_csv(path, dtype={"id": str}, keep_default_na=False)
+    if not {"id", "fold"} <= set(split.columns):
+        raise PodiumError(f"The split {path} has the wrong columns.", expected="columns id, fold",
+                          received=f"columns {list(split.columns)}", fix="audit a file written by `make folds`")
+    return split
+
+
+def _split_rows(index: pd.DataFrame, split: pd.DataFrame, split_path: Path) -> pd.DataFrame:
+    train = index[index["split"] == "train"]
+    rows = split[["id", "fold"]].merge(train, on="id", how="left", indicator=True)
+    unknown = rows.loc[rows["_merge"] == "left_only", "id"].tolist()
+    if unknown:
+        raise PodiumError(f"The split {split_path} names images the index does not have.",
+                          expected="ids of indexed training images", received=f"{len(unknown)} unknown ids, "
+                          f"e.g. {unknown[:5]}", fix="rebuild the split with `make folds FORCE=1`")
+    rows = rows[rows["ok"].astype(bool)].drop(columns="_merge")
+    return rows.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _all_pairs(rows: pd.DataFrame, hashes, threshold: int, mirrored: bool
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Perceptual pairs among matchable rows, plus byte copies (each joined to the first of its kind)."""
+    usable = np.flatnonzero(hashes.matchable)
+    found = find_pairs(hashes.phash[usable], threshold, hashes.mirrored[usable] if mirrored else None)
+    _, first_of_value, value = np.unique(rows["hash"].to_numpy(), return_index=True, return_inverse=True)
+    first = first_of_value[value]
+    copies = np.flatnonzero(first != np.arange(len(rows)))
+    left = np.concatenate([usable[found.left], first[copies]]).astype(np.int64)
+    right = np.concatenate([usable[found.right], copies]).astype(np.int64)
+    distance = np.concatenate([found.distance, np.zeros(len(copies), np.int64)])
+    key = np.minimum(left, right) * len(rows) + np.maximum(left, right)
+    _, unique = np.unique(key, return_index=True)
+    lo, hi = np.minimum(left, right)[unique], np.maximum(left, right)[unique]
+    return lo, hi, distance[unique]
+
+
+def _leak_gallery(leaks: pd.DataFrame, rows: pd.DataFrame, data_root: Path, out_path: Path, name: str) -> Path:
+    path_of = dict(zip(rows["id"], rows["path"]))
+    cells = []
+    for leak in leaks.head(GALLERY_PAIRS).itertuples():
+        kind = "identical bytes" if leak.exact else f"distance {leak.distance}"
+        cells.append((_pixels(data_root / path_of[leak.id_a]), _pixels(data_root / path_of[leak.id_b]),
+                      f"{leak.id_a}\nfold {leak.fold_a}", f"{leak.id_b}\nfold {leak.fold_b}", kind))
+    shown = f" (first {GALLERY_PAIRS})" if len(leaks) > GALLERY_PAIRS else ""
+    return pair_gallery(cells, out_path, f"{name}: {len(leaks)} duplicate pairs across folds{shown}")
+
+
+def _pixels(path: Path) -> np.ndarray:
+    try:
+        return decode_image(path)
+    except ImageDecodeError:
+        return np.zeros((8, 8, 3), np.uint8)
