@@ -28,7 +28,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,jax]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install podium with pinned dependencies
@@ -59,6 +59,7 @@ config: $(STAMP) ## print EXP resolved with ARGS
 
 bench: $(STAMP) ## input pipeline benchmark on the demo, written to benchmarks/results/
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_training.py && KERAS_BACKEND=jax $(BIN)/python benchmarks/bench_training.py
 
 clean: ## remove runs/ and the demo's data (keeps .venv and submissions/)
 	rm -rf runs data/demo data/raw/demo
@@ -100,3 +101,29 @@ lr-find: $(STAMP) ## LR range test of EXP: loss vs learning rate plot and a sugg
 augs: $(STAMP) ## one batch of EXP through each of its augmentation recipes (PNG) and their cost
 	$(PODIUM) augs --config $(EXP) $(ARGS)
 # ---- end of the search block ---------------------------------------------------------------------
+
+# ---- tasks: segmentation / localization data and seed 002's pruning (issue 6) ----------------------
+PRUNE_N ?= 1000
+.PHONY: prune synth
+
+prune: $(STAMP) ## seed 002's data pruning on generated shapes: kept out of PRUNE_N, kept-only vs all on a fresh set
+	$(PODIUM) prune --config $(EXP) --n $(PRUNE_N) $(ARGS)
+
+synth: $(STAMP) ## write seed 002's ellipse-and-rectangle images, Airbus-style RLE rows and boxes to data/shapes
+	$(PODIUM) synth $(ARGS)
+# ---- end of the tasks block ----------------------------------------------------------------------
+
+# ---- data quality: duplicates, leak audit, data report (issue 5) -----------------------------------
+# COMP given on the command line (make dups COMP=cifar10) overrides EXP's competition.
+COMP_FLAG := $(if $(filter command line environment,$(origin COMP)),--competition $(COMP),)
+.PHONY: dups audit eda
+
+dups: $(STAMP) ## group exact + near-duplicate images into the index (then `make folds FORCE=1`); ARGS='--mirrored'
+	$(PODIUM) dups --config $(EXP) $(COMP_FLAG) $(FORCE_FLAG) $(ARGS)
+
+audit: $(STAMP) ## fail loudly if EXP's saved split has copies across folds; PNG gallery of the pairs
+	$(PODIUM) audit --config $(EXP) $(COMP_FLAG) $(ARGS)
+
+eda: $(STAMP) ## data report: class counts, sizes, channel stats, odd files, duplicates, samples per class
+	$(PODIUM) eda --config $(EXP) $(COMP_FLAG) $(ARGS)
+# ---- end of the data-quality block -----------------------------------------------------------------

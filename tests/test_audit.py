@@ -1,13 +1,10 @@
 """The leak audit: a split with copies across folds fails loudly with a gallery; a grouped split passes."""
 
-import argparse
-import sys
 
 import pandas as pd
 import pytest
 from planted import planted_demo
 
-from podium import cli_data
 from podium.data.audit import LeakError, audit_split, read_split
 from podium.data.duplicates import run_dups
 from podium.data.folds import make_kfold
@@ -74,26 +71,10 @@ def test_a_split_naming_unknown_images_is_refused(planted, tmp_path):
 
 
 def _cli(argv):
-    """cli.py's parser with only this area's verbs: the same `verb` helper, the same error handling."""
-    parser = argparse.ArgumentParser(prog="podium")
-    verbs = parser.add_subparsers()
+    """The real `podium` entry point, as `make audit` / `make dups` call it."""
+    from podium.cli import main
 
-    def verb(name, handler, help_, config=True):
-        sub = verbs.add_parser(name, help=help_)
-        sub.set_defaults(handler=handler)
-        if config:
-            sub.add_argument("--config", "-c")
-            sub.add_argument("overrides", nargs="*")
-        return sub
-
-    cli_data.add_verbs(verb)
-    args = parser.parse_args(argv)
-    try:
-        args.handler(args)
-    except PodiumError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    return 0
+    return main(argv)
 
 
 def test_cli_audit_exits_2_on_a_leak_and_dups_then_folds_fixes_it(planted, tmp_path, capsys):

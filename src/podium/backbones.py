@@ -42,7 +42,7 @@ class BackboneSpec:
     `min_size`: the smallest input keras accepts."""
 
     name: str
-    constructor: str  # attribute of keras.applications; "" for the tiny CNN
+    constructor: str  # attribute of keras.applications; "" for the from-scratch nets (tiny_cnn, resnet9)
     reference_module: str  # keras.applications.<module>.preprocess_input is the ground truth
     mode: Mode
     default_size: int
@@ -67,6 +67,7 @@ def _efficientnets_v2() -> list[BackboneSpec]:
 
 BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in [
     BackboneSpec("tiny_cnn", "", "", "unit", default_size=32, min_size=8),
+    BackboneSpec("resnet9", "", "", "unit", default_size=32, min_size=8),
     BackboneSpec("resnet50", "ResNet50", "resnet50", "caffe", 224),
     BackboneSpec("resnet50v2", "ResNet50V2", "resnet_v2", "tf", 224),
     BackboneSpec("xception", "Xception", "xception", "tf", 299, min_size=71),
@@ -108,7 +109,7 @@ def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "no
     _check_size(spec, image_size)
     source = _weights_source(spec, weights)
     if not spec.has_pretrained_weights:
-        model = _tiny_cnn(image_size)
+        model = _FROM_SCRATCH[spec.name](image_size)
     else:
         model = _keras_application(spec, image_size, "imagenet" if source == "imagenet" else None)
     if isinstance(source, Path):
@@ -169,6 +170,39 @@ def _tiny_cnn(image_size: int) -> keras.Model:
     return keras.Model(inputs, outputs, name="tiny_cnn")
 
 
+def _resnet9(image_size: int) -> keras.Model:
+    """The CIFAR-10 speed-run ResNet-9 (Page's DAWNBench net, 64-128-256-512): from scratch, it reaches
+    ~90% in a few epochs, which a keras.applications ResNet at 32 px does not (docs/speed.md)."""
+    import keras
+    from keras import layers
+
+    def conv_bn(x, filters: int, name: str, pool: bool = False):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+        if pool:
+            x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+        return layers.ReLU(name=f"{name}_relu")(x)
+
+    def residual(x, filters: int, name: str):
+        shortcut = x
+        x = conv_bn(x, filters, f"{name}a")
+        x = conv_bn(x, filters, f"{name}b")
+        return layers.Add(name=f"{name}_add")([shortcut, x])
+
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = conv_bn(inputs, 64, "prep")
+    x = conv_bn(x, 128, "layer1", pool=True)
+    x = residual(x, 128, "res1")
+    x = conv_bn(x, 256, "layer2", pool=True)
+    x = conv_bn(x, 512, "layer3", pool=True)
+    x = residual(x, 512, "res3")
+    outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return keras.Model(inputs, outputs, name="resnet9")
+
+
+_FROM_SCRATCH = {"tiny_cnn": _tiny_cnn, "resnet9": _resnet9}
+
+
 def _keras_application(spec: BackboneSpec, image_size: int, weights: str | None) -> keras.Model:
     import keras
 
@@ -200,7 +234,7 @@ def _load_weights_file(model: keras.Model, spec: BackboneSpec, path: Path) -> No
             else:
                 model.load_weights(str(path))
     except (ValueError, KeyError, OSError, TypeError) as exc:
-        made_by = f"keras.applications.{spec.constructor}" if spec.constructor else "podium's tiny_cnn"
+        made_by = f"keras.applications.{spec.constructor}" if spec.constructor else f"podium's {spec.name}"
         raise PodiumError(f"Weights file {path} does not fit backbone {spec.name}.",
                           expected=f"weights saved from a {spec.name} backbone ({made_by}, include_top=False; "
                                    "any input size), e.g. build_backbone(...).save_weights('x.weights.h5')",

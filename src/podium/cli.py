@@ -51,11 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     verb("predict", _cmd_predict, "TTA x folds on the test set; write the validated submission CSV")
     verb("run", _cmd_run, "the whole job: data, folds, train, predict").add_argument("--source")
     verb("config", _cmd_config, "print the resolved config")
-    from podium import cli_data, cli_kaggle, cli_search
+    from podium import cli_data, cli_kaggle, cli_search, cli_tasks
 
     cli_kaggle.add_verbs(verb)
     cli_search.add_verbs(verb)
     cli_data.add_verbs(verb)
+    cli_tasks.add_verbs(verb)
     return parser
 
 

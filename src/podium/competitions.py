@@ -23,7 +23,7 @@ SPEC_DIR = Path(__file__).with_name("competitions")
 class CompetitionSpec:
     slug: str
     title: str = ""
-    task: Literal["classification"] = "classification"
+    task: Literal["classification", "segmentation", "localization"] = "classification"
     source: Literal["kaggle", "embedded"] = "kaggle"  # embedded: files ship inside podium (the demo)
     layout: Literal["folder", "csv"] = "folder"  # folder: <train_dir>/<class>/<image>; csv: labels_csv
     archives: tuple[str, ...] = ("train.zip", "test.zip")  # extracted into data/<slug>/
@@ -38,7 +38,8 @@ class CompetitionSpec:
     submission_id: Literal["stem", "filename"] = "stem"  # how the submission names a test image
     image_extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
     classes: tuple[str, ...] = ()  # fixed class order; empty: sorted labels found in train
-    metric: Literal["accuracy"] = "accuracy"
+    metric: Literal["accuracy", "dice", "airbus_f2", "mean_iou"] = "accuracy"
+    box_format: Literal["xyxy", "xywh"] = "xyxy"  # localization: how the spec's files write a box
     rules_url: str = ""
 
     @property

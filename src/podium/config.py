@@ -22,6 +22,13 @@ from podium.errors import PodiumError
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
 Optimizer = Literal["adam", "adamw", "sgd"]
+Task = Literal["classification", "segmentation", "localization"]
+
+# Keys added after runs existed: at their default they stay out of the config hash, so every run
+# folder made before them keeps its id (and `make train` still finds and resumes it).
+HASH_NEUTRAL_AT_DEFAULT = ("task", "decoder", "unet_filters", "seg_loss", "box_weight", "prune_core",
+                           "prune_threshold", "prune_chunk", "prune_add", "prune_max_epochs",
+                           "precision", "jit_compile", "distribute")
 
 
 @dataclass
@@ -39,6 +46,19 @@ class ExperimentConfig:
     val_split: float = 0.0
     split_seed: int = 42  # fixed apart from `seed`, so repeating a config over seeds keeps one split
     folds: list[int] = field(default_factory=lambda: [0])
+    # task: a head, a loss and a metric (podium.tasks); segmentation monitors val_dice,
+    # localization val_box_iou or val_accuracy
+    task: Task = "classification"
+    decoder: Literal["unet", "residual_unet"] = "unet"  # segmentation: U-Net on the backbone, or seed 002's
+    unet_filters: int = 16  # narrowest decoder width (residual_unet: its first level)
+    seg_loss: Literal["bce", "dice", "bce_dice", "focal"] = "bce_dice"
+    box_weight: float = 1.0  # localization: box loss weight next to the class cross-entropy
+    # data pruning (podium prune, seed 002): start from prune_core samples, add failures, retrain
+    prune_core: int = 11
+    prune_threshold: float = 0.85  # per-sample score the kept set is trained to; a sample under 0.95 x it is kept
+    prune_chunk: int = 256  # samples predicted per scan
+    prune_add: int = 1  # failures added per round (1: exactly the seed's loop)
+    prune_max_epochs: int = 30  # per round, in case the kept set never reaches the threshold
     # model
     backbone: str = "tiny_cnn"
     weights: str = "none"  # imagenet | none | path to a .weights.h5 / .keras file
@@ -74,6 +94,11 @@ class ExperimentConfig:
     augment: list[str] = field(default_factory=lambda: ["flip"])  # batch recipes (Keras layers)
     cpu_augment: str = "none"  # albumentations recipe, per image on the CPU
     tta: list[str] = field(default_factory=lambda: ["identity", "hflip"])
+    # speed (podium.runtime resolves "auto" against the devices present; docs/speed.md)
+    # precision auto: bf16 on a TPU or an A100/H100, fp16 on a T4, float32 on a CPU
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = "float32"
+    jit_compile: bool | None = None  # XLA; None: Keras' "auto"
+    distribute: Literal["auto", "none"] = "auto"  # auto: data parallel over every device when there are several
     # plumbing
     workers: int = 1
     verbose: int = 2
@@ -115,10 +140,34 @@ class ExperimentConfig:
                               received=f"freeze_backbone={self.freeze_backbone}, unfreeze_epoch="
                                        f"{self.unfreeze_epoch}, epochs={self.epochs}",
                               fix="set freeze_backbone=true, or unfreeze_epoch=0 to keep one phase")
-        for key in ("epochs", "batch_size", "workers"):
+        self._check_task()
+        for key in ("epochs", "batch_size", "workers", "unet_filters", "prune_core", "prune_chunk", "prune_add",
+                    "prune_max_epochs"):
             if getattr(self, key) < 1:
                 raise PodiumError(f"Config key '{key}' must be positive.", expected=">= 1",
                                   received=str(getattr(self, key)), fix=f"set {key} to 1 or more")
+
+    def _check_task(self) -> None:
+        from podium import tasks
+
+        tasks.check_monitor(self.task, self.monitor)
+        if self.task == "classification":
+            return
+        from podium.augment_pairs import BOX_RECIPES, GEOMETRIC_RECIPES
+
+        movable = GEOMETRIC_RECIPES if self.task == "segmentation" else BOX_RECIPES
+        for key, allowed in (("augment", movable), ("tta", tasks.TTA_VIEWS[self.task])):
+            bad = [name for name in getattr(self, key) if name not in allowed]
+            if bad:
+                raise PodiumError(f"Config key '{key}' holds {bad[0]!r}, which cannot move a {self.task} target.",
+                                  expected=f"a subset of: {', '.join(allowed)}", received=str(getattr(self, key)),
+                                  fix=f"set {key}=[{','.join(allowed[:2])}]")
+        if self.cpu_augment != "none" or self.class_weight != "none" or self.oversample_to:
+            raise PodiumError("cpu_augment, class_weight and oversample_to are classification-only.",
+                              expected="cpu_augment=none class_weight=none oversample_to=0",
+                              received=f"task={self.task}, cpu_augment={self.cpu_augment}, class_weight="
+                                       f"{self.class_weight}, oversample_to={self.oversample_to}",
+                              fix="reset them, or use task=classification")
 
     # ---- derived values -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -134,7 +183,9 @@ class ExperimentConfig:
         """Hash of what changes the trained weights; paths, verbosity and inference-time TTA do not,
         so `make predict ARGS="tta=[...]"` finds the run that `make train` wrote."""
         ignored = {"data_dir", "runs_dir", "submissions_dir", "verbose", "workers", "folds", "tta"}
-        payload = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
+        payload = {k: v for k, v in self.to_dict().items() if k not in ignored
+                   and not (k in HASH_NEUTRAL_AT_DEFAULT and v == defaults[k])}
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
 
     @property

@@ -16,7 +16,8 @@ import keras
 import numpy as np
 import pandas as pd
 
-from podium import augment, tta
+from podium import augment, runtime, tasks, tta
+from podium.augment_pairs import make_pair_augmenter
 from podium.balance import class_weights, oversample
 from podium.config import ExperimentConfig
 from podium.data.dataset import LabeledData, load_labeled_data
@@ -24,7 +25,7 @@ from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import write_json, write_parquet
 from podium.metrics import accuracy
-from podium.models import build_classifier, load_classifier, set_backbone_trainable
+from podium.models import load_classifier, set_backbone_trainable
 from podium.schedules import make_optimizer
 
 
@@ -41,6 +42,7 @@ class FoldResult:
     n_val: int
     seconds: float
     seconds_per_epoch: float
+    extra: dict = dataclasses.field(default_factory=dict)  # task-specific numbers (e.g. airbus_f2)
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -53,7 +55,16 @@ def fold_dir_of(cfg: ExperimentConfig, fold: int) -> Path:
 def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | None = None,
                        extra_callbacks: list[keras.callbacks.Callback] | tuple = (),
                        force: bool = False) -> FoldResult:
-    """Train on every fold but `fold`, validate on `fold`; resume an interrupted run of the same config."""
+    """Train on every fold but `fold`, validate on `fold`; resume an interrupted run of the same config.
+
+    Runs under the config's precision policy and device distribution, both restored on return.
+    """
+    with runtime.training_context(cfg.precision, cfg.distribute):
+        return _train_and_evaluate(cfg, fold, data=data, extra_callbacks=extra_callbacks, force=force)
+
+
+def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | None,
+                        extra_callbacks: list[keras.callbacks.Callback] | tuple, force: bool) -> FoldResult:
     fold_dir = fold_dir_of(cfg, fold)
     done = fold_dir / "metrics.json"
     if done.is_file() and (fold_dir / "best.keras").is_file() and not force:
@@ -64,14 +75,15 @@ def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | 
     started = time.perf_counter()
     data = data or load_labeled_data(cfg)
     train_pos, val_pos = data.fold_positions(fold)
-    keras.utils.set_random_seed(cfg.seed)
+    runtime.seed_everything(cfg.seed)
     train_batches, val_batches = make_loaders(cfg, data, train_pos, val_pos)
 
     if force or not (fold_dir / "backup").exists():
         _clear_fold_dir(fold_dir)
     fold_dir.mkdir(parents=True, exist_ok=True)
-    model = build_classifier(cfg, data.num_classes)
-    weights = class_weights(data.labels[train_batches.positions], data.num_classes, cfg.class_weight)
+    model = tasks.build_model(cfg, data.num_classes)
+    weights = class_weights(data.labels[train_batches.positions], data.num_classes, cfg.class_weight) \
+        if cfg.task == "classification" else None
     fit_started = time.perf_counter()
     for first_epoch, last_epoch, phase_cfg in training_phases(cfg):
         if 0 < last_epoch < cfg.epochs and _epochs_logged(fold_dir) >= last_epoch:
@@ -80,19 +92,32 @@ def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | 
             if _epochs_logged(fold_dir) < first_epoch:
                 break  # early stopping ended the head-only phase; nothing is left to fine-tune from
             set_backbone_trainable(model, True)
-        model.compile(optimizer=make_optimizer(phase_cfg, len(train_batches)), loss=make_loss(cfg),
-                      metrics=["accuracy"])
-        model.fit(train_batches, validation_data=val_batches, initial_epoch=first_epoch, epochs=last_epoch,
+        model.compile(optimizer=make_optimizer(phase_cfg, len(train_batches)),
+                      jit_compile=runtime.jit_compile(cfg.jit_compile),
+                      **tasks.compile_arguments(cfg, data.num_classes))
+        model.fit(runtime.device_batches(train_batches), validation_data=runtime.device_batches(val_batches),
+                  initial_epoch=first_epoch, epochs=last_epoch,
                   callbacks=make_callbacks(cfg, fold_dir) + list(extra_callbacks), class_weight=weights,
                   verbose=cfg.verbose)
     fit_seconds = time.perf_counter() - fit_started
 
     history = pd.read_csv(fold_dir / "history.csv")
-    best_model = load_classifier(fold_dir / "best.keras")
     views = list(dict.fromkeys(["identity", *cfg.tta]))
-    _, per_view = tta.predict_tta(best_model, val_batches, views)
+    with runtime.single_device():
+        best_model = load_classifier(fold_dir / "best.keras", compile=cfg.task == "classification")
+        _, per_view = tta.predict_tta(best_model, val_batches, views, invert=tasks.view_inverter(cfg.task))
     plain = per_view["identity"]
     with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
+    if cfg.task != "classification":
+        scores = tasks.fold_scores(cfg.task, data, val_pos, fold, plain, with_tta)
+        write_parquet(fold_dir / "oof.parquet", scores.oof)
+        result = FoldResult(
+            fold=fold, fold_dir=fold_dir, monitor=cfg.monitor, best_epoch=_best_epoch(history, cfg),
+            epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
+            n_val=len(val_pos), seconds=time.perf_counter() - started,
+            seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra)
+        write_json(done, result.to_dict())
+        return result
     y_val = data.labels[val_pos]
     _write_oof(fold_dir / "oof.parquet", data, val_pos, fold, plain, with_tta)
     result = FoldResult(
@@ -129,6 +154,12 @@ def make_loaders(cfg: ExperimentConfig, data: LabeledData, train_pos: np.ndarray
                  ) -> tuple[ImageBatches, ImageBatches]:
     """Only the training loader is handed augmenters; validation sees the cached pixels as they are."""
     size = cfg.resolved_image_size
+    targets = tasks.batch_targets(cfg, data)
+    if targets is not None:
+        train = ImageBatches(data.images, train_pos, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
+                             batch_augment=make_pair_augmenter(cfg.task, cfg.augment, size, cfg.seed),
+                             workers=cfg.workers, targets=targets)
+        return train, ImageBatches(data.images, val_pos, batch_size=cfg.batch_size, targets=targets)
     train_pos = oversample(train_pos, data.labels, cfg.oversample_to, cfg.seed)
     train = ImageBatches(
         data.images, train_pos, data.labels, data.num_classes, cfg.batch_size, shuffle=True, seed=cfg.seed,
@@ -168,13 +199,9 @@ class LogLearningRate(keras.callbacks.Callback):
 
 
 def _best_epoch(history: pd.DataFrame, cfg: ExperimentConfig) -> int:
-    if cfg.monitor not in history:
-        raise PodiumError(f"The monitored metric '{cfg.monitor}' was never logged.",
-                          expected=f"one of: {', '.join(c for c in history.columns if c != 'epoch')}",
-                          received=cfg.monitor, fix="set monitor= to a logged metric (e.g. val_accuracy)")
-    values = history[cfg.monitor].to_numpy()
-    position = int(np.nanargmax(values) if cfg.mode == "max" else np.nanargmin(values))
-    return int(history["epoch"].iloc[position]) + 1
+    from podium.report import best_epoch  # one definition of "best", shared with the plots
+
+    return best_epoch(history, cfg.monitor, cfg.mode)
 
 
 def _best_so_far(history_csv: Path, cfg: ExperimentConfig) -> float | None:

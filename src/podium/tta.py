@@ -114,12 +114,34 @@ def apply_view(name: str, images):
     return VIEWS[name](ops.convert_to_tensor(images, dtype="float32"))
 
 
-def predict_tta(model: keras.Model, batches: Iterable, views: Sequence[str]
+# A dense prediction (a mask) made on a moved image must be moved back before averaging, or the
+# average blurs two different places together. Zooms lose the border, so they have no exact inverse.
+UNDO: dict[str, Callable[[Any], Any]] = {
+    "identity": identity,
+    "hflip": hflip,
+    "shift_left": shift_right,
+    "shift_right": shift_left,
+    "shift_up": shift_down,
+    "shift_down": shift_up,
+}
+
+
+def undo_view(name: str, predictions: np.ndarray) -> np.ndarray:
+    """Map a (B,S,S,C) prediction made on view `name` back onto the original image's pixels."""
+    if name not in UNDO:
+        raise PodiumError(f"TTA view {name!r} cannot be undone on a mask.", expected=f"one of: {', '.join(UNDO)}",
+                          received=repr(name), fix="drop zoom views from tta for segmentation")
+    return np.asarray(ops.convert_to_numpy(UNDO[name](ops.convert_to_tensor(predictions, dtype="float32"))))
+
+
+def predict_tta(model: keras.Model, batches: Iterable, views: Sequence[str],
+                invert: Callable[[str, np.ndarray], np.ndarray] | None = None
                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Average a model's probabilities over views; rows keep the order of `batches` (never shuffled).
 
     `batches` yields x or (x, y, ...) in order: a list, a generator or a finite keras PyDataset.
-    Returns (mean over views (N,C), {view: probs (N,C)}).
+    Returns (mean over views (N,C), {view: probs (N,C)}). `invert(view, predictions)` maps each view's
+    predictions back to the original frame first (masks, boxes); class probabilities need none.
     """
     views = list(views)
     _check_views(views)
@@ -131,7 +153,8 @@ def predict_tta(model: keras.Model, batches: Iterable, views: Sequence[str]
         images = batch[0] if isinstance(batch, (tuple, list)) else batch
         for name in views:
             probs = model.predict_on_batch(apply_view(name, images))
-            per_view[name].append(np.asarray(ops.convert_to_numpy(probs), dtype=np.float32))
+            probs = np.asarray(ops.convert_to_numpy(probs), dtype=np.float32)
+            per_view[name].append(invert(name, probs) if invert is not None else probs)
     if not per_view[views[0]]:
         raise PodiumError("predict_tta received no batches.", expected="at least one batch of images",
                           received="an empty iterable", fix="check the test split is not empty")

@@ -15,7 +15,7 @@ import pandas as pd
 from podium import metrics, report
 from podium.competitions import load_competition
 from podium.config import ExperimentConfig, save_config
-from podium.data.dataset import competition_root, load_labeled_data
+from podium.data.dataset import competition_root, load_labeled_data, require_classification
 from podium.data.extract import extract, fetch
 from podium.data.folds import load_or_make_split
 from podium.data.index import build_index, class_names, load_index, save_index
@@ -129,6 +129,7 @@ class PredictSummary:
 
 def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
     """make predict: TTA x folds on the test images, then the validated submission file."""
+    require_classification(cfg, "Prediction")
     spec, root = competition_root(cfg)
     index = load_index(root / "index.parquet")
     classes = class_names(index, spec)

@@ -25,6 +25,7 @@ class LabeledData:
     folds: np.ndarray  # (N,) int, from the saved split
     images: np.ndarray  # (N, S, S, 3) uint8 memmap
     split_path: Path
+    targets: np.ndarray | None = None  # segmentation: (N,S,S,1) uint8 masks; localization: (N,4) xyxy 0..1
 
     @property
     def num_classes(self) -> int:
@@ -41,12 +42,37 @@ class LabeledData:
         return train, val
 
 
+def in_memory_data(images: np.ndarray, labels: np.ndarray, folds: np.ndarray, classes: list[str],
+                   targets: np.ndarray | None = None, task: str = "classification", slug: str = "synthetic",
+                   ids: np.ndarray | None = None) -> LabeledData:
+    """Arrays already in memory (synthetic sets, the pruning experiment) as the data train_and_evaluate takes."""
+    n = len(images)
+    if not (len(labels) == len(folds) == n and (targets is None or len(targets) == n)):
+        raise PodiumError("In-memory data arrays differ in length.", expected=f"{n} rows in each",
+                          received=f"labels {len(labels)}, folds {len(folds)}, targets "
+                                   f"{None if targets is None else len(targets)}", fix="pass aligned arrays")
+    ids = np.array([f"{slug}-{i:06d}" for i in range(n)]) if ids is None else np.asarray(ids)
+    return LabeledData(spec=CompetitionSpec(slug=slug, task=task), classes=list(classes), ids=ids,
+                       labels=np.asarray(labels, dtype=int), folds=np.asarray(folds), images=images,
+                       split_path=Path("-"), targets=targets)
+
+
 def competition_root(cfg) -> tuple[CompetitionSpec, Path]:
     spec = load_competition(cfg.competition)
     return spec, Path(cfg.data_dir) / spec.slug
 
 
+def require_classification(cfg, stage: str) -> None:
+    """Files on disk are read in classification layouts only, so other tasks stop here with a way out."""
+    if getattr(cfg, "task", "classification") != "classification":
+        raise PodiumError(f"{stage} from competition files supports task=classification only so far.",
+                          expected="task=classification", received=f"task={cfg.task}",
+                          fix="train segmentation/localization on arrays (podium.data.dataset.in_memory_data), "
+                              "e.g. `make prune`; see docs/tasks.md")
+
+
 def load_labeled_data(cfg, progress: bool = True) -> LabeledData:
+    require_classification(cfg, "Training")
     spec, root = competition_root(cfg)
     index = load_index(root / "index.parquet")
     rows = labeled_rows(index)

@@ -18,16 +18,21 @@ ImageAugment = Callable[[np.ndarray], np.ndarray]
 
 
 class ImageBatches(keras.utils.PyDataset):
-    """(x, y) batches of float32 0..255 pixels and one-hot labels, or x alone when labels is None."""
+    """(x, y) batches of float32 0..255 pixels and one-hot labels, or x alone when labels is None.
+
+    `targets` replaces the one-hot labels with rows of any shape (masks, class+box rows); the batch
+    augmenter then receives (x, targets) and must move them together (podium.augment_pairs).
+    """
 
     def __init__(self, images: np.ndarray, positions: np.ndarray | None = None, labels: np.ndarray | None = None,
                  num_classes: int = 0, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
                  batch_augment: BatchAugment | None = None, image_augment: ImageAugment | None = None,
-                 workers: int = 1):
+                 workers: int = 1, targets: np.ndarray | None = None):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.images = images
         self.positions = np.arange(len(images)) if positions is None else np.asarray(positions)
         self.labels = labels
+        self.targets = targets
         self.num_classes = num_classes
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -47,9 +52,12 @@ class ImageBatches(keras.utils.PyDataset):
         if self.image_augment is not None:
             pixels = np.stack([self.image_augment(image) for image in pixels])
         x = pixels.astype("float32")
-        if self.labels is None:
+        if self.labels is None and self.targets is None:
             return (x,)
-        y = keras.utils.to_categorical(self.labels[rows], self.num_classes).astype("float32")
+        if self.targets is not None:
+            y = np.asarray(self.targets[rows], dtype="float32")
+        else:
+            y = keras.utils.to_categorical(self.labels[rows], self.num_classes).astype("float32")
         if self.batch_augment is not None:
             x, y = self.batch_augment(x, y)
             x, y = keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)

@@ -1,0 +1,236 @@
+"""CIFAR-10 (JPEG package) on one GPU: time to 91% / 93% held-out, podium vs bare `model.fit`, submission.
+
+Run by benchmarks/gpu_cifar10.sh on the device machine (KERAS_BACKEND=jax, no TensorFlow installed);
+on a CPU, `--quick` checks the plumbing on a slice of the data in a minute or two:
+
+    python benchmarks/gpu_cifar10.py --package DIR_OR_TAR_XZ --out OUT [--configs a.yaml b.yaml] [--quick]
+
+Time to X% is the training wall time (from the start of fit, XLA compilation included, and also
+reported without the first epoch) at the first epoch whose held-out accuracy (no TTA) reaches X.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tarfile
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+TARGETS = (0.91, 0.93)
+
+
+def enable_compilation_cache(folder: Path) -> None:
+    """XLA compiles the train step once per shape/schedule; a persistent cache makes repeats cheap."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax.config.update("jax_compilation_cache_dir", str(folder))
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", 1.0)
+
+
+def package_to_source(package: Path, work: Path, limit: int = 0) -> Path:
+    """The compact .tar.xz (folders) -> the train.zip/test.zip/sample_submission.csv `make data` takes.
+
+    `limit` > 0 keeps that many training images per class and 500 test images (CPU plumbing check).
+    """
+    source = work / "source"
+    if (source / "train.zip").is_file():
+        return source
+    unpacked = work / "unpacked"
+    if package.is_dir():
+        unpacked = package
+    else:
+        with tarfile.open(package) as tar:
+            tar.extractall(unpacked, filter="data")
+    source.mkdir(parents=True, exist_ok=True)
+    for split in ("train", "test"):
+        files = sorted((unpacked / split).rglob("*.jpg"))
+        if limit and split == "train":
+            by_class: dict[str, list[Path]] = {}
+            for f in files:
+                by_class.setdefault(f.parent.name, []).append(f)
+            files = [f for kept in by_class.values() for f in kept[:limit]]
+        kept_test = None
+        if limit and split == "test":
+            files = files[:500]
+            kept_test = {f.stem for f in files}
+        with zipfile.ZipFile(source / f"{split}.zip", "w", zipfile.ZIP_STORED) as zf:
+            for f in files:
+                zf.write(f, f.relative_to(unpacked).as_posix())
+        if kept_test is not None:
+            import pandas as pd
+
+            sample = pd.read_csv(unpacked / "sample_submission.csv")
+            sample[sample["id"].astype(str).isin(kept_test)].to_csv(source / "sample_submission.csv", index=False)
+    if not (source / "sample_submission.csv").is_file():
+        shutil.copyfile(unpacked / "sample_submission.csv", source / "sample_submission.csv")
+    return source
+
+
+def accuracy_clock():
+    import keras
+
+    class AccuracyClock(keras.callbacks.Callback):
+        """Per epoch: seconds since fit began, epoch seconds, held-out accuracy."""
+
+        def __init__(self):
+            super().__init__()
+            self.rows: list[dict] = []
+
+        def on_train_begin(self, logs=None):
+            self.started = time.perf_counter()
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.epoch_started = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            self.rows.append({"epoch": epoch + 1, "elapsed_s": now - self.started,
+                              "epoch_s": now - self.epoch_started,
+                              "val_accuracy": float((logs or {}).get("val_accuracy", float("nan")))})
+
+    return AccuracyClock()
+
+
+def time_to(rows: list[dict], target: float) -> dict:
+    hit = next((r for r in rows if r["val_accuracy"] >= target), None)
+    if hit is None:
+        return {"reached": False}
+    first = rows[0]["epoch_s"]
+    return {"reached": True, "epoch": hit["epoch"], "seconds": hit["elapsed_s"],
+            "seconds_without_first_epoch": hit["elapsed_s"] - first}
+
+
+def bare_fit_img_s(cfg, data, epochs: int) -> dict:
+    """The same model, optimizer and batch on the same uint8 pixels held in memory, plain model.fit."""
+    import keras
+
+    from podium import runtime, tasks
+    from podium.schedules import make_optimizer
+
+    train_pos, val_pos = data.fold_positions(cfg.folds[0])
+    x = np.asarray(data.images[train_pos])
+    y = keras.utils.to_categorical(data.labels[train_pos], data.num_classes)
+    clock = accuracy_clock()
+    with runtime.training_context(cfg.precision, cfg.distribute):
+        model = tasks.build_model(cfg, data.num_classes)
+        steps = int(np.ceil(len(x) / cfg.batch_size))
+        model.compile(optimizer=make_optimizer(cfg, steps), jit_compile=runtime.jit_compile(cfg.jit_compile),
+                      **tasks.compile_arguments(cfg, data.num_classes))
+        model.fit(x, y, batch_size=cfg.batch_size, epochs=epochs, callbacks=[clock], verbose=0)
+    steady = float(np.median([r["epoch_s"] for r in clock.rows[1:]])) if len(clock.rows) > 1 else clock.rows[0]["epoch_s"]
+    return {"epochs": epochs, "first_epoch_s": clock.rows[0]["epoch_s"], "steady_epoch_s": steady,
+            "img_s": len(x) / steady, "note": "no augmentation, no validation: the ceiling"}
+
+
+def run_config(config: Path, data_dir: Path, runs_dir: Path, out: Path, overrides: list[str], bare_epochs: int
+               ) -> dict:
+    from podium.config import load_config
+    from podium.data.dataset import load_labeled_data
+    from podium.train import train_and_evaluate
+    from podium.workflow import predict_run
+
+    cfg = load_config(config, [f"data_dir={data_dir}", f"runs_dir={runs_dir}", *overrides])
+    data = load_labeled_data(cfg)  # builds the uint8 cache once (not part of training time)
+    clock = accuracy_clock()
+    started = time.perf_counter()
+    result = train_and_evaluate(cfg, cfg.folds[0], data=data, extra_callbacks=[clock], force=True)
+    total = time.perf_counter() - started
+    steady = float(np.median([r["epoch_s"] for r in clock.rows[1:]])) if len(clock.rows) > 1 else clock.rows[0]["epoch_s"]
+    submission = predict_run(cfg, progress=False)
+    shutil.copyfile(submission.submission, out / f"{cfg.name}-submission.csv")
+    report = {"config": str(config), "run_id": cfg.run_id, "epochs": result.epochs_run, "n_train": result.n_train,
+              "n_heldout": result.n_val, "heldout_accuracy": result.val_score,
+              "heldout_accuracy_tta": result.val_score_tta, "best_epoch": result.best_epoch,
+              "train_seconds_total": sum(r["epoch_s"] for r in clock.rows), "first_epoch_s": clock.rows[0]["epoch_s"],
+              "steady_epoch_s": steady, "podium_img_s": result.n_train / steady,
+              "call_seconds": total, "per_epoch": clock.rows,
+              **{f"time_to_{int(t * 100)}": time_to(clock.rows, t) for t in TARGETS},
+              "submission_rows": submission.n_rows}
+    if bare_epochs:
+        report["bare_fit"] = bare_fit_img_s(cfg, data, bare_epochs)
+        report["podium_vs_bare"] = report["podium_img_s"] / report["bare_fit"]["img_s"]
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--package", required=True, help="cifar10-compact.tar.xz, or the folder it unpacks to")
+    parser.add_argument("--out", default=os.environ.get("OUT", "gpu-out"))
+    parser.add_argument("--work", default="/tmp/podium-cifar10")
+    parser.add_argument("--configs", nargs="+", default=["configs/cifar10-fast-short.yaml", "configs/cifar10-fast.yaml"])
+    parser.add_argument("--bare-epochs", type=int, default=4)
+    parser.add_argument("--quick", action="store_true", help="CPU plumbing check: 100 images/class, 1 epoch")
+    args = parser.parse_args()
+    import keras
+
+    out, work = Path(args.out), Path(args.work)
+    out.mkdir(parents=True, exist_ok=True)
+    enable_compilation_cache(work / "xla-cache")
+    from podium.workflow import prepare_data
+
+    started = time.perf_counter()
+    source = package_to_source(Path(args.package), work, limit=100 if args.quick else 0)
+    summary = prepare_data("cifar10", str(work / "data"), source_dir=str(source))
+    prepare_s = time.perf_counter() - started
+    overrides = ["epochs=1", "warmup_epochs=0", "batch_size=64", "lr=0.05", "workers=1"] if args.quick else []
+    results = {"backend": keras.backend.backend(), "python": sys.version.split()[0], "keras": keras.__version__,
+               "machine": platform.node(), "gpu": _gpu_name(), "prepare_data_s": prepare_s,
+               "n_train": summary.n_train, "n_test": summary.n_test,
+               "tensorflow_installed": _importable("tensorflow"), "runs": []}
+    for config in args.configs:
+        report = run_config(Path(config), work / "data", work / "runs", out, overrides,
+                            0 if args.quick else args.bare_epochs)
+        report["tensorflow_loaded"] = "tensorflow" in sys.modules
+        results["runs"].append(report)
+        (out / "gpu_cifar10.json").write_text(json.dumps(results, indent=1))
+        print(json.dumps({k: v for k, v in report.items() if k != "per_epoch"}, indent=1), flush=True)
+    print(summary_table(results))
+
+
+def summary_table(results: dict) -> str:
+    lines = [f"backend {results['backend']}, gpu {results['gpu']}", "",
+             "| config | epochs | held-out acc (TTA) | time to 91% | time to 93% | steady epoch s | podium img/s | "
+             "bare fit img/s | podium/bare |", "|---|---:|---|---|---|---:|---:|---:|---:|"]
+    for r in results["runs"]:
+        def hit(t):
+            v = r[f"time_to_{t}"]
+            return f"{v['seconds']:.1f} s (ep {v['epoch']}; {v['seconds_without_first_epoch']:.1f} s w/o 1st)" \
+                if v["reached"] else "not reached"
+        bare = r.get("bare_fit", {}).get("img_s", float("nan"))
+        lines.append(f"| {Path(r['config']).stem} | {r['epochs']} | {r['heldout_accuracy']:.4f} "
+                     f"({r['heldout_accuracy_tta']:.4f}) | {hit(91)} | {hit(93)} | {r['steady_epoch_s']:.2f} | "
+                     f"{r['podium_img_s']:.0f} | {bare:.0f} | {r.get('podium_vs_bare', float('nan')):.2f} |")
+    return "\n".join(lines)
+
+
+def _gpu_name() -> str:
+    try:
+        return subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
+                              text=True, timeout=20).stdout.strip() or "none"
+    except (OSError, subprocess.SubprocessError):
+        return "none"
+
+
+def _importable(name: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""CLI verbs of the tasks area: prune (seed 002's experiment) and synth (its generator, written to
+files). Handlers print; the work is in pruning.py, synthetic.py and synthetic_files.py."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Callable
+
+AddVerb = Callable[..., argparse.ArgumentParser]
+
+
+def add_verbs(verb: AddVerb) -> None:
+    """Register this area's verbs with cli.py's `verb(name, handler, help, config=True)` helper."""
+    prune = verb("prune", _cmd_prune, "seed 002's data pruning on generated shapes: samples kept out of N, and "
+                                      "kept-only vs all-N scored on a fresh independent set")
+    prune.add_argument("--n", type=int, default=1000, help="samples the selection walks through")
+    prune.add_argument("--n-val", type=int, default=200, help="validation samples (checkpoint choice)")
+    prune.add_argument("--n-test", type=int, default=1000, help="fresh samples both models are scored on")
+    prune.add_argument("--out", help="report folder (default: runs/<name>-prune-n<N>)")
+    synth = verb("synth", _cmd_synth, "write seed 002's ellipse-and-rectangle images, RLE masks and boxes")
+    synth.add_argument("--n", type=int, default=200)
+    synth.add_argument("--size", type=int, default=128)
+    synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--object-probability", type=float, default=1.0, help="share of images with an ellipse")
+    synth.add_argument("--out", default="data/shapes")
+
+
+def _cmd_prune(args) -> None:
+    from podium.config import load_config
+    from podium.pruning import run_shapes_experiment
+
+    cfg = load_config(args.config, args.overrides)
+    out = Path(args.out) if args.out else Path(cfg.runs_dir) / f"{cfg.name}-prune-n{args.n}"
+    print(f"prune: task={cfg.task}, {args.n} samples at {cfg.resolved_image_size} px, threshold "
+          f"{cfg.prune_threshold}, core {cfg.prune_core} -> {out}", flush=True)
+    report = run_shapes_experiment(cfg, args.n, args.n_val, args.n_test, out,
+                                   progress=lambda line: print(f"  {line}", flush=True))
+    print(report.text())
+
+
+def _cmd_synth(args) -> None:
+    from podium.synthetic import make_shapes
+    from podium.synthetic_files import write_shapes
+
+    shapes = make_shapes(args.n, args.size, args.seed, args.object_probability)
+    out = write_shapes(shapes, args.out)
+    print(f"synth: {args.n} images of {args.size} px -> {out}/train, train_ship_segmentations.csv, train_boxes.csv")

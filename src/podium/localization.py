@@ -1,0 +1,179 @@
+"""Localization: one class and one box per image (seed 000's pets with a bounding box).
+
+The model returns one tensor, class probabilities then the box (x1, y1, x2, y2 in 0..1), so the
+training loop, checkpointing and TTA averaging stay the single-output ones classification uses. The
+box comes from a sigmoid centre and size, so x1 <= x2 holds by construction. The box head reads the
+deepest feature *map*, flattened, not the pooled vector: global pooling throws away where things are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+from podium.errors import PodiumError
+from podium.segmentation import encoder_on_input
+
+BOX_FORMATS = ("xyxy", "xywh")
+
+
+def build_localizer(cfg, num_classes: int) -> keras.Model:
+    inputs, maps = encoder_on_input(cfg)
+    deepest = maps[-1]
+    pooled = layers.GlobalAveragePooling2D(name="class_pool")(deepest)
+    pooled = layers.Dropout(cfg.dropout, name="head_dropout")(pooled)
+    probs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="class_probs")(pooled)
+    where = layers.Conv2D(16, 1, activation="relu", name="box_squeeze")(deepest)
+    where = layers.Flatten(name="box_flatten")(where)
+    where = layers.Dense(64, activation="relu", name="box_hidden")(where)
+    centre_size = layers.Dense(4, activation="sigmoid", dtype="float32", name="box_centre_size")(where)
+    box = CentreSizeToCorners(dtype="float32", name="box")(centre_size)  # float32 under mixed precision too
+    outputs = layers.Concatenate(dtype="float32", name="class_and_box")([probs, box])
+    return keras.Model(inputs, outputs, name=f"podium_localizer_{cfg.backbone}")
+
+
+@keras.saving.register_keras_serializable(package="podium")
+class CentreSizeToCorners(keras.layers.Layer):
+    def call(self, centre_size):
+        cx, cy, w, h = (centre_size[:, k] for k in range(4))
+        return ops.stack([ops.clip(cx - w / 2, 0.0, 1.0), ops.clip(cy - h / 2, 0.0, 1.0),
+                          ops.clip(cx + w / 2, 0.0, 1.0), ops.clip(cy + h / 2, 0.0, 1.0)], axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+
+# ---- loss and metrics (keras.ops) ---------------------------------------------------------------
+def box_iou_and_giou(true_box, pred_box):
+    """(IoU, GIoU) per row of xyxy boxes; GIoU adds a penalty for the empty part of the enclosing box,
+    so disjoint boxes still get a gradient (plain IoU is flat at 0 there)."""
+    tx1, ty1, tx2, ty2 = (true_box[:, k] for k in range(4))
+    px1, py1, px2, py2 = (pred_box[:, k] for k in range(4))
+    inter = ops.maximum(ops.minimum(tx2, px2) - ops.maximum(tx1, px1), 0.0) * \
+        ops.maximum(ops.minimum(ty2, py2) - ops.maximum(ty1, py1), 0.0)
+    union = (tx2 - tx1) * (ty2 - ty1) + (px2 - px1) * (py2 - py1) - inter
+    iou = inter / ops.maximum(union, 1e-7)
+    hull = (ops.maximum(tx2, px2) - ops.minimum(tx1, px1)) * (ops.maximum(ty2, py2) - ops.minimum(ty1, py1))
+    return iou, iou - (hull - union) / ops.maximum(hull, 1e-7)
+
+
+@keras.saving.register_keras_serializable(package="podium")
+class ClassAndBoxLoss(keras.losses.Loss):
+    """Cross-entropy on the class columns + box_weight x (smooth-L1 + (1 - GIoU)) on the box columns."""
+
+    def __init__(self, num_classes: int, box_weight: float = 1.0, name: str = "class_and_box", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.num_classes, self.box_weight = int(num_classes), float(box_weight)
+
+    def call(self, y_true, y_pred):
+        c = self.num_classes
+        class_loss = keras.losses.categorical_crossentropy(y_true[:, :c], y_pred[:, :c])
+        true_box, pred_box = y_true[:, c:], y_pred[:, c:]
+        smooth_l1 = ops.mean(ops.where(ops.abs(true_box - pred_box) < 0.1,
+                                       0.5 * (true_box - pred_box) ** 2 / 0.1,
+                                       ops.abs(true_box - pred_box) - 0.05), axis=1)
+        _, giou = box_iou_and_giou(true_box, pred_box)
+        return class_loss + self.box_weight * (smooth_l1 + 1.0 - giou)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "box_weight": self.box_weight}
+
+
+def localization_metrics(num_classes: int) -> list[keras.metrics.Metric]:
+    """Logged as accuracy (the class) and box_iou: the names `monitor` may use."""
+    def class_accuracy(y_true, y_pred):
+        return ops.cast(ops.argmax(y_true[:, :num_classes], 1) == ops.argmax(y_pred[:, :num_classes], 1), "float32")
+
+    def box_iou(y_true, y_pred):
+        return box_iou_and_giou(y_true[:, num_classes:], y_pred[:, num_classes:])[0]
+
+    return [keras.metrics.MeanMetricWrapper(class_accuracy, name="accuracy"),
+            keras.metrics.MeanMetricWrapper(box_iou, name="box_iou")]
+
+
+# ---- numpy side: targets, scores, formats, plot ---------------------------------------------------
+def targets(labels: np.ndarray, boxes: np.ndarray, num_classes: int) -> np.ndarray:
+    """(N, C + 4) float32 rows: one-hot class, then the xyxy box in 0..1."""
+    one_hot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=int)]
+    return np.concatenate([one_hot, np.asarray(boxes, np.float32)], axis=1)
+
+
+def box_iou(true_boxes: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
+    iou, _ = box_iou_and_giou(ops.convert_to_tensor(true_boxes, "float32"),
+                              ops.convert_to_tensor(pred_boxes, "float32"))
+    return np.asarray(ops.convert_to_numpy(iou))
+
+
+def centre_box_baseline(true_boxes: np.ndarray) -> np.ndarray:
+    """The box a model that learned nothing about position would give: the mean size, centred."""
+    sizes = (true_boxes[:, 2:] - true_boxes[:, :2]).mean(0)
+    centre = np.array([0.5, 0.5])
+    return np.tile(np.concatenate([centre - sizes / 2, centre + sizes / 2]), (len(true_boxes), 1))
+
+
+def to_xyxy(boxes: np.ndarray, box_format: str) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float32)
+    _check_format(box_format)
+    if box_format == "xywh":
+        return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
+    return boxes
+
+
+def from_xyxy(boxes: np.ndarray, box_format: str) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float32)
+    _check_format(box_format)
+    if box_format == "xywh":
+        return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
+    return boxes
+
+
+def unflip_predictions(view: str, predictions: np.ndarray) -> np.ndarray:
+    """TTA: a box predicted on a mirrored image is mirrored back before averaging."""
+    if view == "identity":
+        return predictions
+    if view == "hflip":
+        from podium.augment_pairs import flip_box_targets
+
+        return np.asarray(ops.convert_to_numpy(flip_box_targets(ops.convert_to_tensor(predictions, "float32"))))
+    raise PodiumError(f"TTA view {view!r} cannot be undone on a box.", expected="identity, hflip",
+                      received=repr(view), fix="set tta=[identity,hflip] for task=localization")
+
+
+def plot_boxes(images: np.ndarray, true_boxes: np.ndarray, pred_boxes: np.ndarray, path: str | Path,
+               columns: int = 8) -> Path:
+    """Validation images with the true box (green) and the predicted one (red, dashed), with their IoU."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from podium.io import atomic_path
+
+    n = len(images)
+    rows = max(1, -(-n // columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2 * rows), squeeze=False)
+    ious = box_iou(true_boxes, pred_boxes)
+    size = images.shape[1]
+    for ax in axes.flat:
+        ax.set_axis_off()
+    for ax, image, true, pred, iou in zip(axes.flat, images, true_boxes, pred_boxes, ious):
+        ax.imshow(image.astype(np.uint8))
+        for box, colour, style in ((true, "lime", "-"), (pred, "red", "--")):
+            x1, y1, x2, y2 = np.asarray(box) * size
+            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=style))
+        ax.set_title(f"IoU {iou:.2f}", fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, dpi=80, bbox_inches="tight", format="png")
+    plt.close(figure)
+    return path
+
+
+def _check_format(box_format: str) -> None:
+    if box_format not in BOX_FORMATS:
+        raise PodiumError(f"Unknown box format {box_format!r}.", expected=f"one of: {', '.join(BOX_FORMATS)}",
+                          received=repr(box_format), fix="set box_format in the competition spec")

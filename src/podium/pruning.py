@@ -1,0 +1,214 @@
+"""Data pruning, seed 002's experiment: how much of a training set does a model actually need?
+
+Start from the first `prune_core` samples and train until every-sample score on them reaches
+`prune_threshold`. Then walk through the rest in order: predict a chunk, and when a sample scores
+under 0.95 x threshold (the seed's margin), add it (the first `prune_add` such), train again until the
+kept set is back at the threshold, and continue after it. Samples the current model already gets
+right are never kept. The selection keeps one model across rounds (the point is to grow the set, not
+to re-train from scratch 300 times); the *comparison* then trains kept-only and everything through the
+same train_and_evaluate, with the same config, and scores both on a fresh, independent set.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import keras
+import numpy as np
+
+from podium import tasks
+from podium.config import ExperimentConfig
+from podium.data.dataset import LabeledData, in_memory_data
+from podium.data.pipeline import ImageBatches
+from podium.errors import PodiumError
+from podium.models import load_classifier
+from podium.schedules import make_optimizer
+from podium.synthetic import ShapeSet, make_shapes
+
+FAIL_MARGIN = 0.95  # seed 002: `if val_iou < precision * 0.95`
+
+
+@dataclass
+class Selection:
+    kept: np.ndarray  # positions into the data, in the order they were added
+    n_seen: int
+    rounds: int
+    epochs: int
+    kept_score: float  # mean per-sample score on the kept set at the end
+    reached_threshold: bool  # the last round's training got the kept set to the threshold
+    seconds: float
+
+
+def per_sample_scores(task: str, data: LabeledData, positions: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+    """One number per sample in 0..1: right class (classification), seed 002's stepped IoU
+    (segmentation), box IoU times right class (localization)."""
+    if task == "classification":
+        return (predictions.argmax(1) == data.labels[positions]).astype(float)
+    if task == "segmentation":
+        from podium.seg_scores import stepped_iou_per_image
+
+        return stepped_iou_per_image(data.targets[positions], predictions)
+    from podium.localization import box_iou
+
+    c = data.num_classes
+    right = predictions[:, :c].argmax(1) == data.labels[positions]
+    return box_iou(data.targets[positions], predictions[:, c:]) * right
+
+
+def select_samples(cfg: ExperimentConfig, data: LabeledData, positions: np.ndarray | None = None,
+                   progress: Callable[[str], None] | None = None) -> Selection:
+    """Seed 002's loop over `positions` (default: every row) in their order; see the module docstring.
+    `progress` gets one line per round (the CLI prints it; the library does not)."""
+    started = time.perf_counter()
+    positions = np.arange(len(data.images)) if positions is None else np.asarray(positions)
+    if len(positions) <= cfg.prune_core:
+        raise PodiumError("Pruning needs more samples than its core set.", expected=f"> prune_core={cfg.prune_core}",
+                          received=f"{len(positions)} samples", fix="lower prune_core or give more data")
+    keras.utils.set_random_seed(cfg.seed)
+    model = tasks.build_model(cfg, data.num_classes)
+    steady = dataclasses.replace(cfg, schedule="constant")  # a schedule has no meaning across rounds
+    # compiled once: recompiling every round would retrace the train step each time
+    model.compile(optimizer=make_optimizer(steady, 1), **tasks.compile_arguments(cfg, data.num_classes))
+    kept = list(positions[:cfg.prune_core])
+    epochs, rounds = _train_until(model, steady, data, np.asarray(kept)), 1
+    cursor = cfg.prune_core
+    while cursor < len(positions):
+        chunk = positions[cursor:cursor + cfg.prune_chunk]
+        scores = per_sample_scores(cfg.task, data, chunk, _predict(model, data, chunk, cfg))
+        failing = np.flatnonzero(scores < FAIL_MARGIN * cfg.prune_threshold)[:cfg.prune_add]
+        if len(failing) == 0:
+            cursor += len(chunk)
+            continue
+        kept.extend(chunk[failing])
+        cursor += int(failing[-1]) + 1
+        epochs += _train_until(model, steady, data, np.asarray(kept))
+        rounds += 1
+        if progress is not None:
+            progress(f"round {rounds}: seen {cursor} of {len(positions)}, kept {len(kept)}, "
+                     f"{time.perf_counter() - started:.0f} s")
+    kept_arr = np.asarray(kept)
+    kept_score = float(per_sample_scores(cfg.task, data, kept_arr, _predict(model, data, kept_arr, cfg)).mean())
+    return Selection(kept=kept_arr, n_seen=len(positions), rounds=rounds, epochs=epochs, kept_score=kept_score,
+                     reached_threshold=kept_score >= cfg.prune_threshold, seconds=time.perf_counter() - started)
+
+
+def _train_until(model: keras.Model, cfg: ExperimentConfig, data: LabeledData, kept: np.ndarray) -> int:
+    """Epochs on the kept set (with the config's augmentation) until its mean score reaches the threshold."""
+    from podium.train import make_loaders
+
+    train, _ = make_loaders(cfg, data, kept, kept[:1])
+    for epoch in range(1, cfg.prune_max_epochs + 1):
+        model.fit(train, epochs=1, verbose=0)
+        if per_sample_scores(cfg.task, data, kept, _predict(model, data, kept, cfg)).mean() >= cfg.prune_threshold:
+            return epoch
+    return cfg.prune_max_epochs
+
+
+def _predict(model: keras.Model, data: LabeledData, positions: np.ndarray, cfg: ExperimentConfig) -> np.ndarray:
+    batches = ImageBatches(data.images, positions, batch_size=max(cfg.batch_size, 64))
+    return np.concatenate([np.asarray(keras.ops.convert_to_numpy(model.predict_on_batch(x)))
+                           for (x,) in (batches[i] for i in range(len(batches)))])
+
+
+# ---- the experiment on seed 002's generator ------------------------------------------------------
+@dataclass
+class PruningReport:
+    task: str
+    n_seen: int
+    n_kept: int
+    rounds: int
+    selection_epochs: int
+    kept_score_on_kept: float
+    reached_threshold: bool
+    score_kept: dict  # scores on the fresh set of the model trained on the kept samples only
+    score_all: dict  # ... and of the one trained on all n_seen
+    seconds: dict
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def text(self) -> str:
+        metrics = list(self.score_all)
+        lines = [f"pruning ({self.task}): kept {self.n_kept} of {self.n_seen} samples "
+                 f"({100 * self.n_kept / self.n_seen:.1f}%) in {self.rounds} rounds; kept-set score "
+                 f"{self.kept_score_on_kept:.3f} (threshold {'reached' if self.reached_threshold else 'NOT reached'})",
+                 f"{'fresh independent set':<24}" + "".join(f"{m:>14}" for m in metrics),
+                 f"{'trained on kept':<24}" + "".join(f"{self.score_kept[m]:>14.4f}" for m in metrics),
+                 f"{'trained on all':<24}" + "".join(f"{self.score_all[m]:>14.4f}" for m in metrics),
+                 "seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in self.seconds.items())]
+        return "\n".join(lines)
+
+
+def shapes_data(shapes: ShapeSet, task: str, fold: int) -> LabeledData:
+    """A ShapeSet as LabeledData: segmentation masks the ellipse, classification asks 'is there one?'."""
+    if task == "segmentation":
+        return in_memory_data(shapes.images, shapes.has_object, np.full(len(shapes), fold), ["none", "ellipse"],
+                              targets=shapes.masks, task=task)
+    if task == "localization":
+        return in_memory_data(shapes.images, shapes.bright, np.full(len(shapes), fold), ["dark", "bright"],
+                              targets=shapes.boxes, task=task)
+    return in_memory_data(shapes.images, shapes.has_object, np.full(len(shapes), fold), ["none", "ellipse"])
+
+
+def concat_data(*parts: LabeledData) -> LabeledData:
+    targets = None if parts[0].targets is None else np.concatenate([p.targets for p in parts])
+    return in_memory_data(np.concatenate([p.images for p in parts]), np.concatenate([p.labels for p in parts]),
+                          np.concatenate([p.folds for p in parts]), parts[0].classes, targets=targets,
+                          task=parts[0].spec.task)
+
+
+def subset(data: LabeledData, positions: np.ndarray) -> LabeledData:
+    return in_memory_data(data.images[positions], data.labels[positions], data.folds[positions], data.classes,
+                          targets=None if data.targets is None else data.targets[positions], task=data.spec.task,
+                          ids=data.ids[positions])
+
+
+def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int, out_dir: str | Path | None = None,
+                          progress: Callable[[str], None] | None = None) -> PruningReport:
+    """Seed 002 end to end on generated data: select from n, then kept-only vs all-n on n_test fresh samples.
+
+    Pool, validation (checkpoint choice) and test sets come from three different generator seeds.
+    Classification uses images with an ellipse half the time (label: is there one?).
+    """
+    from podium.io import write_json, write_text
+    from podium.train import train_and_evaluate
+
+    size = cfg.resolved_image_size
+    share = 0.5 if cfg.task == "classification" else 1.0
+    pool, val, test = (shapes_data(make_shapes(k, size, cfg.seed * 3 + i, share), cfg.task, fold)
+                       for i, (k, fold) in enumerate(((n, 1), (n_val, 0), (n_test, 0))))
+    selection = select_samples(cfg, pool, progress=progress)
+    scores, seconds = {}, {"selection": selection.seconds}
+    for arm, rows in (("kept", selection.kept), ("all", np.arange(n))):
+        arm_cfg = dataclasses.replace(cfg, name=f"{cfg.name}-prune-{arm}-n{n}")
+        started = time.perf_counter()
+        result = train_and_evaluate(arm_cfg, 0, data=concat_data(subset(pool, rows), val), force=True)
+        seconds[f"train_{arm}"] = time.perf_counter() - started
+        model = load_classifier(result.fold_dir / "best.keras", compile=False)
+        scores[arm] = score_set(cfg.task, test, _predict(model, test, np.arange(n_test), cfg))
+    report = PruningReport(task=cfg.task, n_seen=n, n_kept=len(selection.kept), rounds=selection.rounds,
+                           selection_epochs=selection.epochs, kept_score_on_kept=selection.kept_score,
+                           reached_threshold=selection.reached_threshold, score_kept=scores["kept"],
+                           score_all=scores["all"], seconds=seconds)
+    if out_dir is not None:
+        out = Path(out_dir)
+        write_json(out / "report.json", report.to_dict())
+        write_text(out / "report.txt", report.text() + "\n")
+        np.save(out / "kept_positions.npy", selection.kept)
+    return report
+
+
+def score_set(task: str, data: LabeledData, predictions: np.ndarray) -> dict:
+    """The numbers the report compares: the seed's per-sample score, plus the task's usual ones."""
+    positions = np.arange(len(data.images))
+    scores = {"per_sample": float(per_sample_scores(task, data, positions, predictions).mean())}
+    if task == "segmentation":
+        from podium import seg_scores
+
+        scores.update(dice=float(seg_scores.dice_per_image(data.targets, predictions).mean()),
+                      iou=float(seg_scores.iou_per_image(data.targets, predictions).mean()))
+    return scores

@@ -1,0 +1,42 @@
+"""The tasks verbs through the real `podium` parser."""
+
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from podium import rle
+
+
+def _parser():
+    from podium.cli import _parser as podium_parser  # the real CLI, verbs registered as users get them
+
+    return podium_parser()
+
+
+def test_synth_writes_images_and_airbus_rows_that_decode_to_the_masks(tmp_path, capsys):
+    args = _parser().parse_args(["synth", "--n", "6", "--size", "32", "--object-probability", "0.5",
+                                 "--seed", "3", "--out", str(tmp_path)])
+    args.handler(args)
+    rows = pd.read_csv(tmp_path / "train_ship_segmentations.csv")
+    assert sorted(rows["ImageId"].unique()) == sorted(p.name for p in (tmp_path / "train").iterdir())
+    from podium.synthetic import make_shapes
+
+    shapes = make_shapes(6, 32, 3, 0.5)
+    for i, image_id in enumerate(sorted(rows["ImageId"].unique())):
+        mask = rle.image_mask(rows.loc[rows.ImageId == image_id, "EncodedPixels"], (32, 32))
+        assert (mask == shapes.masks[i, ..., 0]).all()
+        assert (np.asarray(Image.open(tmp_path / "train" / image_id)) == shapes.images[i]).all()
+    assert "synth: 6 images" in capsys.readouterr().out
+
+
+def test_prune_verb_prints_kept_of_seen_and_both_scores(tmp_path, capsys):
+    args = _parser().parse_args(["prune", "--n", "40", "--n-val", "10", "--n-test", "20", "--out", str(tmp_path / "p"),
+                                 "image_size=32", "epochs=2", "val_split=0.2", "verbose=0", "augment=[]",
+                                 f"runs_dir={tmp_path}", "prune_core=6", "prune_add=4", "prune_max_epochs=3",
+                                 "prune_threshold=0.8"])
+    args.handler(args)
+    out = capsys.readouterr().out
+    assert "task=classification, 40 samples" in out
+    assert "of 40 samples" in out and "trained on kept" in out and "trained on all" in out
+    assert (tmp_path / "p" / "report.json").is_file()
