@@ -127,5 +127,13 @@ def fold_scores(task: str, data, positions: np.ndarray, fold: int, plain: np.nda
             oof[f"box_{name}"] = with_tta[:, c + k].astype("float32")
         extra = {"accuracy": float((predicted == data.labels[positions]).mean())}
         return FoldScores(float(iou.mean()), float(iou_tta.mean()), extra, oof)
-    raise PodiumError(f"No fold scores for task {task!r}.", expected="segmentation or localization",
-                      received=repr(task), fix="classification is scored in train.py")
+    if task == "classification":
+        labels = data.labels[positions]
+        oof = pd.DataFrame({"id": data.ids[positions], "label": labels, "fold": fold,
+                            "pred": plain.argmax(1), "pred_tta": with_tta.argmax(1)})
+        for k, name in enumerate(data.classes):
+            oof[f"prob_{name}"] = with_tta[:, k].astype("float32")
+        return FoldScores(float((oof["pred"] == labels).mean()), float((oof["pred_tta"] == labels).mean()),
+                          {}, oof)
+    raise PodiumError(f"No fold scores for task {task!r}.", expected="classification, segmentation or "
+                      "localization", received=repr(task), fix="set task= to one of those")

@@ -24,7 +24,6 @@ from podium.data.dataset import LabeledData, load_labeled_data
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import write_json, write_parquet
-from podium.metrics import accuracy
 from podium.models import load_classifier, set_backbone_trainable
 from podium.schedules import make_optimizer
 
@@ -108,23 +107,13 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
         _, per_view = tta.predict_tta(best_model, val_batches, views, invert=tasks.view_inverter(cfg.task))
     plain = per_view["identity"]
     with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
-    if cfg.task != "classification":
-        scores = tasks.fold_scores(cfg.task, data, val_pos, fold, plain, with_tta)
-        write_parquet(fold_dir / "oof.parquet", scores.oof)
-        result = FoldResult(
-            fold=fold, fold_dir=fold_dir, monitor=cfg.monitor, best_epoch=_best_epoch(history, cfg),
-            epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
-            n_val=len(val_pos), seconds=time.perf_counter() - started,
-            seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra)
-        write_json(done, result.to_dict())
-        return result
-    y_val = data.labels[val_pos]
-    _write_oof(fold_dir / "oof.parquet", data, val_pos, fold, plain, with_tta)
+    scores = tasks.fold_scores(cfg.task, data, val_pos, fold, plain, with_tta)
+    write_parquet(fold_dir / "oof.parquet", scores.oof)
     result = FoldResult(
         fold=fold, fold_dir=fold_dir, monitor=cfg.monitor, best_epoch=_best_epoch(history, cfg),
-        epochs_run=len(history), val_score=accuracy(y_val, plain.argmax(1)),
-        val_score_tta=accuracy(y_val, with_tta.argmax(1)), n_train=len(train_pos), n_val=len(val_pos),
-        seconds=time.perf_counter() - started, seconds_per_epoch=fit_seconds / max(1, len(history)))
+        epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
+        n_val=len(val_pos), seconds=time.perf_counter() - started,
+        seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra)
     write_json(done, result.to_dict())
     return result
 
@@ -218,15 +207,6 @@ def _clear_fold_dir(fold_dir: Path) -> None:
     for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet"):
         (fold_dir / name).unlink(missing_ok=True)
     shutil.rmtree(fold_dir / "backup", ignore_errors=True)
-
-
-def _write_oof(path: Path, data: LabeledData, positions: np.ndarray, fold: int, plain: np.ndarray,
-               with_tta: np.ndarray) -> None:
-    frame = pd.DataFrame({"id": data.ids[positions], "label": data.labels[positions], "fold": fold,
-                          "pred": plain.argmax(1), "pred_tta": with_tta.argmax(1)})
-    for k, name in enumerate(data.classes):
-        frame[f"prob_{name}"] = with_tta[:, k].astype("float32")
-    write_parquet(path, frame)
 
 
 def _read_result(path: Path) -> FoldResult:
