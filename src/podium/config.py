@@ -237,14 +237,9 @@ def save_config(cfg: ExperimentConfig, path: str | Path) -> Path:
 
 # ---- validation helpers ---------------------------------------------------------------------------
 def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise PodiumError(f"Config file {path} does not exist.", expected="a YAML experiment config",
-                          received=str(path), fix="pass an existing file, e.g. EXP=configs/demo.yaml")
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(loaded, dict):
-        raise PodiumError(f"Config file {path} is not a mapping.", expected="key: value lines",
-                          received=type(loaded).__name__, fix="write one 'key: value' per line")
-    return loaded
+    from podium.io import read_yaml_mapping
+
+    return read_yaml_mapping(path, "Config file", "EXP=configs/demo.yaml", "write one 'key: value' per line")
 
 
 def _reject_unknown(values: dict[str, Any], source: str) -> None:

@@ -27,6 +27,21 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def read_yaml_mapping(path: str | os.PathLike, kind: str, example: str, layout_hint: str) -> dict[str, Any]:
+    """A YAML file that must hold a mapping (a config, a space): missing or malformed is a PodiumError."""
+    from podium.errors import PodiumError
+
+    path = Path(path)
+    if not path.is_file():
+        raise PodiumError(f"{kind} {path} does not exist.", expected=f"a YAML {kind.lower()}",
+                          received=str(path), fix=f"pass an existing file, e.g. {example}")
+    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(loaded, dict):
+        raise PodiumError(f"{kind} {path} is not a mapping.", expected="key: value lines",
+                          received=type(loaded).__name__, fix=layout_hint)
+    return loaded
+
+
 def write_text(path: str | os.PathLike, text: str) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

@@ -33,7 +33,7 @@ import yaml
 
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
-from podium.io import write_yaml
+from podium.io import read_yaml_mapping, write_yaml
 
 SAMPLERS = ("grid", "random", "tpe")
 DEFAULT_SEEDS = 2
@@ -205,14 +205,8 @@ def resolve_config(space: SearchSpace, values: dict[str, Any], seed: int,
 
 
 def _read_mapping(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise PodiumError(f"Search space {path} does not exist.", expected="a space YAML (configs/search/*.yaml)",
-                          received=str(path), fix="pass an existing file, e.g. SPACE=configs/search/demo-space.yaml")
-    loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(loaded, dict):
-        raise PodiumError(f"Search space {path} is not a mapping.", expected="base:, params:, ... keys",
-                          received=type(loaded).__name__, fix="see docs/search.md for the format")
-    return loaded
+    return read_yaml_mapping(path, "Search space", "SPACE=configs/search/demo-space.yaml",
+                             "see docs/search.md for the format")
 
 
 def _base_path(value: Any, space_path: Path) -> Path | None:
