@@ -16,7 +16,6 @@ from podium import tta
 from podium.config import ExperimentConfig
 from podium.data.cache import load_cached
 from podium.data.dataset import competition_root, test_rows
-from podium.data.index import load_index
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_csv
@@ -33,11 +32,11 @@ def trained_folds(cfg: ExperimentConfig) -> list[Path]:
     return checkpoints
 
 
-def predict_test(cfg: ExperimentConfig, class_prior: np.ndarray, progress: bool = True
+def predict_test(cfg: ExperimentConfig, index: pd.DataFrame, class_prior: np.ndarray, progress: bool = True
                  ) -> tuple[pd.DataFrame, np.ndarray]:
     """(test rows, probabilities). Undecodable test images get the class prior: Kaggle still wants a row."""
-    spec, root = competition_root(cfg)
-    rows = test_rows(load_index(root / "index.parquet"))
+    _, root = competition_root(cfg)
+    rows = test_rows(index)
     readable = rows[rows["ok"]].reset_index(drop=True)
     images = load_cached(readable, root, cfg.resolved_image_size, root / "cache", progress=progress)
     batches = ImageBatches(images, batch_size=cfg.batch_size)

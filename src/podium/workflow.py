@@ -135,7 +135,7 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
     classes = class_names(index, spec)
     train = index[(index["split"] == "train") & index["ok"]]
     prior = train["label"].value_counts(normalize=True).reindex(classes).fillna(0).to_numpy()
-    rows, probs = predict_test(cfg, prior, progress=progress)
+    rows, probs = predict_test(cfg, index, prior, progress=progress)
     save_test_predictions(cfg.run_dir, rows, probs)
     sample = read_sample_submission(root / spec.sample_submission, spec.submission_id_column,
                                     spec.submission_label_column)
