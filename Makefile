@@ -104,10 +104,11 @@ augs: $(STAMP) ## one batch of EXP through each of its augmentation recipes (PNG
 
 # ---- tasks: segmentation / localization data and seed 002's pruning (issue 6) ----------------------
 PRUNE_N ?= 1000
+PRUNE_SEEDS ?=
 .PHONY: prune synth
 
-prune: $(STAMP) ## seed 002's data pruning on generated shapes: kept out of PRUNE_N, kept-only vs all on a fresh set
-	$(PODIUM) prune --config $(EXP) --n $(PRUNE_N) $(ARGS)
+prune: $(STAMP) ## seed 002's data pruning on generated shapes: kept out of PRUNE_N, kept-only vs all on a fresh set (PRUNE_SEEDS=7,8,9: repeats)
+	$(PODIUM) prune --config $(EXP) --n $(PRUNE_N) $(if $(PRUNE_SEEDS),--seeds $(PRUNE_SEEDS)) $(ARGS)
 
 synth: $(STAMP) ## write seed 002's ellipse-and-rectangle images, Airbus-style RLE rows and boxes to data/shapes
 	$(PODIUM) synth $(ARGS)

@@ -30,13 +30,19 @@ def test_synth_writes_images_and_airbus_rows_that_decode_to_the_masks(tmp_path, 
     assert "synth: 6 images" in capsys.readouterr().out
 
 
-def test_prune_verb_prints_kept_of_seen_and_both_scores(tmp_path, capsys):
+def test_prune_verb_repeats_over_seeds_and_prints_every_arm_with_a_seed_table(tmp_path, capsys):
     args = _parser().parse_args(["prune", "--n", "40", "--n-val", "10", "--n-test", "20", "--out", str(tmp_path / "p"),
+                                 "--seeds", "1,2",
                                  "image_size=32", "epochs=2", "val_split=0.2", "verbose=0", "augment=[]",
                                  f"runs_dir={tmp_path}", "prune_core=6", "prune_add=4", "prune_max_epochs=3",
                                  "prune_threshold=0.8"])
     args.handler(args)
     out = capsys.readouterr().out
     assert "task=classification, 40 samples" in out
-    assert "of 40 samples" in out and "trained on kept" in out and "trained on all" in out
-    assert (tmp_path / "p" / "report.json").is_file()
+    assert "seeds [1, 2]" in out and "of 40 samples" in out
+    assert out.count("pruning (classification, seed ") == 2  # one report per seed
+    assert (tmp_path / "p" / "seed-1" / "report.json").is_file() and (tmp_path / "p" / "seed-2" / "report.json").is_file()
+    table = (tmp_path / "p" / "summary.md").read_text()
+    assert "2 seeds (1, 2)" in table and table in out
+    for arm in ("all N", "kept, same epochs", "kept, same steps as all N", "random of kept size, same steps"):
+        assert f"| {arm} | " in table  # a mean ± sd row per arm

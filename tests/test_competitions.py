@@ -10,6 +10,10 @@ def test_builtin_specs_load():
         assert load_competition(slug).slug == slug
     cars = load_competition("sf-dl-car-classification")
     assert cars.layout == "csv" and cars.labels_csv == "train.csv" and cars.submission_id == "filename"
+    airbus = load_competition("airbus-ship-detection")
+    assert (airbus.task, airbus.labels_csv, airbus.rle_column) == ("segmentation", "train_ship_segmentations_v2.csv",
+                                                                   "EncodedPixels")
+    assert (airbus.submission_id_column, airbus.submission_label_column) == ("ImageId", "EncodedPixels")
 
 
 def test_unknown_competition_and_unknown_field(tmp_path):

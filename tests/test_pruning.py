@@ -43,11 +43,14 @@ def test_pruning_needs_more_than_its_core(tmp_path):
 
 
 @pytest.mark.slow
-def test_segmentation_experiment_reports_kept_and_all_on_a_fresh_set(tmp_path):
+def test_segmentation_experiment_reports_every_arm_on_a_fresh_set(tmp_path):
     cfg = _cfg(tmp_path, task="segmentation", monitor="val_dice", unet_filters=8, prune_threshold=0.5, epochs=3)
     report = run_shapes_experiment(cfg, n=120, n_val=24, n_test=40, out_dir=tmp_path / "prune")
     assert report.n_kept < report.n_seen == 120
     assert report.reached_threshold
+    assert set(report.scores) == {"all", "kept", "kept_same_steps", "random_same_steps"}
     assert {"per_sample", "dice", "iou"} <= set(report.score_kept) == set(report.score_all)
+    # fewer samples get proportionally more epochs in the same-steps arms: as many steps as all N
+    assert report.epochs["kept_same_steps"] == report.epochs["random_same_steps"] == -(-3 * 120 // report.n_kept)
     assert (tmp_path / "prune" / "report.json").is_file()
-    assert "kept" in report.text() and "trained on all" in report.text()
+    assert "kept, same epochs" in report.text() and "all N" in report.text()

@@ -156,11 +156,11 @@ def test_unet_learns_the_ellipses_through_train_and_evaluate(tmp_path):
     assert (result.fold_dir / "oof.parquet").is_file()
 
 
-def test_training_from_files_says_it_is_classification_only():
+def test_a_segmentation_config_on_the_classification_demo_is_refused_at_every_stage():
     from podium.data.dataset import load_labeled_data
     from podium.workflow import predict_run
 
-    cfg = ExperimentConfig(task="segmentation", monitor="val_dice")
+    cfg = ExperimentConfig(task="segmentation", monitor="val_dice")  # competition: demo (classification)
     for stage in (load_labeled_data, predict_run):
-        with pytest.raises(PodiumError, match="classification only"):
+        with pytest.raises(PodiumError, match="is a classification competition, the config trains segmentation"):
             stage(cfg)

@@ -108,9 +108,9 @@ def _cmd_predict(args) -> None:
 def _print_predict(summary) -> None:
     print(f"submission: {summary.submission} ({summary.n_rows} rows, validated against the sample submission)")
     if summary.n_unreadable:
-        print(f"submission: {summary.n_unreadable} unreadable test image(s) got the training class prior")
-    top = ", ".join(f"{k} {v}" for k, v in list(summary.class_counts.items())[:5])
-    print(f"submission: most predicted: {top}")
+        print(f"submission: {summary.n_unreadable} unreadable test image(s) got {summary.unreadable_note}")
+    top = ", ".join(f"{k} {v}" for k, v in list(summary.counts.items())[:5])
+    print(f"submission: predicted: {top}")
 
 
 def _cmd_run(args) -> None:

@@ -24,7 +24,8 @@ class CompetitionSpec:
     slug: str
     title: str = ""
     task: Literal["classification", "segmentation", "localization"] = "classification"
-    source: Literal["kaggle", "embedded"] = "kaggle"  # embedded: files ship inside podium (the demo)
+    # embedded: files ship inside podium (the demo); generated: seed 002's shapes, written on `make data`
+    source: Literal["kaggle", "embedded", "generated"] = "kaggle"
     layout: Literal["folder", "csv"] = "folder"  # folder: <train_dir>/<class>/<image>; csv: labels_csv
     archives: tuple[str, ...] = ("train.zip", "test.zip")  # extracted into data/<slug>/
     train_dir: str = "train"  # relative to data/<slug>/
@@ -40,6 +41,11 @@ class CompetitionSpec:
     classes: tuple[str, ...] = ()  # fixed class order; empty: sorted labels found in train
     metric: Literal["accuracy", "dice", "airbus_f2", "mean_iou"] = "accuracy"
     box_format: Literal["xyxy", "xywh"] = "xyxy"  # localization: how the spec's files write a box
+    # segmentation: labels_csv's column of run-length strings, one row per object (Airbus); an image
+    # without objects has one row with an empty string. The submission writes the same column.
+    rle_column: str = "EncodedPixels"
+    # localization: labels_csv's (and the submission's) box columns, in pixels of the original image
+    box_columns: tuple[str, ...] = ("x1", "y1", "x2", "y2")
     rules_url: str = ""
 
     @property
@@ -72,10 +78,26 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
             raise PodiumError(f"Unknown field '{key}' in competition spec {path}.",
                               expected=f"one of: {', '.join(known)}", received=repr(key),
                               fix=f"did you mean '{close[0]}'?" if close else "remove it")
-    for key in ("archives", "image_extensions", "classes"):
+    for key in ("archives", "image_extensions", "classes", "box_columns"):
         if key in raw:
             raw[key] = tuple(str(v) for v in raw[key])
     if "slug" not in raw:
         raise PodiumError(f"Competition spec {path} has no slug.", expected="slug: <kaggle competition slug>",
                           received=", ".join(raw) or "an empty file", fix="add a slug line")
-    return CompetitionSpec(**raw)
+    spec = CompetitionSpec(**raw)
+    _check_task_layout(spec, path)
+    return spec
+
+
+def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:
+    """Masks and boxes come from a CSV; a folder-per-class layout has nowhere to keep them."""
+    if spec.task != "classification" and (spec.layout != "csv" or not spec.labels_csv):
+        raise PodiumError(f"Competition spec {path} has task {spec.task} without a labels CSV.",
+                          expected="layout: csv and labels_csv naming the file of run-length masks (segmentation) "
+                                   "or boxes (localization)",
+                          received=f"layout: {spec.layout}, labels_csv: {spec.labels_csv!r}",
+                          fix="set layout: csv and labels_csv (see src/podium/competitions/airbus-ship-detection.yaml)")
+    if len(spec.box_columns) != 4 or len(set(spec.box_columns)) != 4:
+        raise PodiumError(f"Competition spec {path} needs four distinct box_columns.",
+                          expected="four names, e.g. [x1, y1, x2, y2] (xyxy) or [x, y, w, h] (xywh)",
+                          received=repr(list(spec.box_columns)), fix="list the four column names in box_format order")

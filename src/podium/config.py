@@ -94,6 +94,11 @@ class ExperimentConfig:
     augment: list[str] = field(default_factory=lambda: ["flip"])  # batch recipes (Keras layers)
     cpu_augment: str = "none"  # albumentations recipe, per image on the CPU
     tta: list[str] = field(default_factory=lambda: ["identity", "hflip"])
+    # segmentation submissions: a pixel is "object" above mask_threshold (after resizing back to the
+    # image's own size); connected objects smaller than min_object_pixels are dropped (speckle costs a
+    # false positive at every IoU threshold of the Airbus score)
+    mask_threshold: float = 0.5
+    min_object_pixels: int = 10
     # speed (podium.runtime resolves "auto" against the devices present; docs/speed.md)
     # precision auto: bf16 on a TPU or an A100/H100, fp16 on a T4, float32 on a CPU
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = "float32"
@@ -140,6 +145,11 @@ class ExperimentConfig:
                               received=f"freeze_backbone={self.freeze_backbone}, unfreeze_epoch="
                                        f"{self.unfreeze_epoch}, epochs={self.epochs}",
                               fix="set freeze_backbone=true, or unfreeze_epoch=0 to keep one phase")
+        if not 0.0 < self.mask_threshold < 1.0 or self.min_object_pixels < 0:
+            raise PodiumError("Config keys 'mask_threshold'/'min_object_pixels' are out of range.",
+                              expected="0 < mask_threshold < 1 and min_object_pixels >= 0",
+                              received=f"mask_threshold={self.mask_threshold}, min_object_pixels="
+                                       f"{self.min_object_pixels}", fix="e.g. mask_threshold=0.5 min_object_pixels=10")
         self._check_task()
         for key in ("epochs", "batch_size", "workers", "unet_filters", "prune_core", "prune_chunk", "prune_add",
                     "prune_max_epochs"):
@@ -180,9 +190,10 @@ class ExperimentConfig:
         return self.image_size or backbones.get(self.backbone).default_size
 
     def config_hash(self) -> str:
-        """Hash of what changes the trained weights; paths, verbosity and inference-time TTA do not,
+        """Hash of what changes the trained weights; paths, verbosity and inference-time settings do not,
         so `make predict ARGS="tta=[...]"` finds the run that `make train` wrote."""
-        ignored = {"data_dir", "runs_dir", "submissions_dir", "verbose", "workers", "folds", "tta"}
+        ignored = {"data_dir", "runs_dir", "submissions_dir", "verbose", "workers", "folds", "tta",
+                   "mask_threshold", "min_object_pixels"}
         defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
         payload = {k: v for k, v in self.to_dict().items() if k not in ignored
                    and not (k in HASH_NEUTRAL_AT_DEFAULT and v == defaults[k])}

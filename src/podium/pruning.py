@@ -115,32 +115,68 @@ def _predict(model: keras.Model, data: LabeledData, positions: np.ndarray, cfg: 
 
 
 # ---- the experiment on seed 002's generator ------------------------------------------------------
+# What the kept samples are compared with, each trained through the same train_and_evaluate and
+# scored on the same fresh set. Fewer samples at the same epochs is also fewer steps, so two arms
+# give the kept set (and a random set of its size) as many steps as all N get: the honest question
+# is whether *these* samples beat *any* samples of that many.
+ARMS = ("all", "kept", "kept_same_steps", "random_same_steps")
+ARM_LABELS = {"all": "all N", "kept": "kept, same epochs", "kept_same_steps": "kept, same steps as all N",
+              "random_same_steps": "random of kept size, same steps"}
+
+
 @dataclass
 class PruningReport:
     task: str
+    seed: int
     n_seen: int
     n_kept: int
     rounds: int
     selection_epochs: int
     kept_score_on_kept: float
     reached_threshold: bool
-    score_kept: dict  # scores on the fresh set of the model trained on the kept samples only
-    score_all: dict  # ... and of the one trained on all n_seen
+    epochs: dict  # arm -> epochs it trained for
+    scores: dict  # arm -> scores on the fresh set of the model trained that way
     seconds: dict
+
+    @property
+    def score_kept(self) -> dict:
+        return self.scores["kept"]
+
+    @property
+    def score_all(self) -> dict:
+        return self.scores["all"]
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def text(self) -> str:
         metrics = list(self.score_all)
-        lines = [f"pruning ({self.task}): kept {self.n_kept} of {self.n_seen} samples "
+        lines = [f"pruning ({self.task}, seed {self.seed}): kept {self.n_kept} of {self.n_seen} samples "
                  f"({100 * self.n_kept / self.n_seen:.1f}%) in {self.rounds} rounds; kept-set score "
                  f"{self.kept_score_on_kept:.3f} (threshold {'reached' if self.reached_threshold else 'NOT reached'})",
-                 f"{'fresh independent set':<24}" + "".join(f"{m:>14}" for m in metrics),
-                 f"{'trained on kept':<24}" + "".join(f"{self.score_kept[m]:>14.4f}" for m in metrics),
-                 f"{'trained on all':<24}" + "".join(f"{self.score_all[m]:>14.4f}" for m in metrics),
-                 "seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in self.seconds.items())]
+                 f"{'trained on':<34}{'epochs':>7}" + "".join(f"{m:>12}" for m in metrics)]
+        for arm, scores in self.scores.items():
+            lines.append(f"{ARM_LABELS[arm]:<34}{self.epochs[arm]:>7}" + "".join(f"{scores[m]:>12.4f}" for m in metrics))
+        lines.append("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in self.seconds.items()))
         return "\n".join(lines)
+
+
+def seed_summary(reports: list[PruningReport]) -> str:
+    """Mean and spread over seeds, as a markdown table: one seed cannot tell a selection from luck."""
+    metrics = list(reports[0].score_all)
+    kept = np.array([r.n_kept for r in reports])
+    lines = [f"{len(reports)} seeds ({', '.join(str(r.seed) for r in reports)}); N = {reports[0].n_seen}; "
+             f"kept {kept.mean():.0f} ± {kept.std():.0f} ({100 * kept.mean() / reports[0].n_seen:.1f}%), "
+             f"per seed {', '.join(map(str, kept))}", "",
+             "| trained on | " + " | ".join(f"{m} (mean ± sd)" for m in metrics) + " |",
+             "|---|" + "---:|" * len(metrics)]
+    for arm in ARMS:
+        cells = []
+        for metric in metrics:
+            values = np.array([r.scores[arm][metric] for r in reports])
+            cells.append(f"{values.mean():.3f} ± {values.std():.3f}")
+        lines.append(f"| {ARM_LABELS[arm]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def shapes_data(shapes: ShapeSet, task: str, fold: int) -> LabeledData:
@@ -169,10 +205,11 @@ def subset(data: LabeledData, positions: np.ndarray) -> LabeledData:
 
 def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int, out_dir: str | Path | None = None,
                           progress: Callable[[str], None] | None = None) -> PruningReport:
-    """Seed 002 end to end on generated data: select from n, then kept-only vs all-n on n_test fresh samples.
+    """Seed 002 end to end on generated data: select from n, then every arm of ARMS on n_test fresh samples.
 
-    Pool, validation (checkpoint choice) and test sets come from three different generator seeds.
-    Classification uses images with an ellipse half the time (label: is there one?).
+    Pool, validation (checkpoint choice) and test sets come from three generator seeds derived from
+    cfg.seed, so another seed is another experiment. Classification uses images with an ellipse half
+    the time (label: is there one?).
     """
     from podium.io import write_json, write_text
     from podium.train import train_and_evaluate
@@ -182,18 +219,27 @@ def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int
     pool, val, test = (shapes_data(make_shapes(k, size, cfg.seed * 3 + i, share), cfg.task, fold)
                        for i, (k, fold) in enumerate(((n, 1), (n_val, 0), (n_test, 0))))
     selection = select_samples(cfg, pool, progress=progress)
-    scores, seconds = {}, {"selection": selection.seconds}
-    for arm, rows in (("kept", selection.kept), ("all", np.arange(n))):
-        arm_cfg = dataclasses.replace(cfg, name=f"{cfg.name}-prune-{arm}-n{n}")
+    n_kept = len(selection.kept)
+    same_steps = int(np.ceil(cfg.epochs * n / n_kept))
+    random_rows = np.sort(np.random.default_rng(cfg.seed).choice(n, n_kept, replace=False))
+    plan = {"all": (np.arange(n), cfg.epochs), "kept": (selection.kept, cfg.epochs),
+            "kept_same_steps": (selection.kept, same_steps), "random_same_steps": (random_rows, same_steps)}
+    scores, epochs, seconds = {}, {}, {"selection": selection.seconds}
+    for arm, (rows, arm_epochs) in plan.items():
+        arm_cfg = dataclasses.replace(cfg, name=f"{cfg.name}-prune-{arm}-n{n}-s{cfg.seed}", epochs=arm_epochs)
         started = time.perf_counter()
         result = train_and_evaluate(arm_cfg, 0, data=concat_data(subset(pool, rows), val), force=True)
         seconds[f"train_{arm}"] = time.perf_counter() - started
         model = load_classifier(result.fold_dir / "best.keras", compile=False)
-        scores[arm] = score_set(cfg.task, test, _predict(model, test, np.arange(n_test), cfg))
-    report = PruningReport(task=cfg.task, n_seen=n, n_kept=len(selection.kept), rounds=selection.rounds,
+        scores[arm], epochs[arm] = score_set(cfg.task, test, _predict(model, test, np.arange(n_test), cfg)), arm_epochs
+        keras.backend.clear_session()
+        if progress is not None:
+            progress(f"trained {ARM_LABELS[arm]} ({len(rows)} samples, {arm_epochs} epochs): "
+                     + ", ".join(f"{k} {v:.3f}" for k, v in scores[arm].items()))
+    report = PruningReport(task=cfg.task, seed=cfg.seed, n_seen=n, n_kept=n_kept, rounds=selection.rounds,
                            selection_epochs=selection.epochs, kept_score_on_kept=selection.kept_score,
-                           reached_threshold=selection.reached_threshold, score_kept=scores["kept"],
-                           score_all=scores["all"], seconds=seconds)
+                           reached_threshold=selection.reached_threshold, epochs=epochs, scores=scores,
+                           seconds=seconds)
     if out_dir is not None:
         out = Path(out_dir)
         write_json(out / "report.json", report.to_dict())

@@ -62,6 +62,7 @@ class RunSummary(TypedDict):
     metric: NotRequired[str]  # the competition metric's name; "score" when absent
     submission: NotRequired[str | None]  # path of the written submission, if any
     per_class: NotRequired[pd.DataFrame | Mapping[str, Mapping[str, float]] | None]
+    extra: NotRequired[Mapping[str, float]]  # task numbers beside the metric, mean over folds (Airbus F2, ...)
 
 
 # ------------------------------------------------------------------------------------------- history
@@ -272,13 +273,15 @@ def _header_lines(metrics: RunSummary) -> list[str]:
         cv += "   with TTA: not run"
     else:
         cv += f"   with TTA ({len(views)} views) {_score(tta)} ({tta - metrics['cv_mean']:+.4f})"
-    return [
+    lines = [
         f"run {metrics['run_id']}",
         f"competition {metrics['competition']}   backbone {metrics['backbone']} @ {metrics['image_size']}px"
         f"   folds {len(metrics['folds'])}   wall {_duration(metrics['wall_seconds'])}",
         cv,
-        f"TTA views: {', '.join(map(str, views)) if views else 'none'}",
     ]
+    if metrics.get("extra"):
+        lines.append("also (no TTA): " + "   ".join(f"{k} {_score(v)}" for k, v in metrics["extra"].items()))
+    return lines + [f"TTA views: {', '.join(map(str, views)) if views else 'none'}"]
 
 
 def _fold_lines(metrics: RunSummary) -> list[str]:

@@ -29,8 +29,16 @@ def decode(rle: str | float | None, shape: tuple[int, int]) -> np.ndarray:
     """"start length ..." -> uint8 (H,W) mask of 0/1. Empty, NaN or None (pandas' empty cell) -> all zeros."""
     height, width = shape
     flat = np.zeros(height * width, dtype=np.uint8)
-    if rle is None or (isinstance(rle, float) and np.isnan(rle)) or not str(rle).strip():
-        return flat.reshape((height, width), order="F")
+    for start, length in zip(*runs(rle, shape)):
+        flat[start:start + length] = 1
+    return flat.reshape((height, width), order="F")
+
+
+def runs(rle: str | float | None, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(0-indexed starts, lengths) of a run-length string, checked as Kaggle's scorer checks them:
+    integer pairs, inside the image, sorted and not overlapping. Cheap: nothing the size of the image."""
+    if is_empty(rle):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     try:
         numbers = np.asarray(str(rle).split(), dtype=np.int64)
     except ValueError as exc:
@@ -41,13 +49,21 @@ def decode(rle: str | float | None, shape: tuple[int, int]) -> np.ndarray:
         raise PodiumError("A run-length string has an odd count of numbers.", expected="'start length' pairs",
                           received=repr(str(rle)[:60]), fix="check the EncodedPixels column")
     starts, lengths = numbers[0::2] - 1, numbers[1::2]
-    if len(starts) and (starts.min() < 0 or lengths.min() < 1 or (starts + lengths).max() > flat.size):
+    size = int(shape[0]) * int(shape[1])
+    if starts.min() < 0 or lengths.min() < 1 or (starts + lengths).max() > size:
         raise PodiumError("A run falls outside the image.",
-                          expected=f"1 <= start, length >= 1, start + length - 1 <= {flat.size} for {shape}",
+                          expected=f"1 <= start, length >= 1, start + length - 1 <= {size} for {tuple(shape)}",
                           received=repr(str(rle)[:60]), fix="check the image shape (height, width) used to decode")
-    for start, length in zip(starts, lengths):
-        flat[start:start + length] = 1
-    return flat.reshape((height, width), order="F")
+    if np.any(starts[1:] < starts[:-1] + lengths[:-1]):
+        raise PodiumError("Runs of a run-length string are unsorted or overlap.",
+                          expected="each run starting after the previous one ends", received=repr(str(rle)[:60]),
+                          fix="encode with podium.rle.encode, which writes sorted, disjoint runs")
+    return starts, lengths
+
+
+def is_empty(rle) -> bool:
+    """An image's "no object" cell: "", whitespace, NaN or None (how pandas reads an empty cell)."""
+    return rle is None or (isinstance(rle, float) and np.isnan(rle)) or not str(rle).strip()
 
 
 def split_objects(mask: np.ndarray) -> list[np.ndarray]:

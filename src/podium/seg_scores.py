@@ -69,6 +69,22 @@ def airbus_score(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5)
     return float(np.mean([airbus_image_score(split_objects(t), split_objects(p)) for t, p in zip(truth, pred)]))
 
 
+def airbus_score_of_rows(predicted, truth, shapes, id_column: str = "ImageId",
+                         rle_column: str = "EncodedPixels") -> float:
+    """The Airbus score of a submission's rows against labelled rows (both Airbus CSV frames), over
+    the images of `truth`: how a local hold-out scores a submission file as the leaderboard would.
+    shapes: id -> (height, width)."""
+    from podium.rle import image_objects
+
+    def by_id(frame):
+        return frame.groupby(frame[id_column].astype(str))[rle_column].apply(list).to_dict()
+
+    predicted_rows, true_rows = by_id(predicted), by_id(truth)
+    return float(np.mean([airbus_image_score(image_objects(rows, shapes[image_id]),
+                                             image_objects(predicted_rows.get(image_id, []), shapes[image_id]))
+                          for image_id, rows in true_rows.items()]))
+
+
 def _iou(a: np.ndarray, b: np.ndarray) -> float:
     union = np.logical_or(a, b).sum()
     return float(np.logical_and(a, b).sum() / union) if union else 0.0

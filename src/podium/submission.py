@@ -82,7 +82,7 @@ def _refuse_broken_sample_ids(ids: pd.Series, path: Path) -> None:
     if repeated:
         raise PodiumError(f"Sample submission {path} has {len(repeated)} duplicate id(s).",
                           expected="each test id exactly once",
-                          received=f"duplicate ids {_few_quoted(repeated)}",
+                          received=f"duplicate ids {few_quoted(repeated)}",
                           fix="extract the competition files again (make data); if the file is as "
                               "published, report it on the competition forum")
 
@@ -94,7 +94,7 @@ def submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_column: st
                         classes: Sequence[str]) -> list[str]:
     """Every way `frame` differs from what the competition accepts, one sentence each; [] when valid."""
     _require_columns(sample, "(in memory)", id_column, label_column)
-    problems = _column_problems(frame, sample)
+    problems = column_problems(frame, sample)
     if len(frame) != len(sample):
         problems.append(f"{len(frame)} rows, the sample has {len(sample)}")
     if _has_one(frame, id_column):
@@ -132,7 +132,7 @@ def _require_classes(classes: Sequence[str]) -> None:
                           fix="pass the classes from the run's config or the competition spec")
 
 
-def _column_problems(frame: pd.DataFrame, sample: pd.DataFrame) -> list[str]:
+def column_problems(frame: pd.DataFrame, sample: pd.DataFrame) -> list[str]:
     found, wanted = list(frame.columns), list(sample.columns)
     if found == wanted:
         return []
@@ -157,14 +157,14 @@ def _id_problems(ids: list[str], sample_ids: list[str]) -> list[str]:
         problems.append(f"{len(blank_rows)} empty id(s), on row(s) {_few(blank_rows)}")
     repeated = _repeated(value for value in ids if value.strip())
     if repeated:
-        problems.append(f"{len(repeated)} duplicate id(s): {_few_quoted(repeated)}")
+        problems.append(f"{len(repeated)} duplicate id(s): {few_quoted(repeated)}")
     present, expected = set(ids), set(sample_ids)
     missing = [value for value in sample_ids if value not in present]
     extra = list(dict.fromkeys(value for value in ids if value not in expected and value.strip()))
     if missing:
-        problems.append(f"{len(missing)} id(s) of the sample missing: {_few_quoted(missing)}")
+        problems.append(f"{len(missing)} id(s) of the sample missing: {few_quoted(missing)}")
     if extra:
-        problems.append(f"{len(extra)} id(s) not in the sample: {_few_quoted(extra)}")
+        problems.append(f"{len(extra)} id(s) not in the sample: {few_quoted(extra)}")
     if not problems and ids != sample_ids:
         problems.append(_order_problem(ids, sample_ids))
     return problems
@@ -215,10 +215,10 @@ def submission_frame(sample: pd.DataFrame, id_to_label: Mapping[Any, Any], id_co
     if missing:
         expected = set(sample_ids)
         unmatched = [key for key in labels_by_id if key not in expected]
-        seen = f"; the predictions have ids such as {_few_quoted(unmatched)}" if unmatched else ""
+        seen = f"; the predictions have ids such as {few_quoted(unmatched)}" if unmatched else ""
         raise PodiumError(f"No prediction for {len(missing)} of the sample's {len(sample_ids)} ids.",
                           expected="a label for every id in the sample submission",
-                          received=f"missing ids {_few_quoted(missing)}{seen}",
+                          received=f"missing ids {few_quoted(missing)}{seen}",
                           fix="predict every test image, and spell ids as the sample does (file name "
                               "or stem, leading zeros)")
     labels = [_text_or_none(labels_by_id[value]) for value in sample_ids]
@@ -278,7 +278,7 @@ def _few(values: Sequence[Any]) -> str:
     return shown + (f" and {len(values) - SHOWN} more" if len(values) > SHOWN else "")
 
 
-def _few_quoted(values: Sequence[str]) -> str:
+def few_quoted(values: Sequence[str]) -> str:
     return _few([repr(value) for value in values])
 
 

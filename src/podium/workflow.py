@@ -15,12 +15,12 @@ import pandas as pd
 from podium import metrics, report
 from podium.competitions import load_competition
 from podium.config import ExperimentConfig, save_config
-from podium.data.dataset import competition_root, load_labeled_data, require_classification
+from podium.data.dataset import competition_root, load_labeled_data, require_task
 from podium.data.extract import extract, fetch
 from podium.data.folds import load_or_make_split
 from podium.data.index import build_index, class_names, load_index, save_index
 from podium.io import write_json, write_text
-from podium.predict import predict_test, save_test_predictions
+from podium.predict import predict_test
 from podium.submission import read_sample_submission, submission_frame, write_submission
 from podium.train import FoldResult, train_and_evaluate
 
@@ -92,9 +92,37 @@ def train_run(cfg: ExperimentConfig, force: bool = False, progress: bool = True)
     return summary
 
 
+METRIC_NAMES = {"classification": "accuracy", "segmentation": "dice", "localization": "box IoU"}
+
+
 def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
     run_dir, plots = cfg.run_dir, cfg.run_dir / "plots"
     oof = pd.concat([pd.read_parquet(r.fold_dir / "oof.parquet") for r in summary.folds], ignore_index=True)
+    for result in summary.folds:
+        report.plot_history(pd.read_csv(result.fold_dir / "history.csv"), plots / f"history-fold-{result.fold}.png",
+                            monitor=cfg.monitor, mode=cfg.mode)
+    extra_names = list(summary.folds[0].extra)
+    run_metrics = {
+        "run_id": cfg.run_id, "competition": data.spec.slug, "task": cfg.task, "metric": METRIC_NAMES[cfg.task],
+        "backbone": cfg.backbone, "image_size": cfg.resolved_image_size, "folds": [r.to_dict() for r in summary.folds],
+        "cv_mean": summary.cv_mean, "cv_std": summary.cv_std, "cv_tta_mean": summary.cv_tta_mean,
+        "cv_tta_std": summary.cv_tta_std, "tta_views": list(cfg.tta), "wall_seconds": summary.wall_seconds,
+        "split": str(data.split_path),
+        "extra": {name: float(np.mean([r.extra[name] for r in summary.folds])) for name in extra_names},
+    }
+    table = None
+    if cfg.task == "classification":
+        table = _classification_report(data, oof, run_dir, plots)
+        run_metrics["macro_f1"] = float(table.loc["macro avg", "f1"])
+    elif cfg.task == "localization":
+        _box_examples(data, oof, plots / "boxes.png")
+    write_json(run_dir / "metrics.json", run_metrics)
+    text = report.summary_text({**run_metrics, "per_class": table})
+    write_text(run_dir / "summary.txt", text + "\n")
+    return text
+
+
+def _classification_report(data, oof: pd.DataFrame, run_dir: Path, plots: Path) -> pd.DataFrame:
     table = metrics.classification_table(oof["label"], oof["pred_tta"], data.classes)
     table.to_csv(run_dir / "per_class.csv")
     write_text(run_dir / "per_class.md", report.per_class_table_markdown(table))
@@ -103,20 +131,18 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
     counts = pd.Series(data.classes)[data.labels].value_counts()
     report.plot_class_distribution({name: int(counts.get(name, 0)) for name in data.classes},
                                    plots / "class_distribution.png")
-    for result in summary.folds:
-        report.plot_history(pd.read_csv(result.fold_dir / "history.csv"), plots / f"history-fold-{result.fold}.png",
-                            monitor=cfg.monitor, mode=cfg.mode)
-    run_metrics = {
-        "run_id": cfg.run_id, "competition": data.spec.slug, "backbone": cfg.backbone,
-        "image_size": cfg.resolved_image_size, "folds": [r.to_dict() for r in summary.folds],
-        "cv_mean": summary.cv_mean, "cv_std": summary.cv_std, "cv_tta_mean": summary.cv_tta_mean,
-        "cv_tta_std": summary.cv_tta_std, "tta_views": list(cfg.tta), "wall_seconds": summary.wall_seconds,
-        "split": str(data.split_path), "macro_f1": float(table.loc["macro avg", "f1"]),
-    }
-    write_json(run_dir / "metrics.json", run_metrics)
-    text = report.summary_text({**run_metrics, "per_class": table})
-    write_text(run_dir / "summary.txt", text + "\n")
-    return text
+    return table
+
+
+def _box_examples(data, oof: pd.DataFrame, path: Path, shown: int = 16) -> None:
+    """True (green) and predicted (red) boxes on the first validation images, with their IoU."""
+    from podium.localization import plot_boxes
+
+    position_of = {image_id: k for k, image_id in enumerate(data.ids)}
+    head = oof.head(shown)
+    positions = np.array([position_of[i] for i in head["id"]])
+    predicted = head[["box_x1", "box_y1", "box_x2", "box_y2"]].to_numpy()
+    plot_boxes(np.asarray(data.images[positions]), data.targets[positions], predicted, path)
 
 
 @dataclass
@@ -124,26 +150,82 @@ class PredictSummary:
     submission: Path
     n_rows: int
     n_unreadable: int
-    class_counts: dict[str, int]
+    counts: dict[str, int]  # what was predicted: rows per class, or images/objects for masks
+    unreadable_note: str = ""  # what an undecodable test image got instead of a prediction
 
 
 def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
-    """make predict: TTA x folds on the test images, then the validated submission file."""
-    require_classification(cfg, "Prediction")
+    """make predict: TTA x folds on the test images, then the task's validated submission file."""
     spec, root = competition_root(cfg)
+    require_task(cfg, spec)
     index = load_index(root / "index.parquet")
+    predictions = predict_test(cfg, index, progress=progress)
+    path = Path(cfg.submissions_dir) / spec.slug / f"{cfg.run_id}.csv"
+    writer = {"classification": _class_submission, "segmentation": _mask_submission,
+              "localization": _box_submission}[cfg.task]
+    return writer(cfg, spec, root, index, predictions, path)
+
+
+def _class_submission(cfg, spec, root, index, predictions, path) -> PredictSummary:
     classes = class_names(index, spec)
-    train = index[(index["split"] == "train") & index["ok"]]
-    prior = train["label"].value_counts(normalize=True).reindex(classes).fillna(0).to_numpy()
-    rows, probs = predict_test(cfg, index, prior, progress=progress)
-    save_test_predictions(cfg.run_dir, rows, probs)
+    rows = predictions.rows
+    probs = np.tile(_class_prior(index, classes), (len(rows), 1))  # an undecodable image still needs a row
+    probs[predictions.readable] = predictions.values
     sample = read_sample_submission(root / spec.sample_submission, spec.submission_id_column,
                                     spec.submission_label_column)
     predicted = dict(zip(rows["id"], np.asarray(classes)[probs.argmax(1)]))
     frame = submission_frame(sample, predicted, spec.submission_id_column, spec.submission_label_column)
-    path = Path(cfg.submissions_dir) / spec.slug / f"{cfg.run_id}.csv"
     write_submission(path, frame[spec.submission_id_column], frame[spec.submission_label_column], sample,
                      spec.submission_id_column, spec.submission_label_column, classes)
     counts = frame[spec.submission_label_column].value_counts()
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=int((~rows["ok"]).sum()),
-                          class_counts={k: int(v) for k, v in counts.items()})
+    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=int((~predictions.readable).sum()),
+                          counts={k: int(v) for k, v in counts.items()}, unreadable_note="the training class prior")
+
+
+def _mask_submission(cfg, spec, root, index, predictions, path) -> PredictSummary:
+    from podium.submission_masks import in_sample_order, mask_rows, write_mask_submission
+
+    id_column, rle_column = spec.submission_id_column, spec.submission_label_column
+    sample = read_sample_submission(root / spec.sample_submission, id_column, rle_column)
+    shapes = _test_shapes(predictions.rows)
+    readable_ids = predictions.rows.loc[predictions.readable, "id"].astype(str).tolist()
+    rows = mask_rows(readable_ids, predictions.values, shapes, cfg.mask_threshold, cfg.min_object_pixels,
+                     id_column, rle_column)
+    frame = in_sample_order(rows, sample, id_column, rle_column)
+    write_mask_submission(path, frame, sample, id_column, rle_column, shapes)
+    filled = frame[rle_column].astype(str).str.strip() != ""
+    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=int((~predictions.readable).sum()),
+                          counts={"images": int(frame[id_column].nunique()),
+                                  "images with objects": int(frame.loc[filled, id_column].nunique()),
+                                  "objects": int(filled.sum())},
+                          unreadable_note="an empty row (no objects)")
+
+
+def _box_submission(cfg, spec, root, index, predictions, path) -> PredictSummary:
+    from podium.submission_boxes import box_frame, write_box_submission
+
+    classes = class_names(index, spec)
+    sample = read_sample_submission(root / spec.sample_submission, spec.submission_id_column,
+                                    spec.submission_label_column)
+    c = len(classes)
+    readable_ids = predictions.rows.loc[predictions.readable, "id"].astype(str).tolist()
+    values = np.asarray(predictions.values)
+    predicted = {image_id: (classes[int(row[:c].argmax())], row[c:]) for image_id, row in zip(readable_ids, values)}
+    shapes = _test_shapes(predictions.rows)
+    frame = box_frame(sample, spec, predicted, shapes)
+    write_box_submission(path, frame, sample, spec, classes, shapes)
+    counts = frame[spec.submission_label_column].value_counts()
+    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=int((~predictions.readable).sum()),
+                          counts={k: int(v) for k, v in counts.items()},
+                          unreadable_note="the sample submission's placeholder row")
+
+
+def _class_prior(index: pd.DataFrame, classes: list[str]) -> np.ndarray:
+    train = index[(index["split"] == "train") & index["ok"]]
+    return train["label"].value_counts(normalize=True).reindex(classes).fillna(0).to_numpy(dtype="float32")
+
+
+def _test_shapes(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """id -> (height, width) of the decodable test images, from the index."""
+    readable = rows[rows["ok"]]
+    return {str(i): (int(h), int(w)) for i, h, w in zip(readable["id"], readable["height"], readable["width"])}

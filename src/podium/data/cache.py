@@ -13,6 +13,7 @@ import os
 import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -43,11 +44,27 @@ def load_cached(rows: pd.DataFrame, data_root: Path, size: int, cache_dir: Path,
         return empty
     fingerprint = cache_fingerprint(rows, size)
     data_path = Path(cache_dir) / f"{_split_name(rows)}-{size}-{fingerprint}.u8"
+    paths = [Path(data_root) / p for p in rows["path"].astype(str)]
+    hashes = rows["hash"].astype(str).tolist()
+
+    def pixels(position: int) -> np.ndarray:
+        return load_resized(_read_verified(paths[position], hashes[position]), size, name=str(paths[position]))
+
+    return cached_uint8(data_path, shape, {"fingerprint": fingerprint, "size": size,
+                                           "cache_version": CACHE_VERSION}, pixels, progress, f"cache {size}px")
+
+
+def cached_uint8(data_path: Path, shape: tuple[int, ...], meta: dict, item: Callable[[int], np.ndarray],
+                 progress: bool = True, description: str = "cache") -> np.ndarray:
+    """Read-only uint8 memmap at data_path, filled once with item(position) per row (in threads).
+
+    `meta` must name everything that decides the bytes (a fingerprint); a file whose sidecar differs is
+    rebuilt. Used for images here and for segmentation masks (podium.data.targets).
+    """
+    meta = {"shape": list(shape), "ids": shape[0], **meta}
     sidecar = data_path.with_suffix(".json")
-    meta = {"shape": list(shape), "ids": len(rows), "fingerprint": fingerprint, "size": size,
-            "cache_version": CACHE_VERSION}
     if not _is_complete(data_path, sidecar, meta):
-        _build(rows, Path(data_root), shape, data_path, progress)
+        _build(shape, data_path, item, progress, description)
         write_json(sidecar, meta)
     return np.memmap(data_path, dtype=np.uint8, mode="r", shape=shape)
 
@@ -91,24 +108,20 @@ def _is_complete(data_path: Path, sidecar: Path, meta: dict) -> bool:
 
 
 # ---- building -------------------------------------------------------------------------------------
-def _build(rows: pd.DataFrame, data_root: Path, shape: tuple[int, ...], data_path: Path,
-           progress: bool) -> None:
+def _build(shape: tuple[int, ...], data_path: Path, item: Callable[[int], np.ndarray], progress: bool,
+           description: str) -> None:
     """Fill a temp file and rename it into place: a killed build leaves no cache that a later call trusts."""
     _check_free_space(data_path.parent, int(np.prod(shape)))
-    paths = [data_root / p for p in rows["path"].astype(str)]
-    hashes = rows["hash"].astype(str).tolist()
-    size = shape[1]
     with atomic_path(data_path) as tmp:
         pixels = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
 
         def fill(position: int) -> None:  # each thread writes its own slice; no lock needed
-            data = _read_verified(paths[position], hashes[position])
-            pixels[position] = load_resized(data, size, name=str(paths[position]))
+            pixels[position] = item(position)
 
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             futures = [pool.submit(fill, position) for position in range(shape[0])]
             try:
-                for future in tqdm(as_completed(futures), total=len(futures), desc=f"cache {size}px",
+                for future in tqdm(as_completed(futures), total=len(futures), desc=description,
                                    unit="img", disable=not progress):
                     future.result()
             except BaseException:

@@ -13,6 +13,7 @@ from podium.competitions import CompetitionSpec, load_competition
 from podium.data.cache import load_cached
 from podium.data.folds import labeled_rows, load_or_make_split
 from podium.data.index import class_names, load_index
+from podium.data.targets import load_boxes, load_masks
 from podium.errors import PodiumError
 
 
@@ -62,28 +63,34 @@ def competition_root(cfg) -> tuple[CompetitionSpec, Path]:
     return spec, Path(cfg.data_dir) / spec.slug
 
 
-def require_classification(cfg, stage: str) -> None:
-    """Files on disk are read in classification layouts only, so other tasks stop here with a way out."""
-    if getattr(cfg, "task", "classification") != "classification":
-        raise PodiumError(f"{stage} from competition files supports task=classification only so far.",
-                          expected="task=classification", received=f"task={cfg.task}",
-                          fix="train segmentation/localization on arrays (podium.data.dataset.in_memory_data), "
-                              "e.g. `make prune`; see docs/tasks.md")
+def require_task(cfg, spec: CompetitionSpec) -> None:
+    """The run's head and loss must be the competition's: a classifier cannot write RLE masks."""
+    task = getattr(cfg, "task", "classification")
+    if task != spec.task:
+        raise PodiumError(f"Competition '{spec.slug}' is a {spec.task} competition, the config trains {task}.",
+                          expected=f"task={spec.task}", received=f"task={task}",
+                          fix=f"set task: {spec.task} in the experiment config (see configs/shapes-*.yaml)")
 
 
 def load_labeled_data(cfg, progress: bool = True) -> LabeledData:
-    require_classification(cfg, "Training")
     spec, root = competition_root(cfg)
+    require_task(cfg, spec)
     index = load_index(root / "index.parquet")
     rows = labeled_rows(index)
     split, split_path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed)
     folds = rows[["id"]].merge(split, on="id", how="left")["fold"].to_numpy()
     classes = class_names(index, spec)
     lookup = {name: k for k, name in enumerate(classes)}
-    images = load_cached(rows, root, cfg.resolved_image_size, root / "cache", progress=progress)
+    size = cfg.resolved_image_size
+    images = load_cached(rows, root, size, root / "cache", progress=progress)
+    targets = None
+    if spec.task == "segmentation":
+        targets = load_masks(spec, root, rows, size, root / "cache", progress=progress)
+    elif spec.task == "localization":
+        targets = load_boxes(spec, root, rows)
     return LabeledData(spec=spec, classes=classes, ids=rows["id"].to_numpy(),
                        labels=rows["label"].map(lookup).to_numpy(dtype=int), folds=folds, images=images,
-                       split_path=split_path)
+                       split_path=split_path, targets=targets)
 
 
 def test_rows(index: pd.DataFrame) -> pd.DataFrame:

@@ -26,7 +26,12 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
     raw_dir.mkdir(parents=True, exist_ok=True)
     if source_dir is None and spec.source == "embedded":
         source_dir = Path(str(resources.files("podium") / "demo"))
-    if source_dir is None:
+    if source_dir is None and spec.source == "generated":
+        from podium.synthetic_files import write_generated
+
+        if force or not all((raw_dir / name).is_file() for name in spec.archives):
+            write_generated(spec.slug, raw_dir)  # seeded: the same bytes on every machine
+    elif source_dir is None:
         from podium.kaggle_api import download_competition
 
         download_competition(spec, raw_dir, force=force)

@@ -189,3 +189,18 @@ def check_image_size(size: int) -> None:
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise PodiumError("Image size must be a positive integer.", expected="e.g. 32, 224",
                           received=repr(size), fix="set image_size to a positive number of pixels")
+
+
+def resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    """One float channel (a 0/1 mask or a probability map) to (height, width), bilinear.
+
+    Masks go down to the model's size and predictions back up to the original one through this, then
+    a 0.5 threshold: Pillow widens the bilinear kernel when shrinking, so a thin ship is averaged, not
+    skipped as nearest-neighbour would, and an upscaled prediction has smooth edges, not blocks.
+    """
+    plane = np.ascontiguousarray(np.asarray(plane, dtype=np.float32).squeeze())
+    if plane.ndim != 2:
+        raise ValueError(f"resize_plane needs one (H, W) channel, got {plane.shape}")
+    if plane.shape == (height, width):
+        return plane
+    return np.asarray(Image.fromarray(plane).resize((width, height), Image.BILINEAR), dtype=np.float32)

@@ -44,7 +44,12 @@ def build_index(spec: CompetitionSpec, data_root: Path, progress: bool = False) 
     _check_labels(spec, train)
     entries = train + _test_entries(spec, data_root)
     facts = _inspect_all([entry.path for entry in entries], progress)
-    return _to_frame(entries, facts, data_root)
+    frame = _to_frame(entries, facts, data_root)
+    if spec.task != "classification":
+        from podium.data.targets import check_targets
+
+        check_targets(spec, data_root, frame)
+    return frame
 
 
 def save_index(frame: pd.DataFrame, path: Path) -> Path:
@@ -113,7 +118,12 @@ def _folder_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
 def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     train_dir = data_root / spec.train_dir
     _require_dir(train_dir, spec, "train folder")
-    labels = _read_labels_csv(spec, data_root)
+    if spec.task == "segmentation":  # one row per object, so the index label is "has objects"
+        from podium.data.targets import mask_labels
+
+        labels = mask_labels(spec, data_root)
+    else:
+        labels = _read_labels_csv(spec, data_root)
     files = _image_files(train_dir, spec)
     if not files:
         _raise_no_images(spec, train_dir, f"the images named in {spec.labels_csv}")
