@@ -93,6 +93,6 @@ def test_localizer_beats_the_centre_box_baseline(tmp_path):
     result = train_and_evaluate(cfg, 0, data=data)
     val = folds == 0
     baseline = localization.box_iou(shapes.boxes[val], localization.centre_box_baseline(shapes.boxes[~val])[:val.sum()])
-    # measured: baseline ~0.08, model ~0.31 (0.34 with flip TTA), class accuracy 1.0
-    assert result.val_score > baseline.mean() + 0.1
+    # measured: baseline 0.085, model 0.38 (0.37 with flip TTA; the dense box head before the heat map: 0.31)
+    assert result.val_score > baseline.mean() + 0.15
     assert result.extra["accuracy"] > 0.9

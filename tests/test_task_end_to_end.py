@@ -84,6 +84,6 @@ def test_localization_files_to_pixel_boxes_that_beat_a_centre_box(tmp_path, caps
     assert (pred >= 0).all() and (pred <= 1).all()  # pixels of the 96 x 80 image, not of the 32 px input
     iou = localization.box_iou(true, pred).mean()
     baseline = localization.box_iou(true, localization.centre_box_baseline(true)).mean()
-    assert iou > baseline + 0.05, f"box IoU {iou:.3f} vs centre-box baseline {baseline:.3f}"
+    assert iou > baseline + 0.2, f"box IoU {iou:.3f} vs centre-box baseline {baseline:.3f}"
     assert (merged["label"] == merged["label_true"]).mean() > 0.8
     assert (run_dir / "plots" / "boxes.png").stat().st_size > 1000

