@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from podium import localization
-from podium.augment_pairs import BoxFlipAugmenter
+from podium.augment_pairs import BoxAugmenter
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
 
@@ -36,7 +36,7 @@ def test_boxes_move_with_flipped_images():
     images[:, 2:6, 1:5] = 255.0  # a bright box at x 1..5, y 2..6 (pixels)
     box = np.array([1 / size, 2 / size, 5 / size, 6 / size], "float32")
     targets = localization.targets(np.zeros(n, int), np.tile(box, (n, 1)), 2)
-    moved_images, moved_targets = BoxFlipAugmenter(["flip"], size, seed=3)(images, targets)
+    moved_images, moved_targets = BoxAugmenter(["flip"], size, seed=3)(images, targets)
     flipped = moved_images[:, 2, 14, 0] > 0  # column 14 mirrors column 1: covered only once flipped
     assert 0 < flipped.sum() < n  # some flipped, some not
     for image, target in zip(moved_images, moved_targets):
@@ -45,7 +45,23 @@ def test_boxes_move_with_flipped_images():
                                                 (ys.max() + 1) / size], atol=1e-6)
         np.testing.assert_array_equal(target[:2], [1, 0])  # the class is untouched
     with pytest.raises(PodiumError):
-        BoxFlipAugmenter(["rotation"], size, seed=0)
+        BoxAugmenter(["rotation"], size, seed=0)
+
+
+@pytest.mark.parametrize("x1, y1", [(6, 5), (0, 12)])  # inside; at the left/bottom edge, so shifts clip it
+def test_boxes_move_with_flipped_and_shifted_images(x1, y1):
+    size, n = 16, 64
+    images = np.zeros((n, size, size, 3), "float32")
+    images[:, y1:y1 + 4, x1:x1 + 4] = 255.0
+    box = np.array([x1 / size, y1 / size, (x1 + 4) / size, (y1 + 4) / size], "float32")
+    targets = localization.targets(np.zeros(n, int), np.tile(box, (n, 1)), 2)
+    moved_images, moved_targets = BoxAugmenter(["flip", "crop"], size, seed=5)(images, targets)
+    assert len({tuple(t) for t in moved_targets[:, 2:].round(4)}) > 4  # boxes went to many places
+    assert (moved_images == 127.5).any()  # grey fill, not a reflected copy of the object
+    for image, target in zip(moved_images, moved_targets):
+        ys, xs = np.nonzero(image[..., 0] > 200)  # where the object's pixels landed
+        np.testing.assert_allclose(target[2:], [xs.min() / size, ys.min() / size, (xs.max() + 1) / size,
+                                                (ys.max() + 1) / size], atol=1e-6)
 
 
 def test_tta_mirrors_a_flipped_prediction_back():

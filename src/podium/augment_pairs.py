@@ -4,7 +4,9 @@ A mask rides through the same Keras layers as a fourth channel of the image, so 
 recipe (flip, crop, rotation, zoom, translation) moves pixels and mask by the same random transform by
 construction; interpolation blurs its edge, and thresholding at half restores a binary mask. Colour
 recipes would recolour the mask and mixing recipes have no meaning for a mask: both are refused.
-Boxes get a horizontal flip, the one transform a box survives exactly.
+Boxes get the transforms a box survives exactly: a horizontal flip, and "crop" as a shift (pad by
+~S/8 with grey, crop back to S at a per-image offset, the box moved by the same offset and clipped).
+Reflect padding, which the image-only crop uses, would mirror a copy of the object into the frame.
 """
 
 from __future__ import annotations
@@ -14,11 +16,12 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from podium.augment import BATCH_RECIPES, FLOAT, VALUE_RANGE, _derive_seed
+from podium.augment import BATCH_RECIPES, FLOAT, VALUE_RANGE, _crop_pad, _derive_seed, _gather_rows
 from podium.errors import PodiumError
 
 GEOMETRIC_RECIPES = ("flip", "crop", "rotation", "zoom", "translation")
-BOX_RECIPES = ("flip",)
+BOX_RECIPES = ("flip", "crop")
+BOX_FILL = 127.5  # grey: neither the dark nor the bright end of the pixel range
 
 
 class MaskAugmenter:
@@ -37,22 +40,41 @@ class MaskAugmenter:
         return ops.convert_to_numpy(images), ops.convert_to_numpy(masks)
 
 
-class BoxFlipAugmenter:
-    """Flip half the images left-right and mirror their boxes: targets are (B, C + 4), box xyxy in 0..1."""
+class BoxAugmenter:
+    """Flip half the images left-right and/or shift each image, moving its box the same way.
+
+    targets are (B, C + 4), the box xyxy in 0..1 of the image side."""
 
     def __init__(self, names: Sequence[str], image_size: int, seed: int):
         _check_supported(names, BOX_RECIPES, "localization")
-        self.enabled = "flip" in names
+        self.flip, self.pad = "flip" in names, (_crop_pad(image_size) if "crop" in names else 0)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def __call__(self, images, targets):
         images = ops.convert_to_tensor(images, dtype=FLOAT)
         targets = ops.convert_to_tensor(targets, dtype=FLOAT)
-        if self.enabled:
+        if self.flip:
             flip = keras.random.uniform((ops.shape(images)[0],), seed=self.seed_generator) < 0.5
             images = ops.where(flip[:, None, None, None], ops.flip(images, axis=2), images)
             targets = ops.where(flip[:, None], flip_box_targets(targets), targets)
+        if self.pad:
+            images, targets = self._shift(images, targets)
         return ops.convert_to_numpy(images), ops.convert_to_numpy(targets)
+
+    def _shift(self, images, targets):
+        batch, height, width, _ = ops.shape(images)
+        pad = self.pad
+        padded = ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=BOX_FILL)
+        offsets = keras.random.randint((batch, 2), 0, 2 * pad + 1, seed=self.seed_generator)  # (row, col)
+        rows_first = _gather_rows(padded, offsets[:, 0], height)
+        shifted = ops.transpose(_gather_rows(ops.transpose(rows_first, (0, 2, 1, 3)), offsets[:, 1], width),
+                                (0, 2, 1, 3))
+        # the crop starts at offset in padded pixels, so content moves by (pad - offset) pixels
+        dx = ops.cast(pad - offsets[:, 1], FLOAT) / ops.cast(width, FLOAT)
+        dy = ops.cast(pad - offsets[:, 0], FLOAT) / ops.cast(height, FLOAT)
+        head, box = targets[:, :-4], targets[:, -4:]
+        moved = ops.clip(box + ops.stack([dx, dy, dx, dy], axis=1), 0.0, 1.0)
+        return shifted, ops.concatenate([head, moved], axis=1)
 
 
 def flip_box_targets(targets):
@@ -67,7 +89,7 @@ def make_pair_augmenter(task: str, names: Sequence[str], image_size: int, seed: 
         return None
     if task == "segmentation":
         return MaskAugmenter(names, image_size, seed)
-    return BoxFlipAugmenter(names, image_size, seed)
+    return BoxAugmenter(names, image_size, seed)
 
 
 def _check_supported(names: Sequence[str], supported: Sequence[str], task: str) -> None:
