@@ -59,3 +59,47 @@ def test_failed_extraction_leaves_previous_data_intact(tmp_path):
 def test_missing_source_folder(tmp_path):
     with pytest.raises(PodiumError, match="SRC="):
         fetch(load_competition("cifar10"), tmp_path / "raw", source_dir=tmp_path / "nowhere")
+
+
+def test_an_unpacked_source_as_kaggle_kernels_see_it_is_linked_not_copied(tmp_path):
+    """/kaggle/input/<slug> holds folders (Airbus' train_v2/), not zips: they are linked, read in place."""
+    import zipfile
+
+    from podium.config import ExperimentConfig
+    from podium.data.dataset import load_labeled_data
+    from podium.synthetic_files import write_shapes_competition
+    from podium.workflow import prepare_data
+
+    raw = write_shapes_competition(tmp_path / "raw", n_train=10, n_test=3, size=32, seed=4, object_probability=0.7)
+    kaggle_input = tmp_path / "kaggle-input"
+    kaggle_input.mkdir()
+    for name in ("train.zip", "test.zip"):
+        with zipfile.ZipFile(raw / name) as archive:
+            archive.extractall(kaggle_input)
+    for name in ("train_ship_segmentations.csv", "sample_submission.csv"):
+        (kaggle_input / name).write_bytes((raw / name).read_bytes())
+
+    summary = prepare_data("shapes-segmentation", str(tmp_path / "data"), source_dir=str(kaggle_input))
+    assert (summary.n_train, summary.n_test, summary.bad_files) == (10, 3, [])
+    root = tmp_path / "data" / "shapes-segmentation"
+    assert (root / "train").is_symlink() and (root / "train").resolve() == (kaggle_input / "train").resolve()
+    data = load_labeled_data(ExperimentConfig(competition="shapes-segmentation", data_dir=str(tmp_path / "data"),
+                                              task="segmentation", monitor="val_dice", image_size=32,
+                                              val_split=0.3), progress=False)
+    assert data.images.shape == (10, 32, 32, 3) and data.targets.shape == (10, 32, 32, 1)
+    # a second `make data` sees the same linked folders and unpacks nothing; the source is untouched
+    assert not prepare_data("shapes-segmentation", str(tmp_path / "data"), source_dir=str(kaggle_input)).extracted
+    assert len(list((kaggle_input / "train").iterdir())) == 10
+
+
+def test_a_missing_archive_named_in_the_spec_is_still_an_error_when_no_folder_stands_in(tmp_path):
+    from podium.competitions import load_competition
+    from podium.data.extract import fetch
+
+    source = tmp_path / "src"
+    (source / "test").mkdir(parents=True)  # test/ stands in for test.zip; nothing stands in for train.zip
+    (source / "train_ship_segmentations.csv").write_text("ImageId,EncodedPixels\n")
+    (source / "sample_submission.csv").write_text("ImageId,EncodedPixels\n")
+    with pytest.raises(PodiumError, match="missing files") as err:
+        fetch(load_competition("shapes-segmentation"), tmp_path / "raw", source)
+    assert "train.zip" in err.value.expected and "test" in err.value.received

@@ -37,7 +37,7 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
         download_competition(spec, raw_dir, force=force)
     else:
         _copy_files(Path(source_dir), raw_dir, force)
-    missing = [name for name in spec.archives if not (raw_dir / name).is_file()]
+    missing = [name for name in spec.archives if not (raw_dir / name).is_file() and not _unpacked(raw_dir, name)]
     if missing:
         raise PodiumError(f"Competition '{spec.slug}' is missing files in {raw_dir}.",
                           expected=", ".join(spec.archives), received=", ".join(p.name for p in sorted(raw_dir.iterdir())) or "nothing",
@@ -46,8 +46,12 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
 
 
 def extract(spec: CompetitionSpec, raw_dir: Path, data_root: Path, force: bool = False) -> bool:
-    """Unpack raw_dir into data_root; return False when it is already unpacked from the same files."""
+    """Unpack raw_dir into data_root; return False when it is already unpacked from the same files.
+
+    A linked folder (an already-unpacked source, see _copy_files) is linked again, not copied."""
     fingerprint = {p.name: _file_digest(p) for p in sorted(raw_dir.iterdir()) if p.is_file()}
+    fingerprint.update({f"{p.name}/": str(p.resolve()) for p in sorted(raw_dir.iterdir()) if p.is_symlink()
+                        and p.is_dir()})
     marker = data_root / MARKER
     if not force and marker.is_file() and json.loads(marker.read_text()) == fingerprint:
         return False
@@ -57,7 +61,9 @@ def extract(spec: CompetitionSpec, raw_dir: Path, data_root: Path, force: bool =
     staging.mkdir(parents=True)
     try:
         for path in sorted(raw_dir.iterdir()):
-            if path.suffix.lower() == ".zip":
+            if path.is_symlink() and path.is_dir():
+                (staging / path.name).symlink_to(path.resolve(), target_is_directory=True)
+            elif path.suffix.lower() == ".zip":
                 safe_unzip(path, staging)
             elif path.is_file():
                 shutil.copy2(path, staging / path.name)
@@ -107,17 +113,34 @@ def _check_member(archive: Path, member: zipfile.ZipInfo, destination: Path) -> 
 
 
 def _copy_files(source_dir: Path, raw_dir: Path, force: bool) -> None:
+    """Files are copied; folders (a competition already unpacked, as /kaggle/input/<slug> holds it,
+    Airbus' 30 GB of JPEGs among them) are linked, read-only and without a copy."""
     if not source_dir.is_dir():
         raise PodiumError(f"Source folder {source_dir} does not exist.",
                           expected="a folder holding the competition's files as Kaggle serves them",
                           received=str(source_dir), fix="pass SRC=<folder with train.zip, test.zip, ...>")
     for path in sorted(source_dir.iterdir()):
-        if path.is_file() and not path.name.startswith(".") and path.suffix != ".py":
-            target = raw_dir / path.name
+        if path.name.startswith((".", "__")):  # hidden files, __MACOSX, __pycache__
+            continue
+        target = raw_dir / path.name
+        if path.is_dir():
+            if target.is_symlink() and target.resolve() == path.resolve() and not force:
+                continue
+            if target.is_symlink() or target.is_file():
+                target.unlink()
+            elif target.is_dir():
+                shutil.rmtree(target)
+            target.symlink_to(path.resolve(), target_is_directory=True)
+        elif path.is_file() and path.suffix != ".py":
             if force or not target.exists() or target.stat().st_size != path.stat().st_size:
                 tmp = target.with_name(f".{target.name}.tmp")
                 shutil.copyfile(path, tmp)
                 os.replace(tmp, target)
+
+
+def _unpacked(raw_dir: Path, archive: str) -> bool:
+    """Kaggle serves a competition's train.zip unpacked as train/ in a kernel's input: either will do."""
+    return archive.lower().endswith(".zip") and (raw_dir / archive[:-4]).is_dir()
 
 
 def _check_free_space(raw_dir: Path, target_parent: Path) -> None:
