@@ -6,6 +6,7 @@ import csv
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -192,3 +193,50 @@ def test_submit_by_run_id_finds_config_and_cv(run, tmp_path):
     assert (target.file, target.cv, target.config_hash) == (run.file, 0.8125, run.config_hash)
     with pytest.raises(PodiumError, match="no saved config"):
         resolve_target(run_id="nope-123", runs_dir=str(tmp_path / "runs"))
+
+
+@pytest.fixture
+def seg_run(tmp_path, standin, kaggle_home):
+    """A finished segmentation run on the generated Airbus-layout competition, with a real RLE file."""
+    from podium.config import ExperimentConfig, save_config
+    from podium.rle import encode
+    from podium.submit import resolve_target
+    from podium.workflow import prepare_data
+
+    prepare_data("shapes-segmentation", str(tmp_path / "data"))
+    cfg = ExperimentConfig(competition="shapes-segmentation", task="segmentation", monitor="val_dice",
+                           data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"),
+                           submissions_dir=str(tmp_path / "submissions"))
+    save_config(cfg, cfg.run_dir / "config.yaml")
+    sample = pd.read_csv(tmp_path / "data" / "shapes-segmentation" / "sample_submission.csv", dtype=str)
+    first, second = sample["ImageId"][:2]
+    square, other = np.zeros((80, 96), np.uint8), np.zeros((80, 96), np.uint8)  # the files are 96 x 80
+    square[10:20, 10:20] = 1
+    other[40:50, 60:70] = 1
+    rows = [(first, encode(square)), (first, encode(other)), (second, "")] + \
+        [(image_id, "") for image_id in sample["ImageId"][2:]]  # two ships, then empty images
+    path = tmp_path / "submissions" / "shapes-segmentation" / f"{cfg.run_id}.csv"
+    path.parent.mkdir(parents=True)
+    pd.DataFrame(rows, columns=["ImageId", "EncodedPixels"]).to_csv(path, index=False)
+    standin.add_competition("shapes-segmentation", {})
+    return resolve_target(cfg=cfg)
+
+
+def test_a_segmentation_file_with_several_rows_per_image_is_validated_as_rle_and_sent(seg_run, standin, session,
+                                                                                      poll):
+    from podium.submit import submit
+
+    result = submit(seg_run, session, poll)
+    (sent,) = standin.submissions["shapes-segmentation"]
+    assert sent.content == seg_run.file.read_bytes() and result.status == "scored"
+
+
+def test_overlapping_ships_in_a_segmentation_file_send_nothing(seg_run, standin, session, poll):
+    from podium.submit import submit
+
+    frame = pd.read_csv(seg_run.file, dtype=str, keep_default_na=False)
+    frame.loc[1, "EncodedPixels"] = frame.loc[0, "EncodedPixels"]  # the same ship twice
+    frame.to_csv(seg_run.file, index=False)
+    with pytest.raises(PodiumError, match="overlap"):
+        submit(seg_run, session, poll)
+    assert standin.submissions.get("shapes-segmentation", []) == [] and standin.log == []

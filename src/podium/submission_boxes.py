@@ -67,9 +67,8 @@ def box_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, spec: Com
     return problems
 
 
-def write_box_submission(path: str | os.PathLike, frame: pd.DataFrame, sample: pd.DataFrame, spec: CompetitionSpec,
-                         classes: Sequence[str], shapes: Mapping[str, tuple[int, int]]) -> Path:
-    """Validate, then write atomically: an invalid file is never written, an older one survives."""
+def validate_box_submission(frame: pd.DataFrame, sample: pd.DataFrame, spec: CompetitionSpec, classes: Sequence[str],
+                            shapes: Mapping[str, tuple[int, int]]) -> None:
     problems = box_submission_problems(frame, sample, spec, classes, shapes)
     if problems:
         numbered = "; ".join(f"({n}) {text}" for n, text in enumerate(problems, start=1))
@@ -79,6 +78,12 @@ def write_box_submission(path: str | os.PathLike, frame: pd.DataFrame, sample: p
                           received=numbered,
                           fix="build it with podium.submission_boxes.box_frame, which scales each box to its "
                               "image's own size")
+
+
+def write_box_submission(path: str | os.PathLike, frame: pd.DataFrame, sample: pd.DataFrame, spec: CompetitionSpec,
+                         classes: Sequence[str], shapes: Mapping[str, tuple[int, int]]) -> Path:
+    """Validate, then write atomically: an invalid file is never written, an older one survives."""
+    validate_box_submission(frame, sample, spec, classes, shapes)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
     return Path(path)

@@ -92,8 +92,9 @@ def resolve_target(run_id: str | None = None, cfg: ExperimentConfig | None = Non
 
 
 def validate_file(target: SubmitTarget) -> None:
-    """The foundation's validator, against the competition's sample and the run's classes: no network."""
-    from podium.data.index import class_names, load_index
+    """The same validator `make predict` ran, for the competition's task, against its sample: no network."""
+    from podium.data.dataset import test_rows
+    from podium.data.index import class_names, image_shapes, load_index
     from podium.submission import read_sample_submission, validate_submission
 
     spec = target.competition
@@ -104,8 +105,19 @@ def validate_file(target: SubmitTarget) -> None:
     sample = read_sample_submission(target.data_root / spec.sample_submission, spec.submission_id_column,
                                     spec.submission_label_column)
     frame = pd.read_csv(target.file, dtype=str, keep_default_na=False)
-    validate_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
-                        class_names(load_index(index_path), spec))
+    index = load_index(index_path)
+    if spec.task == "segmentation":
+        from podium.submission_masks import validate_mask_submission
+
+        validate_mask_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
+                                 image_shapes(test_rows(index)))
+    elif spec.task == "localization":
+        from podium.submission_boxes import validate_box_submission
+
+        validate_box_submission(frame, sample, spec, class_names(index, spec), image_shapes(test_rows(index)))
+    else:
+        validate_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
+                            class_names(index, spec))
 
 
 def submission_message(target: SubmitTarget, token: str) -> str:

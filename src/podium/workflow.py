@@ -18,7 +18,7 @@ from podium.config import ExperimentConfig, save_config
 from podium.data.dataset import competition_root, load_labeled_data, require_task
 from podium.data.extract import extract, fetch
 from podium.data.folds import load_or_make_split
-from podium.data.index import build_index, class_names, load_index, save_index
+from podium.data.index import build_index, class_names, image_shapes, load_index, save_index
 from podium.io import write_json, write_text
 from podium.predict import predict_test
 from podium.submission import read_sample_submission, submission_frame, write_submission
@@ -187,7 +187,7 @@ def _mask_submission(cfg, spec, root, index, predictions, path) -> PredictSummar
 
     id_column, rle_column = spec.submission_id_column, spec.submission_label_column
     sample = read_sample_submission(root / spec.sample_submission, id_column, rle_column)
-    shapes = _test_shapes(predictions.rows)
+    shapes = image_shapes(predictions.rows)
     readable_ids = predictions.rows.loc[predictions.readable, "id"].astype(str).tolist()
     rows = mask_rows(readable_ids, predictions.values, shapes, cfg.mask_threshold, cfg.min_object_pixels,
                      id_column, rle_column)
@@ -211,7 +211,7 @@ def _box_submission(cfg, spec, root, index, predictions, path) -> PredictSummary
     readable_ids = predictions.rows.loc[predictions.readable, "id"].astype(str).tolist()
     values = np.asarray(predictions.values)
     predicted = {image_id: (classes[int(row[:c].argmax())], row[c:]) for image_id, row in zip(readable_ids, values)}
-    shapes = _test_shapes(predictions.rows)
+    shapes = image_shapes(predictions.rows)
     frame = box_frame(sample, spec, predicted, shapes)
     write_box_submission(path, frame, sample, spec, classes, shapes)
     counts = frame[spec.submission_label_column].value_counts()
@@ -224,8 +224,3 @@ def _class_prior(index: pd.DataFrame, classes: list[str]) -> np.ndarray:
     train = index[(index["split"] == "train") & index["ok"]]
     return train["label"].value_counts(normalize=True).reindex(classes).fillna(0).to_numpy(dtype="float32")
 
-
-def _test_shapes(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    """id -> (height, width) of the decodable test images, from the index."""
-    readable = rows[rows["ok"]]
-    return {str(i): (int(h), int(w)) for i, h, w in zip(readable["id"], readable["height"], readable["width"])}

@@ -79,6 +79,12 @@ def class_names(index: pd.DataFrame, spec: CompetitionSpec) -> list[str]:
     return sorted(str(label) for label in train["label"].unique())
 
 
+def image_shapes(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """id -> (height, width) of the decodable images among index rows: what masks and boxes are sized by."""
+    readable = rows[rows["ok"].astype(bool)]
+    return {str(i): (int(h), int(w)) for i, h, w in zip(readable["id"], readable["height"], readable["width"])}
+
+
 # ---- finding files --------------------------------------------------------------------------------
 def _image_files(folder: Path, spec: CompetitionSpec) -> list[Path]:
     """Image files under `folder`, sorted; hidden files and macOS archive litter are not images."""

@@ -21,6 +21,7 @@ from podium import rle
 from podium.competitions import CompetitionSpec
 from podium.data.cache import cached_uint8
 from podium.data.images import check_image_size, resize_plane
+from podium.data.index import image_shapes
 from podium.errors import PodiumError
 
 MASK_CACHE_VERSION = 1  # bump when decoding or resizing masks changes their bytes
@@ -68,7 +69,7 @@ def check_targets(spec: CompetitionSpec, data_root: Path, index: pd.DataFrame) -
     with a positive size. All problems in one error, each with its image id."""
     if spec.task == "classification":
         return
-    shapes = _train_shapes(index)
+    shapes = image_shapes(index[index["split"] == "train"])
     problems = _mask_problems(spec, data_root, shapes) if spec.task == "segmentation" \
         else _box_problems(spec, data_root, shapes)
     if problems:
@@ -166,11 +167,6 @@ def _require_columns(frame: pd.DataFrame, path: Path, roles: dict[str, str]) -> 
         raise PodiumError(f"The labels CSV {path} has no {role} column {column!r}.",
                           expected=f"columns {list(roles.values())}", received=f"columns {list(frame.columns)}",
                           fix="set id_column/label_column/rle_column/box_columns in the competition spec")
-
-
-def _train_shapes(index: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    rows = index[(index["split"] == "train") & index["ok"]]
-    return {str(i): (int(h), int(w)) for i, h, w in zip(rows["id"], rows["height"], rows["width"])}
 
 
 def _first(items: list) -> str:
