@@ -105,7 +105,11 @@ augs: $(STAMP) ## one batch of EXP through each of its augmentation recipes (PNG
 # ---- tasks: segmentation / localization data and seed 002's pruning (issue 6) ----------------------
 PRUNE_N ?= 1000
 PRUNE_SEEDS ?=
-.PHONY: prune synth
+.PHONY: prune synth demo-tasks
+
+demo-tasks: $(STAMP) ## segmentation (Airbus RLE) and box localization end to end on generated competitions
+	$(PODIUM) run --config configs/shapes-segmentation.yaml $(ARGS)
+	$(PODIUM) run --config configs/shapes-localization.yaml $(ARGS)
 
 prune: $(STAMP) ## seed 002's data pruning on generated shapes: kept out of PRUNE_N, kept-only vs all on a fresh set (PRUNE_SEEDS=7,8,9: repeats)
 	$(PODIUM) prune --config $(EXP) --n $(PRUNE_N) $(if $(PRUNE_SEEDS),--seeds $(PRUNE_SEEDS)) $(ARGS)

@@ -74,8 +74,13 @@ def _cmd_data(args) -> None:
 
 def _print_data(summary) -> None:
     state = "unpacked" if summary.extracted else "already unpacked"
-    print(f"data: {summary.root} ({state}): {summary.n_train} train images in {summary.n_classes} classes, "
-          f"{summary.n_test} test images")
+    if summary.task == "segmentation":  # the index label is whether an image has objects
+        names = {"object": "with objects", "empty": "without"}
+        what = ", ".join(f"{v} {names.get(k, k)}" for k, v in summary.label_counts.items())
+        print(f"data: {summary.root} ({state}): {summary.n_train} train images ({what}), {summary.n_test} test images")
+    else:
+        print(f"data: {summary.root} ({state}): {summary.n_train} train images in {summary.n_classes} classes, "
+              f"{summary.n_test} test images")
     if summary.bad_files:
         print(f"data: {len(summary.bad_files)} unreadable image(s) skipped (listed in index.parquet):")
         for path, reason in summary.bad_files[:10]:

@@ -33,6 +33,8 @@ class DataSummary:
     n_test: int
     n_classes: int
     bad_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    task: str = "classification"
+    label_counts: dict[str, int] = field(default_factory=dict)  # readable train images per index label
 
 
 def prepare_data(competition: str, data_dir: str = "data", source_dir: str | None = None,
@@ -50,9 +52,11 @@ def prepare_data(competition: str, data_dir: str = "data", source_dir: str | Non
     else:
         index = load_index(index_path)
     bad = index[~index["ok"]]
+    counts = index.loc[(index["split"] == "train") & index["ok"], "label"].value_counts().sort_index()
     return DataSummary(root=root, extracted=extracted, n_train=int((index["split"] == "train").sum()),
                        n_test=int((index["split"] == "test").sum()), n_classes=len(class_names(index, spec)),
-                       bad_files=list(zip(bad["path"], bad["error"])))
+                       bad_files=list(zip(bad["path"], bad["error"])), task=spec.task,
+                       label_counts={str(k): int(v) for k, v in counts.items()})
 
 
 def make_split(cfg: ExperimentConfig, force: bool = False) -> tuple[Path, pd.Series]:
