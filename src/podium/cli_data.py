@@ -21,6 +21,11 @@ def add_verbs(verb: AddVerb) -> None:
                       help=f"max Hamming distance of 64-bit hashes (default {DEFAULT_THRESHOLD})")
     dups.add_argument("--mirrored", action="store_true", help="also match horizontally flipped copies")
     dups.add_argument("--force", action="store_true", help="hash every image again, ignoring the cache")
+    dups.add_argument("--tiles", type=int, default=0, metavar="GRID",
+                      help="also join images sharing a piece of one scene, matched on a GRID x GRID of blocks "
+                           "(3 for Airbus' 768 px tiles in 256 px steps); 0: off")
+    dups.add_argument("--tile-min-blocks", type=int, default=2,
+                      help="blocks that must match at one offset to join two tiles (default 2)")
     dups.add_argument("--benchmark", action="store_true",
                       help="measure the detector instead: plant transformed copies among this competition's "
                            "train images, report precision/recall per transform")
@@ -56,12 +61,20 @@ def _cmd_dups(args) -> None:
         return _benchmark(root, args)
     from podium.data.duplicates import run_dups
 
-    result = run_dups(root, args.threshold, args.mirrored, force=args.force, progress=True)
+    result = run_dups(root, args.threshold, args.mirrored, force=args.force, progress=True, tiles=args.tiles,
+                      tile_min_blocks=args.tile_min_blocks)
     s = result.summary
     print(f"dups: {s.hashed} of {s.images} images hashed ({s.flat} too flat to hash, grouped by bytes only), "
           f"threshold {result.threshold}{', mirrored' if result.mirrored else ''}, {result.seconds:.1f} s")
+    if result.tiles:
+        print(f"dups: {result.tile_pairs} image pairs share a piece of one scene ({result.tiles}x{result.tiles} "
+              f"blocks, >= {args.tile_min_blocks} at one offset)")
     print(f"dups: {s.exact_groups} groups of byte-identical files ({s.exact_images} images); "
           f"{s.groups} duplicate groups in all ({s.grouped_images} images), largest {s.largest_group}")
+    if s.largest_group > max(50, s.images // 100):
+        print(f"dups: WARNING the largest group holds {s.largest_group} of {s.images} images: a loose --threshold "
+              f"(or --tile-min-blocks 1) chains unrelated images together, and one group cannot be split across "
+              f"folds. Look at its images (the index's group column) before trusting the folds.")
     if s.label_conflicts:
         print(f"dups: {s.label_conflicts} groups hold train images with different labels (label noise? see the "
               f"index's group column)")

@@ -4,7 +4,8 @@ mean for the split (a group never spans folds) and for the test set (train<->tes
 Why: a validation score is honest only when no validation image has a copy in training. Copies are rarely
 byte-identical: the same photo re-saved, resized, brightened, or the same piece of sea on two satellite
 tiles. The content hash (sha1, already in the index) catches byte copies; the perceptual hash here catches
-the rest.
+re-saved, resized and brightened copies; overlapping tiles need their blocks compared (tile_overlaps.py,
+`dups --tiles`).
 
 Hash (pHash): the 64 lowest-frequency AC coefficients of the 2-D DCT of a 32x32 grayscale thumbnail, each
 bit = coefficient > their median. Leaving out the DC term and thresholding at the median makes it blind to
@@ -464,9 +465,10 @@ def _read_hash_cache(path: Path) -> pd.DataFrame | None:
 
 
 def group_labels(index: pd.DataFrame, hashes: ImageHashes, threshold: int = DEFAULT_THRESHOLD,
-                 mirrored: bool = False) -> np.ndarray:
-    """Row position of each row's group representative: byte copies (same content hash) and perceptual
-    near-duplicates (matchable rows within `threshold`) joined transitively."""
+                 mirrored: bool = False, extra_pairs: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """Row position of each row's group representative: byte copies (same content hash), perceptual
+    near-duplicates (matchable rows within `threshold`) and `extra_pairs` of rows (overlapping tiles)
+    joined transitively."""
     check_threshold(threshold)
     n = len(index)
     base = base_group(index).to_numpy()
@@ -474,14 +476,16 @@ def group_labels(index: pd.DataFrame, hashes: ImageHashes, threshold: int = DEFA
     chain_left, chain_right = _same_value_chain(same_bytes)
     rows = np.flatnonzero(hashes.matchable)
     local = find_groups(hashes.phash[rows], threshold, hashes.mirrored[rows] if mirrored else None)
-    return components(n, np.concatenate([chain_left, rows]), np.concatenate([chain_right, rows[local]]))
+    extra_left, extra_right = extra_pairs if extra_pairs is not None else (np.zeros(0, np.int64),) * 2
+    return components(n, np.concatenate([chain_left, rows, extra_left]),
+                      np.concatenate([chain_right, rows[local], extra_right]))
 
 
 def assign_groups(index: pd.DataFrame, hashes: ImageHashes, threshold: int = DEFAULT_THRESHOLD,
-                  mirrored: bool = False) -> pd.DataFrame:
+                  mirrored: bool = False, extra_pairs: tuple[np.ndarray, np.ndarray] | None = None) -> pd.DataFrame:
     """The index with `group` = one id per connected component: the smallest base id (content hash) among
     its members. Deterministic, independent of row order, and a singleton keeps its old id."""
-    labels = group_labels(index, hashes, threshold, mirrored)
+    labels = group_labels(index, hashes, threshold, mirrored, extra_pairs)
     base = base_group(index)
     group_id = base.groupby(labels).transform("min")
     out = index.copy()
@@ -572,6 +576,8 @@ class DupsResult:
     summary: GroupSummary
     threshold: int
     mirrored: bool
+    tiles: int  # grid of the overlapping-tile search; 0: off
+    tile_pairs: int  # image pairs found sharing a piece of scene
     train_test_path: Path  # test images with a train copy, one row per pair
     pseudo_labels_path: Path  # a suggested label per test image whose train copies agree
     test_with_train_copies: int
@@ -585,9 +591,12 @@ def duplicates_dir(data_root: Path) -> Path:
 
 
 def run_dups(data_root: Path, threshold: int = DEFAULT_THRESHOLD, mirrored: bool = False, force: bool = False,
-             workers: int | None = None, progress: bool = False) -> DupsResult:
+             workers: int | None = None, progress: bool = False, tiles: int = 0,
+             tile_min_blocks: int = 2) -> DupsResult:
     """make dups: hash every image (cached), group byte copies and near-duplicates, write the groups into
-    the index atomically, and report train<->test copies. Folds made afterwards keep each group together."""
+    the index atomically, and report train<->test copies. Folds made afterwards keep each group together.
+
+    tiles > 0 also joins images that share a piece of one scene (data/tile_overlaps.py, grid `tiles`)."""
     import time
 
     from podium.data.index import load_index, save_index
@@ -601,19 +610,31 @@ def run_dups(data_root: Path, threshold: int = DEFAULT_THRESHOLD, mirrored: bool
     out_dir = duplicates_dir(data_root)
     hashes = load_or_hash(before, data_root, out_dir / "hashes.parquet", force=force, workers=workers,
                           progress=progress)
-    after = assign_groups(before, hashes, threshold, mirrored)
+    extra = None
+    if tiles:
+        from podium.data.tile_overlaps import block_hashes, check_grid, overlap_pairs
+
+        check_grid(tiles)
+        rows = np.flatnonzero(before["ok"].to_numpy())
+        phash, usable = block_hashes([data_root / p for p in before["path"].iloc[rows]], tiles, workers, progress)
+        left, right = overlap_pairs(phash, usable, tiles, threshold, tile_min_blocks)
+        extra = (rows[left], rows[right])
+    after = assign_groups(before, hashes, threshold, mirrored, extra)
     summary = summarize_groups(before, after, hashes)
     matches = train_test_matches(after, hashes)
     suggestions = pseudo_labels(matches)
     save_index(after, index_path)
     train_test_path = write_csv(out_dir / "train_test.csv", matches)
     pseudo_path = write_csv(out_dir / "pseudo_labels.csv", suggestions)
-    write_json(out_dir / "summary.json", {"threshold": threshold, "mirrored": mirrored, **summary.to_dict(),
+    tile_pairs = 0 if extra is None else len(extra[0])
+    write_json(out_dir / "summary.json", {"threshold": threshold, "mirrored": mirrored, "tiles": tiles,
+                                          "tile_min_blocks": tile_min_blocks, "tile_pairs": tile_pairs,
+                                          **summary.to_dict(),
                                           "test_with_train_copies": int(matches["test_id"].nunique()),
                                           "pseudo_labeled": len(suggestions)})
     stale = sorted((data_root / "splits").glob("*.csv")) if summary.changed else []
     return DupsResult(index_path=index_path, summary=summary, threshold=threshold, mirrored=mirrored,
-                      train_test_path=train_test_path, pseudo_labels_path=pseudo_path,
+                      tiles=tiles, tile_pairs=tile_pairs, train_test_path=train_test_path, pseudo_labels_path=pseudo_path,
                       test_with_train_copies=int(matches["test_id"].nunique()), pseudo_labeled=len(suggestions),
                       stale_splits=stale, seconds=time.perf_counter() - started)
 
