@@ -78,8 +78,9 @@ def test_make_dups_with_tiles_keeps_a_scene_in_one_fold(tmp_path):
 
     import pandas as pd
 
+    from podium.data.audit import TILE_OVERLAP, LeakError, audit_split
     from podium.data.duplicates import run_dups
-    from podium.data.folds import make_kfold
+    from podium.data.folds import load_or_make_split, make_kfold
     from podium.data.index import load_index
     from podium.workflow import prepare_data
 
@@ -98,6 +99,12 @@ def test_make_dups_with_tiles_keeps_a_scene_in_one_fold(tmp_path):
 
     summary = prepare_data(str(spec), str(tmp_path / "data"), source_dir=str(source))
     root = summary.root
+    # a split made from whole-image groups alone puts tiles of one scene in different folds: audit sees it
+    plain_split, plain_path = load_or_make_split(load_index(root / "index.parquet"), root, 4, 0.0, 0)
+    with pytest.raises(LeakError) as leak:
+        audit_split(load_index(root / "index.parquet"), plain_split, root, plain_path, DEFAULT_THRESHOLD, tiles=3)
+    assert (leak.value.leaks["distance"] == TILE_OVERLAP).all() and leak.value.gallery.is_file()
+
     result = run_dups(root, tiles=3)
     assert result.tile_pairs >= 8 * 6 - 8  # most of each scene's 6 tile pairs are found directly
     index = load_index(root / "index.parquet")
@@ -106,5 +113,7 @@ def test_make_dups_with_tiles_keeps_a_scene_in_one_fold(tmp_path):
     assert train.groupby("group")["scene"].nunique().eq(1).all()  # ...and no group mixes scenes
     folds = make_kfold(index, n_folds=4, seed=0).merge(train[["id", "scene"]], on="id")
     assert folds.groupby("scene")["fold"].nunique().eq(1).all()
+    split, path = load_or_make_split(index, root, 4, 0.0, 0, force=True)
+    assert audit_split(index, split, root, path, DEFAULT_THRESHOLD, tiles=3).duplicate_pairs_within_folds >= 40
     without = run_dups(root, tiles=0)  # whole-image hashes alone: every tile on its own
     assert without.summary.groups == 0 and without.summary.changed

@@ -36,6 +36,8 @@ def add_verbs(verb: AddVerb) -> None:
     audit.add_argument("--split", help="split CSV (id, fold) to check (default: the config's saved split)")
     audit.add_argument("--threshold", type=int, help="default: the one the last `dups` used")
     audit.add_argument("--mirrored", action="store_true", help="also count mirrored copies as leaks")
+    audit.add_argument("--tiles", type=int, help="also count overlapping tiles (GRID x GRID blocks) as leaks; "
+                                                 "default: what the last `dups` used")
     eda = verb("eda", _cmd_eda, "data report: class counts, sizes, channel stats, odd files, duplicates, samples")
     _where(eda)
     eda.add_argument("--out", help="output folder (default: data/<slug>/eda)")
@@ -115,19 +117,22 @@ def _benchmark(root: Path, args) -> None:
 
 def _cmd_audit(args) -> None:
     from podium.data.audit import audit_split, read_split
-    from podium.data.duplicates import dups_settings
+    from podium.data.duplicates import dups_settings, dups_tiles
     from podium.data.folds import split_path
     from podium.data.index import load_index
 
     cfg, root = _data_root(args)
     path = Path(args.split) if args.split else split_path(root, cfg.n_folds, cfg.val_split, cfg.split_seed)
     saved_threshold, saved_mirrored = dups_settings(root)
+    saved_tiles, min_blocks = dups_tiles(root)
     threshold = saved_threshold if args.threshold is None else args.threshold
     mirrored = args.mirrored or saved_mirrored
+    tiles = saved_tiles if args.tiles is None else args.tiles
     report = audit_split(load_index(root / "index.parquet"), read_split(path), root, path, threshold, mirrored,
-                         progress=True)
+                         progress=True, tiles=tiles, tile_min_blocks=min_blocks)
     print(f"audit: {report.split_path}: clean: no duplicate pair across its {report.folds} folds "
-          f"({report.images} images, threshold {report.threshold}{', mirrored' if report.mirrored else ''}; "
+          f"({report.images} images, threshold {report.threshold}{', mirrored' if report.mirrored else ''}"
+          f"{f', overlapping {tiles}x{tiles} tiles' if tiles else ''}; "
           f"{report.duplicate_pairs_within_folds} duplicate pairs, all within one fold)")
 
 

@@ -22,6 +22,7 @@ from podium.io import write_csv
 
 GALLERY_PAIRS = 24  # more pairs make an unreadable picture; the CSV lists them all
 LEAK_COLUMNS = ["id_a", "fold_a", "id_b", "fold_b", "distance", "exact"]
+TILE_OVERLAP = -1  # the distance column's value for two tiles sharing a piece of one scene
 
 
 @dataclass
@@ -65,13 +66,22 @@ def cross_fold_pairs(rows: pd.DataFrame, pairs_left: np.ndarray, pairs_right: np
 
 
 def audit_split(index: pd.DataFrame, split: pd.DataFrame, data_root: Path, split_path: Path, threshold: int,
-                mirrored: bool = False, out_dir: Path | None = None, progress: bool = False) -> AuditReport:
+                mirrored: bool = False, out_dir: Path | None = None, progress: bool = False, tiles: int = 0,
+                tile_min_blocks: int = 2) -> AuditReport:
     """Check `split` (id, fold) against the pixels of the indexed images. Clean -> a report; leaky ->
-    LeakError with a CSV of the pairs and a PNG gallery of the worst ones."""
+    LeakError with a CSV of the pairs and a PNG gallery of the worst ones. With `tiles`, images that share
+    a piece of one scene count as copies too (distance -1 in the CSV)."""
     data_root = Path(data_root)
     rows = _split_rows(index, split, split_path)
     hashes = load_or_hash(rows, data_root, duplicates_dir(data_root) / "hashes.parquet", progress=progress)
     left, right, distance = _all_pairs(rows, hashes, threshold, mirrored)
+    if tiles:
+        from podium.data.tile_overlaps import block_hashes, overlap_pairs
+
+        phash, usable = block_hashes([data_root / p for p in rows["path"]], tiles, progress=progress)
+        tile_left, tile_right = overlap_pairs(phash, usable, tiles, threshold, tile_min_blocks)
+        left, right = np.concatenate([left, tile_left]), np.concatenate([right, tile_right])
+        distance = np.concatenate([distance, np.full(len(tile_left), TILE_OVERLAP)])
     leaks = cross_fold_pairs(rows, left, right, distance)
     if leaks.empty:
         return AuditReport(split_path=Path(split_path), images=len(rows), folds=int(rows["fold"].nunique()),
@@ -132,7 +142,8 @@ def _leak_gallery(leaks: pd.DataFrame, rows: pd.DataFrame, data_root: Path, out_
     path_of = dict(zip(rows["id"], rows["path"]))
     cells = []
     for leak in leaks.head(GALLERY_PAIRS).itertuples():
-        kind = "identical bytes" if leak.exact else f"distance {leak.distance}"
+        kind = "identical bytes" if leak.exact else ("overlapping tiles" if leak.distance == TILE_OVERLAP
+                                                     else f"distance {leak.distance}")
         cells.append((_pixels(data_root / path_of[leak.id_a]), _pixels(data_root / path_of[leak.id_b]),
                       f"{leak.id_a}\nfold {leak.fold_a}", f"{leak.id_b}\nfold {leak.fold_b}", kind))
     shown = f" (first {GALLERY_PAIRS})" if len(leaks) > GALLERY_PAIRS else ""

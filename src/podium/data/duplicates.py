@@ -648,3 +648,14 @@ def dups_settings(data_root: Path) -> tuple[int, bool]:
         return DEFAULT_THRESHOLD, False
     saved = json.loads(path.read_text(encoding="utf-8"))
     return int(saved.get("threshold", DEFAULT_THRESHOLD)), bool(saved.get("mirrored", False))
+
+
+def dups_tiles(data_root: Path) -> tuple[int, int]:
+    """(tiles, tile_min_blocks) of the last `make dups`: audit checks overlapping tiles when dups grouped them."""
+    import json
+
+    path = duplicates_dir(data_root) / "summary.json"
+    if not path.is_file():
+        return 0, 2
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return int(saved.get("tiles", 0)), int(saved.get("tile_min_blocks", 2))
