@@ -1,6 +1,6 @@
-"""Class imbalance: weights that equalise each class's share of the loss, and oversampling of rare
+"""Class imbalance: weights that equalise each class's share of the loss, oversampling of rare
 classes up to a floor (the users' "at least N images per class"), repeated copies then augmented by
-the training loader like every other training image."""
+the training loader like every other training image; and, for segmentation, fewer empty images."""
 
 from __future__ import annotations
 
@@ -43,3 +43,21 @@ def effective_counts(labels: np.ndarray, num_classes: int, weights: dict[int, fl
     if weights is None:
         return counts
     return counts * np.array([weights[k] for k in range(num_classes)])
+
+
+def keep_empty(positions: np.ndarray, masks: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Training positions with only a seeded `fraction` of the images whose mask is empty.
+
+    78% of Airbus' images have no ship: keeping all of them spends most epochs learning "sea". Only
+    training positions are passed here; validation keeps every empty image, as the test set has them
+    (and the Airbus score rewards predicting nothing on them).
+    """
+    if fraction >= 1.0 or not len(positions):
+        return positions
+    has_object = np.zeros(len(positions), dtype=bool)
+    for start in range(0, len(positions), 1024):  # masks may be a memmap of many GB: read in slices
+        chunk = np.asarray(masks[positions[start:start + 1024]])
+        has_object[start:start + 1024] = chunk.reshape(len(chunk), -1).max(axis=1) > 0
+    empty = positions[~has_object]
+    kept = np.random.default_rng(seed).choice(empty, int(round(fraction * len(empty))), replace=False)
+    return np.sort(np.concatenate([positions[has_object], kept]))

@@ -28,7 +28,7 @@ Task = Literal["classification", "segmentation", "localization"]
 # folder made before them keeps its id (and `make train` still finds and resumes it).
 HASH_NEUTRAL_AT_DEFAULT = ("task", "decoder", "unet_filters", "seg_loss", "box_weight", "prune_core",
                            "prune_threshold", "prune_chunk", "prune_add", "prune_max_epochs",
-                           "precision", "jit_compile", "distribute")
+                           "precision", "jit_compile", "distribute", "keep_empty")
 
 
 @dataclass
@@ -90,6 +90,7 @@ class ExperimentConfig:
     focal_gamma: float = 2.0
     class_weight: Literal["none", "balanced"] = "none"
     oversample_to: int = 0  # repeat training images of rarer classes up to this many per class
+    keep_empty: float = 1.0  # segmentation: share of empty-mask images kept for training (validation keeps all)
     # augmentation and inference
     augment: list[str] = field(default_factory=lambda: ["flip"])  # batch recipes (Keras layers)
     cpu_augment: str = "none"  # albumentations recipe, per image on the CPU
@@ -150,6 +151,11 @@ class ExperimentConfig:
                               expected="0 < mask_threshold < 1 and min_object_pixels >= 0",
                               received=f"mask_threshold={self.mask_threshold}, min_object_pixels="
                                        f"{self.min_object_pixels}", fix="e.g. mask_threshold=0.5 min_object_pixels=10")
+        if not 0.0 < self.keep_empty <= 1.0 or (self.keep_empty < 1.0 and self.task != "segmentation"):
+            raise PodiumError("Config key 'keep_empty' is out of range or set for a task without masks.",
+                              expected="0 < keep_empty <= 1, below 1 only with task=segmentation",
+                              received=f"keep_empty={self.keep_empty}, task={self.task}",
+                              fix="e.g. keep_empty=0.2 with task=segmentation, or keep_empty=1")
         self._check_task()
         for key in ("epochs", "batch_size", "workers", "unet_filters", "prune_core", "prune_chunk", "prune_add",
                     "prune_max_epochs"):

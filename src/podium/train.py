@@ -18,7 +18,7 @@ import pandas as pd
 
 from podium import augment, runtime, tasks, tta
 from podium.augment_pairs import make_pair_augmenter
-from podium.balance import class_weights, oversample
+from podium.balance import class_weights, keep_empty, oversample
 from podium.config import ExperimentConfig
 from podium.data.dataset import LabeledData, load_labeled_data
 from podium.data.pipeline import ImageBatches
@@ -74,6 +74,8 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
     started = time.perf_counter()
     data = data or load_labeled_data(cfg)
     train_pos, val_pos = data.fold_positions(fold)
+    if cfg.task == "segmentation":
+        train_pos = keep_empty(train_pos, data.targets, cfg.keep_empty, cfg.seed)
     runtime.seed_everything(cfg.seed)
     train_batches, val_batches = make_loaders(cfg, data, train_pos, val_pos)
 
