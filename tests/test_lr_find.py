@@ -45,3 +45,15 @@ def test_lr_find_verb_prints_the_suggestion(demo_data, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "suggested start lr=" in out and "lr_find.png" in out
     assert list((tmp_path / "runs" / "lr-find").glob("*/lr_find.png"))
+
+
+def test_range_test_sweeps_a_segmentation_model_with_its_own_loss(tmp_path):
+    from podium.workflow import prepare_data
+
+    prepare_data("shapes-segmentation", str(tmp_path / "data"))
+    cfg = load_config("configs/shapes-segmentation.yaml", [f"data_dir={tmp_path / 'data'}",
+                                                          f"runs_dir={tmp_path / 'runs'}", "image_size=32",
+                                                          "unet_filters=8", "verbose=0"])
+    result = lr_range_test(cfg, steps=60, min_lr=1e-5, max_lr=1.0, out_dir=tmp_path / "lrf")
+    assert len(result.lrs) > 10 and 1e-6 < result.suggested_lr < 1.0
+    assert min(result.smoothed) < result.smoothed[0] - 0.1  # BCE + Dice fell as the LR rose

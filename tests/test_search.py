@@ -175,3 +175,13 @@ def test_nan_loss_fails_the_trial_with_a_reason():
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 0.3}
     with pytest.raises(PodiumError, match="loss became nan in epoch 2"):
         reporter.on_epoch_end(1, {"loss": float("nan"), "val_accuracy": 0.1})
+
+
+def test_the_pruner_watches_the_tasks_score_metric():
+    from podium import tasks
+    from podium.search import EpochReporter
+
+    trial = optuna.create_study(direction="maximize").ask()
+    reporter = EpochReporter(trial, prune=True, metric=tasks.SCORE_LOGGED["segmentation"])
+    reporter.on_epoch_end(0, {"loss": 0.9, "val_dice": 0.42, "val_iou": 0.3})
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 0.42}

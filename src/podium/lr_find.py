@@ -49,7 +49,7 @@ def lr_range_test(cfg: ExperimentConfig, *, steps: int = 200, min_lr: float = 1e
                   data=None, out_dir: str | Path | None = None) -> LrFindResult:
     """Sweep the LR on cfg's model, optimizer, augmentation and training split; plot and suggest."""
     from podium.data.dataset import load_labeled_data
-    from podium.models import build_classifier
+    from podium import tasks
     from podium.schedules import make_optimizer
     from podium.train import make_loaders
 
@@ -63,9 +63,9 @@ def lr_range_test(cfg: ExperimentConfig, *, steps: int = 200, min_lr: float = 1e
     keras.utils.set_random_seed(cfg.seed)
     batches, _ = make_loaders(cfg, data, train_pos, val_pos)
     constant = dataclasses.replace(cfg, schedule="constant", lr=min_lr)  # the sweep sets the LR itself
-    model = build_classifier(cfg, data.num_classes)
+    model = tasks.build_model(cfg, data.num_classes)
     model.compile(optimizer=make_optimizer(constant, len(batches)),
-                  loss=keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing))
+                  loss=tasks.compile_arguments(cfg, data.num_classes)["loss"])  # the task's own training loss
 
     lrs, losses, smoothed = [], [], []
     average, best, diverged = 0.0, math.inf, False

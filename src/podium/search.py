@@ -31,6 +31,7 @@ import keras
 import optuna
 import yaml
 
+from podium import tasks
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
 from podium.io import read_yaml_mapping, write_yaml
@@ -502,7 +503,7 @@ class _Objective:
                 trial.set_user_attr(ATTR_AUG_COST, self._aug_cost(cfg, data))
             fold_results = []
             for fold in cfg.folds:
-                callbacks = [EpochReporter(trial, prune=position == 0)]
+                callbacks = [EpochReporter(trial, prune=position == 0, metric=tasks.SCORE_LOGGED[cfg.task])]
                 callbacks += [make(trial, cfg) for make in self.callback_factories]
                 fold_results.append(train_and_evaluate(cfg, fold, data=data, extra_callbacks=callbacks))
             seeds.append(_seed_record(seed, cfg, fold_results))
@@ -540,14 +541,16 @@ def _seed_record(seed: int, cfg: ExperimentConfig, folds: list) -> dict[str, Any
 
 
 class EpochReporter(keras.callbacks.Callback):
-    """Reports val_accuracy per epoch to the trial and prunes (first seed only); a NaN loss fails the trial.
+    """Reports the task's score metric per epoch to the trial and prunes (first seed only); a NaN loss
+    fails the trial.
 
-    Reports val_accuracy whatever the config monitors, because the study maximises val_score (accuracy).
+    Reports `metric` (val_accuracy, val_dice, val_box_iou: what tracks val_score, which the study
+    maximises) whatever the config monitors.
     """
 
-    def __init__(self, trial: optuna.Trial, prune: bool):
+    def __init__(self, trial: optuna.Trial, prune: bool, metric: str = "val_accuracy"):
         super().__init__()
-        self.trial, self.prune = trial, prune
+        self.trial, self.prune, self.metric = trial, prune, metric
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -555,10 +558,10 @@ class EpochReporter(keras.callbacks.Callback):
         if loss is not None and not math.isfinite(float(loss)):
             raise PodiumError(f"The training loss became {loss} in epoch {epoch + 1}.", expected="a finite loss",
                               received=str(loss), fix="lower lr (try make lr-find), or add warmup")
-        if not self.prune or "val_accuracy" not in logs:
+        if not self.prune or self.metric not in logs:
             return
-        self.trial.report(float(logs["val_accuracy"]), step=epoch)
+        self.trial.report(float(logs[self.metric]), step=epoch)
         if self.trial.should_prune():
-            raise optuna.TrialPruned(f"val_accuracy {logs['val_accuracy']:.4f} at epoch {epoch + 1} "
+            raise optuna.TrialPruned(f"{self.metric} {logs[self.metric]:.4f} at epoch {epoch + 1} "
                                      "is below the median of earlier trials")
 

@@ -18,6 +18,8 @@ from podium.errors import PodiumError
 TASK_NAMES = ("classification", "segmentation", "localization")
 LOGGED = {"classification": ("loss", "accuracy"), "segmentation": ("loss", "dice", "iou"),
           "localization": ("loss", "accuracy", "box_iou")}
+# the logged metric that tracks the fold score (what a search's pruner watches per epoch)
+SCORE_LOGGED = {"classification": "val_accuracy", "segmentation": "val_dice", "localization": "val_box_iou"}
 TTA_VIEWS = {"segmentation": ("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down"),
              "localization": ("identity", "hflip")}
 
