@@ -104,26 +104,33 @@ def hash_images(sources: Sequence[str | Path | bytes], workers: int | None = Non
                 progress: bool = False) -> ImageHashes:
     """Perceptual hashes of image files or bytes. Decoding releases the GIL, so threads scale with cores;
     an undecodable image gets ok=False instead of stopping the other 199,999."""
-    workers = workers or os.cpu_count() or 1
-    thumbnails = np.zeros((len(sources), HASH_SIDE, HASH_SIDE), dtype=np.float32)
-    ok = np.zeros(len(sources), dtype=bool)
-
-    def one(position: int) -> None:
-        try:
-            thumbnails[position] = gray_thumbnail(sources[position])
-            ok[position] = True
-        except ImageDecodeError:
-            pass
-
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in tqdm(pool.map(one, range(len(sources))), total=len(sources), desc="hash", unit="img",
-                      disable=not progress):
-            pass
+    thumbnails, ok = gray_thumbnails(sources, HASH_SIDE, workers, progress, "hash")
     phash, mirrored, flat = hash_thumbnails(thumbnails) if len(sources) else (np.zeros(0, np.uint64),) * 2 + (
         np.zeros(0, bool),)
     phash[~ok] = 0
     mirrored[~ok] = 0
     return ImageHashes(phash=phash, mirrored=mirrored, flat=flat & ok, ok=ok)
+
+
+def gray_thumbnails(sources: Sequence[str | Path | bytes], side: int, workers: int | None = None,
+                    progress: bool = False, description: str = "hash") -> tuple[np.ndarray, np.ndarray]:
+    """((N, side, side) float32 gray thumbnails, (N,) ok) in threads; an undecodable image is ok=False."""
+    workers = workers or os.cpu_count() or 1
+    thumbnails = np.zeros((len(sources), side, side), dtype=np.float32)
+    ok = np.zeros(len(sources), dtype=bool)
+
+    def one(position: int) -> None:
+        try:
+            thumbnails[position] = gray_thumbnail(sources[position], side)
+            ok[position] = True
+        except ImageDecodeError:
+            pass
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in tqdm(pool.map(one, range(len(sources))), total=len(sources), desc=description, unit="img",
+                      disable=not progress):
+            pass
+    return thumbnails, ok
 
 
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:

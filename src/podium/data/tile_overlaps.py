@@ -13,18 +13,12 @@ by one block shares six blocks at one offset. Offsets are whole blocks: tiles cu
 
 from __future__ import annotations
 
-import io
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from PIL import Image
-from tqdm.auto import tqdm
 
-from podium.data.duplicates import HASH_SIDE, components, find_pairs, hash_thumbnails
-from podium.data.images import ImageDecodeError, decode_image
+from podium.data.duplicates import HASH_SIDE, components, find_pairs, gray_thumbnail, gray_thumbnails, hash_thumbnails
 from podium.errors import PodiumError
 
 DEFAULT_MIN_BLOCKS = 2
@@ -32,18 +26,7 @@ DEFAULT_MIN_BLOCKS = 2
 
 def block_thumbnails(source: str | Path | bytes, grid: int) -> np.ndarray:
     """(grid * grid, 32, 32) gray thumbnails of an image's blocks, row by row."""
-    raw = source if isinstance(source, bytes) else Path(source).read_bytes()
-    side = grid * HASH_SIDE
-    try:
-        with Image.open(io.BytesIO(raw)) as image:
-            if image.format == "JPEG" and image.mode in ("L", "RGB"):
-                image.draft("L", (2 * side, 2 * side))  # decode at reduced scale: 768 px -> 192 px
-            gray = image.convert("L").resize((side, side), Image.Resampling.BICUBIC)
-    except Exception:  # the project's full decoder names what is wrong with the file
-        rgb = decode_image(raw, name=None if isinstance(source, bytes) else str(source))
-        gray = Image.fromarray(rgb).convert("L").resize((side, side), Image.Resampling.BICUBIC)
-    pixels = np.asarray(gray, dtype=np.float32)
-    return pixels.reshape(grid, HASH_SIDE, grid, HASH_SIDE).transpose(0, 2, 1, 3).reshape(-1, HASH_SIDE, HASH_SIDE)
+    return _blocks(gray_thumbnail(source, grid * HASH_SIDE)[None], grid)[0]
 
 
 def block_hashes(sources: Sequence[str | Path | bytes], grid: int, workers: int | None = None,
@@ -51,25 +34,19 @@ def block_hashes(sources: Sequence[str | Path | bytes], grid: int, workers: int 
     """(phash (N, grid*grid) uint64, usable (N, grid*grid) bool): usable = decoded and not flat."""
     check_grid(grid)
     blocks = grid * grid
-    thumbnails = np.zeros((len(sources), blocks, HASH_SIDE, HASH_SIDE), dtype=np.float32)
-    ok = np.zeros(len(sources), dtype=bool)
-
-    def one(position: int) -> None:
-        try:
-            thumbnails[position] = block_thumbnails(sources[position], grid)
-            ok[position] = True
-        except (ImageDecodeError, OSError):
-            pass
-
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        for _ in tqdm(pool.map(one, range(len(sources))), total=len(sources), desc=f"hash {grid}x{grid} blocks",
-                      unit="img", disable=not progress):
-            pass
     if not len(sources):
         return np.zeros((0, blocks), np.uint64), np.zeros((0, blocks), bool)
-    phash, _, flat = hash_thumbnails(thumbnails.reshape(-1, HASH_SIDE, HASH_SIDE))
+    thumbnails, ok = gray_thumbnails(sources, grid * HASH_SIDE, workers, progress, f"hash {grid}x{grid} blocks")
+    phash, _, flat = hash_thumbnails(_blocks(thumbnails, grid).reshape(-1, HASH_SIDE, HASH_SIDE))
     usable = (~flat).reshape(-1, blocks) & ok[:, None]
     return phash.reshape(-1, blocks), usable
+
+
+def _blocks(thumbnails: np.ndarray, grid: int) -> np.ndarray:
+    """(N, grid*32, grid*32) -> (N, grid*grid, 32, 32), blocks row by row."""
+    n = len(thumbnails)
+    return thumbnails.reshape(n, grid, HASH_SIDE, grid, HASH_SIDE).transpose(0, 1, 3, 2, 4).reshape(
+        n, grid * grid, HASH_SIDE, HASH_SIDE)
 
 
 def overlap_pairs(phash: np.ndarray, usable: np.ndarray, grid: int, threshold: int,
