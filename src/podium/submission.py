@@ -108,16 +108,19 @@ def validate_submission(frame: pd.DataFrame, sample: pd.DataFrame, id_column: st
                         classes: Sequence[str]) -> None:
     """Raise one PodiumError naming every problem, so a user fixes them all in one round trip."""
     _require_classes(classes)
-    problems = submission_problems(frame, sample, id_column, label_column, classes)
+    refuse_problems(submission_problems(frame, sample, id_column, label_column, classes),
+                    "The submission does not match the sample submission",
+                    expected=f"columns {_names(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
+                             f"sample's order; every {label_column!r} one of the {len(classes)} classes",
+                    fix="build it with podium.submission.submission_frame(sample, labels_by_id, ...), which takes "
+                        "ids and order from the sample, and map predictions to the model's class names")
+
+
+def refuse_problems(problems: Sequence[str], what: str, expected: str, fix: str) -> None:
+    """One PodiumError numbering every problem, so a user fixes them all in one round trip; [] passes."""
     if problems:
         numbered = "; ".join(f"({n}) {text}" for n, text in enumerate(problems, start=1))
-        raise PodiumError(
-            f"The submission does not match the sample submission ({len(problems)} problem(s)).",
-            expected=f"columns {_names(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
-                     f"sample's order; every {label_column!r} one of the {len(classes)} classes",
-            received=numbered,
-            fix="build it with podium.submission.submission_frame(sample, labels_by_id, ...), which takes "
-                "ids and order from the sample, and map predictions to the model's class names")
+        raise PodiumError(f"{what} ({len(problems)} problem(s)).", expected=expected, received=numbered, fix=fix)
 
 
 def _has_one(frame: pd.DataFrame, column: str) -> bool:

@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 
 from podium.competitions import CompetitionSpec
-from podium.errors import PodiumError
 from podium.io import atomic_path
 from podium.localization import from_xyxy, to_xyxy
-from podium.submission import few_quoted, submission_problems
+from podium.submission import few_quoted, refuse_problems, submission_problems
 
 
 def box_frame(sample: pd.DataFrame, spec: CompetitionSpec, predicted: Mapping[str, tuple[str, np.ndarray]],
@@ -69,15 +68,12 @@ def box_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, spec: Com
 
 def validate_box_submission(frame: pd.DataFrame, sample: pd.DataFrame, spec: CompetitionSpec, classes: Sequence[str],
                             shapes: Mapping[str, tuple[int, int]]) -> None:
-    problems = box_submission_problems(frame, sample, spec, classes, shapes)
-    if problems:
-        numbered = "; ".join(f"({n}) {text}" for n, text in enumerate(problems, start=1))
-        raise PodiumError(f"The localization submission does not match the sample ({len(problems)} problem(s)).",
-                          expected=f"columns {list(sample.columns)}; the sample's ids once each, in its order; a "
-                                   f"known class; boxes ({spec.box_format}, pixels) inside their image",
-                          received=numbered,
-                          fix="build it with podium.submission_boxes.box_frame, which scales each box to its "
-                              "image's own size")
+    refuse_problems(box_submission_problems(frame, sample, spec, classes, shapes),
+                    "The localization submission does not match the sample",
+                    expected=f"columns {list(sample.columns)}; the sample's ids once each, in its order; a known "
+                             f"class; boxes ({spec.box_format}, pixels) inside their image",
+                    fix="build it with podium.submission_boxes.box_frame, which scales each box to its image's "
+                        "own size")
 
 
 def write_box_submission(path: str | os.PathLike, frame: pd.DataFrame, sample: pd.DataFrame, spec: CompetitionSpec,

@@ -21,7 +21,7 @@ from podium import rle
 from podium.data.images import resize_plane
 from podium.errors import PodiumError
 from podium.io import atomic_path
-from podium.submission import column_problems, few_quoted
+from podium.submission import column_problems, few_quoted, refuse_problems
 
 SHOWN = 5
 
@@ -79,16 +79,13 @@ def mask_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_colum
 
 def validate_mask_submission(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, rle_column: str,
                              shapes: Mapping[str, tuple[int, int]]) -> None:
-    problems = mask_submission_problems(frame, sample, id_column, rle_column, shapes)
-    if problems:
-        numbered = "; ".join(f"({n}) {text}" for n, text in enumerate(problems, start=1))
-        raise PodiumError(f"The segmentation submission would be refused or mis-scored ({len(problems)} problem(s)).",
-                          expected=f"columns {list(sample.columns)}; every sample id at least once; one "
-                                   f"run-length row per object (1-indexed, column-major, sorted runs inside the "
-                                   f"image), an empty row for an image without objects, no overlapping objects",
-                          received=numbered,
-                          fix="build it with podium.submission_masks.mask_rows + in_sample_order, which "
-                              "encode each connected object at the image's own size")
+    refuse_problems(mask_submission_problems(frame, sample, id_column, rle_column, shapes),
+                    "The segmentation submission would be refused or mis-scored",
+                    expected=f"columns {list(sample.columns)}; every sample id at least once; one run-length row "
+                             f"per object (1-indexed, column-major, sorted runs inside the image), an empty row for "
+                             f"an image without objects, no overlapping objects",
+                    fix="build it with podium.submission_masks.mask_rows + in_sample_order, which encode each "
+                        "connected object at the image's own size")
 
 
 def write_mask_submission(path: str | os.PathLike, frame: pd.DataFrame, sample: pd.DataFrame, id_column: str,
