@@ -42,6 +42,15 @@ class TestPredictions:
     readable: np.ndarray  # (len(rows),) bool: decoded, so predicted
     values: np.ndarray  # (readable.sum(), ...) the model's outputs at its input size, averaged over folds and views
 
+    @property
+    def readable_ids(self) -> list[str]:
+        """The ids `values` rows belong to, in order."""
+        return self.rows.loc[self.readable, "id"].astype(str).tolist()
+
+    @property
+    def n_unreadable(self) -> int:
+        return int((~self.readable).sum())
+
 
 def predict_test(cfg: ExperimentConfig, index: pd.DataFrame, progress: bool = True) -> TestPredictions:
     """Every fold's best checkpoint x every TTA view on the readable test images, averaged.

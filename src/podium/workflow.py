@@ -163,63 +163,59 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
     spec, root = competition_root(cfg)
     require_task(cfg, spec)
     index = load_index(root / "index.parquet")
+    # read first: a broken sample stops here, before minutes of prediction
+    sample = read_sample_submission(root / spec.sample_submission, spec.submission_id_column,
+                                    spec.submission_label_column)
     predictions = predict_test(cfg, index, progress=progress)
     path = Path(cfg.submissions_dir) / spec.slug / f"{cfg.run_id}.csv"
     writer = {"classification": _class_submission, "segmentation": _mask_submission,
               "localization": _box_submission}[cfg.task]
-    return writer(cfg, spec, root, index, predictions, path)
+    return writer(cfg, spec, index, predictions, sample, path)
 
 
-def _class_submission(cfg, spec, root, index, predictions, path) -> PredictSummary:
+def _class_submission(cfg, spec, index, predictions, sample, path) -> PredictSummary:
     classes = class_names(index, spec)
     rows = predictions.rows
     probs = np.tile(_class_prior(index, classes), (len(rows), 1))  # an undecodable image still needs a row
     probs[predictions.readable] = predictions.values
-    sample = read_sample_submission(root / spec.sample_submission, spec.submission_id_column,
-                                    spec.submission_label_column)
     predicted = dict(zip(rows["id"], np.asarray(classes)[probs.argmax(1)]))
     frame = submission_frame(sample, predicted, spec.submission_id_column, spec.submission_label_column)
     write_submission(path, frame[spec.submission_id_column], frame[spec.submission_label_column], sample,
                      spec.submission_id_column, spec.submission_label_column, classes)
     counts = frame[spec.submission_label_column].value_counts()
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=int((~predictions.readable).sum()),
+    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
                           counts={k: int(v) for k, v in counts.items()}, unreadable_note="the training class prior")
 
 
-def _mask_submission(cfg, spec, root, index, predictions, path) -> PredictSummary:
+def _mask_submission(cfg, spec, index, predictions, sample, path) -> PredictSummary:
     from podium.submission_masks import in_sample_order, mask_rows, write_mask_submission
 
     id_column, rle_column = spec.submission_id_column, spec.submission_label_column
-    sample = read_sample_submission(root / spec.sample_submission, id_column, rle_column)
     shapes = image_shapes(predictions.rows)
-    readable_ids = predictions.rows.loc[predictions.readable, "id"].astype(str).tolist()
-    rows = mask_rows(readable_ids, predictions.values, shapes, cfg.mask_threshold, cfg.min_object_pixels,
+    rows = mask_rows(predictions.readable_ids, predictions.values, shapes, cfg.mask_threshold, cfg.min_object_pixels,
                      id_column, rle_column)
     frame = in_sample_order(rows, sample, id_column, rle_column)
     write_mask_submission(path, frame, sample, id_column, rle_column, shapes)
     filled = frame[rle_column].astype(str).str.strip() != ""
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=int((~predictions.readable).sum()),
+    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
                           counts={"images": int(frame[id_column].nunique()),
                                   "images with objects": int(frame.loc[filled, id_column].nunique()),
                                   "objects": int(filled.sum())},
                           unreadable_note="an empty row (no objects)")
 
 
-def _box_submission(cfg, spec, root, index, predictions, path) -> PredictSummary:
+def _box_submission(cfg, spec, index, predictions, sample, path) -> PredictSummary:
     from podium.submission_boxes import box_frame, write_box_submission
 
     classes = class_names(index, spec)
-    sample = read_sample_submission(root / spec.sample_submission, spec.submission_id_column,
-                                    spec.submission_label_column)
     c = len(classes)
-    readable_ids = predictions.rows.loc[predictions.readable, "id"].astype(str).tolist()
-    values = np.asarray(predictions.values)
-    predicted = {image_id: (classes[int(row[:c].argmax())], row[c:]) for image_id, row in zip(readable_ids, values)}
+    predicted = {image_id: (classes[int(row[:c].argmax())], row[c:])
+                 for image_id, row in zip(predictions.readable_ids, np.asarray(predictions.values))}
     shapes = image_shapes(predictions.rows)
     frame = box_frame(sample, spec, predicted, shapes)
     write_box_submission(path, frame, sample, spec, classes, shapes)
     counts = frame[spec.submission_label_column].value_counts()
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=int((~predictions.readable).sum()),
+    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
                           counts={k: int(v) for k, v in counts.items()},
                           unreadable_note="the sample submission's placeholder row")
 
