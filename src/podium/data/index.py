@@ -141,15 +141,20 @@ def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     return [_Entry(i, "train", p, label) for i, p, label in zip(ids, paths, labels[spec.label_column])]
 
 
-def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
-    path = data_root / spec.labels_csv
+def read_labels_table(spec: CompetitionSpec, data_root: Path) -> tuple[Path, pd.DataFrame]:
+    """(path, rows) of the spec's labels CSV, every cell as written: ids like "007" and labels like "0"
+    survive, and an empty cell (an Airbus image without ships) is "", not NaN."""
+    path = Path(data_root) / spec.labels_csv
     if not spec.labels_csv or not path.is_file():
         raise PodiumError(f"The labels CSV of competition '{spec.slug}' does not exist.",
                           expected=f"a file at {path} (the spec's labels_csv)",
                           received="no labels_csv in the spec" if not spec.labels_csv else "no file",
                           fix=f"run `make data COMP={spec.slug}` first, or fix labels_csv in the spec")
-    # Strings throughout: ids like "007" and labels like "0" must survive exactly as written.
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    return path, pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
+    path, frame = read_labels_table(spec, data_root)
     for role, column in (("id", spec.id_column), ("label", spec.label_column)):
         if column not in frame.columns:
             raise PodiumError(f"The labels CSV {path} has no {role} column '{column}'.",

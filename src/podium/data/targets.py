@@ -21,7 +21,7 @@ from podium import rle
 from podium.competitions import CompetitionSpec
 from podium.data.cache import cached_uint8
 from podium.data.images import check_image_size, resize_plane
-from podium.data.index import image_shapes
+from podium.data.index import image_shapes, read_labels_table
 from podium.errors import PodiumError
 
 MASK_CACHE_VERSION = 1  # bump when decoding or resizing masks changes their bytes
@@ -32,7 +32,7 @@ _SHOW = 5
 # ---- reading the labels CSV -----------------------------------------------------------------------
 def read_mask_rows(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     """(id, run-length) rows exactly as written; "" where an image has no object."""
-    path, frame = _read(spec, data_root)
+    path, frame = read_labels_table(spec, data_root)
     _require_columns(frame, path, {"id": spec.id_column, "run-length": spec.rle_column})
     return frame[[spec.id_column, spec.rle_column]]
 
@@ -48,7 +48,7 @@ def mask_labels(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
 
 def read_boxes(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     """id, class label and the four box columns as numbers (pixels, box_format), one row per image."""
-    path, frame = _read(spec, data_root)
+    path, frame = read_labels_table(spec, data_root)
     _require_columns(frame, path, {"id": spec.id_column, "label": spec.label_column,
                                    **{f"box ({spec.box_format})": column for column in spec.box_columns}})
     numbers = frame[list(spec.box_columns)].apply(pd.to_numeric, errors="coerce").astype("float64")
@@ -150,16 +150,6 @@ def load_boxes(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame) -> np
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _read(spec: CompetitionSpec, data_root: Path) -> tuple[Path, pd.DataFrame]:
-    path = Path(data_root) / spec.labels_csv
-    if not spec.labels_csv or not path.is_file():
-        raise PodiumError(f"The labels CSV of competition '{spec.slug}' does not exist.",
-                          expected=f"a file at {path} (the spec's labels_csv)",
-                          received="no labels_csv in the spec" if not spec.labels_csv else "no file",
-                          fix=f"run `make data COMP={spec.slug}` first, or fix labels_csv in the spec")
-    return path, pd.read_csv(path, dtype=str, keep_default_na=False)  # ids like "007" stay as written
-
-
 def _require_columns(frame: pd.DataFrame, path: Path, roles: dict[str, str]) -> None:
     missing = {role: column for role, column in roles.items() if column not in frame.columns}
     if missing:
