@@ -52,10 +52,17 @@ def make_shapes(n: int, size: int = 64, seed: int = 0, object_probability: float
         picture = np.where((ellipse | rectangle)[..., None], objects, sea)
         images[i] = np.clip(np.rint(picture * 255), 0, 255).astype(np.uint8)
         masks[i, ..., 0] = ellipse
-        if ellipse.any():
-            ys, xs = np.nonzero(ellipse)
-            boxes[i] = (xs.min() / size, ys.min() / size, (xs.max() + 1) / size, (ys.max() + 1) / size)
+        boxes[i] = mask_box(ellipse)
     return ShapeSet(images, masks, boxes, has_object, bright)
+
+
+def mask_box(mask: np.ndarray) -> tuple[float, float, float, float]:
+    """The tight box x1, y1, x2, y2 of a 2-D mask as fractions of its width and height; zeros if empty."""
+    if not mask.any():
+        return (0.0, 0.0, 0.0, 0.0)
+    height, width = mask.shape
+    ys, xs = np.nonzero(mask)
+    return (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
 
 
 def _ellipse(rng, rows, cols, size, radius) -> np.ndarray:

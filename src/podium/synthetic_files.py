@@ -25,7 +25,7 @@ import pandas as pd
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_csv
 from podium.rle import submission_frame
-from podium.synthetic import ShapeSet, make_shapes
+from podium.synthetic import ShapeSet, make_shapes, mask_box
 
 # The built-in competitions whose spec says `source: generated`: what `make data` writes for them.
 GENERATED = {
@@ -97,11 +97,7 @@ def _at_size(shapes: ShapeSet, width: int, height: int) -> ShapeSet:
     images = np.stack([np.asarray(Image.fromarray(im).resize((width, height), Image.BICUBIC)) for im in shapes.images])
     masks = np.stack([np.asarray(Image.fromarray(m[..., 0]).resize((width, height), Image.NEAREST))
                       for m in shapes.masks])[..., None]
-    boxes = np.zeros_like(shapes.boxes)
-    for i, mask in enumerate(masks[..., 0]):
-        if mask.any():
-            ys, xs = np.nonzero(mask)
-            boxes[i] = (xs.min() / width, ys.min() / height, (xs.max() + 1) / width, (ys.max() + 1) / height)
+    boxes = np.array([mask_box(mask) for mask in masks[..., 0]], dtype=np.float32)
     return ShapeSet(images, masks, boxes, shapes.has_object, shapes.bright)
 
 
