@@ -170,7 +170,7 @@ def test_nan_loss_fails_the_trial_with_a_reason():
     from podium.search import EpochReporter
 
     trial = optuna.create_study(direction="maximize").ask()
-    reporter = EpochReporter(trial, prune=True)
+    reporter = EpochReporter(trial, prune=True, task="classification")
     reporter.on_epoch_end(0, {"loss": 2.1, "val_accuracy": 0.3})
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 0.3}
     with pytest.raises(PodiumError, match="loss became nan in epoch 2"):
@@ -178,10 +178,9 @@ def test_nan_loss_fails_the_trial_with_a_reason():
 
 
 def test_the_pruner_watches_the_tasks_score_metric():
-    from podium import tasks
     from podium.search import EpochReporter
 
     trial = optuna.create_study(direction="maximize").ask()
-    reporter = EpochReporter(trial, prune=True, metric=tasks.SCORE_LOGGED["segmentation"])
+    reporter = EpochReporter(trial, prune=True, task="segmentation")
     reporter.on_epoch_end(0, {"loss": 0.9, "val_dice": 0.42, "val_iou": 0.3})
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 0.42}

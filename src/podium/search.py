@@ -503,7 +503,7 @@ class _Objective:
                 trial.set_user_attr(ATTR_AUG_COST, self._aug_cost(cfg, data))
             fold_results = []
             for fold in cfg.folds:
-                callbacks = [EpochReporter(trial, prune=position == 0, metric=tasks.SCORE_LOGGED[cfg.task])]
+                callbacks = [EpochReporter(trial, prune=position == 0, task=cfg.task)]
                 callbacks += [make(trial, cfg) for make in self.callback_factories]
                 fold_results.append(train_and_evaluate(cfg, fold, data=data, extra_callbacks=callbacks))
             seeds.append(_seed_record(seed, cfg, fold_results))
@@ -544,13 +544,13 @@ class EpochReporter(keras.callbacks.Callback):
     """Reports the task's score metric per epoch to the trial and prunes (first seed only); a NaN loss
     fails the trial.
 
-    Reports `metric` (val_accuracy, val_dice, val_box_iou: what tracks val_score, which the study
-    maximises) whatever the config monitors.
+    Reports the task's SCORE_LOGGED metric (val_accuracy, val_dice, val_box_iou: what tracks val_score,
+    which the study maximises) whatever the config monitors.
     """
 
-    def __init__(self, trial: optuna.Trial, prune: bool, metric: str = "val_accuracy"):
+    def __init__(self, trial: optuna.Trial, prune: bool, task: str):
         super().__init__()
-        self.trial, self.prune, self.metric = trial, prune, metric
+        self.trial, self.prune, self.metric = trial, prune, tasks.SCORE_LOGGED[task]
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
