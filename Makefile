@@ -10,6 +10,7 @@ ARGS   ?=
 SRC    ?=
 FORCE  ?=
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
 BIN      := $(VENV)/bin
 PODIUM   := $(BIN)/podium
@@ -36,11 +37,11 @@ install: $(STAMP) ## create .venv and install podium with pinned dependencies
 demo: $(STAMP) ## install, then the whole job on the embedded demo: data, folds, train, TTA predict, submission
 	$(PODIUM) run --config configs/demo.yaml $(ARGS)
 
-test: $(STAMP) ## install, then run every test (slow ones included)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+test: $(STAMP) ## install, then run every test (slow ones included), TEST_WORKERS=2 processes side by side
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test-fast: $(STAMP) ## the tests without the slow end-to-end ones
-	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist worksteal -m "not slow" $(PYTEST_ARGS)
 
 data: $(STAMP) ## fetch, safely unpack and index COMP (SRC=<folder> to use files you already have)
 	$(PODIUM) data --competition $(COMP) $(SRC_FLAG) $(FORCE_FLAG)
@@ -68,10 +69,10 @@ clean: ## remove runs/ and the demo's data (keeps .venv and submissions/)
 RUN    ?=
 KERNEL ?=
 KERNEL_FLAG := $(if $(KERNEL),--kernel $(KERNEL),)
-.PHONY: submit kernel push status output
+.PHONY: submit kernel push status output rehearse
 
 submit: $(STAMP) ## validate RUN=<run-id> (or EXP's run), submit once, log it, wait for the public score
-	$(PODIUM) submit $(if $(RUN),--run $(RUN),--config $(EXP)) $(ARGS)
+	$(PODIUM) submit $(if $(RUN),--run $(RUN),--config $(EXP)) $(KERNEL_FLAG) $(ARGS)
 
 kernel: $(STAMP) ## render kernels/<slug>/ for EXP (KERNEL=<kernel.yaml>: accelerator, internet, ...)
 	$(PODIUM) kernel --config $(EXP) $(KERNEL_FLAG) $(ARGS)
@@ -84,6 +85,10 @@ status: $(STAMP) ## wait for EXP's pushed kernel run, with backoff, and show its
 
 output: $(STAMP) ## download the finished kernel run's outputs into runs/<slug>-v<version>/
 	$(PODIUM) output --config $(EXP) $(KERNEL_FLAG) $(ARGS)
+
+LABELS ?=
+rehearse: $(STAMP) ## run EXP's rendered inference kernel here as Kaggle would: offline, renamed test ids (LABELS=<csv>: score it)
+	$(PODIUM) rehearse --config $(EXP) $(KERNEL_FLAG) $(if $(LABELS),--labels $(LABELS),) $(ARGS)
 
 # ---- search, results, lr-find, augs (issue 4) ---------------------------------------------------
 SPACE ?= configs/search/demo-space.yaml
@@ -121,7 +126,8 @@ synth: $(STAMP) ## write seed 002's ellipse-and-rectangle images, Airbus-style R
 # ---- data quality: duplicates, leak audit, data report (issue 5) -----------------------------------
 # COMP given on the command line (make dups COMP=cifar10) overrides EXP's competition.
 COMP_FLAG := $(if $(filter command line environment,$(origin COMP)),--competition $(COMP),)
-.PHONY: dups audit eda
+OUT ?=
+.PHONY: dups audit eda spec
 
 dups: $(STAMP) ## group exact + near-duplicate images into the index (then `make folds FORCE=1`); ARGS='--mirrored'
 	$(PODIUM) dups --config $(EXP) $(COMP_FLAG) $(FORCE_FLAG) $(ARGS)
@@ -131,4 +137,20 @@ audit: $(STAMP) ## fail loudly if EXP's saved split has copies across folds; PNG
 
 eda: $(STAMP) ## data report: class counts, sizes, channel stats, odd files, duplicates, samples per class
 	$(PODIUM) eda --config $(EXP) $(COMP_FLAG) $(ARGS)
+spec: $(STAMP) ## draft a competition spec from SRC=<folder of downloaded files> [OUT=<spec.yaml>], then check it
+	$(PODIUM) spec $(SRC_FLAG) $(if $(OUT),--out $(OUT),) $(FORCE_FLAG) $(ARGS)
 # ---- end of the data-quality block -----------------------------------------------------------------
+
+# ---- blends and the report (issue 14) -----------------------------------------------------------
+RUNS   ?=
+BLEND  ?=
+BLEND_METHOD ?=
+BLEND_NAME   ?=
+.PHONY: blend report
+
+blend: $(STAMP) ## blend RUNS="<run-id> <run-id> ..." (or BLEND=<blend.yaml>) of one split: honest CV, weights, submission; BLEND_METHOD=weights|mean|rank BLEND_NAME=
+	$(PODIUM) blend $(if $(RUNS),--runs "$(RUNS)",) $(if $(BLEND),--blend $(BLEND),) $(if $(BLEND_METHOD),--method $(BLEND_METHOD),) $(if $(BLEND_NAME),--name $(BLEND_NAME),)
+
+report: $(STAMP) ## one static HTML page over runs/ and submissions/ (runs/report/index.html): runs, blends, searches, CV vs public
+	$(PODIUM) report
+# ---- end of the blends-and-report block ----------------------------------------------------------

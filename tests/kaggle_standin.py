@@ -5,11 +5,20 @@ It speaks what kaggle==2.2.4 / kagglesdk==0.1.37 really send (read from their so
     errors as JSON {"code": <status>, "message": ...} with the same HTTP status;
   * competition files: DownloadDataFile answers 302 to GET /files/<comp>/<name> (Range supported);
   * uploads: StartSubmissionUpload / StartBlobUpload return {token, createUrl}; the body is PUT there;
-  * kernel outputs: ListKernelSessionOutput lists {fileName, url}; the url is fetched with a plain GET.
+  * kernel outputs: ListKernelSessionOutput lists {fileName, url}; the url is fetched with a plain GET;
+  * kernels: SaveKernel creates a version (also when the connection is then reset) and keeps its request
+    body (text, sessionTimeoutSeconds, sources); kernelDataSources that are not a kernel with a version are
+    dropped and returned in invalidKernelSources, the version is still created (as Kaggle does);
+    GetKernel returns the latest version's number and source, or version N's for kernelSlug "<slug>/<N>";
+  * datasets: every version keeps its files by name; an uploaded <dir>.zip (the client's dir_mode="zip")
+    is unpacked into <dir>/<member>, as Kaggle shows it.
 
 Every request is logged as "METHOD /path -> status" (`server.log`). Faults are scripted per request name
-with `server.fail(...)`: an HTTP status (with Retry-After), a connection reset before the request is
-handled, after it was handled (the client never hears the answer) or in the middle of an upload body.
+with `server.fail(...)`: an HTTP status (with Retry-After, in seconds or as an HTTP date), a connection
+reset before the request is handled, after it was handled (the client never hears the answer), in the
+middle of an upload body, or an answer cut off (`reset="cut-body"`: Content-Length announced, half the
+body sent, connection closed). `server.late_list = N` hides each new submission from the next N
+ListSubmissions calls, as Kaggle lists a new submission only some seconds after creating it.
 """
 
 from __future__ import annotations
@@ -17,11 +26,13 @@ from __future__ import annotations
 import base64
 import email.utils
 import hashlib
+import io
 import json
 import socket
 import struct
 import threading
 import time
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -36,7 +47,7 @@ class Fault:
     match: str
     status: int | None = None
     retry_after: str | None = None
-    reset: str | None = None  # "before" | "after" | "mid-body"
+    reset: str | None = None  # "before" | "after" | "mid-body" (request) | "cut-body" (half the answer)
     body: str | None = None
     content_type: str = "application/json"
     times: int = 1
@@ -53,6 +64,9 @@ class Submission:
     polls_until_scored: int
     public_score: str
     status: str = "PENDING"
+    hidden_lists: int = 0  # ListSubmissions calls that do not show it yet (Kaggle lists late)
+    kernel: str = ""  # a code submission: owner/slug and version of the kernel Kaggle re-runs
+    kernel_version: int = 0
 
 
 @dataclass
@@ -76,9 +90,13 @@ class KaggleStandIn:
         self.competitions: dict[str, dict[str, Any]] = {}
         self.submissions: dict[str, list[Submission]] = {}
         self.uploads: dict[str, bytes | None] = {}
+        self.upload_names: dict[str, str] = {}  # blob token -> the file name given to StartBlobUpload
         self.datasets: dict[str, list[dict[str, Any]]] = {}
         self.kernels: dict[str, Kernel] = {}
         self.score_after_polls = 1
+        self.code_score_after_polls = 3  # a code submission is scored after a re-run: more polls
+        self.late_list = 0  # each new submission is hidden from this many ListSubmissions calls
+        self.ranges: list[str] = []  # Range headers of file GETs (a resumed download asks for the rest)
         self.public_score = "0.91250"
         self.default_kernel_plan = ["QUEUED", "RUNNING", "COMPLETE"]
         self._lock = threading.Lock()
@@ -184,6 +202,7 @@ class KaggleStandIn:
     def _start_upload(self, base, name: str = ""):
         token = f"blob-{self.new_id()}"
         self.uploads[token] = None
+        self.upload_names[token] = name
         return 200, {"token": token, "createUrl": f"{base}/upload/{token}"}, {}
 
     def _api_CreateSubmission(self, body, base):
@@ -197,9 +216,33 @@ class KaggleStandIn:
         sub = Submission(ref=self.new_id(), description=body.get("submissionDescription", ""),
                          file_name=f"{token}.csv", content=self.uploads[token],
                          date=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-                         polls_until_scored=self.score_after_polls, public_score=self.public_score)
+                         polls_until_scored=self.score_after_polls, public_score=self.public_score,
+                         hidden_lists=self.late_list)
         self.submissions.setdefault(slug, []).append(sub)
         return 200, {"message": "Successfully submitted to the competition", "ref": sub.ref}, {}
+
+    def _api_CreateCodeSubmission(self, body, base):
+        """What competition_submit_code sends (ApiCreateCodeSubmissionRequest): competitionName, kernelOwner,
+        kernelSlug, kernelVersion (optional: the latest), fileName (the output scored), submissionDescription.
+        The version must exist; the submission is scored after code_score_after_polls list calls."""
+        comp = self._competition(body)
+        if isinstance(comp, tuple):
+            return comp
+        ref = f"{body.get('kernelOwner', '')}/{body.get('kernelSlug', '')}"
+        kernel = self.kernels.get(ref)
+        versions = len(getattr(kernel, "versions", []) or []) if kernel is not None else 0
+        if not versions:
+            return _error(404, f"Notebook {ref} not found")
+        version = int(body.get("kernelVersion") or versions)
+        if not 1 <= version <= versions:
+            return _error(400, f"Notebook {ref} has no version {version}")
+        sub = Submission(ref=self.new_id(), description=body.get("submissionDescription", ""),
+                         file_name=body.get("fileName") or "submission.csv", content=b"",
+                         date=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+                         polls_until_scored=self.code_score_after_polls, public_score=self.public_score,
+                         hidden_lists=self.late_list, kernel=ref, kernel_version=version)
+        self.submissions.setdefault(body["competitionName"], []).append(sub)
+        return 200, {"message": "Your submission was successfully saved", "ref": sub.ref}, {}
 
     def _api_ListSubmissions(self, body, base):
         comp = self._competition(body)
@@ -207,6 +250,9 @@ class KaggleStandIn:
             return comp
         rows = []
         for sub in reversed(self.submissions.get(body["competitionName"], [])):
+            if sub.hidden_lists > 0:  # created, but not listed yet
+                sub.hidden_lists -= 1
+                continue
             if sub.status == "PENDING":
                 if sub.polls_until_scored <= 0:
                     sub.status = "COMPLETE"
@@ -251,28 +297,63 @@ class KaggleStandIn:
         return 200, {"ref": ref, "url": f"{base}/{ref}", "status": "ok"}, {}
 
     def _files_from_tokens(self, files: list[dict[str, Any]]) -> dict[str, bytes] | None:
+        """{path: bytes} of one dataset version, as Kaggle shows it: an uploaded <dir>.zip is unpacked into
+        <dir>/<member> (the client's dir_mode="zip" uploads each subfolder that way)."""
         out = {}
         for item in files:
-            content = self.uploads.get(item.get("token", ""))
+            token = item.get("token", "")
+            content = self.uploads.get(token)
             if content is None:
                 return None
-            out[item["token"]] = content
+            name = self.upload_names.get(token) or token
+            if name.endswith(".zip") and zipfile.is_zipfile(io.BytesIO(content)):
+                with zipfile.ZipFile(io.BytesIO(content)) as archive:
+                    for member in archive.infolist():
+                        if not member.is_dir():
+                            out[f"{name[:-4]}/{member.filename}"] = archive.read(member)
+            else:
+                out[name] = content
         return out
 
     def _api_SaveKernel(self, body, base):
+        """A new version that starts running at once. As on Kaggle, invalid kernel sources (not an existing
+        kernel with a version) are dropped and named in invalidKernelSources, yet the version is created;
+        the version keeps the request body (text, sessionTimeoutSeconds, sources...)."""
         ref = body.get("slug") or ""
         owner = ref.split("/")[0]
         if owner != self.username:
             return _error(403, "You cannot push kernels for another user")
+        requested = list(body.get("kernelDataSources") or [])
+        invalid = [source for source in requested if not (source in self.kernels and self.kernels[source].versions)]
         kernel = self.kernels.setdefault(ref, Kernel(ref=ref))
         previous_done = bool(kernel.versions)
-        kernel.versions.append(dict(body))
+        kernel.versions.append({**body, "kernelDataSources": [s for s in requested if s not in invalid]})
         plan = list(self.default_kernel_plan)
         if previous_done:
             plan = ["COMPLETE"] + plan  # Kaggle keeps reporting the last finished version for a moment
         kernel.plan = plan
         return 200, {"ref": ref, "url": f"{base}/code/{ref}", "versionNumber": len(kernel.versions),
-                     "kernelId": 77}, {}
+                     "kernelId": 77, "invalidKernelSources": invalid}, {}
+
+    def _api_GetKernel(self, body, base):
+        """What `kaggle kernels pull` reads: metadata (currentVersionNumber) and the source of the latest
+        version, or of version N when kernelSlug is "<slug>/<N>"."""
+        slug, _, label = str(body.get("kernelSlug", "")).partition("/")
+        kernel = self.kernels.get(f"{body.get('userName')}/{slug}")
+        if kernel is None or not kernel.versions:
+            return _error(404, "Notebook not found")
+        number = int(label) if label.isdigit() else len(kernel.versions)
+        if not 1 <= number <= len(kernel.versions):
+            return _error(404, "Notebook version not found")
+        version = kernel.versions[number - 1]
+        metadata = {"ref": kernel.ref, "slug": slug, "title": version.get("newTitle") or slug,
+                    "author": kernel.ref.split("/")[0], "language": version.get("language", "python"),
+                    "kernelType": version.get("kernelType", "script"),
+                    "currentVersionNumber": len(kernel.versions),
+                    "kernelDataSources": version.get("kernelDataSources", [])}
+        blob = {"source": version.get("text", ""), "language": version.get("language", "python"),
+                "kernelType": version.get("kernelType", "script"), "slug": slug}
+        return 200, {"metadata": metadata, "blob": blob}, {}
 
     def _kernel(self, body):
         ref = f"{body.get('userName')}/{body.get('kernelSlug')}"
@@ -335,13 +416,21 @@ def _handler_for(server: KaggleStandIn):
         def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None,
                   raw: bytes | None = None, content_type: str = "application/json") -> None:
             data = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else b"")
-            self._record(status)  # before answering: a client that has its answer must find it logged
+            cut = getattr(self, "cut_body", False) and len(data) > 1
+            # before answering: a client that has its answer must find it logged
+            self._record(f"{status} CUT after {len(data) // 2} of {len(data)} bytes" if cut else status)
             self.send_response(status)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
             self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
+            self.send_header("Content-Length", str(len(data)))  # announced in full ...
             self.end_headers()
+            if cut:  # ... half sent, then the connection closes: the client reads an incomplete body
+                self.wfile.write(data[:len(data) // 2])
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
+                return
             self.wfile.write(data)
 
         def _authorised(self) -> bool:
@@ -418,7 +507,8 @@ def _handler_for(server: KaggleStandIn):
 
         def do_GET(self) -> None:
             fault = server._take_fault(self._name())
-            if self._apply_fault_before(fault):
+            self.cut_body = fault is not None and fault.reset == "cut-body"
+            if not self.cut_body and self._apply_fault_before(fault):
                 return
             path = self.path.split("?")[0].strip("/").split("/")
             if path[0] == "files" and len(path) == 3:
@@ -443,6 +533,8 @@ def _handler_for(server: KaggleStandIn):
             headers = {"Accept-Ranges": "bytes", "Last-Modified": email.utils.formatdate(modified, usegmt=True),
                        "ETag": '"' + hashlib.sha1(data).hexdigest() + '"'}
             wanted = self.headers.get("Range", "")
+            if wanted:
+                server.ranges.append(wanted)
             if wanted.startswith("bytes=") and wanted[6:].endswith("-"):
                 start = int(wanted[6:-1])
                 headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
@@ -487,6 +579,14 @@ class Sleeps(list):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
+
+
+@pytest.fixture
+def poll():
+    """Waiting for a score without waiting: a fixed clock and recorded sleeps."""
+    from podium.submit import PollPolicy
+
+    return PollPolicy(timeout=100, interval=5, sleep=Sleeps(), clock=lambda: 0.0)
 
 
 @pytest.fixture

@@ -28,10 +28,11 @@ def _jpeg(color) -> bytes:
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
+    """Byte-for-byte the same on every call: a fixed date in the headers, not the clock's."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as zf:
         for name, data in members.items():
-            zf.writestr(name, data)
+            zf.writestr(zipfile.ZipInfo(name, date_time=(2024, 1, 1, 0, 0, 0)), data)
     return buffer.getvalue()
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -10,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from kaggle_standin import Sleeps, kaggle_home, session, standin  # noqa: F401 (fixtures)
+from kaggle_standin import Sleeps, kaggle_home, poll, session, standin  # noqa: F401 (fixtures)
+from tests_support import log_rows
 from podium.errors import PodiumError
 
 SUBMIT_SEQUENCE = [
@@ -42,18 +42,6 @@ def run(demo_data, tmp_path, standin, kaggle_home):
     sample.to_csv(path, index=False)
     standin.add_competition("demo", {})
     return resolve_target(cfg=cfg)
-
-
-@pytest.fixture
-def poll():
-    from podium.submit import PollPolicy
-
-    return PollPolicy(timeout=100, interval=5, sleep=Sleeps(), clock=lambda: 0.0)
-
-
-def log_rows(target) -> list[dict]:
-    with (target.submissions_dir / "log.csv").open() as handle:
-        return list(csv.DictReader(handle))
 
 
 def test_submit_validates_sends_logs_and_records_the_score(run, standin, session, poll):
@@ -98,6 +86,59 @@ def test_reset_after_create_submission_is_adopted_not_resent(run, standin, sessi
     assert row["ref"] == str(standin.submissions["demo"][0].ref)
 
 
+def test_a_create_listed_only_seconds_later_is_waited_for_not_resent(run, standin, session, poll):
+    """CreateSubmission acted, the answer was lost, and Kaggle lists it only three list calls later."""
+    from podium.submit import submit
+
+    standin.late_list = 3
+    standin.fail("CreateSubmission", reset="after")
+    result = submit(run, session, poll)
+    assert len(standin.submissions["demo"]) == 1 and result.adopted and result.status == "scored"
+    assert len(standin.requests_named("CreateSubmission")) == 1
+    names = [line.split("/")[-1] for line in standin.log]
+    assert names[:9] == ["ListSubmissions -> 200", "StartSubmissionUpload -> 200", "blob-1001 -> 200",
+                         "CreateSubmission -> 200 handled, then RESET"] + ["ListSubmissions -> 200"] * 5
+    assert session.retry.sleep == [2.0, 4.0, 8.0]  # growing waits, found on the 4th look
+    (row,) = log_rows(run)
+    assert (row["status"], row["ref"]) == ("scored", str(standin.submissions["demo"][0].ref))
+
+
+@pytest.mark.parametrize("fault, said", [
+    (dict(match="StartSubmissionUpload", status=401), "HTTP 401"),
+    (dict(match="ListSubmissions", status=401), "HTTP 401"),
+    (dict(match="StartSubmissionUpload", status=403), "rules have not been accepted"),
+    (dict(match="CreateSubmission", status=429, retry_after="86400"), "asks to wait 86400 s"),
+    (dict(match="StartSubmissionUpload", reset="before", times=99), "could not be confirmed after 5 attempts"),
+], ids=["401-upload", "401-list", "403", "refused-429", "upload-unreachable"])
+def test_a_failure_that_sent_nothing_marks_the_row_failed(run, standin, session, poll, fault, said):
+    from podium.submit import submit
+
+    standin.fail(**fault)
+    with pytest.raises(PodiumError, match=said):
+        submit(run, session, poll)
+    assert standin.submissions.get("demo", []) == []
+    (row,) = log_rows(run)
+    assert row["status"] == "failed" and row["note"].startswith("nothing sent: ")
+    standin.faults.clear()
+    result = submit(run, session, poll)  # the same command again sends, with a new token
+    assert result.status == "scored" and not result.adopted and len(standin.submissions["demo"]) == 1
+    failed, scored = log_rows(run)
+    assert (failed["status"], scored["status"]) == ("failed", "scored") and failed["token"] != scored["token"]
+
+
+def test_an_older_log_without_the_note_column_is_read_and_kept(run, standin, session, poll):
+    from podium.submit import LOG_COLUMNS, submit
+
+    old = run.submissions_dir / "log.csv"
+    old.parent.mkdir(parents=True, exist_ok=True)
+    columns = [c for c in LOG_COLUMNS if c != "note"] + ["mine"]
+    old.write_text(",".join(columns) + "\n" + ",".join(f"old-{c}" for c in columns) + "\n")
+    submit(run, session, poll)
+    first, second = log_rows(run)
+    assert first["token"] == "old-token" and first["mine"] == "old-mine" and first["note"] == ""
+    assert second["status"] == "scored"
+
+
 def test_reset_mid_upload_ends_in_one_submission(run, standin, session, poll):
     from podium.submit import submit
 
@@ -110,19 +151,35 @@ def test_reset_mid_upload_ends_in_one_submission(run, standin, session, poll):
     assert standin.submissions["demo"][0].content == run.file.read_bytes()  # the whole file, not half
 
 
-@pytest.mark.parametrize("status, retry_after, expected_sleep", [(500, None, 2.0), (429, "11", 11.0)])
-def test_server_errors_on_create_are_retried_once_each(run, standin, session, poll, status, retry_after,
-                                                       expected_sleep):
+@pytest.mark.parametrize("status, retry_after", [(429, "11"), (503, None)])
+def test_a_refusing_answer_to_create_is_retried_after_a_look(run, standin, session, poll, status, retry_after):
+    """429/503: Kaggle refused, nothing was created; one wait, a look for the token, the same message again."""
     from podium.submit import submit
 
     standin.fail("CreateSubmission", status=status, retry_after=retry_after)
     submit(run, session, poll)
     assert len(standin.submissions["demo"]) == 1
-    assert session.retry.sleep == [expected_sleep]
-    # every send is preceded by a look for the token
+    assert session.retry.sleep == [11.0 if retry_after else 2.0]
     names = [line.split("/")[-1].split(" ")[0] for line in standin.log]
     assert names[:8] == ["ListSubmissions", "StartSubmissionUpload", "blob-1001", "CreateSubmission",
                          "ListSubmissions", "StartSubmissionUpload", "blob-1002", "CreateSubmission"]
+
+
+@pytest.mark.parametrize("status", [500, 502, 504])
+def test_a_server_error_on_create_is_reconciled_like_a_lost_answer(run, standin, session, poll, status):
+    """500/502/504 to CreateSubmission itself: Kaggle may have acted. It did not here (the stand-in refused
+    before acting), so after the whole reconcile window the same message goes again, once."""
+    from podium.submit import submit
+
+    standin.fail("CreateSubmission", status=status)
+    result = submit(run, session, poll)
+    assert len(standin.submissions["demo"]) == 1 and not result.adopted
+    assert session.retry.sleep == [2.0, 4.0, 8.0, 16.0, 32.0, 58.0]  # 120 s of looking before re-sending
+    names = [line.split("/")[-1].split(" ")[0] for line in standin.log]
+    assert names[:14] == ["ListSubmissions", "StartSubmissionUpload", "blob-1001", "CreateSubmission"] + \
+        ["ListSubmissions"] * 7 + ["StartSubmissionUpload", "blob-1002", "CreateSubmission"]
+    (sent,) = standin.submissions["demo"]
+    assert sent.description == result.message == log_rows(run)[0]["message"]  # the same token, one row
 
 
 def test_a_crash_between_log_and_send_is_resumed_with_the_same_token(run, standin, session, poll):

@@ -119,13 +119,15 @@ def test_killed_search_resumes_without_redoing_finished_work(tmp_path, demo_data
 
 @pytest.mark.slow
 def test_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, demo_data):
-    # 4 px is below the tiny CNN's minimum input: the model build raises inside the trial
-    space = load_space(space_file(tmp_path, demo_data, {"image_size": [4, 32]}, seeds=1,
+    # a weights file that is not there passes the config (a path) and fails the model build inside the trial
+    missing = str(tmp_path / "missing.weights.h5")
+    space = load_space(space_file(tmp_path, demo_data, {"weights": [missing, "none"]}, seeds=1,
                                   overrides={"epochs": 1}))
     outcome = run_search(space)
     trials = open_study(space, create=False).trials
-    assert [(t.state.name, t.params["image_size"]) for t in trials] == [("FAIL", 4), ("COMPLETE", 32)]
-    assert "PodiumError" in trials[0].user_attrs["error"] and "image_size" in trials[0].user_attrs["error"]
+    assert {t.params["weights"]: t.state.name for t in trials} == {missing: "FAIL", "none": "COMPLETE"}
+    failed = next(t for t in trials if t.state.name == "FAIL")
+    assert "PodiumError" in failed.user_attrs["error"] and "missing.weights.h5" in failed.user_attrs["error"]
     assert (outcome.failed, outcome.complete) == (1, 1)
     assert run_search(space).ran == 0  # a trial that failed on its own is not retried forever
 

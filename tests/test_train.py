@@ -8,6 +8,7 @@ import pytest
 from podium.config import load_config
 from podium.data.dataset import load_labeled_data
 from podium.train import make_loaders, train_and_evaluate
+from tests_support import stop_after_epoch
 
 
 def _cfg(demo_data, tmp_path, *more):
@@ -56,16 +57,6 @@ def test_the_best_epoch_predicts_not_the_last(demo_data, tmp_path):
     assert result.val_score > history["val_accuracy"].iloc[3]
 
 
-class StopAfter(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.stop_epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.stop_epoch:
-            raise KeyboardInterrupt("simulated kill")
-
-
 class CountEpochs(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()
@@ -78,7 +69,7 @@ class CountEpochs(keras.callbacks.Callback):
 def test_an_interrupted_run_resumes_where_it_stopped(demo_data, tmp_path):
     cfg = _cfg(demo_data, tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
     with pytest.raises(KeyboardInterrupt):
-        train_and_evaluate(cfg, 0, extra_callbacks=[StopAfter(1)])
+        train_and_evaluate(cfg, 0, extra_callbacks=[stop_after_epoch(1)])
     counter = CountEpochs()
     result = train_and_evaluate(cfg, 0, extra_callbacks=[counter])
     assert counter.epochs == [2, 3]  # epochs 0 and 1 were not trained again

@@ -226,6 +226,11 @@ def _keras_application(spec: BackboneSpec, image_size: int, weights: str | None)
 
 
 def _load_weights_file(model: keras.Model, spec: BackboneSpec, path: Path) -> None:
+    from podium.models import checkpoint_damage, damaged_checkpoint
+
+    problem = checkpoint_damage(Path(path))  # a cut-short file is damaged, not "made for another backbone"
+    if problem:
+        raise damaged_checkpoint(path, problem, fix="copy or download the weights file again")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # keras warns once per layer before raising on a mismatch

@@ -7,6 +7,7 @@ import os
 import sys
 import time
 
+from podium import cli_data
 from podium.errors import PodiumError
 
 
@@ -21,6 +22,14 @@ def main(argv: list[str] | None = None) -> int:
         args.handler(args)
     except PodiumError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a write fault no writer translated (disk full, read-only): the same message
+        from podium.io import write_fault
+
+        error = write_fault(exc)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted: finished epochs are kept; run the same command again to resume", file=sys.stderr)
@@ -57,13 +66,16 @@ def _parser() -> argparse.ArgumentParser:
     cli_search.add_verbs(verb)
     cli_data.add_verbs(verb)
     cli_tasks.add_verbs(verb)
+    from podium import cli_report
+
+    cli_report.add_verbs(verb)
     return parser
 
 
 def _config(args):
     from podium.config import load_config
 
-    return load_config(args.config, args.overrides)
+    return load_config(args.config, args.overrides)  # also refuses flips a spec says change the meaning
 
 
 def _cmd_data(args) -> None:
@@ -91,16 +103,32 @@ def _cmd_folds(args) -> None:
     from podium.workflow import make_split
 
     cfg = _config(args)
-    path, sizes = make_split(cfg, force=args.force)
-    print(f"folds: {path}: validation images per fold: " + ", ".join(f"{k}={v}" for k, v in sizes.items()))
+    cli_data.print_advice(cfg)
+    _print_split(make_split(cfg, force=args.force))
+
+
+def _print_split(summary) -> None:
+    sizes = ", ".join(f"{'training only' if k == -1 else k}={v}" for k, v in summary.sizes.items())
+    print(f"folds: {summary.path}: validation images per fold: {sizes}")
+    _print_notes("folds", summary.notes)
+
+
+def _print_notes(stage: str, notes: list[str]) -> None:
+    for note in notes:
+        print(f"{stage}: note: {note}")
 
 
 def _cmd_train(args) -> None:
     from podium.workflow import train_run
 
     cfg = _config(args)
+    cli_data.print_advice(cfg)
     print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
-    summary = train_run(cfg, force=args.force)
+    _print_train(train_run(cfg, force=args.force))
+
+
+def _print_train(summary) -> None:
+    _print_notes("train", summary.notes)
     print(summary.report_text)
 
 
@@ -116,6 +144,8 @@ def _print_predict(summary) -> None:
         print(f"submission: {summary.n_unreadable} unreadable test image(s) got {summary.unreadable_note}")
     top = ", ".join(f"{k} {v}" for k, v in list(summary.counts.items())[:5])
     print(f"submission: predicted: {top}")
+    print(f"submission: made by {', '.join(summary.folds_used)}; settings recorded in {summary.record}")
+    _print_notes("submission", summary.notes)
 
 
 def _cmd_run(args) -> None:
@@ -124,10 +154,10 @@ def _cmd_run(args) -> None:
     started = time.perf_counter()
     cfg = _config(args)
     _print_data(prepare_data(cfg.competition, cfg.data_dir, args.source))
-    path, sizes = make_split(cfg)
-    print(f"folds: {path}")
+    cli_data.print_advice(cfg)
+    _print_split(make_split(cfg))
     print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
-    print(train_run(cfg).report_text)
+    _print_train(train_run(cfg))
     _print_predict(predict_run(cfg))
     print(f"done in {time.perf_counter() - started:.0f} s")
 

@@ -42,6 +42,12 @@ def add_verbs(verb: AddVerb) -> None:
     _where(eda)
     eda.add_argument("--out", help="output folder (default: data/<slug>/eda)")
     eda.add_argument("--sample", type=int, default=2000, help="images decoded for channel statistics")
+    spec = verb("spec", _cmd_spec, "draft a competition spec from a folder of downloaded files, then check it "
+                                   "(an existing spec is checked, never overwritten without --force)", config=False)
+    spec.add_argument("--source", help="folder holding the competition's files as downloaded (zips, CSVs, folders)")
+    spec.add_argument("--out", help="spec YAML to write (default: configs/competitions/<slug>.yaml)")
+    spec.add_argument("--slug", help="the Kaggle competition slug (default: the source folder's name)")
+    spec.add_argument("--force", action="store_true", help="draft over an existing spec file")
 
 
 def _where(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +153,56 @@ def _cmd_eda(args) -> None:
           f"smallest {classes['smallest']}, imbalance ratio {classes['imbalance_ratio']:.2f}")
     channels = result.summary["channels"]
     print(f"eda: channel mean {channels['mean']} std {channels['std']} (0..255, {channels['images']} images)")
-    print(f"eda: {result.summary['odd_files']} odd or unreadable files; duplicates: "
-          f"{result.summary['duplicates']['groups']} groups")
+    for note in result.summary["set_notes"]:
+        print(f"eda: {note}")
+    print(f"eda: {result.summary['odd_files']} odd or unreadable files ({result.summary['unreadable']} unreadable); "
+          f"duplicates: {result.summary['duplicates']['groups']} groups")
     print(f"eda: report in {result.out_dir / 'summary.md'} (+ {len(result.files) - 1} files)")
+
+
+def _cmd_spec(args) -> None:
+    from podium.competitions import load_competition
+    from podium.data.spec_draft import check_spec, default_out, draft_spec, write_draft
+    from podium.errors import PodiumError
+
+    if not args.source:
+        raise PodiumError("`podium spec` needs the folder of downloaded files.", expected="--source <folder>",
+                          received="no --source", fix="make spec SRC=<folder with the competition's files>")
+    out = Path(args.out) if args.out else default_out(args.source, args.slug)
+    if out.exists() and not args.force:
+        print(f"spec: {out} exists: checking it against {args.source} (FORCE=1 drafts a new one over it)")
+    else:
+        draft = draft_spec(args.source, args.slug)
+        write_draft(draft, out, force=args.force)
+        found = draft.values
+        how = (f"labels CSV {found['labels_csv']} ({found['id_column']} -> "
+               f"{found.get('label_column') or found.get('rle_column')})" if found["layout"] == "csv"
+               else f"a folder per class in {found['train_dir']}/")
+        print(f"spec: drafted {out}: task {found['task']}, {how}, test images in {found['test_dir']}/, "
+              f"submission {found['submission_id_column']},{found['submission_label_column']} "
+              f"(ids are file {'names' if found['submission_id'] == 'filename' else 'stems'})")
+        print(f"spec: images: {draft.images['summary']}")
+        if draft.images.get("advice"):
+            print(f"spec: {draft.images['advice']}")
+    spec = load_competition(str(out))
+    check = check_spec(spec, args.source)
+    for note in check.notes:
+        print(f"spec: note: {note}")
+    for number, problem in enumerate(check.problems, start=1):
+        print(f"spec: problem {number}: {problem}")
+    if not check.ok:
+        raise PodiumError(f"The competition spec {out} does not fit the files in {args.source} "
+                          f"({len(check.problems)} problem(s) listed above).", expected="no problems",
+                          received=f"{len(check.problems)}",
+                          fix=f"edit {out}, then check it again: make spec SRC={args.source} OUT={out}")
+    classes = f" in {len(check.classes)} classes" if check.classes else ""
+    print(f"spec: checked: `make data` would index {check.n_train} train images{classes} and {check.n_test} test "
+          f"images. Next: make data COMP={out} SRC={args.source}; then `competition: {out}` in the experiment config")
+
+
+def print_advice(cfg) -> None:
+    """The config-vs-data warnings of podium.data.advice, printed at folds, train and run (never fatal)."""
+    from podium.data.advice import index_warnings
+
+    for warning in index_warnings(cfg):
+        print(f"advice: {warning}")

@@ -12,9 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-import yaml
-
 from podium.errors import PodiumError
+from podium.io import read_yaml_mapping
 
 SPEC_DIR = Path(__file__).with_name("competitions")
 
@@ -47,6 +46,12 @@ class CompetitionSpec:
     # localization: labels_csv's (and the submission's) box columns, in pixels of the original image
     box_columns: tuple[str, ...] = ("x1", "y1", "x2", "y2")
     rules_url: str = ""
+    # false: a mirrored image changes its meaning (digits, letters, text), so flip augments and flipped TTA
+    # views are refused at config load; true: flips are fine; unset: podium.data.advice warns on a hunch
+    flip_invariant: bool | None = None
+    # csv: `make submit` uploads the CSV; code: Kaggle re-runs a kernel version on the hidden test set and
+    # scores the submission.csv it writes, so `make submit` submits the pushed kernel version instead
+    submission_kind: Literal["csv", "code"] = "csv"
 
     @property
     def root_hint(self) -> str:
@@ -66,11 +71,13 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
             raise PodiumError(f"Unknown competition '{name_or_path}'.",
                               expected=f"a built-in slug ({', '.join(builtin_slugs())}) or a path to a spec YAML",
                               received=repr(name_or_path),
-                              fix="write a spec like src/podium/competitions/demo.yaml and pass its path")
+                              fix="draft one with `make spec SRC=<folder of downloaded files>` "
+                                  "(docs/competition-spec.md) and pass its path")
     elif not path.is_file():
         raise PodiumError(f"Competition spec {path} does not exist.", expected="a YAML competition spec",
                           received=str(path), fix="check the path")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = read_yaml_mapping(path, "Competition spec", "src/podium/competitions/demo.yaml",
+                            "write one 'field: value' per line, as src/podium/competitions/demo.yaml does")
     known = [f.name for f in dataclasses.fields(CompetitionSpec)]
     for key in raw:
         if key not in known:

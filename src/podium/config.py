@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import hashlib
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-
+from podium.data.advice import check_config
 from podium.errors import PodiumError
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
@@ -28,7 +29,64 @@ Task = Literal["classification", "segmentation", "localization"]
 # folder made before them keeps its id (and `make train` still finds and resumes it).
 HASH_NEUTRAL_AT_DEFAULT = ("task", "decoder", "unet_filters", "seg_loss", "box_weight", "prune_core",
                            "prune_threshold", "prune_chunk", "prune_add", "prune_max_epochs",
-                           "precision", "jit_compile", "distribute", "keep_empty")
+                           "precision", "jit_compile", "distribute", "keep_empty", "pseudo_run",
+                           "pseudo_threshold", "pseudo_top_share", "pseudo_weight")
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric key accepts, declared beside the field (`num(...)`), so a new numeric key
+    cannot be added without one: `_check_ranges` refuses an undeclared numeric field outright."""
+
+    ge: float | None = None  # value >= ge
+    gt: float | None = None  # value > gt
+    le: float | None = None  # value <= le
+    lt: float | None = None  # value < lt
+    zero: str = ""  # 0 is accepted too, and means this (image_size=0: the backbone's default)
+
+    def accepts(self, value: float) -> bool:
+        if isinstance(value, float) and not math.isfinite(value):
+            return False
+        if self.zero and value == 0:
+            return True
+        return not ((self.ge is not None and value < self.ge) or (self.gt is not None and value <= self.gt)
+                    or (self.le is not None and value > self.le) or (self.lt is not None and value >= self.lt))
+
+    def text(self, key: str) -> str:
+        low = f"{_num_text(self.ge)} <= " if self.ge is not None else f"{_num_text(self.gt)} < " \
+            if self.gt is not None else ""
+        high = f" <= {_num_text(self.le)}" if self.le is not None else f" < {_num_text(self.lt)}" \
+            if self.lt is not None else ""
+        bounded = f"{low}{key}{high}"
+        return f"{key} = 0 ({self.zero}) or {bounded}" if self.zero else bounded
+
+    def outside(self) -> float:
+        """One value this range refuses (for the test that walks every numeric key)."""
+        if self.gt is not None and not (self.zero and self.gt == 0):
+            return self.gt
+        if self.ge is not None:
+            return self.ge - 1
+        return (self.le if self.le is not None else self.lt) + 1
+
+
+def _num_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
+
+
+def num(default: Any, **bounds: Any) -> Any:
+    """A numeric field (or list of numbers) with its accepted range: `lr: float = num(1e-3, gt=0)`."""
+    metadata = {"range": Range(**bounds)}
+    if isinstance(default, list):
+        return field(default_factory=lambda: list(default), metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+PLUMBING_KEYS = ("data_dir", "runs_dir", "submissions_dir", "verbose", "workers")
+# read at predict time only: they change the submission, never the trained weights. Left out of the run id
+# (so `make predict ARGS="tta=[...]"` finds the run), and put into the submission's name when they differ
+# from the run's own (podium.predict.submission_path), so every file is traceable to what made it
+PREDICTION_KEYS = ("folds", "tta", "mask_threshold", "min_object_pixels", "allow_unfinished")
+SEED_MAX = 2**32  # numpy's seeds are 32-bit
 
 
 @dataclass
@@ -39,58 +97,67 @@ class ExperimentConfig:
     data_dir: str = "data"
     runs_dir: str = "runs"
     submissions_dir: str = "submissions"
-    seed: int = 42
+    seed: int = num(42, ge=0, lt=SEED_MAX)
     # validation split: val_split > 0 is one stratified holdout (quick runs, searches);
     # val_split = 0 uses stratified k-fold with n_folds, training the folds listed in `folds`
-    n_folds: int = 5
-    val_split: float = 0.0
-    split_seed: int = 42  # fixed apart from `seed`, so repeating a config over seeds keeps one split
-    folds: list[int] = field(default_factory=lambda: [0])
+    n_folds: int = num(5, ge=2)
+    val_split: float = num(0.0, ge=0, lt=1)
+    split_seed: int = num(42, ge=0, lt=SEED_MAX)  # fixed apart from `seed`, so repeating a config over seeds keeps one split
+    folds: list[int] = num([0], ge=0)  # also within range(n_folds) (k-fold) or [0] (holdout)
     # task: a head, a loss and a metric (podium.tasks); segmentation monitors val_dice,
     # localization val_box_iou or val_accuracy
     task: Task = "classification"
     decoder: Literal["unet", "residual_unet"] = "unet"  # segmentation: U-Net on the backbone, or seed 002's
-    unet_filters: int = 16  # narrowest decoder width (residual_unet: its first level)
+    unet_filters: int = num(16, ge=1)  # narrowest decoder width (residual_unet: its first level)
     seg_loss: Literal["bce", "dice", "bce_dice", "focal"] = "bce_dice"
-    box_weight: float = 1.0  # localization: box loss weight next to the class cross-entropy
+    box_weight: float = num(1.0, gt=0)  # localization: box loss weight next to the class cross-entropy
     # data pruning (podium prune, seed 002): start from prune_core samples, add failures, retrain
-    prune_core: int = 11
-    prune_threshold: float = 0.85  # per-sample score the kept set is trained to; a sample under 0.95 x it is kept
-    prune_chunk: int = 256  # samples predicted per scan
-    prune_add: int = 1  # failures added per round (1: exactly the seed's loop)
-    prune_max_epochs: int = 30  # per round, in case the kept set never reaches the threshold
+    prune_core: int = num(11, ge=1)
+    prune_threshold: float = num(0.85, gt=0, le=1)  # per-sample score the kept set is trained to; a sample under 0.95 x it is kept
+    prune_chunk: int = num(256, ge=1)  # samples predicted per scan
+    prune_add: int = num(1, ge=1)  # failures added per round (1: exactly the seed's loop)
+    prune_max_epochs: int = num(30, ge=1)  # per round, in case the kept set never reaches the threshold
     # model
     backbone: str = "tiny_cnn"
     weights: str = "none"  # imagenet | none | path to a .weights.h5 / .keras file
-    image_size: int = 0  # 0: the backbone's default size
-    dropout: float = 0.2
+    image_size: int = num(0, ge=8, le=4096, zero="the backbone's default size")  # also >= the backbone's min_size
+    dropout: float = num(0.2, ge=0, lt=1)
     freeze_backbone: bool = False
-    unfreeze_epoch: int = 0  # with freeze_backbone: train the head alone until this epoch, then everything
-    unfreeze_lr_factor: float = 0.1  # the whole network fine-tunes at lr x this factor
+    unfreeze_epoch: int = num(0, ge=0)  # with freeze_backbone: train the head alone until this epoch, then everything
+    unfreeze_lr_factor: float = num(0.1, gt=0)  # the whole network fine-tunes at lr x this factor
     # optimisation
-    epochs: int = 10
-    batch_size: int = 64
+    epochs: int = num(10, ge=1)
+    batch_size: int = num(64, ge=1)
     optimizer: Optimizer = "adam"
-    lr: float = 1e-3
-    weight_decay: float = 0.0
-    momentum: float = 0.9
+    lr: float = num(1e-3, gt=0)
+    weight_decay: float = num(0.0, ge=0)
+    momentum: float = num(0.9, ge=0, lt=1)
     schedule: Schedule = "plateau"
-    lr_boundaries: list[float] = field(default_factory=list)  # epochs where piecewise steps
-    lr_values: list[float] = field(default_factory=list)  # len(lr_boundaries) + 1 values
-    warmup_epochs: float = 0.0
-    min_lr: float = 1e-6
-    plateau_factor: float = 0.3
-    plateau_patience: int = 2
-    early_stopping_patience: int = 5
+    lr_boundaries: list[float] = num([], ge=0)  # epochs where piecewise steps
+    lr_values: list[float] = num([], gt=0)  # len(lr_boundaries) + 1 values
+    warmup_epochs: float = num(0.0, ge=0)
+    min_lr: float = num(1e-6, ge=0)
+    plateau_factor: float = num(0.3, gt=0, lt=1)
+    plateau_patience: int = num(2, ge=0)
+    early_stopping_patience: int = num(5, ge=0)
     monitor: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
-    label_smoothing: float = 0.0
+    label_smoothing: float = num(0.0, ge=0, lt=1)
     # class imbalance
     loss: Literal["crossentropy", "focal"] = "crossentropy"
-    focal_gamma: float = 2.0
+    focal_gamma: float = num(2.0, ge=0)
     class_weight: Literal["none", "balanced"] = "none"
-    oversample_to: int = 0  # repeat training images of rarer classes up to this many per class
-    keep_empty: float = 1.0  # segmentation: share of empty-mask images kept for training (validation keeps all)
+    oversample_to: int = num(0, ge=0)  # repeat training images of rarer classes up to this many per class
+    keep_empty: float = num(1.0, gt=0, le=1)  # segmentation: share of empty-mask images kept for training (validation keeps all)
+    # pseudo-labels (classification; podium.pseudo, docs/blend-and-report.md): the confident test predictions
+    # of the finished run `pseudo_run` (its `make predict` output) join the TRAINING part of every fold with
+    # the per-sample weight pseudo_weight; validation parts stay the labelled images. Pick them by
+    # pseudo_threshold (max probability >= it) or pseudo_top_share (that share of each predicted class, most
+    # confident first): exactly one of the two
+    pseudo_run: str = ""  # a run id in runs_dir ("" = no pseudo-labels)
+    pseudo_threshold: float = num(0.0, gt=0, le=1, zero="not used")
+    pseudo_top_share: float = num(0.0, gt=0, le=1, zero="not used")
+    pseudo_weight: float = num(0.5, gt=0, le=1)  # a labelled image weighs 1
     # augmentation and inference
     augment: list[str] = field(default_factory=lambda: ["flip"])  # batch recipes (Keras layers)
     cpu_augment: str = "none"  # albumentations recipe, per image on the CPU
@@ -98,21 +165,41 @@ class ExperimentConfig:
     # segmentation submissions: a pixel is "object" above mask_threshold (after resizing back to the
     # image's own size); connected objects smaller than min_object_pixels are dropped (speckle costs a
     # false positive at every IoU threshold of the Airbus score)
-    mask_threshold: float = 0.5
-    min_object_pixels: int = 10
+    mask_threshold: float = num(0.5, gt=0, lt=1)
+    min_object_pixels: int = num(10, ge=0)
+    # predict with folds whose training did not finish (no fold-<k>/metrics.json, e.g. a killed `make
+    # train`): refused unless set; the predict summary and the submission's sidecar then name them
+    allow_unfinished: bool = False
     # speed (podium.runtime resolves "auto" against the devices present; docs/speed.md)
     # precision auto: bf16 on a TPU or an A100/H100, fp16 on a T4, float32 on a CPU
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = "float32"
     jit_compile: bool | None = None  # XLA; None: Keras' "auto"
     distribute: Literal["auto", "none"] = "auto"  # auto: data parallel over every device when there are several
     # plumbing
-    workers: int = 1
-    verbose: int = 2
+    workers: int = num(1, ge=1)
+    verbose: int = num(2, ge=0, le=2)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
-            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints()[f.name]))
+            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints(type(self))[f.name]))
+        self._check_ranges()
         self._check_values()
+
+    def _check_ranges(self) -> None:
+        """Every numeric key against the range declared beside it, before anything is built or written."""
+        for f in dataclasses.fields(self):
+            if not _is_numeric(_hints(type(self))[f.name]):
+                continue
+            bounds = f.metadata.get("range")
+            if bounds is None:  # a programming error, not a user's: every numeric key declares its range
+                raise TypeError(f"ExperimentConfig.{f.name} is numeric but declares no range: use num(...)")
+            value = getattr(self, f.name)
+            for item in value if isinstance(value, list) else [value]:
+                if not bounds.accepts(item):
+                    shown = f"{f.name}={value}" + (f" (the item {item})" if isinstance(value, list) else "")
+                    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
+                    raise PodiumError(f"Config key '{f.name}' is out of range.", expected=bounds.text(f.name),
+                                      received=shown, fix=f"set {f.name} within that range (default: {default})")
 
     def _check_values(self) -> None:
         from podium import augment, backbones, tta
@@ -123,12 +210,11 @@ class ExperimentConfig:
         _check_choice("cpu_augment", self.cpu_augment, augment.cpu_recipe_names())
         for name in self.tta:
             _check_choice("tta", name, tta.view_names())
-        if not 0.0 <= self.val_split < 1.0:
-            raise PodiumError("Config key 'val_split' is out of range.", expected="0 <= val_split < 1 "
-                              "(0 means k-fold)", received=str(self.val_split), fix="set val_split=0.2, say")
-        if self.n_folds < 2:
-            raise PodiumError("Config key 'n_folds' is too small.", expected="n_folds >= 2",
-                              received=str(self.n_folds), fix="set n_folds=5, say")
+        smallest = backbones.get(self.backbone).min_size
+        if self.image_size and self.image_size < smallest:
+            raise PodiumError(f"Config key 'image_size' is too small for backbone {self.backbone}.",
+                              expected=f"image_size >= {smallest}, or 0 for the backbone's default",
+                              received=f"image_size={self.image_size}", fix=f"set image_size={smallest} or more")
         valid_folds = [0] if self.val_split else list(range(self.n_folds))
         bad = [k for k in self.folds if k not in valid_folds]
         if bad or not self.folds:
@@ -146,22 +232,36 @@ class ExperimentConfig:
                               received=f"freeze_backbone={self.freeze_backbone}, unfreeze_epoch="
                                        f"{self.unfreeze_epoch}, epochs={self.epochs}",
                               fix="set freeze_backbone=true, or unfreeze_epoch=0 to keep one phase")
-        if not 0.0 < self.mask_threshold < 1.0 or self.min_object_pixels < 0:
-            raise PodiumError("Config keys 'mask_threshold'/'min_object_pixels' are out of range.",
-                              expected="0 < mask_threshold < 1 and min_object_pixels >= 0",
-                              received=f"mask_threshold={self.mask_threshold}, min_object_pixels="
-                                       f"{self.min_object_pixels}", fix="e.g. mask_threshold=0.5 min_object_pixels=10")
-        if not 0.0 < self.keep_empty <= 1.0 or (self.keep_empty < 1.0 and self.task != "segmentation"):
-            raise PodiumError("Config key 'keep_empty' is out of range or set for a task without masks.",
+        if self.keep_empty < 1.0 and self.task != "segmentation":
+            raise PodiumError("Config key 'keep_empty' is set for a task without masks.",
                               expected="0 < keep_empty <= 1, below 1 only with task=segmentation",
                               received=f"keep_empty={self.keep_empty}, task={self.task}",
                               fix="e.g. keep_empty=0.2 with task=segmentation, or keep_empty=1")
+        self._check_pseudo()
         self._check_task()
-        for key in ("epochs", "batch_size", "workers", "unet_filters", "prune_core", "prune_chunk", "prune_add",
-                    "prune_max_epochs"):
-            if getattr(self, key) < 1:
-                raise PodiumError(f"Config key '{key}' must be positive.", expected=">= 1",
-                                  received=str(getattr(self, key)), fix=f"set {key} to 1 or more")
+
+    def _check_pseudo(self) -> None:
+        chosen = [k for k in ("pseudo_threshold", "pseudo_top_share") if getattr(self, k)]
+        if not self.pseudo_run:
+            if chosen or self.pseudo_weight != 0.5:
+                raise PodiumError("Pseudo-label settings are given without pseudo_run.",
+                                  expected="pseudo_run=<run-id> with pseudo_threshold or pseudo_top_share",
+                                  received=f"pseudo_run='', {', '.join(f'{k}={getattr(self, k)}' for k in chosen)}"
+                                           f"{', ' if chosen else ''}pseudo_weight={self.pseudo_weight}",
+                                  fix="name the finished run whose test predictions to use: pseudo_run=<run-id>")
+            return
+        if len(chosen) != 1:
+            raise PodiumError("Pseudo-labels need one rule to pick confident test images.",
+                              expected="exactly one of pseudo_threshold (e.g. 0.9) or pseudo_top_share (e.g. 0.2)",
+                              received=f"pseudo_threshold={self.pseudo_threshold}, "
+                                       f"pseudo_top_share={self.pseudo_top_share}",
+                              fix="set pseudo_threshold=0.9, or pseudo_top_share=0.2 (and the other to 0)")
+        if self.task != "classification":
+            raise PodiumError(f"Pseudo-labels are classification-only; this config trains {self.task}.",
+                              expected="task=classification with pseudo_run",
+                              received=f"task={self.task}, pseudo_run={self.pseudo_run}",
+                              fix="remove pseudo_run: a mask's or a box's confidence is not one probability per "
+                                  "image, so podium does not pick pseudo-labels for segmentation or localization")
 
     def _check_task(self) -> None:
         from podium import tasks
@@ -198,8 +298,7 @@ class ExperimentConfig:
     def config_hash(self) -> str:
         """Hash of what changes the trained weights; paths, verbosity and inference-time settings do not,
         so `make predict ARGS="tta=[...]"` finds the run that `make train` wrote."""
-        ignored = {"data_dir", "runs_dir", "submissions_dir", "verbose", "workers", "folds", "tta",
-                   "mask_threshold", "min_object_pixels"}
+        ignored = {*PLUMBING_KEYS, *PREDICTION_KEYS}
         defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
         payload = {k: v for k, v in self.to_dict().items() if k not in ignored
                    and not (k in HASH_NEUTRAL_AT_DEFAULT and v == defaults[k])}
@@ -231,18 +330,22 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
     else:
         values.update(parse_overrides(overrides or []))
     _reject_unknown(values, source=str(path) if path else "overrides")
-    return ExperimentConfig(**values)
+    cfg = ExperimentConfig(**values)
+    check_config(cfg)  # a spec with flip_invariant: false refuses flips in every stage, search and kernel too
+    return cfg
 
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`key=value` strings; values parse as YAML so `lr=3e-4`, `augment=[flip,crop]` just work."""
+    from podium.io import parse_yaml  # a syntax error names the override, line and column
+
     parsed: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise PodiumError("An override is not of the form key=value.", expected="key=value, e.g. epochs=5",
                               received=repr(item), fix="write the override as key=value")
-        parsed[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        parsed[key.strip()] = parse_yaml(raw, f"Override {item!r}") if raw.strip() else ""
     return parsed
 
 
@@ -275,8 +378,16 @@ def _check_choice(key: str, value: str, choices: list[str]) -> None:
                           received=repr(value), fix=f"pick one of the listed values for {key}")
 
 
-def _hints() -> dict[str, Any]:
-    return typing.get_type_hints(ExperimentConfig)
+def _is_numeric(hint: Any) -> bool:
+    """int/float keys and lists of them (bool is not a number here)."""
+    if typing.get_origin(hint) is list:
+        hint = typing.get_args(hint)[0]
+    return hint in (int, float)
+
+
+@functools.lru_cache(maxsize=None)
+def _hints(cls: type = None) -> dict[str, Any]:
+    return typing.get_type_hints(cls or ExperimentConfig)
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:

@@ -18,6 +18,7 @@ from podium import report
 from podium.data.duplicates import dups_settings, duplicates_dir
 from podium.data.gallery import class_grid, figure, save_png
 from podium.data.images import ImageDecodeError, decode_image
+from podium.data.index import require_files
 from podium.errors import PodiumError
 from podium.io import write_csv, write_json, write_text
 
@@ -25,6 +26,7 @@ STATS_SAMPLE = 2000  # images decoded for channel statistics: enough for 3 signi
 PER_CLASS = 8  # sample images per class in the grid
 SMALL_SIDE = 16  # pixels: smaller than this is too small to classify reliably
 EXTREME_ASPECT = 4.0  # width/height beyond 4:1 (or 1:4) gets squashed hard by a square resize
+SET_SHARE = 0.5  # a trait of at least this share of the readable images is the set's, said once, not per file
 
 
 @dataclass
@@ -87,17 +89,54 @@ def channel_statistics(index: pd.DataFrame, data_root: Path, sample: int = STATS
             "std": [round(float(v), 3) for v in std]}, gray
 
 
-def odd_files(index: pd.DataFrame, gray_ids: list[str], color_dataset: bool) -> pd.DataFrame:
-    """Files worth a look before training: unreadable, tiny, extremely elongated, gray among colour."""
+def _tiny(readable: pd.DataFrame) -> pd.Series:
+    return np.minimum(readable["width"], readable["height"]) < SMALL_SIDE
+
+
+def _stretched(readable: pd.DataFrame) -> pd.Series:
+    aspect = readable["width"] / readable["height"]
+    return (aspect > EXTREME_ASPECT) | (aspect < 1 / EXTREME_ASPECT)
+
+
+def set_traits(index: pd.DataFrame) -> tuple[list[str], set[str]]:
+    """Sentences for what most of the set shares (all 8x8, mostly elongated) and the names of those traits:
+    a property of the whole set is one line, not thousands of "odd" files that hide the truly odd ones."""
+    readable = index[index["ok"]]
+    total = len(readable)
+    notes, traits = [], set()
+    if not total:
+        return notes, traits
+    every = "all" + (f" {total:,} readable" if len(readable) < len(index) else f" {total:,}") + " images"
+    for trait, mask, meaning in (
+            ("tiny", _tiny(readable), f"under {SMALL_SIDE} px on a side: they are upscaled to the config's "
+                                      f"image_size, so a small image_size (e.g. 32) is the cheap choice"),
+            ("extreme aspect", _stretched(readable), f"beyond {EXTREME_ASPECT:g}:1: a square resize squashes them")):
+        count = int(mask.sum())
+        if count < SET_SHARE * total:
+            continue
+        traits.add(trait)
+        sizes = (readable.loc[mask, "width"].astype(str) + "x" + readable.loc[mask, "height"].astype(str))
+        shape = sizes.iloc[0] if sizes.nunique() == 1 else f"{sizes.nunique()} sizes, most often {sizes.mode()[0]}"
+        who = every if count == total else f"{count:,} of {total:,} readable images"
+        notes.append(f"{who} are {shape} ({trait}: {meaning})")
+    return notes, traits
+
+
+def odd_files(index: pd.DataFrame, gray_ids: list[str], color_dataset: bool,
+              set_wide: set[str] = frozenset()) -> pd.DataFrame:
+    """Files worth a look before training: unreadable (always, one row each), tiny, extremely elongated,
+    gray among colour; a trait in `set_wide` (see set_traits) is the set's and is not listed per file."""
     problems = []
     for row in index[~index["ok"]].itertuples():
         problems.append((row.split, row.id, row.path, f"unreadable: {row.error}"))
     readable = index[index["ok"]]
-    small = readable[np.minimum(readable["width"], readable["height"]) < SMALL_SIDE]
-    problems += [(r.split, r.id, r.path, f"tiny: {r.width}x{r.height}") for r in small.itertuples()]
-    aspect = readable["width"] / readable["height"]
-    stretched = readable[(aspect > EXTREME_ASPECT) | (aspect < 1 / EXTREME_ASPECT)]
-    problems += [(r.split, r.id, r.path, f"extreme aspect: {r.width}x{r.height}") for r in stretched.itertuples()]
+    if "tiny" not in set_wide:
+        small = readable[_tiny(readable)]
+        problems += [(r.split, r.id, r.path, f"tiny: {r.width}x{r.height}") for r in small.itertuples()]
+    if "extreme aspect" not in set_wide:
+        stretched = readable[_stretched(readable)]
+        problems += [(r.split, r.id, r.path, f"extreme aspect: {r.width}x{r.height}")
+                     for r in stretched.itertuples()]
     if color_dataset:
         gray = readable[(readable["split"] == "train") & readable["id"].astype(str).isin(set(gray_ids))]
         problems += [(r.split, r.id, r.path, "gray image in a colour dataset") for r in gray.itertuples()]
@@ -127,11 +166,16 @@ def make_eda(index: pd.DataFrame, data_root: Path, out_dir: Path | None = None, 
     if counts.empty:
         raise PodiumError("No readable labeled images to report on.", expected="train rows with ok=True in the index",
                           received=f"{len(index)} rows, none usable", fix="check `make data` output for errors")
+    require_files(index, data_root)
     channels, gray = channel_statistics(index, data_root, sample, seed)
-    color_dataset = len(gray) < 0.5 * max(channels["images"], 1)
-    odd = odd_files(index, gray, color_dataset)
+    color_dataset = len(gray) < SET_SHARE * max(channels["images"], 1)
+    notes, set_wide = set_traits(index)
+    if gray and not color_dataset:
+        notes.append(f"{len(gray):,} of {channels['images']:,} sampled train images are gray (three equal channels): "
+                     f"a gray data set")
+    odd = odd_files(index, gray, color_dataset, set_wide)
     summary = {"classes": class_summary(counts), "sizes": size_summary(index), "channels": channels,
-               "gray_images_sampled": len(gray), "odd_files": len(odd),
+               "gray_images_sampled": len(gray), "set_notes": notes, "odd_files": len(odd),
                "unreadable": int((~index["ok"]).sum()), "duplicates": duplicate_summary(index, data_root)}
     files = [report.plot_class_distribution(counts.to_dict(), out_dir / "class_distribution.png",
                                             title="train images per class"),
@@ -169,6 +213,8 @@ def summary_markdown(summary: dict, odd: pd.DataFrame) -> str:
         lines.append("byte-identical copies only: run `make dups` to find near-duplicates. ")
     lines[-1] += (f"{dups['groups']} groups holding {dups['images_in_groups']} images, largest {dups['largest_group']}, "
                   f"{dups['train_test_groups']} spanning train and test.")
+    if summary.get("set_notes"):
+        lines += ["", "## The whole set", ""] + [f"- {note}" for note in summary["set_notes"]]
     lines += ["", f"## Unreadable or odd files: {len(odd)}", ""]
     if len(odd):
         lines += ["| split | id | problem |", "|---|---|---|"]

@@ -9,6 +9,9 @@ A call that creates something (a submission, a kernel version) is never retried 
 connection: the server may have acted before the connection died. Such calls raise `OutcomeUnknown`,
 and the caller reconciles (submit.py looks for its token in the submissions list before sending again).
 
+Every transport failure (requests / urllib3 / http.client / socket families: refused, reset, timed out,
+an answer cut off mid-body) becomes a TransientError; none escapes as a traceback.
+
 PODIUM_KAGGLE_ENDPOINT=http://host:port points the client's LOCALHOST entry of its endpoint table there
 (the only endpoint knob the pinned client has is KAGGLE_API_ENVIRONMENT, whose local entries have fixed
 ports); the tests use it to reach the local stand-in.
@@ -17,10 +20,12 @@ ports); the tests use it to reach the local stand-in.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import io
 import json
 import logging
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -50,18 +55,41 @@ class OutcomeUnknown(TransientError):
 
 @dataclass
 class RetryPolicy:
-    """How long podium keeps trying; tests pass a recording `sleep` so nothing really waits."""
+    """How long podium keeps trying; tests pass a recording `sleep` (and a fixed `clock`) so nothing waits."""
 
     attempts: int = 5
     base_delay: float = 2.0
     max_delay: float = 60.0
     max_retry_after: float = 600.0
+    # after a create whose answer was lost: how long the list is searched (growing waits) before re-sending
+    reconcile_window: float = 120.0
     sleep: Callable[[float], None] = time.sleep
+    clock: Callable[[], float] = time.time  # wall clock: a Retry-After HTTP date is an absolute time
 
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after
         return min(self.base_delay * 2 ** attempt, self.max_delay)
+
+    def pause(self, what: str, attempt: int, retry_after: float | None) -> float:
+        """Sleep before the next attempt. A server asking for more than max_retry_after is refused."""
+        delay = self.delay(attempt, retry_after)
+        if delay > self.max_retry_after:
+            raise PodiumError(f"Kaggle asks to wait {delay:.0f} s before {what}.",
+                              expected=f"a wait under {self.max_retry_after:.0f} s",
+                              received=f"Retry-After: {delay:.0f} s", fix="run the same command later")
+        self.sleep(delay)
+        return delay
+
+    def reconcile_waits(self) -> list[float]:
+        """Growing waits (2, 4, 8, ... capped at max_delay) that add up to reconcile_window."""
+        waits: list[float] = []
+        while sum(waits) < self.reconcile_window:
+            step = min(self.base_delay * 2 ** len(waits), self.max_delay, self.reconcile_window - sum(waits))
+            if step <= 0:
+                break
+            waits.append(step)
+        return waits
 
 
 @dataclass
@@ -91,10 +119,12 @@ class KaggleSession:
     def username(self) -> str:
         return self.creds.username
 
-    def call(self, what: str, fn: Callable[..., Any], *args, creates: bool = False, rules_url: str = "",
+    def call(self, what: str, fn: Callable[..., Any], *args, creates: bool | str = False, rules_url: str = "",
              missing_ok: bool = False, **kwargs) -> Any:
         """fn(*args) with retries. `creates`: never resent here; a transient failure is raised for the
-        caller to reconcile (OutcomeUnknown when the connection dropped after sending)."""
+        caller to reconcile (OutcomeUnknown when the connection dropped after sending). A string names the
+        one request that creates (e.g. "CreateSubmission"): a failure of another request of the same call
+        (the upload before it) then sent nothing, and is a plain TransientError."""
         attempt = 0
         while True:
             try:
@@ -106,31 +136,33 @@ class KaggleSession:
                 problem = self._classify(exc, what, creates, rules_url)
                 if not isinstance(problem, TransientError) or creates or attempt + 1 >= self.retry.attempts:
                     raise problem from exc
-                delay = self.retry.delay(attempt, problem.retry_after)
-                if delay > self.retry.max_retry_after:
-                    raise PodiumError(f"Kaggle asks to wait {delay:.0f} s before {what}.",
-                                      expected=f"a wait under {self.retry.max_retry_after:.0f} s",
-                                      received=f"Retry-After: {delay:.0f}", fix="run the same command later") from exc
-                self.retry.sleep(delay)
+                self.retry.pause(what, attempt, problem.retry_after)
                 attempt += 1
 
-    def _classify(self, exc: Exception, what: str, creates: bool, rules_url: str) -> PodiumError:
-        import requests
-
+    def _classify(self, exc: Exception, what: str, creates: bool | str, rules_url: str) -> PodiumError:
         status = _status(exc)
         said = self.creds.redact(_server_message(exc))
         if status is not None:
             if status in TRANSIENT_STATUS:
-                retry_after = _retry_after(exc) if status == 429 else None
-                return TransientError(f"Kaggle answered HTTP {status} while {what}.",
-                                      received=said or f"HTTP {status}", retry_after=retry_after,
-                                      fix="run the same command again later")
+                retry_after = _retry_after(exc, self.retry.clock) if status in (429, 503) else None
+                # 500/502/504 to the creating request itself: the server (or the one behind a gateway) may
+                # have acted before failing, so it is reconciled like a lost answer; 429/503 refused it
+                acted = status in (500, 502, 504) and _names_create(creates, getattr(exc.response, "url", ""))
+                kind = OutcomeUnknown if acted else TransientError
+                return kind(f"Kaggle answered HTTP {status} while {what}.", received=said or f"HTTP {status}",
+                            retry_after=retry_after, fix="run the same command again later")
             if status == 401:
                 return PodiumError(f"Kaggle rejected the credentials (HTTP 401) while {what}.",
                                    expected="a valid API key or token",
                                    received=f"credentials from {self.creds.source}",
                                    fix="create a new token at https://www.kaggle.com/settings and replace "
                                        "kaggle.json (or KAGGLE_KEY / KAGGLE_API_TOKEN)")
+            if status == 403 and _from_storage(exc):  # the signed link of a redirect, not the API: not rules
+                host = _host(getattr(exc.response, "url", ""))
+                return TransientError(f"The storage host refused the download link (HTTP 403) while {what}: "
+                                      "the download link expired.", expected="a fresh signed link",
+                                      received=said or f"HTTP 403 from {host}",
+                                      fix="the download link expired; run the same command again")
             if status == 403 and rules_url:
                 return PodiumError(f"Kaggle refused access (HTTP 403) while {what}: the competition's rules "
                                    "have not been accepted with this account.",
@@ -146,16 +178,31 @@ class KaggleSession:
                                    received=said or "HTTP 404", fix="check the slug / name for typos")
             return PodiumError(f"Kaggle answered HTTP {status} while {what}.", received=said or f"HTTP {status}",
                                fix="check the request; run with VERBOSE=1 for the client's trace")
-        if isinstance(exc, (requests.ConnectionError, requests.Timeout, ConnectionError)) or \
-                type(exc).__module__.startswith("urllib3"):
-            kind = OutcomeUnknown if creates else TransientError
-            return kind(f"The connection to Kaggle failed while {what}.",
-                        received=self.creds.redact(f"{type(exc).__name__}: {exc}")[:300],
-                        fix="check the network and run the same command again")
+        received = self.creds.redact(f"{type(exc).__name__}: {exc}")[:300]
+        if _is_cut(exc):
+            return self._transport(f"Kaggle's answer was cut off while {what}.", exc, creates, received)
+        if _is_transport(exc):
+            return self._transport(f"The connection to Kaggle failed while {what}.", exc, creates, received)
+        if isinstance(exc, ValueError) and "does not match expected size" in str(exc):  # client's size check
+            return TransientError(f"The download was incomplete while {what}.", received=received,
+                                  fix="run the same command again")
+        import requests
+
+        if isinstance(exc, requests.RequestException):  # e.g. too many redirects, an invalid URL
+            return PodiumError(f"The request to Kaggle failed while {what}.", received=received,
+                               fix="run with VERBOSE=1 for the client's trace")
+        if isinstance(exc, OSError):  # not the network (that was above): the disk (full, read-only, rights)
+            return PodiumError(f"Writing failed while {what}.", received=received,
+                               fix="check free space and permissions of the target folder")
         if isinstance(exc, (ValueError, KeyError)):
             return PodiumError(f"The Kaggle client refused while {what}.",
                                received=self.creds.redact(str(exc))[:300], fix="see the message")
-        raise exc
+        raise exc  # a programming error: its traceback is the useful report
+
+    def _transport(self, what: str, exc: Exception, creates: bool | str, received: str) -> TransientError:
+        unknown = not _never_sent(exc) and _names_create(creates, _failed_url(exc))
+        kind = OutcomeUnknown if unknown else TransientError
+        return kind(what, received=received, fix="check the network and run the same command again")
 
 
 def _status(exc: Exception) -> int | None:
@@ -173,12 +220,104 @@ def _server_message(exc: Exception) -> str:
         return ""
 
 
-def _retry_after(exc: Exception) -> float | None:
+def _retry_after(exc: Exception, clock: Callable[[], float] = time.time) -> float | None:
+    """Retry-After in seconds: delta-seconds or an HTTP date (RFC 9110 10.2.3), never negative."""
     value = exc.response.headers.get("Retry-After")  # type: ignore[attr-defined]
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+    return parse_retry_after(value, clock)
+
+
+def parse_retry_after(value: str | None, clock: Callable[[], float] = time.time) -> float | None:
+    if value is None or not str(value).strip():
         return None
+    value = str(value).strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:  # "-0000" or no zone: RFC 9110 dates are GMT
+        import datetime as _dt
+
+        when = when.replace(tzinfo=_dt.timezone.utc)
+    return max(0.0, when.timestamp() - clock())
+
+
+def _is_cut(exc: BaseException) -> bool:
+    """An answer that started and stopped short: chunked/length mismatch, broken decoding."""
+    import http.client
+
+    import requests
+    import urllib3
+
+    return isinstance(exc, (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError,
+                            urllib3.exceptions.ProtocolError, urllib3.exceptions.DecodeError,
+                            http.client.IncompleteRead))
+
+
+def _is_transport(exc: BaseException) -> bool:
+    """Refused, reset, timed out, dropped: the network, not the request."""
+    import http.client
+
+    import requests
+    import urllib3
+
+    return isinstance(exc, (requests.ConnectionError, requests.Timeout, requests.exceptions.RetryError,
+                            urllib3.exceptions.HTTPError, http.client.HTTPException, ConnectionError,
+                            TimeoutError))
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """The connection was never made (refused, connect timeout): the request did not leave this machine."""
+    import requests
+    import urllib3
+
+    seen: set[int] = set()
+    stack: list[Any] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        if isinstance(item, (requests.ConnectTimeout, urllib3.exceptions.NewConnectionError,
+                             urllib3.exceptions.ConnectTimeoutError, ConnectionRefusedError)):
+            return True
+        stack += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+    return False
+
+
+def _names_create(creates: bool | str, url: str) -> bool:
+    """Whether the failed request may be the creating one: any request of a `creates=True` call, or the
+    named method (`creates="CreateSubmission"`), or an unknown request of a creating call."""
+    if not creates:
+        return False
+    return not isinstance(creates, str) or not url or url.split("?")[0].endswith("/" + creates)
+
+
+def _failed_url(exc: BaseException) -> str:
+    request = getattr(exc, "request", None)
+    return str(getattr(request, "url", "") or "")
+
+
+def _host(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc or "the storage host"
+
+
+def _from_storage(exc: Exception) -> bool:
+    """The failing answer came from where a redirect led (a signed storage URL), not from an API method."""
+    response = getattr(exc, "response", None)
+    if response is None:
+        return False
+    from urllib.parse import urlsplit
+
+    path = urlsplit(str(getattr(response, "url", "") or "")).path
+    return bool(getattr(response, "history", None)) or not re.search(r"/v1/[\w.]+Service/\w+$", path)
 
 
 def _build_api(creds: Credentials):
@@ -210,6 +349,7 @@ def download_competition(spec: CompetitionSpec, raw_dir: Path, force: bool = Fal
 
     Files land in a staging folder first and are moved into raw_dir only when complete and of the listed
     size, so raw_dir never holds half a zip; a manifest beside raw_dir records what a complete fetch is.
+    The staging folder is removed whatever happens: a failed download leaves nothing half-written behind.
     """
     manifest = raw_dir.parent / f"{raw_dir.name}.kaggle-files.json"
     if not force and _complete(manifest, raw_dir):
@@ -220,9 +360,11 @@ def download_competition(spec: CompetitionSpec, raw_dir: Path, force: bool = Fal
     wanted = [f for f in files if force or not _present(raw_dir / f["name"], f["size"])]
     _check_free_space(raw_dir, sum(f["size"] for f in wanted))
     staging = raw_dir.parent / f".{raw_dir.name}.download"
-    for item in wanted:
-        _download_one(session, spec.slug, item, staging, raw_dir, rules)
-    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        for item in wanted:
+            _download_one(session, spec.slug, item, staging, raw_dir, rules)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     write_json(manifest, {"competition": spec.slug, "files": files})
     return sorted(raw_dir.iterdir())
 
@@ -245,8 +387,8 @@ def _download_one(session: KaggleSession, slug: str, item: dict[str, Any], stagi
     landing = staging / "incoming"
     shutil.rmtree(landing, ignore_errors=True)
     landing.mkdir(parents=True)
-    session.call(f"downloading {item['name']} of competition '{slug}'", session.api.competition_download_file,
-                 slug, item["name"], path=str(landing), force=True, quiet=True, rules_url=rules_url)
+    session.call(f"downloading {item['name']} of competition '{slug}'", _fetch_data_file, session.api, slug,
+                 item["name"], landing, rules_url=rules_url)
     got = [p for p in landing.iterdir() if p.is_file() and not p.name.endswith(".kaggle-partial")]
     if len(got) != 1 or (item["size"] and got[0].stat().st_size != item["size"]):
         raise PodiumError(f"The download of {item['name']} is incomplete.", expected=f"{item['size']} bytes",
@@ -255,6 +397,25 @@ def _download_one(session: KaggleSession, slug: str, item: dict[str, Any], stagi
     target = raw_dir / item["name"]
     target.parent.mkdir(parents=True, exist_ok=True)
     os.replace(got[0], target)
+
+
+def _fetch_data_file(api: Any, slug: str, name: str, landing: Path) -> None:
+    """What the client's competition_download_file does (DownloadDataFile answers a 302 to a signed storage
+    URL; the body is streamed to a file), but with the client's own retry loop off (max_retries=0): that
+    loop sleeps for real, up to a minute a time, and re-raises unclassified. podium's RetryPolicy retries
+    instead, and a retry resumes from the bytes already in `landing` (the client's Range + If-Range,
+    keyed by the ETag it recorded), asking for a fresh link each time."""
+    from kagglesdk.competitions.types.competition_api_service import ApiDownloadDataFileRequest
+
+    with api.build_kaggle_client() as kaggle:
+        request = ApiDownloadDataFileRequest()
+        request.competition_name, request.file_name = slug, name
+        response = kaggle.competitions.competition_api_client.download_data_file(request)
+        try:
+            outfile = landing / response.request.url.split("?")[0].split("/")[-1]
+            api.download_file(response, str(outfile), None, quiet=True, resume=True, max_retries=0)
+        finally:
+            response.close()
 
 
 def _safe_name(name: str) -> str:
@@ -277,13 +438,10 @@ def _complete(manifest: Path, raw_dir: Path) -> bool:
 
 
 def _check_free_space(raw_dir: Path, needed: int) -> None:
-    raw_dir.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(raw_dir).free
-    margin = 1.05 * needed + 64 * 2**20
-    if margin > free:
-        raise PodiumError("Not enough free disk space to download the competition.",
-                          expected=f"at least {margin / 2**30:.2f} GiB free in {raw_dir}",
-                          received=f"{free / 2**30:.2f} GiB free", fix="free some space or set data_dir elsewhere")
+    from podium.io import check_free_space  # one wording and unit choice for every free-space refusal
+
+    check_free_space(raw_dir, 1.05 * needed + 64 * 2**20, "downloading the competition",
+                     "free some space or set data_dir elsewhere")
 
 
 # ------------------------------------------------------------------------------------ submissions
@@ -299,12 +457,28 @@ def list_submissions(session: KaggleSession, slug: str) -> list[dict[str, Any]]:
 def send_submission(session: KaggleSession, slug: str, path: Path, message: str) -> int:
     """StartSubmissionUpload, PUT the file, CreateSubmission. Raises OutcomeUnknown if the line dropped."""
     response = session.call(f"submitting {path.name} to '{slug}'", session.api.competition_submit, str(path),
-                            message, slug, quiet=True, creates=True,
+                            message, slug, quiet=True, creates="CreateSubmission",
                             rules_url=f"https://www.kaggle.com/competitions/{slug}/rules")
     if response.message == session.api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE or not response.ref:
         raise TransientError(f"The upload of {path.name} did not complete; nothing was submitted.",
                              received=response.message or "no submission reference",
                              fix="run the same command again")
+    return int(response.ref)
+
+
+def send_code_submission(session: KaggleSession, slug: str, kernel_ref: str, version: int, message: str,
+                         file_name: str = "submission.csv") -> int:
+    """CreateCodeSubmission (the client's competition_submit_code): Kaggle re-runs that kernel version on the
+    hidden test set and scores the `file_name` it writes. Raises OutcomeUnknown if the line dropped."""
+    response = session.call(f"submitting kernel {kernel_ref} version {version} to '{slug}'",
+                            session.api.competition_submit_code, file_name, message, slug, kernel_ref, int(version),
+                            quiet=True, creates="CreateCodeSubmission",
+                            rules_url=f"https://www.kaggle.com/competitions/{slug}/rules")
+    if not response.ref:
+        raise PodiumError(f"Kaggle did not accept kernel {kernel_ref} version {version} as a submission to "
+                          f"'{slug}'.", expected="a submission reference",
+                          received=session.creds.redact(response.message or "no submission reference"),
+                          fix="read Kaggle's message; check the kernel's output file and competition source")
     return int(response.ref)
 
 
@@ -317,27 +491,81 @@ def create_or_version_dataset(session: KaggleSession, folder: Path, notes: str) 
     """Upload `folder` (with its dataset-metadata.json) as a new dataset, or a new version of it."""
     ref = json.loads((folder / "dataset-metadata.json").read_text(encoding="utf-8"))["id"]
     if dataset_exists(session, ref):
-        result = session.call(f"versioning dataset {ref}", session.api.dataset_create_version, str(folder), notes,
-                              quiet=True, dir_mode="zip")
+        try:
+            result = session.call(f"versioning dataset {ref}", session.api.dataset_create_version, str(folder),
+                                  notes, quiet=True, dir_mode="zip", creates="CreateDatasetVersion")
+        except OutcomeUnknown as exc:  # re-sending could add a second, identical version: say so, do not
+            raise PodiumError(f"The new version of dataset {ref} got no answer; it may exist.",
+                              received=exc.received, fix="run the same command again: at worst it adds one more "
+                                                         "version with the same files (no GPU run is started)") from exc
     else:
-        result = session.call(f"creating dataset {ref}", session.api.dataset_create_new, str(folder),
-                              public=False, quiet=True, dir_mode="zip")
+        try:
+            result = session.call(f"creating dataset {ref}", session.api.dataset_create_new, str(folder),
+                                  public=False, quiet=True, dir_mode="zip", creates="CreateDataset")
+        except OutcomeUnknown:
+            if not dataset_exists(session, ref):  # the create did not land; a re-run creates it
+                raise
+            return ref  # it did land: adopt it (re-sending would be refused as "already in use")
+        if result.error and dataset_exists(session, ref):
+            # absent a moment ago, there now: the client's own retry (with_retry) re-sent a CreateDataset
+            # whose answer was lost, and Kaggle refused the second as "already in use". The first one is ours.
+            return ref
     if result.error:
         raise PodiumError(f"Kaggle did not accept dataset {ref}.", received=session.creds.redact(result.error),
                           fix="fix the metadata in " + str(folder / "dataset-metadata.json"))
     return ref
 
 
-def push_kernel(session: KaggleSession, folder: Path) -> dict[str, Any]:
-    """SaveKernel from kernels/<name>/; returns {ref, version, url}."""
-    response = session.call(f"pushing kernel {folder}", session.api.kernels_push, str(folder), creates=True)
-    invalid = (list(response.invalid_dataset_sources) + list(response.invalid_competition_sources)
-               + list(response.invalid_kernel_sources) + list(response.invalid_model_sources))
-    if response.error or invalid:
+def push_kernel(session: KaggleSession, folder: Path, timeout_seconds: int = 0) -> dict[str, Any]:
+    """SaveKernel from kernels/<name>/; returns {ref, version, url, invalid_sources}.
+
+    `timeout_seconds` > 0 goes out as sessionTimeoutSeconds (the client's `timeout` argument; the client
+    does not read it from kernel-metadata.json). Kaggle still creates and starts the version when some
+    sources are invalid (it drops them), so those come back in `invalid_sources` with the version: the
+    caller must record the run before refusing it.
+    """
+    timeout = str(int(timeout_seconds)) if timeout_seconds and timeout_seconds > 0 else None
+    response = session.call(f"pushing kernel {folder}", session.api.kernels_push, str(folder), timeout,
+                            creates=True)
+    invalid = (list(response.invalid_dataset_sources or []) + list(response.invalid_competition_sources or [])
+               + list(response.invalid_kernel_sources or []) + list(response.invalid_model_sources or []))
+    if response.error or not response.version_number:
         raise PodiumError("Kaggle did not accept the kernel.", expected="valid metadata and sources",
-                          received=session.creds.redact(response.error or "invalid sources: " + ", ".join(invalid)),
+                          received=session.creds.redact(response.error or "no version number"),
                           fix=f"fix {folder / 'kernel-metadata.json'} (sources must exist and be visible to you)")
-    return {"ref": response.ref, "version": response.version_number, "url": response.url}
+    return {"ref": response.ref, "version": response.version_number, "url": response.url,
+            "invalid_sources": invalid}
+
+
+def kernel_version(session: KaggleSession, ref: str, version: int | None = None) -> tuple[int, str] | None:
+    """(version number, source text) of the kernel's latest version, or of `version`; None when absent.
+
+    GetKernel is what `kaggle kernels pull` reads (ref/<version> picks a version). The pinned client has no
+    version listing, but the source text carries podium's RUN_TOKEN, so this is how a push whose answer
+    was lost is found.
+    """
+    from kagglesdk.kernels.types.kernels_api_service import ApiGetKernelRequest
+
+    owner, slug = ref.split("/", 1)
+
+    def get():
+        with session.api.build_kaggle_client() as kaggle:
+            request = ApiGetKernelRequest()
+            request.user_name = owner
+            request.kernel_slug = f"{slug}/{version}" if version else slug
+            return kaggle.kernels.kernels_api_client.get_kernel(request)
+
+    what = f"reading kernel {ref}" + (f" version {version}" if version else "")
+    response = session.call(what, get, missing_ok=True)
+    if response is None or response.metadata is None:
+        return None
+    number = version or int(response.metadata.current_version_number or 0)
+    return number, (response.blob.source if response.blob is not None else "") or ""
+
+
+def kernel_exists(session: KaggleSession, ref: str) -> bool:
+    """A kernel source is usable only if it exists and this account can see it."""
+    return kernel_version(session, ref) is not None
 
 
 def kernel_status(session: KaggleSession, ref: str) -> tuple[str, str]:

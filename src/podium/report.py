@@ -281,6 +281,10 @@ def _header_lines(metrics: RunSummary) -> list[str]:
     ]
     if metrics.get("extra"):
         lines.append("also (no TTA): " + "   ".join(f"{k} {_score(v)}" for k, v in metrics["extra"].items()))
+    if metrics.get("pseudo_labels"):
+        from podium.pseudo import summary_lines
+
+        lines += summary_lines(metrics["pseudo_labels"], float(metrics.get("cv_tta_mean") or 0.0))
     return lines + [f"TTA views: {', '.join(map(str, views)) if views else 'none'}"]
 
 
@@ -361,3 +365,26 @@ def _save_png(fig: Figure, out_path: str | os.PathLike) -> Path:
     with atomic_path(out_path) as tmp:
         fig.savefig(tmp, format="png")
     return Path(out_path)
+
+
+# ------------------------------------------------------------------------------------- CV vs public
+
+
+def plot_cv_vs_public(cv: Sequence[float], public: Sequence[float], labels: Sequence[str],
+                      out_path: str | os.PathLike, title: str = "CV vs public score") -> Path:
+    """One point per scored submission: points on a rising line mean the CV ranks submissions as Kaggle does."""
+    fig = _figure((5.5, 4.2))
+    ax = fig.subplots()
+    ax.scatter(cv, public, color="steelblue", zorder=3)
+    for x, y, label in zip(cv, public, labels):
+        ax.annotate(_shorten(str(label), 28), (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    if len(cv) >= 2 and np.ptp(np.asarray(cv, dtype=float)) > 0:
+        slope, intercept = np.polyfit(np.asarray(cv, dtype=float), np.asarray(public, dtype=float), 1)
+        xs = np.linspace(min(cv), max(cv), 2)
+        ax.plot(xs, slope * xs + intercept, color="gray", linestyle="--", linewidth=1, label="least squares")
+        ax.legend(loc="lower right", fontsize=8)
+    ax.set_xlabel("CV (local)")
+    ax.set_ylabel("public leaderboard score")
+    ax.set_title(f"{title} ({len(cv)} submissions)")
+    ax.grid(alpha=0.3)
+    return _save_png(fig, out_path)

@@ -200,9 +200,11 @@ class _PaddedBatches(keras.utils.PyDataset):
         return len(self.batches)
 
     def __getitem__(self, i: int):
-        x, y = self.batches[i][:2]
+        batch = self.batches[i]
+        x, y = batch[:2]
         missing = -len(x) % self.devices
-        weights = np.concatenate([np.ones(len(x), "float32"), np.zeros(missing, "float32")])
+        given = np.asarray(batch[2], "float32") if len(batch) > 2 else np.ones(len(x), "float32")  # pseudo-labels
+        weights = np.concatenate([given, np.zeros(missing, "float32")])
         return _padded(x, missing), _padded(y, missing), weights
 
     def on_epoch_end(self) -> None:

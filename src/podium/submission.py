@@ -37,7 +37,7 @@ def read_sample_submission(path: str | os.PathLike, id_column: str, label_column
         raise PodiumError(f"Sample submission {path} has a header but no rows.",
                           expected="one row per test image",
                           received=f"only the header {_names(frame.columns)}",
-                          fix="extract the competition files again (make data)")
+                          fix="unpack the competition files again (`make data FORCE=1`)")
     _refuse_broken_sample_ids(frame[id_column], path)
     return frame
 
@@ -54,11 +54,11 @@ def _read_csv_as_text(path: Path, id_column: str, label_column: str) -> pd.DataF
         raise PodiumError(f"Sample submission {path} is empty.",
                           expected=f"a header '{id_column},{label_column}' and one row per test image",
                           received="an empty file",
-                          fix="extract the competition files again (make data)") from None
+                          fix="unpack the competition files again (`make data FORCE=1`)") from None
     except (pd.errors.ParserError, UnicodeDecodeError) as err:
         raise PodiumError(f"Sample submission {path} is not a readable CSV.",
                           expected="a UTF-8 CSV file", received=str(err).strip()[:200],
-                          fix="extract the competition files again (make data)") from None
+                          fix="unpack the competition files again (`make data FORCE=1`)") from None
 
 
 def _require_columns(frame: pd.DataFrame, source: str, id_column: str, label_column: str) -> None:
@@ -76,14 +76,14 @@ def _refuse_broken_sample_ids(ids: pd.Series, path: Path) -> None:
     if blank:
         raise PodiumError(f"Sample submission {path} has {len(blank)} empty id(s).",
                           expected="an id on every row", received=f"empty ids on row(s) {_few(blank)}",
-                          fix="extract the competition files again (make data); if the file is as "
+                          fix="unpack the competition files again (`make data FORCE=1`); if the file is as "
                               "published, report it on the competition forum")
     repeated = _repeated(ids)
     if repeated:
         raise PodiumError(f"Sample submission {path} has {len(repeated)} duplicate id(s).",
                           expected="each test id exactly once",
                           received=f"duplicate ids {few_quoted(repeated)}",
-                          fix="extract the competition files again (make data); if the file is as "
+                          fix="unpack the competition files again (`make data FORCE=1`); if the file is as "
                               "published, report it on the competition forum")
 
 

@@ -104,6 +104,22 @@ def view_inverter(task: str) -> Callable[[str, np.ndarray], np.ndarray] | None:
     return None
 
 
+OOF_OUTPUTS = "oof_outputs.npy"  # beside oof.parquet: a fold's raw TTA outputs, row for row (what a blend averages)
+
+
+def save_oof_outputs(task: str, fold_dir, with_tta: np.ndarray) -> None:
+    """Localization's class probabilities + box, segmentation's mask probabilities (float16: half the disk,
+    ample for a 0.5 threshold), in oof.parquet's row order; classification's are its prob_<class> columns."""
+    if task == "classification":
+        return
+    from pathlib import Path
+
+    from podium.io import atomic_path
+
+    with atomic_path(Path(fold_dir) / OOF_OUTPUTS) as tmp, open(tmp, "wb") as handle:
+        np.save(handle, np.asarray(with_tta, dtype="float16" if task == "segmentation" else "float32"))
+
+
 def fold_scores(task: str, data, positions: np.ndarray, fold: int, plain: np.ndarray,
                 with_tta: np.ndarray) -> FoldScores:
     if task == "segmentation":

@@ -5,6 +5,7 @@ Functions here return values (paths, summaries) and raise PodiumError; cli.py do
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,11 +18,14 @@ from podium.competitions import load_competition
 from podium.config import ExperimentConfig, save_config
 from podium.data.dataset import competition_root, load_labeled_data, require_task
 from podium.data.extract import extract, fetch
-from podium.data.folds import load_or_make_split
-from podium.data.index import build_index, class_names, image_shapes, load_index, save_index
+from podium.data.folds import index_fingerprint, load_or_make_split, read_split_record, split_fingerprint, split_notes
+from podium.data.index import build_index, class_names, load_index, save_index
+from podium.errors import PodiumError
 from podium.io import write_json, write_text
-from podium.predict import predict_test
-from podium.submission import read_sample_submission, submission_frame, write_submission
+from podium.predict import PredictSummary, predict_test, used_folds, write_task_submission  # noqa: F401 (PredictSummary: re-exported)
+from podium.submission import read_sample_submission
+from podium.submission_record import submission_path, write_record
+from podium.run_lock import run_lock
 from podium.train import FoldResult, train_and_evaluate
 
 
@@ -59,12 +63,62 @@ def prepare_data(competition: str, data_dir: str = "data", source_dir: str | Non
                        label_counts={str(k): int(v) for k, v in counts.items()})
 
 
-def make_split(cfg: ExperimentConfig, force: bool = False) -> tuple[Path, pd.Series]:
-    """make folds: the saved split and the number of validation images per fold."""
+@dataclass
+class SplitSummary:
+    path: Path
+    sizes: pd.Series  # validation images per fold (k-fold's -1: images in training for every fold)
+    notes: list[str]  # what the split did differently from a plain stratified one (small classes)
+
+
+def make_split(cfg: ExperimentConfig, force: bool = False) -> SplitSummary:
+    """make folds: the saved split, the number of validation images per fold, and its notes."""
     _, root = competition_root(cfg)
     index = load_index(root / "index.parquet")
     split, path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed, force=force)
-    return path, split["fold"].value_counts().sort_index()
+    return SplitSummary(path, split["fold"].value_counts().sort_index(), split_notes(split))
+
+
+# ---- what data a run was trained on ---------------------------------------------------------------
+DATA_RECORD = "data.json"
+
+
+def data_record(index: pd.DataFrame, split_path: Path) -> dict:
+    """The identity of a run's training data: labels and groups, image contents, and the split used."""
+    split = pd.read_csv(split_path, dtype={"id": str, "fold": int}, keep_default_na=False)
+    return {"index_fingerprint": index_fingerprint(index), "images_fingerprint": index_fingerprint(index, ("id", "hash")),
+            "split": str(split_path), "split_fingerprint": split_fingerprint(split)}
+
+
+def changed_data(recorded: dict, current: dict) -> list[str]:
+    """What differs between the data a run was trained on and the data now, in words ([] if nothing)."""
+    names = {"index_fingerprint": "the labels (or duplicate groups) of the training images",
+             "images_fingerprint": "the training images' contents", "split_fingerprint": "the validation split"}
+    return [f"{what} ({recorded.get(key)} then, {current[key]} now)" for key, what in names.items()
+            if key in recorded and recorded.get(key) != current[key]]
+
+
+def _check_run_data(cfg: ExperimentConfig, current: dict, force: bool) -> list[str]:
+    """make train: record the run's data and the folds trained on it; a run trained on other data is
+    refused unless retrained (`force`), and then only the retrained folds count as trained on it."""
+    path = cfg.run_dir / DATA_RECORD
+    trained = any(p.is_dir() and any(p.iterdir()) for p in cfg.run_dir.glob("fold-*"))
+    recorded = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    same = recorded is not None and not changed_data(recorded, current)
+    notes = []
+    if recorded is not None and not force:
+        changed = changed_data(recorded, current)
+        if changed and trained:
+            raise PodiumError(f"Run {cfg.run_id} was trained on other data: {'; '.join(changed)}.",
+                              expected="the data the run's folds were trained on",
+                              received="changed data (e.g. `make data FORCE=1` with new labels, then `make folds "
+                                       "FORCE=1`)", fix="retrain it on the current data with `make train FORCE=1`, "
+                                                        "or give the new run another name (name=...)")
+    elif not path.is_file() and trained and not force:
+        notes.append(f"run {cfg.run_id} had no record of its training data (trained by an older podium): "
+                     "adopted for the current data")
+    earlier = set(recorded.get("folds", [])) if same else set()
+    write_json(path, {**current, "folds": sorted(earlier | set(cfg.folds))})
+    return notes
 
 
 @dataclass
@@ -77,20 +131,38 @@ class RunSummary:
     cv_tta_std: float
     report_text: str
     wall_seconds: float
+    notes: list[str] = field(default_factory=list)  # the split's notes, and anything adopted
 
 
 def train_run(cfg: ExperimentConfig, force: bool = False, progress: bool = True) -> RunSummary:
-    """make train: every configured fold, then the run's reports from the out-of-fold predictions."""
+    """make train: every configured fold, then the run's reports from the out-of-fold predictions.
+
+    One process at a time per run folder (podium.run_lock); the run records the data it trains on
+    (runs/<run-id>/data.json) and refuses to continue on other data unless `force` retrains it.
+    """
+    with run_lock(cfg.run_dir, "train"):
+        return _train_run(cfg, force, progress)
+
+
+def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary:
     started = time.perf_counter()
-    cfg.run_dir.mkdir(parents=True, exist_ok=True)
+    data = load_labeled_data(cfg, progress=progress)  # a split of other labels is refused here
+    notes = list(read_split_record(data.split_path).get("notes", []))
+    index = load_index(competition_root(cfg)[1] / "index.parquet")
+    current = data_record(index, data.split_path)
+    if cfg.pseudo_run:  # refused before any fold trains; recorded so the run says what it learned from
+        from podium.pseudo import check_source
+
+        check_source(cfg, data.classes, index)
+        current["pseudo_run"] = cfg.pseudo_run
+    notes += _check_run_data(cfg, current, force)
     save_config(cfg, cfg.run_dir / "config.yaml")
-    data = load_labeled_data(cfg, progress=progress)
     results = [train_and_evaluate(cfg, fold, data=data, force=force) for fold in cfg.folds]
     scores = np.array([r.val_score for r in results])
     scores_tta = np.array([r.val_score_tta for r in results])
     summary = RunSummary(cfg=cfg, folds=results, cv_mean=float(scores.mean()), cv_std=float(scores.std()),
                          cv_tta_mean=float(scores_tta.mean()), cv_tta_std=float(scores_tta.std()),
-                         report_text="", wall_seconds=0.0)
+                         report_text="", wall_seconds=0.0, notes=notes)
     summary.wall_seconds = time.perf_counter() - started
     summary.report_text = _write_run_report(cfg, data, summary)
     return summary
@@ -114,6 +186,12 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
         "split": str(data.split_path),
         "extra": {name: float(np.mean([r.extra[name] for r in summary.folds])) for name in extra_names},
     }
+    if cfg.pseudo_run:
+        from podium.pseudo import run_summary
+
+        records = {r.fold: json.loads((r.fold_dir / "data.json").read_text(encoding="utf-8")).get("pseudo")
+                   for r in summary.folds}
+        run_metrics["pseudo_labels"] = run_summary(cfg, records)
     table = None
     if cfg.task == "classification":
         table = _classification_report(data, oof, run_dir, plots)
@@ -149,75 +227,59 @@ def _box_examples(data, oof: pd.DataFrame, path: Path, shown: int = 16) -> None:
     plot_boxes(np.asarray(data.images[positions]), data.targets[positions], predicted, path)
 
 
-@dataclass
-class PredictSummary:
-    submission: Path
-    n_rows: int
-    n_unreadable: int
-    counts: dict[str, int]  # what was predicted: rows per class, or images/objects for masks
-    unreadable_note: str = ""  # what an undecodable test image got instead of a prediction
-
-
 def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
-    """make predict: TTA x folds on the test images, then the task's validated submission file."""
+    """make predict: TTA x folds on the test images, then the task's validated submission file.
+
+    Refuses a run trained on other data than the index's now, and folds whose training did not finish
+    (unless allow_unfinished=true); the file's name and its sidecar record what made it
+    (podium.submission_record).
+    """
     spec, root = competition_root(cfg)
     require_task(cfg, spec)
     index = load_index(root / "index.parquet")
     # read first: a broken sample stops here, before minutes of prediction
     sample = read_sample_submission(root / spec.sample_submission, spec.submission_id_column,
                                     spec.submission_label_column)
-    predictions = predict_test(cfg, index, progress=progress)
-    path = Path(cfg.submissions_dir) / spec.slug / f"{cfg.run_id}.csv"
-    writer = {"classification": _class_submission, "segmentation": _mask_submission,
-              "localization": _box_submission}[cfg.task]
-    return writer(cfg, spec, index, predictions, sample, path)
+    with run_lock(cfg.run_dir, "predict"):
+        data, notes = _predict_data_check(cfg, index)
+        folds = used_folds(cfg)
+        predictions = predict_test(cfg, index, progress=progress)
+        path = submission_path(cfg)
+        classes = class_names(index, spec)
+        summary = write_task_submission(cfg, spec, predictions, sample, path, classes, _class_prior(index, classes))
+        summary.folds_used = [f.describe() for f in folds]
+        summary.notes = notes
+        summary.record = write_record(cfg, path, [f.to_dict() for f in folds], data)
+        write_json(cfg.run_dir / "test_predictions.json", json.loads(summary.record.read_text(encoding="utf-8")))
+    return summary
 
 
-def _class_submission(cfg, spec, index, predictions, sample, path) -> PredictSummary:
-    classes = class_names(index, spec)
-    rows = predictions.rows
-    probs = np.tile(_class_prior(index, classes), (len(rows), 1))  # an undecodable image still needs a row
-    probs[predictions.readable] = predictions.values
-    predicted = dict(zip(rows["id"], np.asarray(classes)[probs.argmax(1)]))
-    frame = submission_frame(sample, predicted, spec.submission_id_column, spec.submission_label_column)
-    write_submission(path, frame[spec.submission_id_column], frame[spec.submission_label_column], sample,
-                     spec.submission_id_column, spec.submission_label_column, classes)
-    counts = frame[spec.submission_label_column].value_counts()
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
-                          counts={k: int(v) for k, v in counts.items()}, unreadable_note="the training class prior")
-
-
-def _mask_submission(cfg, spec, index, predictions, sample, path) -> PredictSummary:
-    from podium.submission_masks import in_sample_order, mask_rows, write_mask_submission
-
-    id_column, rle_column = spec.submission_id_column, spec.submission_label_column
-    shapes = image_shapes(predictions.rows)
-    rows = mask_rows(predictions.readable_ids, predictions.values, shapes, cfg.mask_threshold, cfg.min_object_pixels,
-                     id_column, rle_column)
-    frame = in_sample_order(rows, sample, id_column, rle_column)
-    write_mask_submission(path, frame, sample, id_column, rle_column, shapes)
-    filled = frame[rle_column].astype(str).str.strip() != ""
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
-                          counts={"images": int(frame[id_column].nunique()),
-                                  "images with objects": int(frame.loc[filled, id_column].nunique()),
-                                  "objects": int(filled.sum())},
-                          unreadable_note="an empty row (no objects)")
-
-
-def _box_submission(cfg, spec, index, predictions, sample, path) -> PredictSummary:
-    from podium.submission_boxes import box_frame, write_box_submission
-
-    classes = class_names(index, spec)
-    c = len(classes)
-    predicted = {image_id: (classes[int(row[:c].argmax())], row[c:])
-                 for image_id, row in zip(predictions.readable_ids, np.asarray(predictions.values))}
-    shapes = image_shapes(predictions.rows)
-    frame = box_frame(sample, spec, predicted, shapes)
-    write_box_submission(path, frame, sample, spec, classes, shapes)
-    counts = frame[spec.submission_label_column].value_counts()
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
-                          counts={k: int(v) for k, v in counts.items()},
-                          unreadable_note="the sample submission's placeholder row")
+def _predict_data_check(cfg: ExperimentConfig, index: pd.DataFrame) -> tuple[dict, list[str]]:
+    """The run's recorded training data against the index now: models of other labels never predict."""
+    path = cfg.run_dir / DATA_RECORD
+    if not path.is_file():
+        return {}, [f"run {cfg.run_id} has no record of its training data (trained by an older podium): "
+                    "not checked against the current index"]
+    recorded = json.loads(path.read_text(encoding="utf-8"))
+    split_file = Path(recorded.get("split", ""))
+    current = {"index_fingerprint": index_fingerprint(index),
+               "images_fingerprint": index_fingerprint(index, ("id", "hash"))}
+    notes = []
+    if split_file.is_file():
+        current.update(data_record(index, split_file))
+    else:
+        notes.append(f"the split the run was trained with ({split_file}) no longer exists: not checked")
+    changed = changed_data({k: v for k, v in recorded.items() if k in current}, current)
+    others = [k for k in cfg.folds if k not in recorded.get("folds", cfg.folds)]
+    if others:
+        changed.append(f"fold(s) {others}: trained before the run was retrained on the current data")
+    if changed:
+        raise PodiumError(f"Run {cfg.run_id} was trained on other data than the index's now: {'; '.join(changed)}.",
+                          expected="the data the run's folds were trained on",
+                          received="changed data (e.g. `make data FORCE=1` with new labels)",
+                          fix="rebuild the split (`make folds FORCE=1`) and retrain (`make train FORCE=1`), "
+                              "then predict")
+    return recorded, notes
 
 
 def _class_prior(index: pd.DataFrame, classes: list[str]) -> np.ndarray:

@@ -10,18 +10,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from podium.data.images import check_image_size, load_resized
 from podium.errors import PodiumError
-from podium.io import atomic_path, write_json
+from podium.io import atomic_path, check_free_space, preallocate, write_json
+from podium.progress import progress as progress_bar
 
 CACHE_VERSION = 1  # bump when decoding or resizing changes the pixels
 _REQUIRED = ("id", "split", "path", "hash", "ok")
@@ -50,20 +49,30 @@ def load_cached(rows: pd.DataFrame, data_root: Path, size: int, cache_dir: Path,
     def pixels(position: int) -> np.ndarray:
         return load_resized(_read_verified(paths[position], hashes[position]), size, name=str(paths[position]))
 
+    def check_files() -> None:
+        from podium.data.index import require_files
+
+        require_files(rows, data_root)
+
     return cached_uint8(data_path, shape, {"fingerprint": fingerprint, "size": size,
-                                           "cache_version": CACHE_VERSION}, pixels, progress, f"cache {size}px")
+                                           "cache_version": CACHE_VERSION}, pixels, progress, f"cache {size}px",
+                        before_build=check_files)
 
 
 def cached_uint8(data_path: Path, shape: tuple[int, ...], meta: dict, item: Callable[[int], np.ndarray],
-                 progress: bool = True, description: str = "cache") -> np.ndarray:
+                 progress: bool = True, description: str = "cache",
+                 before_build: Callable[[], None] | None = None) -> np.ndarray:
     """Read-only uint8 memmap at data_path, filled once with item(position) per row (in threads).
 
     `meta` must name everything that decides the bytes (a fingerprint); a file whose sidecar differs is
-    rebuilt. Used for images here and for segmentation masks (podium.data.targets).
+    rebuilt. `before_build` checks the inputs first (all of them at once, not the first bad one mid-way).
+    Used for images here and for segmentation masks (podium.data.targets).
     """
     meta = {"shape": list(shape), "ids": shape[0], **meta}
     sidecar = data_path.with_suffix(".json")
     if not _is_complete(data_path, sidecar, meta):
+        if before_build is not None:
+            before_build()
         _build(shape, data_path, item, progress, description)
         write_json(sidecar, meta)
     return np.memmap(data_path, dtype=np.uint8, mode="r", shape=shape)
@@ -111,8 +120,11 @@ def _is_complete(data_path: Path, sidecar: Path, meta: dict) -> bool:
 def _build(shape: tuple[int, ...], data_path: Path, item: Callable[[int], np.ndarray], progress: bool,
            description: str) -> None:
     """Fill a temp file and rename it into place: a killed build leaves no cache that a later call trusts."""
-    _check_free_space(data_path.parent, int(np.prod(shape)))
+    needed = int(np.prod(shape))
+    check_free_space(data_path.parent, needed * 1.05, "the image cache",
+                     "free some space, lower image_size, or set data_dir on a larger disk")
     with atomic_path(data_path) as tmp:
+        preallocate(tmp, needed, data_path)  # a full disk is an error here, not a SIGBUS mid-write
         pixels = np.memmap(tmp, dtype=np.uint8, mode="w+", shape=shape)
 
         def fill(position: int) -> None:  # each thread writes its own slice; no lock needed
@@ -121,8 +133,8 @@ def _build(shape: tuple[int, ...], data_path: Path, item: Callable[[int], np.nda
         with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
             futures = [pool.submit(fill, position) for position in range(shape[0])]
             try:
-                for future in tqdm(as_completed(futures), total=len(futures), desc=description,
-                                   unit="img", disable=not progress):
+                for future in progress_bar(as_completed(futures), total=len(futures), desc=description,
+                                           unit="img", enabled=progress):
                     future.result()
             except BaseException:
                 for future in futures:
@@ -138,18 +150,10 @@ def _read_verified(path: Path, expected_hash: str) -> bytes:
         data = path.read_bytes()
     except OSError as exc:
         raise PodiumError(f"Cannot read {path} to cache it.", expected="the file the index lists",
-                          received=f"{exc.strerror or exc}", fix="run `make data` again to re-index") from exc
+                          received=f"{exc.strerror or exc}",
+                          fix="restore it, or rebuild from the archives with `make data FORCE=1`") from exc
     if hashlib.sha1(data).hexdigest() != expected_hash:
         raise PodiumError(f"{path} changed since the index was built.", expected=f"sha1 {expected_hash}",
                           received=f"sha1 {hashlib.sha1(data).hexdigest()}",
                           fix="rebuild the index: `make data FORCE=1`")
     return data
-
-
-def _check_free_space(folder: Path, needed: int) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(folder).free
-    if needed * 1.05 > free:
-        raise PodiumError("Not enough free disk space for the image cache.",
-                          expected=f"{needed / 2**30:.2f} GiB free in {folder}", received=f"{free / 2**30:.2f} GiB",
-                          fix="free some space, lower image_size, or set data_dir on a larger disk")

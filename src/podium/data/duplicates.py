@@ -33,10 +33,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from PIL import Image, ImageOps
-from tqdm.auto import tqdm
 
 from podium.data.images import ImageDecodeError, decode_image
 from podium.errors import PodiumError
+from podium.progress import progress as progress_bar
 
 HASH_BITS = 64
 HASH_SIDE = 32  # thumbnail side the DCT runs on
@@ -127,8 +127,8 @@ def gray_thumbnails(sources: Sequence[str | Path | bytes], side: int, workers: i
             pass
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        for _ in tqdm(pool.map(one, range(len(sources))), total=len(sources), desc=description, unit="img",
-                      disable=not progress):
+        for _ in progress_bar(pool.map(one, range(len(sources))), total=len(sources), desc=description,
+                              unit="img", enabled=progress):
             pass
     return thumbnails, ok
 
@@ -606,7 +606,7 @@ def run_dups(data_root: Path, threshold: int = DEFAULT_THRESHOLD, mirrored: bool
     tiles > 0 also joins images that share a piece of one scene (data/tile_overlaps.py, grid `tiles`)."""
     import time
 
-    from podium.data.index import load_index, save_index
+    from podium.data.index import load_index, require_files, save_index
     from podium.io import write_csv, write_json
 
     started = time.perf_counter()
@@ -614,6 +614,7 @@ def run_dups(data_root: Path, threshold: int = DEFAULT_THRESHOLD, mirrored: bool
     data_root = Path(data_root)
     index_path = data_root / "index.parquet"
     before = load_index(index_path)
+    require_files(before, data_root)  # a file deleted since `make data`: named, with the fix that works
     out_dir = duplicates_dir(data_root)
     hashes = load_or_hash(before, data_root, out_dir / "hashes.parquet", force=force, workers=workers,
                           progress=progress)

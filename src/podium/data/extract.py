@@ -1,11 +1,15 @@
 """Bring a competition's files into data/: the archives kept as received, their contents unpacked safely.
 
 Unpacking goes into a temporary sibling folder that is renamed into place at the end, so a failed or
-killed extraction never leaves a half-filled data/<slug>/ that later stages would trust.
+killed extraction never leaves a half-filled data/<slug>/ that later stages would trust. Member names
+written on Windows (`train\\bird\\1.jpg`) are split at the backslash like any path, under the same
+safety checks; a zip inside the archive (Kaggle's whole-competition download holds train.zip, test.zip)
+is unpacked one level. Write faults (disk full, read-only folder) end as PodiumError via podium.io.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -17,20 +21,24 @@ from pathlib import Path, PurePosixPath
 
 from podium.competitions import CompetitionSpec
 from podium.errors import PodiumError
+from podium.io import atomic_path, check_free_space, guarded_write, make_dirs, remove_stale_temps
 
 MARKER = ".podium-extracted.json"
+HASHED_UP_TO = 64 * 2**20  # files this small are compared by content too, not only size and mtime
+_SHOW = 12  # entries listed when a folder the spec names is not in the archive
 
 
 def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, force: bool = False) -> list[Path]:
     """Copy the competition's files into raw_dir (untouched from then on); return what is there."""
-    raw_dir.mkdir(parents=True, exist_ok=True)
+    make_dirs(raw_dir)
     if source_dir is None and spec.source == "embedded":
         source_dir = Path(str(resources.files("podium") / "demo"))
     if source_dir is None and spec.source == "generated":
         from podium.synthetic_files import write_generated
 
         if force or not all((raw_dir / name).is_file() for name in spec.archives):
-            write_generated(spec.slug, raw_dir)  # seeded: the same bytes on every machine
+            with guarded_write(raw_dir):
+                write_generated(spec.slug, raw_dir)  # seeded: the same bytes on every machine
     elif source_dir is None:
         from podium.kaggle_api import download_competition
 
@@ -42,42 +50,46 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
         raise PodiumError(f"Competition '{spec.slug}' is missing files in {raw_dir}.",
                           expected=", ".join(spec.archives), received=", ".join(p.name for p in sorted(raw_dir.iterdir())) or "nothing",
                           fix="check the spec's 'archives' or the folder given with SRC=")
-    return sorted(p for p in raw_dir.iterdir() if p.is_file())
+    return sorted(p for p in raw_dir.iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def extract(spec: CompetitionSpec, raw_dir: Path, data_root: Path, force: bool = False) -> bool:
     """Unpack raw_dir into data_root; return False when it is already unpacked from the same files.
 
     A linked folder (an already-unpacked source, see _copy_files) is linked again, not copied."""
-    fingerprint = {p.name: _file_digest(p) for p in sorted(raw_dir.iterdir()) if p.is_file()}
-    fingerprint.update({f"{p.name}/": str(p.resolve()) for p in sorted(raw_dir.iterdir()) if p.is_symlink()
-                        and p.is_dir()})
+    sources = [p for p in sorted(raw_dir.iterdir()) if not p.name.startswith(".")]
+    fingerprint = {p.name: file_identity(p) for p in sources if p.is_file()}
+    fingerprint.update({f"{p.name}/": str(p.resolve()) for p in sources if p.is_symlink() and p.is_dir()})
     marker = data_root / MARKER
-    if not force and marker.is_file() and json.loads(marker.read_text()) == fingerprint:
+    if not force and marker.is_file() and _read_marker(marker) == fingerprint:
         return False
-    _check_free_space(raw_dir, data_root.parent)
+    needed = _unpacked_size(raw_dir)
+    check_free_space(data_root.parent, needed * 1.1, "unpacking the competition",
+                     "free some space, or set data_dir to a larger disk")
     staging = data_root.with_name(f".{data_root.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     try:
-        for path in sorted(raw_dir.iterdir()):
-            if path.is_symlink() and path.is_dir():
-                (staging / path.name).symlink_to(path.resolve(), target_is_directory=True)
-            elif path.suffix.lower() == ".zip":
-                safe_unzip(path, staging)
-            elif path.is_file():
-                shutil.copy2(path, staging / path.name)
-        (staging / MARKER).write_text(json.dumps(fingerprint, indent=1))
-        if data_root.exists():
-            shutil.rmtree(data_root)
-        os.replace(staging, data_root)
+        with guarded_write(data_root, needed):  # named as the user knows it, not as the staging folder
+            shutil.rmtree(staging, ignore_errors=True)  # what a killed run left
+            staging.mkdir(parents=True)
+            for path in sources:
+                if path.is_symlink() and path.is_dir():
+                    (staging / path.name).symlink_to(path.resolve(), target_is_directory=True)
+                elif path.suffix.lower() == ".zip":
+                    _unzip_nested(safe_unzip(path, staging), path)
+                elif path.is_file():
+                    shutil.copy2(path, staging / path.name)
+            (staging / MARKER).write_text(json.dumps(fingerprint, indent=1))
+            if data_root.exists():
+                shutil.rmtree(data_root)
+            os.replace(staging, data_root)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return True
 
 
 def safe_unzip(archive: Path, destination: Path) -> list[Path]:
-    """Extract only members that stay inside destination: no absolute paths, no '..', no links."""
+    """Extract only members that stay inside destination: no absolute paths, no '..', no links.
+    A backslash in a member name is a folder separator (zips written by Windows tools)."""
     destination = destination.resolve()
     written = []
     try:
@@ -86,14 +98,28 @@ def safe_unzip(archive: Path, destination: Path) -> list[Path]:
         raise PodiumError(f"{archive} is not a readable zip file.", expected="a zip archive",
                           received=f"{exc}", fix="download it again (make data FORCE=1)") from exc
     with zf:
-        for member in zf.infolist():
-            _check_member(archive, member, destination)
-        for member in zf.infolist():
-            written.append(Path(zf.extract(member, destination)))
+        members = [(member, _check_member(archive, member, destination)) for member in zf.infolist()]
+        for member, relative in members:
+            if not relative.parts:
+                continue
+            target = destination.joinpath(*relative.parts)
+            if member.is_dir() or member.filename.endswith("\\"):
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                with zf.open(member) as source, open(target, "wb") as sink:
+                    shutil.copyfileobj(source, sink, 2**20)
+            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
+                raise PodiumError(f"{archive} is damaged: member {member.filename!r} cannot be read.",
+                                  expected="a complete zip archive", received=str(exc),
+                                  fix="download it again (make data FORCE=1)") from exc
+            written.append(target)
     return written
 
 
-def _check_member(archive: Path, member: zipfile.ZipInfo, destination: Path) -> None:
+def _check_member(archive: Path, member: zipfile.ZipInfo, destination: Path) -> PurePosixPath:
+    """The member's path relative to destination, or a PodiumError when it would leave it."""
     name = member.filename
     pure = PurePosixPath(name.replace("\\", "/"))
     mode = member.external_attr >> 16
@@ -110,11 +136,57 @@ def _check_member(archive: Path, member: zipfile.ZipInfo, destination: Path) -> 
         raise PodiumError(f"Refusing to extract {archive.name}: member {name!r} is {problem}.",
                           expected="archive members with relative paths inside the archive",
                           received=name, fix="the archive is unsafe; get it from the competition page again")
+    return PurePosixPath(*[part for part in pure.parts if part not in ("", ".")])
+
+
+def _unzip_nested(written: list[Path], outer: Path) -> None:
+    """A zip among an archive's members is unpacked where it lies, then dropped (one level only: a zip
+    inside that one stays a file, and the missing-folder message names it)."""
+    for inner in [p for p in written if p.suffix.lower() == ".zip"]:
+        try:
+            safe_unzip(inner, inner.parent)
+        except PodiumError as exc:
+            raise PodiumError(f"{outer.name} holds {inner.name}, which cannot be unpacked.",
+                              expected="a readable, safe zip inside the archive", received=exc.what,
+                              fix=exc.fix) from exc
+        inner.unlink()
+
+
+def describe_contents(folder: Path, limit: int = _SHOW) -> str:
+    """The top-level entries of an unpacked competition, as a person would list them: folders with a
+    slash and what they hold, zips named as zips."""
+    entries = [p for p in sorted(folder.iterdir()) if p.name != MARKER] if folder.is_dir() else []
+    shown = []
+    for path in entries[:limit]:
+        if path.is_dir():
+            children = list(path.iterdir())
+            folders = sum(1 for c in children if c.is_dir())
+            shown.append(f"{path.name}/ ({folders} folders, {len(children) - folders} files)")
+        else:
+            shown.append(path.name + (" (a zip inside the archive)" if path.suffix.lower() == ".zip" else ""))
+    if len(entries) > limit:
+        shown.append(f"and {len(entries) - limit} more")
+    return ", ".join(shown) or "nothing"
+
+
+def find_folders(root: Path, name: str, depth: int = 3) -> list[str]:
+    """Folders under root (up to `depth` levels) whose name is the last part of `name`: where the spec's
+    train_dir probably is."""
+    target = PurePosixPath(name).name.lower()
+    found = []
+    for directory, subdirs, _ in os.walk(root):
+        level = len(Path(directory).relative_to(root).parts)
+        if level >= depth:
+            subdirs[:] = []
+        for sub in sorted(subdirs):
+            if sub.lower() == target:
+                found.append(Path(directory, sub).relative_to(root).as_posix())
+    return sorted(found)[:_SHOW]
 
 
 def _copy_files(source_dir: Path, raw_dir: Path, force: bool) -> None:
-    """Files are copied; folders (a competition already unpacked, as /kaggle/input/<slug> holds it,
-    Airbus' 30 GB of JPEGs among them) are linked, read-only and without a copy."""
+    """Files are copied (when their content differs); folders (a competition already unpacked, as
+    /kaggle/input/<slug> holds it, Airbus' 30 GB of JPEGs among them) are linked, read-only and without a copy."""
     if not source_dir.is_dir():
         raise PodiumError(f"Source folder {source_dir} does not exist.",
                           expected="a folder holding the competition's files as Kaggle serves them",
@@ -126,16 +198,46 @@ def _copy_files(source_dir: Path, raw_dir: Path, force: bool) -> None:
         if path.is_dir():
             if target.is_symlink() and target.resolve() == path.resolve() and not force:
                 continue
-            if target.is_symlink() or target.is_file():
-                target.unlink()
-            elif target.is_dir():
-                shutil.rmtree(target)
-            target.symlink_to(path.resolve(), target_is_directory=True)
+            with guarded_write(target):
+                if target.is_symlink() or target.is_file():
+                    target.unlink()
+                elif target.is_dir():
+                    shutil.rmtree(target)
+                target.symlink_to(path.resolve(), target_is_directory=True)
         elif path.is_file() and path.suffix != ".py":
-            if force or not target.exists() or target.stat().st_size != path.stat().st_size:
-                tmp = target.with_name(f".{target.name}.tmp")
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, target)
+            remove_stale_temps(target)
+            with contextlib.suppress(OSError):  # older podium's fixed temp name; cleaning never blocks a read
+                target.with_name(f".{target.name}.tmp").unlink(missing_ok=True)
+            if force or not target.is_file() or target.is_symlink() or not same_content(path, target):
+                with atomic_path(target) as tmp:
+                    shutil.copyfile(path, tmp)
+                    shutil.copystat(path, tmp)  # the source's mtime: the next comparison is cheap
+
+
+def same_content(a: Path, b: Path) -> bool:
+    """Equal size and mtime (ns), and equal bytes too for files up to HASHED_UP_TO: a file edited in place
+    keeps its size, and a copy tool can keep its mtime."""
+    return file_identity(a) == file_identity(b)
+
+
+def file_identity(path: Path) -> str:
+    """size:mtime_ns, plus the sha1 for files up to HASHED_UP_TO (big archives: size and mtime only)."""
+    info = path.stat()
+    identity = f"{info.st_size}:{info.st_mtime_ns}"
+    if info.st_size <= HASHED_UP_TO:
+        digest = hashlib.sha1()
+        with open(path, "rb") as handle:
+            for block in iter(lambda: handle.read(2**20), b""):
+                digest.update(block)
+        identity += f":{digest.hexdigest()}"
+    return identity
+
+
+def _read_marker(marker: Path) -> dict | None:
+    try:
+        return json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def _unpacked(raw_dir: Path, archive: str) -> bool:
@@ -143,7 +245,7 @@ def _unpacked(raw_dir: Path, archive: str) -> bool:
     return archive.lower().endswith(".zip") and (raw_dir / archive[:-4]).is_dir()
 
 
-def _check_free_space(raw_dir: Path, target_parent: Path) -> None:
+def _unpacked_size(raw_dir: Path) -> int:
     needed = 0
     for archive in raw_dir.glob("*.zip"):
         try:
@@ -151,14 +253,5 @@ def _check_free_space(raw_dir: Path, target_parent: Path) -> None:
                 needed += sum(m.file_size for m in zf.infolist())
         except zipfile.BadZipFile:
             continue  # safe_unzip reports it with the file name
-    target_parent.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(target_parent).free
-    if needed * 1.1 > free:
-        raise PodiumError("Not enough free disk space to extract the competition.",
-                          expected=f"at least {needed * 1.1 / 2**30:.2f} GiB free in {target_parent}",
-                          received=f"{free / 2**30:.2f} GiB free", fix="free some space or set data_dir elsewhere")
+    return needed
 
-
-def _file_digest(path: Path) -> str:
-    stat_ = path.stat()
-    return hashlib.sha1(f"{stat_.st_size}:{int(stat_.st_mtime)}".encode()).hexdigest()[:16]

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from tqdm.auto import tqdm
 
 from podium.competitions import CompetitionSpec
 from podium.data.images import probe_image
 from podium.errors import PodiumError
 from podium.io import write_parquet
+from podium.progress import progress as progress_bar
 
 COLUMNS = ["id", "split", "path", "label", "width", "height", "hash", "group", "ok", "error"]
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -52,6 +52,14 @@ def build_index(spec: CompetitionSpec, data_root: Path, progress: bool = False) 
     return frame
 
 
+def build_test_index(spec: CompetitionSpec, data_root: Path, progress: bool = False) -> pd.DataFrame:
+    """Index rows of the test images only: what an inference kernel indexes at run time (a code
+    competition's hidden test set is only known then, and its train set is large and not needed)."""
+    data_root = Path(data_root)
+    entries = _test_entries(spec, data_root)
+    return _to_frame(entries, _inspect_all([entry.path for entry in entries], progress), data_root)
+
+
 def save_index(frame: pd.DataFrame, path: Path) -> Path:
     return write_parquet(path, frame)
 
@@ -68,6 +76,20 @@ def load_index(path: Path) -> pd.DataFrame:
                           expected=", ".join(COLUMNS), received=", ".join(map(str, frame.columns)),
                           fix="rebuild it: delete the file and run `make data COMP=<slug>`")
     return frame
+
+
+def require_files(rows: pd.DataFrame, data_root: Path) -> None:
+    """Every file the index rows name is still there; else a PodiumError naming the missing ones.
+
+    Running `make data` again would not help (the index is reused as long as the archives are unchanged):
+    FORCE=1 unpacks the archives again, which restores deleted files, and re-indexes what is there."""
+    paths = [Path(data_root) / p for p in rows["path"].astype(str)]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise PodiumError(f"{len(missing)} of {len(paths)} image files listed in the index are gone.",
+                          expected="the files `make data` indexed", received=f"missing {_first(missing)}",
+                          fix="restore them, or rebuild from the archives with `make data FORCE=1` (unpacks again, "
+                              "which brings back files deleted since, and re-indexes what is there)")
 
 
 def class_names(index: pd.DataFrame, spec: CompetitionSpec) -> list[str]:
@@ -103,7 +125,7 @@ def _ignored(name: str) -> bool:
 
 def _folder_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     train_dir = data_root / spec.train_dir
-    _require_dir(train_dir, spec, "train folder")
+    _require_dir(train_dir, spec, "train folder", data_root)
     class_dirs = sorted(p for p in train_dir.iterdir() if p.is_dir() and not _ignored(p.name))
     entries = []
     for class_dir in class_dirs:
@@ -123,7 +145,7 @@ def _folder_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
 
 def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     train_dir = data_root / spec.train_dir
-    _require_dir(train_dir, spec, "train folder")
+    _require_dir(train_dir, spec, "train folder", data_root)
     if spec.task == "segmentation":  # one row per object, so the index label is "has objects"
         from podium.data.targets import mask_labels
 
@@ -146,10 +168,16 @@ def read_labels_table(spec: CompetitionSpec, data_root: Path) -> tuple[Path, pd.
     survive, and an empty cell (an Airbus image without ships) is "", not NaN."""
     path = Path(data_root) / spec.labels_csv
     if not spec.labels_csv or not path.is_file():
+        from podium.data.extract import MARKER, describe_contents
+
+        unpacked = (Path(data_root) / MARKER).is_file()  # `make data` ran: running it again changes nothing
         raise PodiumError(f"The labels CSV of competition '{spec.slug}' does not exist.",
                           expected=f"a file at {path} (the spec's labels_csv)",
-                          received="no labels_csv in the spec" if not spec.labels_csv else "no file",
-                          fix=f"run `make data COMP={spec.slug}` first, or fix labels_csv in the spec")
+                          received=("no labels_csv in the spec" if not spec.labels_csv else "no file")
+                          + (f"; the archives unpacked to: {describe_contents(Path(data_root))}" if unpacked else ""),
+                          fix="set labels_csv in the competition spec to the CSV listed above (a deleted one comes "
+                              "back with `make data FORCE=1`)" if unpacked else
+                          f"run `make data COMP={spec.slug}` first, or fix labels_csv in the spec")
     return path, pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
@@ -208,7 +236,7 @@ def _check_found(spec: CompetitionSpec, ids: list[str], paths: list[Path | None]
 
 def _test_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     test_dir = data_root / spec.test_dir
-    _require_dir(test_dir, spec, "test folder")
+    _require_dir(test_dir, spec, "test folder", data_root)
     files = _image_files(test_dir, spec)
     if not files:
         _raise_no_images(spec, test_dir, "the test images")
@@ -219,11 +247,34 @@ def _test_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
 
 
 # ---- checks ---------------------------------------------------------------------------------------
-def _require_dir(folder: Path, spec: CompetitionSpec, role: str) -> None:
-    if not folder.is_dir():
+def _require_dir(folder: Path, spec: CompetitionSpec, role: str, data_root: Path | None = None) -> None:
+    """A missing folder before `make data` ran means: run it. After it ran (the unpack marker is there),
+    running it again changes nothing: the spec names a folder the archives do not hold, so say what
+    they do hold and which spec field to change."""
+    if folder.is_dir():
+        return
+    from podium.data.extract import MARKER, describe_contents, find_folders
+
+    if data_root is None or not (data_root / MARKER).is_file():
         raise PodiumError(f"The {role} of competition '{spec.slug}' does not exist.",
                           expected=f"a folder at {folder}", received="nothing there",
                           fix=f"run `make data COMP={spec.slug}` first (or check the spec's paths)")
+    field = {"train folder": "train_dir", "test folder": "test_dir"}.get(role, "paths")
+    named = folder.relative_to(data_root).as_posix()
+    candidates = find_folders(data_root, named)
+    zips = sorted(p.name for p in data_root.rglob("*.zip"))[:_SHOW]
+    if candidates:
+        hint = f"set {field}: {candidates[0]} in the competition spec"
+    elif zips:  # a zip in a zip in a zip: podium unpacks one level inside an archive
+        hint = (f"the archives hold zips deeper than podium unpacks (one level inside an archive): "
+                f"{', '.join(zips)}; unzip the outer archives yourself, put the zip that holds the images into a "
+                f"folder, name it in the spec's archives and run `make data SRC=<that folder>`; or set {field}")
+    else:
+        hint = f"set {field} in the competition spec to the folder above that holds the {role.split()[0]} images"
+    raise PodiumError(f"The unpacked files of competition '{spec.slug}' have no {role} '{named}'.",
+                      expected=f"a folder {named}/ in {data_root} (the spec's {field})",
+                      received=f"the archives unpacked to: {describe_contents(data_root)}",
+                      fix=f"{hint}, then run `make data` again (unpacking is kept, only the index is built)")
 
 
 def _raise_no_images(spec: CompetitionSpec, folder: Path, expected: str) -> None:
@@ -270,7 +321,7 @@ def _inspect_all(paths: list[Path], progress: bool) -> list[tuple[str, int, int,
     """Hashing and decoding are I/O and C bound (Pillow releases the GIL): threads scale; map keeps order."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         results = pool.map(_inspect, paths)
-        return list(tqdm(results, total=len(paths), desc="index", unit="img", disable=not progress))
+        return list(progress_bar(results, total=len(paths), desc="index", unit="img", enabled=progress))
 
 
 def _to_frame(entries: list[_Entry], facts: list[tuple], data_root: Path) -> pd.DataFrame:

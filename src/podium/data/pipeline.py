@@ -22,17 +22,20 @@ class ImageBatches(keras.utils.PyDataset):
 
     `targets` replaces the one-hot labels with rows of any shape (masks, class+box rows); the batch
     augmenter then receives (x, targets) and must move them together (podium.augment_pairs).
+    `sample_weights` (one per row of `images`) makes the batches (x, y, weight): pseudo-labelled test
+    images weigh less than labelled ones (podium.pseudo). Keras takes the same triple on every backend.
     """
 
     def __init__(self, images: np.ndarray, positions: np.ndarray | None = None, labels: np.ndarray | None = None,
                  num_classes: int = 0, batch_size: int = 64, shuffle: bool = False, seed: int = 0,
                  batch_augment: BatchAugment | None = None, image_augment: ImageAugment | None = None,
-                 workers: int = 1, targets: np.ndarray | None = None):
+                 workers: int = 1, targets: np.ndarray | None = None, sample_weights: np.ndarray | None = None):
         super().__init__(workers=workers, use_multiprocessing=False)
         self.images = images
         self.positions = np.arange(len(images)) if positions is None else np.asarray(positions)
         self.labels = labels
         self.targets = targets
+        self.sample_weights = sample_weights
         self.num_classes = num_classes
         self.batch_size = batch_size
         self.shuffle = shuffle
@@ -61,6 +64,8 @@ class ImageBatches(keras.utils.PyDataset):
         if self.batch_augment is not None:
             x, y = self.batch_augment(x, y)
             x, y = keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y)
+        if self.sample_weights is not None:
+            return x, y, np.asarray(self.sample_weights[rows], dtype="float32")
         return x, y
 
     def on_epoch_end(self) -> None:

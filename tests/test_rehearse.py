@@ -1,0 +1,95 @@
+"""`make rehearse`: the demo's inference kernel run here as Kaggle would run it (offline, podium only from
+the script, a renamed test set), scored against the demo's held-back labels."""
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from podium.cli import main
+from podium.errors import PodiumError
+
+ROOT = Path(__file__).resolve().parents[1]
+HELD_BACK = Path(__file__).with_name("data") / "demo_test_labels.csv"
+
+
+def _unshare_permitted() -> bool:
+    return bool(shutil.which("unshare")) and subprocess.run(["unshare", "-n", "true"]).returncode == 0
+
+
+def test_rehearsal_refuses_to_run_with_network_unless_allowed(monkeypatch, tmp_path):
+    from podium.rehearse import _network_mode
+
+    monkeypatch.setenv("PATH", str(tmp_path))  # no unshare to be found: as on a machine without it
+    with pytest.raises(PodiumError, match="--allow-network"):
+        _network_mode(allow_network=False)
+    assert _network_mode(allow_network=True).startswith("NOT isolated (no unshare command)")
+
+
+def test_rehearsal_refuses_a_training_kernel(tmp_path):
+    from podium.config import load_config
+    from podium.rehearse import rehearse
+
+    cfg = load_config(ROOT / "configs" / "demo.yaml")
+    (tmp_path / "podium-kernel.json").write_text(json.dumps({"token": "t", "run_id": cfg.run_id}))
+    with pytest.raises(PodiumError, match="training kernel"):
+        rehearse(cfg, tmp_path)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _unshare_permitted(), reason="`unshare -n` is not permitted here (needs root or user "
+                                                      "namespaces); the rehearsal refuses to run with network")
+def test_demo_inference_kernel_rehearsed_offline_on_renamed_test_set(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # kernels/ is written under the working directory, as `make kernel` does
+    config = str(ROOT / "configs" / "demo.yaml")
+    args = [f"data_dir={tmp_path / 'data'}", f"runs_dir={tmp_path / 'runs'}",
+            f"submissions_dir={tmp_path / 'submissions'}", "verbose=0", "epochs=3", "folds=[0]"]
+    assert main(["run", "--config", config, *args]) == 0  # trains and writes make predict's submission
+    (tmp_path / "kernel.yaml").write_text("owner: tester\nmode: inference\naccelerator: none\n")
+    kernel = ["--config", config, "--kernel", str(tmp_path / "kernel.yaml")]
+    assert main(["kernel", *kernel, "--no-upload", *args]) == 0
+    capsys.readouterr()
+
+    assert main(["rehearse", *kernel, "--labels", str(HELD_BACK), *args]) == 0
+    out = capsys.readouterr().out
+    work = tmp_path / "kernels" / "podium-demo" / "rehearsal"
+    summary = json.loads((work / "rehearsal.json").read_text())
+    assert summary["ok"] and summary["returncode"] == 0
+    assert summary["network"].startswith("none (unshare -n") and "network interfaces: lo\n" in summary_log(work)
+    assert Path(summary["podium_file"]) == (work / "scratch" / "src" / "podium" / "__init__.py").resolve()
+
+    submission = pd.read_csv(work / "working" / "submission.csv", dtype=str)
+    sample = pd.read_csv(work / "input" / "demo" / "sample_submission.csv", dtype=str)
+    assert len(submission) == 500 and submission["id"].str.startswith("rehearse-").all()
+    assert submission["id"].tolist() == sample["id"].tolist() and summary["ids_match"] and not summary["problems"]
+
+    # mapped back to the original ids: exactly what `make predict` wrote for the same run and TTA
+    ids = pd.read_csv(work / "ids.csv", dtype=str)
+    original = submission.merge(ids, on="id").drop(columns="id").rename(columns={"original_id": "id"})
+    predicted = pd.read_csv(next((tmp_path / "submissions" / "demo").glob("*.csv")), dtype=str)
+    assert original.set_index("id")["label"].sort_index().equals(predicted.set_index("id")["label"].sort_index())
+    truth = pd.read_csv(HELD_BACK, dtype=str)
+    accuracy = (original.merge(truth, on="id", suffixes=("", "_true")).eval("label == label_true")).mean()
+    assert summary["accuracy"] == pytest.approx(accuracy)
+    assert accuracy > 0.2, f"rehearsed demo accuracy {accuracy:.3f} is too close to chance (0.10)"
+    assert f"accuracy against {HELD_BACK}: {accuracy:.4f}" in out
+    print(f"rehearsal: wall {summary['wall_seconds']:.1f} s, accuracy {accuracy:.4f}, "
+          f"{summary['images_per_second']:.0f} images/s")
+
+    # the same run read as a training kernel's output (kernel_sources: runs/<run_id>/ under its slug)
+    (tmp_path / "from-kernel.yaml").write_text("owner: tester\nmode: inference\naccelerator: none\n"
+                                               "slug: podium-demo-infer\nrun_source: kernel\n"
+                                               "run_kernel: tester/podium-demo\n")
+    kernel = ["--config", config, "--kernel", str(tmp_path / "from-kernel.yaml")]
+    assert main(["kernel", *kernel, *args]) == 0  # nothing to upload: no credentials needed
+    assert main(["rehearse", *kernel, "--labels", str(HELD_BACK), *args]) == 0
+    work = tmp_path / "kernels" / "podium-demo-infer" / "rehearsal"
+    assert "podium-demo/runs/" in summary_log(work)
+    assert json.loads((work / "rehearsal.json").read_text())["accuracy"] == pytest.approx(accuracy)
+
+
+def summary_log(work: Path) -> str:
+    return (work / "kernel.log").read_text()
