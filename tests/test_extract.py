@@ -103,3 +103,23 @@ def test_a_missing_archive_named_in_the_spec_is_still_an_error_when_no_folder_st
     with pytest.raises(PodiumError, match="missing files") as err:
         fetch(load_competition("shapes-segmentation"), tmp_path / "raw", source)
     assert "train.zip" in err.value.expected and "test" in err.value.received
+
+
+def test_files_copied_from_a_folder_are_kept_by_later_stages_without_asking_kaggle(tmp_path, monkeypatch):
+    """`make data SRC=<folder>` then `make run`/`make train` (no SRC): the copied files are used; nothing asks
+    Kaggle for credentials. Without that record (or with FORCE=1) the same call goes to Kaggle."""
+    from tests_support import DEMO_DIR
+
+    for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KAGGLE_CONFIG_DIR", str(tmp_path / "no-kaggle-here"))
+    spec, raw = load_competition("cifar10"), tmp_path / "raw" / "cifar10"
+    copied = fetch(spec, raw, source_dir=DEMO_DIR)
+    assert fetch(spec, raw) == copied
+    assert extract(spec, raw, tmp_path / "cifar10") is True
+
+    with pytest.raises(PodiumError, match="Kaggle credentials"):
+        fetch(spec, raw, force=True)
+    (tmp_path / "raw" / "cifar10.source.json").unlink()
+    with pytest.raises(PodiumError, match="Kaggle credentials"):
+        fetch(spec, raw)

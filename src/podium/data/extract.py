@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from podium.competitions import CompetitionSpec
 from podium.errors import PodiumError
-from podium.io import atomic_path, check_free_space, guarded_write, make_dirs, remove_stale_temps
+from podium.io import atomic_path, check_free_space, guarded_write, make_dirs, remove_stale_temps, write_json
 
 MARKER = ".podium-extracted.json"
 HASHED_UP_TO = 64 * 2**20  # files this small are compared by content too, not only size and mtime
@@ -39,12 +39,15 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
         if force or not all((raw_dir / name).is_file() for name in spec.archives):
             with guarded_write(raw_dir):
                 write_generated(spec.slug, raw_dir)  # seeded: the same bytes on every machine
+    elif source_dir is None and not force and _copied_from_folder(raw_dir, spec):
+        pass  # `make data SRC=` filled raw_dir: later stages (make run, make train) keep those files, asking no one
     elif source_dir is None:
         from podium.kaggle_api import download_competition
 
         download_competition(spec, raw_dir, force=force)
     else:
         _copy_files(Path(source_dir), raw_dir, force)
+        write_json(_source_record(raw_dir), {"competition": spec.slug, "source": str(Path(source_dir).resolve())})
     missing = [name for name in spec.archives if not (raw_dir / name).is_file() and not _unpacked(raw_dir, name)]
     if missing:
         raise PodiumError(f"Competition '{spec.slug}' is missing files in {raw_dir}.",
@@ -182,6 +185,17 @@ def find_folders(root: Path, name: str, depth: int = 3) -> list[str]:
             if sub.lower() == target:
                 found.append(Path(directory, sub).relative_to(root).as_posix())
     return sorted(found)[:_SHOW]
+
+
+def _source_record(raw_dir: Path) -> Path:
+    """Beside raw_dir, like the Kaggle download's manifest: which folder `make data SRC=` copied from."""
+    return raw_dir.parent / f"{raw_dir.name}.source.json"
+
+
+def _copied_from_folder(raw_dir: Path, spec: CompetitionSpec) -> bool:
+    """raw_dir was filled from a local folder and still holds every archive the spec names."""
+    return _source_record(raw_dir).is_file() and all(
+        (raw_dir / name).is_file() or _unpacked(raw_dir, name) for name in spec.archives)
 
 
 def _copy_files(source_dir: Path, raw_dir: Path, force: bool) -> None:
