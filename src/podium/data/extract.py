@@ -47,7 +47,7 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
         download_competition(spec, raw_dir, force=force)
     else:
         _copy_files(Path(source_dir), raw_dir, force)
-        write_json(_source_record(raw_dir), {"competition": spec.slug, "source": str(Path(source_dir).resolve())})
+        _record_source(raw_dir, spec, Path(source_dir))
     missing = [name for name in spec.archives if not (raw_dir / name).is_file() and not _unpacked(raw_dir, name)]
     if missing:
         raise PodiumError(f"Competition '{spec.slug}' is missing files in {raw_dir}.",
@@ -190,6 +190,16 @@ def find_folders(root: Path, name: str, depth: int = 3) -> list[str]:
 def _source_record(raw_dir: Path) -> Path:
     """Beside raw_dir, like the Kaggle download's manifest: which folder `make data SRC=` copied from."""
     return raw_dir.parent / f"{raw_dir.name}.source.json"
+
+
+def _record_source(raw_dir: Path, spec: CompetitionSpec, source_dir: Path) -> None:
+    """Written only when it changes: a read-only data folder that already holds the copy is still readable."""
+    record = {"competition": spec.slug, "source": str(source_dir.resolve())}
+    path = _source_record(raw_dir)
+    with contextlib.suppress(OSError, ValueError):
+        if json.loads(path.read_text(encoding="utf-8")) == record:
+            return
+    write_json(path, record)
 
 
 def _copied_from_folder(raw_dir: Path, spec: CompetitionSpec) -> bool:
