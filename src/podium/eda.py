@@ -16,7 +16,8 @@ import pandas as pd
 
 from podium import report
 from podium.data.duplicates import dups_settings, duplicates_dir
-from podium.data.gallery import class_grid, figure, save_png
+from podium.data.gallery import class_grid, figure
+from podium.figures import save_png
 from podium.data.images import ImageDecodeError, decode_image
 from podium.data.index import require_files
 from podium.errors import PodiumError
