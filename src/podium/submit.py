@@ -182,7 +182,8 @@ def _cv(cfg: ExperimentConfig) -> float | None:
 def validate_file(target: SubmitTarget) -> None:
     """The same validator `make predict` ran, for the competition's task, against its sample: no network."""
     from podium.data.dataset import test_rows
-    from podium.data.index import class_names, image_shapes, load_index
+    from podium.data.index import class_names, load_index
+    from podium.data.targets import image_shapes
     from podium.submission import read_sample_submission, validate_submission
 
     spec = target.competition
