@@ -292,18 +292,14 @@ def _cpu_cost(name: str, images_uint8: np.ndarray, seed: int, repeats: int) -> f
 def preview_grid(images_uint8: np.ndarray, recipes: Sequence[str], out_path: str | Path,
                  seed: int = 0) -> Path:
     """A PNG to eyeball a recipe before paying for a training run: one row per recipe, one column per image."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from podium.io import atomic_path
+    from podium.figures import new_figure, save_png
 
     images_uint8 = _check_preview_images(images_uint8)
     rows = [ORIGINAL] + [name for name in recipes if name != ORIGINAL]
     _check_names(rows, [ORIGINAL] + batch_recipe_names() + cpu_recipe_names(), "augmentation recipe", "recipes")
     grid = [_augment_for_preview(name, images_uint8, seed) for name in rows]
     n_rows, n_cols = len(rows), len(images_uint8)
-    figure = Figure(figsize=(1.0 * n_cols + 1.0, 1.0 * n_rows), dpi=100)
-    FigureCanvasAgg(figure)
+    figure = new_figure((1.0 * n_cols + 1.0, 1.0 * n_rows), 100)
     axes = figure.subplots(n_rows, n_cols, squeeze=False)
     for r, (name, images) in enumerate(zip(rows, grid)):
         for c in range(n_cols):
@@ -313,9 +309,7 @@ def preview_grid(images_uint8: np.ndarray, recipes: Sequence[str], out_path: str
             axis.set_yticks([])
         axes[r][0].set_ylabel(name, rotation=0, ha="right", va="center", fontsize=8)
     figure.tight_layout()
-    with atomic_path(out_path) as tmp:
-        figure.savefig(tmp, format="png")
-    return Path(out_path)
+    return save_png(figure, out_path)
 
 
 def _augment_for_preview(name: str, images_uint8: np.ndarray, seed: int) -> np.ndarray:

@@ -1,5 +1,5 @@
 """CLI verbs of the data-quality area: dups, audit, eda. Handlers print; the work is in
-data/duplicates.py, data/dup_quality.py, data/audit.py and eda.py."""
+data/duplicates.py (with perceptual_hash.py, hash_search.py), data/dup_quality.py, data/audit.py and eda.py."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ AddVerb = Callable[..., argparse.ArgumentParser]
 
 def add_verbs(verb: AddVerb) -> None:
     """Register this area's verbs with cli.py's `verb(name, handler, help, config=True)` helper."""
-    from podium.data.duplicates import DEFAULT_THRESHOLD
+    from podium.data.hash_search import DEFAULT_THRESHOLD
 
     dups = verb("dups", _cmd_dups, "group exact and near-duplicate images (perceptual hash) into the index's "
                                    "group column; report train<->test copies")

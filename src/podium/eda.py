@@ -16,9 +16,10 @@ import pandas as pd
 
 from podium import report
 from podium.data.duplicates import dups_settings, duplicates_dir
-from podium.data.gallery import class_grid, figure, save_png
+from podium.data.gallery import class_grid, figure
+from podium.figures import save_png
 from podium.data.images import ImageDecodeError, decode_image
-from podium.data.index import require_files
+from podium.data.source_files import require_files
 from podium.errors import PodiumError
 from podium.io import write_csv, write_json, write_text
 

@@ -19,7 +19,6 @@ Kaggle image whose packages differ from podium's pins and say what is missing be
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -183,9 +182,11 @@ def run_dataset_slug(kernel_slug: str) -> str:
 
 def place_file(source: Path, target: Path) -> bool:
     """Hard link (else copy) source to target unless target already holds the same bytes; True if written."""
+    from podium.io import file_sha256
+
     source, target = Path(source).expanduser(), Path(target)
-    if target.is_file() and (os.path.samefile(source, target) or
-                             (target.stat().st_size == source.stat().st_size and _sha(target) == _sha(source))):
+    if target.is_file() and (os.path.samefile(source, target) or (target.stat().st_size == source.stat().st_size
+                                                                  and file_sha256(target) == file_sha256(source))):
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
@@ -197,13 +198,6 @@ def place_file(source: Path, target: Path) -> bool:
         os.replace(tmp, target)
     return True
 
-
-def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------ finding a run

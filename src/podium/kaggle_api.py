@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
+from podium.backoff import exponential_wait, waits_within
 from podium.competitions import CompetitionSpec
 from podium.credentials import Credentials, find_credentials
 from podium.errors import PodiumError
@@ -69,7 +70,7 @@ class RetryPolicy:
     def delay(self, attempt: int, retry_after: float | None) -> float:
         if retry_after is not None:
             return retry_after
-        return min(self.base_delay * 2 ** attempt, self.max_delay)
+        return exponential_wait(self.base_delay, 2, attempt, self.max_delay)
 
     def pause(self, what: str, attempt: int, retry_after: float | None) -> float:
         """Sleep before the next attempt. A server asking for more than max_retry_after is refused."""
@@ -83,13 +84,7 @@ class RetryPolicy:
 
     def reconcile_waits(self) -> list[float]:
         """Growing waits (2, 4, 8, ... capped at max_delay) that add up to reconcile_window."""
-        waits: list[float] = []
-        while sum(waits) < self.reconcile_window:
-            step = min(self.base_delay * 2 ** len(waits), self.max_delay, self.reconcile_window - sum(waits))
-            if step <= 0:
-                break
-            waits.append(step)
-        return waits
+        return waits_within(self.base_delay, 2, self.max_delay, self.reconcile_window)
 
 
 @dataclass

@@ -26,8 +26,9 @@ from pathlib import Path, PurePosixPath
 from typing import Callable
 
 from podium import kaggle_api
+from podium.backoff import Clock, PollSchedule, Polling
 from podium.errors import PodiumError
-from podium.io import write_json, write_text
+from podium.io import hash_file, write_json, write_text
 
 ACTIVE = {"QUEUED", "RUNNING", "NEW_SCRIPT", "CANCEL_REQUESTED"}
 TERMINAL = {"COMPLETE", "ERROR", "CANCEL_ACKNOWLEDGED"}
@@ -39,14 +40,15 @@ MAGIC = {".png": b"\x89PNG", ".keras": b"PK", ".zip": b"PK", ".h5": b"\x89HDF", 
 
 
 @dataclass
-class StatusPolicy:
+class StatusPolicy(PollSchedule):
+    """How long to wait for a kernel run: up to 6 h, checks 15 s apart growing to 5 min (wall clock, as
+    push.json's pushed_at)."""
+
     timeout: float = 6 * 3600.0
     interval: float = 15.0
     max_interval: float = 300.0
-    factor: float = 1.5
+    clock: Clock = time.time
     stale_grace: float = 120.0  # after this long, a terminal state is believed even if never seen running
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.time
 
 
 # ---------------------------------------------------------------------------------------- datasets
@@ -104,9 +106,7 @@ def content_digest(folder: Path) -> str:
     for path in files:
         relative = path.relative_to(folder).as_posix()
         digest.update(f"{relative}\0{path.stat().st_size}\0".encode())
-        with path.open("rb") as stream:
-            while chunk := stream.read(1 << 20):
-                digest.update(chunk)
+        hash_file(digest, path)
     return digest.hexdigest()
 
 
@@ -327,7 +327,7 @@ def wait_for_kernel(session: kaggle_api.KaggleSession, folder: Path, policy: Sta
                                   "for it now)")
         pushed = adopted
     state = KernelState(pushed["ref"], pushed["version"], "PUSHED")
-    started, interval = policy.clock(), policy.interval
+    polling = Polling(policy)
     while True:
         status, failure = kaggle_api.kernel_status(session, pushed["ref"])
         if status in ACTIVE and not pushed["seen_active"]:
@@ -338,7 +338,7 @@ def wait_for_kernel(session: kaggle_api.KaggleSession, folder: Path, policy: Sta
                                                                           "of an earlier version)"
         state.failure, state.finished = failure, status in TERMINAL and believed
         state.history.append(status if state.status == status else f"{status} (earlier version)")
-        elapsed = policy.clock() - started
+        elapsed = polling.elapsed()
         if on_progress:
             on_progress(state, elapsed)
         if state.finished:
@@ -346,10 +346,8 @@ def wait_for_kernel(session: kaggle_api.KaggleSession, folder: Path, policy: Sta
             state.failed = status in FAILED
             write_json(folder / "push.json", pushed)
             return state
-        if elapsed + interval > policy.timeout:
+        if not polling.wait(elapsed):
             return state
-        policy.sleep(interval)
-        interval = min(interval * policy.factor, policy.max_interval)
 
 
 # ------------------------------------------------------------------------------------------ output

@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import difflib
-import hashlib
 import io
 import json
 import os
@@ -43,7 +42,7 @@ import yaml
 from podium.competitions import SPEC_DIR, load_competition
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
-from podium.io import read_yaml_mapping, write_json, write_text
+from podium.io import file_sha256, read_yaml_mapping, write_json, write_text
 
 SCRIPT_NAME = "podium_kernel.py"
 # accelerator name -> (machine_shape sent to Kaggle, enable_gpu, enable_tpu); names as `kaggle kernels push
@@ -241,7 +240,7 @@ def _weights_dataset(folder: Path, weights: Path, ref: str) -> Path:
                           received=str(weights), fix="fix weights_file in the kernel spec")
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / weights.name
-    if not target.exists() or _sha(target) != _sha(weights.expanduser()):
+    if not target.exists() or file_sha256(target) != file_sha256(weights.expanduser()):
         target.unlink(missing_ok=True)
         try:
             os.link(weights.expanduser(), target)
@@ -252,13 +251,6 @@ def _weights_dataset(folder: Path, weights: Path, ref: str) -> Path:
                                                   "licenses": [{"name": "CC0-1.0"}]})
     return folder
 
-
-def _sha(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def podium_source_zip() -> bytes:

@@ -172,16 +172,14 @@ def unflip_predictions(view: str, predictions: np.ndarray) -> np.ndarray:
 def plot_boxes(images: np.ndarray, true_boxes: np.ndarray, pred_boxes: np.ndarray, path: str | Path,
                columns: int = 8) -> Path:
     """Validation images with the true box (green) and the predicted one (red, dashed), with their IoU."""
-    import matplotlib
+    from matplotlib.patches import Rectangle
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from podium.io import atomic_path
+    from podium.figures import new_figure, save_png
 
     n = len(images)
     rows = max(1, -(-n // columns))
-    figure, axes = plt.subplots(rows, columns, figsize=(2 * columns, 2 * rows), squeeze=False)
+    figure = new_figure((2 * columns, 2 * rows), 100)
+    axes = figure.subplots(rows, columns, squeeze=False)
     ious = box_iou(true_boxes, pred_boxes)
     size = images.shape[1]
     for ax in axes.flat:
@@ -190,14 +188,9 @@ def plot_boxes(images: np.ndarray, true_boxes: np.ndarray, pred_boxes: np.ndarra
         ax.imshow(image.astype(np.uint8))
         for box, colour, style in ((true, "lime", "-"), (pred, "red", "--")):
             x1, y1, x2, y2 = np.asarray(box) * size
-            ax.add_patch(plt.Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=style))
+            ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=style))
         ax.set_title(f"IoU {iou:.2f}", fontsize=8)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, dpi=80, bbox_inches="tight", format="png")
-    plt.close(figure)
-    return path
+    return save_png(figure, path, dpi=80, bbox_inches="tight")
 
 
 def _check_format(box_format: str) -> None:

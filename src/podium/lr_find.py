@@ -19,7 +19,7 @@ import pandas as pd
 
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
-from podium.io import atomic_path, write_csv
+from podium.io import write_csv
 
 SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected (the raw loss is too noisy)
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss is this many times its best
@@ -112,11 +112,9 @@ def _landmarks(lrs: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:
 
 def plot_lr_find(lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, suggested: float,
                  steepest: float, out_path: Path) -> Path:
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from podium.figures import new_figure, save_png
 
-    figure = Figure(figsize=(7, 4), dpi=110)
-    FigureCanvasAgg(figure)
+    figure = new_figure((7, 4), 110)
     axis = figure.subplots()
     axis.plot(lrs, losses, color="0.75", lw=0.8, label="loss per step")
     shown = np.isfinite(smoothed)
@@ -131,6 +129,4 @@ def plot_lr_find(lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, sugg
     axis.grid(alpha=0.3)
     axis.legend(fontsize=8)
     figure.tight_layout()
-    with atomic_path(out_path) as tmp:
-        figure.savefig(tmp, format="png")
-    return Path(out_path)
+    return save_png(figure, out_path)

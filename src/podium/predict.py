@@ -20,7 +20,7 @@ from podium.competitions import CompetitionSpec
 from podium.config import ExperimentConfig
 from podium.data.cache import load_cached
 from podium.data.dataset import competition_root, test_rows
-from podium.data.index import image_shapes
+from podium.data.targets import image_shapes
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import atomic_path, preallocate, write_csv

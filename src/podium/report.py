@@ -1,8 +1,6 @@
 """What a run did, at a glance: training curves, confusion matrix, class balance, a one-screen summary.
 
-Plots use matplotlib's Agg canvas on a private Figure (no pyplot): no display needed, no global figure
-registry to leak, nothing changed for a notebook that imported us. Every PNG is written to a temp file
-and renamed, so a crashed run never leaves a half-written image behind a valid name.
+Plots are drawn and saved through podium.figures (private Agg figures, atomic PNGs).
 """
 
 from __future__ import annotations
@@ -14,11 +12,10 @@ from typing import Any, Mapping, NotRequired, Sequence, TypedDict
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from podium.errors import PodiumError
-from podium.io import atomic_path
+from podium.figures import new_figure, save_png
 from podium.metrics import AVERAGE_ROWS
 
 DPI = 110
@@ -99,7 +96,7 @@ def plot_history(history: pd.DataFrame, out_path: str | os.PathLike, monitor: st
     headline = (f"best epoch {int(epochs[best])} by {monitor} ({mode})" if best is not None
                 else f"{monitor} has no numbers")
     fig.suptitle(f"training history: {headline}")
-    return _save_png(fig, out_path)
+    return save_png(fig, out_path)
 
 
 def _resolve_mode(monitor: str, mode: str) -> str:
@@ -185,7 +182,7 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], out_path: str | o
     ax.set_title("confusion matrix" + (" (share of each true class)" if normalize else " (counts)"))
     if n <= ANNOTATE_UP_TO:
         _annotate_cells(ax, matrix, normalize)
-    return _save_png(fig, out_path)
+    return save_png(fig, out_path)
 
 
 def _annotate_cells(ax: Any, matrix: np.ndarray, normalize: bool) -> None:
@@ -224,7 +221,7 @@ def plot_class_distribution(counts: Mapping[str, int], out_path: str | os.PathLi
     ax.set_xlim(0, max(values) * 1.12 + 1)
     ax.set_xlabel("images")
     ax.set_title(f"{title} ({len(names)} classes, {sum(values)} images)")
-    return _save_png(fig, out_path)
+    return save_png(fig, out_path)
 
 
 # -------------------------------------------------------------------------------------------- tables
@@ -356,15 +353,7 @@ def _fit(line: str) -> str:
 
 
 def _figure(size: tuple[float, float]) -> Figure:
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def _save_png(fig: Figure, out_path: str | os.PathLike) -> Path:
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, format="png")
-    return Path(out_path)
+    return new_figure(size, DPI, layout="constrained")
 
 
 # ------------------------------------------------------------------------------------- CV vs public
@@ -387,4 +376,4 @@ def plot_cv_vs_public(cv: Sequence[float], public: Sequence[float], labels: Sequ
     ax.set_ylabel("public leaderboard score")
     ax.set_title(f"{title} ({len(cv)} submissions)")
     ax.grid(alpha=0.3)
-    return _save_png(fig, out_path)
+    return save_png(fig, out_path)

@@ -17,12 +17,12 @@ import numpy as np
 import optuna
 import pandas as pd
 import yaml
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from podium import search
 from podium.errors import PodiumError
-from podium.io import atomic_path, write_csv, write_text
+from podium.figures import new_figure, save_png
+from podium.io import write_csv, write_text
 
 BEST, SAME, WORSE, ONE_SEED = "best", "not distinguishable", "worse", "unknown (1 seed)"
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
@@ -281,17 +281,14 @@ def plot_lr_curves(complete: pd.DataFrame, out_path: Path) -> Path:
 
 
 def _figure(size, rows: int, cols: int):
-    figure = Figure(figsize=size, dpi=DPI)
-    FigureCanvasAgg(figure)
+    figure = new_figure(size, DPI)
     axes = figure.subplots(rows, cols, squeeze=False).ravel().tolist()
     return figure, axes
 
 
 def _save(figure: Figure, out_path: Path) -> Path:
     figure.tight_layout()
-    with atomic_path(out_path) as tmp:
-        figure.savefig(tmp, format="png")
-    return Path(out_path)
+    return save_png(figure, out_path)
 
 
 def _colormap():

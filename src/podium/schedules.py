@@ -54,9 +54,3 @@ def make_optimizer(cfg, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     if cfg.optimizer == "adamw":
         return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay or 0.004)
     return keras.optimizers.Adam(lr, weight_decay=cfg.weight_decay or None)
-
-
-def lr_at(optimizer: keras.optimizers.Optimizer) -> float:
-    """The rate actually in force now, schedule or not (for logs and plots)."""
-    rate = optimizer.learning_rate
-    return float(keras.ops.convert_to_numpy(rate))

@@ -19,21 +19,21 @@ from __future__ import annotations
 
 import csv
 import fcntl
-import hashlib
 import json
 import secrets
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import pandas as pd
 
+from podium.backoff import PollSchedule, Polling
 from podium.competitions import CompetitionSpec, load_competition
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
-from podium.io import atomic_path
+from podium.io import atomic_path, file_sha256
 from podium.submission_record import submission_path
 
 LOG_COLUMNS = ["time", "competition", "file", "message", "cv", "status", "public_score", "ref", "run_id",
@@ -44,15 +44,8 @@ CODE_OUTPUT = "submission.csv"  # the file a code competition's kernel writes, a
 
 
 @dataclass
-class PollPolicy:
-    """Bounded wait with backoff; sleep and clock injectable so tests take no time."""
-
-    timeout: float = 1800.0
-    interval: float = 10.0
-    max_interval: float = 120.0
-    factor: float = 1.5
-    sleep: Callable[[float], None] = time.sleep
-    clock: Callable[[], float] = time.monotonic
+class PollPolicy(PollSchedule):
+    """How long to wait for a score: up to 30 min, checks 10 s apart growing to 2 min."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +182,8 @@ def _cv(cfg: ExperimentConfig) -> float | None:
 def validate_file(target: SubmitTarget) -> None:
     """The same validator `make predict` ran, for the competition's task, against its sample: no network."""
     from podium.data.dataset import test_rows
-    from podium.data.index import class_names, image_shapes, load_index
+    from podium.data.index import class_names, load_index
+    from podium.data.targets import image_shapes
     from podium.submission import read_sample_submission, validate_submission
 
     spec = target.competition
@@ -303,7 +297,7 @@ def submit(target: SubmitTarget, session=None, poll: PollPolicy | None = None, a
     poll = poll or PollPolicy()
     if target.kernel is None:
         validate_file(target)  # nothing is sent, nor logged, if this raises
-        digest = hashlib.sha256(target.file.read_bytes()).hexdigest()
+        digest = file_sha256(target.file)
     else:
         check_kernel(target)  # likewise
         digest = ""
@@ -440,17 +434,15 @@ def _wait_and_record(session, log: SubmissionLog, result: SubmitResult, token: s
 
 def wait_for_score(session, slug: str, token: str, poll: PollPolicy) -> tuple[str, str, str]:
     """Poll the submissions list with backoff until scored, failed, or poll.timeout: (status, score, error)."""
-    started, interval = poll.clock(), poll.interval
+    polling = Polling(poll)
     while True:
         row = _find(list_rows(session, slug), token)
         if row is not None and row["status"] == "COMPLETE" and row["public_score"] != "":
             return "scored", row["public_score"], ""
         if row is not None and row["status"] == "ERROR":
             return "error", "", row["error"] or "scoring failed"
-        if poll.clock() - started + interval > poll.timeout:
+        if not polling.wait(polling.elapsed()):
             return "pending", "", ""
-        poll.sleep(interval)
-        interval = min(interval * poll.factor, poll.max_interval)
 
 
 def _now() -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 
 from podium.competitions import CompetitionSpec
 from podium.data.images import probe_image
+from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 from podium.io import write_parquet
 from podium.progress import progress as progress_bar
@@ -78,20 +79,6 @@ def load_index(path: Path) -> pd.DataFrame:
     return frame
 
 
-def require_files(rows: pd.DataFrame, data_root: Path) -> None:
-    """Every file the index rows name is still there; else a PodiumError naming the missing ones.
-
-    Running `make data` again would not help (the index is reused as long as the archives are unchanged):
-    FORCE=1 unpacks the archives again, which restores deleted files, and re-indexes what is there."""
-    paths = [Path(data_root) / p for p in rows["path"].astype(str)]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise PodiumError(f"{len(missing)} of {len(paths)} image files listed in the index are gone.",
-                          expected="the files `make data` indexed", received=f"missing {_first(missing)}",
-                          fix="restore them, or rebuild from the archives with `make data FORCE=1` (unpacks again, "
-                              "which brings back files deleted since, and re-indexes what is there)")
-
-
 def class_names(index: pd.DataFrame, spec: CompetitionSpec) -> list[str]:
     """The class order for model outputs: the spec's when fixed (the submission may require it), else
     sorted train labels of readable images."""
@@ -99,12 +86,6 @@ def class_names(index: pd.DataFrame, spec: CompetitionSpec) -> list[str]:
         return list(spec.classes)
     train = index[(index["split"] == "train") & index["ok"]]
     return sorted(str(label) for label in train["label"].unique())
-
-
-def image_shapes(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    """id -> (height, width) of the decodable images among index rows: what masks and boxes are sized by."""
-    readable = rows[rows["ok"].astype(bool)]
-    return {str(i): (int(h), int(w)) for i, h, w in zip(readable["id"], readable["height"], readable["width"])}
 
 
 # ---- finding files --------------------------------------------------------------------------------
@@ -163,24 +144,6 @@ def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     return [_Entry(i, "train", p, label) for i, p, label in zip(ids, paths, labels[spec.label_column])]
 
 
-def read_labels_table(spec: CompetitionSpec, data_root: Path) -> tuple[Path, pd.DataFrame]:
-    """(path, rows) of the spec's labels CSV, every cell as written: ids like "007" and labels like "0"
-    survive, and an empty cell (an Airbus image without ships) is "", not NaN."""
-    path = Path(data_root) / spec.labels_csv
-    if not spec.labels_csv or not path.is_file():
-        from podium.data.extract import MARKER, describe_contents
-
-        unpacked = (Path(data_root) / MARKER).is_file()  # `make data` ran: running it again changes nothing
-        raise PodiumError(f"The labels CSV of competition '{spec.slug}' does not exist.",
-                          expected=f"a file at {path} (the spec's labels_csv)",
-                          received=("no labels_csv in the spec" if not spec.labels_csv else "no file")
-                          + (f"; the archives unpacked to: {describe_contents(Path(data_root))}" if unpacked else ""),
-                          fix="set labels_csv in the competition spec to the CSV listed above (a deleted one comes "
-                              "back with `make data FORCE=1`)" if unpacked else
-                          f"run `make data COMP={spec.slug}` first, or fix labels_csv in the spec")
-    return path, pd.read_csv(path, dtype=str, keep_default_na=False)
-
-
 def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     path, frame = read_labels_table(spec, data_root)
     for role, column in (("id", spec.id_column), ("label", spec.label_column)):
@@ -192,7 +155,7 @@ def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     unlabeled = frame.loc[frame[spec.label_column].str.strip() == "", spec.id_column].tolist()
     if unlabeled:
         raise PodiumError(f"{len(unlabeled)} rows of {path} have no label.", expected="a label on every row",
-                          received=f"empty labels for ids {_first(unlabeled)}",
+                          received=f"empty labels for ids {first_few(unlabeled)}",
                           fix="fill or drop those rows (keep a copy of the original)")
     return frame
 
@@ -223,14 +186,14 @@ def _check_found(spec: CompetitionSpec, ids: list[str], paths: list[Path | None]
     if lookup.ambiguous:
         raise PodiumError(f"{len(lookup.ambiguous)} ids in {spec.labels_csv} match more than one file.",
                           expected="each id naming exactly one image under " + spec.train_dir,
-                          received=f"ambiguous ids {_first(lookup.ambiguous)}",
+                          received=f"ambiguous ids {first_few(lookup.ambiguous)}",
                           fix="write those ids as paths relative to train_dir, e.g. 'cats/1.jpg'")
     missing = [i for i, p in zip(ids, paths) if p is None]
     if missing:
         raise PodiumError(f"{len(missing)} of {len(ids)} rows in {spec.labels_csv} name images that do not exist "
                           f"under {spec.train_dir}.",
                           expected="every id to be a file name or stem of an image under " + spec.train_dir,
-                          received=f"missing ids {_first(missing)}",
+                          received=f"missing ids {first_few(missing)}",
                           fix="check train_dir and id_column in the spec, or re-extract with `make data FORCE=1`")
 
 
@@ -292,7 +255,7 @@ def _check_unique_ids(entries: list[_Entry], split: str, source: str = "") -> No
         where = source or f"the {split} files"
         raise PodiumError(f"{len(duplicates)} {split} ids occur more than once in {where}.",
                           expected="one row per id (ids name the image in folds and the submission)",
-                          received=f"duplicated ids {_first(duplicates)}",
+                          received=f"duplicated ids {first_few(duplicates)}",
                           fix="remove the duplicates, e.g. the same name with two extensions")
 
 
@@ -302,7 +265,7 @@ def _check_labels(spec: CompetitionSpec, entries: list[_Entry]) -> None:
     unknown = sorted({e.label for e in entries} - set(spec.classes))
     if unknown:
         raise PodiumError(f"Train labels are not among the classes of competition '{spec.slug}'.",
-                          expected=f"labels in {list(spec.classes)}", received=f"unknown labels {_first(unknown)}",
+                          expected=f"labels in {list(spec.classes)}", received=f"unknown labels {first_few(unknown)}",
                           fix="fix the labels, or the spec's classes list (or empty it to use the labels found)")
 
 
@@ -344,8 +307,3 @@ def _to_frame(entries: list[_Entry], facts: list[tuple], data_root: Path) -> pd.
 
 def _posix(path: Path) -> str:
     return path.as_posix()
-
-
-def _first(items: list[str]) -> str:
-    shown = ", ".join(repr(str(i)) for i in items[:_SHOW])
-    return shown + (f" and {len(items) - _SHOW} more" if len(items) > _SHOW else "")

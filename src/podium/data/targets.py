@@ -21,7 +21,7 @@ from podium import rle
 from podium.competitions import CompetitionSpec
 from podium.data.cache import cached_uint8
 from podium.data.images import check_image_size, resize_plane
-from podium.data.index import image_shapes, read_labels_table
+from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 
 MASK_CACHE_VERSION = 1  # bump when decoding or resizing masks changes their bytes
@@ -56,11 +56,17 @@ def read_boxes(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     if bad.any():
         raise PodiumError(f"{int(bad.sum())} rows of {path} have a box value that is not a number.",
                           expected=f"numbers in {list(spec.box_columns)} on every row",
-                          received=f"ids {_first(frame.loc[bad, spec.id_column].tolist())}",
+                          received=f"ids {first_few(frame.loc[bad, spec.id_column].tolist())}",
                           fix="fix or drop those rows (keep a copy of the original)")
     out = frame[[spec.id_column, spec.label_column]].copy()
     out[list(spec.box_columns)] = numbers.to_numpy(dtype=np.float32)
     return out
+
+
+def image_shapes(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """id -> (height, width) of the decodable images among index rows: what masks and boxes are sized by."""
+    readable = rows[rows["ok"].astype(bool)]
+    return {str(i): (int(h), int(w)) for i, h, w in zip(readable["id"], readable["height"], readable["width"])}
 
 
 # ---- the check at `make data` ---------------------------------------------------------------------
@@ -142,7 +148,7 @@ def load_boxes(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame) -> np
     missing = [i for i in rows["id"].astype(str) if i not in table.index]
     if missing:
         raise PodiumError(f"{len(missing)} training images have no box in {spec.labels_csv}.",
-                          expected="one box row per indexed training image", received=f"ids {_first(missing)}",
+                          expected="one box row per indexed training image", received=f"ids {first_few(missing)}",
                           fix="rebuild the index (`make data FORCE=1`) after changing the CSV")
     pixels = to_xyxy(table.loc[rows["id"].astype(str), list(spec.box_columns)].to_numpy(), spec.box_format)
     scale = np.stack([rows["width"], rows["height"], rows["width"], rows["height"]], axis=1).astype(np.float32)
@@ -157,8 +163,3 @@ def _require_columns(frame: pd.DataFrame, path: Path, roles: dict[str, str]) -> 
         raise PodiumError(f"The labels CSV {path} has no {role} column {column!r}.",
                           expected=f"columns {list(roles.values())}", received=f"columns {list(frame.columns)}",
                           fix="set id_column/label_column/rle_column/box_columns in the competition spec")
-
-
-def _first(items: list) -> str:
-    shown = ", ".join(repr(str(i)) for i in items[:_SHOW])
-    return shown + (f" and {len(items) - _SHOW} more" if len(items) > _SHOW else "")
