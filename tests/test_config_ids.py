@@ -68,3 +68,15 @@ def test_shipped_config_keeps_its_run_id(path):
 @pytest.mark.parametrize("path,overrides,run_id", OVERRIDDEN_RUN_IDS)
 def test_overrides_keep_their_run_id(path, overrides, run_id):
     assert load_config(ROOT / path if path else None, overrides).run_id == run_id
+
+
+def test_each_key_declares_its_role_beside_it():
+    import dataclasses
+
+    from podium.config import ADDED_LATER, PREDICTION_KEYS, ROLES, ExperimentConfig, key, keys_with_role, role_of
+
+    assert all(role_of(f) in ROLES for f in dataclasses.fields(ExperimentConfig))
+    assert PREDICTION_KEYS == ("folds", "tta", "mask_threshold", "min_object_pixels", "allow_unfinished")
+    assert "pseudo_run" in keys_with_role(ADDED_LATER) and "lr" not in keys_with_role(ADDED_LATER)
+    with pytest.raises(TypeError, match="unknown role"):
+        key(1, "sometimes")
