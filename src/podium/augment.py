@@ -41,7 +41,8 @@ class TranslateCrop(keras.layers.Layer):
     """CIFAR-style random crop: reflect-pad by `pad`, crop back to S at an independent offset per image.
 
     Written with keras.ops (reflect pad + two row gathers) because keras.layers.RandomCrop shares one
-    offset across the batch and resizes at inference; whole-batch keras.ops is what MEASURED.md found free.
+    offset across the batch and resizes at inference; whole-batch keras.ops cost nothing measurable in
+    an H100 measurement of ResNet-9 on JAX (docs/speed.md).
     """
 
     def __init__(self, pad: int, seed: int | None = None, **kwargs):
