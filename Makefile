@@ -29,7 +29,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,jax]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install podium with pinned dependencies
