@@ -26,5 +26,5 @@ def require(module: str) -> types.ModuleType:
         raise PodiumError(f"{NEEDED_FOR[extra]} needs the optional package '{top}', which is not installed.",
                           expected=f"'{top}' installed (podium's '{extra}' extra)",
                           received=f"No module named '{err.name}'",
-                          fix=f"pip install 'podium[{extra}]' -c requirements.lock (make install installs every "
-                              f"extra)") from err
+                          fix=f"pip install 'podium[{extra}]' (in a checkout: pip install -c requirements.lock -e "
+                              f"'.[{extra}]'; make install installs every extra)") from err
