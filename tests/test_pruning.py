@@ -1,4 +1,4 @@
-"""Data pruning (seed 002): keeps fewer samples than it sees and trains the kept set to its threshold."""
+"""Data pruning on generated shapes: keeps fewer samples than it sees and trains the kept set to its threshold."""
 
 import numpy as np
 import pytest

@@ -1,5 +1,5 @@
 """Segmentation: scores against hand-computed values, losses, masks moving with images, TTA undoing
-its views, the models' shapes, and (slow) a U-Net learning seed 002's ellipses through train_and_evaluate."""
+its views, the models' shapes, and (slow) a U-Net learning the generated ellipses through train_and_evaluate."""
 
 import keras
 import numpy as np

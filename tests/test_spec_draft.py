@@ -234,7 +234,7 @@ def test_a_folder_without_images_or_labels_is_a_clear_error(tmp_path):
 
 
 def test_a_premade_validation_folder_beside_train_is_named_in_a_note(demo_root, tmp_path):
-    """Seed 000: a dataset split in advance into train/ and valid/; podium reads train_dir only."""
+    """A dataset split in advance into train/ and valid/; podium reads train_dir only."""
     source = tmp_path / "presplit"
     shutil.copytree(demo_root / "train", source / "train")
     shutil.copytree(demo_root / "test", source / "test")

@@ -1,4 +1,4 @@
-"""Seed 002's generator: seeded, the mask is the ellipse alone, the distractor never touches it."""
+"""The ellipse-and-rectangle generator: seeded, the mask is the ellipse alone, the distractor never touches it."""
 
 import numpy as np
 

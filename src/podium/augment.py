@@ -30,6 +30,7 @@ import numpy as np
 from keras import ops
 
 from podium.errors import PodiumError
+from podium.extras import require
 
 FLOAT = "float32"  # layers pinned to float32: a global mixed_bfloat16 policy would round 0..255 pixels
 VALUE_RANGE = (0, 255)
@@ -41,7 +42,8 @@ class TranslateCrop(keras.layers.Layer):
     """CIFAR-style random crop: reflect-pad by `pad`, crop back to S at an independent offset per image.
 
     Written with keras.ops (reflect pad + two row gathers) because keras.layers.RandomCrop shares one
-    offset across the batch and resizes at inference; whole-batch keras.ops is what MEASURED.md found free.
+    offset across the batch and resizes at inference; whole-batch keras.ops cost nothing measurable in
+    an H100 measurement of ResNet-9 on JAX (docs/speed.md).
     """
 
     def __init__(self, pad: int, seed: int | None = None, **kwargs):
@@ -181,7 +183,7 @@ def _derive_seed(seed: int, position: int) -> int:
 
 # ---- CPU recipes (albumentations) ---------------------------------------------------------------
 def _light() -> list:
-    import albumentations as A
+    A = require("albumentations")
     import cv2
 
     return [A.HorizontalFlip(p=0.5),
@@ -190,7 +192,7 @@ def _light() -> list:
 
 
 def _colour_and_dropout(strength: float) -> list:
-    import albumentations as A
+    A = require("albumentations")
 
     return [A.RandomBrightnessContrast(brightness_limit=0.2 * strength, contrast_limit=0.2 * strength, p=0.5),
             A.HueSaturationValue(hue_shift_limit=10 * strength, sat_shift_limit=20 * strength,
@@ -204,7 +206,7 @@ def _medium() -> list:
 
 
 def _heavy() -> list:
-    import albumentations as A
+    A = require("albumentations")
     import cv2
 
     return [A.HorizontalFlip(p=0.5),
@@ -228,7 +230,7 @@ class CpuAugmenter:
     """One albumentations Compose, seeded, applied to one uint8 HxWx3 image; size is kept."""
 
     def __init__(self, name: str, image_size: int, seed: int):
-        import albumentations as A
+        A = require("albumentations")
 
         self.name, self.image_size = name, image_size
         self.compose = A.Compose(CPU_RECIPES[name](), seed=int(seed))

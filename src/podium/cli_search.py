@@ -41,9 +41,7 @@ def _space(args):
 
 
 def _cmd_search(args) -> None:
-    import optuna
-
-    from podium.search import run_search
+    from podium.search import optuna, run_search
 
     space = _space(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial below says it all

@@ -1,5 +1,6 @@
-"""CLI verbs of the tasks area: prune (seed 002's experiment) and synth (its generator, written to
-files). Handlers print; the work is in pruning.py, synthetic.py and synthetic_files.py."""
+"""CLI verbs of the tasks area: prune (the data-pruning experiment on generated shapes) and synth
+(the ellipse-and-rectangle generator, written to files). Handlers print; the work is in pruning.py,
+synthetic.py and synthetic_files.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ AddVerb = Callable[..., argparse.ArgumentParser]
 
 def add_verbs(verb: AddVerb) -> None:
     """Register this area's verbs with cli.py's `verb(name, handler, help, config=True)` helper."""
-    prune = verb("prune", _cmd_prune, "seed 002's data pruning on generated shapes: samples kept out of N, and "
+    prune = verb("prune", _cmd_prune, "data pruning on generated shapes: samples kept out of N, and "
                                       "kept-only vs all-N scored on a fresh independent set")
     prune.add_argument("--n", type=int, default=1000, help="samples the selection walks through")
     prune.add_argument("--n-val", type=int, default=200, help="validation samples (checkpoint choice)")
@@ -20,7 +21,7 @@ def add_verbs(verb: AddVerb) -> None:
     prune.add_argument("--seeds", type=_seed_list, help="comma-separated seeds to repeat the experiment over "
                                                         "(default: the config's seed), with a mean ± sd table")
     prune.add_argument("--out", help="report folder (default: runs/<name>-prune-n<N>)")
-    synth = verb("synth", _cmd_synth, "write seed 002's ellipse-and-rectangle images, RLE masks and boxes")
+    synth = verb("synth", _cmd_synth, "write the ellipse-and-rectangle shapes: RLE masks and boxes")
     synth.add_argument("--n", type=int, default=200)
     synth.add_argument("--size", type=int, default=128)
     synth.add_argument("--seed", type=int, default=0)

@@ -23,7 +23,7 @@ class CompetitionSpec:
     slug: str
     title: str = ""
     task: Literal["classification", "segmentation", "localization"] = "classification"
-    # embedded: files ship inside podium (the demo); generated: seed 002's shapes, written on `make data`
+    # embedded: files ship inside podium (the demo); generated: the ellipse-and-rectangle shapes, written on `make data`
     source: Literal["kaggle", "embedded", "generated"] = "kaggle"
     layout: Literal["folder", "csv"] = "folder"  # folder: <train_dir>/<class>/<image>; csv: labels_csv
     archives: tuple[str, ...] = ("train.zip", "test.zip")  # extracted into data/<slug>/

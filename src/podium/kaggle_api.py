@@ -36,6 +36,7 @@ from podium.backoff import exponential_wait, waits_within
 from podium.competitions import CompetitionSpec
 from podium.credentials import Credentials, find_credentials
 from podium.errors import PodiumError
+from podium.extras import require
 from podium.io import write_json
 
 ENDPOINT_ENV = "PODIUM_KAGGLE_ENDPOINT"
@@ -319,12 +320,11 @@ def _build_api(creds: Credentials):
     """A KaggleApi that uses `creds` and nothing else: no import-time login state, no prompts."""
     endpoint = os.environ.get(ENDPOINT_ENV, "").rstrip("/")
     if endpoint:
-        from kagglesdk.kaggle_env import KaggleEnv, _env_to_endpoint
-
-        _env_to_endpoint[KaggleEnv.LOCAL] = endpoint
+        kaggle_env = require("kagglesdk.kaggle_env")
+        kaggle_env._env_to_endpoint[kaggle_env.KaggleEnv.LOCAL] = endpoint
         os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
     with contextlib.redirect_stdout(io.StringIO()):
-        from kaggle.api.kaggle_api_extended import KaggleApi
+        KaggleApi = require("kaggle.api.kaggle_api_extended").KaggleApi
     api = KaggleApi()
     api.args = [a for a in KaggleApi.args if a != "--local"] + (["--local"] if endpoint else [])
     values = {"username": creds.username}

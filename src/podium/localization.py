@@ -1,10 +1,10 @@
-"""Localization: one class and one box per image (seed 000's pets with a bounding box).
+"""Localization: one class and one box per image (like a pet's breed and the box around its head).
 
 The model returns one tensor, class probabilities then the box (x1, y1, x2, y2 in 0..1), so the
 training loop, checkpointing and TTA averaging stay the single-output ones classification uses. The
 box comes from a centre and a size, so x1 <= x2 holds by construction. The box head reads the deepest
 feature *map*, not the pooled vector (pooling throws away where things are): a 1x1 heat map whose
-soft-argmax is the centre, and a size map averaged under the same weights. On seed 002's shapes (64 px,
+soft-argmax is the centre, and a size map averaged under the same weights. On the ellipse-and-rectangle shapes (64 px,
 320 training images, 30 epochs) it reached box IoU 0.59 where a dense layer on the flattened map
 reached 0.42.
 """

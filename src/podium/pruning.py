@@ -1,8 +1,8 @@
-"""Data pruning, seed 002's experiment: how much of a training set does a model actually need?
+"""Data pruning on generated shapes: how much of a training set does a model actually need?
 
 Start from the first `prune_core` samples and train until every-sample score on them reaches
 `prune_threshold`. Then walk through the rest in order: predict a chunk, and when a sample scores
-under 0.95 x threshold (the seed's margin), add it (the first `prune_add` such), train again until the
+under 0.95 x threshold (the original experiment's margin), add it (the first `prune_add` such), train again until the
 kept set is back at the threshold, and continue after it. Samples the current model already gets
 right are never kept. The selection keeps one model across rounds (the point is to grow the set, not
 to re-train from scratch 300 times); the *comparison* then trains kept-only and everything through the
@@ -29,7 +29,7 @@ from podium.models import load_classifier
 from podium.schedules import make_optimizer
 from podium.synthetic import ShapeSet, make_shapes
 
-FAIL_MARGIN = 0.95  # seed 002: `if val_iou < precision * 0.95`
+FAIL_MARGIN = 0.95  # the original experiment: `if val_iou < precision * 0.95`
 
 
 @dataclass
@@ -44,7 +44,7 @@ class Selection:
 
 
 def per_sample_scores(task: str, data: LabeledData, positions: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """One number per sample in 0..1: right class (classification), seed 002's stepped IoU
+    """One number per sample in 0..1: right class (classification), the stepped IoU
     (segmentation), box IoU times right class (localization)."""
     if task == "classification":
         return (predictions.argmax(1) == data.labels[positions]).astype(float)
@@ -61,7 +61,7 @@ def per_sample_scores(task: str, data: LabeledData, positions: np.ndarray, predi
 
 def select_samples(cfg: ExperimentConfig, data: LabeledData, positions: np.ndarray | None = None,
                    progress: Callable[[str], None] | None = None) -> Selection:
-    """Seed 002's loop over `positions` (default: every row) in their order; see the module docstring.
+    """The selection loop over `positions` (default: every row) in their order; see the module docstring.
     `progress` gets one line per round (the CLI prints it; the library does not)."""
     started = time.perf_counter()
     positions = np.arange(len(data.images)) if positions is None else np.asarray(positions)
@@ -114,7 +114,7 @@ def _predict(model: keras.Model, data: LabeledData, positions: np.ndarray, cfg: 
                            for (x,) in (batches[i] for i in range(len(batches)))])
 
 
-# ---- the experiment on seed 002's generator ------------------------------------------------------
+# ---- the experiment on the ellipse-and-rectangle generator ---------------------------------------
 # What the kept samples are compared with, each trained through the same train_and_evaluate and
 # scored on the same fresh set. Fewer samples at the same epochs is also fewer steps, so two arms
 # give the kept set (and a random set of its size) as many steps as all N get: the honest question
@@ -205,7 +205,8 @@ def subset(data: LabeledData, positions: np.ndarray) -> LabeledData:
 
 def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int, out_dir: str | Path | None = None,
                           progress: Callable[[str], None] | None = None) -> PruningReport:
-    """Seed 002 end to end on generated data: select from n, then every arm of ARMS on n_test fresh samples.
+    """The pruning experiment end to end on generated data: select from n, then every arm of ARMS on
+    n_test fresh samples.
 
     Pool, validation (checkpoint choice) and test sets come from three generator seeds derived from
     cfg.seed, so another seed is another experiment. Classification uses images with an ellipse half
@@ -249,7 +250,7 @@ def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int
 
 
 def score_set(task: str, data: LabeledData, predictions: np.ndarray) -> dict:
-    """The numbers the report compares: the seed's per-sample score, plus the task's usual ones."""
+    """The numbers the report compares: the selection's per-sample score, plus the task's usual ones."""
     positions = np.arange(len(data.images))
     scores = {"per_sample": float(per_sample_scores(task, data, positions, predictions).mean())}
     if task == "segmentation":

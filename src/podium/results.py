@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import optuna
 import pandas as pd
 import yaml
 from matplotlib.figure import Figure
@@ -23,6 +22,7 @@ from podium import search
 from podium.errors import PodiumError
 from podium.figures import new_figure, save_png
 from podium.io import write_csv, write_text
+from podium.search import optuna
 
 BEST, SAME, WORSE, ONE_SEED = "best", "not distinguishable", "worse", "unknown (1 seed)"
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}

@@ -28,13 +28,15 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import keras
-import optuna
 import yaml
 
 from podium import tasks
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
+from podium.extras import require
 from podium.io import read_yaml_mapping, write_yaml
+
+optuna = require("optuna")  # only the search needs it: podium[search]
 
 SAMPLERS = ("grid", "random", "tpe")
 DEFAULT_SEEDS = 2

@@ -2,7 +2,7 @@
 
 Dice rewards overlap regardless of how few pixels the object has, which BCE alone does not: with
 ships covering ~0.1% of an Airbus image, a BCE-only model learns "all sea" first. BCE + Dice is the
-seed's choice; focal down-weights the easy sea pixels instead.
+pruning experiment's choice; focal down-weights the easy sea pixels instead.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from keras import ops
 
 from podium.errors import PodiumError
 
-SMOOTH = 1.0  # the seed's smoothing: an empty mask and an empty prediction give Dice 1, not 0/0
+SMOOTH = 1.0  # the pruning experiment's smoothing: an empty mask and an empty prediction give Dice 1, not 0/0
 
 
 @keras.saving.register_keras_serializable(package="podium")

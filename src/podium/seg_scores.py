@@ -1,4 +1,4 @@
-"""Segmentation scores on numpy masks, for validation and reports: Dice, IoU, seed 002's stepped IoU
+"""Segmentation scores on numpy masks, for validation and reports: Dice, IoU, the pruning experiment's stepped IoU
 and the Airbus Ship Detection score.
 
 Airbus (Kaggle's evaluation page): per image, for each IoU threshold t in 0.50, 0.55, ..., 0.95, a
@@ -35,10 +35,10 @@ def iou_per_image(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5
 
 
 def stepped_iou_per_image(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5) -> np.ndarray:
-    """Seed 002's `get_iou_vector`: IoU floored to steps, floor(max(0, (iou - 0.45) * 20)) / 10.
+    """The pruning experiment's `get_iou_vector`: IoU floored to steps, floor(max(0, (iou - 0.45) * 20)) / 10.
 
     So 0.5 -> 0.1, 0.95 -> 1.0; an image without object scores 1 only when nothing is predicted.
-    Rounded before the floor: in floats (0.5 - 0.45) * 20 is 0.999..., which the seed's code floors to 0.
+    Rounded before the floor: in floats (0.5 - 0.45) * 20 is 0.999..., which the original code floors to 0.
     """
     truth, pred = _binary_pair(y_true, y_pred, threshold)
     iou = iou_per_image(y_true, y_pred, threshold)

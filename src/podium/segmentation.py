@@ -1,5 +1,6 @@
-"""Segmentation models: a U-Net decoder over a registry backbone's encoder features, and seed 002's
-plain residual U-Net. Both take raw 0..255 pixels (Preprocess first) and end in one sigmoid channel.
+"""Segmentation models: a U-Net decoder over a registry backbone's encoder features, and the plain
+residual U-Net of the data-pruning experiment (trained from scratch). Both take raw 0..255 pixels
+(Preprocess first) and end in one sigmoid channel.
 
 Encoder features are found, not listed per backbone: for every spatial resolution the backbone
 passes through, the *last* layer at that resolution is the skip connection (the layer just before it
@@ -85,7 +86,7 @@ def encoder_features(base: keras.Model, image_size: int) -> keras.Model:
 
 
 def build_residual_unet(image_size: int, start_filters: int = 16, dropout: float = 0.5) -> keras.Model:
-    """Seed 002's U-Net with residual blocks, depth reduced so the bottleneck stays >= 4 pixels."""
+    """The data-pruning experiment's U-Net with residual blocks, depth reduced so the bottleneck stays >= 4 pixels."""
     depth = max(1, min(4, int(math.log2(image_size)) - 2))
     if image_size % (2 ** depth):
         raise PodiumError("The residual U-Net needs an image size divisible by its pooling.",
@@ -113,7 +114,7 @@ def build_residual_unet(image_size: int, start_filters: int = 16, dropout: float
 
 
 def _residual_stage(x, filters: int, name: str):
-    """Conv, two residual blocks, ReLU: one level of the seed's encoder or decoder."""
+    """Conv, two residual blocks, ReLU: one level of the residual U-Net's encoder or decoder."""
     x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv")(x)
     for block in range(2):
         x = _residual_block(x, filters, f"{name}_res{block}")

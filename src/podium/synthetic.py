@@ -1,9 +1,9 @@
-"""Seed 002's ellipse-and-rectangle images: a known problem for tests, demos and the pruning experiment.
+"""Ellipse-and-rectangle images: a known problem for tests, demos and the pruning experiment.
 
 The ellipse is the object ("ship"), the rectangle a distractor of the *same* colour, both on per-pixel
 noise. Sea and objects draw from overlapping ranges (0..0.75 and 0.25..1.0, which one is the sea is a
 coin flip per image), so neither colour nor brightness gives the answer away: only shape does. Being
-generated, its statistics are known and it carries none of the leaks real data has (seed 002's point).
+generated, its statistics are known and it carries none of the leaks real data has (why the pruning experiment uses it).
 Everything is drawn from one numpy Generator, so a seed gives the same set on every machine.
 """
 
@@ -15,7 +15,8 @@ import numpy as np
 
 from podium.errors import PodiumError
 
-SEED_SIZE, SEED_RADIUS = 128, (10, 20)  # the seed's w_size and radius_min/max; radii scale with the size
+# the original pruning experiment's w_size and radius_min/max; radii scale with the size
+SEED_SIZE, SEED_RADIUS = 128, (10, 20)
 
 
 @dataclass
@@ -24,7 +25,7 @@ class ShapeSet:
     masks: np.ndarray  # (N,S,S,1) uint8 0/1: the ellipse only, never the rectangle
     boxes: np.ndarray  # (N,4) float32 ellipse box x1,y1,x2,y2 in 0..1 of the side; zeros without an ellipse
     has_object: np.ndarray  # (N,) int 0/1: an ellipse is present (a classification label)
-    bright: np.ndarray  # (N,) int 0/1: objects brighter than the sea (the other coin of the seed)
+    bright: np.ndarray  # (N,) int 0/1: objects brighter than the sea (the other coin flip per image)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -66,7 +67,8 @@ def mask_box(mask: np.ndarray) -> tuple[float, float, float, float]:
 
 
 def _ellipse(rng, rows, cols, size, radius) -> np.ndarray:
-    """A filled, rotated ellipse kept inside the image, as the seed's skimage.draw.ellipse call draws it."""
+    """A filled, rotated ellipse kept inside the image, as the original experiment's skimage.draw.ellipse
+    call draws it."""
     low, high = radius
     centre_r, centre_c = rng.random(2) * (size - 2 * high) + high
     radius_r, radius_c = rng.random(2) * (high - low) + low
@@ -78,7 +80,8 @@ def _ellipse(rng, rows, cols, size, radius) -> np.ndarray:
 
 
 def _rectangle_apart(rng, ellipse: np.ndarray, size: int, radius, attempts: int = 50) -> np.ndarray:
-    """An axis-aligned rectangle that does not touch the ellipse (the seed shifts it aside; we redraw)."""
+    """An axis-aligned rectangle that does not touch the ellipse (the original experiment shifts it aside;
+    we redraw)."""
     low, high = radius
     near_ellipse = _dilate(ellipse)
     for _ in range(attempts):

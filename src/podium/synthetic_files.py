@@ -1,4 +1,4 @@
-"""Seed 002's shapes written as a Kaggle competition's raw files, so demos and tests go through the
+"""The ellipse-and-rectangle shapes written as a Kaggle competition's raw files, so demos and tests go through the
 same `make data` -> train -> predict -> submission path as Airbus does.
 
 What lands in the folder (as Kaggle serves a competition):

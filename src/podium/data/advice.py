@@ -1,6 +1,6 @@
 """Warnings about an experiment config that does not fit its data, printed at folds, train and run.
 
-Each one is a mistake the seed notebooks show users making, cheap to see from the config, the competition
+Each one is a mistake users are seen making in Kaggle notebooks, cheap to see from the config, the competition
 spec and the index: mirrored digits, tiny images blown up to the backbone's size, a holdout too small to
 tell two runs apart, a class 300 times rarer than another, the same TTA view averaged with itself. A
 warning never stops a run: the data may be the exception. The one refusal is a spec that says flips change
