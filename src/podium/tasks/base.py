@@ -39,6 +39,8 @@ class Task:
     class_balancing: bool = False  # cpu_augment, class_weight, oversample_to and pseudo-labels apply
     saved_outputs_dtype: str | None = "float32"  # oof_outputs.npy's dtype; None: oof.parquet holds them already
     compile_on_load: bool = False  # best.keras reloads compiled (its loss needs no custom objects)
+    rows_per_image: str = "one"  # the labels CSV's rows: "one" per image, or "objects" (one per object)
+    index_label_words: dict[str, str] | None = None  # how `make data` names the index labels; None: classes
 
     # ---- config ---------------------------------------------------------------------------------
     def check_monitor(self, monitor: str) -> None:
@@ -68,6 +70,15 @@ class Task:
     def augment_names(self) -> tuple[str, ...] | None:
         """Batch augments that keep the target right; None: any."""
         return None
+
+    # ---- the spec's files ---------------------------------------------------------------------------
+    def labels_csv_columns(self, spec) -> dict[str, str]:
+        """role -> column the labels CSV must have beside the id (checked by `make spec`)."""
+        return {"label_column": spec.label_column}
+
+    def submission_columns(self, spec) -> list[str]:
+        """The columns the sample submission must have."""
+        return [spec.submission_id_column, spec.submission_label_column]
 
     # ---- data -----------------------------------------------------------------------------------
     def index_labels(self, spec, data_root: Path) -> pd.DataFrame | None:

@@ -16,6 +16,12 @@ class Localization(Task):
     metric_name = "box IoU"
     tta_views = ("identity", "hflip")
 
+    def labels_csv_columns(self, spec) -> dict[str, str]:
+        return {"label_column": spec.label_column, **{f"box_columns[{k}]": c for k, c in enumerate(spec.box_columns)}}
+
+    def submission_columns(self, spec) -> list[str]:
+        return super().submission_columns(spec) + list(spec.box_columns)
+
     def augment_names(self) -> tuple[str, ...]:
         from podium.augment_pairs import BOX_RECIPES
 
