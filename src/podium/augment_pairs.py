@@ -84,14 +84,6 @@ def flip_box_targets(targets):
     return ops.concatenate([head, mirrored], axis=1)
 
 
-def make_pair_augmenter(task: str, names: Sequence[str], image_size: int, seed: int):
-    if not names:
-        return None
-    if task == "segmentation":
-        return MaskAugmenter(names, image_size, seed)
-    return BoxAugmenter(names, image_size, seed)
-
-
 def _check_supported(names: Sequence[str], supported: Sequence[str], task: str) -> None:
     unsupported = [name for name in names if name not in supported]
     if unsupported:

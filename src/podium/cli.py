@@ -85,9 +85,11 @@ def _cmd_data(args) -> None:
 
 
 def _print_data(summary) -> None:
+    from podium.tasks import get_task
+
     state = "unpacked" if summary.extracted else "already unpacked"
-    if summary.task == "segmentation":  # the index label is whether an image has objects
-        names = {"object": "with objects", "empty": "without"}
+    names = get_task(summary.task).index_label_words
+    if names:  # the index label says something else than the class (segmentation: has objects)
         what = ", ".join(f"{v} {names.get(k, k)}" for k, v in summary.label_counts.items())
         print(f"data: {summary.root} ({state}): {summary.n_train} train images ({what}), {summary.n_test} test images")
     else:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from podium.errors import PodiumError
 from podium.io import read_yaml_mapping
+from podium.tasks import get_task
 
 SPEC_DIR = Path(__file__).with_name("competitions")
 
@@ -22,7 +23,7 @@ SPEC_DIR = Path(__file__).with_name("competitions")
 class CompetitionSpec:
     slug: str
     title: str = ""
-    task: Literal["classification", "segmentation", "localization"] = "classification"
+    task: Literal["classification", "segmentation", "localization", "multilabel"] = "classification"
     # embedded: files ship inside podium (the demo); generated: the ellipse-and-rectangle shapes, written on `make data`
     source: Literal["kaggle", "embedded", "generated"] = "kaggle"
     layout: Literal["folder", "csv"] = "folder"  # folder: <train_dir>/<class>/<image>; csv: labels_csv
@@ -38,7 +39,7 @@ class CompetitionSpec:
     submission_id: Literal["stem", "filename"] = "stem"  # how the submission names a test image
     image_extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
     classes: tuple[str, ...] = ()  # fixed class order; empty: sorted labels found in train
-    metric: Literal["accuracy", "dice", "airbus_f2", "mean_iou"] = "accuracy"
+    metric: Literal["accuracy", "dice", "airbus_f2", "mean_iou", "micro_f1"] = "accuracy"
     box_format: Literal["xyxy", "xywh"] = "xyxy"  # localization: how the spec's files write a box
     # segmentation: labels_csv's column of run-length strings, one row per object (Airbus); an image
     # without objects has one row with an empty string. The submission writes the same column.
@@ -97,11 +98,11 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
 
 
 def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:
-    """Masks and boxes come from a CSV; a folder-per-class layout has nowhere to keep them."""
-    if spec.task != "classification" and (spec.layout != "csv" or not spec.labels_csv):
+    """Masks, boxes and label sets come from a CSV; a folder-per-class layout has nowhere to keep them."""
+    if get_task(spec.task).needs_labels_csv and (spec.layout != "csv" or not spec.labels_csv):
         raise PodiumError(f"Competition spec {path} has task {spec.task} without a labels CSV.",
-                          expected="layout: csv and labels_csv naming the file of run-length masks (segmentation) "
-                                   "or boxes (localization)",
+                          expected="layout: csv and labels_csv naming the file of run-length masks (segmentation), "
+                                   "boxes (localization) or space-separated labels (multilabel)",
                           received=f"layout: {spec.layout}, labels_csv: {spec.labels_csv!r}",
                           fix="set layout: csv and labels_csv (see src/podium/competitions/airbus-ship-detection.yaml)")
     if len(spec.box_columns) != 4 or len(set(spec.box_columns)) != 4:

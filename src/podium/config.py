@@ -23,7 +23,7 @@ from podium.errors import PodiumError
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
 Optimizer = Literal["adam", "adamw", "sgd"]
-Task = Literal["classification", "segmentation", "localization"]
+Task = Literal["classification", "segmentation", "localization", "multilabel"]
 
 # How each key takes part in the run id (config_hash), declared beside the field: `role=` of num(...)/key(...)
 TRAINS = "trains"  # changes the trained weights: always in the run id (every key not declaring another role)
@@ -285,26 +285,9 @@ class ExperimentConfig:
                                   "image, so podium does not pick pseudo-labels for segmentation or localization")
 
     def _check_task(self) -> None:
-        from podium import tasks
+        from podium.tasks import get_task
 
-        tasks.check_monitor(self.task, self.monitor)
-        if self.task == "classification":
-            return
-        from podium.augment_pairs import BOX_RECIPES, GEOMETRIC_RECIPES
-
-        movable = GEOMETRIC_RECIPES if self.task == "segmentation" else BOX_RECIPES
-        for key, allowed in (("augment", movable), ("tta", tasks.TTA_VIEWS[self.task])):
-            bad = [name for name in getattr(self, key) if name not in allowed]
-            if bad:
-                raise PodiumError(f"Config key '{key}' holds {bad[0]!r}, which cannot move a {self.task} target.",
-                                  expected=f"a subset of: {', '.join(allowed)}", received=str(getattr(self, key)),
-                                  fix=f"set {key}=[{','.join(allowed[:2])}]")
-        if self.cpu_augment != "none" or self.class_weight != "none" or self.oversample_to:
-            raise PodiumError("cpu_augment, class_weight and oversample_to are classification-only.",
-                              expected="cpu_augment=none class_weight=none oversample_to=0",
-                              received=f"task={self.task}, cpu_augment={self.cpu_augment}, class_weight="
-                                       f"{self.class_weight}, oversample_to={self.oversample_to}",
-                              fix="reset them, or use task=classification")
+        get_task(self.task).check_config(self)
 
     # ---- derived values -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

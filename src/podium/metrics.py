@@ -29,6 +29,16 @@ def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     return float(np.mean(truth == predicted))
 
 
+def micro_f1(truth: ArrayLike, chosen: ArrayLike) -> float:
+    """F1 of every (image, class) decision pooled: multi-label's score; 1.0 when nothing is true or chosen."""
+    truth, chosen = np.asarray(truth, bool), np.asarray(chosen, bool)
+    if truth.shape != chosen.shape:
+        raise PodiumError("Truth and predictions differ in shape.", expected=str(truth.shape),
+                          received=str(chosen.shape), fix="pass one 0/1 row per image for each")
+    hits, total = int((truth & chosen).sum()), int(truth.sum() + chosen.sum())
+    return 1.0 if total == 0 else 2 * hits / total
+
+
 def confusion(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int) -> np.ndarray:
     """Counts, rows = true class, columns = predicted class; always num_classes x num_classes."""
     truth, predicted = _class_indices(y_true, y_pred, num_classes)

@@ -37,7 +37,8 @@ class ModelConfig(Protocol):
     def resolved_image_size(self) -> int: ...
 
 
-def build_classifier(cfg: ModelConfig, num_classes: int) -> keras.Model:
+def build_classifier(cfg: ModelConfig, num_classes: int, activation: str = "softmax") -> keras.Model:
+    """softmax: one class per image; sigmoid: any subset of them (multi-label)."""
     import keras
 
     if num_classes < 2:
@@ -53,7 +54,7 @@ def build_classifier(cfg: ModelConfig, num_classes: int) -> keras.Model:
     x = Preprocess(spec.mode, name="preprocess")(inputs)
     x = base(x, training=False) if pretrained else base(x)  # a from-scratch base trains its BN
     x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", dtype="float32", name="predictions")(x)
+    outputs = keras.layers.Dense(num_classes, activation=activation, dtype="float32", name="predictions")(x)
     return keras.Model(inputs, outputs, name=f"podium_{spec.name}")
 
 

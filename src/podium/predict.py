@@ -20,13 +20,11 @@ from podium.competitions import CompetitionSpec
 from podium.config import ExperimentConfig
 from podium.data.cache import load_cached
 from podium.data.dataset import competition_root, test_rows
-from podium.data.targets import image_shapes
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import atomic_path, preallocate, write_csv
 from podium.models import load_classifier
 from podium.progress import progress as progress_bar
-from podium.submission import submission_frame, write_submission
 
 CHUNK = 2048  # test images per predict call: bounds memory for masks, keeps batches full
 
@@ -136,7 +134,7 @@ def predict_rows(cfg: ExperimentConfig, rows: pd.DataFrame, data_root: Path, cac
     images = load_cached(rows[readable].reset_index(drop=True), Path(data_root), cfg.resolved_image_size,
                          Path(cache_dir), progress=progress)
     decoded = time.perf_counter()
-    invert = tasks.view_inverter(cfg.task)
+    invert = tasks.get_task(cfg.task).view_inverter()
     path = Path(out_dir) / "test_predictions.npy"
     with atomic_path(path) as tmp:
         total = None
@@ -189,51 +187,5 @@ def write_task_submission(cfg: ExperimentConfig, spec: CompetitionSpec, predicti
     gets in a class submission: `make predict` passes the training class frequencies of its index,
     the inference kernel the ones saved with the packaged run.
     """
-    writer = {"classification": _class_submission, "segmentation": _mask_submission,
-              "localization": _box_submission}[cfg.task]
-    return writer(cfg, spec, classes, np.asarray(prior, dtype="float32"), predictions, sample, Path(path))
-
-
-def _class_submission(cfg, spec, classes, prior, predictions, sample, path) -> PredictSummary:
-    rows = predictions.rows
-    probs = np.tile(prior, (len(rows), 1))  # an undecodable image still needs a row
-    probs[predictions.readable] = predictions.values
-    predicted = dict(zip(rows["id"], np.asarray(classes)[probs.argmax(1)]))
-    frame = submission_frame(sample, predicted, spec.submission_id_column, spec.submission_label_column)
-    write_submission(path, frame[spec.submission_id_column], frame[spec.submission_label_column], sample,
-                     spec.submission_id_column, spec.submission_label_column, classes)
-    counts = frame[spec.submission_label_column].value_counts()
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
-                          counts={k: int(v) for k, v in counts.items()}, unreadable_note="the training class prior")
-
-
-def _mask_submission(cfg, spec, classes, prior, predictions, sample, path) -> PredictSummary:
-    from podium.submission_masks import in_sample_order, mask_rows, write_mask_submission
-
-    id_column, rle_column = spec.submission_id_column, spec.submission_label_column
-    shapes = image_shapes(predictions.rows)
-    rows = mask_rows(predictions.readable_ids, predictions.values, shapes, cfg.mask_threshold, cfg.min_object_pixels,
-                     id_column, rle_column)
-    frame = in_sample_order(rows, sample, id_column, rle_column)
-    write_mask_submission(path, frame, sample, id_column, rle_column, shapes)
-    filled = frame[rle_column].astype(str).str.strip() != ""
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
-                          counts={"images": int(frame[id_column].nunique()),
-                                  "images with objects": int(frame.loc[filled, id_column].nunique()),
-                                  "objects": int(filled.sum())},
-                          unreadable_note="an empty row (no objects)")
-
-
-def _box_submission(cfg, spec, classes, prior, predictions, sample, path) -> PredictSummary:
-    from podium.submission_boxes import box_frame, write_box_submission
-
-    c = len(classes)
-    predicted = {image_id: (classes[int(row[:c].argmax())], row[c:])
-                 for image_id, row in zip(predictions.readable_ids, np.asarray(predictions.values))}
-    shapes = image_shapes(predictions.rows)
-    frame = box_frame(sample, spec, predicted, shapes)
-    write_box_submission(path, frame, sample, spec, classes, shapes)
-    counts = frame[spec.submission_label_column].value_counts()
-    return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
-                          counts={k: int(v) for k, v in counts.items()},
-                          unreadable_note="the sample submission's placeholder row")
+    return tasks.get_task(cfg.task).write_submission(cfg, spec, classes, np.asarray(prior, dtype="float32"),
+                                                     predictions, sample, Path(path))

@@ -44,19 +44,9 @@ class Selection:
 
 
 def per_sample_scores(task: str, data: LabeledData, positions: np.ndarray, predictions: np.ndarray) -> np.ndarray:
-    """One number per sample in 0..1: right class (classification), the stepped IoU
-    (segmentation), box IoU times right class (localization)."""
-    if task == "classification":
-        return (predictions.argmax(1) == data.labels[positions]).astype(float)
-    if task == "segmentation":
-        from podium.seg_scores import stepped_iou_per_image
-
-        return stepped_iou_per_image(data.targets[positions], predictions)
-    from podium.localization import box_iou
-
-    c = data.num_classes
-    right = predictions[:, :c].argmax(1) == data.labels[positions]
-    return box_iou(data.targets[positions], predictions[:, c:]) * right
+    """One number per sample in 0..1: right class (classification), the data-pruning experiment's stepped IoU
+    (segmentation), box IoU times right class (localization): the task's own (podium.tasks)."""
+    return tasks.get_task(task).per_sample_scores(data, positions, predictions)
 
 
 def select_samples(cfg: ExperimentConfig, data: LabeledData, positions: np.ndarray | None = None,

@@ -181,10 +181,9 @@ def _cv(cfg: ExperimentConfig) -> float | None:
 
 def validate_file(target: SubmitTarget) -> None:
     """The same validator `make predict` ran, for the competition's task, against its sample: no network."""
-    from podium.data.dataset import test_rows
-    from podium.data.index import class_names, load_index
-    from podium.data.targets import image_shapes
-    from podium.submission import read_sample_submission, validate_submission
+    from podium.data.index import load_index
+    from podium.submission import read_sample_submission
+    from podium.tasks import get_task
 
     spec = target.competition
     index_path = target.data_root / "index.parquet"
@@ -194,19 +193,7 @@ def validate_file(target: SubmitTarget) -> None:
     sample = read_sample_submission(target.data_root / spec.sample_submission, spec.submission_id_column,
                                     spec.submission_label_column)
     frame = pd.read_csv(target.file, dtype=str, keep_default_na=False)
-    index = load_index(index_path)
-    if spec.task == "segmentation":
-        from podium.submission_masks import validate_mask_submission
-
-        validate_mask_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
-                                 image_shapes(test_rows(index)))
-    elif spec.task == "localization":
-        from podium.submission_boxes import validate_box_submission
-
-        validate_box_submission(frame, sample, spec, class_names(index, spec), image_shapes(test_rows(index)))
-    else:
-        validate_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
-                            class_names(index, spec))
+    get_task(spec.task).validate_submission(frame, sample, spec, load_index(index_path))
 
 
 def submission_message(target: SubmitTarget, token: str) -> str:

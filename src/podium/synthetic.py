@@ -102,3 +102,79 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     grown[:, 1:] |= grown[:, :-1].copy()
     grown[:, :-1] |= grown[:, 1:].copy()
     return grown
+
+
+# ---- multi-label: any non-empty subset of three shapes per image ------------------------------------
+LABEL_SET_CLASSES = ("ellipse", "rectangle", "triangle")
+LABEL_SET_RADIUS = (0.12, 0.18)  # of the side: larger than the ellipse-and-rectangle set's, so a small CNN can tell the outlines apart
+
+
+def make_label_sets(n: int, size: int = 64, seed: int = 0, probability: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N,S,S,3) uint8, present (N,3) 0/1 in LABEL_SET_CLASSES order): each shape is drawn with
+    `probability`, an image drawing none gets one at random, and shapes never touch. Every shape has one
+    colour, darker or brighter than the sea (a coin flip per image), so brightness finds objects but only
+    the outline tells which: less noise than the ellipse-and-rectangle set's overlapping ranges, for a small CNN on few images."""
+    if n < 1 or size < 16:
+        raise PodiumError("make_label_sets needs at least one image of at least 16 pixels.",
+                          expected="n >= 1, size >= 16", received=f"n={n}, size={size}", fix="raise n or size")
+    rng = np.random.default_rng(seed)
+    radius = (LABEL_SET_RADIUS[0] * size, LABEL_SET_RADIUS[1] * size)
+    images = np.zeros((n, size, size, 3), np.uint8)
+    present = np.zeros((n, len(LABEL_SET_CLASSES)), np.uint8)
+    rows, cols = np.mgrid[0:size, 0:size]
+    draw = (lambda: _ellipse(rng, rows, cols, size, radius), lambda: _rectangle(rng, size, radius),
+            lambda: _triangle(rng, rows, cols, size, radius))
+    for i in range(n):
+        wanted = rng.random(len(draw)) < probability
+        if not wanted.any():
+            wanted[rng.integers(len(draw))] = True
+        union = np.zeros((size, size), bool)
+        for k in np.flatnonzero(wanted):
+            shape = _apart(draw[k], union)
+            if shape is not None:
+                union |= shape
+                present[i, k] = 1
+        bright = rng.random() < 0.5
+        dark_noise = rng.random((size, size, 3)) * 0.4 + 0.1
+        light_noise = rng.random((size, size, 3)) * 0.4 + 0.5
+        sea, objects = (dark_noise, light_noise) if bright else (light_noise, dark_noise)
+        images[i] = np.clip(np.rint(np.where(union[..., None], objects, sea) * 255), 0, 255).astype(np.uint8)
+    return images, present
+
+
+def _apart(draw, union: np.ndarray, attempts: int = 50) -> np.ndarray | None:
+    """A drawn shape not touching `union`; None when there is no room (the label then says it is absent)."""
+    near = _dilate(union)
+    for _ in range(attempts):
+        shape = draw()
+        if shape.any() and not (shape & near).any():
+            return shape
+    return None
+
+
+def _rectangle(rng, size: int, radius) -> np.ndarray:
+    low, high = radius
+    top, left = np.rint(rng.random(2) * (size - 2 * high) + high / 2).astype(int)
+    height, width = np.rint(rng.random(2) * (high - low) + low).astype(int) * 2
+    rectangle = np.zeros((size, size), bool)
+    rectangle[top:top + height, left:left + width] = True
+    return rectangle
+
+
+def _triangle(rng, rows, cols, size: int, radius) -> np.ndarray:
+    """A filled, rotated equilateral triangle kept inside the image."""
+    low, high = radius
+    centre_r, centre_c = rng.random(2) * (size - 2 * high) + high
+    r = rng.random() * (high - low) + low * 1.3
+    angles = rng.random() * 2 * np.pi + np.array([0, 2 * np.pi / 3, 4 * np.pi / 3])
+    corners = np.stack([centre_r + r * np.sin(angles), centre_c + r * np.cos(angles)], axis=1)
+    inside = np.ones((size, size), bool)
+    for k in range(3):
+        (r1, c1), (r2, c2) = corners[k], corners[(k + 1) % 3]
+        inside &= (c2 - c1) * (rows - r1) - (r2 - r1) * (cols - c1) >= 0
+    if not inside.any():  # the other winding
+        inside = np.ones((size, size), bool)
+        for k in range(3):
+            (r1, c1), (r2, c2) = corners[k], corners[(k + 1) % 3]
+            inside &= (c2 - c1) * (rows - r1) - (r2 - r1) * (cols - c1) <= 0
+    return inside

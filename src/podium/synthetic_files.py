@@ -10,6 +10,9 @@ What lands in the folder (as Kaggle serves a competition):
   sample_submission.csv               ImageId, EncodedPixels ("1 2" placeholders, as Airbus ships it)
   sample_submission_boxes.csv         ImageId, label, x1, y1, x2, y2 for the test images with an ellipse
   answers/                            the test set's true rows, kept apart like a leaderboard's
+shapes-multilabel instead writes 64 x 64 images holding any non-empty subset of {ellipse, rectangle,
+triangle}: train_labels.csv (ImageId, labels: space-separated, in that order) and
+sample_submission_labels.csv (ImageId, labels "ellipse"), answers/test_labels.csv.
 Images are generated square and written at `file_size` (width, height), so the code that brings masks
 and boxes to the model's size and back is exercised with a non-square original.
 """
@@ -25,12 +28,13 @@ import pandas as pd
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_csv
 from podium.rle import submission_frame
-from podium.synthetic import ShapeSet, make_shapes, mask_box
+from podium.synthetic import LABEL_SET_CLASSES, ShapeSet, make_label_sets, make_shapes, mask_box
 
 # The built-in competitions whose spec says `source: generated`: what `make data` writes for them.
 GENERATED = {
     "shapes-segmentation": dict(n_train=400, n_test=100, size=64, file_size=(96, 80), seed=0, object_probability=0.8),
     "shapes-localization": dict(n_train=400, n_test=100, size=64, file_size=(96, 80), seed=1, object_probability=1.0),
+    "shapes-multilabel": dict(n_train=400, n_test=100, size=64, seed=2),
 }
 
 
@@ -38,7 +42,27 @@ def write_generated(slug: str, out_dir: str | Path) -> Path:
     if slug not in GENERATED:
         raise PodiumError(f"No generator for competition '{slug}'.", expected=f"one of: {', '.join(GENERATED)}",
                           received=repr(slug), fix="use source: kaggle or embedded in the spec")
-    return write_shapes_competition(out_dir, **GENERATED[slug])
+    writer = write_label_set_competition if slug == "shapes-multilabel" else write_shapes_competition
+    return writer(out_dir, **GENERATED[slug])
+
+
+def write_label_set_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64,
+                                seed: int = 0) -> Path:
+    """The multi-label shapes (synthetic.make_label_sets) as a competition of space-separated labels."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, n, split_seed in (("train", n_train, seed * 2), ("test", n_test, seed * 2 + 1)):
+        images, present = make_label_sets(n, size, split_seed)
+        ids = [f"{split}-{seed}-{i:05d}.png" for i in range(n)]
+        _write_zip(out / f"{split}.zip", split, ids, images)
+        labels = [" ".join(name for name, on in zip(LABEL_SET_CLASSES, row) if on) for row in present]
+        frame = pd.DataFrame({"ImageId": ids, "labels": labels})
+        if split == "train":
+            write_csv(out / "train_labels.csv", frame)
+        else:
+            write_csv(out / "answers" / "test_labels.csv", frame)
+            write_csv(out / "sample_submission_labels.csv", frame.assign(labels=LABEL_SET_CLASSES[0]))
+    return out
 
 
 def write_shapes_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64,

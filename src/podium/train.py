@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 
 from podium import augment, runtime, tasks, tta
-from podium.augment_pairs import make_pair_augmenter
-from podium.balance import class_weights, keep_empty, oversample
+from podium.balance import class_weights, oversample
 from podium.checkpoints import SafeBackupAndRestore, SafeModelCheckpoint
 from podium.config import ExperimentConfig
 from podium.data.dataset import LabeledData, load_labeled_data
@@ -83,7 +82,7 @@ def fold_data_key(data: LabeledData) -> str:
     names = np.asarray(data.classes, dtype=object)[np.asarray(data.labels, dtype=int)]
     digest = hashlib.sha256(json.dumps([[str(i) for i in data.ids], [str(n) for n in names],
                                         [int(f) for f in data.folds]]).encode())
-    if data.targets is not None and np.ndim(data.targets) == 2:  # localization boxes: small
+    if data.targets is not None and np.ndim(data.targets) == 2:  # boxes, label sets: small
         digest.update(np.ascontiguousarray(data.targets, dtype=np.float32).tobytes())
     return digest.hexdigest()[:16]
 
@@ -113,9 +112,9 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
     data_key = fold_data_key(data)
     if not force and (fold_dir / "backup").exists():
         _check_fold_data(fold_dir, fold, data_key)  # a resume continues the same data, or nothing
+    task = tasks.get_task(cfg.task)
     train_pos, val_pos = data.fold_positions(fold)
-    if cfg.task == "segmentation":
-        train_pos = keep_empty(train_pos, data.targets, cfg.keep_empty, cfg.seed)
+    train_pos = task.train_positions(cfg, data, train_pos)
     pseudo, pseudo_record = fold_pseudo_labels(cfg, data, val_pos) if cfg.pseudo_run else (None, None)
     runtime.seed_everything(cfg.seed)
     train_batches, val_batches = make_loaders(cfg, data, train_pos, val_pos, pseudo=pseudo)
@@ -125,9 +124,9 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
     fold_dir.mkdir(parents=True, exist_ok=True)
     done.unlink(missing_ok=True)  # from here until it is rewritten, the fold is unfinished
     write_json(fold_dir / FOLD_DATA, {"data": data_key, **({"pseudo": pseudo_record} if pseudo else {})})
-    model = tasks.build_model(cfg, data.num_classes)
+    model = task.build_model(cfg, data.num_classes)
     weights = class_weights(train_batches.labels[train_batches.positions], data.num_classes, cfg.class_weight) \
-        if cfg.task == "classification" else None
+        if task.class_balancing else None
     if weights and train_batches.sample_weights is not None:  # Keras takes class or sample weights, not both
         train_batches.sample_weights = train_batches.sample_weights * np.array(
             [weights[int(label)] for label in train_batches.labels], dtype="float32")
@@ -142,7 +141,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
             set_backbone_trainable(model, True)
         model.compile(optimizer=make_optimizer(phase_cfg, len(train_batches)),
                       jit_compile=runtime.jit_compile(cfg.jit_compile),
-                      **tasks.compile_arguments(cfg, data.num_classes))
+                      **task.compile_arguments(cfg, data.num_classes))
         model.fit(runtime.device_batches(train_batches), validation_data=runtime.device_batches(val_batches),
                   initial_epoch=first_epoch, epochs=last_epoch,
                   callbacks=make_callbacks(cfg, fold_dir) + list(extra_callbacks), class_weight=weights,
@@ -152,13 +151,13 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
     history = pd.read_csv(fold_dir / "history.csv")
     views = list(dict.fromkeys(["identity", *cfg.tta]))
     with runtime.single_device():
-        best_model = load_classifier(fold_dir / "best.keras", compile=cfg.task == "classification")
-        _, per_view = tta.predict_tta(best_model, val_batches, views, invert=tasks.view_inverter(cfg.task))
+        best_model = load_classifier(fold_dir / "best.keras", compile=task.compile_on_load)
+        _, per_view = tta.predict_tta(best_model, val_batches, views, invert=task.view_inverter())
     plain = per_view["identity"]
     with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
-    scores = tasks.fold_scores(cfg.task, data, val_pos, fold, plain, with_tta)
+    scores = task.fold_scores(data, val_pos, fold, plain, with_tta)
     write_parquet(fold_dir / "oof.parquet", scores.oof)
-    tasks.save_oof_outputs(cfg.task, fold_dir, with_tta)  # what `make blend` averages (masks, boxes)
+    task.save_oof_outputs(fold_dir, with_tta)  # what `make blend` averages (masks, boxes)
     result = FoldResult(
         fold=fold, fold_dir=fold_dir, monitor=cfg.monitor, best_epoch=_best_epoch(history, cfg),
         epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
@@ -182,12 +181,6 @@ def training_phases(cfg: ExperimentConfig) -> list[tuple[int, int, ExperimentCon
 def _epochs_logged(fold_dir: Path) -> int:
     history_csv = fold_dir / "history.csv"
     return len(pd.read_csv(history_csv)) if history_csv.is_file() else 0
-
-
-def make_loss(cfg: ExperimentConfig) -> keras.losses.Loss:
-    if cfg.loss == "focal":  # down-weights easy examples, so rare, hard classes keep a voice
-        return keras.losses.CategoricalFocalCrossentropy(gamma=cfg.focal_gamma, label_smoothing=cfg.label_smoothing)
-    return keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
 
 
 def fold_pseudo_labels(cfg: ExperimentConfig, data: LabeledData, val_pos: np.ndarray
@@ -216,10 +209,11 @@ def make_loaders(cfg: ExperimentConfig, data: LabeledData, train_pos: np.ndarray
 
     `pseudo` test images join the training loader only, after the labelled rows, weighted per sample."""
     size = cfg.resolved_image_size
-    targets = tasks.batch_targets(cfg, data)
+    task = tasks.get_task(cfg.task)
+    targets = task.batch_targets(cfg, data)
     if targets is not None:
         train = ImageBatches(data.images, train_pos, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
-                             batch_augment=make_pair_augmenter(cfg.task, cfg.augment, size, cfg.seed),
+                             batch_augment=task.pair_augmenter(cfg),
                              workers=cfg.workers, targets=targets)
         return train, ImageBatches(data.images, val_pos, batch_size=cfg.batch_size, targets=targets)
     train_pos = oversample(train_pos, data.labels, cfg.oversample_to, cfg.seed)

@@ -22,6 +22,7 @@ from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 from podium.io import write_parquet
 from podium.progress import progress as progress_bar
+from podium.tasks import get_task
 
 COLUMNS = ["id", "split", "path", "label", "width", "height", "hash", "group", "ok", "error"]
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -46,10 +47,7 @@ def build_index(spec: CompetitionSpec, data_root: Path, progress: bool = False) 
     entries = train + _test_entries(spec, data_root)
     facts = _inspect_all([entry.path for entry in entries], progress)
     frame = _to_frame(entries, facts, data_root)
-    if spec.task != "classification":
-        from podium.data.targets import check_targets
-
-        check_targets(spec, data_root, frame)
+    get_task(spec.task).check_targets(spec, data_root, frame)
     return frame
 
 
@@ -85,7 +83,7 @@ def class_names(index: pd.DataFrame, spec: CompetitionSpec) -> list[str]:
     if spec.classes:
         return list(spec.classes)
     train = index[(index["split"] == "train") & index["ok"]]
-    return sorted(str(label) for label in train["label"].unique())
+    return get_task(spec.task).class_names(train["label"])
 
 
 # ---- finding files --------------------------------------------------------------------------------
@@ -127,11 +125,8 @@ def _folder_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
 def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     train_dir = data_root / spec.train_dir
     _require_dir(train_dir, spec, "train folder", data_root)
-    if spec.task == "segmentation":  # one row per object, so the index label is "has objects"
-        from podium.data.targets import mask_labels
-
-        labels = mask_labels(spec, data_root)
-    else:
+    labels = get_task(spec.task).index_labels(spec, data_root)
+    if labels is None:
         labels = _read_labels_csv(spec, data_root)
     files = _image_files(train_dir, spec)
     if not files:
@@ -262,7 +257,8 @@ def _check_unique_ids(entries: list[_Entry], split: str, source: str = "") -> No
 def _check_labels(spec: CompetitionSpec, entries: list[_Entry]) -> None:
     if not spec.classes:
         return
-    unknown = sorted({e.label for e in entries} - set(spec.classes))
+    found = get_task(spec.task).class_names(pd.Series([e.label for e in entries]))  # a label set: its names
+    unknown = sorted(set(found) - set(spec.classes))
     if unknown:
         raise PodiumError(f"Train labels are not among the classes of competition '{spec.slug}'.",
                           expected=f"labels in {list(spec.classes)}", received=f"unknown labels {first_few(unknown)}",

@@ -70,14 +70,10 @@ def image_shapes(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
 
 
 # ---- the check at `make data` ---------------------------------------------------------------------
-def check_targets(spec: CompetitionSpec, data_root: Path, index: pd.DataFrame) -> None:
-    """Every run-length string fits its image (sorted, disjoint, inside); every box lies inside its image
-    with a positive size. All problems in one error, each with its image id."""
-    if spec.task == "classification":
-        return
-    shapes = image_shapes(index[index["split"] == "train"])
-    problems = _mask_problems(spec, data_root, shapes) if spec.task == "segmentation" \
-        else _box_problems(spec, data_root, shapes)
+def check_targets(spec: CompetitionSpec, data_root: Path, index: pd.DataFrame, find_problems) -> None:
+    """Every target row fits its image: `find_problems(spec, data_root, shapes)` is mask_problems (sorted,
+    disjoint, inside) or box_problems (inside, positive size). All problems in one error, each with its id."""
+    problems = find_problems(spec, data_root, image_shapes(index[index["split"] == "train"]))
     if problems:
         raise PodiumError(f"{len(problems)} target rows in {Path(data_root) / spec.labels_csv} do not fit their "
                           f"images.", expected="run-length masks inside their image (segmentation) or boxes "
@@ -87,7 +83,7 @@ def check_targets(spec: CompetitionSpec, data_root: Path, index: pd.DataFrame) -
                           fix="check the spec's box_format/rle_column and the CSV rows named")
 
 
-def _mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
+def mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
     problems = []
     for image_id, value in read_mask_rows(spec, data_root).itertuples(index=False):
         if image_id not in shapes or rle.is_empty(value):
@@ -100,7 +96,7 @@ def _mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list
     return problems
 
 
-def _box_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
+def box_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
     from podium.localization import to_xyxy
 
     table = read_boxes(spec, data_root)
