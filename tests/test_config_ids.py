@@ -19,6 +19,7 @@ SHIPPED_RUN_IDS = {
     "configs/prune-shapes.yaml": "prune-shapes-2cb91299",
     "configs/sf-dl-car-classification.yaml": "cars-xception-e2b6afb5",
     "configs/shapes-localization.yaml": "shapes-box-52db9070",
+    "configs/shapes-multilabel.yaml": "shapes-multilabel-7bf637e0",
     "configs/shapes-segmentation.yaml": "shapes-seg-2a26bf6b",
 }
 
