@@ -40,12 +40,12 @@ def test_without_any_extra_the_training_path_imports_and_the_cli_answers():
             except ModuleNotFoundError:
                 continue
             sys.exit(f"{name} is still importable")
-        import podium.augment, podium.predict, podium.train, podium.workflow
-        from podium.cli import main
+        import podium.training.augment, podium.training.predict, podium.training.train, podium.workflow
+        from podium.cli.main import main
         from podium.config import load_config
 
         assert load_config("configs/demo.yaml", ["cpu_augment=none"]).run_id == "demo-4ec137cb"
-        assert podium.augment.make_batch_augmenter(["flip", "crop"], 32, seed=0) is not None
+        assert podium.training.augment.make_batch_augmenter(["flip", "crop"], 32, seed=0) is not None
         sys.exit(main(["config", "--config", "configs/demo.yaml"]))
     """)
     assert code == 0, out
@@ -54,7 +54,7 @@ def test_without_any_extra_the_training_path_imports_and_the_cli_answers():
 
 def test_a_cpu_augment_recipe_without_albumentations_names_the_augment_extra():
     code, out = _run_without(["albumentations"], """
-        from podium.augment import make_cpu_augmenter
+        from podium.training.augment import make_cpu_augmenter
         from podium.errors import PodiumError
 
         try:
@@ -68,7 +68,7 @@ def test_a_cpu_augment_recipe_without_albumentations_names_the_augment_extra():
 
 def test_the_search_without_optuna_names_the_search_extra():
     code, out = _run_without(["optuna"], """
-        from podium.cli import main
+        from podium.cli.main import main
 
         sys.exit(main(["search", "--space", "configs/search/demo-space.yaml"]))
     """)
@@ -78,9 +78,9 @@ def test_the_search_without_optuna_names_the_search_extra():
 
 def test_kaggle_without_its_client_names_the_kaggle_extra():
     code, out = _run_without(["kaggle", "kagglesdk"], """
-        from podium.credentials import Credentials
+        from podium.kaggle.credentials import Credentials
         from podium.errors import PodiumError
-        from podium.kaggle_api import _build_api
+        from podium.kaggle.client import _build_api
 
         try:
             _build_api(Credentials(username="someone", key="0" * 32))

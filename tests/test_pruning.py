@@ -5,8 +5,8 @@ import pytest
 
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
-from podium.pruning import per_sample_scores, run_shapes_experiment, select_samples, shapes_data
-from podium.synthetic import make_shapes
+from podium.experiments.pruning import per_sample_scores, run_shapes_experiment, select_samples, shapes_data
+from podium.experiments.synthetic import make_shapes
 
 
 def _cfg(tmp_path, **overrides):

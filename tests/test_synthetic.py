@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from podium.rle import split_objects
-from podium.synthetic import make_shapes
+from podium.data.rle import split_objects
+from podium.experiments.synthetic import make_shapes
 
 
 def test_same_seed_same_set_and_other_seed_other_set():

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium.cli import main
-from podium.competitions import load_competition
+from podium.cli.main import main
+from podium.data.competitions import load_competition
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
-from podium.metrics import micro_f1
-from podium.synthetic import LABEL_SET_CLASSES, make_label_sets
-from podium.synthetic_files import write_label_set_competition
+from podium.scoring.metrics import micro_f1
+from podium.experiments.synthetic import LABEL_SET_CLASSES, make_label_sets
+from podium.experiments.synthetic_files import write_label_set_competition
 from podium.tasks import get_task
 from podium.tasks.multilabel import choose_thresholds, decide, label_strings, multi_hot
 

@@ -21,7 +21,7 @@ outputs that training saves beside oof.parquet (tasks.OOF_OUTPUTS); runs trained
 The blend is recorded like a run: runs/<blend-id>/config.yaml (the first run's config under the name
 blend-<name>, so `make submit RUN=<blend-id>` finds it), blend.yaml (runs, method, weights) and
 metrics.json (cv_mean, cv_std, ...); its submission is submissions/<slug>/<blend-id>.csv, written and
-validated by the task's own writer (podium.predict.write_task_submission).
+validated by the task's own writer (podium.training.predict.write_task_submission).
 """
 
 from __future__ import annotations
@@ -227,14 +227,14 @@ def _compositions(total: int, parts: int):
 
 
 def dice_score(masks: np.ndarray, truth: np.ndarray) -> float:
-    from podium.seg_scores import dice_per_image
+    from podium.scoring.segmentation import dice_per_image
 
     return float(dice_per_image(truth, masks).mean())
 
 
 def box_score(outputs: np.ndarray, truth: np.ndarray) -> float:
     """Mean IoU of the boxes (the last four columns, after the class probabilities)."""
-    from podium.localization import box_iou
+    from podium.models.localization import box_iou
 
     return float(box_iou(truth, outputs[:, -4:]).mean())
 
@@ -341,13 +341,13 @@ def load_test_predictions(run: BlendRun, runs_dir: str | Path) -> tuple[pd.DataF
 
 def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = True) -> BlendSummary:
     """Check, fit honestly, apply to the test predictions, write the validated submission and the record."""
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
     from podium.config import save_config
     from podium.data.dataset import test_rows
     from podium.data.index import class_names, load_index
     from podium.io import write_csv, write_json, write_yaml
-    from podium.predict import TestPredictions, write_task_submission
-    from podium.submission import read_sample_submission
+    from podium.training.predict import TestPredictions, write_task_submission
+    from podium.submission.validate import read_sample_submission
     from podium.tasks import get_task
     from podium.workflow import _class_prior
 

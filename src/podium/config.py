@@ -31,7 +31,7 @@ ADDED_LATER = "added_later"  # added after runs existed: in the run id only away
 #                              folder made before the key keeps its id (and `make train` still finds and resumes it)
 PREDICTS = "predicts"  # read at predict time only: changes the submission, never the trained weights. Out of the
 #                        run id (so `make predict ARGS="tta=[...]"` finds the run), and put into the submission's
-#                        name when it differs from the run's own (podium.submission_record), so every file is
+#                        name when it differs from the run's own (podium.submission.record), so every file is
 #                        traceable to what made it
 PLUMBING = "plumbing"  # paths, verbosity, worker count: out of the run id
 ROLES = (TRAINS, ADDED_LATER, PREDICTS, PLUMBING)
@@ -166,7 +166,7 @@ class ExperimentConfig:
     oversample_to: int = num(0, ge=0)  # repeat training images of rarer classes up to this many per class
     keep_empty: float = num(1.0, ADDED_LATER, gt=0, le=1)  # segmentation: share of empty-mask images kept for training (validation keeps all)
 
-    # ---- pseudo-labels (classification; podium.pseudo, docs/blend-and-report.md) ---------------------
+    # ---- pseudo-labels (classification; podium.training.pseudo, docs/blend-and-report.md) ---------------------
     # the confident test predictions of the finished run `pseudo_run` (its `make predict` output) join the
     # TRAINING part of every fold with the per-sample weight pseudo_weight; validation parts stay the labelled
     # images. Pick them by pseudo_threshold (max probability >= it) or pseudo_top_share (that share of each
@@ -191,7 +191,7 @@ class ExperimentConfig:
     # train`): refused unless set; the predict summary and the submission's sidecar then name them
     allow_unfinished: bool = key(False, PREDICTS)
 
-    # ---- speed (podium.runtime resolves "auto" against the devices present; docs/speed.md) -----------
+    # ---- speed (podium.training.runtime resolves "auto" against the devices present; docs/speed.md) -----------
     # precision auto: bf16 on a TPU or an A100/H100, fp16 on a T4, float32 on a CPU
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = key("float32", ADDED_LATER)
     jit_compile: bool | None = key(None, ADDED_LATER)  # XLA; None: Keras' "auto"
@@ -223,7 +223,9 @@ class ExperimentConfig:
                                       received=shown, fix=f"set {f.name} within that range (default: {_default(f)})")
 
     def _check_values(self) -> None:
-        from podium import augment, backbones, tta
+        from podium.training import augment
+        from podium.models import backbones
+        from podium.training import tta
 
         _check_choice("backbone", self.backbone, backbones.names())
         for name in self.augment:
@@ -295,7 +297,7 @@ class ExperimentConfig:
 
     @property
     def resolved_image_size(self) -> int:
-        from podium import backbones
+        from podium.models import backbones
 
         return self.image_size or backbones.get(self.backbone).default_size
 
@@ -320,7 +322,7 @@ class ExperimentConfig:
 
     @property
     def data_root(self) -> Path:
-        from podium.competitions import load_competition
+        from podium.data.competitions import load_competition
 
         return Path(self.data_dir) / load_competition(self.competition).slug
 
@@ -338,8 +340,8 @@ def _default(f: dataclasses.Field) -> Any:
     return f.default_factory() if f.default is dataclasses.MISSING else f.default
 
 
-PLUMBING_KEYS = keys_with_role(PLUMBING)  # differ between machines and runs by design (podium.html_report)
-PREDICTION_KEYS = keys_with_role(PREDICTS)  # name a submission made with other settings (podium.submission_record)
+PLUMBING_KEYS = keys_with_role(PLUMBING)  # differ between machines and runs by design (podium.reports.html)
+PREDICTION_KEYS = keys_with_role(PREDICTS)  # name a submission made with other settings (podium.submission.record)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None

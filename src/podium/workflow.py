@@ -1,6 +1,6 @@
 """The stages behind the make targets, each reading what the previous one wrote.
 
-Functions here return values (paths, summaries) and raise PodiumError; cli.py does the printing.
+Functions here return values (paths, summaries) and raise PodiumError; cli/main.py does the printing.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium import report
-from podium.competitions import load_competition
+from podium.reports import run_report as report
+from podium.data.competitions import load_competition
 from podium.config import ExperimentConfig, save_config
 from podium.data.dataset import competition_root, load_labeled_data, require_task
 from podium.data.extract import extract, fetch
@@ -22,12 +22,12 @@ from podium.data.folds import index_fingerprint, load_or_make_split, read_split_
 from podium.data.index import build_index, class_names, load_index, save_index
 from podium.errors import PodiumError
 from podium.io import write_json, write_text
-from podium.predict import PredictSummary, predict_test, used_folds, write_task_submission  # noqa: F401 (PredictSummary: re-exported)
-from podium.submission import read_sample_submission
-from podium.submission_record import submission_path, write_record
+from podium.training.predict import PredictSummary, predict_test, used_folds, write_task_submission  # noqa: F401 (PredictSummary: re-exported)
+from podium.submission.validate import read_sample_submission
+from podium.submission.record import submission_path, write_record
 from podium.tasks import get_task
-from podium.run_lock import run_lock
-from podium.train import FoldResult, train_and_evaluate
+from podium.training.run_lock import run_lock
+from podium.training.train import FoldResult, train_and_evaluate
 
 
 @dataclass
@@ -138,7 +138,7 @@ class RunSummary:
 def train_run(cfg: ExperimentConfig, force: bool = False, progress: bool = True) -> RunSummary:
     """make train: every configured fold, then the run's reports from the out-of-fold predictions.
 
-    One process at a time per run folder (podium.run_lock); the run records the data it trains on
+    One process at a time per run folder (podium.training.run_lock); the run records the data it trains on
     (runs/<run-id>/data.json) and refuses to continue on other data unless `force` retrains it.
     """
     with run_lock(cfg.run_dir, "train"):
@@ -152,7 +152,7 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
     index = load_index(competition_root(cfg)[1] / "index.parquet")
     current = data_record(index, data.split_path)
     if cfg.pseudo_run:  # refused before any fold trains; recorded so the run says what it learned from
-        from podium.pseudo import check_source
+        from podium.training.pseudo import check_source
 
         check_source(cfg, data.classes, index)
         current["pseudo_run"] = cfg.pseudo_run
@@ -185,7 +185,7 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
         "extra": {name: float(np.mean([r.extra[name] for r in summary.folds])) for name in extra_names},
     }
     if cfg.pseudo_run:
-        from podium.pseudo import run_summary
+        from podium.training.pseudo import run_summary
 
         records = {r.fold: json.loads((r.fold_dir / "data.json").read_text(encoding="utf-8")).get("pseudo")
                    for r in summary.folds}
@@ -203,7 +203,7 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
 
     Refuses a run trained on other data than the index's now, and folds whose training did not finish
     (unless allow_unfinished=true); the file's name and its sidecar record what made it
-    (podium.submission_record).
+    (podium.submission.record).
     """
     spec, root = competition_root(cfg)
     require_task(cfg, spec)

@@ -52,7 +52,7 @@ def refuse_flips(cfg, spec) -> None:
 
 def check_config(cfg) -> None:
     """refuse_flips for a loaded config; a spec that cannot be loaded is left to the stage that needs it."""
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
 
     try:
         spec = load_competition(cfg.competition)
@@ -80,7 +80,7 @@ def index_warnings(cfg) -> list[str]:
     that needs it says so)."""
     from pathlib import Path
 
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
     from podium.data.index import load_index
 
     try:
@@ -115,7 +115,7 @@ def _upscale_warning(cfg, spec, train, classes) -> str:
     size = cfg.resolved_image_size
     if not side or size / side < UPSCALE_WARN:
         return ""
-    from podium import backbones
+    from podium.models import backbones
 
     factor = size / side
     smallest = backbones.get(cfg.backbone).min_size

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium.competitions import CompetitionSpec, load_competition
+from podium.data.competitions import CompetitionSpec, load_competition
 from podium.data.cache import load_cached
 from podium.data.folds import labeled_rows, load_or_make_split
 from podium.data.index import class_names, load_index

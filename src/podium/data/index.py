@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from podium.competitions import CompetitionSpec
+from podium.data.competitions import CompetitionSpec
 from podium.data.images import probe_image
 from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError

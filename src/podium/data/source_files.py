@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from podium.competitions import CompetitionSpec
+from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
 
 _SHOW = 5  # ids shown in a message before "and N more"

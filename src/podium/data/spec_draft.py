@@ -30,7 +30,7 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from podium.competitions import CompetitionSpec
+from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
 from podium.tasks import get_task
 

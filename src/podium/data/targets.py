@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium import rle
-from podium.competitions import CompetitionSpec
+from podium.data import rle
+from podium.data.competitions import CompetitionSpec
 from podium.data.cache import cached_uint8
 from podium.data.images import check_image_size, resize_plane
 from podium.data.source_files import first_few, read_labels_table
@@ -97,7 +97,7 @@ def mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[
 
 
 def box_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
-    from podium.localization import to_xyxy
+    from podium.models.localization import to_xyxy
 
     table = read_boxes(spec, data_root)
     table = table[table[spec.id_column].isin(list(shapes))]
@@ -138,7 +138,7 @@ def load_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size:
 
 def load_boxes(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame) -> np.ndarray:
     """(len(rows), 4) float32 xyxy boxes as fractions of each image's width and height."""
-    from podium.localization import to_xyxy
+    from podium.models.localization import to_xyxy
 
     table = read_boxes(spec, data_root).set_index(spec.id_column)
     missing = [i for i in rows["id"].astype(str) if i not in table.index]

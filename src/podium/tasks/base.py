@@ -123,7 +123,7 @@ class Task:
     def pair_augmenter(self, cfg):
         """The batch augmenter of (images, targets); None: none configured. This default leaves the
         targets as they are (image-level labels), as classification's augments do (mixup mixes them)."""
-        from podium import augment
+        from podium.training import augment
 
         return augment.make_batch_augmenter(cfg.augment, cfg.resolved_image_size, cfg.seed)
 
@@ -165,7 +165,7 @@ class Task:
     # ---- submission -----------------------------------------------------------------------------
     def write_submission(self, cfg, spec, classes: list[str], prior: np.ndarray, predictions, sample: pd.DataFrame,
                          path: Path):
-        """The validated submission file from test predictions (a podium.predict.PredictSummary)."""
+        """The validated submission file from test predictions (a podium.training.predict.PredictSummary)."""
         raise NotImplementedError
 
     def validate_submission(self, frame: pd.DataFrame, sample: pd.DataFrame, spec, index: pd.DataFrame) -> None:

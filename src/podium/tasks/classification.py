@@ -35,7 +35,7 @@ class Classification(Task):
         return None
 
     def build_model(self, cfg, num_classes: int):
-        from podium.models import build_classifier
+        from podium.models.classifier import build_classifier
 
         return build_classifier(cfg, num_classes)
 
@@ -43,7 +43,7 @@ class Classification(Task):
         return {"loss": make_loss(cfg), "metrics": ["accuracy"]}
 
     def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        from podium.metrics import accuracy
+        from podium.scoring.metrics import accuracy
 
         labels = data.labels[positions]
         oof = pd.DataFrame({"id": data.ids[positions], "label": labels, "fold": fold,
@@ -57,7 +57,8 @@ class Classification(Task):
 
     def run_report(self, data, oof, run_dir, plots):
         """Per-class table, confusion matrix and class distribution of the out-of-fold predictions."""
-        from podium import metrics, report
+        from podium.scoring import metrics
+        from podium.reports import run_report as report
         from podium.io import write_text
 
         table = metrics.classification_table(oof["label"], oof["pred_tta"], data.classes)
@@ -71,8 +72,8 @@ class Classification(Task):
         return {"macro_f1": float(table.loc["macro avg", "f1"])}, table
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path: Path):
-        from podium.predict import PredictSummary
-        from podium.submission import submission_frame, write_submission
+        from podium.training.predict import PredictSummary
+        from podium.submission.validate import submission_frame, write_submission
 
         rows = predictions.rows
         probs = np.tile(prior, (len(rows), 1))  # an undecodable image still needs a row
@@ -88,7 +89,7 @@ class Classification(Task):
 
     def validate_submission(self, frame, sample, spec, index) -> None:
         from podium.data.index import class_names
-        from podium.submission import validate_submission
+        from podium.submission.validate import validate_submission
 
         validate_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                             class_names(index, spec))

@@ -23,7 +23,7 @@ class Localization(Task):
         return super().submission_columns(spec) + list(spec.box_columns)
 
     def augment_names(self) -> tuple[str, ...]:
-        from podium.augment_pairs import BOX_RECIPES
+        from podium.training.augment_pairs import BOX_RECIPES
 
         return BOX_RECIPES
 
@@ -38,34 +38,34 @@ class Localization(Task):
         return load_boxes(spec, data_root, rows)
 
     def batch_targets(self, cfg, data) -> np.ndarray:
-        from podium.localization import targets
+        from podium.models.localization import targets
 
         return targets(data.labels, super().batch_targets(cfg, data), data.num_classes)
 
     def pair_augmenter(self, cfg):
         """Moves the target with the pixels."""
-        from podium.augment_pairs import BoxAugmenter
+        from podium.training.augment_pairs import BoxAugmenter
 
         return BoxAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
 
     def build_model(self, cfg, num_classes: int):
-        from podium.localization import build_localizer
+        from podium.models.localization import build_localizer
 
         return build_localizer(cfg, num_classes)
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
-        from podium.localization import ClassAndBoxLoss, localization_metrics
+        from podium.models.localization import ClassAndBoxLoss, localization_metrics
 
         return {"loss": ClassAndBoxLoss(num_classes, cfg.box_weight), "metrics": localization_metrics(num_classes)}
 
     def view_inverter(self):
-        from podium.localization import unflip_predictions
+        from podium.models.localization import unflip_predictions
 
         return unflip_predictions
 
     def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        from podium.localization import box_iou
-        from podium.metrics import accuracy
+        from podium.models.localization import box_iou
+        from podium.scoring.metrics import accuracy
 
         c = data.num_classes
         truth = data.targets[positions]
@@ -79,7 +79,7 @@ class Localization(Task):
         return FoldScores(float(iou.mean()), float(iou_tta.mean()), extra, oof)
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
-        from podium.localization import box_iou
+        from podium.models.localization import box_iou
 
         c = data.num_classes
         right = predictions[:, :c].argmax(1) == data.labels[positions]
@@ -87,7 +87,7 @@ class Localization(Task):
 
     def run_report(self, data, oof, run_dir, plots, shown: int = 16):
         """True (green) and predicted (red) boxes on the first validation images, with their IoU."""
-        from podium.localization import plot_boxes
+        from podium.models.localization import plot_boxes
 
         position_of = {image_id: k for k, image_id in enumerate(data.ids)}
         head = oof.head(shown)
@@ -98,8 +98,8 @@ class Localization(Task):
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
         from podium.data.targets import image_shapes
-        from podium.predict import PredictSummary
-        from podium.submission_boxes import box_frame, write_box_submission
+        from podium.training.predict import PredictSummary
+        from podium.submission.boxes import box_frame, write_box_submission
 
         c = len(classes)
         predicted = {image_id: (classes[int(row[:c].argmax())], row[c:])
@@ -116,6 +116,6 @@ class Localization(Task):
         from podium.data.dataset import test_rows
         from podium.data.index import class_names
         from podium.data.targets import image_shapes
-        from podium.submission_boxes import validate_box_submission
+        from podium.submission.boxes import validate_box_submission
 
         validate_box_submission(frame, sample, spec, class_names(index, spec), image_shapes(test_rows(index)))

@@ -54,7 +54,7 @@ def decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 def choose_thresholds(truth: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Per class, the candidate threshold with the best F1 of that class (ties: the one nearest 0.5)."""
-    from podium.metrics import micro_f1
+    from podium.scoring.metrics import micro_f1
 
     best = np.full(truth.shape[1], 0.5)
     for k in range(truth.shape[1]):
@@ -85,7 +85,7 @@ class Multilabel(Task):
         return multi_hot(rows["label"], classes)
 
     def build_model(self, cfg, num_classes: int):
-        from podium.models import build_classifier
+        from podium.models.classifier import build_classifier
 
         return build_classifier(cfg, num_classes, activation="sigmoid")
 
@@ -96,7 +96,7 @@ class Multilabel(Task):
                 "metrics": [keras.metrics.F1Score(average="micro", threshold=0.5, name="f1")]}
 
     def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        from podium.metrics import micro_f1
+        from podium.scoring.metrics import micro_f1
 
         truth = data.targets[positions]
         half = np.full(data.num_classes, 0.5)
@@ -112,8 +112,8 @@ class Multilabel(Task):
         return FoldScores(micro_f1(truth, decide(plain, half)), micro_f1(truth, decide(with_tta, half)), extra, oof)
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
-        from podium.predict import PredictSummary
-        from podium.submission import submission_frame
+        from podium.training.predict import PredictSummary
+        from podium.submission.validate import submission_frame
 
         thresholds = run_thresholds(cfg.run_dir, classes)
         probs = np.tile(prior, (len(predictions.rows), 1))  # an undecodable image: the class frequencies
@@ -139,7 +139,7 @@ class Multilabel(Task):
     @staticmethod
     def validate_frame(frame, sample, spec, classes) -> None:
         """The classification checks (columns, ids, order, known labels), each label of a cell checked."""
-        from podium.submission import refuse_problems, submission_problems
+        from podium.submission.validate import refuse_problems, submission_problems
 
         label_column = spec.submission_label_column
         checked = frame.copy()
@@ -151,7 +151,7 @@ class Multilabel(Task):
                         expected=f"columns {list(sample.columns)}; the sample's {len(sample)} ids, each once, in "
                                  f"the sample's order; every {label_column!r} space-separated classes among "
                                  f"{', '.join(classes)}",
-                        fix="build it with podium.submission.submission_frame(sample, labels_by_id, ...)")
+                        fix="build it with podium.submission.validate.submission_frame(sample, labels_by_id, ...)")
 
 
 def run_thresholds(run_dir: Path, classes: list[str]) -> np.ndarray:

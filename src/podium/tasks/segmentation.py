@@ -25,7 +25,7 @@ class Segmentation(Task):
         return {"rle_column": spec.rle_column}
 
     def augment_names(self) -> tuple[str, ...]:
-        from podium.augment_pairs import GEOMETRIC_RECIPES
+        from podium.training.augment_pairs import GEOMETRIC_RECIPES
 
         return GEOMETRIC_RECIPES
 
@@ -46,33 +46,33 @@ class Segmentation(Task):
         return load_masks(spec, data_root, rows, size, Path(data_root) / "cache", progress=progress)
 
     def train_positions(self, cfg, data, positions) -> np.ndarray:
-        from podium.balance import keep_empty
+        from podium.training.balance import keep_empty
 
         return keep_empty(positions, data.targets, cfg.keep_empty, cfg.seed)
 
     def pair_augmenter(self, cfg):
         """Moves the target with the pixels."""
-        from podium.augment_pairs import MaskAugmenter
+        from podium.training.augment_pairs import MaskAugmenter
 
         return MaskAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
 
     def build_model(self, cfg, num_classes: int):
-        from podium.segmentation import build_segmenter
+        from podium.models.segmentation import build_segmenter
 
         return build_segmenter(cfg)
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
-        from podium.seg_losses import make_seg_loss, seg_metrics
+        from podium.training.seg_losses import make_seg_loss, seg_metrics
 
         return {"loss": make_seg_loss(cfg.seg_loss, cfg.focal_gamma), "metrics": seg_metrics()}
 
     def view_inverter(self):
-        from podium.tta import undo_view
+        from podium.training.tta import undo_view
 
         return undo_view
 
     def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        from podium import seg_scores
+        from podium.scoring import segmentation as seg_scores
 
         truth = data.targets[positions]
         dice, iou = seg_scores.dice_per_image(truth, plain), seg_scores.iou_per_image(truth, plain)
@@ -83,14 +83,14 @@ class Segmentation(Task):
         return FoldScores(float(dice.mean()), float(oof["dice_tta"].mean()), extra, oof)
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
-        from podium.seg_scores import stepped_iou_per_image
+        from podium.scoring.segmentation import stepped_iou_per_image
 
         return stepped_iou_per_image(data.targets[positions], predictions)
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
         from podium.data.targets import image_shapes
-        from podium.predict import PredictSummary
-        from podium.submission_masks import in_sample_order, mask_rows, write_mask_submission
+        from podium.training.predict import PredictSummary
+        from podium.submission.masks import in_sample_order, mask_rows, write_mask_submission
 
         id_column, rle_column = spec.submission_id_column, spec.submission_label_column
         shapes = image_shapes(predictions.rows)
@@ -108,7 +108,7 @@ class Segmentation(Task):
     def validate_submission(self, frame, sample, spec, index) -> None:
         from podium.data.dataset import test_rows
         from podium.data.targets import image_shapes
-        from podium.submission_masks import validate_mask_submission
+        from podium.submission.masks import validate_mask_submission
 
         validate_mask_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                                  image_shapes(test_rows(index)))
