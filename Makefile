@@ -29,7 +29,7 @@ help: ## list the targets
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev,jax]'
+	$(BIN)/pip install --quiet -c requirements.lock -e '.[all,dev]'
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install podium with pinned dependencies
@@ -107,7 +107,7 @@ augs: $(STAMP) ## one batch of EXP through each of its augmentation recipes (PNG
 	$(PODIUM) augs --config $(EXP) $(ARGS)
 # ---- end of the search block ---------------------------------------------------------------------
 
-# ---- tasks: segmentation / localization data and seed 002's pruning (issue 6) ----------------------
+# ---- tasks: segmentation / localization data and data pruning (issue 6) ---------------------------
 PRUNE_N ?= 1000
 PRUNE_SEEDS ?=
 .PHONY: prune synth demo-tasks
@@ -116,10 +116,10 @@ demo-tasks: $(STAMP) ## segmentation (Airbus RLE) and box localization end to en
 	$(PODIUM) run --config configs/shapes-segmentation.yaml $(ARGS)
 	$(PODIUM) run --config configs/shapes-localization.yaml $(ARGS)
 
-prune: $(STAMP) ## seed 002's data pruning on generated shapes: kept out of PRUNE_N, kept-only vs all on a fresh set (PRUNE_SEEDS=7,8,9: repeats)
+prune: $(STAMP) ## data pruning on generated shapes: kept out of PRUNE_N, kept-only vs all on a fresh set (PRUNE_SEEDS=7,8,9: repeats)
 	$(PODIUM) prune --config $(EXP) --n $(PRUNE_N) $(if $(PRUNE_SEEDS),--seeds $(PRUNE_SEEDS)) $(ARGS)
 
-synth: $(STAMP) ## write seed 002's ellipse-and-rectangle images, Airbus-style RLE rows and boxes to data/shapes
+synth: $(STAMP) ## write the ellipse-and-rectangle images, Airbus-style RLE rows and boxes to data/shapes
 	$(PODIUM) synth $(ARGS)
 # ---- end of the tasks block ----------------------------------------------------------------------
 

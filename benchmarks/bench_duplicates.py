@@ -21,7 +21,8 @@ import numpy as np
 from PIL import Image
 
 from podium.data.dup_quality import measure_detector
-from podium.data.duplicates import DEFAULT_THRESHOLD, find_groups, find_pairs, hash_images, plan
+from podium.data.hash_search import DEFAULT_THRESHOLD, find_groups, find_pairs, plan
+from podium.data.perceptual_hash import hash_images
 from podium.io import write_json, write_text
 
 RESULTS = Path(__file__).with_name("results")

@@ -29,7 +29,8 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from podium.data.duplicates import DEFAULT_THRESHOLD, components, find_pairs, hash_images  # noqa: E402
+from podium.data.hash_search import DEFAULT_THRESHOLD, components, find_pairs  # noqa: E402
+from podium.data.perceptual_hash import hash_images  # noqa: E402
 from podium.data.tile_overlaps import block_hashes, overlap_pairs  # noqa: E402
 from podium.io import write_json, write_text  # noqa: E402
 

@@ -65,8 +65,8 @@ def podium_vs_bare(data_dir: Path, runs_dir: Path, size: int, epochs: int, augme
     from podium import tasks
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
-    from podium.schedules import make_optimizer
-    from podium.train import train_and_evaluate
+    from podium.training.schedules import make_optimizer
+    from podium.training.train import train_and_evaluate
 
     cfg = load_config(None, [f"data_dir={data_dir}", f"runs_dir={runs_dir}", "val_split=0.2", "folds=[0]",
                              "backbone=tiny_cnn", f"image_size={size}", "batch_size=64", f"epochs={epochs}",
@@ -105,11 +105,11 @@ def podium_vs_bare(data_dir: Path, runs_dir: Path, size: int, epochs: int, augme
 def tta_per_view(data_dir: Path, size: int, limit: int, repeats: int) -> dict:
     import keras
 
-    from podium import tta
+    from podium.training import tta
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
     from podium.data.pipeline import ImageBatches
-    from podium.models import build_classifier
+    from podium.models.classifier import build_classifier
 
     cfg = load_config(None, [f"data_dir={data_dir}", "val_split=0.2", "folds=[0]", "backbone=tiny_cnn",
                              f"image_size={size}", "verbose=0"])

@@ -116,8 +116,9 @@ def bare_fit_img_s(cfg, data, epochs: int) -> dict:
     """The same model, optimizer and batch on the same uint8 pixels held in memory, plain model.fit."""
     import keras
 
-    from podium import runtime, tasks
-    from podium.schedules import make_optimizer
+    from podium.training import runtime
+    from podium import tasks
+    from podium.training.schedules import make_optimizer
 
     train_pos, val_pos = data.fold_positions(cfg.folds[0])
     x = np.asarray(data.images[train_pos])
@@ -138,7 +139,7 @@ def run_config(config: Path, data_dir: Path, runs_dir: Path, out: Path, override
                ) -> dict:
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
-    from podium.train import train_and_evaluate
+    from podium.training.train import train_and_evaluate
     from podium.workflow import predict_run
 
     cfg = load_config(config, [f"data_dir={data_dir}", f"runs_dir={runs_dir}", *overrides])

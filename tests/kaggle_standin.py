@@ -584,13 +584,13 @@ class Sleeps(list):
 @pytest.fixture
 def poll():
     """Waiting for a score without waiting: a fixed clock and recorded sleeps."""
-    from podium.submit import PollPolicy
+    from podium.kaggle.submit import PollPolicy
 
     return PollPolicy(timeout=100, interval=5, sleep=Sleeps(), clock=lambda: 0.0)
 
 
 @pytest.fixture
 def session(kaggle_home):
-    from podium.kaggle_api import KaggleSession, RetryPolicy
+    from podium.kaggle.client import KaggleSession, RetryPolicy
 
     return KaggleSession(retry=RetryPolicy(sleep=Sleeps()))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from podium.competitions import load_competition
+from podium.data.competitions import load_competition
 from podium.data.dup_quality import plant_copy
 from podium.data.images import decode_image
 from podium.data.index import build_index, save_index

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from podium.cli import main
-from podium.competitions import load_competition
+from podium.cli.main import main
+from podium.data.competitions import load_competition
 from podium.config import load_config
 from podium.data.advice import config_warnings, looks_like_symbols, refuse_flips
 from podium.data.index import load_index

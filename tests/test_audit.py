@@ -72,7 +72,7 @@ def test_a_split_naming_unknown_images_is_refused(planted, tmp_path):
 
 def _cli(argv):
     """The real `podium` entry point, as `make audit` / `make dups` call it."""
-    from podium.cli import main
+    from podium.cli.main import main
 
     return main(argv)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from podium import augment
+from podium.training import augment
 from podium.errors import PodiumError
 
 DEMO_TRAIN = Path(__file__).resolve().parents[1] / "src" / "podium" / "demo" / "train.zip"

@@ -23,10 +23,10 @@ from keras.src.applications import imagenet_utils
 from keras.src.utils import file_utils  # keras' downloader; replaced to run weights="imagenet" offline
 from PIL import Image
 
-from podium import backbones
-from podium.backbones import BACKBONES, build_backbone
+from podium.models import backbones
+from podium.models.backbones import BACKBONES, build_backbone
 from podium.errors import PodiumError
-from podium.layers import MODES, Preprocess
+from podium.models.layers import MODES, Preprocess
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
 
@@ -125,9 +125,9 @@ def test_preprocess_rejects_unknown_modes_and_round_trips_its_config():
 
 def test_preprocess_layer_uses_keras_ops_only():
     """Model code must run under KERAS_BACKEND=jax (jax is not installed here, so check the source)."""
-    import podium.layers
+    import podium.models.layers
 
-    source = inspect.getsource(podium.layers)
+    source = inspect.getsource(podium.models.layers)
     assert "tensorflow" not in source and "tf." not in source
 
 
@@ -212,7 +212,7 @@ def test_image_size_below_the_minimum_is_a_podium_error():
 
 
 def test_names_and_get_do_not_import_keras():
-    code = ("import sys, podium.backbones as b; b.names(); b.get('resnet50'); "
+    code = ("import sys, podium.models.backbones as b; b.names(); b.get('resnet50'); "
             "assert 'keras' not in sys.modules, 'keras imported'")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "src"), os.environ.get("PYTHONPATH", "")])}
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, env=env)

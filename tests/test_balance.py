@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from podium.balance import class_weights, effective_counts, oversample
+from podium.training.balance import class_weights, effective_counts, oversample
 from podium.config import ExperimentConfig, load_config
 from podium.data.dataset import load_labeled_data
-from podium.train import make_loaders, train_and_evaluate
+from podium.training.train import make_loaders, train_and_evaluate
 
 # a Journey-to-Springfield-like imbalance: 1,000 images next to 3
 LABELS = np.repeat([0, 1, 2], [1000, 40, 3])
@@ -47,7 +47,7 @@ def test_focal_loss_and_class_weights_train(demo_data, tmp_path, extra):
 
 
 def test_keep_empty_keeps_every_object_image_and_a_seeded_share_of_the_empty_ones():
-    from podium.balance import keep_empty
+    from podium.training.balance import keep_empty
 
     masks = np.zeros((40, 8, 8, 1), np.uint8)
     masks[::4, 2, 3] = 1  # every 4th image has an object: 10 with, 30 without
@@ -64,8 +64,8 @@ def test_keep_empty_keeps_every_object_image_and_a_seeded_share_of_the_empty_one
 def test_keep_empty_is_for_segmentation_and_leaves_validation_whole(tmp_path):
     from podium.data.dataset import in_memory_data
     from podium.errors import PodiumError
-    from podium.synthetic import make_shapes
-    from podium.train import train_and_evaluate
+    from podium.experiments.synthetic import make_shapes
+    from podium.training.train import train_and_evaluate
 
     with pytest.raises(PodiumError, match="keep_empty"):
         ExperimentConfig(keep_empty=0.5)  # classification has no masks

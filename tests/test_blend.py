@@ -10,7 +10,7 @@ import pytest
 
 from podium.blend import (BlendRun, blend_oof, check_compatible, combine, fit_weights, load_blend_spec,
                           rank_scaled, simplex_grid)
-from podium.cli import main
+from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
 
@@ -147,7 +147,7 @@ def two_runs(tmp_path_factory):
 
 @pytest.mark.slow
 def test_blend_two_real_runs_honestly_and_submit_it(two_runs, capsys):
-    from podium.submit import resolve_target, validate_file
+    from podium.kaggle.submit import resolve_target, validate_file
 
     base, (first, second) = two_runs
     runs_dir = str(base / "runs")
@@ -222,8 +222,8 @@ def test_blend_refuses_another_split_and_other_test_ids(two_runs, capsys):
 def test_blend_boxes_and_masks_of_two_real_runs(tmp_path, config, capsys):
     """Localization (class probabilities + box coordinates) and segmentation (mask probabilities) runs are
     averaged output by output, scored by box IoU / Dice, and written by the task's own validated writer."""
-    from podium.submit import resolve_target, validate_file
-    from podium.synthetic_files import write_shapes_competition
+    from podium.kaggle.submit import resolve_target, validate_file
+    from podium.experiments.synthetic_files import write_shapes_competition
 
     raw = write_shapes_competition(tmp_path / "raw", n_train=120, n_test=20, size=64, file_size=(96, 80), seed=5,
                                    object_probability=1.0 if "localization" in config else 0.8)

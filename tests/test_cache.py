@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from podium.competitions import load_competition
+from podium.data.competitions import load_competition
 from podium.data.cache import load_cached
 from podium.data.images import ImageDecodeError, load_resized
 from podium.data.index import build_index

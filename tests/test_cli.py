@@ -2,7 +2,7 @@
 
 import pytest
 
-from podium.cli import main
+from podium.cli.main import main
 
 
 def _run(capsys, *argv):

@@ -5,11 +5,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from podium import rle
+from podium.data import rle
 
 
 def _parser():
-    from podium.cli import _parser as podium_parser  # the real CLI, verbs registered as users get them
+    from podium.cli.main import _parser as podium_parser  # the real CLI, verbs registered as users get them
 
     return podium_parser()
 
@@ -20,7 +20,7 @@ def test_synth_writes_images_and_airbus_rows_that_decode_to_the_masks(tmp_path, 
     args.handler(args)
     rows = pd.read_csv(tmp_path / "train_ship_segmentations.csv")
     assert sorted(rows["ImageId"].unique()) == sorted(p.name for p in (tmp_path / "train").iterdir())
-    from podium.synthetic import make_shapes
+    from podium.experiments.synthetic import make_shapes
 
     shapes = make_shapes(6, 32, 3, 0.5)
     for i, image_id in enumerate(sorted(rows["ImageId"].unique())):

@@ -1,4 +1,4 @@
-"""The whole code-competition loop on the demo, as a user runs it, every verb through podium.cli.main and
+"""The whole code-competition loop on the demo, as a user runs it, every verb through podium.cli.main.main and
 the real kaggle client against the stand-in: train here, publish the run, render the offline inference
 kernel, rehearse it (no network, renamed test ids), push it, wait for it, submit that version, and wait for
 its score. The stand-in's request log of the loop is written to server.log (quoted in docs/kaggle.md)."""
@@ -28,7 +28,7 @@ def _unshare_permitted() -> bool:
                                                       "namespaces); the rehearsal refuses to run with network")
 def test_train_publish_rehearse_push_submit_a_code_competition(standin, kaggle_home, tmp_path, monkeypatch,
                                                                capsys):
-    from podium.cli import main
+    from podium.cli.main import main
 
     monkeypatch.chdir(tmp_path)  # kernels/ is written under the working directory, as the Makefile does
     spec = (ROOT / "src" / "podium" / "competitions" / "demo.yaml").read_text(encoding="utf-8")

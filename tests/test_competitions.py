@@ -1,6 +1,6 @@
 import pytest
 
-from podium.competitions import builtin_slugs, load_competition
+from podium.data.competitions import builtin_slugs, load_competition
 from podium.errors import PodiumError
 
 

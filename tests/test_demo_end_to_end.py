@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from podium.cli import main
+from podium.cli.main import main
 
 ROOT = Path(__file__).resolve().parents[1]
 HELD_BACK = Path(__file__).with_name("data") / "demo_test_labels.csv"

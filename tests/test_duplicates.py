@@ -9,8 +9,9 @@ import pytest
 from planted import planted_demo
 
 from podium.data.dup_quality import measure_detector, plant_copy
-from podium.data.duplicates import (DEFAULT_THRESHOLD, assign_groups, components, find_groups, find_pairs,
-                                    hamming, hash_images, run_dups)
+from podium.data.duplicates import assign_groups, run_dups
+from podium.data.hash_search import DEFAULT_THRESHOLD, components, find_groups, find_pairs
+from podium.data.perceptual_hash import hamming, hash_images
 from podium.data.folds import make_kfold
 from podium.data.images import decode_image
 from podium.data.index import load_index

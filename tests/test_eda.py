@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from podium.competitions import load_competition
+from podium.data.competitions import load_competition
 from podium.data.index import build_index, load_index
-from podium.eda import make_eda
+from podium.data.eda import make_eda
 from tests_support import real_demo_jpegs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

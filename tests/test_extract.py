@@ -2,7 +2,7 @@ import zipfile
 
 import pytest
 
-from podium.competitions import load_competition
+from podium.data.competitions import load_competition
 from podium.data.extract import extract, fetch, safe_unzip
 from podium.errors import PodiumError
 
@@ -67,7 +67,7 @@ def test_an_unpacked_source_as_kaggle_kernels_see_it_is_linked_not_copied(tmp_pa
 
     from podium.config import ExperimentConfig
     from podium.data.dataset import load_labeled_data
-    from podium.synthetic_files import write_shapes_competition
+    from podium.experiments.synthetic_files import write_shapes_competition
     from podium.workflow import prepare_data
 
     raw = write_shapes_competition(tmp_path / "raw", n_train=10, n_test=3, size=32, seed=4, object_probability=0.7)
@@ -93,7 +93,7 @@ def test_an_unpacked_source_as_kaggle_kernels_see_it_is_linked_not_copied(tmp_pa
 
 
 def test_a_missing_archive_named_in_the_spec_is_still_an_error_when_no_folder_stands_in(tmp_path):
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
     from podium.data.extract import fetch
 
     source = tmp_path / "src"

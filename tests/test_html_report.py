@@ -12,11 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium import report
-from podium.cli import main
+from podium.reports import run_report as report
+from podium.cli.main import main
 from podium.config import load_config, save_config
-from podium.html_report import build_report, config_differences, correlation
-from podium.metrics import classification_table, confusion
+from podium.reports.html import build_report, config_differences, correlation
+from podium.scoring.metrics import classification_table, confusion
 
 EVIL = "<script>alert('x')</script>"
 CLASSES = ["cat", "dog", f"b{EVIL}"]

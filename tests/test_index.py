@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from podium.competitions import load_competition
+from podium.data.competitions import load_competition
 from podium.data.index import COLUMNS, build_index, class_names, load_index, save_index
 from podium.errors import PodiumError
 

@@ -14,7 +14,7 @@ import pytest
 from kaggle_standin import kaggle_home, standin  # noqa: F401 (fixtures)
 from podium.config import load_config
 from podium.errors import PodiumError
-from podium.kernels import SCRIPT_NAME, load_kernel_spec, render_kernel
+from podium.kaggle.kernels import SCRIPT_NAME, load_kernel_spec, render_kernel
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,7 +86,7 @@ def test_a_run_with_an_untrained_fold_is_not_packaged(untrained_run, tmp_path):
 
 
 def test_find_run_prefers_the_run_id_and_refuses_ambiguity(tmp_path):
-    from podium.inference import find_run
+    from podium.kaggle.inference import find_run
 
     def run(path):
         (path / "fold-0").mkdir(parents=True)
@@ -171,7 +171,7 @@ def test_script_stops_early_naming_a_missing_or_old_keras(untrained_run, tmp_pat
 def test_make_kernel_uploads_the_packaged_run_once_then_skips_it(untrained_run, tmp_path, monkeypatch, standin,
                                                                  kaggle_home, capsys):
     """The CLI path against the Kaggle stand-in: created the first time, nothing sent when unchanged."""
-    from podium.cli import main
+    from podium.cli.main import main
 
     monkeypatch.chdir(tmp_path)  # kernels/ is written under the working directory
     (tmp_path / "infer.yaml").write_text("mode: inference\naccelerator: none\n")  # owner: the credentials' user
@@ -196,7 +196,7 @@ def test_masks_and_boxes_go_through_the_same_package_and_writers(config, classes
     """Segmentation and localization runs package and predict offline too (untrained models: the point is
     the path, a submission the task's validator accepts, with a row for every test image found)."""
     from podium import tasks
-    from podium.inference import package_run, predict_from_package
+    from podium.kaggle.inference import package_run, predict_from_package
     from podium.workflow import prepare_data
 
     cfg = load_config(ROOT / "configs" / f"{config}.yaml", {"data_dir": str(tmp_path / "data"),
@@ -210,7 +210,7 @@ def test_masks_and_boxes_go_through_the_same_package_and_writers(config, classes
     out = tmp_path / "submission.csv"
     summary = predict_from_package(package, cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
     submission = pd.read_csv(out, dtype=str, keep_default_na=False)
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
 
     sample = pd.read_csv(cfg.data_root / load_competition(cfg.competition).sample_submission, dtype=str,
                          keep_default_na=False)
@@ -220,7 +220,7 @@ def test_masks_and_boxes_go_through_the_same_package_and_writers(config, classes
 
 
 def test_environment_check_names_every_missing_module_and_notes_a_newer_saving_keras(tmp_path):
-    from podium.inference import Environment, check_environment, version_notes
+    from podium.kaggle.inference import Environment, check_environment, version_notes
 
     with pytest.raises(PodiumError) as err:
         check_environment((("numpy", ""), ("podium_absent_module", ""), ("yaml", "99.0")))

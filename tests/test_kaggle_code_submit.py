@@ -47,7 +47,7 @@ def pushed(standin, tmp_path, status="COMPLETE", version=2) -> Path:
 
 @pytest.fixture
 def target(cfg, standin, kaggle_home, tmp_path):
-    from podium.submit import choose_target
+    from podium.kaggle.submit import choose_target
 
     standin.add_competition("tiny-code", {})
     return choose_target(cfg, pushed(standin, tmp_path))
@@ -58,7 +58,7 @@ def create_bodies(standin) -> list[dict]:
 
 
 def test_the_pushed_version_is_submitted_once_logged_and_scored(target, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     result = submit(target, session, poll)
     assert standin.log == [f"{API}ListSubmissions -> 200", f"{API}CreateCodeSubmission -> 200"] + \
@@ -76,7 +76,7 @@ def test_the_pushed_version_is_submitted_once_logged_and_scored(target, standin,
 
 
 def test_a_lost_answer_listed_late_is_adopted_not_resent(target, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.late_list = 2  # Kaggle lists the new submission only two list calls later
     standin.fail("CreateCodeSubmission", reset="after")
@@ -90,8 +90,8 @@ def test_a_lost_answer_listed_late_is_adopted_not_resent(target, standin, sessio
 
 
 def test_the_wait_for_the_score_survives_the_process_and_is_resumed(target, standin, session, kaggle_home):
-    from podium.kaggle_api import KaggleSession, RetryPolicy
-    from podium.submit import PollPolicy, submit
+    from podium.kaggle.client import KaggleSession, RetryPolicy
+    from podium.kaggle.submit import PollPolicy, submit
 
     standin.code_score_after_polls = 50  # a long re-run on the hidden test set
     clock = iter(range(0, 10_000, 10))
@@ -108,7 +108,7 @@ def test_the_wait_for_the_score_survives_the_process_and_is_resumed(target, stan
 
 
 def test_a_crash_before_the_answer_is_reconciled_by_the_next_run(target, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.fail("CreateCodeSubmission", reset="after")
     standin.fail("ListSubmissions", reset="before", times=999, after=1)  # then the network dies for good
@@ -123,7 +123,7 @@ def test_a_crash_before_the_answer_is_reconciled_by_the_next_run(target, standin
 
 
 def test_a_refusal_marks_the_row_failed_and_the_next_run_sends_with_a_new_token(target, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.fail("CreateCodeSubmission", status=403)
     with pytest.raises(PodiumError, match="rules have not been accepted"):
@@ -139,7 +139,7 @@ def test_a_refusal_marks_the_row_failed_and_the_next_run_sends_with_a_new_token(
 @pytest.mark.parametrize("status", ["PUSHED", "OUTCOME_UNKNOWN", "RUNNING", "ERROR"])
 def test_a_version_not_seen_complete_is_refused_before_anything_is_sent(cfg, standin, kaggle_home, tmp_path,
                                                                         status):
-    from podium.submit import choose_target
+    from podium.kaggle.submit import choose_target
 
     standin.add_competition("tiny-code", {})
     folder = pushed(standin, tmp_path, status=status)
@@ -152,7 +152,7 @@ def test_a_version_not_seen_complete_is_refused_before_anything_is_sent(cfg, sta
 
 
 def test_a_code_competition_without_a_pushed_kernel_says_make_kernel_and_push(cfg, tmp_path):
-    from podium.submit import choose_target
+    from podium.kaggle.submit import choose_target
 
     with pytest.raises(PodiumError, match="code competition") as err:
         choose_target(cfg, tmp_path / "kernels" / "podium-codedemo")
@@ -161,7 +161,7 @@ def test_a_code_competition_without_a_pushed_kernel_says_make_kernel_and_push(cf
 
 def test_a_csv_competition_refuses_a_kernel(tmp_path):
     from podium.config import load_config
-    from podium.submit import choose_target
+    from podium.kaggle.submit import choose_target
 
     csv_cfg = load_config(None, {"competition": "demo", "runs_dir": str(tmp_path / "runs")})
     with pytest.raises(PodiumError, match="takes a CSV, not a kernel"):
@@ -169,9 +169,9 @@ def test_a_csv_competition_refuses_a_kernel(tmp_path):
 
 
 def test_make_kernel_push_status_submit_through_the_cli(standin, kaggle_home, tmp_path, spec_path, capsys):
-    """The code-competition loop as a user runs it: every verb in-process through podium.cli.main. The
+    """The code-competition loop as a user runs it: every verb in-process through podium.cli.main.main. The
     requests of each command are written to server.log (docs/kaggle.md quotes it)."""
-    from podium.cli import main
+    from podium.cli.main import main
 
     standin.add_competition("tiny-code", {})
     config = tmp_path / "codedemo.yaml"
@@ -214,7 +214,7 @@ def test_make_kernel_push_status_submit_through_the_cli(standin, kaggle_home, tm
 
 
 def test_a_refused_429_through_the_cli_exits_2_and_logs_failed(standin, kaggle_home, tmp_path, spec_path, capsys):
-    from podium.cli import main
+    from podium.cli.main import main
 
     standin.add_competition("tiny-code", {})
     config = tmp_path / "codedemo.yaml"

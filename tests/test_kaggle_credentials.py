@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from kaggle_standin import kaggle_home, standin  # noqa: F401 (fixtures)
-from podium.credentials import find_credentials
+from podium.kaggle.credentials import find_credentials
 from podium.errors import PodiumError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def test_no_credentials_says_where_to_get_them(tmp_path):
 
 
 def test_world_readable_kaggle_json_warns(standin, kaggle_home, caplog):
-    from podium.kaggle_api import KaggleSession
+    from podium.kaggle.client import KaggleSession
 
     path = kaggle_home / ".kaggle" / "kaggle.json"
     path.chmod(0o644)
@@ -54,7 +54,7 @@ def test_world_readable_kaggle_json_warns(standin, kaggle_home, caplog):
 
 
 def test_api_token_is_introspected_and_sent_as_bearer(standin, kaggle_home, monkeypatch):
-    from podium.kaggle_api import KaggleSession, list_submissions
+    from podium.kaggle.client import KaggleSession, list_submissions
 
     standin.token = "tok-abcdef-SECRET"
     monkeypatch.setenv("KAGGLE_API_TOKEN", standin.token)
@@ -71,7 +71,7 @@ def test_api_token_is_introspected_and_sent_as_bearer(standin, kaggle_home, monk
 
 def test_no_secret_in_any_artefact_after_the_whole_flow(standin, kaggle_home, demo_data, tmp_path, capsys):
     """data, submit, kernel, push, status, output through the CLI; then every file and line is scanned."""
-    from podium.cli import main
+    from podium.cli.main import main
     from podium.config import load_config, save_config
     from podium.io import write_json
 
@@ -92,8 +92,8 @@ def test_no_secret_in_any_artefact_after_the_whole_flow(standin, kaggle_home, de
     kernel_yaml = tmp_path / "kernel.yaml"
     kernel_yaml.write_text(f"weights_file: {weights}\naccelerator: NvidiaTeslaT4\n")
 
-    from podium.kaggle_api import download_competition
-    from podium.competitions import load_competition
+    from podium.kaggle.client import download_competition
+    from podium.data.competitions import load_competition
 
     download_competition(load_competition("cifar10"), tmp_path / "data" / "raw" / "cifar10")
     assert main(["submit", *exp, "--poll-interval", "0.01", "--timeout", "5"]) == 0

@@ -97,8 +97,8 @@ def test_rules_not_accepted_names_the_rules_page(standin, kaggle_home, spec_path
 
 
 def test_rules_url_defaults_to_the_competition_page(standin, kaggle_home, tmp_path):
-    from podium.competitions import load_competition
-    from podium.kaggle_api import download_competition
+    from podium.data.competitions import load_competition
+    from podium.kaggle.client import download_competition
 
     standin.add_competition("cifar10", {}, rules_accepted=False)
     with pytest.raises(PodiumError, match="https://www.kaggle.com/competitions/cifar10/rules"):
@@ -106,8 +106,8 @@ def test_rules_url_defaults_to_the_competition_page(standin, kaggle_home, tmp_pa
 
 
 def test_unknown_competition_is_a_clear_404(standin, kaggle_home, tmp_path):
-    from podium.competitions import load_competition
-    from podium.kaggle_api import download_competition
+    from podium.data.competitions import load_competition
+    from podium.kaggle.client import download_competition
 
     with pytest.raises(PodiumError, match="HTTP 404") as err:
         download_competition(load_competition("cifar10"), tmp_path / "raw" / "cifar10")
@@ -115,8 +115,8 @@ def test_unknown_competition_is_a_clear_404(standin, kaggle_home, tmp_path):
 
 
 def test_wrong_key_is_a_clear_401(standin, kaggle_home, tmp_path, monkeypatch):
-    from podium.competitions import load_competition
-    from podium.kaggle_api import download_competition
+    from podium.data.competitions import load_competition
+    from podium.kaggle.client import download_competition
 
     monkeypatch.setenv("KAGGLE_KEY", "not-the-key")
     standin.add_competition("cifar10", competition_files())
@@ -126,8 +126,8 @@ def test_wrong_key_is_a_clear_401(standin, kaggle_home, tmp_path, monkeypatch):
 
 
 def test_429_waits_retry_after_then_succeeds(standin, session, tmp_path):
-    from podium.competitions import load_competition
-    from podium.kaggle_api import download_competition
+    from podium.data.competitions import load_competition
+    from podium.kaggle.client import download_competition
 
     standin.add_competition("cifar10", competition_files())
     standin.fail("ListDataFiles", status=429, retry_after="7")
@@ -139,8 +139,8 @@ def test_429_waits_retry_after_then_succeeds(standin, session, tmp_path):
 
 
 def test_500_and_reset_back_off_then_succeed(standin, session, tmp_path):
-    from podium.competitions import load_competition
-    from podium.kaggle_api import download_competition
+    from podium.data.competitions import load_competition
+    from podium.kaggle.client import download_competition
 
     standin.add_competition("cifar10", competition_files())
     standin.fail("ListDataFiles", status=500)
@@ -151,8 +151,8 @@ def test_500_and_reset_back_off_then_succeed(standin, session, tmp_path):
 
 
 def test_persistent_500_ends_in_a_clear_message(standin, session, tmp_path):
-    from podium.competitions import load_competition
-    from podium.kaggle_api import download_competition
+    from podium.data.competitions import load_competition
+    from podium.kaggle.client import download_competition
 
     standin.add_competition("cifar10", competition_files())
     standin.fail("ListDataFiles", status=500, times=99)

@@ -18,8 +18,8 @@ BIG = bytes(range(256)) * 12_000  # 3 MB: more than the client's 1 MiB chunk, so
 
 
 def download(standin, session, tmp_path, files=None):
-    from podium.competitions import load_competition
-    from podium.kaggle_api import download_competition
+    from podium.data.competitions import load_competition
+    from podium.kaggle.client import download_competition
 
     standin.add_competition("cifar10", competition_files() if files is None else files)
     return download_competition(load_competition("cifar10"), tmp_path / "raw" / "cifar10", session=session)
@@ -30,7 +30,7 @@ def leftovers(tmp_path) -> list[str]:
 
 
 def test_a_body_cut_on_every_attempt_is_a_podium_error_and_leaves_no_staging(standin, session, tmp_path):
-    from podium.kaggle_api import TransientError
+    from podium.kaggle.client import TransientError
 
     standin.fail("GET /files/cifar10/train.zip", reset="cut-body", times=99)
     with pytest.raises(TransientError, match="cut off while downloading train.zip") as err:
@@ -57,8 +57,8 @@ def test_a_body_cut_once_resumes_from_the_bytes_already_received(standin, sessio
 
 
 def test_an_output_file_cut_mid_body_is_a_podium_error(standin, session, tmp_path):
-    from podium.kaggle_api import TransientError
-    from podium.kernel_runs import download_output
+    from podium.kaggle.client import TransientError
+    from podium.kaggle.kernel_runs import download_output
     from podium.io import write_json
 
     ref = f"{standin.username}/podium-demo"
@@ -85,7 +85,7 @@ NOW = 1_790_000_000.0  # the injected wall clock
 @pytest.mark.parametrize("header, expected", [("7", 7.0), (_http_date(NOW + 42), 42.0), (_http_date(NOW - 300), 0.0)],
                          ids=["delta-seconds", "http-date", "http-date-in-the-past"])
 def test_retry_after_in_seconds_or_as_an_http_date_is_waited(standin, kaggle_home, tmp_path, header, expected):
-    from podium.kaggle_api import KaggleSession, RetryPolicy
+    from podium.kaggle.client import KaggleSession, RetryPolicy
 
     session = KaggleSession(retry=RetryPolicy(sleep=Sleeps(), clock=lambda: NOW))
     standin.fail("ListDataFiles", status=429, retry_after=header)
@@ -95,7 +95,7 @@ def test_retry_after_in_seconds_or_as_an_http_date_is_waited(standin, kaggle_hom
 
 
 def test_an_http_date_too_far_ahead_is_refused_not_slept(standin, kaggle_home, tmp_path):
-    from podium.kaggle_api import KaggleSession, RetryPolicy
+    from podium.kaggle.client import KaggleSession, RetryPolicy
 
     session = KaggleSession(retry=RetryPolicy(sleep=Sleeps(), clock=lambda: NOW))
     standin.fail("ListDataFiles", status=429, retry_after=_http_date(NOW + 3600))
@@ -136,8 +136,8 @@ def test_a_403_from_the_api_itself_still_names_the_rules(standin, session, tmp_p
 def test_a_connection_refused_is_a_podium_error(kaggle_home, monkeypatch, tmp_path):
     import socket
 
-    from podium.competitions import load_competition
-    from podium.kaggle_api import KaggleSession, RetryPolicy, TransientError, download_competition
+    from podium.data.competitions import load_competition
+    from podium.kaggle.client import KaggleSession, RetryPolicy, TransientError, download_competition
 
     with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
@@ -150,7 +150,7 @@ def test_a_connection_refused_is_a_podium_error(kaggle_home, monkeypatch, tmp_pa
 
 
 def test_reconcile_waits_grow_and_are_bounded():
-    from podium.kaggle_api import RetryPolicy
+    from podium.kaggle.client import RetryPolicy
 
     assert RetryPolicy().reconcile_waits() == [2.0, 4.0, 8.0, 16.0, 32.0, 58.0]
     assert sum(RetryPolicy(reconcile_window=30).reconcile_waits()) == 30
@@ -181,7 +181,7 @@ def _families():
 
 def test_every_transport_family_is_classified(session):
     """Real exception objects of each family, raised where the client would raise them."""
-    from podium.kaggle_api import OutcomeUnknown, TransientError
+    from podium.kaggle.client import OutcomeUnknown, TransientError
 
     cut, dropped, never_sent, not_transient = _families()
 

@@ -26,7 +26,7 @@ def cfg(tmp_path):
 
 
 def render(cfg, tmp_path, **spec_values):
-    from podium.kernels import load_kernel_spec, render_kernel
+    from podium.kaggle.kernels import load_kernel_spec, render_kernel
 
     return render_kernel(cfg, load_kernel_spec(None, spec_values), owner="podium-tester",
                          out_root=tmp_path / "kernels")
@@ -60,12 +60,12 @@ def test_tpu_and_no_accelerator(cfg, tmp_path):
 
 def test_the_inlined_podium_imports_alone(cfg, tmp_path):
     """The code shipped in the script is complete: podium and its competition specs import from it alone."""
-    from podium.kernels import podium_source_zip
+    from podium.kaggle.kernels import podium_source_zip
 
     target = tmp_path / "unpacked"
     with zipfile.ZipFile(io.BytesIO(podium_source_zip())) as zf:
         zf.extractall(target)
-    code = ("import podium.competitions as c, podium.kernels; print(c.__file__); "
+    code = ("import podium.data.competitions as c, podium.kaggle.kernels; print(c.__file__); "
             "print(c.load_competition('journey-springfield').slug)")
     out = subprocess.run([sys.executable, "-I", "-c", f"import sys; sys.path.insert(0, {str(target)!r}); {code}"],
                          capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
@@ -90,7 +90,7 @@ def test_internet_off_needs_weights_from_a_dataset(cfg, tmp_path):
 
 
 def test_weights_dataset_is_created_then_versioned_only_when_changed(cfg, tmp_path, standin, session):
-    from podium.kernel_runs import publish_weights
+    from podium.kaggle.kernel_runs import publish_weights
 
     weights = tmp_path / "b0.weights.h5"
     weights.write_bytes(b"\x89HDF" + b"w" * 100)
@@ -113,7 +113,7 @@ def test_weights_dataset_is_created_then_versioned_only_when_changed(cfg, tmp_pa
 
 
 def push_and_wait(cfg, tmp_path, standin, session, outputs=None):
-    from podium.kernel_runs import StatusPolicy, push, wait_for_kernel
+    from podium.kaggle.kernel_runs import StatusPolicy, push, wait_for_kernel
 
     rendered = render(cfg, tmp_path)
     pushed = push(session, rendered.folder, clock=lambda: 0.0)
@@ -154,7 +154,7 @@ def test_a_failed_run_reports_kaggles_message(cfg, tmp_path, standin, session):
 
 
 def test_output_lands_in_runs_kernel_run(cfg, tmp_path, standin, session):
-    from podium.kernel_runs import download_output
+    from podium.kaggle.kernel_runs import download_output
 
     rendered, _, _, _ = push_and_wait(cfg, tmp_path, standin, session)
     standin.clear_log()
@@ -173,7 +173,7 @@ def test_output_lands_in_runs_kernel_run(cfg, tmp_path, standin, session):
     ("runs/demo-x/metrics.json", b'{"code": 404, "message": "Not found"}'),
 ])
 def test_error_pages_saved_as_files_are_rejected(cfg, tmp_path, standin, session, name, data):
-    from podium.kernel_runs import download_output
+    from podium.kaggle.kernel_runs import download_output
 
     rendered, _, _, _ = push_and_wait(cfg, tmp_path, standin, session)
     standin.kernels[rendered.ref].outputs[name] = data
@@ -184,7 +184,7 @@ def test_error_pages_saved_as_files_are_rejected(cfg, tmp_path, standin, session
 
 
 def test_a_404_answer_is_rejected_and_a_500_is_retried(cfg, tmp_path, standin, session):
-    from podium.kernel_runs import download_output
+    from podium.kaggle.kernel_runs import download_output
 
     rendered, _, _, _ = push_and_wait(cfg, tmp_path, standin, session)
     standin.fail("GET /kernel-output/", status=500)
@@ -196,7 +196,7 @@ def test_a_404_answer_is_rejected_and_a_500_is_retried(cfg, tmp_path, standin, s
 
 
 def test_outputs_of_another_version_are_refused(cfg, tmp_path, standin, session):
-    from podium.kernel_runs import download_output
+    from podium.kaggle.kernel_runs import download_output
 
     rendered, _, _, _ = push_and_wait(cfg, tmp_path, standin, session)
     standin.kernels[rendered.ref].outputs["podium-run.json"] = json.dumps({"token": "older"}).encode()
@@ -205,8 +205,8 @@ def test_outputs_of_another_version_are_refused(cfg, tmp_path, standin, session)
 
 
 def test_a_429_on_status_waits_retry_after(cfg, tmp_path, standin, session):
-    from podium.kaggle_api import kernel_status
-    from podium.kernel_runs import push
+    from podium.kaggle.client import kernel_status
+    from podium.kaggle.kernel_runs import push
 
     rendered = render(cfg, tmp_path)
     push(session, rendered.folder)
@@ -216,14 +216,14 @@ def test_a_429_on_status_waits_retry_after(cfg, tmp_path, standin, session):
 
 
 def reconcile_policy():
-    from podium.kernel_runs import ReconcilePolicy
+    from podium.kaggle.kernel_runs import ReconcilePolicy
 
     return ReconcilePolicy(sleep=Sleeps(), clock=lambda: 0.0)
 
 
 def test_a_push_whose_answer_is_lost_is_found_and_adopted(cfg, tmp_path, standin, session):
     """SaveKernel acted, then the connection reset: the version is found by its token; no second run."""
-    from podium.kernel_runs import push, read_push
+    from podium.kaggle.kernel_runs import push, read_push
 
     rendered = render(cfg, tmp_path)
     standin.fail("SaveKernel", reset="after")
@@ -239,7 +239,7 @@ def test_a_lost_push_is_reconciled_by_the_next_push_or_status_never_resent(cfg, 
     """The answer is lost and the network stays down while podium looks: push.json says OUTCOME_UNKNOWN
     (written before sending), the error advises nothing that starts a second run, and the next make push
     adopts the version instead of sending again."""
-    from podium.kernel_runs import StatusPolicy, push, read_push, wait_for_kernel
+    from podium.kaggle.kernel_runs import StatusPolicy, push, read_push, wait_for_kernel
 
     rendered = render(cfg, tmp_path)
     standin.fail("SaveKernel", reset="after")
@@ -265,7 +265,7 @@ def test_a_lost_push_is_reconciled_by_the_next_push_or_status_never_resent(cfg, 
 
 
 def test_a_push_that_never_arrived_is_sent_again_only_after_looking(cfg, tmp_path, standin, session):
-    from podium.kernel_runs import StatusPolicy, push, read_push, wait_for_kernel
+    from podium.kaggle.kernel_runs import StatusPolicy, push, read_push, wait_for_kernel
 
     rendered = render(cfg, tmp_path)
     standin.fail("SaveKernel", reset="before")  # dropped before Kaggle saw it
@@ -288,7 +288,7 @@ def test_a_push_that_never_arrived_is_sent_again_only_after_looking(cfg, tmp_pat
 
 
 def test_session_timeout_reaches_save_kernel(cfg, tmp_path, standin, session):
-    from podium.kernel_runs import push
+    from podium.kaggle.kernel_runs import push
 
     rendered = render(cfg, tmp_path, timeout_seconds=5400)
     assert json.loads((rendered.folder / "podium-kernel.json").read_text())["timeout_seconds"] == 5400
@@ -299,7 +299,7 @@ def test_session_timeout_reaches_save_kernel(cfg, tmp_path, standin, session):
 
 
 def test_every_push_carries_a_fresh_token_and_older_outputs_are_refused(cfg, tmp_path, standin, session):
-    from podium.kernel_runs import StatusPolicy, download_output, push, wait_for_kernel
+    from podium.kaggle.kernel_runs import StatusPolicy, download_output, push, wait_for_kernel
 
     rendered, first, _, _ = push_and_wait(cfg, tmp_path, standin, session)
     older_outputs = dict(standin.kernels[rendered.ref].outputs)
@@ -323,7 +323,7 @@ def cli_args(tmp_path):
 
 
 def test_a_failed_run_fails_status_and_output_which_still_fetch_the_log(tmp_path, standin, kaggle_home, capsys):
-    from podium.cli import main
+    from podium.cli.main import main
 
     exp, kernel = cli_args(tmp_path)
     standin.default_kernel_plan = ["RUNNING", "ERROR"]
@@ -354,7 +354,7 @@ def test_a_failed_run_fails_status_and_output_which_still_fetch_the_log(tmp_path
 def test_kernel_sources_are_checked_before_pushing(cfg, tmp_path, standin, session):
     """A training kernel's output used directly as an input (kernel_sources), without a round trip; a missing
     source, or one whose run has not completed, is refused before anything is sent."""
-    from podium.kernel_runs import StatusPolicy, push, wait_for_kernel
+    from podium.kaggle.kernel_runs import StatusPolicy, push, wait_for_kernel
 
     training = render(cfg, tmp_path)
     push(session, training.folder)
@@ -382,7 +382,7 @@ def test_kernel_sources_are_checked_before_pushing(cfg, tmp_path, standin, sessi
 
 
 def test_sources_kaggle_still_drops_are_recorded_with_the_started_version(cfg, tmp_path, standin, session):
-    from podium.kernel_runs import push, read_push
+    from podium.kaggle.kernel_runs import push, read_push
 
     rendered = render(cfg, tmp_path)
     answer = {"ref": rendered.ref, "url": "https://kaggle.example/code/x", "versionNumber": 4,
@@ -398,7 +398,7 @@ def test_sources_kaggle_still_drops_are_recorded_with_the_started_version(cfg, t
 
 def test_the_standin_drops_invalid_kernel_sources_but_starts_the_version(cfg, tmp_path, standin, session):
     """What Kaggle does (kaggle-cli issue 433), and why podium checks first; push_kernel reports them."""
-    from podium.kaggle_api import push_kernel
+    from podium.kaggle.client import push_kernel
 
     rendered = render(cfg, tmp_path)
     meta_path = rendered.folder / "kernel-metadata.json"
@@ -422,7 +422,7 @@ def run_dataset(tmp_path, ref="podium-tester/podium-demo-run"):
 
 
 def test_publish_dataset_creates_skips_then_versions_a_folder_tree(tmp_path, standin, session):
-    from podium.kernel_runs import content_digest, publish_dataset
+    from podium.kaggle.kernel_runs import content_digest, publish_dataset
 
     folder = run_dataset(tmp_path)
     assert publish_dataset(session, folder, "podium run demo-x") == "podium-tester/podium-demo-run"
@@ -450,7 +450,7 @@ def test_publish_dataset_creates_skips_then_versions_a_folder_tree(tmp_path, sta
 
 
 def test_content_digest_is_the_content(tmp_path):
-    from podium.kernel_runs import content_digest
+    from podium.kaggle.kernel_runs import content_digest
 
     a, b = run_dataset(tmp_path / "a"), run_dataset(tmp_path / "b")
     assert content_digest(a) == content_digest(b)  # same content elsewhere, other mtimes
@@ -463,7 +463,7 @@ def test_content_digest_is_the_content(tmp_path):
 
 
 def test_a_dataset_create_whose_answer_is_lost_is_adopted(tmp_path, standin, session):
-    from podium.kernel_runs import publish_dataset
+    from podium.kaggle.kernel_runs import publish_dataset
 
     folder = run_dataset(tmp_path)
     standin.fail("CreateDataset", reset="after")

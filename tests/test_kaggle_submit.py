@@ -28,7 +28,7 @@ def run(demo_data, tmp_path, standin, kaggle_home):
     """A finished demo run: saved config, metrics.json and a valid submission file."""
     from podium.config import load_config, save_config
     from podium.io import write_json
-    from podium.submit import resolve_target
+    from podium.kaggle.submit import resolve_target
 
     cfg = load_config("configs/demo.yaml" if Path("configs/demo.yaml").is_file() else None, {
         "data_dir": str(demo_data), "runs_dir": str(tmp_path / "runs"),
@@ -45,7 +45,7 @@ def run(demo_data, tmp_path, standin, kaggle_home):
 
 
 def test_submit_validates_sends_logs_and_records_the_score(run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     result = submit(run, session, poll)
     assert standin.log == SUBMIT_SEQUENCE
@@ -62,7 +62,7 @@ def test_submit_validates_sends_logs_and_records_the_score(run, standin, session
 
 
 def test_an_invalid_file_sends_nothing_and_logs_nothing(run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     frame = pd.read_csv(run.file, dtype=str)
     frame.loc[0, "label"] = "kitten"
@@ -73,7 +73,7 @@ def test_an_invalid_file_sends_nothing_and_logs_nothing(run, standin, session, p
 
 
 def test_reset_after_create_submission_is_adopted_not_resent(run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.fail("CreateSubmission", reset="after")
     result = submit(run, session, poll)
@@ -88,7 +88,7 @@ def test_reset_after_create_submission_is_adopted_not_resent(run, standin, sessi
 
 def test_a_create_listed_only_seconds_later_is_waited_for_not_resent(run, standin, session, poll):
     """CreateSubmission acted, the answer was lost, and Kaggle lists it only three list calls later."""
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.late_list = 3
     standin.fail("CreateSubmission", reset="after")
@@ -111,7 +111,7 @@ def test_a_create_listed_only_seconds_later_is_waited_for_not_resent(run, standi
     (dict(match="StartSubmissionUpload", reset="before", times=99), "could not be confirmed after 5 attempts"),
 ], ids=["401-upload", "401-list", "403", "refused-429", "upload-unreachable"])
 def test_a_failure_that_sent_nothing_marks_the_row_failed(run, standin, session, poll, fault, said):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.fail(**fault)
     with pytest.raises(PodiumError, match=said):
@@ -127,7 +127,7 @@ def test_a_failure_that_sent_nothing_marks_the_row_failed(run, standin, session,
 
 
 def test_an_older_log_without_the_note_column_is_read_and_kept(run, standin, session, poll):
-    from podium.submit import LOG_COLUMNS, submit
+    from podium.kaggle.submit import LOG_COLUMNS, submit
 
     old = run.submissions_dir / "log.csv"
     old.parent.mkdir(parents=True, exist_ok=True)
@@ -140,7 +140,7 @@ def test_an_older_log_without_the_note_column_is_read_and_kept(run, standin, ses
 
 
 def test_reset_mid_upload_ends_in_one_submission(run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.fail("PUT /upload", reset="mid-body")
     result = submit(run, session, poll)
@@ -154,7 +154,7 @@ def test_reset_mid_upload_ends_in_one_submission(run, standin, session, poll):
 @pytest.mark.parametrize("status, retry_after", [(429, "11"), (503, None)])
 def test_a_refusing_answer_to_create_is_retried_after_a_look(run, standin, session, poll, status, retry_after):
     """429/503: Kaggle refused, nothing was created; one wait, a look for the token, the same message again."""
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.fail("CreateSubmission", status=status, retry_after=retry_after)
     submit(run, session, poll)
@@ -169,7 +169,7 @@ def test_a_refusing_answer_to_create_is_retried_after_a_look(run, standin, sessi
 def test_a_server_error_on_create_is_reconciled_like_a_lost_answer(run, standin, session, poll, status):
     """500/502/504 to CreateSubmission itself: Kaggle may have acted. It did not here (the stand-in refused
     before acting), so after the whole reconcile window the same message goes again, once."""
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.fail("CreateSubmission", status=status)
     result = submit(run, session, poll)
@@ -183,7 +183,7 @@ def test_a_server_error_on_create_is_reconciled_like_a_lost_answer(run, standin,
 
 
 def test_a_crash_between_log_and_send_is_resumed_with_the_same_token(run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.fail("CreateSubmission", reset="after")
     standin.fail("ListSubmissions", reset="before", times=99, after=1)  # then the network dies for good
@@ -198,7 +198,7 @@ def test_a_crash_between_log_and_send_is_resumed_with_the_same_token(run, standi
 
 
 def test_rerunning_after_success_sends_nothing(run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     submit(run, session, poll)
     standin.clear_log()
@@ -210,7 +210,7 @@ def test_rerunning_after_success_sends_nothing(run, standin, session, poll):
 
 
 def test_unscored_within_the_bound_is_pending_then_resumed(run, standin, session):
-    from podium.submit import PollPolicy, submit
+    from podium.kaggle.submit import PollPolicy, submit
 
     standin.score_after_polls = 50
     clock = iter(range(0, 10_000, 10))
@@ -225,7 +225,7 @@ def test_unscored_within_the_bound_is_pending_then_resumed(run, standin, session
 
 
 def test_scoring_error_is_recorded(run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.score_after_polls = 99
     submit(run, session, poll, wait=False)
@@ -235,7 +235,7 @@ def test_scoring_error_is_recorded(run, standin, session, poll):
 
 
 def test_rules_not_accepted_on_submit_names_the_rules_page(run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     standin.competitions["demo"]["rules_accepted"] = False
     with pytest.raises(PodiumError, match="https://www.kaggle.com/competitions/demo/rules"):
@@ -244,7 +244,7 @@ def test_rules_not_accepted_on_submit_names_the_rules_page(run, standin, session
 
 
 def test_submit_by_run_id_finds_config_and_cv(run, tmp_path):
-    from podium.submit import resolve_target
+    from podium.kaggle.submit import resolve_target
 
     target = resolve_target(run_id=run.run_id, runs_dir=str(tmp_path / "runs"))
     assert (target.file, target.cv, target.config_hash) == (run.file, 0.8125, run.config_hash)
@@ -256,8 +256,8 @@ def test_submit_by_run_id_finds_config_and_cv(run, tmp_path):
 def seg_run(tmp_path, standin, kaggle_home):
     """A finished segmentation run on the generated Airbus-layout competition, with a real RLE file."""
     from podium.config import ExperimentConfig, save_config
-    from podium.rle import encode
-    from podium.submit import resolve_target
+    from podium.data.rle import encode
+    from podium.kaggle.submit import resolve_target
     from podium.workflow import prepare_data
 
     prepare_data("shapes-segmentation", str(tmp_path / "data"))
@@ -281,7 +281,7 @@ def seg_run(tmp_path, standin, kaggle_home):
 
 def test_a_segmentation_file_with_several_rows_per_image_is_validated_as_rle_and_sent(seg_run, standin, session,
                                                                                       poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     result = submit(seg_run, session, poll)
     (sent,) = standin.submissions["shapes-segmentation"]
@@ -289,7 +289,7 @@ def test_a_segmentation_file_with_several_rows_per_image_is_validated_as_rle_and
 
 
 def test_overlapping_ships_in_a_segmentation_file_send_nothing(seg_run, standin, session, poll):
-    from podium.submit import submit
+    from podium.kaggle.submit import submit
 
     frame = pd.read_csv(seg_run.file, dtype=str, keep_default_na=False)
     frame.loc[1, "EncodedPixels"] = frame.loc[0, "EncodedPixels"]  # the same ship twice

@@ -4,8 +4,8 @@ the plot, and (slow) a tiny model beating the centre-box baseline through train_
 import numpy as np
 import pytest
 
-from podium import localization
-from podium.augment_pairs import BoxAugmenter
+from podium.models import localization
+from podium.training.augment_pairs import BoxAugmenter
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
 
@@ -76,7 +76,7 @@ def test_tta_mirrors_a_flipped_prediction_back():
 
 
 def test_plot_of_predicted_and_true_boxes(tmp_path):
-    from podium.synthetic import make_shapes
+    from podium.experiments.synthetic import make_shapes
 
     shapes = make_shapes(6, 32, seed=1)
     path = localization.plot_boxes(shapes.images, shapes.boxes, shapes.boxes * 0.9, tmp_path / "boxes.png", columns=3)
@@ -95,8 +95,8 @@ def test_model_output_is_class_probabilities_then_an_ordered_box():
 @pytest.mark.slow
 def test_localizer_beats_the_centre_box_baseline(tmp_path):
     from podium.data.dataset import in_memory_data
-    from podium.synthetic import make_shapes
-    from podium.train import train_and_evaluate
+    from podium.experiments.synthetic import make_shapes
+    from podium.training.train import train_and_evaluate
 
     n, size = 400, 32
     shapes = make_shapes(n, size, seed=2)

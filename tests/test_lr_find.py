@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium.cli import main
+from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
-from podium.lr_find import lr_range_test, lr_schedule
+from podium.training.lr_find import lr_range_test, lr_schedule
 
 
 def test_schedule_is_exponential_between_the_bounds():

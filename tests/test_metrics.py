@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 
 from podium.errors import PodiumError
-from podium.metrics import accuracy, classification_table, confusion, macro_f1
+from podium.scoring.metrics import accuracy, classification_table, confusion, macro_f1
 
 Y_TRUE = [0, 0, 0, 1, 1, 2]
 Y_PRED = [0, 0, 1, 1, 2, 2]

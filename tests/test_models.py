@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from podium import backbones
+from podium.models import backbones
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
-from podium.layers import Preprocess
-from podium.models import (backbone_of, build_classifier, has_pretrained_backbone, load_classifier,
+from podium.models.layers import Preprocess
+from podium.models.classifier import (backbone_of, build_classifier, has_pretrained_backbone, load_classifier,
                            set_backbone_trainable)
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")

@@ -67,7 +67,7 @@ def test_a_terminal_gets_tqdm_and_disabled_prints_nothing():
 @pytest.mark.parametrize("stage", ["index", "cache"])
 def test_a_real_stage_without_tty_prints_bounded_plain_lines(stage, demo_root, tmp_path, capsys):
     """Indexing and caching the demo with stderr captured (no TTY, as in a Kaggle log)."""
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
     from podium.data.cache import load_cached
     from podium.data.index import build_index
 

@@ -1,12 +1,12 @@
-"""Data pruning (seed 002): keeps fewer samples than it sees and trains the kept set to its threshold."""
+"""Data pruning on generated shapes: keeps fewer samples than it sees and trains the kept set to its threshold."""
 
 import numpy as np
 import pytest
 
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
-from podium.pruning import per_sample_scores, run_shapes_experiment, select_samples, shapes_data
-from podium.synthetic import make_shapes
+from podium.experiments.pruning import per_sample_scores, run_shapes_experiment, select_samples, shapes_data
+from podium.experiments.synthetic import make_shapes
 
 
 def _cfg(tmp_path, **overrides):

@@ -1,4 +1,4 @@
-"""Pseudo-labels (podium.pseudo): confident test predictions of a finished run join the TRAINING part of
+"""Pseudo-labels (podium.training.pseudo): confident test predictions of a finished run join the TRAINING part of
 every fold with a weight; validation rows, OOF and CV stay the labelled images. Real demo runs (tiny CNN,
 32 px, 1 epoch, fold 0 of a 20% holdout) for the end-to-end checks; the rest on small arrays."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
-from podium.pseudo import select_confident
+from podium.training.pseudo import select_confident
 
 
 def _cfg(demo_data, runs, *more):
@@ -70,7 +70,7 @@ def source_run(demo_data, tmp_path_factory):
 @pytest.mark.slow
 def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data, tmp_path):
     from podium.data.dataset import load_labeled_data
-    from podium.train import fold_pseudo_labels, make_loaders
+    from podium.training.train import fold_pseudo_labels, make_loaders
     from podium.workflow import train_run
 
     runs = source_run.runs_dir
@@ -105,7 +105,7 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data
     assert f"pseudo-labels: {record['total']} test images from run {source_run.run_id}" in summary
     assert "CV (TTA) without them" in summary
     assert json.loads((pseudo_cfg.run_dir / "data.json").read_text())["pseudo_run"] == source_run.run_id
-    from podium.html_report import build_report
+    from podium.reports.html import build_report
 
     page = build_report(runs, tmp_path / "no-submissions", out=tmp_path / "report").page.read_text()
     assert f"pseudo-labels: {record['total']} test images from run {source_run.run_id}" in page
@@ -125,7 +125,7 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data
 @pytest.mark.slow
 def test_pseudo_runs_that_cannot_be_used_are_refused(source_run, demo_data, tmp_path):
     from podium.data.index import class_names, load_index
-    from podium.pseudo import check_source
+    from podium.training.pseudo import check_source
     from podium.workflow import train_run
 
     runs = Path(source_run.runs_dir)
@@ -162,7 +162,7 @@ def test_pseudo_runs_that_cannot_be_used_are_refused(source_run, demo_data, tmp_
 
 
 def _spec():
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
 
     return load_competition("demo")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from podium.cli import main
+from podium.cli.main import main
 from podium.errors import PodiumError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -21,7 +21,7 @@ def _unshare_permitted() -> bool:
 
 
 def test_rehearsal_refuses_to_run_with_network_unless_allowed(monkeypatch, tmp_path):
-    from podium.rehearse import _network_mode
+    from podium.kaggle.rehearse import _network_mode
 
     monkeypatch.setenv("PATH", str(tmp_path))  # no unshare to be found: as on a machine without it
     with pytest.raises(PodiumError, match="--allow-network"):
@@ -31,7 +31,7 @@ def test_rehearsal_refuses_to_run_with_network_unless_allowed(monkeypatch, tmp_p
 
 def test_rehearsal_refuses_a_training_kernel(tmp_path):
     from podium.config import load_config
-    from podium.rehearse import rehearse
+    from podium.kaggle.rehearse import rehearse
 
     cfg = load_config(ROOT / "configs" / "demo.yaml")
     (tmp_path / "podium-kernel.json").write_text(json.dumps({"token": "t", "run_id": cfg.run_id}))

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from podium.errors import PodiumError
-from podium.metrics import classification_table, confusion
-from podium.report import (best_epoch, per_class_table_markdown, plot_class_distribution, plot_confusion,
+from podium.scoring.metrics import classification_table, confusion
+from podium.reports.run_report import (best_epoch, per_class_table_markdown, plot_class_distribution, plot_confusion,
                            plot_history, summary_text)
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

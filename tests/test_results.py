@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from podium import results
-from podium.cli import main
+from podium.search import results
+from podium.cli.main import main
 from podium.config import load_config
-from podium.search import load_space, open_study, run_search
-from podium.train import train_and_evaluate
+from podium.search.study import load_space, open_study, run_search
+from podium.training.train import train_and_evaluate
 
 SLOW = pytest.mark.slow  # the grid fixture: eight short trainings, ~40 s on 2 cores
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium import rle
+from podium.data import rle
 from podium.errors import PodiumError
 
 

@@ -16,12 +16,12 @@ import keras
 import numpy as np
 import pytest
 
-from podium import runtime
+from podium.training import runtime
 from podium.config import load_config
 from podium.errors import PodiumError
-from podium.models import build_classifier
-from podium.runtime import Accelerator, resolve_precision
-from podium.train import train_and_evaluate
+from podium.models.classifier import build_classifier
+from podium.training.runtime import Accelerator, resolve_precision
+from podium.training.train import train_and_evaluate
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
 NO_JAX = "jax is not installed (pip install -e '.[jax]'); the JAX backend path is untested here"
@@ -113,9 +113,9 @@ def _run_under_jax(code: str, tmp_path, extra_env: dict | None = None) -> dict:
 JAX_TRAIN = """
     import json, sys
     import keras
-    from podium import runtime
+    from podium.training import runtime
     from podium.config import load_config
-    from podium.train import train_and_evaluate
+    from podium.training.train import train_and_evaluate
     from podium.workflow import predict_run
 
     cfg = load_config(None, ["competition=demo", "data_dir={data}", "runs_dir={runs}", "val_split=0.2", "folds=[0]",
@@ -161,7 +161,7 @@ HIDE_TENSORFLOW = """
             return None
 
     sys.meta_path.insert(0, NoTensorFlow())
-    import podium.train  # noqa: F401  (imports keras)
+    import podium.training.train  # noqa: F401  (imports keras)
     import keras
     print(json.dumps({"backend": keras.backend.backend()}))
 """

@@ -2,7 +2,7 @@ import keras
 import pytest
 
 from podium.config import load_config
-from podium.schedules import learning_rate, make_optimizer
+from podium.training.schedules import learning_rate, make_optimizer
 
 
 def _at(schedule, step):

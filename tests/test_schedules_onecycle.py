@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from podium.config import load_config
-from podium.schedules import learning_rate, make_optimizer
+from podium.training.schedules import learning_rate, make_optimizer
 
 
 def one_cycle_cfg(**values):

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from podium.cli import main
+from podium.cli.main import main
 from podium.errors import PodiumError
-from podium.search import load_space, open_study, run_search, trial_values
+from podium.search.study import load_space, open_study, run_search, trial_values
 
 BASE = {"verbose": 0, "schedule": "constant", "early_stopping_patience": 5}
 
@@ -169,7 +169,7 @@ def test_augs_verb_writes_the_preview_grid_and_costs(tmp_path, demo_data, capsys
 
 
 def test_nan_loss_fails_the_trial_with_a_reason():
-    from podium.search import EpochReporter
+    from podium.search.study import EpochReporter
 
     trial = optuna.create_study(direction="maximize").ask()
     reporter = EpochReporter(trial, prune=True, task="classification")
@@ -180,7 +180,7 @@ def test_nan_loss_fails_the_trial_with_a_reason():
 
 
 def test_the_pruner_watches_the_tasks_score_metric():
-    from podium.search import EpochReporter
+    from podium.search.study import EpochReporter
 
     trial = optuna.create_study(direction="maximize").ask()
     reporter = EpochReporter(trial, prune=True, task="segmentation")

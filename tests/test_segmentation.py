@@ -1,15 +1,17 @@
 """Segmentation: scores against hand-computed values, losses, masks moving with images, TTA undoing
-its views, the models' shapes, and (slow) a U-Net learning seed 002's ellipses through train_and_evaluate."""
+its views, the models' shapes, and (slow) a U-Net learning the generated ellipses through train_and_evaluate."""
 
 import keras
 import numpy as np
 import pytest
 
-from podium import seg_losses, seg_scores, tta
-from podium.augment_pairs import MaskAugmenter
+from podium.training import seg_losses
+from podium.scoring import segmentation as seg_scores
+from podium.training import tta
+from podium.training.augment_pairs import MaskAugmenter
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
-from podium.segmentation import build_residual_unet, build_segmenter
+from podium.models.segmentation import build_residual_unet, build_segmenter
 
 
 def _boxes_mask(size, *boxes):
@@ -137,8 +139,8 @@ def test_task_config_checks_monitor_and_keeps_old_run_ids():
 @pytest.mark.slow
 def test_unet_learns_the_ellipses_through_train_and_evaluate(tmp_path):
     from podium.data.dataset import in_memory_data
-    from podium.synthetic import make_shapes
-    from podium.train import train_and_evaluate
+    from podium.experiments.synthetic import make_shapes
+    from podium.training.train import train_and_evaluate
 
     n = 300
     shapes = make_shapes(n, 32, seed=1)

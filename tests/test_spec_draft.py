@@ -11,8 +11,8 @@ import pytest
 import yaml
 from PIL import Image
 
-from podium.cli import main
-from podium.competitions import load_competition
+from podium.cli.main import main
+from podium.data.competitions import load_competition
 from podium.data.spec_draft import check_spec, draft_spec, write_draft
 from podium.errors import PodiumError
 from podium.workflow import prepare_data
@@ -121,7 +121,7 @@ def test_nested_class_folders_and_filename_ids_like_journey_springfield(demo_roo
 
 @pytest.mark.parametrize("task", ["segmentation", "localization"])
 def test_task_found_from_the_labels_csv_columns(task, tmp_path):
-    from podium.synthetic_files import write_shapes_competition
+    from podium.experiments.synthetic_files import write_shapes_competition
 
     source = write_shapes_competition(tmp_path / f"ships-{task}", n_train=12, n_test=4, size=32, seed=3,
                                       object_probability=1.0 if task == "localization" else 0.7)
@@ -234,7 +234,7 @@ def test_a_folder_without_images_or_labels_is_a_clear_error(tmp_path):
 
 
 def test_a_premade_validation_folder_beside_train_is_named_in_a_note(demo_root, tmp_path):
-    """Seed 000: a dataset split in advance into train/ and valid/; podium reads train_dir only."""
+    """A dataset split in advance into train/ and valid/; podium reads train_dir only."""
     source = tmp_path / "presplit"
     shutil.copytree(demo_root / "train", source / "train")
     shutil.copytree(demo_root / "test", source / "test")
@@ -278,7 +278,7 @@ def test_without_out_the_spec_goes_beside_the_configs_and_a_second_run_checks_it
 
 def test_two_labels_csvs_pick_one_with_its_matching_sample_and_name_the_other(tmp_path):
     """The generated shapes competition ships boxes and run-length masks side by side, with a sample each."""
-    from podium.synthetic_files import write_shapes_competition
+    from podium.experiments.synthetic_files import write_shapes_competition
 
     source = write_shapes_competition(tmp_path / "shapes", n_train=10, n_test=4, size=32, seed=5)
     shutil.rmtree(source / "answers")

@@ -10,7 +10,7 @@ import pytest
 
 import podium
 from podium.errors import PodiumError
-from podium.submission import (read_sample_submission, submission_frame, submission_problems,
+from podium.submission.validate import (read_sample_submission, submission_frame, submission_problems,
                                validate_submission, write_submission)
 
 DEMO_SAMPLE = Path(podium.__file__).parent / "demo" / "sample_submission.csv"

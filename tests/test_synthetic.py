@@ -1,9 +1,9 @@
-"""Seed 002's generator: seeded, the mask is the ellipse alone, the distractor never touches it."""
+"""The ellipse-and-rectangle generator: seeded, the mask is the ellipse alone, the distractor never touches it."""
 
 import numpy as np
 
-from podium.rle import split_objects
-from podium.synthetic import make_shapes
+from podium.data.rle import split_objects
+from podium.experiments.synthetic import make_shapes
 
 
 def test_same_seed_same_set_and_other_seed_other_set():

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium import localization, rle
-from podium.cli import main
-from podium.seg_scores import airbus_score_of_rows
-from podium.submission_masks import mask_submission_problems
-from podium.synthetic_files import write_shapes_competition
+from podium.models import localization
+from podium.data import rle
+from podium.cli.main import main
+from podium.scoring.segmentation import airbus_score_of_rows
+from podium.submission.masks import mask_submission_problems
+from podium.experiments.synthetic_files import write_shapes_competition
 
 ROOT = Path(__file__).resolve().parents[1]
 WIDTH, HEIGHT = 96, 80

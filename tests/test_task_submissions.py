@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium import rle
-from podium.competitions import load_competition
+from podium.data import rle
+from podium.data.competitions import load_competition
 from podium.errors import PodiumError
-from podium.submission import read_sample_submission
-from podium.submission_boxes import box_frame, box_submission_problems, write_box_submission
-from podium.submission_masks import in_sample_order, mask_rows, mask_submission_problems, write_mask_submission
+from podium.submission.validate import read_sample_submission
+from podium.submission.boxes import box_frame, box_submission_problems, write_box_submission
+from podium.submission.masks import in_sample_order, mask_rows, mask_submission_problems, write_mask_submission
 
 ID, RLE = "ImageId", "EncodedPixels"
 HEIGHT, WIDTH = 40, 64  # a non-square test image; the model predicts at 32 x 32

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium import rle
-from podium.competitions import load_competition
+from podium.data import rle
+from podium.data.competitions import load_competition
 from podium.config import ExperimentConfig
 from podium.data.dataset import load_labeled_data
 from podium.data.folds import labeled_rows
@@ -20,7 +20,7 @@ from podium.data.images import resize_plane
 from podium.data.index import load_index
 from podium.data.targets import load_boxes, load_masks
 from podium.errors import PodiumError
-from podium.synthetic_files import write_shapes_competition
+from podium.experiments.synthetic_files import write_shapes_competition
 from podium.workflow import prepare_data
 
 WIDTH, HEIGHT = 48, 40

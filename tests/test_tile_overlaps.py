@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from podium.data.duplicates import DEFAULT_THRESHOLD, hash_images
+from podium.data.hash_search import DEFAULT_THRESHOLD
+from podium.data.perceptual_hash import hash_images
 from podium.data.tile_overlaps import block_hashes, overlap_groups, overlap_pairs
 from podium.errors import PodiumError
 from tests_support import real_demo_jpegs
@@ -46,7 +47,7 @@ def test_tiles_of_one_scene_share_a_group_and_other_scenes_do_not(tiles):
 def test_whole_image_hashes_alone_miss_the_overlap(tiles):
     """Why blocks: a tile shifted by a third of its side is not a near-duplicate of the whole."""
     hashes = hash_images(tiles)
-    from podium.data.duplicates import hamming
+    from podium.data.perceptual_hash import hamming
 
     assert hamming(hashes.phash[0], hashes.phash[3]) > DEFAULT_THRESHOLD  # diagonal neighbours
 

@@ -7,7 +7,7 @@ import pytest
 
 from podium.config import load_config
 from podium.data.dataset import load_labeled_data
-from podium.train import make_loaders, train_and_evaluate
+from podium.training.train import make_loaders, train_and_evaluate
 from tests_support import stop_after_epoch
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from podium import tta
+from podium.training import tta
 from podium.errors import PodiumError
 
 DEMO_TRAIN = Path(__file__).resolve().parents[1] / "src" / "podium" / "demo" / "train.zip"

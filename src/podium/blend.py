@@ -21,7 +21,7 @@ outputs that training saves beside oof.parquet (tasks.OOF_OUTPUTS); runs trained
 The blend is recorded like a run: runs/<blend-id>/config.yaml (the first run's config under the name
 blend-<name>, so `make submit RUN=<blend-id>` finds it), blend.yaml (runs, method, weights) and
 metrics.json (cv_mean, cv_std, ...); its submission is submissions/<slug>/<blend-id>.csv, written and
-validated by the task's own writer (podium.predict.write_task_submission).
+validated by the task's own writer (podium.training.predict.write_task_submission).
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ from podium.errors import PodiumError
 from podium.progress import progress as progress_bar
 
 METHODS = ("weights", "mean", "rank")
-METRIC_NAMES = {"classification": "accuracy", "segmentation": "dice", "localization": "box IoU"}
 GRID_POINTS = 1500  # the most simplex points tried per fit (the grid gets coarser with more runs)
 EPS = 1e-7
 
@@ -119,14 +118,15 @@ def load_run(run_id: str, runs_dir: str | Path = "runs") -> BlendRun:
     if not saved.is_file():
         raise PodiumError(f"Run '{run_id}' has no saved config.", expected=str(saved), received="no such file",
                           fix="check the run id against the folders in runs/ (make train writes them)")
-    from podium.tasks import OOF_OUTPUTS
+    from podium.tasks import OOF_OUTPUTS, get_task
 
     if (run_dir / "blend.yaml").is_file():
         raise PodiumError(f"'{run_id}' is a blend, which has no out-of-fold predictions of its own to refit.",
                           expected="trained runs (folders with fold-<k>/oof.parquet)", received=f"blend {run_id}",
                           fix=f"blend its runs together instead (listed in {run_dir / 'blend.yaml'})")
     cfg = load_config(saved)
-    names = ["oof.parquet"] + ([OOF_OUTPUTS] if cfg.task != "classification" else [])
+    saves_outputs = get_task(cfg.task).saved_outputs_dtype is not None  # else oof.parquet holds them
+    names = ["oof.parquet"] + ([OOF_OUTPUTS] if saves_outputs else [])
     missing = [f"fold-{k}/{name}" for k in cfg.folds for name in names
                if not (run_dir / f"fold-{k}" / name).is_file()]
     if missing:
@@ -141,7 +141,7 @@ def load_run(run_id: str, runs_dir: str | Path = "runs") -> BlendRun:
     order = np.argsort(oof["id"].to_numpy(), kind="stable")
     oof = oof.iloc[order].reset_index(drop=True)
     outputs = None
-    if cfg.task != "classification":
+    if saves_outputs:
         outputs = np.concatenate([np.load(run_dir / f"fold-{k}" / OOF_OUTPUTS) for k in cfg.folds])[order]
     classes = [c[len("prob_"):] for c in oof.columns if c.startswith("prob_")]
     record = run_dir / "data.json"
@@ -227,14 +227,14 @@ def _compositions(total: int, parts: int):
 
 
 def dice_score(masks: np.ndarray, truth: np.ndarray) -> float:
-    from podium.seg_scores import dice_per_image
+    from podium.scoring.segmentation import dice_per_image
 
     return float(dice_per_image(truth, masks).mean())
 
 
 def box_score(outputs: np.ndarray, truth: np.ndarray) -> float:
     """Mean IoU of the boxes (the last four columns, after the class probabilities)."""
-    from podium.localization import box_iou
+    from podium.models.localization import box_iou
 
     return float(box_iou(truth, outputs[:, -4:]).mean())
 
@@ -341,13 +341,14 @@ def load_test_predictions(run: BlendRun, runs_dir: str | Path) -> tuple[pd.DataF
 
 def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = True) -> BlendSummary:
     """Check, fit honestly, apply to the test predictions, write the validated submission and the record."""
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
     from podium.config import save_config
     from podium.data.dataset import test_rows
     from podium.data.index import class_names, load_index
     from podium.io import write_csv, write_json, write_yaml
-    from podium.predict import TestPredictions, write_task_submission
-    from podium.submission import read_sample_submission
+    from podium.training.predict import TestPredictions, write_task_submission
+    from podium.submission.validate import read_sample_submission
+    from podium.tasks import get_task
     from podium.workflow import _class_prior
 
     started = time.perf_counter()
@@ -355,6 +356,9 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     check_compatible(runs)
     first = runs[0]
     task = first.cfg.task
+    if task not in SCORES:
+        raise PodiumError(f"Blending {task} runs is not supported yet.", expected=f"runs of a task among: "
+                          f"{', '.join(SCORES)}", received=f"task={task}", fix="submit the best single run")
     if spec.method == "rank" and task != "classification":
         raise PodiumError(f"Rank averaging is for class probabilities, not {task} outputs.",
                           expected="method=weights or mean", received=f"method=rank for task={task}",
@@ -399,7 +403,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     run_dir = Path(runs_dir) / cfg.run_id
     submission = Path(cfg.submissions_dir) / competition.slug / f"{cfg.run_id}.csv"
     write_task_submission(cfg, competition, predictions, sample, submission, classes,
-                          _class_prior(index, classes))
+                          _class_prior(index, classes, task))
 
     save_config(cfg, run_dir / "config.yaml")
     _save_npy(run_dir / "test_predictions.npy", blended)
@@ -410,7 +414,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     seconds = time.perf_counter() - started
     write_json(run_dir / "metrics.json", {
         "run_id": cfg.run_id, "kind": "blend", "competition": competition.slug, "task": cfg.task,
-        "metric": METRIC_NAMES[task], "method": spec.method, "runs": spec.runs,
+        "metric": get_task(task).metric_name, "method": spec.method, "runs": spec.runs,
         "weights": dict(zip(spec.runs, scores.weights)), "cv_mean": scores.cv_mean, "cv_std": scores.cv_std,
         "in_sample_cv_mean": scores.in_sample_mean,
         "folds": [{"fold": k, "score": s, "weights": w, "in_sample_score": i}

@@ -23,14 +23,18 @@ from podium.errors import PodiumError
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
 Optimizer = Literal["adam", "adamw", "sgd"]
-Task = Literal["classification", "segmentation", "localization"]
+Task = Literal["classification", "segmentation", "localization", "multilabel"]
 
-# Keys added after runs existed: at their default they stay out of the config hash, so every run
-# folder made before them keeps its id (and `make train` still finds and resumes it).
-HASH_NEUTRAL_AT_DEFAULT = ("task", "decoder", "unet_filters", "seg_loss", "box_weight", "prune_core",
-                           "prune_threshold", "prune_chunk", "prune_add", "prune_max_epochs",
-                           "precision", "jit_compile", "distribute", "keep_empty", "pseudo_run",
-                           "pseudo_threshold", "pseudo_top_share", "pseudo_weight")
+# How each key takes part in the run id (config_hash), declared beside the field: `role=` of num(...)/key(...)
+TRAINS = "trains"  # changes the trained weights: always in the run id (every key not declaring another role)
+ADDED_LATER = "added_later"  # added after runs existed: in the run id only away from its default, so every run
+#                              folder made before the key keeps its id (and `make train` still finds and resumes it)
+PREDICTS = "predicts"  # read at predict time only: changes the submission, never the trained weights. Out of the
+#                        run id (so `make predict ARGS="tta=[...]"` finds the run), and put into the submission's
+#                        name when it differs from the run's own (podium.submission.record), so every file is
+#                        traceable to what made it
+PLUMBING = "plumbing"  # paths, verbosity, worker count: out of the run id
+ROLES = (TRAINS, ADDED_LATER, PREDICTS, PLUMBING)
 
 
 @dataclass(frozen=True)
@@ -73,51 +77,61 @@ def _num_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else f"{value:g}"
 
 
-def num(default: Any, **bounds: Any) -> Any:
+def num(default: Any, role: str = TRAINS, **bounds: Any) -> Any:
     """A numeric field (or list of numbers) with its accepted range: `lr: float = num(1e-3, gt=0)`."""
-    metadata = {"range": Range(**bounds)}
+    return key(default, role, range=Range(**bounds))
+
+
+def key(default: Any, role: str = TRAINS, **metadata: Any) -> Any:
+    """A field that declares its part in the run id: `tta: list[str] = key([...], PREDICTS)`."""
+    if role not in ROLES:
+        raise TypeError(f"unknown role {role!r}: one of {ROLES}")
+    metadata = {"role": role, **metadata}
     if isinstance(default, list):
         return field(default_factory=lambda: list(default), metadata=metadata)
     return field(default=default, metadata=metadata)
 
 
-PLUMBING_KEYS = ("data_dir", "runs_dir", "submissions_dir", "verbose", "workers")
-# read at predict time only: they change the submission, never the trained weights. Left out of the run id
-# (so `make predict ARGS="tta=[...]"` finds the run), and put into the submission's name when they differ
-# from the run's own (podium.predict.submission_path), so every file is traceable to what made it
-PREDICTION_KEYS = ("folds", "tta", "mask_threshold", "min_object_pixels", "allow_unfinished")
 SEED_MAX = 2**32  # numpy's seeds are 32-bit
 
 
 @dataclass
 class ExperimentConfig:
-    # what and where
+    """Flat keys (one `key: value` per YAML line), read in sections; each declares its range and its role."""
+
+    # ---- what and where ------------------------------------------------------------------------------
     name: str = "baseline"
     competition: str = "demo"
-    data_dir: str = "data"
-    runs_dir: str = "runs"
-    submissions_dir: str = "submissions"
+    data_dir: str = key("data", PLUMBING)
+    runs_dir: str = key("runs", PLUMBING)
+    submissions_dir: str = key("submissions", PLUMBING)
     seed: int = num(42, ge=0, lt=SEED_MAX)
-    # validation split: val_split > 0 is one stratified holdout (quick runs, searches);
+
+    # ---- validation split ----------------------------------------------------------------------------
+    # val_split > 0 is one stratified holdout (quick runs, searches);
     # val_split = 0 uses stratified k-fold with n_folds, training the folds listed in `folds`
     n_folds: int = num(5, ge=2)
     val_split: float = num(0.0, ge=0, lt=1)
     split_seed: int = num(42, ge=0, lt=SEED_MAX)  # fixed apart from `seed`, so repeating a config over seeds keeps one split
-    folds: list[int] = num([0], ge=0)  # also within range(n_folds) (k-fold) or [0] (holdout)
-    # task: a head, a loss and a metric (podium.tasks); segmentation monitors val_dice,
-    # localization val_box_iou or val_accuracy
-    task: Task = "classification"
-    decoder: Literal["unet", "residual_unet"] = "unet"  # segmentation: U-Net on the backbone, or seed 002's
-    unet_filters: int = num(16, ge=1)  # narrowest decoder width (residual_unet: its first level)
-    seg_loss: Literal["bce", "dice", "bce_dice", "focal"] = "bce_dice"
-    box_weight: float = num(1.0, gt=0)  # localization: box loss weight next to the class cross-entropy
-    # data pruning (podium prune, seed 002): start from prune_core samples, add failures, retrain
-    prune_core: int = num(11, ge=1)
-    prune_threshold: float = num(0.85, gt=0, le=1)  # per-sample score the kept set is trained to; a sample under 0.95 x it is kept
-    prune_chunk: int = num(256, ge=1)  # samples predicted per scan
-    prune_add: int = num(1, ge=1)  # failures added per round (1: exactly the seed's loop)
-    prune_max_epochs: int = num(30, ge=1)  # per round, in case the kept set never reaches the threshold
-    # model
+    folds: list[int] = num([0], PREDICTS, ge=0)  # also within range(n_folds) (k-fold) or [0] (holdout)
+
+    # ---- task: a head, a loss and a metric (podium.tasks) --------------------------------------------
+    # segmentation monitors val_dice, localization val_box_iou or val_accuracy
+    task: Task = key("classification", ADDED_LATER)
+    # segmentation: a U-Net on the backbone, or a small residual U-Net trained from scratch
+    decoder: Literal["unet", "residual_unet"] = key("unet", ADDED_LATER)
+    unet_filters: int = num(16, ADDED_LATER, ge=1)  # narrowest decoder width (residual_unet: its first level)
+    seg_loss: Literal["bce", "dice", "bce_dice", "focal"] = key("bce_dice", ADDED_LATER)
+    box_weight: float = num(1.0, ADDED_LATER, gt=0)  # localization: box loss weight next to the class cross-entropy
+
+    # ---- data pruning (podium prune): start from prune_core samples, add failures, retrain -----------
+    prune_core: int = num(11, ADDED_LATER, ge=1)
+    prune_threshold: float = num(0.85, ADDED_LATER, gt=0, le=1)  # per-sample score the kept set is trained to; a sample under 0.95 x it is kept
+    prune_chunk: int = num(256, ADDED_LATER, ge=1)  # samples predicted per scan
+    prune_add: int = num(1, ADDED_LATER, ge=1)  # failures added per round (1: one sample per retraining)
+    prune_max_epochs: int = num(30, ADDED_LATER, ge=1)  # per round, in case the kept set never reaches the threshold
+
+    # ---- model ---------------------------------------------------------------------------------------
     backbone: str = "tiny_cnn"
     weights: str = "none"  # imagenet | none | path to a .weights.h5 / .keras file
     image_size: int = num(0, ge=8, le=4096, zero="the backbone's default size")  # also >= the backbone's min_size
@@ -125,7 +139,8 @@ class ExperimentConfig:
     freeze_backbone: bool = False
     unfreeze_epoch: int = num(0, ge=0)  # with freeze_backbone: train the head alone until this epoch, then everything
     unfreeze_lr_factor: float = num(0.1, gt=0)  # the whole network fine-tunes at lr x this factor
-    # optimisation
+
+    # ---- optimisation --------------------------------------------------------------------------------
     epochs: int = num(10, ge=1)
     batch_size: int = num(64, ge=1)
     optimizer: Optimizer = "adam"
@@ -143,41 +158,48 @@ class ExperimentConfig:
     monitor: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
     label_smoothing: float = num(0.0, ge=0, lt=1)
-    # class imbalance
+
+    # ---- class imbalance -----------------------------------------------------------------------------
     loss: Literal["crossentropy", "focal"] = "crossentropy"
     focal_gamma: float = num(2.0, ge=0)
     class_weight: Literal["none", "balanced"] = "none"
     oversample_to: int = num(0, ge=0)  # repeat training images of rarer classes up to this many per class
-    keep_empty: float = num(1.0, gt=0, le=1)  # segmentation: share of empty-mask images kept for training (validation keeps all)
-    # pseudo-labels (classification; podium.pseudo, docs/blend-and-report.md): the confident test predictions
-    # of the finished run `pseudo_run` (its `make predict` output) join the TRAINING part of every fold with
-    # the per-sample weight pseudo_weight; validation parts stay the labelled images. Pick them by
-    # pseudo_threshold (max probability >= it) or pseudo_top_share (that share of each predicted class, most
-    # confident first): exactly one of the two
-    pseudo_run: str = ""  # a run id in runs_dir ("" = no pseudo-labels)
-    pseudo_threshold: float = num(0.0, gt=0, le=1, zero="not used")
-    pseudo_top_share: float = num(0.0, gt=0, le=1, zero="not used")
-    pseudo_weight: float = num(0.5, gt=0, le=1)  # a labelled image weighs 1
-    # augmentation and inference
-    augment: list[str] = field(default_factory=lambda: ["flip"])  # batch recipes (Keras layers)
+    keep_empty: float = num(1.0, ADDED_LATER, gt=0, le=1)  # segmentation: share of empty-mask images kept for training (validation keeps all)
+
+    # ---- pseudo-labels (classification; podium.training.pseudo, docs/blend-and-report.md) ---------------------
+    # the confident test predictions of the finished run `pseudo_run` (its `make predict` output) join the
+    # TRAINING part of every fold with the per-sample weight pseudo_weight; validation parts stay the labelled
+    # images. Pick them by pseudo_threshold (max probability >= it) or pseudo_top_share (that share of each
+    # predicted class, most confident first): exactly one of the two
+    pseudo_run: str = key("", ADDED_LATER)  # a run id in runs_dir ("" = no pseudo-labels)
+    pseudo_threshold: float = num(0.0, ADDED_LATER, gt=0, le=1, zero="not used")
+    pseudo_top_share: float = num(0.0, ADDED_LATER, gt=0, le=1, zero="not used")
+    pseudo_weight: float = num(0.5, ADDED_LATER, gt=0, le=1)  # a labelled image weighs 1
+
+    # ---- augmentation --------------------------------------------------------------------------------
+    augment: list[str] = key(["flip"])  # batch recipes (Keras layers)
     cpu_augment: str = "none"  # albumentations recipe, per image on the CPU
-    tta: list[str] = field(default_factory=lambda: ["identity", "hflip"])
+
+    # ---- inference (read at predict time only) -------------------------------------------------------
+    tta: list[str] = key(["identity", "hflip"], PREDICTS)
     # segmentation submissions: a pixel is "object" above mask_threshold (after resizing back to the
     # image's own size); connected objects smaller than min_object_pixels are dropped (speckle costs a
     # false positive at every IoU threshold of the Airbus score)
-    mask_threshold: float = num(0.5, gt=0, lt=1)
-    min_object_pixels: int = num(10, ge=0)
+    mask_threshold: float = num(0.5, PREDICTS, gt=0, lt=1)
+    min_object_pixels: int = num(10, PREDICTS, ge=0)
     # predict with folds whose training did not finish (no fold-<k>/metrics.json, e.g. a killed `make
     # train`): refused unless set; the predict summary and the submission's sidecar then name them
-    allow_unfinished: bool = False
-    # speed (podium.runtime resolves "auto" against the devices present; docs/speed.md)
+    allow_unfinished: bool = key(False, PREDICTS)
+
+    # ---- speed (podium.training.runtime resolves "auto" against the devices present; docs/speed.md) -----------
     # precision auto: bf16 on a TPU or an A100/H100, fp16 on a T4, float32 on a CPU
-    precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = "float32"
-    jit_compile: bool | None = None  # XLA; None: Keras' "auto"
-    distribute: Literal["auto", "none"] = "auto"  # auto: data parallel over every device when there are several
-    # plumbing
-    workers: int = num(1, ge=1)
-    verbose: int = num(2, ge=0, le=2)
+    precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = key("float32", ADDED_LATER)
+    jit_compile: bool | None = key(None, ADDED_LATER)  # XLA; None: Keras' "auto"
+    distribute: Literal["auto", "none"] = key("auto", ADDED_LATER)  # auto: data parallel over every device when there are several
+
+    # ---- plumbing ------------------------------------------------------------------------------------
+    workers: int = num(1, PLUMBING, ge=1)
+    verbose: int = num(2, PLUMBING, ge=0, le=2)
 
     def __post_init__(self) -> None:
         for f in dataclasses.fields(self):
@@ -197,12 +219,13 @@ class ExperimentConfig:
             for item in value if isinstance(value, list) else [value]:
                 if not bounds.accepts(item):
                     shown = f"{f.name}={value}" + (f" (the item {item})" if isinstance(value, list) else "")
-                    default = f.default_factory() if f.default is dataclasses.MISSING else f.default
                     raise PodiumError(f"Config key '{f.name}' is out of range.", expected=bounds.text(f.name),
-                                      received=shown, fix=f"set {f.name} within that range (default: {default})")
+                                      received=shown, fix=f"set {f.name} within that range (default: {_default(f)})")
 
     def _check_values(self) -> None:
-        from podium import augment, backbones, tta
+        from podium.training import augment
+        from podium.models import backbones
+        from podium.training import tta
 
         _check_choice("backbone", self.backbone, backbones.names())
         for name in self.augment:
@@ -264,26 +287,9 @@ class ExperimentConfig:
                                   "image, so podium does not pick pseudo-labels for segmentation or localization")
 
     def _check_task(self) -> None:
-        from podium import tasks
+        from podium.tasks import get_task
 
-        tasks.check_monitor(self.task, self.monitor)
-        if self.task == "classification":
-            return
-        from podium.augment_pairs import BOX_RECIPES, GEOMETRIC_RECIPES
-
-        movable = GEOMETRIC_RECIPES if self.task == "segmentation" else BOX_RECIPES
-        for key, allowed in (("augment", movable), ("tta", tasks.TTA_VIEWS[self.task])):
-            bad = [name for name in getattr(self, key) if name not in allowed]
-            if bad:
-                raise PodiumError(f"Config key '{key}' holds {bad[0]!r}, which cannot move a {self.task} target.",
-                                  expected=f"a subset of: {', '.join(allowed)}", received=str(getattr(self, key)),
-                                  fix=f"set {key}=[{','.join(allowed[:2])}]")
-        if self.cpu_augment != "none" or self.class_weight != "none" or self.oversample_to:
-            raise PodiumError("cpu_augment, class_weight and oversample_to are classification-only.",
-                              expected="cpu_augment=none class_weight=none oversample_to=0",
-                              received=f"task={self.task}, cpu_augment={self.cpu_augment}, class_weight="
-                                       f"{self.class_weight}, oversample_to={self.oversample_to}",
-                              fix="reset them, or use task=classification")
+        get_task(self.task).check_config(self)
 
     # ---- derived values -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -291,17 +297,19 @@ class ExperimentConfig:
 
     @property
     def resolved_image_size(self) -> int:
-        from podium import backbones
+        from podium.models import backbones
 
         return self.image_size or backbones.get(self.backbone).default_size
 
     def config_hash(self) -> str:
-        """Hash of what changes the trained weights; paths, verbosity and inference-time settings do not,
-        so `make predict ARGS="tta=[...]"` finds the run that `make train` wrote."""
-        ignored = {*PLUMBING_KEYS, *PREDICTION_KEYS}
-        defaults = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}
-        payload = {k: v for k, v in self.to_dict().items() if k not in ignored
-                   and not (k in HASH_NEUTRAL_AT_DEFAULT and v == defaults[k])}
+        """Hash of what changes the trained weights (each key's role, declared beside it); paths, verbosity
+        and inference-time settings do not, so `make predict ARGS="tta=[...]"` finds the run that `make
+        train` wrote."""
+        payload = {}
+        for f in dataclasses.fields(self):
+            value, role = getattr(self, f.name), role_of(f)
+            if role == TRAINS or (role == ADDED_LATER and value != _default(f)):
+                payload[f.name] = value
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
 
     @property
@@ -314,9 +322,26 @@ class ExperimentConfig:
 
     @property
     def data_root(self) -> Path:
-        from podium.competitions import load_competition
+        from podium.data.competitions import load_competition
 
         return Path(self.data_dir) / load_competition(self.competition).slug
+
+
+def role_of(f: dataclasses.Field) -> str:
+    """A field's part in the run id; a key that declares none changes the trained weights."""
+    return f.metadata.get("role", TRAINS)
+
+
+def keys_with_role(role: str) -> tuple[str, ...]:
+    return tuple(f.name for f in dataclasses.fields(ExperimentConfig) if role_of(f) == role)
+
+
+def _default(f: dataclasses.Field) -> Any:
+    return f.default_factory() if f.default is dataclasses.MISSING else f.default
+
+
+PLUMBING_KEYS = keys_with_role(PLUMBING)  # differ between machines and runs by design (podium.reports.html)
+PREDICTION_KEYS = keys_with_role(PREDICTS)  # name a submission made with other settings (podium.submission.record)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None

@@ -308,6 +308,20 @@ def write_parquet(path: str | os.PathLike, frame) -> Path:
     return Path(path)
 
 
+# ---- content hashes -------------------------------------------------------------------------------
+def hash_file(digest: Any, path: str | os.PathLike) -> Any:
+    """Feed `path`'s bytes to a hashlib `digest` in 1 MiB blocks (weights and archives need not fit in memory)."""
+    with Path(path).open("rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    return digest
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """The sha256 hex digest of a file's bytes, streamed."""
+    return hash_file(hashlib.sha256(), path).hexdigest()
+
+
 def _jsonable(value: Any) -> Any:
     if hasattr(value, "item"):  # numpy scalars
         return value.item()

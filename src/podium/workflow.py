@@ -1,6 +1,6 @@
 """The stages behind the make targets, each reading what the previous one wrote.
 
-Functions here return values (paths, summaries) and raise PodiumError; cli.py does the printing.
+Functions here return values (paths, summaries) and raise PodiumError; cli/main.py does the printing.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium import metrics, report
-from podium.competitions import load_competition
+from podium.reports import run_report as report
+from podium.data.competitions import load_competition
 from podium.config import ExperimentConfig, save_config
 from podium.data.dataset import competition_root, load_labeled_data, require_task
 from podium.data.extract import extract, fetch
@@ -22,11 +22,12 @@ from podium.data.folds import index_fingerprint, load_or_make_split, read_split_
 from podium.data.index import build_index, class_names, load_index, save_index
 from podium.errors import PodiumError
 from podium.io import write_json, write_text
-from podium.predict import PredictSummary, predict_test, used_folds, write_task_submission  # noqa: F401 (PredictSummary: re-exported)
-from podium.submission import read_sample_submission
-from podium.submission_record import submission_path, write_record
-from podium.run_lock import run_lock
-from podium.train import FoldResult, train_and_evaluate
+from podium.training.predict import PredictSummary, predict_test, used_folds, write_task_submission  # noqa: F401 (PredictSummary: re-exported)
+from podium.submission.validate import read_sample_submission
+from podium.submission.record import submission_path, write_record
+from podium.tasks import get_task
+from podium.training.run_lock import run_lock
+from podium.training.train import FoldResult, train_and_evaluate
 
 
 @dataclass
@@ -137,7 +138,7 @@ class RunSummary:
 def train_run(cfg: ExperimentConfig, force: bool = False, progress: bool = True) -> RunSummary:
     """make train: every configured fold, then the run's reports from the out-of-fold predictions.
 
-    One process at a time per run folder (podium.run_lock); the run records the data it trains on
+    One process at a time per run folder (podium.training.run_lock); the run records the data it trains on
     (runs/<run-id>/data.json) and refuses to continue on other data unless `force` retrains it.
     """
     with run_lock(cfg.run_dir, "train"):
@@ -151,7 +152,7 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
     index = load_index(competition_root(cfg)[1] / "index.parquet")
     current = data_record(index, data.split_path)
     if cfg.pseudo_run:  # refused before any fold trains; recorded so the run says what it learned from
-        from podium.pseudo import check_source
+        from podium.training.pseudo import check_source
 
         check_source(cfg, data.classes, index)
         current["pseudo_run"] = cfg.pseudo_run
@@ -168,9 +169,6 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
     return summary
 
 
-METRIC_NAMES = {"classification": "accuracy", "segmentation": "dice", "localization": "box IoU"}
-
-
 def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
     run_dir, plots = cfg.run_dir, cfg.run_dir / "plots"
     oof = pd.concat([pd.read_parquet(r.fold_dir / "oof.parquet") for r in summary.folds], ignore_index=True)
@@ -179,7 +177,7 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
                             monitor=cfg.monitor, mode=cfg.mode)
     extra_names = list(summary.folds[0].extra)
     run_metrics = {
-        "run_id": cfg.run_id, "competition": data.spec.slug, "task": cfg.task, "metric": METRIC_NAMES[cfg.task],
+        "run_id": cfg.run_id, "competition": data.spec.slug, "task": cfg.task, "metric": get_task(cfg.task).metric_name,
         "backbone": cfg.backbone, "image_size": cfg.resolved_image_size, "folds": [r.to_dict() for r in summary.folds],
         "cv_mean": summary.cv_mean, "cv_std": summary.cv_std, "cv_tta_mean": summary.cv_tta_mean,
         "cv_tta_std": summary.cv_tta_std, "tta_views": list(cfg.tta), "wall_seconds": summary.wall_seconds,
@@ -187,44 +185,17 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
         "extra": {name: float(np.mean([r.extra[name] for r in summary.folds])) for name in extra_names},
     }
     if cfg.pseudo_run:
-        from podium.pseudo import run_summary
+        from podium.training.pseudo import run_summary
 
         records = {r.fold: json.loads((r.fold_dir / "data.json").read_text(encoding="utf-8")).get("pseudo")
                    for r in summary.folds}
         run_metrics["pseudo_labels"] = run_summary(cfg, records)
-    table = None
-    if cfg.task == "classification":
-        table = _classification_report(data, oof, run_dir, plots)
-        run_metrics["macro_f1"] = float(table.loc["macro avg", "f1"])
-    elif cfg.task == "localization":
-        _box_examples(data, oof, plots / "boxes.png")
+    more, table = get_task(cfg.task).run_report(data, oof, run_dir, plots)
+    run_metrics.update(more)
     write_json(run_dir / "metrics.json", run_metrics)
     text = report.summary_text({**run_metrics, "per_class": table})
     write_text(run_dir / "summary.txt", text + "\n")
     return text
-
-
-def _classification_report(data, oof: pd.DataFrame, run_dir: Path, plots: Path) -> pd.DataFrame:
-    table = metrics.classification_table(oof["label"], oof["pred_tta"], data.classes)
-    table.to_csv(run_dir / "per_class.csv")
-    write_text(run_dir / "per_class.md", report.per_class_table_markdown(table))
-    report.plot_confusion(metrics.confusion(oof["label"], oof["pred_tta"], data.num_classes), data.classes,
-                          plots / "confusion.png")
-    counts = pd.Series(data.classes)[data.labels].value_counts()
-    report.plot_class_distribution({name: int(counts.get(name, 0)) for name in data.classes},
-                                   plots / "class_distribution.png")
-    return table
-
-
-def _box_examples(data, oof: pd.DataFrame, path: Path, shown: int = 16) -> None:
-    """True (green) and predicted (red) boxes on the first validation images, with their IoU."""
-    from podium.localization import plot_boxes
-
-    position_of = {image_id: k for k, image_id in enumerate(data.ids)}
-    head = oof.head(shown)
-    positions = np.array([position_of[i] for i in head["id"]])
-    predicted = head[["box_x1", "box_y1", "box_x2", "box_y2"]].to_numpy()
-    plot_boxes(np.asarray(data.images[positions]), data.targets[positions], predicted, path)
 
 
 def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
@@ -232,7 +203,7 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
 
     Refuses a run trained on other data than the index's now, and folds whose training did not finish
     (unless allow_unfinished=true); the file's name and its sidecar record what made it
-    (podium.submission_record).
+    (podium.submission.record).
     """
     spec, root = competition_root(cfg)
     require_task(cfg, spec)
@@ -246,7 +217,8 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
         predictions = predict_test(cfg, index, progress=progress)
         path = submission_path(cfg)
         classes = class_names(index, spec)
-        summary = write_task_submission(cfg, spec, predictions, sample, path, classes, _class_prior(index, classes))
+        summary = write_task_submission(cfg, spec, predictions, sample, path, classes,
+                                        _class_prior(index, classes, cfg.task))
         summary.folds_used = [f.describe() for f in folds]
         summary.notes = notes
         summary.record = write_record(cfg, path, [f.to_dict() for f in folds], data)
@@ -282,7 +254,7 @@ def _predict_data_check(cfg: ExperimentConfig, index: pd.DataFrame) -> tuple[dic
     return recorded, notes
 
 
-def _class_prior(index: pd.DataFrame, classes: list[str]) -> np.ndarray:
+def _class_prior(index: pd.DataFrame, classes: list[str], task: str) -> np.ndarray:
     train = index[(index["split"] == "train") & index["ok"]]
-    return train["label"].value_counts(normalize=True).reindex(classes).fillna(0).to_numpy(dtype="float32")
+    return get_task(task).class_prior(train["label"], classes)
 

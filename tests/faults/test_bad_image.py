@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from podium.cli import main
-from podium.competitions import load_competition
+from podium.cli.main import main
+from podium.data.competitions import load_competition
 from podium.data.cache import load_cached
 from podium.data.index import build_index, load_index, save_index
-from podium.eda import make_eda
+from podium.data.eda import make_eda
 from podium.errors import PodiumError
 from podium.workflow import prepare_data
 

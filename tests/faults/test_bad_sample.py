@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from podium.errors import PodiumError
-from podium.submission import read_sample_submission
+from podium.submission.validate import read_sample_submission
 from podium.workflow import prepare_data
 
 CASES = {

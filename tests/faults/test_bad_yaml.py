@@ -4,12 +4,12 @@ parser traceback. One reader (podium.io.read_yaml_mapping / parse_yaml) serves t
 
 import pytest
 
-from podium.cli import main
-from podium.competitions import load_competition
+from podium.cli.main import main
+from podium.data.competitions import load_competition
 from podium.config import load_config
 from podium.errors import PodiumError
-from podium.kernels import load_kernel_spec
-from podium.search import load_space
+from podium.kaggle.kernels import load_kernel_spec
+from podium.search.study import load_space
 
 BROKEN = "name: broken\nlr: [0.001, 0.003\nepochs: 3\n"  # the list is never closed
 TAB = "slug: demo\nlayout:\tfolder\n  train_dir: train\n"  # a tab, then bad indentation

@@ -13,14 +13,14 @@ import sys
 
 import pytest
 
-from podium.cli import main
+from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
-from podium.run_lock import LOCK_NAME, run_lock
+from podium.training.run_lock import LOCK_NAME, run_lock
 
 HOLDER = """
 import sys
-from podium.run_lock import run_lock
+from podium.training.run_lock import run_lock
 with run_lock(sys.argv[1], "train"):
     print("held", flush=True)
     sys.stdin.readline()  # hold until the test closes the pipe

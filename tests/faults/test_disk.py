@@ -12,8 +12,8 @@ import keras
 import numpy as np
 import pytest
 
-from podium.checkpoints import SafeBackupAndRestore
-from podium.competitions import load_competition
+from podium.training.checkpoints import SafeBackupAndRestore
+from podium.data.competitions import load_competition
 from podium.data.cache import load_cached
 from podium.data.extract import fetch
 from podium.data.index import load_index
@@ -156,8 +156,8 @@ def test_a_full_disk_during_training_never_poisons_the_resume(tmp_path):
 
 @needs_mount
 def test_a_full_disk_while_saving_best_keras_keeps_the_previous_one_whole(tmp_path, capsys):
-    from podium.checkpoints import SafeModelCheckpoint
-    from podium.models import load_classifier
+    from podium.training.checkpoints import SafeModelCheckpoint
+    from podium.models.classifier import load_classifier
 
     x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
     y = (x[:, 0] > 0).astype("int32")
@@ -193,7 +193,7 @@ def test_a_file_size_limit_is_named_as_such(tmp_path):
 
 @needs_mount
 def test_make_data_on_a_full_disk_through_the_cli_is_one_line_and_exit_2(tmp_path, capsys):
-    from podium.cli import main
+    from podium.cli.main import main
 
     data = tmp_path / "data"
     with small_disk(data, "6m"):

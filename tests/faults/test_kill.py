@@ -9,17 +9,17 @@ import sys
 
 import pytest
 
-from podium.cli import main
+from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
-from podium.predict import used_folds
-from podium.train import fold_dir_of, fold_finished, train_and_evaluate
+from podium.training.predict import used_folds
+from podium.training.train import fold_dir_of, fold_finished, train_and_evaluate
 
 KILLED_AT_EPOCH_2 = """
 import os, signal, sys
 import keras
 from podium.config import load_config
-from podium.train import train_and_evaluate
+from podium.training.train import train_and_evaluate
 
 class KillAfter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):

@@ -14,14 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium.checkpoints import SafeBackupAndRestore
-from podium.competitions import load_competition
+from podium.training.checkpoints import SafeBackupAndRestore
+from podium.data.competitions import load_competition
 from podium.config import load_config
 from podium.data.extract import extract, fetch
 from podium.errors import PodiumError
 from podium.io import write_text
-from podium.models import load_classifier
-from podium.train import train_and_evaluate
+from podium.models.classifier import load_classifier
+from podium.training.train import train_and_evaluate
 from tests_support import stop_after_epoch
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -168,7 +168,7 @@ def test_a_damaged_training_backup_is_named_and_the_named_fix_resumes_training(d
 
 @pytest.mark.parametrize("name", ["backbone.weights.h5", "model.keras"])
 def test_a_cut_short_weights_file_is_damaged_not_made_for_another_backbone(tmp_path, name):
-    from podium.backbones import build_backbone
+    from podium.models.backbones import build_backbone
 
     path = tmp_path / name
     backbone = build_backbone("tiny_cnn", 32, "none")

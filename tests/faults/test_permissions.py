@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from podium.cli import main
+from podium.cli.main import main
 from podium.data.cache import load_cached
 from podium.data.index import load_index
 from podium.errors import PodiumError

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from podium.cli import main
+from podium.cli.main import main
 from podium.config import PREDICTION_KEYS, load_config, save_config
-from podium.submission_record import prediction_settings, submission_path
+from podium.submission.record import prediction_settings, submission_path
 
 
 def _args(demo_data, tmp_path, *more):
@@ -62,6 +62,6 @@ def test_each_prediction_has_its_own_file_and_a_record_of_what_made_it(demo_data
     last = json.loads((cfg.run_dir / "test_predictions.json").read_text())
     assert last["settings"]["tta"] == ["identity"]  # the run says what made its test_predictions.npy
 
-    from podium.submit import resolve_target
+    from podium.kaggle.submit import resolve_target
 
     assert resolve_target(run_id=cfg.run_id, runs_dir=str(tmp_path / "runs")).file == own  # make submit RUN=

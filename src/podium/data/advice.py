@@ -1,6 +1,6 @@
 """Warnings about an experiment config that does not fit its data, printed at folds, train and run.
 
-Each one is a mistake the seed notebooks show users making, cheap to see from the config, the competition
+Each one is a mistake users are seen making in Kaggle notebooks, cheap to see from the config, the competition
 spec and the index: mirrored digits, tiny images blown up to the backbone's size, a holdout too small to
 tell two runs apart, a class 300 times rarer than another, the same TTA view averaged with itself. A
 warning never stops a run: the data may be the exception. The one refusal is a spec that says flips change
@@ -15,6 +15,7 @@ from collections import Counter
 import pandas as pd
 
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 FLIP_AUGMENTS = ("flip",)  # batch recipes that mirror the image
 FLIP_VIEWS = ("hflip", "vflip")  # TTA views that mirror the image
@@ -51,7 +52,7 @@ def refuse_flips(cfg, spec) -> None:
 
 def check_config(cfg) -> None:
     """refuse_flips for a loaded config; a spec that cannot be loaded is left to the stage that needs it."""
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
 
     try:
         spec = load_competition(cfg.competition)
@@ -79,7 +80,7 @@ def index_warnings(cfg) -> list[str]:
     that needs it says so)."""
     from pathlib import Path
 
-    from podium.competitions import load_competition
+    from podium.data.competitions import load_competition
     from podium.data.index import load_index
 
     try:
@@ -114,7 +115,7 @@ def _upscale_warning(cfg, spec, train, classes) -> str:
     size = cfg.resolved_image_size
     if not side or size / side < UPSCALE_WARN:
         return ""
-    from podium import backbones
+    from podium.models import backbones
 
     factor = size / side
     smallest = backbones.get(cfg.backbone).min_size
@@ -145,7 +146,7 @@ def _holdout_warning(cfg, spec, train, classes) -> str:
 
 
 def _imbalance_warning(cfg, spec, train, classes) -> str:
-    if cfg.task != "classification" or cfg.class_weight != "none" or cfg.oversample_to or cfg.loss != "crossentropy":
+    if not get_task(cfg.task).class_balancing or cfg.class_weight != "none" or cfg.oversample_to or cfg.loss != "crossentropy":
         return ""
     counts = Counter(str(label) for label in train["label"])
     (big, most), (small, fewest) = counts.most_common(1)[0], min(counts.items(), key=lambda kv: (kv[1], kv[0]))

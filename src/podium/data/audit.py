@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium.data.duplicates import components, find_pairs, load_or_hash, duplicates_dir
+from podium.data.duplicates import duplicates_dir, load_or_hash
+from podium.data.hash_search import components, find_pairs
 from podium.data.gallery import pair_gallery
 from podium.data.images import ImageDecodeError, decode_image
 from podium.errors import PodiumError

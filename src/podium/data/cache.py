@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from podium.data.images import check_image_size, load_resized
+from podium.data.source_files import require_files
 from podium.errors import PodiumError
 from podium.io import atomic_path, check_free_space, preallocate, write_json
 from podium.progress import progress as progress_bar
@@ -50,8 +51,6 @@ def load_cached(rows: pd.DataFrame, data_root: Path, size: int, cache_dir: Path,
         return load_resized(_read_verified(paths[position], hashes[position]), size, name=str(paths[position]))
 
     def check_files() -> None:
-        from podium.data.index import require_files
-
         require_files(rows, data_root)
 
     return cached_uint8(data_path, shape, {"fingerprint": fingerprint, "size": size,

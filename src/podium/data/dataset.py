@@ -9,12 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium.competitions import CompetitionSpec, load_competition
+from podium.data.competitions import CompetitionSpec, load_competition
 from podium.data.cache import load_cached
 from podium.data.folds import labeled_rows, load_or_make_split
 from podium.data.index import class_names, load_index
-from podium.data.targets import load_boxes, load_masks
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 
 @dataclass
@@ -26,7 +26,8 @@ class LabeledData:
     folds: np.ndarray  # (N,) int, from the saved split
     images: np.ndarray  # (N, S, S, 3) uint8 memmap
     split_path: Path
-    targets: np.ndarray | None = None  # segmentation: (N,S,S,1) uint8 masks; localization: (N,4) xyxy 0..1
+    # segmentation: (N,S,S,1) uint8 masks; localization: (N,4) xyxy 0..1; multilabel: (N,C) 0/1 float32
+    targets: np.ndarray | None = None
 
     @property
     def num_classes(self) -> int:
@@ -80,16 +81,12 @@ def load_labeled_data(cfg, progress: bool = True) -> LabeledData:
     split, split_path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed)
     folds = rows[["id"]].merge(split, on="id", how="left")["fold"].to_numpy()
     classes = class_names(index, spec)
-    lookup = {name: k for k, name in enumerate(classes)}
+    task = get_task(spec.task)
     size = cfg.resolved_image_size
     images = load_cached(rows, root, size, root / "cache", progress=progress)
-    targets = None
-    if spec.task == "segmentation":
-        targets = load_masks(spec, root, rows, size, root / "cache", progress=progress)
-    elif spec.task == "localization":
-        targets = load_boxes(spec, root, rows)
+    targets = task.load_targets(spec, root, rows, size, classes, progress=progress)
     return LabeledData(spec=spec, classes=classes, ids=rows["id"].to_numpy(),
-                       labels=rows["label"].map(lookup).to_numpy(dtype=int), folds=folds, images=images,
+                       labels=task.label_indices(rows["label"], classes), folds=folds, images=images,
                        split_path=split_path, targets=targets)
 
 

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from podium.data.duplicates import DEFAULT_THRESHOLD, components, find_pairs, hash_images
+from podium.data.hash_search import DEFAULT_THRESHOLD, components, find_pairs
+from podium.data.perceptual_hash import hash_images
 from podium.data.images import decode_image
 from podium.errors import PodiumError
 

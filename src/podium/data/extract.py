@@ -19,7 +19,7 @@ import zipfile
 from importlib import resources
 from pathlib import Path, PurePosixPath
 
-from podium.competitions import CompetitionSpec
+from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
 from podium.io import atomic_path, check_free_space, guarded_write, make_dirs, remove_stale_temps, write_json
 
@@ -34,7 +34,7 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
     if source_dir is None and spec.source == "embedded":
         source_dir = Path(str(resources.files("podium") / "demo"))
     if source_dir is None and spec.source == "generated":
-        from podium.synthetic_files import write_generated
+        from podium.experiments.synthetic_files import write_generated
 
         if force or not all((raw_dir / name).is_file() for name in spec.archives):
             with guarded_write(raw_dir):
@@ -42,7 +42,7 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
     elif source_dir is None and not force and _copied_from_folder(raw_dir, spec):
         pass  # `make data SRC=` filled raw_dir: later stages (make run, make train) keep those files, asking no one
     elif source_dir is None:
-        from podium.kaggle_api import download_competition
+        from podium.kaggle.client import download_competition
 
         download_competition(spec, raw_dir, force=force)
     else:

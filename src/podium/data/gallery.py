@@ -1,7 +1,7 @@
 """Pictures of images: pairs side by side (leaks, duplicates) and a grid of samples per class.
 
 A number says a leak exists; a picture makes a user believe it and see what kind of copy it is. Drawn on a
-private Agg figure (no pyplot, no display) and written atomically, like report.py's plots.
+private Agg figure (no pyplot, no display) and written atomically through podium.figures, like every plot.
 """
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from podium.io import atomic_path
+from podium.figures import new_figure, save_png
 
 DPI = 100
 PAIRS_PER_ROW = 3
@@ -25,7 +24,7 @@ def pair_gallery(pairs: Sequence[tuple[np.ndarray, np.ndarray, str, str, str]], 
                  title: str) -> Path:
     """One cell per pair: (left image, right image, left caption, right caption, pair caption)."""
     rows = max(1, -(-len(pairs) // PAIRS_PER_ROW))
-    fig = _figure((2 * PAIRS_PER_ROW * TILE_INCHES, rows * (TILE_INCHES + 0.5) + 0.6))
+    fig = figure((2 * PAIRS_PER_ROW * TILE_INCHES, rows * (TILE_INCHES + 0.5) + 0.6))
     axes = fig.subplots(rows, 2 * PAIRS_PER_ROW, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
@@ -43,7 +42,7 @@ def pair_gallery(pairs: Sequence[tuple[np.ndarray, np.ndarray, str, str, str]], 
 def class_grid(samples: dict[str, Sequence[np.ndarray]], out_path: str | os.PathLike, title: str) -> Path:
     """One row per class (name and count on the left), the same number of columns for each."""
     columns = max([len(images) for images in samples.values()] + [1])
-    fig = _figure((columns * 1.1 + 1.6, len(samples) * 1.1 + 0.6))
+    fig = figure((columns * 1.1 + 1.6, len(samples) * 1.1 + 0.6))
     axes = fig.subplots(max(1, len(samples)), columns, squeeze=False)
     for row, (name, images) in enumerate(samples.items()):
         for col in range(columns):
@@ -60,16 +59,5 @@ def class_grid(samples: dict[str, Sequence[np.ndarray]], out_path: str | os.Path
 
 
 def figure(size: tuple[float, float]) -> Figure:
-    return _figure(size)
-
-
-def save_png(fig: Figure, out_path: str | os.PathLike) -> Path:
-    with atomic_path(out_path) as tmp:
-        fig.savefig(tmp, format="png")
-    return Path(out_path)
-
-
-def _figure(size: tuple[float, float]) -> Figure:
-    fig = Figure(figsize=size, dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
+    """A figure at the gallery's resolution, for other data pictures (eda) to match it."""
+    return new_figure(size, DPI, layout="constrained")

@@ -80,13 +80,13 @@ def load_resized(path: ImageSource, size: int, *, name: str | None = None) -> np
 
 # ---- decoding ------------------------------------------------------------------------------------
 def _decode(source: ImageSource, name: str) -> np.ndarray:
-    raw = _read_bytes(source, name)
+    raw = read_image_bytes(source, name)
     if not raw:
         raise ImageDecodeError(name, "an empty file (0 bytes)")
     try:
         with Image.open(io.BytesIO(raw)) as image:
             image.load()  # lazy by default: force the full decode so truncation raises here
-            return _to_rgb_array(_upright(image), name)
+            return _to_rgb_array(upright(image), name)
     except ImageDecodeError:
         raise
     except Image.UnidentifiedImageError:
@@ -97,7 +97,9 @@ def _decode(source: ImageSource, name: str) -> np.ndarray:
         raise ImageDecodeError(name, _describe(exc)) from exc
 
 
-def _read_bytes(source: ImageSource, name: str) -> bytes:
+def read_image_bytes(source: ImageSource, name: str | None = None) -> bytes:
+    """The file's bytes (given bytes pass through); a missing or unreadable file is an ImageDecodeError."""
+    name = name or _source_name(source)
     if isinstance(source, bytes):
         return source
     try:
@@ -108,7 +110,7 @@ def _read_bytes(source: ImageSource, name: str) -> bytes:
         raise ImageDecodeError(name, f"unreadable file ({exc.strerror or exc})") from exc
 
 
-def _upright(image: Image.Image) -> Image.Image:
+def upright(image: Image.Image) -> Image.Image:
     """Apply EXIF orientation. Unreadable EXIF means no known orientation, not unusable pixels."""
     try:
         return ImageOps.exif_transpose(image)

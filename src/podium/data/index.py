@@ -16,11 +16,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from podium.competitions import CompetitionSpec
+from podium.data.competitions import CompetitionSpec
 from podium.data.images import probe_image
+from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 from podium.io import write_parquet
 from podium.progress import progress as progress_bar
+from podium.tasks import get_task
 
 COLUMNS = ["id", "split", "path", "label", "width", "height", "hash", "group", "ok", "error"]
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
@@ -45,10 +47,7 @@ def build_index(spec: CompetitionSpec, data_root: Path, progress: bool = False) 
     entries = train + _test_entries(spec, data_root)
     facts = _inspect_all([entry.path for entry in entries], progress)
     frame = _to_frame(entries, facts, data_root)
-    if spec.task != "classification":
-        from podium.data.targets import check_targets
-
-        check_targets(spec, data_root, frame)
+    get_task(spec.task).check_targets(spec, data_root, frame)
     return frame
 
 
@@ -78,33 +77,13 @@ def load_index(path: Path) -> pd.DataFrame:
     return frame
 
 
-def require_files(rows: pd.DataFrame, data_root: Path) -> None:
-    """Every file the index rows name is still there; else a PodiumError naming the missing ones.
-
-    Running `make data` again would not help (the index is reused as long as the archives are unchanged):
-    FORCE=1 unpacks the archives again, which restores deleted files, and re-indexes what is there."""
-    paths = [Path(data_root) / p for p in rows["path"].astype(str)]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise PodiumError(f"{len(missing)} of {len(paths)} image files listed in the index are gone.",
-                          expected="the files `make data` indexed", received=f"missing {_first(missing)}",
-                          fix="restore them, or rebuild from the archives with `make data FORCE=1` (unpacks again, "
-                              "which brings back files deleted since, and re-indexes what is there)")
-
-
 def class_names(index: pd.DataFrame, spec: CompetitionSpec) -> list[str]:
     """The class order for model outputs: the spec's when fixed (the submission may require it), else
     sorted train labels of readable images."""
     if spec.classes:
         return list(spec.classes)
     train = index[(index["split"] == "train") & index["ok"]]
-    return sorted(str(label) for label in train["label"].unique())
-
-
-def image_shapes(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
-    """id -> (height, width) of the decodable images among index rows: what masks and boxes are sized by."""
-    readable = rows[rows["ok"].astype(bool)]
-    return {str(i): (int(h), int(w)) for i, h, w in zip(readable["id"], readable["height"], readable["width"])}
+    return get_task(spec.task).class_names(train["label"])
 
 
 # ---- finding files --------------------------------------------------------------------------------
@@ -146,11 +125,8 @@ def _folder_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
 def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     train_dir = data_root / spec.train_dir
     _require_dir(train_dir, spec, "train folder", data_root)
-    if spec.task == "segmentation":  # one row per object, so the index label is "has objects"
-        from podium.data.targets import mask_labels
-
-        labels = mask_labels(spec, data_root)
-    else:
+    labels = get_task(spec.task).index_labels(spec, data_root)
+    if labels is None:
         labels = _read_labels_csv(spec, data_root)
     files = _image_files(train_dir, spec)
     if not files:
@@ -161,24 +137,6 @@ def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     paths = [lookup.find(i) for i in ids]
     _check_found(spec, ids, paths, lookup)
     return [_Entry(i, "train", p, label) for i, p, label in zip(ids, paths, labels[spec.label_column])]
-
-
-def read_labels_table(spec: CompetitionSpec, data_root: Path) -> tuple[Path, pd.DataFrame]:
-    """(path, rows) of the spec's labels CSV, every cell as written: ids like "007" and labels like "0"
-    survive, and an empty cell (an Airbus image without ships) is "", not NaN."""
-    path = Path(data_root) / spec.labels_csv
-    if not spec.labels_csv or not path.is_file():
-        from podium.data.extract import MARKER, describe_contents
-
-        unpacked = (Path(data_root) / MARKER).is_file()  # `make data` ran: running it again changes nothing
-        raise PodiumError(f"The labels CSV of competition '{spec.slug}' does not exist.",
-                          expected=f"a file at {path} (the spec's labels_csv)",
-                          received=("no labels_csv in the spec" if not spec.labels_csv else "no file")
-                          + (f"; the archives unpacked to: {describe_contents(Path(data_root))}" if unpacked else ""),
-                          fix="set labels_csv in the competition spec to the CSV listed above (a deleted one comes "
-                              "back with `make data FORCE=1`)" if unpacked else
-                          f"run `make data COMP={spec.slug}` first, or fix labels_csv in the spec")
-    return path, pd.read_csv(path, dtype=str, keep_default_na=False)
 
 
 def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
@@ -192,7 +150,7 @@ def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     unlabeled = frame.loc[frame[spec.label_column].str.strip() == "", spec.id_column].tolist()
     if unlabeled:
         raise PodiumError(f"{len(unlabeled)} rows of {path} have no label.", expected="a label on every row",
-                          received=f"empty labels for ids {_first(unlabeled)}",
+                          received=f"empty labels for ids {first_few(unlabeled)}",
                           fix="fill or drop those rows (keep a copy of the original)")
     return frame
 
@@ -223,14 +181,14 @@ def _check_found(spec: CompetitionSpec, ids: list[str], paths: list[Path | None]
     if lookup.ambiguous:
         raise PodiumError(f"{len(lookup.ambiguous)} ids in {spec.labels_csv} match more than one file.",
                           expected="each id naming exactly one image under " + spec.train_dir,
-                          received=f"ambiguous ids {_first(lookup.ambiguous)}",
+                          received=f"ambiguous ids {first_few(lookup.ambiguous)}",
                           fix="write those ids as paths relative to train_dir, e.g. 'cats/1.jpg'")
     missing = [i for i, p in zip(ids, paths) if p is None]
     if missing:
         raise PodiumError(f"{len(missing)} of {len(ids)} rows in {spec.labels_csv} name images that do not exist "
                           f"under {spec.train_dir}.",
                           expected="every id to be a file name or stem of an image under " + spec.train_dir,
-                          received=f"missing ids {_first(missing)}",
+                          received=f"missing ids {first_few(missing)}",
                           fix="check train_dir and id_column in the spec, or re-extract with `make data FORCE=1`")
 
 
@@ -292,17 +250,18 @@ def _check_unique_ids(entries: list[_Entry], split: str, source: str = "") -> No
         where = source or f"the {split} files"
         raise PodiumError(f"{len(duplicates)} {split} ids occur more than once in {where}.",
                           expected="one row per id (ids name the image in folds and the submission)",
-                          received=f"duplicated ids {_first(duplicates)}",
+                          received=f"duplicated ids {first_few(duplicates)}",
                           fix="remove the duplicates, e.g. the same name with two extensions")
 
 
 def _check_labels(spec: CompetitionSpec, entries: list[_Entry]) -> None:
     if not spec.classes:
         return
-    unknown = sorted({e.label for e in entries} - set(spec.classes))
+    found = get_task(spec.task).class_names(pd.Series([e.label for e in entries]))  # a label set: its names
+    unknown = sorted(set(found) - set(spec.classes))
     if unknown:
         raise PodiumError(f"Train labels are not among the classes of competition '{spec.slug}'.",
-                          expected=f"labels in {list(spec.classes)}", received=f"unknown labels {_first(unknown)}",
+                          expected=f"labels in {list(spec.classes)}", received=f"unknown labels {first_few(unknown)}",
                           fix="fix the labels, or the spec's classes list (or empty it to use the labels found)")
 
 
@@ -344,8 +303,3 @@ def _to_frame(entries: list[_Entry], facts: list[tuple], data_root: Path) -> pd.
 
 def _posix(path: Path) -> str:
     return path.as_posix()
-
-
-def _first(items: list[str]) -> str:
-    shown = ", ".join(repr(str(i)) for i in items[:_SHOW])
-    return shown + (f" and {len(items) - _SHOW} more" if len(items) > _SHOW else "")

@@ -30,8 +30,9 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from podium.competitions import CompetitionSpec
+from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SAMPLED_IMAGES = 48  # decoded for size and channels: spread over train and test
@@ -677,13 +678,8 @@ def _check_labels_csv(spec: CompetitionSpec, view: SourceView, train: list[Sourc
                               f"{_few([f.rel for f in view.csvs()]) or 'the CSVs (none found)'}")
         return
     frame = read_csv(file)
-    roles = {"id_column": spec.id_column}
-    if spec.task == "segmentation":
-        roles["rle_column"] = spec.rle_column
-    else:
-        roles["label_column"] = spec.label_column
-    if spec.task == "localization":
-        roles.update({f"box_columns[{k}]": c for k, c in enumerate(spec.box_columns)})
+    task = get_task(spec.task)
+    roles = {"id_column": spec.id_column, **task.labels_csv_columns(spec)}
     missing = {role: column for role, column in roles.items() if column not in frame.columns}
     for role, column in missing.items():
         check.problems.append(f"{role} {column!r} is not a column of {file.rel}. Fix: pick one of "
@@ -694,7 +690,7 @@ def _check_labels_csv(spec: CompetitionSpec, view: SourceView, train: list[Sourc
     root = Path("/") / "virtual"
     train_root = root / base if base not in ("", ".") else root
     lookup = _FileLookup([root / f.rel for f in train], train_root)
-    ids = list(dict.fromkeys(frame[spec.id_column])) if spec.task == "segmentation" else list(frame[spec.id_column])
+    ids = list(frame[spec.id_column]) if task.rows_per_image == "one" else list(dict.fromkeys(frame[spec.id_column]))
     repeated = [i for i, n in Counter(ids).items() if n > 1]
     if repeated:
         check.problems.append(f"{len(repeated)} ids occur more than once in {file.rel} ({_few(repeated)}). "
@@ -742,9 +738,7 @@ def _check_sample(spec: CompetitionSpec, view: SourceView, test: list[SourceFile
                               f"to one of {_few([f.rel for f in view.csvs()]) or 'the CSVs (none found)'}")
         return
     frame = read_csv(file)
-    needed = [spec.submission_id_column, spec.submission_label_column]
-    if spec.task == "localization":
-        needed += list(spec.box_columns)
+    needed = get_task(spec.task).submission_columns(spec)
     absent = [c for c in needed if c not in frame.columns]
     if absent:
         check.problems.append(f"the sample submission {file.rel} has no column {_few(absent)}. Fix: set "

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium import rle
-from podium.competitions import CompetitionSpec
+from podium.data import rle
+from podium.data.competitions import CompetitionSpec
 from podium.data.cache import cached_uint8
 from podium.data.images import check_image_size, resize_plane
-from podium.data.index import image_shapes, read_labels_table
+from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 
 MASK_CACHE_VERSION = 1  # bump when decoding or resizing masks changes their bytes
@@ -56,22 +56,24 @@ def read_boxes(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     if bad.any():
         raise PodiumError(f"{int(bad.sum())} rows of {path} have a box value that is not a number.",
                           expected=f"numbers in {list(spec.box_columns)} on every row",
-                          received=f"ids {_first(frame.loc[bad, spec.id_column].tolist())}",
+                          received=f"ids {first_few(frame.loc[bad, spec.id_column].tolist())}",
                           fix="fix or drop those rows (keep a copy of the original)")
     out = frame[[spec.id_column, spec.label_column]].copy()
     out[list(spec.box_columns)] = numbers.to_numpy(dtype=np.float32)
     return out
 
 
+def image_shapes(rows: pd.DataFrame) -> dict[str, tuple[int, int]]:
+    """id -> (height, width) of the decodable images among index rows: what masks and boxes are sized by."""
+    readable = rows[rows["ok"].astype(bool)]
+    return {str(i): (int(h), int(w)) for i, h, w in zip(readable["id"], readable["height"], readable["width"])}
+
+
 # ---- the check at `make data` ---------------------------------------------------------------------
-def check_targets(spec: CompetitionSpec, data_root: Path, index: pd.DataFrame) -> None:
-    """Every run-length string fits its image (sorted, disjoint, inside); every box lies inside its image
-    with a positive size. All problems in one error, each with its image id."""
-    if spec.task == "classification":
-        return
-    shapes = image_shapes(index[index["split"] == "train"])
-    problems = _mask_problems(spec, data_root, shapes) if spec.task == "segmentation" \
-        else _box_problems(spec, data_root, shapes)
+def check_targets(spec: CompetitionSpec, data_root: Path, index: pd.DataFrame, find_problems) -> None:
+    """Every target row fits its image: `find_problems(spec, data_root, shapes)` is mask_problems (sorted,
+    disjoint, inside) or box_problems (inside, positive size). All problems in one error, each with its id."""
+    problems = find_problems(spec, data_root, image_shapes(index[index["split"] == "train"]))
     if problems:
         raise PodiumError(f"{len(problems)} target rows in {Path(data_root) / spec.labels_csv} do not fit their "
                           f"images.", expected="run-length masks inside their image (segmentation) or boxes "
@@ -81,7 +83,7 @@ def check_targets(spec: CompetitionSpec, data_root: Path, index: pd.DataFrame) -
                           fix="check the spec's box_format/rle_column and the CSV rows named")
 
 
-def _mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
+def mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
     problems = []
     for image_id, value in read_mask_rows(spec, data_root).itertuples(index=False):
         if image_id not in shapes or rle.is_empty(value):
@@ -94,8 +96,8 @@ def _mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list
     return problems
 
 
-def _box_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
-    from podium.localization import to_xyxy
+def box_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
+    from podium.models.localization import to_xyxy
 
     table = read_boxes(spec, data_root)
     table = table[table[spec.id_column].isin(list(shapes))]
@@ -136,13 +138,13 @@ def load_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size:
 
 def load_boxes(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame) -> np.ndarray:
     """(len(rows), 4) float32 xyxy boxes as fractions of each image's width and height."""
-    from podium.localization import to_xyxy
+    from podium.models.localization import to_xyxy
 
     table = read_boxes(spec, data_root).set_index(spec.id_column)
     missing = [i for i in rows["id"].astype(str) if i not in table.index]
     if missing:
         raise PodiumError(f"{len(missing)} training images have no box in {spec.labels_csv}.",
-                          expected="one box row per indexed training image", received=f"ids {_first(missing)}",
+                          expected="one box row per indexed training image", received=f"ids {first_few(missing)}",
                           fix="rebuild the index (`make data FORCE=1`) after changing the CSV")
     pixels = to_xyxy(table.loc[rows["id"].astype(str), list(spec.box_columns)].to_numpy(), spec.box_format)
     scale = np.stack([rows["width"], rows["height"], rows["width"], rows["height"]], axis=1).astype(np.float32)
@@ -157,8 +159,3 @@ def _require_columns(frame: pd.DataFrame, path: Path, roles: dict[str, str]) -> 
         raise PodiumError(f"The labels CSV {path} has no {role} column {column!r}.",
                           expected=f"columns {list(roles.values())}", received=f"columns {list(frame.columns)}",
                           fix="set id_column/label_column/rle_column/box_columns in the competition spec")
-
-
-def _first(items: list) -> str:
-    shown = ", ".join(repr(str(i)) for i in items[:_SHOW])
-    return shown + (f" and {len(items) - _SHOW} more" if len(items) > _SHOW else "")

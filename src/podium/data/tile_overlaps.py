@@ -3,7 +3,7 @@ tiles share 256 px steps of sea). A whole-image hash misses them, since only par
 shared, so a leak between folds survives `make dups` unless it looks at parts.
 
 Each image is cut into a grid x grid of blocks and every block is hashed as a whole image is (pHash of a
-32 x 32 thumbnail, duplicates.hash_thumbnails). Blocks too flat to hash (open water, cloud) never match.
+32 x 32 thumbnail, perceptual_hash.hash_thumbnails). Blocks too flat to hash (open water, cloud) never match.
 Two images share a scene when at least `min_blocks` of their blocks match *at one offset*: block (r, c)
 of one is block (r + dr, c + dc) of the other for the same (dr, dc) every time. A single chance match
 between unrelated blocks does not join two images; a real overlap of two tiles in a 3 x 3 grid shifted
@@ -18,15 +18,11 @@ from typing import Sequence
 
 import numpy as np
 
-from podium.data.duplicates import HASH_SIDE, components, find_pairs, gray_thumbnail, gray_thumbnails, hash_thumbnails
+from podium.data.hash_search import components, find_pairs
+from podium.data.perceptual_hash import HASH_SIDE, gray_thumbnails, hash_thumbnails
 from podium.errors import PodiumError
 
 DEFAULT_MIN_BLOCKS = 2
-
-
-def block_thumbnails(source: str | Path | bytes, grid: int) -> np.ndarray:
-    """(grid * grid, 32, 32) gray thumbnails of an image's blocks, row by row."""
-    return _blocks(gray_thumbnail(source, grid * HASH_SIDE)[None], grid)[0]
 
 
 def block_hashes(sources: Sequence[str | Path | bytes], grid: int, workers: int | None = None,

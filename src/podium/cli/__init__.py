@@ -1,0 +1,1 @@
+"""`podium <verb>`: the only place that prints; one module per area registers its verbs."""

@@ -1,0 +1,178 @@
+"""`podium <verb>`: the only place that prints. The Makefile calls nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+from podium.cli import data as cli_data
+from podium.errors import PodiumError
+
+
+def main(argv: list[str] | None = None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 0
+    try:
+        args.handler(args)
+    except PodiumError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a write fault no writer translated (disk full, read-only): the same message
+        from podium.io import write_fault
+
+        error = write_fault(exc)
+        if error is None:
+            raise
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: finished epochs are kept; run the same command again to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="podium", description=__doc__)
+    verbs = parser.add_subparsers(metavar="verb")
+
+    def verb(name: str, handler, help_: str, config: bool = True) -> argparse.ArgumentParser:
+        sub = verbs.add_parser(name, help=help_, description=help_)
+        sub.set_defaults(handler=handler)
+        if config:
+            sub.add_argument("--config", "-c", help="experiment YAML (configs/*.yaml)")
+            sub.add_argument("overrides", nargs="*", metavar="key=value", help="config overrides")
+        return sub
+
+    data = verb("data", _cmd_data, "fetch, safely unpack and index a competition's files", config=False)
+    data.add_argument("--competition", "-C", default="demo", help="built-in slug or spec YAML path")
+    data.add_argument("--data-dir", default="data")
+    data.add_argument("--source", help="folder holding the competition's files (instead of downloading)")
+    data.add_argument("--force", action="store_true", help="fetch, unpack and index again")
+    verb("folds", _cmd_folds, "write the deterministic validation split").add_argument("--force", action="store_true")
+    verb("train", _cmd_train, "train the configured folds; best checkpoint per fold; reports") \
+        .add_argument("--force", action="store_true", help="retrain folds that already finished")
+    verb("predict", _cmd_predict, "TTA x folds on the test set; write the validated submission CSV")
+    verb("run", _cmd_run, "the whole job: data, folds, train, predict").add_argument("--source")
+    verb("config", _cmd_config, "print the resolved config")
+    from podium.cli import data as cli_data
+    from podium.cli import kaggle as cli_kaggle
+    from podium.cli import search as cli_search
+    from podium.cli import experiments as cli_tasks
+
+    cli_kaggle.add_verbs(verb)
+    cli_search.add_verbs(verb)
+    cli_data.add_verbs(verb)
+    cli_tasks.add_verbs(verb)
+    from podium.cli import report as cli_report
+
+    cli_report.add_verbs(verb)
+    return parser
+
+
+def _config(args):
+    from podium.config import load_config
+
+    return load_config(args.config, args.overrides)  # also refuses flips a spec says change the meaning
+
+
+def _cmd_data(args) -> None:
+    from podium.workflow import prepare_data
+
+    _print_data(prepare_data(args.competition, args.data_dir, args.source, args.force))
+
+
+def _print_data(summary) -> None:
+    from podium.tasks import get_task
+
+    state = "unpacked" if summary.extracted else "already unpacked"
+    names = get_task(summary.task).index_label_words
+    if names:  # the index label says something else than the class (segmentation: has objects)
+        what = ", ".join(f"{v} {names.get(k, k)}" for k, v in summary.label_counts.items())
+        print(f"data: {summary.root} ({state}): {summary.n_train} train images ({what}), {summary.n_test} test images")
+    else:
+        print(f"data: {summary.root} ({state}): {summary.n_train} train images in {summary.n_classes} classes, "
+              f"{summary.n_test} test images")
+    if summary.bad_files:
+        print(f"data: {len(summary.bad_files)} unreadable image(s) skipped (listed in index.parquet):")
+        for path, reason in summary.bad_files[:10]:
+            print(f"  {path}: {reason}")
+
+
+def _cmd_folds(args) -> None:
+    from podium.workflow import make_split
+
+    cfg = _config(args)
+    cli_data.print_advice(cfg)
+    _print_split(make_split(cfg, force=args.force))
+
+
+def _print_split(summary) -> None:
+    sizes = ", ".join(f"{'training only' if k == -1 else k}={v}" for k, v in summary.sizes.items())
+    print(f"folds: {summary.path}: validation images per fold: {sizes}")
+    _print_notes("folds", summary.notes)
+
+
+def _print_notes(stage: str, notes: list[str]) -> None:
+    for note in notes:
+        print(f"{stage}: note: {note}")
+
+
+def _cmd_train(args) -> None:
+    from podium.workflow import train_run
+
+    cfg = _config(args)
+    cli_data.print_advice(cfg)
+    print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
+    _print_train(train_run(cfg, force=args.force))
+
+
+def _print_train(summary) -> None:
+    _print_notes("train", summary.notes)
+    print(summary.report_text)
+
+
+def _cmd_predict(args) -> None:
+    from podium.workflow import predict_run
+
+    _print_predict(predict_run(_config(args)))
+
+
+def _print_predict(summary) -> None:
+    print(f"submission: {summary.submission} ({summary.n_rows} rows, validated against the sample submission)")
+    if summary.n_unreadable:
+        print(f"submission: {summary.n_unreadable} unreadable test image(s) got {summary.unreadable_note}")
+    top = ", ".join(f"{k} {v}" for k, v in list(summary.counts.items())[:5])
+    print(f"submission: predicted: {top}")
+    print(f"submission: made by {', '.join(summary.folds_used)}; settings recorded in {summary.record}")
+    _print_notes("submission", summary.notes)
+
+
+def _cmd_run(args) -> None:
+    from podium.workflow import make_split, predict_run, prepare_data, train_run
+
+    started = time.perf_counter()
+    cfg = _config(args)
+    _print_data(prepare_data(cfg.competition, cfg.data_dir, args.source))
+    cli_data.print_advice(cfg)
+    _print_split(make_split(cfg))
+    print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
+    _print_train(train_run(cfg))
+    _print_predict(predict_run(cfg))
+    print(f"done in {time.perf_counter() - started:.0f} s")
+
+
+def _cmd_config(args) -> None:
+    import yaml
+
+    cfg = _config(args)
+    print(yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False), end="")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

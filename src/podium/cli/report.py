@@ -1,0 +1,44 @@
+"""CLI verbs of blending and the report: blend, report. Handlers print; the work is in blend.py and
+reports/html.py."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable
+
+AddVerb = Callable[..., argparse.ArgumentParser]
+
+
+def add_verbs(verb: AddVerb) -> None:
+    """Register this area's verbs with cli/main.py's `verb(name, handler, help, config=True)` helper."""
+    blend = verb("blend", _cmd_blend, "blend finished runs of one split: honest CV, weights, one submission",
+                 config=False)
+    blend.add_argument("--runs", nargs="*", default=[], help="run ids (folders of runs/)")
+    blend.add_argument("--blend", help="blend YAML: runs, method, name (the command line wins per key)")
+    blend.add_argument("--method", help="weights (fitted, default) | mean | rank")
+    blend.add_argument("--name", help="the blend's name (default: a hash of its runs and method)")
+    blend.add_argument("--runs-dir", default="runs")
+    report = verb("report", _cmd_report, "one static HTML page over runs/ and submissions/ (runs/report/)",
+                  config=False)
+    report.add_argument("--runs-dir", default="runs")
+    report.add_argument("--submissions-dir", default="submissions")
+    report.add_argument("--out", help="output folder (default: <runs-dir>/report)")
+
+
+def _cmd_blend(args) -> None:
+    from podium.blend import load_blend_spec, run_blend, summary_lines
+
+    runs = [r for item in args.runs for r in item.split()]
+    spec = load_blend_spec(args.blend, runs=runs, method=args.method, name=args.name)
+    summary = run_blend(spec, args.runs_dir)
+    print("\n".join(summary_lines(summary)))
+
+
+def _cmd_report(args) -> None:
+    from podium.reports.html import build_report
+
+    built = build_report(args.runs_dir, args.submissions_dir, args.out)
+    print(f"report: {built.page} ({built.n_runs} runs, {built.n_searches} searches, {built.n_blends} blends, "
+          f"{built.n_submissions} logged submissions; {built.n_files} files, {built.bytes / 1e6:.1f} MB, "
+          f"{built.seconds:.1f} s)")
+    print(f"open it from disk: file://{built.page.resolve()}")

@@ -1,0 +1,111 @@
+"""Competition specs: what a Kaggle competition's files look like and what its submission must be.
+
+A spec is data (a YAML file), so a new competition with a known layout needs no code. Built-in specs
+live beside this module in competitions/<slug>.yaml; any other path to a YAML file works too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from podium.errors import PodiumError
+from podium.io import read_yaml_mapping
+from podium.tasks import get_task
+
+SPEC_DIR = Path(__file__).parents[1] / "competitions"  # package data: src/podium/competitions/*.yaml
+
+
+@dataclass(frozen=True)
+class CompetitionSpec:
+    slug: str
+    title: str = ""
+    task: Literal["classification", "segmentation", "localization", "multilabel"] = "classification"
+    # embedded: files ship inside podium (the demo); generated: the ellipse-and-rectangle shapes, written on `make data`
+    source: Literal["kaggle", "embedded", "generated"] = "kaggle"
+    layout: Literal["folder", "csv"] = "folder"  # folder: <train_dir>/<class>/<image>; csv: labels_csv
+    archives: tuple[str, ...] = ("train.zip", "test.zip")  # extracted into data/<slug>/
+    train_dir: str = "train"  # relative to data/<slug>/
+    labels_csv: str = ""  # csv layout: relative to data/<slug>/
+    id_column: str = "id"  # csv layout: the image column (file name or stem, found anywhere under train_dir)
+    label_column: str = "label"
+    test_dir: str = "test"
+    sample_submission: str = "sample_submission.csv"
+    submission_id_column: str = "id"
+    submission_label_column: str = "label"
+    submission_id: Literal["stem", "filename"] = "stem"  # how the submission names a test image
+    image_extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+    classes: tuple[str, ...] = ()  # fixed class order; empty: sorted labels found in train
+    metric: Literal["accuracy", "dice", "airbus_f2", "mean_iou", "micro_f1"] = "accuracy"
+    box_format: Literal["xyxy", "xywh"] = "xyxy"  # localization: how the spec's files write a box
+    # segmentation: labels_csv's column of run-length strings, one row per object (Airbus); an image
+    # without objects has one row with an empty string. The submission writes the same column.
+    rle_column: str = "EncodedPixels"
+    # localization: labels_csv's (and the submission's) box columns, in pixels of the original image
+    box_columns: tuple[str, ...] = ("x1", "y1", "x2", "y2")
+    rules_url: str = ""
+    # false: a mirrored image changes its meaning (digits, letters, text), so flip augments and flipped TTA
+    # views are refused at config load; true: flips are fine; unset: podium.data.advice warns on a hunch
+    flip_invariant: bool | None = None
+    # csv: `make submit` uploads the CSV; code: Kaggle re-runs a kernel version on the hidden test set and
+    # scores the submission.csv it writes, so `make submit` submits the pushed kernel version instead
+    submission_kind: Literal["csv", "code"] = "csv"
+
+    @property
+    def root_hint(self) -> str:
+        return f"data/{self.slug}"
+
+
+def builtin_slugs() -> list[str]:
+    return sorted(p.stem for p in SPEC_DIR.glob("*.yaml"))
+
+
+def load_competition(name_or_path: str) -> CompetitionSpec:
+    """A built-in slug or a path to a spec YAML; unknown fields are errors, as in the config."""
+    path = Path(name_or_path)
+    if path.suffix not in (".yaml", ".yml"):
+        path = SPEC_DIR / f"{name_or_path}.yaml"
+        if not path.is_file():
+            raise PodiumError(f"Unknown competition '{name_or_path}'.",
+                              expected=f"a built-in slug ({', '.join(builtin_slugs())}) or a path to a spec YAML",
+                              received=repr(name_or_path),
+                              fix="draft one with `make spec SRC=<folder of downloaded files>` "
+                                  "(docs/competition-spec.md) and pass its path")
+    elif not path.is_file():
+        raise PodiumError(f"Competition spec {path} does not exist.", expected="a YAML competition spec",
+                          received=str(path), fix="check the path")
+    raw = read_yaml_mapping(path, "Competition spec", "src/podium/competitions/demo.yaml",
+                            "write one 'field: value' per line, as src/podium/competitions/demo.yaml does")
+    known = [f.name for f in dataclasses.fields(CompetitionSpec)]
+    for key in raw:
+        if key not in known:
+            close = difflib.get_close_matches(key, known, n=1)
+            raise PodiumError(f"Unknown field '{key}' in competition spec {path}.",
+                              expected=f"one of: {', '.join(known)}", received=repr(key),
+                              fix=f"did you mean '{close[0]}'?" if close else "remove it")
+    for key in ("archives", "image_extensions", "classes", "box_columns"):
+        if key in raw:
+            raw[key] = tuple(str(v) for v in raw[key])
+    if "slug" not in raw:
+        raise PodiumError(f"Competition spec {path} has no slug.", expected="slug: <kaggle competition slug>",
+                          received=", ".join(raw) or "an empty file", fix="add a slug line")
+    spec = CompetitionSpec(**raw)
+    _check_task_layout(spec, path)
+    return spec
+
+
+def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:
+    """Masks, boxes and label sets come from a CSV; a folder-per-class layout has nowhere to keep them."""
+    if get_task(spec.task).needs_labels_csv and (spec.layout != "csv" or not spec.labels_csv):
+        raise PodiumError(f"Competition spec {path} has task {spec.task} without a labels CSV.",
+                          expected="layout: csv and labels_csv naming the file of run-length masks (segmentation), "
+                                   "boxes (localization) or space-separated labels (multilabel)",
+                          received=f"layout: {spec.layout}, labels_csv: {spec.labels_csv!r}",
+                          fix="set layout: csv and labels_csv (see src/podium/competitions/airbus-ship-detection.yaml)")
+    if len(spec.box_columns) != 4 or len(set(spec.box_columns)) != 4:
+        raise PodiumError(f"Competition spec {path} needs four distinct box_columns.",
+                          expected="four names, e.g. [x1, y1, x2, y2] (xyxy) or [x, y, w, h] (xywh)",
+                          received=repr(list(spec.box_columns)), fix="list the four column names in box_format order")

@@ -1,0 +1,137 @@
+"""The ellipse-and-rectangle shapes written as a Kaggle competition's raw files, so demos and tests go through the
+same `make data` -> train -> predict -> submission path as Airbus does.
+
+What lands in the folder (as Kaggle serves a competition):
+  train.zip   train/<id>.png          test.zip   test/<id>.png
+  train_ship_segmentations.csv        ImageId, EncodedPixels: one row per ellipse, one empty row per
+                                      image without one (Airbus' layout)
+  train_boxes.csv                     ImageId, label (dark/bright), x1, y1, x2, y2 in pixels; only the
+                                      images that have an ellipse
+  sample_submission.csv               ImageId, EncodedPixels ("1 2" placeholders, as Airbus ships it)
+  sample_submission_boxes.csv         ImageId, label, x1, y1, x2, y2 for the test images with an ellipse
+  answers/                            the test set's true rows, kept apart like a leaderboard's
+shapes-multilabel instead writes 64 x 64 images holding any non-empty subset of {ellipse, rectangle,
+triangle}: train_labels.csv (ImageId, labels: space-separated, in that order) and
+sample_submission_labels.csv (ImageId, labels "ellipse"), answers/test_labels.csv.
+Images are generated square and written at `file_size` (width, height), so the code that brings masks
+and boxes to the model's size and back is exercised with a non-square original.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from podium.errors import PodiumError
+from podium.io import atomic_path, write_csv
+from podium.data.rle import submission_frame
+from podium.experiments.synthetic import LABEL_SET_CLASSES, ShapeSet, make_label_sets, make_shapes, mask_box
+
+# The built-in competitions whose spec says `source: generated`: what `make data` writes for them.
+GENERATED = {
+    "shapes-segmentation": dict(n_train=400, n_test=100, size=64, file_size=(96, 80), seed=0, object_probability=0.8),
+    "shapes-localization": dict(n_train=400, n_test=100, size=64, file_size=(96, 80), seed=1, object_probability=1.0),
+    "shapes-multilabel": dict(n_train=400, n_test=100, size=64, seed=2),
+}
+
+
+def write_generated(slug: str, out_dir: str | Path) -> Path:
+    if slug not in GENERATED:
+        raise PodiumError(f"No generator for competition '{slug}'.", expected=f"one of: {', '.join(GENERATED)}",
+                          received=repr(slug), fix="use source: kaggle or embedded in the spec")
+    writer = write_label_set_competition if slug == "shapes-multilabel" else write_shapes_competition
+    return writer(out_dir, **GENERATED[slug])
+
+
+def write_label_set_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64,
+                                seed: int = 0) -> Path:
+    """The multi-label shapes (synthetic.make_label_sets) as a competition of space-separated labels."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for split, n, split_seed in (("train", n_train, seed * 2), ("test", n_test, seed * 2 + 1)):
+        images, present = make_label_sets(n, size, split_seed)
+        ids = [f"{split}-{seed}-{i:05d}.png" for i in range(n)]
+        _write_zip(out / f"{split}.zip", split, ids, images)
+        labels = [" ".join(name for name, on in zip(LABEL_SET_CLASSES, row) if on) for row in present]
+        frame = pd.DataFrame({"ImageId": ids, "labels": labels})
+        if split == "train":
+            write_csv(out / "train_labels.csv", frame)
+        else:
+            write_csv(out / "answers" / "test_labels.csv", frame)
+            write_csv(out / "sample_submission_labels.csv", frame.assign(labels=LABEL_SET_CLASSES[0]))
+    return out
+
+
+def write_shapes_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64,
+                             file_size: tuple[int, int] | None = None, seed: int = 0,
+                             object_probability: float = 1.0) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    width, height = file_size or (size, size)
+    for split, n, split_seed in (("train", n_train, seed * 2), ("test", n_test, seed * 2 + 1)):
+        shapes = _at_size(make_shapes(n, size, split_seed, object_probability), width, height)
+        ids = [f"{split}-{seed}-{i:05d}.png" for i in range(n)]
+        _write_zip(out / f"{split}.zip", split, ids, shapes.images)
+        masks, boxes = submission_frame(ids, shapes.masks), _box_frame(ids, shapes)
+        if split == "train":
+            write_csv(out / "train_ship_segmentations.csv", masks)
+            write_csv(out / "train_boxes.csv", boxes)
+        else:
+            write_csv(out / "answers" / "test_ship_segmentations.csv", masks)
+            write_csv(out / "answers" / "test_boxes.csv", boxes)
+            write_csv(out / "sample_submission.csv", pd.DataFrame({"ImageId": ids, "EncodedPixels": "1 2"}))
+            placeholder = boxes.assign(label="dark", x1=0, y1=0, x2=width, y2=height)
+            write_csv(out / "sample_submission_boxes.csv", placeholder)
+    return out
+
+
+def write_shapes(shapes: ShapeSet, out_dir: str | Path, prefix: str = "shape") -> Path:
+    """`make synth`: the images as loose PNGs with both CSVs, to look at or feed elsewhere."""
+    from PIL import Image
+
+    out = Path(out_dir)
+    (out / "train").mkdir(parents=True, exist_ok=True)
+    ids = [f"{prefix}-{i:06d}.png" for i in range(len(shapes))]
+    for image_id, image in zip(ids, shapes.images):
+        Image.fromarray(image).save(out / "train" / image_id)
+    write_csv(out / "train_ship_segmentations.csv", submission_frame(ids, shapes.masks))
+    write_csv(out / "train_boxes.csv", _box_frame(ids, shapes))
+    return out
+
+
+def _box_frame(ids: list[str], shapes: ShapeSet) -> pd.DataFrame:
+    """Pixel boxes of the images that have an ellipse (a localization image always has its object)."""
+    height, width = shapes.images.shape[1:3]
+    scale = np.array([width, height, width, height], dtype=np.float32)
+    boxes = pd.DataFrame(np.rint(shapes.boxes * scale).astype(int), columns=["x1", "y1", "x2", "y2"])
+    boxes.insert(0, "label", np.where(shapes.bright == 1, "bright", "dark"))
+    boxes.insert(0, "ImageId", ids)
+    return boxes[shapes.has_object == 1].reset_index(drop=True)
+
+
+def _at_size(shapes: ShapeSet, width: int, height: int) -> ShapeSet:
+    """Stretch images (bicubic) and masks (nearest) to width x height; boxes are re-read off the masks."""
+    from PIL import Image
+
+    if shapes.images.shape[1:3] == (height, width):
+        return shapes
+    images = np.stack([np.asarray(Image.fromarray(im).resize((width, height), Image.BICUBIC)) for im in shapes.images])
+    masks = np.stack([np.asarray(Image.fromarray(m[..., 0]).resize((width, height), Image.NEAREST))
+                      for m in shapes.masks])[..., None]
+    boxes = np.array([mask_box(mask) for mask in masks[..., 0]], dtype=np.float32)
+    return ShapeSet(images, masks, boxes, shapes.has_object, shapes.bright)
+
+
+def _write_zip(path: Path, folder: str, ids: list[str], images: np.ndarray) -> None:
+    import io
+
+    from PIL import Image
+
+    with atomic_path(path) as tmp, zipfile.ZipFile(tmp, "w", zipfile.ZIP_STORED) as archive:
+        for image_id, image in zip(ids, images):
+            buffer = io.BytesIO()
+            Image.fromarray(image).save(buffer, format="PNG")
+            archive.writestr(f"{folder}/{image_id}", buffer.getvalue())

@@ -1,0 +1,260 @@
+"""`make rehearse`: run a rendered inference kernel here, as Kaggle would, before spending GPU quota.
+
+Kaggle re-runs a code competition's kernel on a hidden test set with other ids, with internet off and
+with its own Python image. The rehearsal reproduces what can be reproduced here:
+- a /kaggle/input-like tree built from local files: the competition's files, with the test images
+  hard-linked under NEW shuffled ids and the sample submission rebuilt for them (a list of test ids
+  frozen at render time would fail), and the packaged run (or, for run_source: kernel, the run laid
+  out as the training kernel's output: <kernel-slug>/runs/<run_id>/);
+- no network: the script runs inside `unshare -n` (a network namespace with only a loopback
+  interface); where that is not permitted the rehearsal refuses unless allow_network is given;
+- podium importable only from the script's inlined copy: the interpreter runs isolated (-I: no
+  PYTHONPATH, no user site) and an import hook refuses `podium` from anywhere but the script's
+  scratch folder, so podium's editable install cannot stand in; the script prints podium.__file__.
+What it cannot reproduce: Kaggle's package versions (this venv's are podium's pins) and its hardware.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from podium.errors import PodiumError
+from podium.io import write_csv, write_json, write_text
+
+NEW_ID_PREFIX = "rehearse-"
+# Runs the rendered script: podium only from its scratch copy, and the interfaces it can see printed.
+BOOTSTRAP = r'''
+import importlib.abc, importlib.machinery, os, runpy, socket, sys
+script, src = sys.argv[1], os.path.join(os.environ["PODIUM_SCRATCH"], "src")
+
+class OnlyInlinedPodium(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name != "podium":
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(name, [src])
+        if spec is None:
+            raise ImportError("podium is importable only from the script's inlined copy in " + src)
+        return spec
+
+sys.meta_path.insert(0, OnlyInlinedPodium())
+names = sorted(name for _, name in socket.if_nameindex())
+print("rehearsal: network interfaces: " + (", ".join(names) or "none"), flush=True)
+sys.argv = [script]
+runpy.run_path(script, run_name="__main__")
+'''
+
+
+@dataclass
+class RehearsalSummary:
+    folder: Path  # the rehearsal's tree, log and summary
+    returncode: int
+    wall_seconds: float
+    network: str  # how the script was cut off from the network
+    podium_file: str  # where the script imported podium from
+    inlined: bool  # podium_file is the script's own inlined copy
+    n_test: int  # test images in the rehearsal's test set (new ids)
+    n_rows: int = 0
+    ids_match: bool = False  # submission ids are exactly the rebuilt sample's, in its order
+    problems: list[str] = field(default_factory=list)  # validation problems of the submission
+    accuracy: float | None = None  # against held-back labels, mapped back to the original ids
+    images_per_second: float | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+    log: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and self.inlined and self.ids_match and not self.problems
+
+
+def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_network: bool = False,
+             timeout: float = 3600.0, seed: int = 0, python: str = sys.executable,
+             clock: Callable[[], float] = time.perf_counter) -> RehearsalSummary:
+    """Run kernels/<slug>/podium_kernel.py (mode inference) offline on a renamed copy of the test set."""
+    from podium.data.dataset import competition_root
+    from podium.data.index import load_index
+
+    folder = Path(folder).resolve()
+    rendered = _rendered(folder, cfg)
+    network = _network_mode(allow_network)
+    spec, data_root = competition_root(cfg)
+    data_root = data_root.resolve()
+    index = load_index(data_root / "index.parquet")
+    work = folder / "rehearsal"
+    shutil.rmtree(work, ignore_errors=True)
+    input_root, scratch, working = work / "input", work / "scratch", work / "working"
+    for path in (input_root, scratch, working, work / "home"):
+        path.mkdir(parents=True)
+    id_map, sample = _competition_tree(spec, data_root, index, input_root / spec.slug, seed)
+    write_csv(work / "ids.csv", pd.DataFrame({"id": list(id_map), "original_id": list(id_map.values())}))
+    _run_tree(cfg, rendered, input_root)
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work / "home"), "LANG": "C.UTF-8",
+           "PODIUM_KAGGLE_INPUT": str(input_root), "PODIUM_KAGGLE_WORKING": str(working),
+           "PODIUM_SCRATCH": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    if "KERAS_BACKEND" in os.environ:
+        env["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+    command = [python, "-I", "-c", BOOTSTRAP, str(folder / "podium_kernel.py")]
+    if network.startswith("none"):
+        command = ["unshare", "-n", *command]
+    started = clock()
+    try:
+        done = subprocess.run(command, env=env, cwd=working, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=timeout)
+        returncode, log = done.returncode, done.stdout
+    except subprocess.TimeoutExpired as exc:
+        returncode, log = 124, (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        log += f"\nrehearsal: stopped after {timeout:.0f} s"
+    wall = clock() - started
+    write_text(work / "kernel.log", log)
+    found = re.findall(r"podium imported from (\S+)", log)
+    podium_file = found[-1] if found else ""
+    inlined = bool(podium_file) and Path(podium_file).resolve().is_relative_to((scratch / "src").resolve())
+    summary = RehearsalSummary(folder=work, returncode=returncode, wall_seconds=wall, network=network,
+                               podium_file=podium_file, inlined=inlined, n_test=len(id_map), log=log)
+    if returncode == 0:
+        _check_outputs(summary, cfg, spec, working, sample, id_map, labels, _classes(cfg, spec, input_root))
+    record = {k: v for k, v in asdict(summary).items() if k != "log"}
+    write_json(work / "rehearsal.json", {**record, "ok": summary.ok, "labels": str(labels or ""),
+                                         "kernel_log": str(work / "kernel.log")})
+    return summary
+
+
+def _rendered(folder: Path, cfg) -> dict:
+    path = folder / "podium-kernel.json"
+    if not path.is_file():
+        raise PodiumError(f"{folder} holds no rendered kernel.", expected=str(path), received="no such file",
+                          fix="make kernel EXP=<config> KERNEL=<spec with mode: inference> first (ARGS=--no-upload "
+                              "renders without uploading)")
+    rendered = json.loads(path.read_text(encoding="utf-8"))
+    if rendered.get("mode") != "inference":
+        raise PodiumError(f"The kernel in {folder} is a training kernel.", expected="mode: inference",
+                          received=f"mode: {rendered.get('mode', 'train')}",
+                          fix="set mode: inference in the kernel spec and run make kernel again")
+    if rendered.get("run_id") != cfg.run_id:
+        raise PodiumError(f"The kernel in {folder} was rendered for another run.", expected=f"run {cfg.run_id}",
+                          received=f"run {rendered.get('run_id')}", fix="make kernel with the same EXP and ARGS")
+    return rendered
+
+
+def _network_mode(allow_network: bool) -> str:
+    """'none (unshare -n)' when a network namespace can be made here; else refuse, unless allowed."""
+    if shutil.which("unshare"):
+        probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True)
+        if probe.returncode == 0:
+            return "none (unshare -n: a network namespace with only loopback)"
+        reason = probe.stderr.strip() or f"exit {probe.returncode}"
+    else:
+        reason = "no unshare command"
+    if allow_network:
+        return f"NOT isolated ({reason}); the script could reach the network"
+    raise PodiumError("The rehearsal cannot cut the script off from the network here.",
+                      expected="`unshare -n` permitted (root, or user namespaces enabled)", received=reason,
+                      fix="run as root / enable unprivileged user namespaces, or pass --allow-network to rehearse "
+                          "with network (then it does not prove the kernel works offline)")
+
+
+def _competition_tree(spec, data_root: Path, index: pd.DataFrame, target: Path, seed: int
+                      ) -> tuple[dict[str, str], pd.DataFrame]:
+    """The competition folder with the test images under new shuffled ids; (new id -> old id, new sample)."""
+    from podium.submission.validate import read_sample_submission
+
+    # never linked (written here instead): the test folder and the sample's top folder; podium's own files
+    skip = {spec.test_dir.split("/")[0], spec.sample_submission.split("/")[0], "index.parquet", "cache", "splits"}
+    target.mkdir(parents=True)
+    for path in sorted(data_root.iterdir()):
+        if path.name.startswith(".") or path.name in skip:
+            continue
+        (target / path.name).symlink_to(path.resolve(), target_is_directory=path.is_dir())
+    tests = index[index["split"] == "test"].sort_values("id").reset_index(drop=True)
+    order = np.random.default_rng(seed).permutation(len(tests))
+    id_map = {}
+    for position, row in tests.iterrows():
+        source = data_root / str(row["path"])
+        stem = f"{NEW_ID_PREFIX}{order[position]:06d}"
+        new_id = stem if spec.submission_id == "stem" else stem + source.suffix
+        _link(source, target / spec.test_dir / f"{stem}{source.suffix}")
+        id_map[new_id] = str(row["id"])
+    sample = read_sample_submission(data_root / spec.sample_submission, spec.submission_id_column,
+                                    spec.submission_label_column)
+    back = {old: new for new, old in id_map.items()}
+    unknown = [i for i in sample[spec.submission_id_column] if i not in back]
+    if unknown:
+        raise PodiumError("The sample submission names ids that are not test images of the index.",
+                          expected="every sample id among the indexed test images",
+                          received=f"{len(unknown)} unknown, e.g. {unknown[:3]}", fix="make data again")
+    sample = sample.assign(**{spec.submission_id_column: sample[spec.submission_id_column].map(back)})
+    sample = sample.sort_values(spec.submission_id_column, kind="stable").reset_index(drop=True)
+    (target / spec.sample_submission).parent.mkdir(parents=True, exist_ok=True)
+    sample.to_csv(target / spec.sample_submission, index=False)
+    return id_map, sample
+
+
+def _run_tree(cfg, rendered: dict, input_root: Path) -> None:
+    """The run where the kernel's sources put it: the uploaded dataset, or the training kernel's output."""
+    if rendered.get("run_source", "dataset") == "dataset":
+        source = Path(rendered["run_dataset"])
+        meta = json.loads((source / "dataset-metadata.json").read_text(encoding="utf-8"))
+        shutil.copytree(source, input_root / meta["id"].split("/")[1], copy_function=_link,
+                        ignore=shutil.ignore_patterns("dataset-metadata.json"))
+    else:
+        from podium.kaggle.inference import package_run
+
+        slug = rendered["run_kernel"].split("/")[1]
+        runs = package_run(cfg, input_root / slug / "runs", rendered["run_kernel"])
+        (runs / "dataset-metadata.json").unlink()
+
+
+def _classes(cfg, spec, input_root: Path) -> list[str]:
+    """The class names of the run the script found, as it found it."""
+    from podium.kaggle.inference import find_run
+
+    run_dir = find_run(input_root, cfg.run_id, skip=(spec.slug,))
+    return json.loads((run_dir / "classes.json").read_text(encoding="utf-8"))["classes"]
+
+
+def _check_outputs(summary: RehearsalSummary, cfg, spec, working: Path, sample: pd.DataFrame,
+                   id_map: dict[str, str], labels, classes: list[str]) -> None:
+    from podium.submission.validate import column_problems, submission_problems
+
+    id_column, label_column = spec.submission_id_column, spec.submission_label_column
+    path = working / "submission.csv"
+    if not path.is_file():
+        summary.problems.append("the script wrote no submission.csv")
+        return
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    summary.n_rows = len(frame)
+    summary.ids_match = id_column in frame and frame[id_column].tolist() == sample[id_column].tolist()
+    if cfg.task == "classification":
+        summary.problems += submission_problems(frame, sample, id_column, label_column, classes)
+    else:
+        summary.problems += column_problems(frame, sample)
+    record = working / "podium-run.json"
+    if record.is_file():
+        run = json.loads(record.read_text(encoding="utf-8"))
+        summary.timings, summary.images_per_second = run.get("timings", {}), run.get("images_per_second")
+    if labels and cfg.task == "classification":
+        truth = pd.read_csv(labels, dtype=str, keep_default_na=False)
+        predicted = frame.assign(**{id_column: frame[id_column].map(id_map)})
+        merged = predicted.merge(truth, on=id_column, suffixes=("", "_true"))
+        if len(merged):
+            summary.accuracy = float((merged[label_column] == merged[f"{label_column}_true"]).mean())
+
+
+def _link(source, target) -> None:
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copyfile(source, target)

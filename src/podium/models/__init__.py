@@ -1,0 +1,1 @@
+"""Networks: the backbone registry, the classifier, the segmentation and localization models."""

@@ -1,0 +1,295 @@
+"""Registry of backbones: which keras constructor, which input range, which sizes.
+
+The registry, never the user, decides the preprocessing: feeding a backbone the wrong input range is
+the most expensive silent mistake in transfer learning (EfficientNet fed /255 pixels trains to a
+fraction of its accuracy without any error). Every `mode` below was read off the keras source
+(keras/src/applications/*.py) and is checked against keras' own `preprocess_input` in
+tests/test_backbones.py.
+
+`names()` and `get()` import no keras, so config validation stays cheap.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from podium.errors import PodiumError
+
+if TYPE_CHECKING:
+    import keras
+
+Mode = Literal["raw", "tf", "caffe", "torch", "unit"]
+
+BACKBONE_NAME = "backbone"  # the sub-model's name inside a classifier; set_backbone_trainable finds it by it
+WEIGHT_FILE_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
+
+# keras' EfficientNet (V1) ImageNet weights store the std, not the variance, in their Normalization
+# layer, and keras makes up for it with an extra Rescaling only when weights == "imagenet"
+# (tensorflow/tensorflow#49930). Values from keras/src/applications/efficientnet.py.
+_EFFICIENTNET_IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class BackboneSpec:
+    """One backbone. `mode` is what Preprocess does to 0..255 pixels before the keras model sees them:
+    raw (the keras model rescales itself), tf (-1..1), caffe (BGR, ImageNet mean), torch (ImageNet
+    mean/std), unit (/255, tiny CNN). `default_size`: the resolution the weights were trained at;
+    `min_size`: the smallest input keras accepts."""
+
+    name: str
+    constructor: str  # attribute of keras.applications; "" for the from-scratch nets (tiny_cnn, resnet9)
+    reference_module: str  # keras.applications.<module>.preprocess_input is the ground truth
+    mode: Mode
+    default_size: int
+    min_size: int = 32
+
+    @property
+    def has_pretrained_weights(self) -> bool:
+        return bool(self.constructor)
+
+
+def _efficientnets() -> list[BackboneSpec]:
+    sizes = (224, 240, 260, 300, 380, 456, 528, 600)  # B0..B7, as in keras' EfficientNetB<i>()
+    return [BackboneSpec(f"efficientnet_b{i}", f"EfficientNetB{i}", "efficientnet", "raw", size)
+            for i, size in enumerate(sizes)]
+
+
+def _efficientnets_v2() -> list[BackboneSpec]:
+    sizes = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "s": 384}  # keras' EfficientNetV2*()
+    return [BackboneSpec(f"efficientnetv2_{v}", f"EfficientNetV2{v.upper()}", "efficientnet_v2", "raw", size)
+            for v, size in sizes.items()]
+
+
+BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in [
+    BackboneSpec("tiny_cnn", "", "", "unit", default_size=32, min_size=8),
+    BackboneSpec("resnet9", "", "", "unit", default_size=32, min_size=8),
+    BackboneSpec("resnet50", "ResNet50", "resnet50", "caffe", 224),
+    BackboneSpec("resnet50v2", "ResNet50V2", "resnet_v2", "tf", 224),
+    BackboneSpec("xception", "Xception", "xception", "tf", 299, min_size=71),
+    *_efficientnets(),
+    *_efficientnets_v2(),
+    BackboneSpec("convnext_tiny", "ConvNeXtTiny", "convnext", "raw", 224),
+    BackboneSpec("mobilenetv3_large", "MobileNetV3Large", "mobilenet_v3", "raw", 224),
+]}
+
+
+def names() -> list[str]:
+    return list(BACKBONES)
+
+
+def get(name: str) -> BackboneSpec:
+    if name not in BACKBONES:
+        raise PodiumError(f"Unknown backbone {name!r}.", expected=f"one of: {', '.join(names())}",
+                          received=repr(name), fix="set backbone= to one of the listed names")
+    return BACKBONES[name]
+
+
+def __getattr__(attr: str) -> Any:
+    """`from podium.models.backbones import Preprocess` works, without importing keras for `names()`."""
+    if attr == "Preprocess":
+        from podium.models.layers import Preprocess
+
+        return Preprocess
+    raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
+
+
+# ---- building ------------------------------------------------------------------------------------
+def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "none") -> keras.Model:
+    """Feature extractor: (S, S, 3) backbone-ready input -> pooled features (no classification top).
+
+    weights: "imagenet" (keras' own download), "none" (random init) or a local file (.weights.h5,
+    legacy .h5, or a .keras model whose weights are copied), e.g. a Kaggle dataset on an offline kernel.
+    """
+    spec = get(spec) if isinstance(spec, str) else spec
+    _check_size(spec, image_size)
+    source = _weights_source(spec, weights)
+    if not spec.has_pretrained_weights:
+        model = _FROM_SCRATCH[spec.name](image_size)
+    else:
+        model = _keras_application(spec, image_size, "imagenet" if source == "imagenet" else None)
+    if isinstance(source, Path):
+        _load_weights_file(model, spec, source)
+        model = _restore_efficientnet_imagenet_rescaling(model, spec)
+    model.name = BACKBONE_NAME
+    return model
+
+
+def is_pretrained(weights: str) -> bool:
+    """Anything but "none" starts from trained weights, whose BatchNorm statistics must be kept."""
+    return weights.strip().lower() != "none"
+
+
+def _check_size(spec: BackboneSpec, image_size: int) -> None:
+    if image_size < spec.min_size:
+        raise PodiumError(f"Image size {image_size} is too small for backbone {spec.name}.",
+                          expected=f"image_size >= {spec.min_size} (trained at {spec.default_size})",
+                          received=str(image_size),
+                          fix=f"set image_size={spec.default_size}, or 0 for the backbone's default")
+
+
+def _weights_source(spec: BackboneSpec, weights: str) -> str | Path | None:
+    """"imagenet", None (random init) or an existing local file; anything else is the user's to fix."""
+    choice = weights.strip()
+    if choice.lower() == "none":
+        return None
+    if choice.lower() == "imagenet":
+        if not spec.has_pretrained_weights:
+            raise PodiumError(f"Backbone {spec.name} has no ImageNet weights.", expected="weights=none",
+                              received="weights=imagenet", fix="set weights=none, or pick a keras backbone")
+        return "imagenet"
+    path = Path(choice).expanduser()
+    if not path.name.endswith(WEIGHT_FILE_SUFFIXES):
+        raise PodiumError(f"Weights {choice!r} are neither a keyword nor a weights file.",
+                          expected=f"imagenet, none, or a path ending in {', '.join(WEIGHT_FILE_SUFFIXES)}",
+                          received=repr(choice), fix="set weights=imagenet, weights=none or weights=<file>")
+    if not path.is_file():
+        raise PodiumError(f"Weights file {path} does not exist.",
+                          expected=f"an existing file with {spec.name} weights (include_top=False)",
+                          received=str(path), fix="fix the path, or set weights=imagenet / weights=none")
+    return path
+
+
+def _tiny_cnn(image_size: int) -> keras.Model:
+    """Three conv blocks: fast enough on a laptop CPU to test the whole pipeline in seconds."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = inputs
+    for block, filters in enumerate((32, 64, 128), start=1):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
+        x = layers.BatchNormalization(momentum=0.9, name=f"block{block}_bn")(x)  # few steps per epoch on small data
+        x = layers.ReLU(name=f"block{block}_relu")(x)
+        x = layers.MaxPooling2D(2, padding="same", name=f"block{block}_pool")(x)
+    outputs = layers.GlobalAveragePooling2D(name="avg_pool")(x)
+    return keras.Model(inputs, outputs, name="tiny_cnn")
+
+
+def _resnet9(image_size: int) -> keras.Model:
+    """The CIFAR-10 speed-run ResNet-9 (Page's DAWNBench net, 64-128-256-512): from scratch, it reaches
+    ~90% in a few epochs, which a keras.applications ResNet at 32 px does not (docs/speed.md)."""
+    import keras
+    from keras import layers
+
+    def conv_bn(x, filters: int, name: str, pool: bool = False):
+        x = layers.Conv2D(filters, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+        if pool:
+            x = layers.MaxPooling2D(2, name=f"{name}_pool")(x)
+        x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+        return layers.ReLU(name=f"{name}_relu")(x)
+
+    def residual(x, filters: int, name: str):
+        shortcut = x
+        x = conv_bn(x, filters, f"{name}a")
+        x = conv_bn(x, filters, f"{name}b")
+        return layers.Add(name=f"{name}_add")([shortcut, x])
+
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = conv_bn(inputs, 64, "prep")
+    x = conv_bn(x, 128, "layer1", pool=True)
+    x = residual(x, 128, "res1")
+    x = conv_bn(x, 256, "layer2", pool=True)
+    x = conv_bn(x, 512, "layer3", pool=True)
+    x = residual(x, 512, "res3")
+    outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return keras.Model(inputs, outputs, name="resnet9")
+
+
+_FROM_SCRATCH = {"tiny_cnn": _tiny_cnn, "resnet9": _resnet9}
+
+
+def _keras_application(spec: BackboneSpec, image_size: int, weights: str | None) -> keras.Model:
+    import keras
+
+    constructor = getattr(keras.applications, spec.constructor)
+    kwargs: dict[str, Any] = dict(include_top=False, weights=weights, input_shape=(image_size, image_size, 3),
+                                  pooling="avg")
+    if "include_preprocessing" in inspect.signature(constructor).parameters:
+        kwargs["include_preprocessing"] = True  # mode "raw" relies on it; never on keras' default
+    if weights != "imagenet":
+        return constructor(**kwargs)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # MobileNetV3: "weights for 224 will be loaded" at other sizes
+            return constructor(**kwargs)
+    except Exception as exc:  # keras' get_file raises a bare Exception when offline
+        raise PodiumError(f"Could not fetch the ImageNet weights for {spec.name}.",
+                          expected="network access to keras' weight storage, or the file in ~/.keras/models",
+                          received=_first_line(exc),
+                          fix="on an offline machine (e.g. a Kaggle kernel) attach the weights file and set "
+                              "weights=<path to it>") from exc
+
+
+def _load_weights_file(model: keras.Model, spec: BackboneSpec, path: Path) -> None:
+    from podium.models.classifier import checkpoint_damage, damaged_checkpoint
+
+    problem = checkpoint_damage(Path(path))  # a cut-short file is damaged, not "made for another backbone"
+    if problem:
+        raise damaged_checkpoint(path, problem, fix="copy or download the weights file again")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # keras warns once per layer before raising on a mismatch
+            if path.name.endswith(".keras"):
+                _copy_weights_from_saved_model(model, path)
+            else:
+                model.load_weights(str(path))
+    except (ValueError, KeyError, OSError, TypeError) as exc:
+        made_by = f"keras.applications.{spec.constructor}" if spec.constructor else f"podium's {spec.name}"
+        raise PodiumError(f"Weights file {path} does not fit backbone {spec.name}.",
+                          expected=f"weights saved from a {spec.name} backbone ({made_by}, include_top=False; "
+                                   "any input size), e.g. build_backbone(...).save_weights('x.weights.h5')",
+                          received=_first_line(exc),
+                          fix=f"use the file made for {spec.name}, or set backbone= to the one the file was "
+                              "made for") from exc
+
+
+def _copy_weights_from_saved_model(model: keras.Model, path: Path) -> None:
+    """A podium classifier (.keras) carries its backbone as the sub-model "backbone"; take its weights."""
+    import keras
+
+    import podium.models.layers  # noqa: F401  registers Preprocess, which a podium .keras file contains
+
+    saved = keras.saving.load_model(path, compile=False)
+    source = saved.get_layer(BACKBONE_NAME) if _has_layer(saved, BACKBONE_NAME) else saved
+    model.set_weights(source.get_weights())
+
+
+def _has_layer(model: keras.Model, name: str) -> bool:
+    return any(layer.name == name for layer in model.layers)
+
+
+def _restore_efficientnet_imagenet_rescaling(model: keras.Model, spec: BackboneSpec) -> keras.Model:
+    """A file of EfficientNet (V1) ImageNet weights needs the Rescaling keras adds only for "imagenet".
+
+    Built with weights=None the graph lacks it, and every input reaches the stem at about half the
+    scale the weights were trained on, silently. Files whose Normalization holds the ImageNet std
+    (keras' own notop files, or any model fine-tuned from them) get the layer back where keras puts it.
+    """
+    if spec.reference_module != "efficientnet":
+        return model
+    import keras
+    import numpy as np
+
+    norm = next(layer for layer in model.layers if isinstance(layer, keras.layers.Normalization))
+    variance = np.asarray(keras.ops.convert_to_numpy(norm.adapt_variance))
+    if not np.allclose(variance, _EFFICIENTNET_IMAGENET_STDDEV_RGB, atol=1e-4):
+        return model  # trained from scratch: keras' graph has no extra Rescaling either
+
+    def call_with_rescaling(layer, *args, **kwargs):
+        outputs = layer(*args, **kwargs)
+        if layer is norm:
+            scale = [1.0 / math.sqrt(std) for std in _EFFICIENTNET_IMAGENET_STDDEV_RGB]
+            outputs = keras.layers.Rescaling(scale, name="imagenet_stddev_rescaling")(outputs)
+        return outputs
+
+    return keras.models.clone_model(model, clone_function=lambda layer: layer, call_function=call_with_rescaling)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,1 @@
+"""What runs did, as figures, text and one static HTML page."""

@@ -1,0 +1,1 @@
+"""Scores on numpy arrays, for validation, reports and blends."""

@@ -1,0 +1,1 @@
+"""Submission files: written and validated before a byte reaches Kaggle, and traced back to their run."""

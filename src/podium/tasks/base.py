@@ -1,0 +1,174 @@
+"""What every task object answers: the one place where classification, segmentation, localization and
+multi-label classification differ, so training, prediction, checkpoints, TTA and the search stay one.
+
+A task imports keras (and its own heads and losses) only inside the methods that build models, so
+`--help` and config validation, which only ask for names, stay cheap.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from podium.errors import PodiumError
+
+OOF_OUTPUTS = "oof_outputs.npy"  # beside oof.parquet: a fold's raw TTA outputs, row for row (what a blend averages)
+
+
+@dataclass(frozen=True)
+class FoldScores:
+    plain: float  # the task's validation score without TTA
+    with_tta: float
+    extra: dict  # further numbers worth a look (e.g. Airbus F2, accuracy), no TTA
+    oof: pd.DataFrame  # one row per validation image
+
+
+class Task:
+    """The defaults are classification's; a task overrides what it does differently."""
+
+    name: str = ""
+    logged: tuple[str, ...] = ("loss",)  # what model.fit logs (monitor may name these, with or without val_)
+    score_logged: str = ""  # the logged metric that tracks the fold score (what a search's pruner watches)
+    metric_name: str = ""  # the fold score's name in reports
+    tta_views: tuple[str, ...] | None = None  # views whose prediction can be undone; None: any view
+    needs_labels_csv: bool = True  # targets come from the labels CSV (a folder layout has nowhere to keep them)
+    class_balancing: bool = False  # cpu_augment, class_weight, oversample_to and pseudo-labels apply
+    saved_outputs_dtype: str | None = "float32"  # oof_outputs.npy's dtype; None: oof.parquet holds them already
+    compile_on_load: bool = False  # best.keras reloads compiled (its loss needs no custom objects)
+    rows_per_image: str = "one"  # the labels CSV's rows: "one" per image, or "objects" (one per object)
+    index_label_words: dict[str, str] | None = None  # how `make data` names the index labels; None: classes
+
+    # ---- config ---------------------------------------------------------------------------------
+    def check_monitor(self, monitor: str) -> None:
+        names = [f"{prefix}{name}" for prefix in ("val_", "") for name in self.logged]
+        if monitor not in names:
+            raise PodiumError(f"monitor={monitor!r} is not logged by task={self.name}.",
+                              expected=f"one of: {', '.join(names)}", received=repr(monitor),
+                              fix=f"set monitor=val_{self.logged[1]} (mode=max)")
+
+    def check_config(self, cfg) -> None:
+        """Augments and TTA views must move the target with the image; class balancing is per class."""
+        self.check_monitor(cfg.monitor)
+        for key, allowed in (("augment", self.augment_names()), ("tta", self.tta_views)):
+            bad = [name for name in getattr(cfg, key) if allowed is not None and name not in allowed]
+            if bad:
+                raise PodiumError(f"Config key '{key}' holds {bad[0]!r}, which cannot move a {self.name} target.",
+                                  expected=f"a subset of: {', '.join(allowed)}", received=str(getattr(cfg, key)),
+                                  fix=f"set {key}=[{','.join(allowed[:2])}]")
+        if not self.class_balancing and (cfg.cpu_augment != "none" or cfg.class_weight != "none"
+                                         or cfg.oversample_to):
+            raise PodiumError("cpu_augment, class_weight and oversample_to are classification-only.",
+                              expected="cpu_augment=none class_weight=none oversample_to=0",
+                              received=f"task={self.name}, cpu_augment={cfg.cpu_augment}, class_weight="
+                                       f"{cfg.class_weight}, oversample_to={cfg.oversample_to}",
+                              fix="reset them, or use task=classification")
+
+    def augment_names(self) -> tuple[str, ...] | None:
+        """Batch augments that keep the target right; None: any."""
+        return None
+
+    # ---- the spec's files ---------------------------------------------------------------------------
+    def labels_csv_columns(self, spec) -> dict[str, str]:
+        """role -> column the labels CSV must have beside the id (checked by `make spec`)."""
+        return {"label_column": spec.label_column}
+
+    def submission_columns(self, spec) -> list[str]:
+        """The columns the sample submission must have."""
+        return [spec.submission_id_column, spec.submission_label_column]
+
+    # ---- data -----------------------------------------------------------------------------------
+    def index_labels(self, spec, data_root: Path) -> pd.DataFrame | None:
+        """(id, label) rows of a csv layout for the index; None: the labels CSV's label column as written."""
+        return None
+
+    def check_targets(self, spec, data_root: Path, index: pd.DataFrame) -> None:
+        """At `make data`: every target row fits its image, so a bad row fails there, not mid-training."""
+
+    def class_names(self, labels: pd.Series) -> list[str]:
+        """The model's output order from the train images' index labels (when the spec fixes none)."""
+        return sorted(str(label) for label in labels.unique())
+
+    def label_indices(self, labels: pd.Series, classes: list[str]) -> np.ndarray:
+        """One int per image (what folds, the data key and per-class reports read)."""
+        lookup = {name: k for k, name in enumerate(classes)}
+        return labels.map(lookup).to_numpy(dtype=int)
+
+    def class_prior(self, labels: pd.Series, classes: list[str]) -> np.ndarray:
+        """Training frequency per class from the index labels: what an undecodable test image gets."""
+        return labels.value_counts(normalize=True).reindex(classes).fillna(0).to_numpy(dtype="float32")
+
+    def load_targets(self, spec, data_root: Path, rows: pd.DataFrame, size: int, classes: list[str],
+                     progress: bool = True) -> np.ndarray | None:
+        """Per-image targets beside the int labels (masks, boxes, label sets); None: the labels are all."""
+        return None
+
+    def train_positions(self, cfg, data, positions: np.ndarray) -> np.ndarray:
+        """The training rows a fold fits on (segmentation may drop empty images)."""
+        return positions
+
+    def batch_targets(self, cfg, data) -> np.ndarray | None:
+        """What ImageBatches yields as y; None: classification's one-hot labels."""
+        if data.targets is None:
+            raise PodiumError(f"task={self.name} needs per-image targets, and the data has none.",
+                              expected="masks (N,S,S,1) for segmentation, boxes (N,4) for localization, "
+                                       "0/1 rows (N,C) for multilabel",
+                              received="LabeledData.targets=None",
+                              fix="build the data with podium.data.dataset.in_memory_data(..., targets=...)")
+        return data.targets
+
+    def pair_augmenter(self, cfg):
+        """The batch augmenter of (images, targets); None: none configured. This default leaves the
+        targets as they are (image-level labels), as classification's augments do (mixup mixes them)."""
+        from podium.training import augment
+
+        return augment.make_batch_augmenter(cfg.augment, cfg.resolved_image_size, cfg.seed)
+
+    # ---- model ----------------------------------------------------------------------------------
+    def build_model(self, cfg, num_classes: int):
+        raise NotImplementedError
+
+    def compile_arguments(self, cfg, num_classes: int) -> dict:
+        """loss and metrics for model.compile (the optimizer is the schedules module's business)."""
+        raise NotImplementedError
+
+    def view_inverter(self) -> Callable[[str, np.ndarray], np.ndarray] | None:
+        """How a prediction made on a TTA view is mapped back to the original image's frame; None: as is."""
+        return None
+
+    # ---- scores ---------------------------------------------------------------------------------
+    def fold_scores(self, data, positions: np.ndarray, fold: int, plain: np.ndarray,
+                    with_tta: np.ndarray) -> FoldScores:
+        raise NotImplementedError
+
+    def per_sample_scores(self, data, positions: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+        """One number per sample in 0..1 (what data pruning keeps training to)."""
+        raise PodiumError(f"Task {self.name} has no per-sample score.", expected="classification, segmentation "
+                          "or localization", received=self.name, fix="prune with one of those tasks")
+
+    def save_oof_outputs(self, fold_dir, with_tta: np.ndarray) -> None:
+        """The fold's raw TTA outputs in oof.parquet's row order, unless oof.parquet holds them already."""
+        if self.saved_outputs_dtype is None:
+            return
+        from podium.io import atomic_path
+
+        with atomic_path(Path(fold_dir) / OOF_OUTPUTS) as tmp, open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(with_tta, dtype=self.saved_outputs_dtype))
+
+    def run_report(self, data, oof: pd.DataFrame, run_dir: Path, plots: Path) -> tuple[dict, pd.DataFrame | None]:
+        """Task-specific files of `make train`'s run report: (numbers for metrics.json, per-class table)."""
+        return {}, None
+
+    # ---- submission -----------------------------------------------------------------------------
+    def write_submission(self, cfg, spec, classes: list[str], prior: np.ndarray, predictions, sample: pd.DataFrame,
+                         path: Path):
+        """The validated submission file from test predictions (a podium.training.predict.PredictSummary)."""
+        raise NotImplementedError
+
+    def validate_submission(self, frame: pd.DataFrame, sample: pd.DataFrame, spec, index: pd.DataFrame) -> None:
+        """The same check `make predict` ran, against the sample: what `make submit` re-runs offline."""
+        raise NotImplementedError
+

@@ -1,0 +1,95 @@
+"""One label per image: softmax head, (focal) cross-entropy, accuracy; the submission names one class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from podium.tasks.base import FoldScores, Task
+
+
+def make_loss(cfg):
+    import keras
+
+    if cfg.loss == "focal":  # down-weights easy examples, so rare, hard classes keep a voice
+        return keras.losses.CategoricalFocalCrossentropy(gamma=cfg.focal_gamma, label_smoothing=cfg.label_smoothing)
+    return keras.losses.CategoricalCrossentropy(label_smoothing=cfg.label_smoothing)
+
+
+class Classification(Task):
+    name = "classification"
+    logged = ("loss", "accuracy")
+    score_logged = "val_accuracy"
+    metric_name = "accuracy"
+    needs_labels_csv = False
+    class_balancing = True
+    saved_outputs_dtype = None  # its probabilities are oof.parquet's prob_<class> columns
+    compile_on_load = True
+
+    def check_monitor(self, monitor: str) -> None:
+        """Any name is accepted (the history decides): older configs monitor what they like."""
+
+    def batch_targets(self, cfg, data) -> None:
+        return None
+
+    def build_model(self, cfg, num_classes: int):
+        from podium.models.classifier import build_classifier
+
+        return build_classifier(cfg, num_classes)
+
+    def compile_arguments(self, cfg, num_classes: int) -> dict:
+        return {"loss": make_loss(cfg), "metrics": ["accuracy"]}
+
+    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+        from podium.scoring.metrics import accuracy
+
+        labels = data.labels[positions]
+        oof = pd.DataFrame({"id": data.ids[positions], "label": labels, "fold": fold,
+                            "pred": plain.argmax(1), "pred_tta": with_tta.argmax(1)})
+        for k, name in enumerate(data.classes):
+            oof[f"prob_{name}"] = with_tta[:, k].astype("float32")
+        return FoldScores(accuracy(labels, oof["pred"]), accuracy(labels, oof["pred_tta"]), {}, oof)
+
+    def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
+        return (predictions.argmax(1) == data.labels[positions]).astype(float)
+
+    def run_report(self, data, oof, run_dir, plots):
+        """Per-class table, confusion matrix and class distribution of the out-of-fold predictions."""
+        from podium.scoring import metrics
+        from podium.reports import run_report as report
+        from podium.io import write_text
+
+        table = metrics.classification_table(oof["label"], oof["pred_tta"], data.classes)
+        table.to_csv(run_dir / "per_class.csv")
+        write_text(run_dir / "per_class.md", report.per_class_table_markdown(table))
+        report.plot_confusion(metrics.confusion(oof["label"], oof["pred_tta"], data.num_classes), data.classes,
+                              plots / "confusion.png")
+        counts = pd.Series(data.classes)[data.labels].value_counts()
+        report.plot_class_distribution({name: int(counts.get(name, 0)) for name in data.classes},
+                                       plots / "class_distribution.png")
+        return {"macro_f1": float(table.loc["macro avg", "f1"])}, table
+
+    def write_submission(self, cfg, spec, classes, prior, predictions, sample, path: Path):
+        from podium.training.predict import PredictSummary
+        from podium.submission.validate import submission_frame, write_submission
+
+        rows = predictions.rows
+        probs = np.tile(prior, (len(rows), 1))  # an undecodable image still needs a row
+        probs[predictions.readable] = predictions.values
+        predicted = dict(zip(rows["id"], np.asarray(classes)[probs.argmax(1)]))
+        frame = submission_frame(sample, predicted, spec.submission_id_column, spec.submission_label_column)
+        write_submission(path, frame[spec.submission_id_column], frame[spec.submission_label_column], sample,
+                         spec.submission_id_column, spec.submission_label_column, classes)
+        counts = frame[spec.submission_label_column].value_counts()
+        return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
+                              counts={k: int(v) for k, v in counts.items()},
+                              unreadable_note="the training class prior")
+
+    def validate_submission(self, frame, sample, spec, index) -> None:
+        from podium.data.index import class_names
+        from podium.submission.validate import validate_submission
+
+        validate_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
+                            class_names(index, spec))

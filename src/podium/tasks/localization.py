@@ -1,0 +1,121 @@
+"""One class and one box per image: class probabilities then the box in one output, cross-entropy +
+smooth-L1 + GIoU, box IoU; the submission writes a class and a pixel box per image."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from podium.tasks.base import FoldScores, Task
+
+
+class Localization(Task):
+    name = "localization"
+    logged = ("loss", "accuracy", "box_iou")
+    score_logged = "val_box_iou"
+    metric_name = "box IoU"
+    tta_views = ("identity", "hflip")
+
+    def labels_csv_columns(self, spec) -> dict[str, str]:
+        return {"label_column": spec.label_column, **{f"box_columns[{k}]": c for k, c in enumerate(spec.box_columns)}}
+
+    def submission_columns(self, spec) -> list[str]:
+        return super().submission_columns(spec) + list(spec.box_columns)
+
+    def augment_names(self) -> tuple[str, ...]:
+        from podium.training.augment_pairs import BOX_RECIPES
+
+        return BOX_RECIPES
+
+    def check_targets(self, spec, data_root, index) -> None:
+        from podium.data.targets import check_targets, box_problems
+
+        check_targets(spec, data_root, index, box_problems)
+
+    def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
+        from podium.data.targets import load_boxes
+
+        return load_boxes(spec, data_root, rows)
+
+    def batch_targets(self, cfg, data) -> np.ndarray:
+        from podium.models.localization import targets
+
+        return targets(data.labels, super().batch_targets(cfg, data), data.num_classes)
+
+    def pair_augmenter(self, cfg):
+        """Moves the target with the pixels."""
+        from podium.training.augment_pairs import BoxAugmenter
+
+        return BoxAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
+
+    def build_model(self, cfg, num_classes: int):
+        from podium.models.localization import build_localizer
+
+        return build_localizer(cfg, num_classes)
+
+    def compile_arguments(self, cfg, num_classes: int) -> dict:
+        from podium.models.localization import ClassAndBoxLoss, localization_metrics
+
+        return {"loss": ClassAndBoxLoss(num_classes, cfg.box_weight), "metrics": localization_metrics(num_classes)}
+
+    def view_inverter(self):
+        from podium.models.localization import unflip_predictions
+
+        return unflip_predictions
+
+    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+        from podium.models.localization import box_iou
+        from podium.scoring.metrics import accuracy
+
+        c = data.num_classes
+        truth = data.targets[positions]
+        iou, iou_tta = box_iou(truth, plain[:, c:]), box_iou(truth, with_tta[:, c:])
+        predicted = plain[:, :c].argmax(1)
+        oof = pd.DataFrame({"id": data.ids[positions], "label": data.labels[positions], "fold": fold,
+                            "pred": predicted, "iou": iou, "iou_tta": iou_tta})
+        for k, name in enumerate(("x1", "y1", "x2", "y2")):
+            oof[f"box_{name}"] = with_tta[:, c + k].astype("float32")
+        extra = {"accuracy": accuracy(data.labels[positions], predicted)}
+        return FoldScores(float(iou.mean()), float(iou_tta.mean()), extra, oof)
+
+    def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
+        from podium.models.localization import box_iou
+
+        c = data.num_classes
+        right = predictions[:, :c].argmax(1) == data.labels[positions]
+        return box_iou(data.targets[positions], predictions[:, c:]) * right
+
+    def run_report(self, data, oof, run_dir, plots, shown: int = 16):
+        """True (green) and predicted (red) boxes on the first validation images, with their IoU."""
+        from podium.models.localization import plot_boxes
+
+        position_of = {image_id: k for k, image_id in enumerate(data.ids)}
+        head = oof.head(shown)
+        positions = np.array([position_of[i] for i in head["id"]])
+        predicted = head[["box_x1", "box_y1", "box_x2", "box_y2"]].to_numpy()
+        plot_boxes(np.asarray(data.images[positions]), data.targets[positions], predicted, plots / "boxes.png")
+        return {}, None
+
+    def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
+        from podium.data.targets import image_shapes
+        from podium.training.predict import PredictSummary
+        from podium.submission.boxes import box_frame, write_box_submission
+
+        c = len(classes)
+        predicted = {image_id: (classes[int(row[:c].argmax())], row[c:])
+                     for image_id, row in zip(predictions.readable_ids, np.asarray(predictions.values))}
+        shapes = image_shapes(predictions.rows)
+        frame = box_frame(sample, spec, predicted, shapes)
+        write_box_submission(path, frame, sample, spec, classes, shapes)
+        counts = frame[spec.submission_label_column].value_counts()
+        return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
+                              counts={k: int(v) for k, v in counts.items()},
+                              unreadable_note="the sample submission's placeholder row")
+
+    def validate_submission(self, frame, sample, spec, index) -> None:
+        from podium.data.dataset import test_rows
+        from podium.data.index import class_names
+        from podium.data.targets import image_shapes
+        from podium.submission.boxes import validate_box_submission
+
+        validate_box_submission(frame, sample, spec, class_names(index, spec), image_shapes(test_rows(index)))

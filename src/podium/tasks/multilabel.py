@@ -1,0 +1,176 @@
+"""Several labels per image, space-separated in the labels CSV ("ellipse triangle"): a sigmoid per
+class, binary cross-entropy, and the micro-averaged F1 (every image x class decision pooled).
+
+A class is predicted above its own threshold, chosen on the run's out-of-fold predictions (the fold
+score reports F1 at 0.5, which is honest; `f1_tuned` is F1 at thresholds chosen on the same fold,
+an upper bound). An image with no class above its threshold gets its most probable one: every
+training image has at least one label. The submission writes the labels space-separated, in class order.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from podium.errors import PodiumError
+from podium.tasks.base import FoldScores, Task
+
+THRESHOLDS = "thresholds.json"  # in the run folder: per-class thresholds chosen on its out-of-fold predictions
+CANDIDATES = np.round(np.arange(0.05, 0.951, 0.05), 2)
+
+
+def split_labels(value: str) -> list[str]:
+    return str(value).split()
+
+
+def multi_hot(label_sets: pd.Series, classes: list[str]) -> np.ndarray:
+    """(N, C) float32 0/1 rows from space-separated label strings; a label outside `classes` is an error."""
+    lookup = {name: k for k, name in enumerate(classes)}
+    out = np.zeros((len(label_sets), len(classes)), np.float32)
+    for row, value in enumerate(label_sets):
+        unknown = [name for name in split_labels(value) if name not in lookup]
+        if unknown:
+            raise PodiumError(f"Label {unknown[0]!r} is not one of the competition's classes.",
+                              expected=f"space-separated labels among: {', '.join(classes)}",
+                              received=repr(value), fix="fix the labels CSV, or the spec's classes")
+        out[row, [lookup[name] for name in split_labels(value)]] = 1.0
+    return out
+
+
+def label_strings(chosen: np.ndarray, classes: list[str]) -> list[str]:
+    return [" ".join(name for name, on in zip(classes, row) if on) for row in np.asarray(chosen, bool)]
+
+
+def decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """0/1 per class: above its threshold, or the most probable class where none is."""
+    chosen = np.asarray(probs) >= np.asarray(thresholds)[None, :]
+    empty = ~chosen.any(axis=1)
+    chosen[empty, np.asarray(probs)[empty].argmax(axis=1)] = True
+    return chosen
+
+
+def choose_thresholds(truth: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """Per class, the candidate threshold with the best F1 of that class (ties: the one nearest 0.5)."""
+    from podium.scoring.metrics import micro_f1
+
+    best = np.full(truth.shape[1], 0.5)
+    for k in range(truth.shape[1]):
+        scores = [micro_f1(truth[:, k:k + 1], probs[:, k:k + 1] >= t) for t in CANDIDATES]
+        top = max(scores)
+        best[k] = min((t for t, s in zip(CANDIDATES, scores) if s == top), key=lambda t: abs(t - 0.5))
+    return best
+
+
+class Multilabel(Task):
+    name = "multilabel"
+    logged = ("loss", "f1")
+    score_logged = "val_f1"
+    metric_name = "micro F1"
+    saved_outputs_dtype = None  # its probabilities are oof.parquet's prob_<class> columns
+
+    def class_names(self, labels: pd.Series) -> list[str]:
+        return sorted({name for value in labels for name in split_labels(value)})
+
+    def label_indices(self, labels: pd.Series, classes: list[str]) -> np.ndarray:
+        """The first label in class order: what folds' data key and per-class counts read."""
+        return multi_hot(labels, classes).argmax(axis=1)
+
+    def class_prior(self, labels: pd.Series, classes: list[str]) -> np.ndarray:
+        return multi_hot(labels, classes).mean(axis=0)
+
+    def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
+        return multi_hot(rows["label"], classes)
+
+    def build_model(self, cfg, num_classes: int):
+        from podium.models.classifier import build_classifier
+
+        return build_classifier(cfg, num_classes, activation="sigmoid")
+
+    def compile_arguments(self, cfg, num_classes: int) -> dict:
+        import keras
+
+        return {"loss": keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing),
+                "metrics": [keras.metrics.F1Score(average="micro", threshold=0.5, name="f1")]}
+
+    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+        from podium.scoring.metrics import micro_f1
+
+        truth = data.targets[positions]
+        half = np.full(data.num_classes, 0.5)
+        tuned = choose_thresholds(truth, with_tta)
+        oof = pd.DataFrame({"id": data.ids[positions], "fold": fold,
+                            "label": label_strings(truth, data.classes),
+                            "pred": label_strings(decide(plain, half), data.classes),
+                            "pred_tta": label_strings(decide(with_tta, half), data.classes)})
+        for k, name in enumerate(data.classes):
+            oof[f"prob_{name}"] = with_tta[:, k].astype("float32")
+        extra = {"f1_tuned": micro_f1(truth, decide(with_tta, tuned)),
+                 "exact_match": float((decide(plain, half) == truth.astype(bool)).all(axis=1).mean())}
+        return FoldScores(micro_f1(truth, decide(plain, half)), micro_f1(truth, decide(with_tta, half)), extra, oof)
+
+    def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
+        from podium.training.predict import PredictSummary
+        from podium.submission.validate import submission_frame
+
+        thresholds = run_thresholds(cfg.run_dir, classes)
+        probs = np.tile(prior, (len(predictions.rows), 1))  # an undecodable image: the class frequencies
+        probs[predictions.readable] = predictions.values
+        labels = label_strings(decide(probs, thresholds), classes)
+        id_column, label_column = spec.submission_id_column, spec.submission_label_column
+        frame = submission_frame(sample, dict(zip(predictions.rows["id"], labels)), id_column, label_column)
+        self.validate_frame(frame, sample, spec, classes)
+        from podium.io import atomic_path
+
+        with atomic_path(path) as tmp:
+            frame.to_csv(tmp, index=False)
+        counts = pd.Series([name for value in frame[label_column] for name in split_labels(value)]).value_counts()
+        return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
+                              counts={k: int(v) for k, v in counts.items()},
+                              unreadable_note="the classes frequent in training")
+
+    def validate_submission(self, frame, sample, spec, index) -> None:
+        from podium.data.index import class_names
+
+        self.validate_frame(frame, sample, spec, class_names(index, spec))
+
+    @staticmethod
+    def validate_frame(frame, sample, spec, classes) -> None:
+        """The classification checks (columns, ids, order, known labels), each label of a cell checked."""
+        from podium.submission.validate import refuse_problems, submission_problems
+
+        label_column = spec.submission_label_column
+        checked = frame.copy()
+        if list(frame.columns).count(label_column) == 1:
+            checked[label_column] = [next((name for name in split_labels(v) if name not in classes),
+                                          (split_labels(v) or [""])[0]) for v in frame[label_column].astype(str)]
+        refuse_problems(submission_problems(checked, sample, spec.submission_id_column, label_column, classes),
+                        "The submission does not match the sample submission",
+                        expected=f"columns {list(sample.columns)}; the sample's {len(sample)} ids, each once, in "
+                                 f"the sample's order; every {label_column!r} space-separated classes among "
+                                 f"{', '.join(classes)}",
+                        fix="build it with podium.submission.validate.submission_frame(sample, labels_by_id, ...)")
+
+
+def run_thresholds(run_dir: Path, classes: list[str]) -> np.ndarray:
+    """Per-class thresholds chosen on every finished fold's oof.parquet, recorded in thresholds.json;
+    0.5 each when the run folder has no out-of-fold predictions (a packaged inference kernel)."""
+    from podium.io import write_json
+
+    run_dir = Path(run_dir)
+    parts = [pd.read_parquet(p) for p in sorted(run_dir.glob("fold-*/oof.parquet"))
+             if (p.parent / "metrics.json").is_file()]
+    if not parts:
+        saved = run_dir / THRESHOLDS
+        if saved.is_file():
+            chosen = json.loads(saved.read_text(encoding="utf-8"))["thresholds"]
+            return np.array([chosen[name] for name in classes], dtype=float)
+        return np.full(len(classes), 0.5)
+    oof = pd.concat(parts, ignore_index=True)
+    thresholds = choose_thresholds(multi_hot(oof["label"], classes),
+                                   oof[[f"prob_{name}" for name in classes]].to_numpy())
+    write_json(run_dir / THRESHOLDS, {"thresholds": {name: float(t) for name, t in zip(classes, thresholds)},
+                                      "chosen_on": f"{len(oof)} out-of-fold predictions"})
+    return thresholds

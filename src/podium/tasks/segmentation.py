@@ -1,0 +1,114 @@
+"""A mask per image (Airbus ships): U-Net head, BCE/Dice loss, Dice score; the submission writes
+run-length rows, one per object."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from podium.tasks.base import FoldScores, Task
+
+
+class Segmentation(Task):
+    name = "segmentation"
+    logged = ("loss", "dice", "iou")
+    score_logged = "val_dice"
+    metric_name = "dice"
+    tta_views = ("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down")
+    saved_outputs_dtype = "float16"  # half the disk, ample for a 0.5 threshold
+    rows_per_image = "objects"
+    index_label_words = {"object": "with objects", "empty": "without"}  # the index label: has objects
+
+    def labels_csv_columns(self, spec) -> dict[str, str]:
+        return {"rle_column": spec.rle_column}
+
+    def augment_names(self) -> tuple[str, ...]:
+        from podium.training.augment_pairs import GEOMETRIC_RECIPES
+
+        return GEOMETRIC_RECIPES
+
+    def index_labels(self, spec, data_root: Path) -> pd.DataFrame:
+        """One row per object in the CSV, so the index label is "has objects" (what folds stratify on)."""
+        from podium.data.targets import mask_labels
+
+        return mask_labels(spec, data_root)
+
+    def check_targets(self, spec, data_root, index) -> None:
+        from podium.data.targets import check_targets, mask_problems
+
+        check_targets(spec, data_root, index, mask_problems)
+
+    def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
+        from podium.data.targets import load_masks
+
+        return load_masks(spec, data_root, rows, size, Path(data_root) / "cache", progress=progress)
+
+    def train_positions(self, cfg, data, positions) -> np.ndarray:
+        from podium.training.balance import keep_empty
+
+        return keep_empty(positions, data.targets, cfg.keep_empty, cfg.seed)
+
+    def pair_augmenter(self, cfg):
+        """Moves the target with the pixels."""
+        from podium.training.augment_pairs import MaskAugmenter
+
+        return MaskAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
+
+    def build_model(self, cfg, num_classes: int):
+        from podium.models.segmentation import build_segmenter
+
+        return build_segmenter(cfg)
+
+    def compile_arguments(self, cfg, num_classes: int) -> dict:
+        from podium.training.seg_losses import make_seg_loss, seg_metrics
+
+        return {"loss": make_seg_loss(cfg.seg_loss, cfg.focal_gamma), "metrics": seg_metrics()}
+
+    def view_inverter(self):
+        from podium.training.tta import undo_view
+
+        return undo_view
+
+    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+        from podium.scoring import segmentation as seg_scores
+
+        truth = data.targets[positions]
+        dice, iou = seg_scores.dice_per_image(truth, plain), seg_scores.iou_per_image(truth, plain)
+        oof = pd.DataFrame({"id": data.ids[positions], "fold": fold, "dice": dice, "iou": iou,
+                            "dice_tta": seg_scores.dice_per_image(truth, with_tta)})
+        extra = {"iou": float(iou.mean()), "airbus_f2": seg_scores.airbus_score(truth, plain),
+                 "stepped_iou": float(seg_scores.stepped_iou_per_image(truth, plain).mean())}
+        return FoldScores(float(dice.mean()), float(oof["dice_tta"].mean()), extra, oof)
+
+    def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
+        from podium.scoring.segmentation import stepped_iou_per_image
+
+        return stepped_iou_per_image(data.targets[positions], predictions)
+
+    def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
+        from podium.data.targets import image_shapes
+        from podium.training.predict import PredictSummary
+        from podium.submission.masks import in_sample_order, mask_rows, write_mask_submission
+
+        id_column, rle_column = spec.submission_id_column, spec.submission_label_column
+        shapes = image_shapes(predictions.rows)
+        rows = mask_rows(predictions.readable_ids, predictions.values, shapes, cfg.mask_threshold,
+                         cfg.min_object_pixels, id_column, rle_column)
+        frame = in_sample_order(rows, sample, id_column, rle_column)
+        write_mask_submission(path, frame, sample, id_column, rle_column, shapes)
+        filled = frame[rle_column].astype(str).str.strip() != ""
+        return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
+                              counts={"images": int(frame[id_column].nunique()),
+                                      "images with objects": int(frame.loc[filled, id_column].nunique()),
+                                      "objects": int(filled.sum())},
+                              unreadable_note="an empty row (no objects)")
+
+    def validate_submission(self, frame, sample, spec, index) -> None:
+        from podium.data.dataset import test_rows
+        from podium.data.targets import image_shapes
+        from podium.submission.masks import validate_mask_submission
+
+        validate_mask_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
+                                 image_shapes(test_rows(index)))

@@ -1,0 +1,1 @@
+"""Training and prediction: the one training entry, schedules, augmentation, TTA, checkpoints."""

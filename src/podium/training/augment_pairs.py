@@ -1,0 +1,92 @@
+"""Augmentation that moves the target with the image: masks for segmentation, boxes for localization.
+
+A mask rides through the same Keras layers as a fourth channel of the image, so every geometric
+recipe (flip, crop, rotation, zoom, translation) moves pixels and mask by the same random transform by
+construction; interpolation blurs its edge, and thresholding at half restores a binary mask. Colour
+recipes would recolour the mask and mixing recipes have no meaning for a mask: both are refused.
+Boxes get the transforms a box survives exactly: a horizontal flip, and "crop" as a shift (pad by
+~S/8 with grey, crop back to S at a per-image offset, the box moved by the same offset and clipped).
+Reflect padding, which the image-only crop uses, would mirror a copy of the object into the frame.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import ops
+
+from podium.training.augment import BATCH_RECIPES, FLOAT, VALUE_RANGE, _crop_pad, _derive_seed, _gather_rows
+from podium.errors import PodiumError
+
+GEOMETRIC_RECIPES = ("flip", "crop", "rotation", "zoom", "translation")
+BOX_RECIPES = ("flip", "crop")
+BOX_FILL = 127.5  # grey: neither the dark nor the bright end of the pixel range
+
+
+class MaskAugmenter:
+    """(images (B,S,S,3) 0..255, masks (B,S,S,1) 0/1) -> the same, one transform per image for both."""
+
+    def __init__(self, names: Sequence[str], image_size: int, seed: int):
+        _check_supported(names, GEOMETRIC_RECIPES, "segmentation")
+        self.layers = [BATCH_RECIPES[name].build(image_size, _derive_seed(seed, i)) for i, name in enumerate(names)]
+
+    def __call__(self, images, masks):
+        stacked = ops.concatenate([ops.cast(images, FLOAT), ops.cast(masks, FLOAT) * 255.0], axis=-1)
+        for layer in self.layers:
+            stacked = layer(stacked, training=True)
+        images = ops.clip(stacked[..., :3], *VALUE_RANGE)
+        masks = ops.cast(stacked[..., 3:] > 127.5, FLOAT)
+        return ops.convert_to_numpy(images), ops.convert_to_numpy(masks)
+
+
+class BoxAugmenter:
+    """Flip half the images left-right and/or shift each image, moving its box the same way.
+
+    targets are (B, C + 4), the box xyxy in 0..1 of the image side."""
+
+    def __init__(self, names: Sequence[str], image_size: int, seed: int):
+        _check_supported(names, BOX_RECIPES, "localization")
+        self.flip, self.pad = "flip" in names, (_crop_pad(image_size) if "crop" in names else 0)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def __call__(self, images, targets):
+        images = ops.convert_to_tensor(images, dtype=FLOAT)
+        targets = ops.convert_to_tensor(targets, dtype=FLOAT)
+        if self.flip:
+            flip = keras.random.uniform((ops.shape(images)[0],), seed=self.seed_generator) < 0.5
+            images = ops.where(flip[:, None, None, None], ops.flip(images, axis=2), images)
+            targets = ops.where(flip[:, None], flip_box_targets(targets), targets)
+        if self.pad:
+            images, targets = self._shift(images, targets)
+        return ops.convert_to_numpy(images), ops.convert_to_numpy(targets)
+
+    def _shift(self, images, targets):
+        batch, height, width, _ = ops.shape(images)
+        pad = self.pad
+        padded = ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=BOX_FILL)
+        offsets = keras.random.randint((batch, 2), 0, 2 * pad + 1, seed=self.seed_generator)  # (row, col)
+        rows_first = _gather_rows(padded, offsets[:, 0], height)
+        shifted = ops.transpose(_gather_rows(ops.transpose(rows_first, (0, 2, 1, 3)), offsets[:, 1], width),
+                                (0, 2, 1, 3))
+        # the crop starts at offset in padded pixels, so content moves by (pad - offset) pixels
+        dx = ops.cast(pad - offsets[:, 1], FLOAT) / ops.cast(width, FLOAT)
+        dy = ops.cast(pad - offsets[:, 0], FLOAT) / ops.cast(height, FLOAT)
+        head, box = targets[:, :-4], targets[:, -4:]
+        moved = ops.clip(box + ops.stack([dx, dy, dx, dy], axis=1), 0.0, 1.0)
+        return shifted, ops.concatenate([head, moved], axis=1)
+
+
+def flip_box_targets(targets):
+    """Mirror the last four columns (x1, y1, x2, y2 in 0..1) left-right; class columns are untouched."""
+    head, box = targets[:, :-4], targets[:, -4:]
+    mirrored = ops.stack([1.0 - box[:, 2], box[:, 1], 1.0 - box[:, 0], box[:, 3]], axis=1)
+    return ops.concatenate([head, mirrored], axis=1)
+
+
+def _check_supported(names: Sequence[str], supported: Sequence[str], task: str) -> None:
+    unsupported = [name for name in names if name not in supported]
+    if unsupported:
+        raise PodiumError(f"Augmentation {unsupported[0]!r} cannot move a {task} target with the image.",
+                          expected=f"recipes among: {', '.join(supported)}", received=str(list(names)),
+                          fix=f"set augment= to a subset of [{', '.join(supported)}] for task={task}")

@@ -1,0 +1,192 @@
+"""Test predictions of any task: each trained fold's best checkpoint, each TTA view, averaged; rows in
+index order; then the task's validated submission file from them.
+
+The submission's order comes from the sample submission later, by id, never from this array's order
+or the file system's.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from podium import tasks
+from podium.training import tta
+from podium.data.competitions import CompetitionSpec
+from podium.config import ExperimentConfig
+from podium.data.cache import load_cached
+from podium.data.dataset import competition_root, test_rows
+from podium.data.pipeline import ImageBatches
+from podium.errors import PodiumError
+from podium.io import atomic_path, preallocate, write_csv
+from podium.models.classifier import load_classifier
+from podium.progress import progress as progress_bar
+
+CHUNK = 2048  # test images per predict call: bounds memory for masks, keeps batches full
+
+
+def trained_folds(cfg: ExperimentConfig) -> list[Path]:
+    """The best checkpoints of the config's folds; unfinished folds refused unless allow_unfinished."""
+    return [used.checkpoint for used in used_folds(cfg)]
+
+
+@dataclass
+class UsedFold:
+    """One fold's checkpoint as a prediction uses it, and how far its training got."""
+
+    fold: int
+    checkpoint: Path
+    finished: bool  # fold-<k>/metrics.json written: training ran to its end (podium.training.train.fold_finished)
+    best_epoch: int | None  # 1-based, the epoch best.keras holds
+    epochs_run: int
+
+    def describe(self) -> str:
+        best = f"best epoch {self.best_epoch} of {self.epochs_run}" if self.best_epoch else "no epoch logged"
+        return f"fold {self.fold} ({best})" if self.finished else f"fold {self.fold} (UNFINISHED: {best} trained)"
+
+    def to_dict(self) -> dict:
+        return {"fold": self.fold, "checkpoint": str(self.checkpoint), "finished": self.finished,
+                "best_epoch": self.best_epoch, "epochs_run": self.epochs_run}
+
+
+def used_folds(cfg: ExperimentConfig) -> list[UsedFold]:
+    """The config's folds with their training state. A missing checkpoint is an error; an unfinished fold
+    (a killed `make train` leaves a best.keras of an early epoch) too, unless allow_unfinished=true."""
+    from podium.training.train import fold_dir_of, fold_finished
+
+    checkpoints = [fold_dir_of(cfg, k) / "best.keras" for k in cfg.folds]
+    missing = [str(p) for p in checkpoints if not p.is_file()]
+    if missing:
+        raise PodiumError("Not every fold of this run has a trained checkpoint.",
+                          expected=", ".join(str(p) for p in checkpoints), received=f"missing {', '.join(missing)}",
+                          fix="run `make train` with the same config first")
+    used = [_fold_state(cfg, k, fold_dir_of(cfg, k), fold_finished(fold_dir_of(cfg, k))) for k in cfg.folds]
+    unfinished = [u for u in used if not u.finished]
+    if unfinished and not cfg.allow_unfinished:
+        raise PodiumError(f"Run {cfg.run_id} has folds whose training did not finish (no metrics.json): their "
+                          "best.keras is from an interrupted `make train`.",
+                          expected=f"every fold of folds={cfg.folds} trained to its end",
+                          received="; ".join(u.describe() for u in unfinished) + f" of epochs={cfg.epochs}",
+                          fix="run the same `make train` again to resume them; or predict with the finished folds "
+                              f"only (folds=[...]); or add allow_unfinished=true to use them as they are")
+    return used
+
+
+def _fold_state(cfg: ExperimentConfig, fold: int, fold_dir: Path, finished: bool) -> UsedFold:
+    import json
+
+    from podium.reports.run_report import best_epoch
+
+    if finished:
+        values = json.loads((fold_dir / "metrics.json").read_text(encoding="utf-8"))
+        return UsedFold(fold, fold_dir / "best.keras", True, values.get("best_epoch"), values.get("epochs_run", 0))
+    history_csv = fold_dir / "history.csv"
+    history = pd.read_csv(history_csv) if history_csv.is_file() and history_csv.stat().st_size else pd.DataFrame()
+    best = best_epoch(history, cfg.monitor, cfg.mode) if cfg.monitor in history and history[cfg.monitor].notna().any() \
+        else None
+    return UsedFold(fold, fold_dir / "best.keras", False, best, len(history))
+
+
+@dataclass
+class TestPredictions:
+    rows: pd.DataFrame  # every test image of the index, sorted by id
+    readable: np.ndarray  # (len(rows),) bool: decoded, so predicted
+    values: np.ndarray  # (readable.sum(), ...) the model's outputs at its input size, averaged over folds and views
+
+    @property
+    def readable_ids(self) -> list[str]:
+        """The ids `values` rows belong to, in order."""
+        return self.rows.loc[self.readable, "id"].astype(str).tolist()
+
+    @property
+    def n_unreadable(self) -> int:
+        return int((~self.readable).sum())
+
+
+def predict_test(cfg: ExperimentConfig, index: pd.DataFrame, progress: bool = True) -> TestPredictions:
+    """Every fold's best checkpoint x every TTA view on the readable test images of `make data`'s index."""
+    _, root = competition_root(cfg)
+    return predict_rows(cfg, test_rows(index), root, root / "cache", trained_folds(cfg), cfg.run_dir,
+                        progress=progress)
+
+
+def predict_rows(cfg: ExperimentConfig, rows: pd.DataFrame, data_root: Path, cache_dir: Path,
+                 checkpoints: list[Path], out_dir: Path, progress: bool = True,
+                 timings: dict[str, float] | None = None) -> TestPredictions:
+    """Checkpoints x TTA views on the readable index `rows` (test rows sorted by id), averaged.
+
+    Views are mapped back to the image's frame first (un-flipped masks and boxes). The average is
+    accumulated chunk by chunk into <out_dir>/test_predictions.npy, so Airbus-sized sets of masks
+    never sit in memory at once; undecodable images are left to the task's submission writer.
+    Shared by `make predict` and the offline inference kernel (podium.kaggle.inference), which reads the
+    competition from a read-only folder and so keeps its cache and outputs elsewhere.
+    `timings`, when given, receives the seconds spent decoding ("decode") and in the model ("model").
+    """
+    readable = rows["ok"].to_numpy(dtype=bool)
+    if not readable.any():
+        raise PodiumError("No test image could be decoded.", expected="readable test images",
+                          received=f"{len(rows)} test rows, all ok=False", fix="check `make data`'s report")
+    started = time.perf_counter()
+    images = load_cached(rows[readable].reset_index(drop=True), Path(data_root), cfg.resolved_image_size,
+                         Path(cache_dir), progress=progress)
+    decoded = time.perf_counter()
+    invert = tasks.get_task(cfg.task).view_inverter()
+    path = Path(out_dir) / "test_predictions.npy"
+    with atomic_path(path) as tmp:
+        total = None
+        starts = range(0, len(images), CHUNK)
+        steps = progress_bar(((c, s) for c in checkpoints for s in starts), total=len(checkpoints) * len(starts),
+                             desc=f"predict {len(images)} images x {len(checkpoints)} folds x {len(cfg.tta)} views",
+                             unit="chunk", enabled=progress)
+        loaded = None
+        for checkpoint, start in steps:  # checkpoint by checkpoint: each model is loaded once
+            if checkpoint != loaded:
+                if loaded is not None:
+                    keras.backend.clear_session()
+                model, loaded = load_classifier(checkpoint, compile=False), checkpoint
+            positions = np.arange(start, min(start + CHUNK, len(images)))
+            batches = ImageBatches(images, positions, batch_size=cfg.batch_size)
+            mean, _ = tta.predict_tta(model, batches, cfg.tta, invert)
+            if total is None:
+                total = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
+                                                  shape=(len(images), *mean.shape[1:]))
+                preallocate(tmp, tmp.stat().st_size, path)  # a full disk: an error here, not a SIGBUS
+            total[positions] += mean / len(checkpoints)
+        keras.backend.clear_session()
+        total.flush()
+        del total
+    write_csv(Path(out_dir) / "test_ids.csv", rows[["id", "ok"]])
+    if timings is not None:
+        timings.update(decode=decoded - started, model=time.perf_counter() - decoded)
+    return TestPredictions(rows=rows, readable=readable, values=np.load(path, mmap_mode="r"))
+
+
+# ---------------------------------------------------------------------------------- the submission
+@dataclass
+class PredictSummary:
+    submission: Path
+    n_rows: int
+    n_unreadable: int
+    counts: dict[str, int]  # what was predicted: rows per class, or images/objects for masks
+    unreadable_note: str = ""  # what an undecodable test image got instead of a prediction
+    folds_used: list[str] = field(default_factory=list)  # "fold 0 (best epoch 7 of 10)", one per fold
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
+    record: Path | None = None  # the submission's sidecar (podium.submission.record)
+
+
+def write_task_submission(cfg: ExperimentConfig, spec: CompetitionSpec, predictions: TestPredictions,
+                          sample: pd.DataFrame, path: Path, classes: list[str], prior: np.ndarray
+                          ) -> PredictSummary:
+    """The task's validated submission file from test predictions, written atomically.
+
+    `classes` is the model's output order; `prior` (one weight per class) is what an undecodable image
+    gets in a class submission: `make predict` passes the training class frequencies of its index,
+    the inference kernel the ones saved with the packaged run.
+    """
+    return tasks.get_task(cfg.task).write_submission(cfg, spec, classes, np.asarray(prior, dtype="float32"),
+                                                     predictions, sample, Path(path))

@@ -1,0 +1,295 @@
+"""The single training entry: `train_and_evaluate(cfg, fold)`, used by `make train` and by the search.
+
+Callbacks are built fresh per call in `make_callbacks`, and after fit the best checkpoint, not the
+last epoch, is what predicts (the users' own notebooks got this wrong more than once).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from podium.training import augment
+from podium.training import runtime
+from podium import tasks
+from podium.training import tta
+from podium.training.balance import class_weights, oversample
+from podium.training.checkpoints import SafeBackupAndRestore, SafeModelCheckpoint
+from podium.config import ExperimentConfig
+from podium.data.dataset import LabeledData, load_labeled_data
+from podium.data.pipeline import ImageBatches
+from podium.errors import PodiumError
+from podium.io import write_json, write_parquet
+from podium.models.classifier import load_classifier, set_backbone_trainable
+from podium.training.pseudo import PseudoLabels, StackedImages, load_pseudo_labels
+from podium.training.run_lock import run_lock
+from podium.training.schedules import make_optimizer
+
+
+@dataclass
+class FoldResult:
+    fold: int
+    fold_dir: Path
+    monitor: str
+    best_epoch: int  # 1-based, as the history shows it
+    epochs_run: int
+    val_score: float  # the competition metric on the fold's validation part, no TTA
+    val_score_tta: float  # the same with the config's TTA views averaged
+    n_train: int
+    n_val: int
+    seconds: float
+    seconds_per_epoch: float
+    extra: dict = dataclasses.field(default_factory=dict)  # task-specific numbers (e.g. airbus_f2)
+    n_pseudo: int = 0  # pseudo-labelled test images added to the training part (podium.training.pseudo); not in n_train
+
+    def to_dict(self) -> dict:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
+
+
+def fold_dir_of(cfg: ExperimentConfig, fold: int) -> Path:
+    return cfg.run_dir / f"fold-{fold}"
+
+
+def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | None = None,
+                       extra_callbacks: list[keras.callbacks.Callback] | tuple = (),
+                       force: bool = False) -> FoldResult:
+    """Train on every fold but `fold`, validate on `fold`; resume an interrupted run of the same config.
+
+    Runs under the config's precision policy and device distribution, both restored on return.
+    """
+    with run_lock(cfg.run_dir, "train"), runtime.training_context(cfg.precision, cfg.distribute):
+        return _train_and_evaluate(cfg, fold, data=data, extra_callbacks=extra_callbacks, force=force)
+
+
+def fold_finished(fold_dir: Path) -> bool:
+    """A fold is finished once its metrics.json is written, the last step of training it: a fold killed
+    mid-fit has a best.keras of some early epoch but no metrics.json (predict refuses it by default)."""
+    return (fold_dir / "metrics.json").is_file() and (fold_dir / "best.keras").is_file()
+
+
+FOLD_DATA = "data.json"  # fold-<k>/data.json: the fold_data_key the fold was trained on
+
+
+def fold_data_key(data: LabeledData) -> str:
+    """Short sha256 of what a fold learns from: ids, label names, the split (and boxes). Checked when a
+    finished fold is reused or a killed one resumed, by `make train` and the search alike."""
+    names = np.asarray(data.classes, dtype=object)[np.asarray(data.labels, dtype=int)]
+    digest = hashlib.sha256(json.dumps([[str(i) for i in data.ids], [str(n) for n in names],
+                                        [int(f) for f in data.folds]]).encode())
+    if data.targets is not None and np.ndim(data.targets) == 2:  # boxes, label sets: small
+        digest.update(np.ascontiguousarray(data.targets, dtype=np.float32).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def _check_fold_data(fold_dir: Path, fold: int, key: str) -> None:
+    path = fold_dir / FOLD_DATA
+    recorded = json.loads(path.read_text(encoding="utf-8")).get("data") if path.is_file() else None
+    if recorded is not None and recorded != key:
+        raise PodiumError(f"Fold {fold} in {fold_dir} was trained on other data: labels or the split changed since.",
+                          expected=f"the fold's data {recorded}", received=f"data {key} now",
+                          fix="retrain it with `make train FORCE=1` (a search: start a new one under another name)")
+
+
+def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | None,
+                        extra_callbacks: list[keras.callbacks.Callback] | tuple, force: bool) -> FoldResult:
+    fold_dir = fold_dir_of(cfg, fold)
+    done = fold_dir / "metrics.json"
+    if fold_finished(fold_dir) and not force:
+        if data is not None:
+            _check_fold_data(fold_dir, fold, fold_data_key(data))
+        return _read_result(done)
+    if fold not in cfg.folds:
+        raise PodiumError(f"Fold {fold} is not among the config's folds.", expected=str(cfg.folds),
+                          received=str(fold), fix=f"add it: folds=[{fold}]")
+    started = time.perf_counter()
+    data = data or load_labeled_data(cfg)
+    data_key = fold_data_key(data)
+    if not force and (fold_dir / "backup").exists():
+        _check_fold_data(fold_dir, fold, data_key)  # a resume continues the same data, or nothing
+    task = tasks.get_task(cfg.task)
+    train_pos, val_pos = data.fold_positions(fold)
+    train_pos = task.train_positions(cfg, data, train_pos)
+    pseudo, pseudo_record = fold_pseudo_labels(cfg, data, val_pos) if cfg.pseudo_run else (None, None)
+    runtime.seed_everything(cfg.seed)
+    train_batches, val_batches = make_loaders(cfg, data, train_pos, val_pos, pseudo=pseudo)
+
+    if force or not (fold_dir / "backup").exists():
+        _clear_fold_dir(fold_dir)
+    fold_dir.mkdir(parents=True, exist_ok=True)
+    done.unlink(missing_ok=True)  # from here until it is rewritten, the fold is unfinished
+    write_json(fold_dir / FOLD_DATA, {"data": data_key, **({"pseudo": pseudo_record} if pseudo else {})})
+    model = task.build_model(cfg, data.num_classes)
+    weights = class_weights(train_batches.labels[train_batches.positions], data.num_classes, cfg.class_weight) \
+        if task.class_balancing else None
+    if weights and train_batches.sample_weights is not None:  # Keras takes class or sample weights, not both
+        train_batches.sample_weights = train_batches.sample_weights * np.array(
+            [weights[int(label)] for label in train_batches.labels], dtype="float32")
+        weights = None
+    fit_started = time.perf_counter()
+    for first_epoch, last_epoch, phase_cfg in training_phases(cfg):
+        if 0 < last_epoch < cfg.epochs and _epochs_logged(fold_dir) >= last_epoch:
+            continue  # resuming inside the unfreeze phase: its backup restores the weights
+        if first_epoch > 0:  # the unfreeze phase: the whole network, at a lower rate
+            if _epochs_logged(fold_dir) < first_epoch:
+                break  # early stopping ended the head-only phase; nothing is left to fine-tune from
+            set_backbone_trainable(model, True)
+        model.compile(optimizer=make_optimizer(phase_cfg, len(train_batches)),
+                      jit_compile=runtime.jit_compile(cfg.jit_compile),
+                      **task.compile_arguments(cfg, data.num_classes))
+        model.fit(runtime.device_batches(train_batches), validation_data=runtime.device_batches(val_batches),
+                  initial_epoch=first_epoch, epochs=last_epoch,
+                  callbacks=make_callbacks(cfg, fold_dir) + list(extra_callbacks), class_weight=weights,
+                  verbose=cfg.verbose)
+    fit_seconds = time.perf_counter() - fit_started
+
+    history = pd.read_csv(fold_dir / "history.csv")
+    views = list(dict.fromkeys(["identity", *cfg.tta]))
+    with runtime.single_device():
+        best_model = load_classifier(fold_dir / "best.keras", compile=task.compile_on_load)
+        _, per_view = tta.predict_tta(best_model, val_batches, views, invert=task.view_inverter())
+    plain = per_view["identity"]
+    with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
+    scores = task.fold_scores(data, val_pos, fold, plain, with_tta)
+    write_parquet(fold_dir / "oof.parquet", scores.oof)
+    task.save_oof_outputs(fold_dir, with_tta)  # what `make blend` averages (masks, boxes)
+    result = FoldResult(
+        fold=fold, fold_dir=fold_dir, monitor=cfg.monitor, best_epoch=_best_epoch(history, cfg),
+        epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
+        n_val=len(val_pos), seconds=time.perf_counter() - started,
+        seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra,
+        n_pseudo=len(pseudo.ids) if pseudo is not None else 0)
+    write_json(done, result.to_dict())
+    return result
+
+
+def training_phases(cfg: ExperimentConfig) -> list[tuple[int, int, ExperimentConfig]]:
+    """(first epoch, end epoch, config) per fit: one phase, or head-only then unfrozen at lr x factor."""
+    if not cfg.unfreeze_epoch:
+        return [(0, cfg.epochs, cfg)]
+    fine_tune = dataclasses.replace(cfg, lr=cfg.lr * cfg.unfreeze_lr_factor,
+                                    lr_values=[v * cfg.unfreeze_lr_factor for v in cfg.lr_values],
+                                    epochs=cfg.epochs - cfg.unfreeze_epoch, unfreeze_epoch=0)  # one phase
+    return [(0, cfg.unfreeze_epoch, cfg), (cfg.unfreeze_epoch, cfg.epochs, fine_tune)]
+
+
+def _epochs_logged(fold_dir: Path) -> int:
+    history_csv = fold_dir / "history.csv"
+    return len(pd.read_csv(history_csv)) if history_csv.is_file() else 0
+
+
+def fold_pseudo_labels(cfg: ExperimentConfig, data: LabeledData, val_pos: np.ndarray
+                       ) -> tuple[PseudoLabels, dict]:
+    """cfg.pseudo_run's confident test images this fold may train on (none in a duplicate group of its
+    validation part, podium.training.pseudo), and the record saying so: the whole selection, then this fold's."""
+    from podium.data.dataset import competition_root
+    from podium.data.index import load_index
+
+    spec, root = competition_root(cfg)
+    if data.spec.slug != spec.slug:
+        raise PodiumError("Pseudo-labels need the competition's own data.", expected=f"data of {spec.slug}",
+                          received=f"data of {data.spec.slug} (in memory)", fix="remove pseudo_run")
+    index = load_index(root / "index.parquet")
+    pseudo = load_pseudo_labels(cfg, data.classes, index, root)
+    groups = index.set_index(index["id"].astype(str))["group"].astype(str)
+    val_groups = set(groups.reindex([str(i) for i in data.ids[val_pos]]).dropna())
+    fold = pseudo.subset(pseudo.fold_rows(val_groups))
+    return fold, {**pseudo.record(), "fold_total": int(len(fold.ids)), "fold_per_class": fold.per_class(),
+                  "left_out_near_duplicates": int(len(pseudo.ids) - len(fold.ids))}
+
+
+def make_loaders(cfg: ExperimentConfig, data: LabeledData, train_pos: np.ndarray, val_pos: np.ndarray,
+                 pseudo: PseudoLabels | None = None) -> tuple[ImageBatches, ImageBatches]:
+    """Only the training loader is handed augmenters; validation sees the cached pixels as they are.
+
+    `pseudo` test images join the training loader only, after the labelled rows, weighted per sample."""
+    size = cfg.resolved_image_size
+    task = tasks.get_task(cfg.task)
+    targets = task.batch_targets(cfg, data)
+    if targets is not None:
+        train = ImageBatches(data.images, train_pos, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
+                             batch_augment=task.pair_augmenter(cfg),
+                             workers=cfg.workers, targets=targets)
+        return train, ImageBatches(data.images, val_pos, batch_size=cfg.batch_size, targets=targets)
+    train_pos = oversample(train_pos, data.labels, cfg.oversample_to, cfg.seed)
+    images, labels, weights = data.images, data.labels, None
+    if pseudo is not None and len(pseudo.ids):
+        n = len(data.images)
+        images = StackedImages(data.images, pseudo.images)
+        labels = np.concatenate([data.labels, pseudo.labels])
+        weights = np.concatenate([np.ones(n, "float32"), np.full(len(pseudo.ids), pseudo.weight, "float32")])
+        train_pos = np.concatenate([train_pos, n + np.arange(len(pseudo.ids))])
+    train = ImageBatches(
+        images, train_pos, labels, data.num_classes, cfg.batch_size, shuffle=True, seed=cfg.seed,
+        batch_augment=augment.make_batch_augmenter(cfg.augment, size, cfg.seed),
+        image_augment=augment.make_cpu_augmenter(cfg.cpu_augment, size, cfg.seed), workers=cfg.workers,
+        sample_weights=weights)
+    val = ImageBatches(data.images, val_pos, data.labels, data.num_classes, cfg.batch_size)
+    return train, val
+
+
+def make_callbacks(cfg: ExperimentConfig, fold_dir: Path) -> list[keras.callbacks.Callback]:
+    """Fresh callbacks for one fit. On resume the checkpoint only beats the best already saved."""
+    history_csv = fold_dir / "history.csv"
+    callbacks: list[keras.callbacks.Callback] = [
+        LogLearningRate(),
+        SafeModelCheckpoint(  # atomic: a full disk or a kill never leaves half a best.keras
+            fold_dir / "best.keras", monitor=cfg.monitor, mode=cfg.mode, save_best_only=True,
+            initial_value_threshold=_best_so_far(history_csv, cfg)),
+        keras.callbacks.EarlyStopping(monitor=cfg.monitor, mode=cfg.mode, patience=cfg.early_stopping_patience),
+        keras.callbacks.TerminateOnNaN(),
+    ]
+    if cfg.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=cfg.monitor, mode=cfg.mode, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+            min_lr=cfg.min_lr))
+    # the backup first: when it cannot be written (disk full), the epoch is not logged as done either
+    callbacks += [SafeBackupAndRestore(fold_dir / "backup"), keras.callbacks.CSVLogger(history_csv, append=True)]
+    return callbacks
+
+
+class LogLearningRate(keras.callbacks.Callback):
+    """Puts the rate in force into the epoch logs so history.csv and the plots show the schedule."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            rate = self.model.optimizer.learning_rate
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(rate))
+
+
+def _best_epoch(history: pd.DataFrame, cfg: ExperimentConfig) -> int:
+    from podium.reports.run_report import best_epoch  # one definition of "best", shared with the plots
+
+    return best_epoch(history, cfg.monitor, cfg.mode)
+
+
+def _best_so_far(history_csv: Path, cfg: ExperimentConfig) -> float | None:
+    if not history_csv.is_file():
+        return None
+    history = pd.read_csv(history_csv)
+    if cfg.monitor not in history or history.empty:
+        return None
+    return float(history[cfg.monitor].max() if cfg.mode == "max" else history[cfg.monitor].min())
+
+
+def _clear_fold_dir(fold_dir: Path) -> None:
+    """A fresh start must not append to, or compare against, an earlier run's files."""
+    for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet", tasks.OOF_OUTPUTS):
+        (fold_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(fold_dir / "backup", ignore_errors=True)
+
+
+def _read_result(path: Path) -> FoldResult:
+    import json
+
+    values = json.loads(path.read_text())
+    values["fold_dir"] = Path(values["fold_dir"])
+    return FoldResult(**values)
