@@ -234,3 +234,28 @@ def test_environment_check_names_every_missing_module_and_notes_a_newer_saving_k
     notes = version_notes(tmp_path, Environment({"keras": "3.15.1"}, "tensorflow", ""))
     assert "saved by keras 3.99.0" in notes[0] and "trained under the jax backend" in notes[1]
     assert version_notes(tmp_path, Environment({"keras": "3.99.2"}, "jax", "")) == []
+
+
+def test_a_multilabel_package_carries_the_thresholds_make_predict_uses(tmp_path):
+    """What the task's submission writer reads from the run folder (multi-label: thresholds chosen out of
+    fold) travels in the package; the kernel predicts with them, not with a silent 0.5."""
+    from podium import tasks
+    from podium.kaggle.inference import package_run, predict_from_package
+    from podium.workflow import prepare_data
+
+    cfg = load_config(ROOT / "configs" / "shapes-multilabel.yaml", {
+        "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32})
+    prepare_data(cfg.competition, cfg.data_dir)
+    fold_dir = cfg.run_dir / "fold-0"
+    fold_dir.mkdir(parents=True)
+    tasks.build_model(cfg, 3).save(fold_dir / "best.keras")
+    (fold_dir / "metrics.json").write_text("{}")
+    chosen = {"ellipse": 0.0, "rectangle": 0.0, "triangle": 0.0}  # every label passes: visible in each row
+    (cfg.run_dir / "thresholds.json").write_text(json.dumps({"thresholds": chosen}))
+    package = package_run(cfg, tmp_path / "package", "tester/shapes-run") / cfg.run_id
+    assert json.loads((package / "thresholds.json").read_text())["thresholds"] == chosen
+    out = tmp_path / "submission.csv"
+    predict_from_package(package, cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
+    submission = pd.read_csv(out, dtype=str, keep_default_na=False)
+    label = [c for c in submission.columns if c != submission.columns[0]][0]
+    assert set(submission[label]) == {"ellipse rectangle triangle"}

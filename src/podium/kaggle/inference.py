@@ -8,6 +8,8 @@ One module owns both sides of the package format, so writer and reader cannot dr
   <run_id>/package.json       run id, task, folds, and the keras/backend versions that saved the checkpoints
   <run_id>/metrics.json       the run's CV report (for people; prediction does not read it)
   <run_id>/fold-<k>/best.keras
+  <run_id>/<task files>       what the task's submission writer reads from the run folder (Task.package_files:
+                              multi-label's thresholds.json, chosen out of fold), copied into the run folder
 A training kernel's own output (runs/<run_id>/ under /kaggle/input/<kernel-slug>/) is read the same way:
 the training script writes classes.json into its run folder.
 
@@ -147,6 +149,7 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
     from podium.data.competitions import load_competition
     from podium.config import save_config
     from podium.io import write_json, write_yaml
+    from podium.tasks import get_task
     from podium.training.predict import trained_folds
 
     checkpoints = trained_folds(cfg)  # raises, naming the missing folds
@@ -157,7 +160,8 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
     spec = load_competition(cfg.competition)
     write_yaml(target / "competition.yaml",
                {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()})
-    write_json(target / "classes.json", class_table(cfg))
+    table = class_table(cfg)
+    write_json(target / "classes.json", table)
     write_json(target / "package.json", {"run_id": cfg.run_id, "task": cfg.task, "folds": list(cfg.folds),
                                          "keras": keras.__version__, "backend": keras.backend.backend(),
                                          "podium": podium.__version__})
@@ -169,6 +173,8 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
                                              "(its report was not written); the checkpoints are complete"})
     for fold, checkpoint in zip(cfg.folds, checkpoints):
         place_file(checkpoint, target / f"fold-{fold}" / "best.keras")
+    for path in get_task(cfg.task).package_files(cfg, [str(c) for c in table["classes"]]):
+        place_file(path, target / path.name)
     slug = ref.split("/")[1]
     write_json(folder / "dataset-metadata.json", {"id": ref, "title": slug.replace("-", " ")[:50],
                                                   "licenses": [{"name": "CC0-1.0"}]})
@@ -257,6 +263,7 @@ def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
     import numpy as np
 
     from podium.config import load_config
+    from podium.tasks import get_task
 
     run_dir = Path(run_dir)
     values = {"data_dir": str(scratch / "data"), "runs_dir": str(scratch / "runs"),
@@ -273,6 +280,10 @@ def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
                           fix="package the run again with make kernel (a kernel rendered by this podium)")
     table = json.loads(classes_path.read_text(encoding="utf-8"))
     classes = [str(c) for c in table["classes"]]
+    for name in get_task(cfg.task).package_file_names:  # e.g. multi-label thresholds: read from the run folder
+        if (run_dir / name).is_file():
+            cfg.run_dir.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(run_dir / name, cfg.run_dir / name)
     counts = np.asarray(table.get("counts") or [0] * len(classes), dtype="float64")
     prior = counts / counts.sum() if counts.sum() > 0 else np.eye(len(classes))[0]  # no counts: the first class
     return cfg, classes, prior.astype("float32")

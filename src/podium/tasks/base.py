@@ -162,6 +162,13 @@ class Task:
         """Task-specific files of `make train`'s run report: (numbers for metrics.json, per-class table)."""
         return {}, None
 
+    package_file_names: tuple[str, ...] = ()  # run-folder files writing a submission reads (see package_files)
+
+    def package_files(self, cfg, classes: list[str]) -> list[Path]:
+        """The run folder's `package_file_names`, made when missing: an inference kernel's package carries
+        them into the run folder it predicts from, so the kernel predicts as `make predict` does."""
+        return []
+
     # ---- submission -----------------------------------------------------------------------------
     def write_submission(self, cfg, spec, classes: list[str], prior: np.ndarray, predictions, sample: pd.DataFrame,
                          path: Path):

@@ -111,6 +111,12 @@ class Multilabel(Task):
                  "exact_match": float((decide(plain, half) == truth.astype(bool)).all(axis=1).mean())}
         return FoldScores(micro_f1(truth, decide(plain, half)), micro_f1(truth, decide(with_tta, half)), extra, oof)
 
+    package_file_names = (THRESHOLDS,)
+
+    def package_files(self, cfg, classes):
+        run_thresholds(cfg.run_dir, classes)  # chosen on the run's out-of-fold predictions, written beside them
+        return [Path(cfg.run_dir) / THRESHOLDS]
+
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
         from podium.training.predict import PredictSummary
         from podium.submission.validate import submission_frame
