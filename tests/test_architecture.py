@@ -27,7 +27,6 @@ KNOWN_EDGES = {
     ("podium.tasks.multilabel", "podium.training.predict"), ("podium.tasks.segmentation", "podium.training.predict"),
     # config checks a task's keys (tasks -> classification -> report -> pseudo -> config)
     ("podium.config", "podium.tasks"),
-    ("podium.models.backbones", "podium.models.classifier"),  # backbones <-> models: checkpoint_damage should move below backbones
 }
 
 

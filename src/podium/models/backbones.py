@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from podium.errors import PodiumError
+from podium.models.checkpoint_files import checkpoint_damage, damaged_checkpoint
 
 if TYPE_CHECKING:
     import keras
@@ -226,8 +227,6 @@ def _keras_application(spec: BackboneSpec, image_size: int, weights: str | None)
 
 
 def _load_weights_file(model: keras.Model, spec: BackboneSpec, path: Path) -> None:
-    from podium.models.classifier import checkpoint_damage, damaged_checkpoint
-
     problem = checkpoint_damage(Path(path))  # a cut-short file is damaged, not "made for another backbone"
     if problem:
         raise damaged_checkpoint(path, problem, fix="copy or download the weights file again")

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from podium.models import backbones
 from podium.errors import PodiumError
-from podium.io import format_size
+from podium.models.checkpoint_files import checkpoint_damage, damaged_checkpoint
 from podium.models.layers import Preprocess
 
 if TYPE_CHECKING:
@@ -119,36 +119,3 @@ def load_classifier(path: str | Path, compile: bool = True) -> keras.Model:
         except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:  # a readable zip with a bad inside
             problem = f"{type(exc).__name__}: {exc}"
     raise damaged_checkpoint(path, problem)
-
-
-def checkpoint_damage(path: Path) -> str:
-    """Why a .keras checkpoint (a zip) cannot be read, '' when it looks whole: a save cut short by a full
-    disk or a kill leaves a truncated zip, which Keras reports as "File not found"."""
-    if path.suffix == ".h5":
-        import h5py
-
-        try:
-            with h5py.File(path, "r") as handle:
-                handle.visit(lambda name: None)  # walks every group: a truncated file fails here
-        except (OSError, RuntimeError, ValueError) as exc:
-            return f"not a complete HDF5 file ({exc})"
-        return ""
-    if path.suffix != ".keras":
-        return ""
-    try:
-        with zipfile.ZipFile(path) as archive:
-            bad = archive.testzip()  # reads every member: checks each CRC
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        return f"not a complete .keras zip ({exc})"
-    return f"member {bad} is corrupt" if bad else ""
-
-
-def damaged_checkpoint(path: Path, problem: str, fix: str = "") -> PodiumError:
-    """One wording for every damaged Keras file (best.keras, a training backup, a weights file): which, how
-    big, the fix (default: retrain the fold it belongs to)."""
-    path = Path(path)
-    size = format_size(path.stat().st_size) if path.is_file() else "missing"
-    return PodiumError(f"The checkpoint {path} is damaged ({size} on disk): {problem}.",
-                       expected="a complete file saved by Keras", received=f"{path} ({size})",
-                       fix=fix or f"retrain that fold: delete {path.parent} and run `make train` again (other "
-                                  f"folds are kept), or retrain everything with `make train FORCE=1`")

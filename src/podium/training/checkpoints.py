@@ -15,7 +15,7 @@ from pathlib import Path
 import keras
 
 from podium.io import atomic_path, make_dirs, write_text
-from podium.models.classifier import damaged_checkpoint
+from podium.models.checkpoint_files import damaged_checkpoint
 
 
 def save_model_atomically(model: keras.Model, path: str | Path, weights_only: bool = False) -> Path:
