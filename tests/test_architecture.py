@@ -22,9 +22,6 @@ KNOWN_EDGES = {
     # hooks moved into tasks/ (issue 13, open).
     ("podium.data.competitions", "podium.tasks"), ("podium.data.advice", "podium.tasks"),
     ("podium.data.dataset", "podium.tasks"), ("podium.data.index", "podium.tasks"),
-    # each task's submission writer returns predict's PredictSummary, and predict asks the task to write
-    ("podium.tasks.classification", "podium.training.predict"), ("podium.tasks.localization", "podium.training.predict"),
-    ("podium.tasks.multilabel", "podium.training.predict"), ("podium.tasks.segmentation", "podium.training.predict"),
     # config checks a task's keys (tasks -> classification -> report -> pseudo -> config)
     ("podium.config", "podium.tasks"),
 }

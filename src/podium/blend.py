@@ -346,7 +346,8 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     from podium.data.dataset import test_rows
     from podium.data.index import class_names, load_index
     from podium.io import write_csv, write_json, write_yaml
-    from podium.training.predict import TestPredictions, write_task_submission
+    from podium.tasks.base import TestPredictions
+    from podium.training.predict import write_task_submission
     from podium.submission.validate import read_sample_submission
     from podium.tasks import get_task
     from podium.workflow import _class_prior

@@ -22,7 +22,8 @@ from podium.data.folds import index_fingerprint, load_or_make_split, read_split_
 from podium.data.index import build_index, class_names, load_index, save_index
 from podium.errors import PodiumError
 from podium.io import write_json, write_text
-from podium.training.predict import PredictSummary, predict_test, used_folds, write_task_submission  # noqa: F401 (PredictSummary: re-exported)
+from podium.tasks.base import PredictSummary
+from podium.training.predict import predict_test, used_folds, write_task_submission
 from podium.submission.validate import read_sample_submission
 from podium.submission.record import submission_path, write_record
 from podium.tasks import get_task

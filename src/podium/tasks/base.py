@@ -7,7 +7,7 @@ A task imports keras (and its own heads and losses) only inside the methods that
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -25,6 +25,39 @@ class FoldScores:
     with_tta: float
     extra: dict  # further numbers worth a look (e.g. Airbus F2, accuracy), no TTA
     oof: pd.DataFrame  # one row per validation image
+
+
+@dataclass
+class TestPredictions:
+    """What a task's submission writer reads: made by `make predict` (podium.training.predict) and by a blend."""
+
+    rows: pd.DataFrame  # every test image of the index, sorted by id
+    readable: np.ndarray  # (len(rows),) bool: decoded, so predicted
+    values: np.ndarray  # (readable.sum(), ...) the model's outputs at its input size, averaged over folds and views
+
+    @property
+    def readable_ids(self) -> list[str]:
+        """The ids `values` rows belong to, in order."""
+        return self.rows.loc[self.readable, "id"].astype(str).tolist()
+
+    @property
+    def n_unreadable(self) -> int:
+        return int((~self.readable).sum())
+
+
+@dataclass
+class PredictSummary:
+    """What a written submission holds: the task's writer fills the counts, `make predict` the folds, notes and
+    record."""
+
+    submission: Path
+    n_rows: int
+    n_unreadable: int
+    counts: dict[str, int]  # what was predicted: rows per class, or images/objects for masks
+    unreadable_note: str = ""  # what an undecodable test image got instead of a prediction
+    folds_used: list[str] = field(default_factory=list)  # "fold 0 (best epoch 7 of 10)", one per fold
+    notes: list[str] = field(default_factory=list)  # what was not checked, and why
+    record: Path | None = None  # the submission's sidecar (podium.submission.record)
 
 
 class Task:
@@ -170,9 +203,9 @@ class Task:
         return []
 
     # ---- submission -----------------------------------------------------------------------------
-    def write_submission(self, cfg, spec, classes: list[str], prior: np.ndarray, predictions, sample: pd.DataFrame,
-                         path: Path):
-        """The validated submission file from test predictions (a podium.training.predict.PredictSummary)."""
+    def write_submission(self, cfg, spec, classes: list[str], prior: np.ndarray, predictions: TestPredictions,
+                         sample: pd.DataFrame, path: Path) -> PredictSummary:
+        """The validated submission file from test predictions, and what it holds."""
         raise NotImplementedError
 
     def validate_submission(self, frame: pd.DataFrame, sample: pd.DataFrame, spec, index: pd.DataFrame) -> None:

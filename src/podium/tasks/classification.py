@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium.tasks.base import FoldScores, Task
+from podium.tasks.base import FoldScores, PredictSummary, Task
 
 
 def make_loss(cfg):
@@ -72,7 +72,6 @@ class Classification(Task):
         return {"macro_f1": float(table.loc["macro avg", "f1"])}, table
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path: Path):
-        from podium.training.predict import PredictSummary
         from podium.submission.validate import submission_frame, write_submission
 
         rows = predictions.rows

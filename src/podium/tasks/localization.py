@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from podium.tasks.base import FoldScores, Task
+from podium.tasks.base import FoldScores, PredictSummary, Task
 
 
 class Localization(Task):
@@ -98,7 +98,6 @@ class Localization(Task):
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
         from podium.data.targets import image_shapes
-        from podium.training.predict import PredictSummary
         from podium.submission.boxes import box_frame, write_box_submission
 
         c = len(classes)

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from podium.errors import PodiumError
-from podium.tasks.base import FoldScores, Task
+from podium.tasks.base import FoldScores, PredictSummary, Task
 
 THRESHOLDS = "thresholds.json"  # in the run folder: per-class thresholds chosen on its out-of-fold predictions
 CANDIDATES = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -118,7 +118,6 @@ class Multilabel(Task):
         return [Path(cfg.run_dir) / THRESHOLDS]
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
-        from podium.training.predict import PredictSummary
         from podium.submission.validate import submission_frame
 
         thresholds = run_thresholds(cfg.run_dir, classes)

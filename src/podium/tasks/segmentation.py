@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium.tasks.base import FoldScores, Task
+from podium.tasks.base import FoldScores, PredictSummary, Task
 
 
 class Segmentation(Task):
@@ -89,7 +89,6 @@ class Segmentation(Task):
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
         from podium.data.targets import image_shapes
-        from podium.training.predict import PredictSummary
         from podium.submission.masks import in_sample_order, mask_rows, write_mask_submission
 
         id_column, rle_column = spec.submission_id_column, spec.submission_label_column

@@ -8,7 +8,7 @@ or the file system's.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from podium import tasks
+from podium.tasks.base import PredictSummary, TestPredictions
 from podium.training import tta
 from podium.data.competitions import CompetitionSpec
 from podium.config import ExperimentConfig
@@ -92,22 +93,6 @@ def _fold_state(cfg: ExperimentConfig, fold: int, fold_dir: Path, finished: bool
     return UsedFold(fold, fold_dir / "best.keras", False, best, len(history))
 
 
-@dataclass
-class TestPredictions:
-    rows: pd.DataFrame  # every test image of the index, sorted by id
-    readable: np.ndarray  # (len(rows),) bool: decoded, so predicted
-    values: np.ndarray  # (readable.sum(), ...) the model's outputs at its input size, averaged over folds and views
-
-    @property
-    def readable_ids(self) -> list[str]:
-        """The ids `values` rows belong to, in order."""
-        return self.rows.loc[self.readable, "id"].astype(str).tolist()
-
-    @property
-    def n_unreadable(self) -> int:
-        return int((~self.readable).sum())
-
-
 def predict_test(cfg: ExperimentConfig, index: pd.DataFrame, progress: bool = True) -> TestPredictions:
     """Every fold's best checkpoint x every TTA view on the readable test images of `make data`'s index."""
     _, root = competition_root(cfg)
@@ -167,18 +152,6 @@ def predict_rows(cfg: ExperimentConfig, rows: pd.DataFrame, data_root: Path, cac
 
 
 # ---------------------------------------------------------------------------------- the submission
-@dataclass
-class PredictSummary:
-    submission: Path
-    n_rows: int
-    n_unreadable: int
-    counts: dict[str, int]  # what was predicted: rows per class, or images/objects for masks
-    unreadable_note: str = ""  # what an undecodable test image got instead of a prediction
-    folds_used: list[str] = field(default_factory=list)  # "fold 0 (best epoch 7 of 10)", one per fold
-    notes: list[str] = field(default_factory=list)  # what was not checked, and why
-    record: Path | None = None  # the submission's sidecar (podium.submission.record)
-
-
 def write_task_submission(cfg: ExperimentConfig, spec: CompetitionSpec, predictions: TestPredictions,
                           sample: pd.DataFrame, path: Path, classes: list[str], prior: np.ndarray
                           ) -> PredictSummary:
