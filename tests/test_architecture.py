@@ -20,10 +20,7 @@ KNOWN_EDGES = {
     # it (data/index, data/dataset, data/advice and competitions ask the task what differs): the cycle the
     # task refactor still leaves. Removing it means a task-name registry below data/ and the per-task data
     # hooks moved into tasks/ (issue 13, open).
-    ("podium.data.competitions", "podium.tasks"), ("podium.data.advice", "podium.tasks"),
     ("podium.data.dataset", "podium.tasks"), ("podium.data.index", "podium.tasks"),
-    # config checks a task's keys (tasks -> classification -> report -> pseudo -> config)
-    ("podium.config", "podium.tasks"),
 }
 
 

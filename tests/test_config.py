@@ -83,3 +83,14 @@ def test_shipped_configs_load():
 
     for path in sorted(Path(__file__).parents[1].glob("configs/*.yaml")):
         load_config(path)
+
+
+def test_every_task_name_has_its_keys_and_its_task_object():
+    """podium.task_keys (what config validation and data/ read) and the task objects name the same tasks, and
+    the metric a search's pruner watches is one the task logs."""
+    from podium.task_keys import TASK_KEYS, TASK_NAMES
+    from podium.tasks import TASKS
+
+    assert tuple(TASKS) == TASK_NAMES == tuple(TASK_KEYS)
+    for task in TASKS.values():
+        assert task.score_logged in [f"val_{name}" for name in task.keys.logged]

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from podium.data.advice import check_config
 from podium.errors import PodiumError
+from podium.task_keys import TASK_KEYS, TaskName, tasks_where
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
 Optimizer = Literal["adam", "adamw", "sgd"]
-Task = Literal["classification", "segmentation", "localization", "multilabel"]
 
 # How each key takes part in the run id (config_hash), declared beside the field: `role=` of num(...)/key(...)
 TRAINS = "trains"  # changes the trained weights: always in the run id (every key not declaring another role)
@@ -117,7 +117,7 @@ class ExperimentConfig:
 
     # ---- task: a head, a loss and a metric (podium.tasks) --------------------------------------------
     # segmentation monitors val_dice, localization val_box_iou or val_accuracy
-    task: Task = key("classification", ADDED_LATER)
+    task: TaskName = key("classification", ADDED_LATER)
     # segmentation: a U-Net on the backbone, or a small residual U-Net trained from scratch
     decoder: Literal["unet", "residual_unet"] = key("unet", ADDED_LATER)
     unet_filters: int = num(16, ADDED_LATER, ge=1)  # narrowest decoder width (residual_unet: its first level)
@@ -255,11 +255,12 @@ class ExperimentConfig:
                               received=f"freeze_backbone={self.freeze_backbone}, unfreeze_epoch="
                                        f"{self.unfreeze_epoch}, epochs={self.epochs}",
                               fix="set freeze_backbone=true, or unfreeze_epoch=0 to keep one phase")
-        if self.keep_empty < 1.0 and self.task != "segmentation":
+        if self.keep_empty < 1.0 and not TASK_KEYS[self.task].empty_images:
+            masks = "|".join(tasks_where("empty_images"))
             raise PodiumError("Config key 'keep_empty' is set for a task without masks.",
-                              expected="0 < keep_empty <= 1, below 1 only with task=segmentation",
+                              expected=f"0 < keep_empty <= 1, below 1 only with task={masks}",
                               received=f"keep_empty={self.keep_empty}, task={self.task}",
-                              fix="e.g. keep_empty=0.2 with task=segmentation, or keep_empty=1")
+                              fix=f"e.g. keep_empty=0.2 with task={masks}, or keep_empty=1")
         self._check_pseudo()
         self._check_task()
 
@@ -279,17 +280,37 @@ class ExperimentConfig:
                               received=f"pseudo_threshold={self.pseudo_threshold}, "
                                        f"pseudo_top_share={self.pseudo_top_share}",
                               fix="set pseudo_threshold=0.9, or pseudo_top_share=0.2 (and the other to 0)")
-        if self.task != "classification":
-            raise PodiumError(f"Pseudo-labels are classification-only; this config trains {self.task}.",
-                              expected="task=classification with pseudo_run",
+        if not TASK_KEYS[self.task].class_balancing:
+            only = "|".join(tasks_where("class_balancing"))
+            raise PodiumError(f"Pseudo-labels are {only}-only; this config trains {self.task}.",
+                              expected=f"task={only} with pseudo_run",
                               received=f"task={self.task}, pseudo_run={self.pseudo_run}",
                               fix="remove pseudo_run: a mask's or a box's confidence is not one probability per "
                                   "image, so podium does not pick pseudo-labels for segmentation or localization")
 
     def _check_task(self) -> None:
-        from podium.tasks import get_task
-
-        get_task(self.task).check_config(self)
+        """What the task allows (podium.task_keys): a monitor it logs; augments and TTA views that move its target
+        with the image; class balancing only where a class is one label per image."""
+        keys = TASK_KEYS[self.task]
+        names = [f"{prefix}{name}" for prefix in ("val_", "") for name in keys.logged]
+        if not keys.any_monitor and self.monitor not in names:
+            raise PodiumError(f"monitor={self.monitor!r} is not logged by task={self.task}.",
+                              expected=f"one of: {', '.join(names)}", received=repr(self.monitor),
+                              fix=f"set monitor=val_{keys.logged[1]} (mode=max)")
+        for key, allowed in (("augment", keys.augments), ("tta", keys.tta_views)):
+            bad = [name for name in getattr(self, key) if allowed is not None and name not in allowed]
+            if bad:
+                raise PodiumError(f"Config key '{key}' holds {bad[0]!r}, which cannot move a {self.task} target.",
+                                  expected=f"a subset of: {', '.join(allowed)}", received=str(getattr(self, key)),
+                                  fix=f"set {key}=[{','.join(allowed[:2])}]")
+        if not keys.class_balancing and (self.cpu_augment != "none" or self.class_weight != "none"
+                                         or self.oversample_to):
+            only = "|".join(tasks_where("class_balancing"))
+            raise PodiumError(f"cpu_augment, class_weight and oversample_to are {only}-only.",
+                              expected="cpu_augment=none class_weight=none oversample_to=0",
+                              received=f"task={self.task}, cpu_augment={self.cpu_augment}, class_weight="
+                                       f"{self.class_weight}, oversample_to={self.oversample_to}",
+                              fix=f"reset them, or use task={only}")
 
     # ---- derived values -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from collections import Counter
 import pandas as pd
 
 from podium.errors import PodiumError
-from podium.tasks import get_task
+from podium.task_keys import TASK_KEYS
 
 FLIP_AUGMENTS = ("flip",)  # batch recipes that mirror the image
 FLIP_VIEWS = ("hflip", "vflip")  # TTA views that mirror the image
@@ -146,7 +146,8 @@ def _holdout_warning(cfg, spec, train, classes) -> str:
 
 
 def _imbalance_warning(cfg, spec, train, classes) -> str:
-    if not get_task(cfg.task).class_balancing or cfg.class_weight != "none" or cfg.oversample_to or cfg.loss != "crossentropy":
+    if (not TASK_KEYS[cfg.task].class_balancing or cfg.class_weight != "none" or cfg.oversample_to
+            or cfg.loss != "crossentropy"):
         return ""
     counts = Counter(str(label) for label in train["label"])
     (big, most), (small, fewest) = counts.most_common(1)[0], min(counts.items(), key=lambda kv: (kv[1], kv[0]))

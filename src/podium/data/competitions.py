@@ -14,7 +14,7 @@ from typing import Literal
 
 from podium.errors import PodiumError
 from podium.io import read_yaml_mapping
-from podium.tasks import get_task
+from podium.task_keys import TaskName, task_keys
 
 SPEC_DIR = Path(__file__).parents[1] / "competitions"  # package data: src/podium/competitions/*.yaml
 
@@ -23,7 +23,7 @@ SPEC_DIR = Path(__file__).parents[1] / "competitions"  # package data: src/podiu
 class CompetitionSpec:
     slug: str
     title: str = ""
-    task: Literal["classification", "segmentation", "localization", "multilabel"] = "classification"
+    task: TaskName = "classification"
     # embedded: files ship inside podium (the demo); generated: the ellipse-and-rectangle shapes, written on `make data`
     source: Literal["kaggle", "embedded", "generated"] = "kaggle"
     layout: Literal["folder", "csv"] = "folder"  # folder: <train_dir>/<class>/<image>; csv: labels_csv
@@ -99,7 +99,7 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
 
 def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:
     """Masks, boxes and label sets come from a CSV; a folder-per-class layout has nowhere to keep them."""
-    if get_task(spec.task).needs_labels_csv and (spec.layout != "csv" or not spec.labels_csv):
+    if task_keys(spec.task).needs_labels_csv and (spec.layout != "csv" or not spec.labels_csv):
         raise PodiumError(f"Competition spec {path} has task {spec.task} without a labels CSV.",
                           expected="layout: csv and labels_csv naming the file of run-length masks (segmentation), "
                                    "boxes (localization) or space-separated labels (multilabel)",

@@ -1,13 +1,13 @@
 """The task registry: the config's `task` string -> the object that owns everything a task does
-differently (podium.tasks.base.Task). A new task is one module here plus its line in TASKS
-(docs/tasks.md); importing this package imports no keras.
+differently (podium.tasks.base.Task). A new task is one module here plus its line in TASKS and its keys in
+podium/task_keys.py (docs/tasks.md); importing this package imports no keras.
 
 The module-level functions are the older spelling, kept for callers that pass a task name.
 """
 
 from __future__ import annotations
 
-from podium.errors import PodiumError
+from podium.task_keys import task_keys
 from podium.tasks.base import OOF_OUTPUTS, FoldScores, Task
 from podium.tasks.classification import Classification
 from podium.tasks.localization import Localization
@@ -23,9 +23,7 @@ __all__ = ["OOF_OUTPUTS", "SCORE_LOGGED", "TASKS", "FoldScores", "Task", "get_ta
 
 
 def get_task(name: str) -> Task:
-    if name not in TASKS:
-        raise PodiumError(f"Unknown task {name!r}.", expected=f"one of: {', '.join(TASKS)}", received=repr(name),
-                          fix="set task= to one of the listed names")
+    task_keys(name)  # an unknown name: the error listing the known ones
     return TASKS[name]
 
 

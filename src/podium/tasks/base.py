@@ -2,7 +2,8 @@
 multi-label classification differ, so training, prediction, checkpoints, TTA and the search stay one.
 
 A task imports keras (and its own heads and losses) only inside the methods that build models, so
-`--help` and config validation, which only ask for names, stay cheap.
+importing the tasks (the CLI's `--help`) stays cheap. What a config may set for a task (monitor, augments,
+TTA views, class balancing) is in podium/task_keys.py, which config validation reads without the task objects.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from podium.errors import PodiumError
+from podium.task_keys import TASK_KEYS, TaskKeys
 
 OOF_OUTPUTS = "oof_outputs.npy"  # beside oof.parquet: a fold's raw TTA outputs, row for row (what a blend averages)
 
@@ -64,45 +66,18 @@ class Task:
     """The defaults are classification's; a task overrides what it does differently."""
 
     name: str = ""
-    logged: tuple[str, ...] = ("loss",)  # what model.fit logs (monitor may name these, with or without val_)
     score_logged: str = ""  # the logged metric that tracks the fold score (what a search's pruner watches)
     metric_name: str = ""  # the fold score's name in reports
-    tta_views: tuple[str, ...] | None = None  # views whose prediction can be undone; None: any view
-    needs_labels_csv: bool = True  # targets come from the labels CSV (a folder layout has nowhere to keep them)
-    class_balancing: bool = False  # cpu_augment, class_weight, oversample_to and pseudo-labels apply
     saved_outputs_dtype: str | None = "float32"  # oof_outputs.npy's dtype; None: oof.parquet holds them already
     compile_on_load: bool = False  # best.keras reloads compiled (its loss needs no custom objects)
     rows_per_image: str = "one"  # the labels CSV's rows: "one" per image, or "objects" (one per object)
     index_label_words: dict[str, str] | None = None  # how `make data` names the index labels; None: classes
 
-    # ---- config ---------------------------------------------------------------------------------
-    def check_monitor(self, monitor: str) -> None:
-        names = [f"{prefix}{name}" for prefix in ("val_", "") for name in self.logged]
-        if monitor not in names:
-            raise PodiumError(f"monitor={monitor!r} is not logged by task={self.name}.",
-                              expected=f"one of: {', '.join(names)}", received=repr(monitor),
-                              fix=f"set monitor=val_{self.logged[1]} (mode=max)")
-
-    def check_config(self, cfg) -> None:
-        """Augments and TTA views must move the target with the image; class balancing is per class."""
-        self.check_monitor(cfg.monitor)
-        for key, allowed in (("augment", self.augment_names()), ("tta", self.tta_views)):
-            bad = [name for name in getattr(cfg, key) if allowed is not None and name not in allowed]
-            if bad:
-                raise PodiumError(f"Config key '{key}' holds {bad[0]!r}, which cannot move a {self.name} target.",
-                                  expected=f"a subset of: {', '.join(allowed)}", received=str(getattr(cfg, key)),
-                                  fix=f"set {key}=[{','.join(allowed[:2])}]")
-        if not self.class_balancing and (cfg.cpu_augment != "none" or cfg.class_weight != "none"
-                                         or cfg.oversample_to):
-            raise PodiumError("cpu_augment, class_weight and oversample_to are classification-only.",
-                              expected="cpu_augment=none class_weight=none oversample_to=0",
-                              received=f"task={self.name}, cpu_augment={cfg.cpu_augment}, class_weight="
-                                       f"{cfg.class_weight}, oversample_to={cfg.oversample_to}",
-                              fix="reset them, or use task=classification")
-
-    def augment_names(self) -> tuple[str, ...] | None:
-        """Batch augments that keep the target right; None: any."""
-        return None
+    @property
+    def keys(self) -> TaskKeys:
+        """What a config and a competition spec may set for this task: checked by config validation and
+        load_competition, which never import the task objects (podium.task_keys)."""
+        return TASK_KEYS[self.name]
 
     # ---- the spec's files ---------------------------------------------------------------------------
     def labels_csv_columns(self, spec) -> dict[str, str]:

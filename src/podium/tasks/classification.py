@@ -20,16 +20,10 @@ def make_loss(cfg):
 
 class Classification(Task):
     name = "classification"
-    logged = ("loss", "accuracy")
     score_logged = "val_accuracy"
     metric_name = "accuracy"
-    needs_labels_csv = False
-    class_balancing = True
     saved_outputs_dtype = None  # its probabilities are oof.parquet's prob_<class> columns
     compile_on_load = True
-
-    def check_monitor(self, monitor: str) -> None:
-        """Any name is accepted (the history decides): older configs monitor what they like."""
 
     def batch_targets(self, cfg, data) -> None:
         return None

@@ -11,21 +11,14 @@ from podium.tasks.base import FoldScores, PredictSummary, Task
 
 class Localization(Task):
     name = "localization"
-    logged = ("loss", "accuracy", "box_iou")
     score_logged = "val_box_iou"
     metric_name = "box IoU"
-    tta_views = ("identity", "hflip")
 
     def labels_csv_columns(self, spec) -> dict[str, str]:
         return {"label_column": spec.label_column, **{f"box_columns[{k}]": c for k, c in enumerate(spec.box_columns)}}
 
     def submission_columns(self, spec) -> list[str]:
         return super().submission_columns(spec) + list(spec.box_columns)
-
-    def augment_names(self) -> tuple[str, ...]:
-        from podium.training.augment_pairs import BOX_RECIPES
-
-        return BOX_RECIPES
 
     def check_targets(self, spec, data_root, index) -> None:
         from podium.data.targets import check_targets, box_problems

@@ -66,7 +66,6 @@ def choose_thresholds(truth: np.ndarray, probs: np.ndarray) -> np.ndarray:
 
 class Multilabel(Task):
     name = "multilabel"
-    logged = ("loss", "f1")
     score_logged = "val_f1"
     metric_name = "micro F1"
     saved_outputs_dtype = None  # its probabilities are oof.parquet's prob_<class> columns

@@ -13,21 +13,14 @@ from podium.tasks.base import FoldScores, PredictSummary, Task
 
 class Segmentation(Task):
     name = "segmentation"
-    logged = ("loss", "dice", "iou")
     score_logged = "val_dice"
     metric_name = "dice"
-    tta_views = ("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down")
     saved_outputs_dtype = "float16"  # half the disk, ample for a 0.5 threshold
     rows_per_image = "objects"
     index_label_words = {"object": "with objects", "empty": "without"}  # the index label: has objects
 
     def labels_csv_columns(self, spec) -> dict[str, str]:
         return {"rle_column": spec.rle_column}
-
-    def augment_names(self) -> tuple[str, ...]:
-        from podium.training.augment_pairs import GEOMETRIC_RECIPES
-
-        return GEOMETRIC_RECIPES
 
     def index_labels(self, spec, data_root: Path) -> pd.DataFrame:
         """One row per object in the CSV, so the index label is "has objects" (what folds stratify on)."""

@@ -18,9 +18,10 @@ from keras import ops
 
 from podium.training.augment import BATCH_RECIPES, FLOAT, VALUE_RANGE, _crop_pad, _derive_seed, _gather_rows
 from podium.errors import PodiumError
+from podium.task_keys import TASK_KEYS
 
-GEOMETRIC_RECIPES = ("flip", "crop", "rotation", "zoom", "translation")
-BOX_RECIPES = ("flip", "crop")
+GEOMETRIC_RECIPES = TASK_KEYS["segmentation"].augments  # what a mask rides through exactly
+BOX_RECIPES = TASK_KEYS["localization"].augments  # what a box survives exactly
 BOX_FILL = 127.5  # grey: neither the dark nor the bright end of the pixel range
 
 

@@ -129,7 +129,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
     write_json(fold_dir / FOLD_DATA, {"data": data_key, **({"pseudo": pseudo_record} if pseudo else {})})
     model = task.build_model(cfg, data.num_classes)
     weights = class_weights(train_batches.labels[train_batches.positions], data.num_classes, cfg.class_weight) \
-        if task.class_balancing else None
+        if task.keys.class_balancing else None
     if weights and train_batches.sample_weights is not None:  # Keras takes class or sample weights, not both
         train_batches.sample_weights = train_batches.sample_weights * np.array(
             [weights[int(label)] for label in train_batches.labels], dtype="float32")

@@ -1,0 +1,57 @@
+"""The task names, and what a config and a competition spec may set for each task.
+
+Config validation and `load_competition` check these before anything is built. They sit below both, and
+below the task objects (podium.tasks), which read them from here (`Task.keys`): config and data/ never
+import the task objects, whose methods reach data/, models/ and training/. Everything a task *does*
+(heads, losses, targets, scores, submissions) is in its tasks/<name>.py; a new task is a line here too.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+from typing import Literal
+
+from podium.errors import PodiumError
+
+TaskName = Literal["classification", "segmentation", "localization", "multilabel"]
+TASK_NAMES: tuple[str, ...] = typing.get_args(TaskName)
+
+
+@dataclass(frozen=True)
+class TaskKeys:
+    logged: tuple[str, ...]  # what model.fit logs (monitor may name these, with or without val_)
+    any_monitor: bool = False  # any monitor is accepted (the history decides): older configs monitor what they like
+    augments: tuple[str, ...] | None = None  # batch augments that move the target with the image; None: any
+    tta_views: tuple[str, ...] | None = None  # TTA views whose prediction can be undone; None: any
+    class_balancing: bool = False  # cpu_augment, class_weight, oversample_to and pseudo-labels apply
+    empty_images: bool = False  # images without objects exist, so keep_empty applies
+    needs_labels_csv: bool = True  # targets come from the labels CSV (a folder layout has nowhere to keep them)
+
+
+TASK_KEYS: dict[str, TaskKeys] = {
+    "classification": TaskKeys(logged=("loss", "accuracy"), any_monitor=True, class_balancing=True,
+                               needs_labels_csv=False),
+    # a mask rides through every geometric recipe; each TTA view here is undone on the mask (training.tta)
+    "segmentation": TaskKeys(logged=("loss", "dice", "iou"),
+                             augments=("flip", "crop", "rotation", "zoom", "translation"),
+                             tta_views=("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down"),
+                             empty_images=True),
+    # a box survives a horizontal flip and a shift exactly (training.augment_pairs); a flip is undone on it
+    "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "crop"),
+                             tta_views=("identity", "hflip")),
+    "multilabel": TaskKeys(logged=("loss", "f1")),
+}
+
+
+def task_keys(name: str) -> TaskKeys:
+    """The keys of task `name`; an unknown name is an error listing the known ones."""
+    if name not in TASK_KEYS:
+        raise PodiumError(f"Unknown task {name!r}.", expected=f"one of: {', '.join(TASK_NAMES)}", received=repr(name),
+                          fix="set task= to one of the listed names")
+    return TASK_KEYS[name]
+
+
+def tasks_where(fact: str) -> list[str]:
+    """The task names whose keys have `fact` true, for error messages ("classification-only")."""
+    return [name for name in TASK_NAMES if getattr(TASK_KEYS[name], fact)]
