@@ -24,6 +24,7 @@ from podium.io import write_json, write_text
 from podium.search.study import load_space, resolve_config, run_search, trial_values
 from podium.training.train import train_and_evaluate
 from podium.workflow import prepare_data
+from podium.tasks import get_task
 
 RESULTS = Path(__file__).with_name("results")
 LRS = [0.001, 0.002, 0.003, 0.004]
@@ -47,10 +48,10 @@ def main() -> None:
     space = load_space(space_path)
 
     warm = load_config("configs/demo.yaml", {**fixed, "epochs": 1, "runs_dir": str(work / "warm")})
-    train_and_evaluate(warm, 0, data=load_labeled_data(warm, progress=False))
+    train_and_evaluate(warm, 0, data=load_labeled_data(warm, get_task(warm.task), progress=False))
 
     started = time.perf_counter()
-    data = load_labeled_data(warm, progress=False)
+    data = load_labeled_data(warm, get_task(warm.task), progress=False)
     direct = [train_and_evaluate(resolve_config(space, trial_values(space, {"lr": lr}), seed=0,
                                                 runs_dir=work / "direct-runs"), 0, data=data) for lr in LRS]
     direct_seconds = time.perf_counter() - started

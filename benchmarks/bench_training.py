@@ -72,7 +72,7 @@ def podium_vs_bare(data_dir: Path, runs_dir: Path, size: int, epochs: int, augme
                              "backbone=tiny_cnn", f"image_size={size}", "batch_size=64", f"epochs={epochs}",
                              "schedule=constant", "verbose=0", f"augment={json.dumps(augment)}",
                              "tta=[identity]", f"early_stopping_patience={epochs + 1}"])
-    data = load_labeled_data(cfg)
+    data = load_labeled_data(cfg, tasks.get_task(cfg.task))
     train_pos, val_pos = data.fold_positions(0)
     x_train = np.asarray(data.images[train_pos]).astype("float32")
     y_train = keras.utils.to_categorical(data.labels[train_pos], data.num_classes)
@@ -110,10 +110,11 @@ def tta_per_view(data_dir: Path, size: int, limit: int, repeats: int) -> dict:
     from podium.data.dataset import load_labeled_data
     from podium.data.pipeline import ImageBatches
     from podium.models.classifier import build_classifier
+    from podium.tasks import get_task
 
     cfg = load_config(None, [f"data_dir={data_dir}", "val_split=0.2", "folds=[0]", "backbone=tiny_cnn",
                              f"image_size={size}", "verbose=0"])
-    data = load_labeled_data(cfg)
+    data = load_labeled_data(cfg, get_task(cfg.task))
     keras.utils.set_random_seed(0)
     model = build_classifier(cfg, data.num_classes)
     batches = ImageBatches(data.images, np.arange(min(limit, len(data.images))), batch_size=64)

@@ -139,11 +139,12 @@ def run_config(config: Path, data_dir: Path, runs_dir: Path, out: Path, override
                ) -> dict:
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
+    from podium.tasks import get_task
     from podium.training.train import train_and_evaluate
     from podium.workflow import predict_run
 
     cfg = load_config(config, [f"data_dir={data_dir}", f"runs_dir={runs_dir}", *overrides])
-    data = load_labeled_data(cfg)  # builds the uint8 cache once (not part of training time)
+    data = load_labeled_data(cfg, get_task(cfg.task))  # builds the uint8 cache once (not part of training time)
     clock = accuracy_clock()
     started = time.perf_counter()
     result = train_and_evaluate(cfg, cfg.folds[0], data=data, extra_callbacks=[clock], force=True)

@@ -12,6 +12,7 @@ from podium.data.competitions import load_competition
 from podium.data.dup_quality import plant_copy
 from podium.data.images import decode_image
 from podium.data.index import build_index, save_index
+from podium.tasks import get_task
 
 TRANSFORMS = ("resize", "recompress", "brightness")
 
@@ -37,5 +38,5 @@ def planted_demo(demo_root: Path, into: Path, copies: int = 30, test_copies: int
             target = root / "test" / f"copy{k}{suffix}"
             test_pairs.append((source_id, target.stem, source.parent.name))
         target.write_bytes(data)
-    save_index(build_index(load_competition("demo"), root), root / "index.parquet")
+    save_index(build_index(load_competition("demo"), root, get_task("classification")), root / "index.parquet")
     return root, train_pairs, test_pairs

@@ -13,15 +13,6 @@ from pathlib import Path
 import podium
 
 SRC = Path(podium.__file__).resolve().parent
-# Imports that close a cycle still to be removed, each with who removes it. The graph is checked without them,
-# so any other cycle fails.
-KNOWN_EDGES = {
-    # The task objects (podium.tasks) sit above data/ (they read the index, targets and the dataset) and below
-    # it (data/index, data/dataset, data/advice and competitions ask the task what differs): the cycle the
-    # task refactor still leaves. Removing it means a task-name registry below data/ and the per-task data
-    # hooks moved into tasks/ (issue 13, open).
-    ("podium.data.dataset", "podium.tasks"), ("podium.data.index", "podium.tasks"),
-}
 
 
 def _module_name(path: Path) -> str:
@@ -102,12 +93,8 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
     assert "podium.data.dataset" in graph["podium.training.lr_find"]  # imported inside lr_range_test only
-    assert all(target in graph[source] for source, target in KNOWN_EDGES), "a known cycle is gone: drop it"
 
 
 def test_podium_has_no_import_cycles():
-    graph = import_graph()
-    for source, target in KNOWN_EDGES:
-        graph[source].discard(target)
-    cycles = import_cycles(graph)
+    cycles = import_cycles(import_graph())
     assert cycles == [], f"import cycles among podium modules: {cycles}"

@@ -5,6 +5,7 @@ from podium.training.balance import class_weights, effective_counts, oversample
 from podium.config import ExperimentConfig, load_config
 from podium.data.dataset import load_labeled_data
 from podium.training.train import make_loaders, train_and_evaluate
+from podium.tasks import get_task
 
 # a Journey-to-Springfield-like imbalance: 1,000 images next to 3
 LABELS = np.repeat([0, 1, 2], [1000, 40, 3])
@@ -31,7 +32,7 @@ def test_oversampling_lifts_rare_classes_to_the_floor_only():
 def test_oversampling_touches_training_rows_only(demo_data, tmp_path):
     cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path}", "val_split=0.2", "image_size=32",
                              "oversample_to=300"])
-    data = load_labeled_data(cfg, progress=False)
+    data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
     train, val = make_loaders(cfg, data, train_pos, val_pos)
     assert np.bincount(data.labels[train.positions]).min() == 300  # 160 per class in training -> 300

@@ -12,6 +12,7 @@ from podium.data.cache import load_cached
 from podium.data.images import ImageDecodeError, load_resized
 from podium.data.index import build_index
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 SIZE = 24
 
@@ -28,7 +29,7 @@ def mini(demo_root, tmp_path):
     (root / "test").mkdir()
     for n in range(1, 7):
         shutil.copy(demo_root / "test" / f"{n}.jpg", root / "test" / f"{n}.jpg")
-    return root, build_index(load_competition("demo"), root)
+    return root, build_index(load_competition("demo"), root, get_task("classification"))
 
 
 def train_rows(index):
@@ -108,7 +109,7 @@ def test_changed_file_content_makes_a_new_cache(mini, tmp_path):
     before = load_cached(train_rows(index), root, SIZE, cache_dir, progress=False)
     replaced = root / train_rows(index).path[0]
     shutil.copy(root / "test" / "1.jpg", replaced)  # same id, different picture
-    reindexed = train_rows(build_index(load_competition("demo"), root))
+    reindexed = train_rows(build_index(load_competition("demo"), root, get_task("classification")))
     after = load_cached(reindexed, root, SIZE, cache_dir, progress=False)
     assert len(list(cache_dir.glob("*.u8"))) == 2
     assert not np.array_equal(before[0], after[0])

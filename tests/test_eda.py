@@ -10,6 +10,7 @@ from PIL import Image
 from podium.data.competitions import load_competition
 from podium.data.index import build_index, load_index
 from podium.data.eda import make_eda
+from podium.tasks import get_task
 from tests_support import real_demo_jpegs
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -64,7 +65,7 @@ def test_skewed_classes_and_broken_files_are_reported(tmp_path):
     (root / "test" / "t.jpg").write_bytes(jpegs[0])
     spec_path = tmp_path / "mini.yaml"
     spec_path.write_text("slug: mini\n")
-    index = build_index(load_competition(str(spec_path)), root)
+    index = build_index(load_competition(str(spec_path)), root, get_task("classification"))
     report = make_eda(index, root)
     classes = report.summary["classes"]
     assert classes["per_class"] == {"common": 9, "rare": 3} and classes["imbalance_ratio"] == 3.0

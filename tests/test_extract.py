@@ -5,6 +5,7 @@ import pytest
 from podium.data.competitions import load_competition
 from podium.data.extract import extract, fetch, safe_unzip
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 
 def test_demo_fetch_and_extract_is_idempotent(tmp_path):
@@ -83,9 +84,9 @@ def test_an_unpacked_source_as_kaggle_kernels_see_it_is_linked_not_copied(tmp_pa
     assert (summary.n_train, summary.n_test, summary.bad_files) == (10, 3, [])
     root = tmp_path / "data" / "shapes-segmentation"
     assert (root / "train").is_symlink() and (root / "train").resolve() == (kaggle_input / "train").resolve()
-    data = load_labeled_data(ExperimentConfig(competition="shapes-segmentation", data_dir=str(tmp_path / "data"),
-                                              task="segmentation", monitor="val_dice", image_size=32,
-                                              val_split=0.3), progress=False)
+    cfg = ExperimentConfig(competition="shapes-segmentation", data_dir=str(tmp_path / "data"), task="segmentation",
+                           monitor="val_dice", image_size=32, val_split=0.3)
+    data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     assert data.images.shape == (10, 32, 32, 3) and data.targets.shape == (10, 32, 32, 1)
     # a second `make data` sees the same linked folders and unpacks nothing; the source is untouched
     assert not prepare_data("shapes-segmentation", str(tmp_path / "data"), source_dir=str(kaggle_input)).extracted

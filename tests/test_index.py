@@ -9,13 +9,15 @@ import yaml
 from podium.data.competitions import load_competition
 from podium.data.index import COLUMNS, build_index, class_names, load_index, save_index
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
+CLASSIFICATION = get_task("classification")
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 @pytest.fixture(scope="module")
 def demo_index(demo_root):
-    return build_index(load_competition("demo"), demo_root)
+    return build_index(load_competition("demo"), demo_root, CLASSIFICATION)
 
 
 def write_spec(folder: Path, **fields) -> object:
@@ -79,7 +81,7 @@ def test_dtypes(demo_index):
 
 
 def test_build_is_deterministic(demo_index, demo_root, capsys):
-    again = build_index(load_competition("demo"), demo_root, progress=True)
+    again = build_index(load_competition("demo"), demo_root, CLASSIFICATION, progress=True)
     pd.testing.assert_frame_equal(again, demo_index)
 
 
@@ -101,12 +103,12 @@ def test_load_index_from_other_version(tmp_path):
 
 
 def test_class_names(demo_index, tmp_path):
-    assert class_names(demo_index, load_competition("demo")) == CLASSES
+    assert class_names(demo_index, load_competition("demo"), CLASSIFICATION) == CLASSES
     fixed = write_spec(tmp_path, classes=list(reversed(CLASSES)))
-    assert class_names(demo_index, fixed) == list(reversed(CLASSES))
+    assert class_names(demo_index, fixed, CLASSIFICATION) == list(reversed(CLASSES))
     unreadable = demo_index.copy()
     unreadable.loc[unreadable.label == "frog", "ok"] = False
-    assert "frog" not in class_names(unreadable, load_competition("demo"))
+    assert "frog" not in class_names(unreadable, load_competition("demo"), CLASSIFICATION)
 
 
 # ---- broken files become rows, not crashes ----------------------------------------------------------
@@ -122,7 +124,7 @@ def test_corrupt_and_empty_files_are_marked_not_fatal(demo_root, tmp_path):
     (root / "train" / "dog" / "notes.txt").write_text("not an image extension")
     shutil.copy(sorted((root / "train" / "dog").glob("*.jpg"))[0], root / "train" / "dog" / "copy.JPG")
 
-    index = build_index(load_competition("demo"), root)
+    index = build_index(load_competition("demo"), root, CLASSIFICATION)
     assert len(index) == 2501  # the copy counts; hidden, __MACOSX and .txt files do not
     bad = index[~index.ok].set_index("id")
     assert sorted(bad.index) == ["42", f"cat/{truncated.stem}"]
@@ -162,7 +164,7 @@ CSV_SPEC = dict(layout="csv", labels_csv="train.csv", id_column="Id", label_colu
 def test_csv_layout(demo_root, tmp_path):
     root, labels = csv_comp(demo_root, tmp_path / "cars")
     spec = write_spec(tmp_path, **CSV_SPEC)
-    index = build_index(spec, root)
+    index = build_index(spec, root, CLASSIFICATION)
     train = index[index.split == "train"].set_index("id")
     assert sorted(train.index) == sorted(labels.Id)
     for row in labels.itertuples():
@@ -171,7 +173,7 @@ def test_csv_layout(demo_root, tmp_path):
         assert train.loc[row.Id, "path"].startswith("train/part")
     test = index[index.split == "test"]
     assert sorted(test.id) == ["1.jpg", "2.jpg", "3.jpg", "4.jpg", "5.jpg"]
-    assert class_names(index, spec) == [str(k) for k in range(10)]
+    assert class_names(index, spec, CLASSIFICATION) == [str(k) for k in range(10)]
 
 
 def test_csv_ids_may_be_relative_paths(demo_root, tmp_path):
@@ -179,7 +181,7 @@ def test_csv_ids_may_be_relative_paths(demo_root, tmp_path):
     frame = pd.DataFrame({"Id": [p.relative_to(root / "train").as_posix() for p in (root / "train").rglob("*.jpg")],
                           "Category": "x"})
     frame.to_csv(root / "train.csv", index=False)
-    index = build_index(write_spec(tmp_path, **CSV_SPEC), root)
+    index = build_index(write_spec(tmp_path, **CSV_SPEC), root, CLASSIFICATION)
     train = index[index.split == "train"]
     assert (("train/" + train.id) == train.path).all()
 
@@ -189,7 +191,7 @@ def test_csv_missing_files_are_named_and_counted(demo_root, tmp_path):
     extra = pd.DataFrame({"Id": ["ghost_1.jpg", "ghost_2"], "Category": [0, 1]})
     pd.concat([labels[["Id", "Category"]], extra]).to_csv(root / "train.csv", index=False)
     with pytest.raises(PodiumError) as caught:
-        build_index(write_spec(tmp_path, **CSV_SPEC), root)
+        build_index(write_spec(tmp_path, **CSV_SPEC), root, CLASSIFICATION)
     message = str(caught.value)
     assert "ghost_1.jpg" in message and "ghost_2" in message and "2 of 22 rows" in message
 
@@ -199,7 +201,7 @@ def test_csv_missing_file_list_is_truncated(demo_root, tmp_path):
     ghosts = pd.DataFrame({"Id": [f"ghost_{n:02d}" for n in range(12)], "Category": 0})
     pd.concat([labels[["Id", "Category"]], ghosts]).to_csv(root / "train.csv", index=False)
     with pytest.raises(PodiumError, match="12 of 22 rows") as caught:
-        build_index(write_spec(tmp_path, **CSV_SPEC), root)
+        build_index(write_spec(tmp_path, **CSV_SPEC), root, CLASSIFICATION)
     assert "ghost_00" in str(caught.value) and "and 7 more" in str(caught.value)
     assert "ghost_11" not in str(caught.value)
 
@@ -208,7 +210,7 @@ def test_csv_labels_file_missing(demo_root, tmp_path):
     root, _ = csv_comp(demo_root, tmp_path / "cars", per_class=1)
     (root / "train.csv").unlink()
     with pytest.raises(PodiumError, match="labels CSV") as caught:
-        build_index(write_spec(tmp_path, **CSV_SPEC), root)
+        build_index(write_spec(tmp_path, **CSV_SPEC), root, CLASSIFICATION)
     assert "train.csv" in str(caught.value) and "make data COMP=mini" in str(caught.value)
 
 
@@ -217,7 +219,7 @@ def test_csv_missing_column(demo_root, tmp_path, column, role):
     root, labels = csv_comp(demo_root, tmp_path / "cars", per_class=1)
     labels[["Id", "Category"]].rename(columns={column: "other"}).to_csv(root / "train.csv", index=False)
     with pytest.raises(PodiumError, match=f"no {role} column '{column}'") as caught:
-        build_index(write_spec(tmp_path, **CSV_SPEC), root)
+        build_index(write_spec(tmp_path, **CSV_SPEC), root, CLASSIFICATION)
     assert "other" in str(caught.value) and f"{role}_column" in str(caught.value)
 
 
@@ -225,7 +227,7 @@ def test_csv_duplicate_ids(demo_root, tmp_path):
     root, labels = csv_comp(demo_root, tmp_path / "cars", per_class=1)
     pd.concat([labels, labels.iloc[[3]]])[["Id", "Category"]].to_csv(root / "train.csv", index=False)
     with pytest.raises(PodiumError, match="more than once") as caught:
-        build_index(write_spec(tmp_path, **CSV_SPEC), root)
+        build_index(write_spec(tmp_path, **CSV_SPEC), root, CLASSIFICATION)
     assert repr(str(labels.Id.iloc[3])) in str(caught.value)
 
 
@@ -234,7 +236,7 @@ def test_csv_ambiguous_name(demo_root, tmp_path):
     name = labels.Id.iloc[1]  # a file name in part1
     shutil.copy(root / "train" / "part1" / name, root / "train" / "part0" / name)
     with pytest.raises(PodiumError, match="more than one file") as caught:
-        build_index(write_spec(tmp_path, **CSV_SPEC), root)
+        build_index(write_spec(tmp_path, **CSV_SPEC), root, CLASSIFICATION)
     assert name in str(caught.value)
 
 
@@ -244,7 +246,7 @@ def test_csv_empty_label(demo_root, tmp_path):
     labels.loc[2, "Category"] = ""
     labels.to_csv(root / "train.csv", index=False)
     with pytest.raises(PodiumError, match="no label") as caught:
-        build_index(write_spec(tmp_path, **CSV_SPEC), root)
+        build_index(write_spec(tmp_path, **CSV_SPEC), root, CLASSIFICATION)
     assert labels.Id[2] in str(caught.value)
 
 
@@ -252,21 +254,21 @@ def test_csv_label_not_in_classes(demo_root, tmp_path):
     root, _ = csv_comp(demo_root, tmp_path / "cars", per_class=1)
     spec = write_spec(tmp_path, **CSV_SPEC, classes=[str(k) for k in range(9)])
     with pytest.raises(PodiumError, match="not among the classes") as caught:
-        build_index(spec, root)
+        build_index(spec, root, CLASSIFICATION)
     assert "'9'" in str(caught.value)
 
 
 # ---- folder layout bad input ------------------------------------------------------------------------
 def test_missing_data_root_says_make_data(tmp_path):
     with pytest.raises(PodiumError, match=r"make data COMP=demo") as caught:
-        build_index(load_competition("demo"), tmp_path / "nowhere")
+        build_index(load_competition("demo"), tmp_path / "nowhere", CLASSIFICATION)
     assert "nowhere" in str(caught.value)
 
 
 def test_missing_train_dir(tmp_path):
     (tmp_path / "test").mkdir()
     with pytest.raises(PodiumError, match="train folder") as caught:
-        build_index(load_competition("demo"), tmp_path)
+        build_index(load_competition("demo"), tmp_path, CLASSIFICATION)
     assert "make data COMP=demo" in str(caught.value)
 
 
@@ -274,7 +276,7 @@ def test_missing_test_dir(demo_root, tmp_path):
     root = small_folder_comp(demo_root, tmp_path / "mini", per_class=1)
     shutil.rmtree(root / "test")
     with pytest.raises(PodiumError, match="test folder"):
-        build_index(load_competition("demo"), root)
+        build_index(load_competition("demo"), root, CLASSIFICATION)
 
 
 def test_empty_class_folder_is_named(demo_root, tmp_path):
@@ -282,7 +284,7 @@ def test_empty_class_folder_is_named(demo_root, tmp_path):
     (root / "train" / "zebra").mkdir()
     (root / "train" / "zebra" / "readme.txt").write_text("no images here")
     with pytest.raises(PodiumError, match="Class folder 'zebra'"):
-        build_index(load_competition("demo"), root)
+        build_index(load_competition("demo"), root, CLASSIFICATION)
 
 
 def test_no_images_at_all(tmp_path):
@@ -290,14 +292,14 @@ def test_no_images_at_all(tmp_path):
     (tmp_path / "train" / "labels.txt").write_text("nothing")
     (tmp_path / "test").mkdir()
     with pytest.raises(PodiumError, match="No images found") as caught:
-        build_index(load_competition("demo"), tmp_path)
+        build_index(load_competition("demo"), tmp_path, CLASSIFICATION)
     assert "labels.txt" in str(caught.value)
 
 
 def test_no_test_images(demo_root, tmp_path):
     root = small_folder_comp(demo_root, tmp_path / "mini", per_class=1, tests=0)
     with pytest.raises(PodiumError, match="No images found"):
-        build_index(load_competition("demo"), root)
+        build_index(load_competition("demo"), root, CLASSIFICATION)
 
 
 def test_folder_duplicate_ids(demo_root, tmp_path):
@@ -305,7 +307,7 @@ def test_folder_duplicate_ids(demo_root, tmp_path):
     first = next((root / "train" / "cat").glob("*.jpg"))
     shutil.copy(first, first.with_suffix(".png"))  # same id: cat/<stem>
     with pytest.raises(PodiumError, match="more than once") as caught:
-        build_index(load_competition("demo"), root)
+        build_index(load_competition("demo"), root, CLASSIFICATION)
     assert f"cat/{first.stem}" in str(caught.value)
 
 
@@ -313,14 +315,14 @@ def test_test_duplicate_ids_by_stem(demo_root, tmp_path):
     root = small_folder_comp(demo_root, tmp_path / "mini", per_class=1)
     shutil.copy(root / "test" / "1.jpg", root / "test" / "1.png")
     with pytest.raises(PodiumError, match="test ids occur more than once"):
-        build_index(load_competition("demo"), root)
+        build_index(load_competition("demo"), root, CLASSIFICATION)
     spec = write_spec(tmp_path, submission_id="filename")  # as file names they are distinct
-    assert {"1.jpg", "1.png"} <= set(build_index(spec, root).id)
+    assert {"1.jpg", "1.png"} <= set(build_index(spec, root, CLASSIFICATION).id)
 
 
 def test_folder_label_not_in_classes(demo_root, tmp_path):
     root = small_folder_comp(demo_root, tmp_path / "mini", per_class=1)
     spec = write_spec(tmp_path, classes=[c for c in CLASSES if c != "frog"])
     with pytest.raises(PodiumError, match="not among the classes") as caught:
-        build_index(spec, root)
+        build_index(spec, root, CLASSIFICATION)
     assert "'frog'" in str(caught.value)

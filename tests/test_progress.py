@@ -8,6 +8,7 @@ import time
 import pytest
 
 from podium.progress import INTERVAL, progress, progress_line
+from podium.tasks import get_task
 
 LINE = re.compile(r"^(?P<desc>.+): (?P<done>\d+)/(?P<total>\d+) img \(\d+%\), [\d.]+\w? img/s, "
                   r"elapsed \d\d:\d\d, ETA (\d\d:\d\d|\?)$")
@@ -72,7 +73,7 @@ def test_a_real_stage_without_tty_prints_bounded_plain_lines(stage, demo_root, t
     from podium.data.index import build_index
 
     started = time.monotonic()
-    index = build_index(load_competition("demo"), demo_root, progress=stage == "index")
+    index = build_index(load_competition("demo"), demo_root, get_task("classification"), progress=stage == "index")
     if stage == "cache":
         capsys.readouterr()
         started = time.monotonic()

@@ -14,6 +14,7 @@ import pytest
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
 from podium.training.pseudo import select_confident
+from podium.tasks import get_task
 
 
 def _cfg(demo_data, runs, *more):
@@ -84,7 +85,7 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data
     oof_plain = pd.read_parquet(plain_cfg.run_dir / "fold-0" / "oof.parquet")
     oof_pseudo = pd.read_parquet(pseudo_cfg.run_dir / "fold-0" / "oof.parquet")
     assert sorted(oof_plain["id"]) == sorted(oof_pseudo["id"])
-    data = load_labeled_data(pseudo_cfg, progress=False)
+    data = load_labeled_data(pseudo_cfg, get_task(pseudo_cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
     assert sorted(oof_pseudo["id"]) == sorted(data.ids[val_pos])
     test_ids = set(pd.read_csv(source_run.run_dir / "test_ids.csv", dtype={"id": str})["id"])
@@ -134,7 +135,7 @@ def test_pseudo_runs_that_cannot_be_used_are_refused(source_run, demo_data, tmp_
     assert "runs/" in caught.value.fix
     root = source_run.data_root
     index = load_index(root / "index.parquet")
-    classes = class_names(index, _spec())
+    classes = class_names(index, _spec(), get_task("classification"))
 
     def refused(run_id, setup, match):
         shutil.copytree(source_run.run_dir, runs / run_id, ignore=shutil.ignore_patterns("fold-*", ".podium.lock"))

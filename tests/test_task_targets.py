@@ -22,6 +22,7 @@ from podium.data.targets import load_boxes, load_masks
 from podium.errors import PodiumError
 from podium.experiments.synthetic_files import write_shapes_competition
 from podium.workflow import prepare_data
+from podium.tasks import get_task
 
 WIDTH, HEIGHT = 48, 40
 SEG, LOC = "shapes-segmentation", "shapes-localization"
@@ -242,7 +243,7 @@ def test_a_spec_with_three_box_columns_is_refused(tmp_path):
 def test_a_classification_config_on_a_segmentation_competition_is_refused(data_dir):
     cfg = ExperimentConfig(competition=SEG, data_dir=str(data_dir), task="classification")
     with pytest.raises(PodiumError) as caught:
-        load_labeled_data(cfg, progress=False)
+        load_labeled_data(cfg, get_task(cfg.task), progress=False)
     assert "segmentation competition" in caught.value.what
     assert caught.value.expected == "task=segmentation" and caught.value.received == "task=classification"
     assert "set task: segmentation" in caught.value.fix
@@ -253,7 +254,7 @@ def test_a_segmentation_config_loads_masks_aligned_with_the_images(tmp_path, raw
     prepare_data(SEG, data_dir=str(data), source_dir=str(raw_dir))
     cfg = ExperimentConfig(competition=SEG, data_dir=str(data), task="segmentation", monitor="val_dice",
                            image_size=32, val_split=0.25)
-    loaded = load_labeled_data(cfg, progress=False)
+    loaded = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     assert loaded.images.shape == (12, 32, 32, 3)
     assert loaded.targets.shape == (12, 32, 32, 1)
     assert loaded.classes == ["empty", "object"]

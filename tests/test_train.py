@@ -8,6 +8,7 @@ import pytest
 from podium.config import load_config
 from podium.data.dataset import load_labeled_data
 from podium.training.train import make_loaders, train_and_evaluate
+from podium.tasks import get_task
 from tests_support import stop_after_epoch
 
 
@@ -82,7 +83,7 @@ def test_an_interrupted_run_resumes_where_it_stopped(demo_data, tmp_path):
 
 def test_validation_batches_are_never_augmented(demo_data, tmp_path):
     cfg = _cfg(demo_data, tmp_path, "augment=[flip,crop,color,erasing]", "cpu_augment=heavy")
-    data = load_labeled_data(cfg, progress=False)
+    data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
     train, val = make_loaders(cfg, data, train_pos, val_pos)
     assert train.augmented and not val.augmented
@@ -96,7 +97,7 @@ def test_validation_batches_are_never_augmented(demo_data, tmp_path):
 
 def test_split_is_disjoint_and_reported(demo_data, tmp_path):
     cfg = _cfg(demo_data, tmp_path)
-    data = load_labeled_data(cfg, progress=False)
+    data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
     assert not set(data.ids[train_pos]) & set(data.ids[val_pos])
     assert len(val_pos) == 400 and len(train_pos) == 1600

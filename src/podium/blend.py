@@ -388,7 +388,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     competition = load_competition(cfg.competition)
     root = Path(cfg.data_dir) / competition.slug
     index = load_index(root / "index.parquet")
-    classes = class_names(index, competition)
+    classes = class_names(index, competition, get_task(task))
     if task in ("classification",) and classes != first.classes:
         raise PodiumError("The runs' classes are not the competition's classes now.", expected=str(classes),
                           received=str(first.classes), fix="retrain the runs on the current data")
@@ -433,8 +433,9 @@ def oof_truth(run: BlendRun) -> np.ndarray:
     if run.cfg.task == "classification":
         return run.oof["label"].to_numpy(dtype="int64")
     from podium.data.dataset import load_labeled_data
+    from podium.tasks import get_task
 
-    data = load_labeled_data(run.cfg, progress=False)
+    data = load_labeled_data(run.cfg, get_task(run.cfg.task), progress=False)
     position = {str(i): k for k, i in enumerate(data.ids)}
     missing = [i for i in run.oof["id"] if i not in position]
     if missing:

@@ -47,20 +47,21 @@ def prepare_data(competition: str, data_dir: str = "data", source_dir: str | Non
                  force: bool = False) -> DataSummary:
     """make data: fetch the files, unpack them safely, index every image (bad ones reported, not fatal)."""
     spec = load_competition(competition)
+    task = get_task(spec.task)
     raw_dir = Path(data_dir) / "raw" / spec.slug
     root = Path(data_dir) / spec.slug
     fetch(spec, raw_dir, Path(source_dir) if source_dir else None, force=force)
     extracted = extract(spec, raw_dir, root, force=force)
     index_path = root / "index.parquet"
     if extracted or force or not index_path.is_file():
-        index = build_index(spec, root, progress=True)
+        index = build_index(spec, root, task, progress=True)
         save_index(index, index_path)
     else:
         index = load_index(index_path)
     bad = index[~index["ok"]]
     counts = index.loc[(index["split"] == "train") & index["ok"], "label"].value_counts().sort_index()
     return DataSummary(root=root, extracted=extracted, n_train=int((index["split"] == "train").sum()),
-                       n_test=int((index["split"] == "test").sum()), n_classes=len(class_names(index, spec)),
+                       n_test=int((index["split"] == "test").sum()), n_classes=len(class_names(index, spec, task)),
                        bad_files=list(zip(bad["path"], bad["error"])), task=spec.task,
                        label_counts={str(k): int(v) for k, v in counts.items()})
 
@@ -148,7 +149,7 @@ def train_run(cfg: ExperimentConfig, force: bool = False, progress: bool = True)
 
 def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary:
     started = time.perf_counter()
-    data = load_labeled_data(cfg, progress=progress)  # a split of other labels is refused here
+    data = load_labeled_data(cfg, get_task(cfg.task), progress=progress)  # a split of other labels is refused here
     notes = list(read_split_record(data.split_path).get("notes", []))
     index = load_index(competition_root(cfg)[1] / "index.parquet")
     current = data_record(index, data.split_path)
@@ -217,7 +218,7 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
         folds = used_folds(cfg)
         predictions = predict_test(cfg, index, progress=progress)
         path = submission_path(cfg)
-        classes = class_names(index, spec)
+        classes = class_names(index, spec, get_task(cfg.task))
         summary = write_task_submission(cfg, spec, predictions, sample, path, classes,
                                         _class_prior(index, classes, cfg.task))
         summary.folds_used = [f.describe() for f in folds]

@@ -15,6 +15,7 @@ from podium.data.index import build_index, load_index, save_index
 from podium.data.eda import make_eda
 from podium.errors import PodiumError
 from podium.workflow import prepare_data
+from podium.tasks import get_task
 
 
 @pytest.fixture
@@ -63,7 +64,7 @@ def test_eda_on_a_set_of_8x8_images_says_it_once_and_keeps_the_unreadable_file_v
     (root / "train" / "a" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
     spec = tmp_path / "tiny.yaml"
     spec.write_text("slug: tiny\n")
-    index = build_index(load_competition(str(spec)), root)
+    index = build_index(load_competition(str(spec)), root, get_task("classification"))
     report = make_eda(index, root)
     assert report.summary["set_notes"][0].startswith("all 50 readable images are 8x8 (tiny: under 16 px")
     assert report.summary["odd_files"] == 1  # the broken file only, not 50 "tiny" rows
@@ -82,7 +83,7 @@ def test_a_few_tiny_images_among_normal_ones_are_still_listed_one_by_one(tmp_pat
     Image.new("RGB", (8, 8)).save(root / "train" / "a" / "small.png")
     spec = tmp_path / "mixed.yaml"
     spec.write_text("slug: mixed\n")
-    report = make_eda(build_index(load_competition(str(spec)), root), root)
+    report = make_eda(build_index(load_competition(str(spec)), root, get_task("classification")), root)
     assert report.summary["set_notes"] == []
     assert "tiny: 8x8" in (root / "eda" / "summary.md").read_text()
 

@@ -9,6 +9,7 @@ import pytest
 from podium.cli.main import main
 from podium.data.folds import TRAIN_ONLY, load_or_make_split, make_holdout, make_kfold, split_notes
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 
 def _index(counts: dict[str, int], groups_of: dict[str, int] | None = None) -> pd.DataFrame:
@@ -209,7 +210,7 @@ def test_a_fold_reused_by_the_search_with_other_labels_is_refused(demo_data, tmp
 
     cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path}", "val_split=0.2", "folds=[0]",
                              "image_size=32", "epochs=1", "verbose=0", "tta=[identity]"])
-    data = load_labeled_data(cfg, progress=False)
+    data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     first = train_and_evaluate(cfg, 0, data=data)
     assert train_and_evaluate(cfg, 0, data=data).val_score == first.val_score  # same data: reused
     relabeled = dataclasses.replace(data, labels=(data.labels + 1) % data.num_classes)

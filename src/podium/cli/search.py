@@ -100,10 +100,11 @@ def _cmd_augs(args) -> None:
     from podium.training import augment
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
+    from podium.tasks import get_task
 
     cfg = load_config(args.config, args.overrides)
     recipes = args.recipes or [*cfg.augment, *([cfg.cpu_augment] if cfg.cpu_augment != "none" else [])]
-    data = load_labeled_data(cfg, progress=False)
+    data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     images = data.images[_one_per_class(data.labels, args.images)]
     out = Path(args.out) if args.out else Path(cfg.runs_dir) / "augs" / f"{'-'.join(recipes) or 'none'}.png"
     path = augment.preview_grid(images, recipes, out, seed=cfg.seed)

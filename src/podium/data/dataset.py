@@ -1,10 +1,12 @@
 """The labeled training data of one competition, as a training run sees it: cached pixels, integer
-labels, class names and the saved split, all aligned row by row."""
+labels, class names and the saved split, all aligned row by row. The task's labels and targets are asked of
+the task object the caller passes in (data/ never imports the tasks)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -12,9 +14,17 @@ import pandas as pd
 from podium.data.competitions import CompetitionSpec, load_competition
 from podium.data.cache import load_cached
 from podium.data.folds import labeled_rows, load_or_make_split
-from podium.data.index import class_names, load_index
+from podium.data.index import IndexTask, class_names, load_index
 from podium.errors import PodiumError
-from podium.tasks import get_task
+
+
+class DataTask(IndexTask, Protocol):
+    """What loading the labeled data asks the run's task: podium.tasks.get_task(cfg.task), passed in."""
+
+    def label_indices(self, labels: pd.Series, classes: list[str]) -> np.ndarray: ...
+
+    def load_targets(self, spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size: int,
+                     classes: list[str], progress: bool = True) -> np.ndarray | None: ...
 
 
 @dataclass
@@ -73,15 +83,15 @@ def require_task(cfg, spec: CompetitionSpec) -> None:
                           fix=f"set task: {spec.task} in the experiment config (see configs/shapes-*.yaml)")
 
 
-def load_labeled_data(cfg, progress: bool = True) -> LabeledData:
+def load_labeled_data(cfg, task: DataTask, progress: bool = True) -> LabeledData:
+    """The run's data; `task` is the config's task object (its class names, labels and targets)."""
     spec, root = competition_root(cfg)
     require_task(cfg, spec)
     index = load_index(root / "index.parquet")
     rows = labeled_rows(index)
     split, split_path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed)
     folds = rows[["id"]].merge(split, on="id", how="left")["fold"].to_numpy()
-    classes = class_names(index, spec)
-    task = get_task(spec.task)
+    classes = class_names(index, spec, task)
     size = cfg.resolved_image_size
     images = load_cached(rows, root, size, root / "cache", progress=progress)
     targets = task.load_targets(spec, root, rows, size, classes, progress=progress)

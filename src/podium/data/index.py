@@ -3,6 +3,9 @@
 Columns: id, split, path, label, width, height, hash, group, ok, error. Every image is fully decoded
 once here, so a corrupt file becomes an ok=False row with its reason instead of a crash mid-epoch.
 Rows are sorted by (split, id), so the same files give the same table on every machine.
+
+What differs between tasks (where a csv layout's labels come from, how a label names classes, which targets
+`make data` checks) is asked of the task object the stage above passes in: data/ never imports the tasks.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import pandas as pd
 
@@ -22,11 +26,20 @@ from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 from podium.io import write_parquet
 from podium.progress import progress as progress_bar
-from podium.tasks import get_task
 
 COLUMNS = ["id", "split", "path", "label", "width", "height", "hash", "group", "ok", "error"]
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 _SHOW = 5  # how many offending names an error message lists
+
+
+class IndexTask(Protocol):
+    """What the index asks the competition's task: podium.tasks.get_task(spec.task), passed in by the caller."""
+
+    def index_labels(self, spec: CompetitionSpec, data_root: Path) -> pd.DataFrame | None: ...
+
+    def class_names(self, labels: pd.Series) -> list[str]: ...
+
+    def check_targets(self, spec: CompetitionSpec, data_root: Path, index: pd.DataFrame) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -38,16 +51,17 @@ class _Entry:
 
 
 # ---- public ---------------------------------------------------------------------------------------
-def build_index(spec: CompetitionSpec, data_root: Path, progress: bool = False) -> pd.DataFrame:
-    """Find, label, hash and fully decode every train and test image of the competition."""
+def build_index(spec: CompetitionSpec, data_root: Path, task: IndexTask, progress: bool = False) -> pd.DataFrame:
+    """Find, label, hash and fully decode every train and test image of the competition; `task` is the
+    spec's task object (its labels and targets)."""
     data_root = Path(data_root)
     _require_dir(data_root, spec, "data folder")
-    train = _folder_entries(spec, data_root) if spec.layout == "folder" else _csv_entries(spec, data_root)
-    _check_labels(spec, train)
+    train = _folder_entries(spec, data_root) if spec.layout == "folder" else _csv_entries(spec, data_root, task)
+    _check_labels(spec, train, task)
     entries = train + _test_entries(spec, data_root)
     facts = _inspect_all([entry.path for entry in entries], progress)
     frame = _to_frame(entries, facts, data_root)
-    get_task(spec.task).check_targets(spec, data_root, frame)
+    task.check_targets(spec, data_root, frame)
     return frame
 
 
@@ -77,13 +91,13 @@ def load_index(path: Path) -> pd.DataFrame:
     return frame
 
 
-def class_names(index: pd.DataFrame, spec: CompetitionSpec) -> list[str]:
-    """The class order for model outputs: the spec's when fixed (the submission may require it), else
-    sorted train labels of readable images."""
+def class_names(index: pd.DataFrame, spec: CompetitionSpec, task: IndexTask) -> list[str]:
+    """The class order for model outputs: the spec's when fixed (the submission may require it), else the
+    names the task reads from the train labels of readable images (sorted)."""
     if spec.classes:
         return list(spec.classes)
     train = index[(index["split"] == "train") & index["ok"]]
-    return get_task(spec.task).class_names(train["label"])
+    return task.class_names(train["label"])
 
 
 # ---- finding files --------------------------------------------------------------------------------
@@ -122,10 +136,10 @@ def _folder_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
     return entries
 
 
-def _csv_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
+def _csv_entries(spec: CompetitionSpec, data_root: Path, task: IndexTask) -> list[_Entry]:
     train_dir = data_root / spec.train_dir
     _require_dir(train_dir, spec, "train folder", data_root)
-    labels = get_task(spec.task).index_labels(spec, data_root)
+    labels = task.index_labels(spec, data_root)
     if labels is None:
         labels = _read_labels_csv(spec, data_root)
     files = _image_files(train_dir, spec)
@@ -254,10 +268,10 @@ def _check_unique_ids(entries: list[_Entry], split: str, source: str = "") -> No
                           fix="remove the duplicates, e.g. the same name with two extensions")
 
 
-def _check_labels(spec: CompetitionSpec, entries: list[_Entry]) -> None:
+def _check_labels(spec: CompetitionSpec, entries: list[_Entry], task: IndexTask) -> None:
     if not spec.classes:
         return
-    found = get_task(spec.task).class_names(pd.Series([e.label for e in entries]))  # a label set: its names
+    found = task.class_names(pd.Series([e.label for e in entries]))  # a label set: its names
     unknown = sorted(set(found) - set(spec.classes))
     if unknown:
         raise PodiumError(f"Train labels are not among the classes of competition '{spec.slug}'.",

@@ -118,10 +118,11 @@ def class_table(cfg) -> dict[str, list]:
     """The model's output order and the readable train images per class, from the index used in training."""
     from podium.data.dataset import competition_root
     from podium.data.index import class_names, load_index
+    from podium.tasks import get_task
 
     spec, root = competition_root(cfg)
     index = load_index(root / "index.parquet")
-    classes = class_names(index, spec)
+    classes = class_names(index, spec, get_task(spec.task))
     train = index[(index["split"] == "train") & index["ok"]]
     counts = train["label"].astype(str).value_counts()
     return {"classes": classes, "counts": [int(counts.get(name, 0)) for name in classes]}

@@ -517,7 +517,7 @@ class _Objective:
 
         key = (cfg.data_dir, cfg.competition, cfg.resolved_image_size, cfg.n_folds, cfg.val_split, cfg.split_seed)
         if self._data is None or self._data[0] != key:
-            self._data = (key, load_labeled_data(cfg, progress=False))
+            self._data = (key, load_labeled_data(cfg, tasks.get_task(cfg.task), progress=False))
         return self._data[1]
 
     def _aug_cost(self, cfg: ExperimentConfig, data) -> float | None:

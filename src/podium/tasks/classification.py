@@ -85,4 +85,4 @@ class Classification(Task):
         from podium.submission.validate import validate_submission
 
         validate_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
-                            class_names(index, spec))
+                            class_names(index, spec, self))

@@ -110,4 +110,5 @@ class Localization(Task):
         from podium.data.targets import image_shapes
         from podium.submission.boxes import validate_box_submission
 
-        validate_box_submission(frame, sample, spec, class_names(index, spec), image_shapes(test_rows(index)))
+        validate_box_submission(frame, sample, spec, class_names(index, spec, self),
+                                image_shapes(test_rows(index)))

@@ -138,7 +138,7 @@ class Multilabel(Task):
     def validate_submission(self, frame, sample, spec, index) -> None:
         from podium.data.index import class_names
 
-        self.validate_frame(frame, sample, spec, class_names(index, spec))
+        self.validate_frame(frame, sample, spec, class_names(index, spec, self))
 
     @staticmethod
     def validate_frame(frame, sample, spec, classes) -> None:

@@ -58,7 +58,7 @@ def lr_range_test(cfg: ExperimentConfig, *, steps: int = 200, min_lr: float = 1e
                           received=f"min_lr={min_lr}, max_lr={max_lr}, steps={steps}",
                           fix="e.g. --min-lr 1e-7 --max-lr 10 --steps 200")
     out_dir = Path(out_dir) if out_dir else Path(cfg.runs_dir) / "lr-find" / cfg.run_id
-    data = data or load_labeled_data(cfg, progress=False)
+    data = data or load_labeled_data(cfg, tasks.get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(cfg.folds[0])
     keras.utils.set_random_seed(cfg.seed)
     batches, _ = make_loaders(cfg, data, train_pos, val_pos)

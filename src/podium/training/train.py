@@ -111,11 +111,11 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
         raise PodiumError(f"Fold {fold} is not among the config's folds.", expected=str(cfg.folds),
                           received=str(fold), fix=f"add it: folds=[{fold}]")
     started = time.perf_counter()
-    data = data or load_labeled_data(cfg)
+    task = tasks.get_task(cfg.task)
+    data = data or load_labeled_data(cfg, task)
     data_key = fold_data_key(data)
     if not force and (fold_dir / "backup").exists():
         _check_fold_data(fold_dir, fold, data_key)  # a resume continues the same data, or nothing
-    task = tasks.get_task(cfg.task)
     train_pos, val_pos = data.fold_positions(fold)
     train_pos = task.train_positions(cfg, data, train_pos)
     pseudo, pseudo_record = fold_pseudo_labels(cfg, data, val_pos) if cfg.pseudo_run else (None, None)
