@@ -60,9 +60,15 @@ class BlendRun:
     outputs: np.ndarray | None = None  # the raw OOF outputs row for row with `oof` (tasks.OOF_OUTPUTS)
 
     @property
+    def class_probabilities(self) -> bool:
+        """What is averaged is oof.parquet's prob_<class> columns (the task saves no raw outputs,
+        Task.saved_outputs_dtype): scored against the labels, and ranks make sense."""
+        return self.outputs is None
+
+    @property
     def probs(self) -> np.ndarray:
         """What is averaged: class probabilities, or the saved masks / class probabilities + box."""
-        if self.outputs is not None:
+        if not self.class_probabilities:
             return np.asarray(self.outputs, dtype="float32")
         return self.oof[[f"prob_{c}" for c in self.classes]].to_numpy(dtype="float64")
 
@@ -360,7 +366,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     if task not in SCORES:
         raise PodiumError(f"Blending {task} runs is not supported yet.", expected=f"runs of a task among: "
                           f"{', '.join(SCORES)}", received=f"task={task}", fix="submit the best single run")
-    if spec.method == "rank" and task != "classification":
+    if spec.method == "rank" and not first.class_probabilities:
         raise PodiumError(f"Rank averaging is for class probabilities, not {task} outputs.",
                           expected="method=weights or mean", received=f"method=rank for task={task}",
                           fix="blend with method=weights (fitted) or mean")
@@ -389,7 +395,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     root = Path(cfg.data_dir) / competition.slug
     index = load_index(root / "index.parquet")
     classes = class_names(index, competition, get_task(task))
-    if task in ("classification",) and classes != first.classes:
+    if first.class_probabilities and classes != first.classes:
         raise PodiumError("The runs' classes are not the competition's classes now.", expected=str(classes),
                           received=str(first.classes), fix="retrain the runs on the current data")
     sample = read_sample_submission(root / competition.sample_submission, competition.submission_id_column,
@@ -430,7 +436,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
 
 def oof_truth(run: BlendRun) -> np.ndarray:
     """What the OOF rows are scored against: the labels, or (boxes, masks) the index's targets by id."""
-    if run.cfg.task == "classification":
+    if run.class_probabilities:
         return run.oof["label"].to_numpy(dtype="int64")
     from podium.data.dataset import load_labeled_data
     from podium.tasks import get_task
