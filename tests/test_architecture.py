@@ -98,3 +98,24 @@ def test_the_graph_sees_function_level_imports():
 def test_podium_has_no_import_cycles():
     cycles = import_cycles(import_graph())
     assert cycles == [], f"import cycles among podium modules: {cycles}"
+
+
+def _reach(graph: dict[str, set[str]], module: str) -> set[str]:
+    """Every module `module` imports, directly or through others."""
+    seen, todo = set(), [module]
+    while todo:
+        for target in graph.get(todo.pop(), ()):
+            if target not in seen:
+                seen.add(target)
+                todo.append(target)
+    return seen
+
+
+def test_config_and_data_sit_below_the_task_objects():
+    """The task objects use data/ (the index, targets, the dataset); config and data/ know a task only by its
+    name and its keys (podium.task_keys), and a data stage that differs per task is handed the task object."""
+    graph = import_graph()
+    below = [m for m in graph if m in ("podium.config", "podium.task_keys") or m.startswith("podium.data.")]
+    reaching = {m: sorted(t for t in _reach(graph, m) if t == "podium.tasks" or t.startswith("podium.tasks."))
+                for m in below}
+    assert {m: tasks for m, tasks in reaching.items() if tasks} == {}

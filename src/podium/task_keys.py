@@ -27,6 +27,10 @@ class TaskKeys:
     class_balancing: bool = False  # cpu_augment, class_weight, oversample_to and pseudo-labels apply
     empty_images: bool = False  # images without objects exist, so keep_empty applies
     needs_labels_csv: bool = True  # targets come from the labels CSV (a folder layout has nowhere to keep them)
+    # the spec fields naming the labels CSV's columns beside the id, and the sample submission's (`make spec`)
+    label_fields: tuple[str, ...] = ("label_column",)
+    submission_fields: tuple[str, ...] = ("submission_id_column", "submission_label_column")
+    rows_per_image: Literal["one", "objects"] = "one"  # the labels CSV's rows: one per image, or one per object
 
 
 TASK_KEYS: dict[str, TaskKeys] = {
@@ -36,10 +40,11 @@ TASK_KEYS: dict[str, TaskKeys] = {
     "segmentation": TaskKeys(logged=("loss", "dice", "iou"),
                              augments=("flip", "crop", "rotation", "zoom", "translation"),
                              tta_views=("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down"),
-                             empty_images=True),
+                             empty_images=True, label_fields=("rle_column",), rows_per_image="objects"),
     # a box survives a horizontal flip and a shift exactly (training.augment_pairs); a flip is undone on it
     "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "crop"),
-                             tta_views=("identity", "hflip")),
+                             tta_views=("identity", "hflip"), label_fields=("label_column", "box_columns"),
+                             submission_fields=("submission_id_column", "submission_label_column", "box_columns")),
     "multilabel": TaskKeys(logged=("loss", "f1")),
 }
 

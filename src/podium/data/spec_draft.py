@@ -32,7 +32,7 @@ import yaml
 
 from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
-from podium.tasks import get_task
+from podium.task_keys import TASK_KEYS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SAMPLED_IMAGES = 48  # decoded for size and channels: spread over train and test
@@ -678,8 +678,8 @@ def _check_labels_csv(spec: CompetitionSpec, view: SourceView, train: list[Sourc
                               f"{_few([f.rel for f in view.csvs()]) or 'the CSVs (none found)'}")
         return
     frame = read_csv(file)
-    task = get_task(spec.task)
-    roles = {"id_column": spec.id_column, **task.labels_csv_columns(spec)}
+    keys = TASK_KEYS[spec.task]
+    roles = {"id_column": spec.id_column, **_spec_columns(spec, keys.label_fields)}
     missing = {role: column for role, column in roles.items() if column not in frame.columns}
     for role, column in missing.items():
         check.problems.append(f"{role} {column!r} is not a column of {file.rel}. Fix: pick one of "
@@ -690,7 +690,7 @@ def _check_labels_csv(spec: CompetitionSpec, view: SourceView, train: list[Sourc
     root = Path("/") / "virtual"
     train_root = root / base if base not in ("", ".") else root
     lookup = _FileLookup([root / f.rel for f in train], train_root)
-    ids = list(frame[spec.id_column]) if task.rows_per_image == "one" else list(dict.fromkeys(frame[spec.id_column]))
+    ids = list(frame[spec.id_column]) if keys.rows_per_image == "one" else list(dict.fromkeys(frame[spec.id_column]))
     repeated = [i for i, n in Counter(ids).items() if n > 1]
     if repeated:
         check.problems.append(f"{len(repeated)} ids occur more than once in {file.rel} ({_few(repeated)}). "
@@ -723,6 +723,18 @@ def _check_labels_csv(spec: CompetitionSpec, view: SourceView, train: list[Sourc
     check.n_train = sum(p is not None for p in found)
 
 
+def _spec_columns(spec: CompetitionSpec, fields: tuple[str, ...]) -> dict[str, str]:
+    """role -> column for the spec fields named; a list field (box_columns) gives one role per item."""
+    columns = {}
+    for name in fields:
+        value = getattr(spec, name)
+        if isinstance(value, tuple):
+            columns.update({f"{name}[{k}]": column for k, column in enumerate(value)})
+        else:
+            columns[name] = value
+    return columns
+
+
 def _check_classes(spec: CompetitionSpec, labels: list[str], check: SpecCheck) -> None:
     if spec.classes:
         unknown = sorted(set(labels) - set(spec.classes))
@@ -738,7 +750,7 @@ def _check_sample(spec: CompetitionSpec, view: SourceView, test: list[SourceFile
                               f"to one of {_few([f.rel for f in view.csvs()]) or 'the CSVs (none found)'}")
         return
     frame = read_csv(file)
-    needed = get_task(spec.task).submission_columns(spec)
+    needed = list(_spec_columns(spec, TASK_KEYS[spec.task].submission_fields).values())
     absent = [c for c in needed if c not in frame.columns]
     if absent:
         check.problems.append(f"the sample submission {file.rel} has no column {_few(absent)}. Fix: set "

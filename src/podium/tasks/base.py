@@ -70,7 +70,6 @@ class Task:
     metric_name: str = ""  # the fold score's name in reports
     saved_outputs_dtype: str | None = "float32"  # oof_outputs.npy's dtype; None: oof.parquet holds them already
     compile_on_load: bool = False  # best.keras reloads compiled (its loss needs no custom objects)
-    rows_per_image: str = "one"  # the labels CSV's rows: "one" per image, or "objects" (one per object)
     index_label_words: dict[str, str] | None = None  # how `make data` names the index labels; None: classes
 
     @property
@@ -78,15 +77,6 @@ class Task:
         """What a config and a competition spec may set for this task: checked by config validation and
         load_competition, which never import the task objects (podium.task_keys)."""
         return TASK_KEYS[self.name]
-
-    # ---- the spec's files ---------------------------------------------------------------------------
-    def labels_csv_columns(self, spec) -> dict[str, str]:
-        """role -> column the labels CSV must have beside the id (checked by `make spec`)."""
-        return {"label_column": spec.label_column}
-
-    def submission_columns(self, spec) -> list[str]:
-        """The columns the sample submission must have."""
-        return [spec.submission_id_column, spec.submission_label_column]
 
     # ---- data -----------------------------------------------------------------------------------
     def index_labels(self, spec, data_root: Path) -> pd.DataFrame | None:

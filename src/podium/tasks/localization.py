@@ -14,12 +14,6 @@ class Localization(Task):
     score_logged = "val_box_iou"
     metric_name = "box IoU"
 
-    def labels_csv_columns(self, spec) -> dict[str, str]:
-        return {"label_column": spec.label_column, **{f"box_columns[{k}]": c for k, c in enumerate(spec.box_columns)}}
-
-    def submission_columns(self, spec) -> list[str]:
-        return super().submission_columns(spec) + list(spec.box_columns)
-
     def check_targets(self, spec, data_root, index) -> None:
         from podium.data.targets import check_targets, box_problems
 

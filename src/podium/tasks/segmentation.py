@@ -16,11 +16,7 @@ class Segmentation(Task):
     score_logged = "val_dice"
     metric_name = "dice"
     saved_outputs_dtype = "float16"  # half the disk, ample for a 0.5 threshold
-    rows_per_image = "objects"
     index_label_words = {"object": "with objects", "empty": "without"}  # the index label: has objects
-
-    def labels_csv_columns(self, spec) -> dict[str, str]:
-        return {"rle_column": spec.rle_column}
 
     def index_labels(self, spec, data_root: Path) -> pd.DataFrame:
         """One row per object in the CSV, so the index label is "has objects" (what folds stratify on)."""
