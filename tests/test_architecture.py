@@ -92,7 +92,7 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
-    assert "podium.data.dataset" in graph["podium.training.lr_find"]  # imported inside lr_range_test only
+    assert "podium.training.augment" in graph["podium.config"]  # imported inside _check_values only
 
 
 def test_podium_has_no_import_cycles():
@@ -119,3 +119,22 @@ def test_config_and_data_sit_below_the_task_objects():
     reaching = {m: sorted(t for t in _reach(graph, m) if t == "podium.tasks" or t.startswith("podium.tasks."))
                 for m in below}
     assert {m: tasks for m, tasks in reaching.items() if tasks} == {}
+
+
+def test_imports_inside_functions_say_why():
+    """An import of podium's own code inside a function stays only to keep keras (or pandas, for `--help`) out
+    of an import that must stay light, and says so on a `# lazy:` line above its block."""
+    unexplained = []
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        lines, tree = text.split("\n"), ast.parse(text)
+        top = {id(node) for node in tree.body}
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and id(node) not in top and not getattr(node, "level", 0) and \
+                    (node.module if isinstance(node, ast.ImportFrom) else node.names[0].name).startswith("podium"):
+                above = node.lineno - 2
+                while lines[above].strip().startswith(("from ", "import ")):
+                    above -= 1
+                if not lines[above].strip().startswith("# lazy:"):
+                    unexplained.append(f"{path.relative_to(SRC.parent)}:{node.lineno}")
+    assert unexplained == [], f"imports inside functions without a '# lazy:' reason: {unexplained}"

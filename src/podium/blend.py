@@ -38,9 +38,20 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from podium.config import ExperimentConfig, load_config
+from podium.config import ExperimentConfig, load_config, save_config
+from podium.data.competitions import load_competition
+from podium.data.dataset import load_labeled_data, test_rows
+from podium.data.index import class_names, load_index
 from podium.errors import PodiumError
+from podium.io import atomic_path, read_yaml_mapping, write_csv, write_json, write_yaml
+from podium.models.localization import box_iou
 from podium.progress import progress as progress_bar
+from podium.scoring.segmentation import dice_per_image
+from podium.submission.validate import read_sample_submission
+from podium.tasks import OOF_OUTPUTS, get_task
+from podium.tasks.base import TestPredictions
+from podium.training.predict import write_task_submission
+from podium.workflow import _class_prior
 
 METHODS = ("weights", "mean", "rank")
 GRID_POINTS = 1500  # the most simplex points tried per fit (the grid gets coarser with more runs)
@@ -92,8 +103,6 @@ def load_blend_spec(path: str | Path | None = None, runs: list[str] | None = Non
     """RUNS on the command line, or a blend YAML (runs, method, name); the command line wins per key."""
     values: dict = {}
     if path:
-        from podium.io import read_yaml_mapping
-
         values = read_yaml_mapping(path, "Blend file", "runs: [<run-id>, <run-id>]\nmethod: weights",
                                    "write runs:, method: and name: on their own lines")
         unknown = sorted(set(values) - {"runs", "method", "name"})
@@ -124,8 +133,6 @@ def load_run(run_id: str, runs_dir: str | Path = "runs") -> BlendRun:
     if not saved.is_file():
         raise PodiumError(f"Run '{run_id}' has no saved config.", expected=str(saved), received="no such file",
                           fix="check the run id against the folders in runs/ (make train writes them)")
-    from podium.tasks import OOF_OUTPUTS, get_task
-
     if (run_dir / "blend.yaml").is_file():
         raise PodiumError(f"'{run_id}' is a blend, which has no out-of-fold predictions of its own to refit.",
                           expected="trained runs (folders with fold-<k>/oof.parquet)", received=f"blend {run_id}",
@@ -233,15 +240,11 @@ def _compositions(total: int, parts: int):
 
 
 def dice_score(masks: np.ndarray, truth: np.ndarray) -> float:
-    from podium.scoring.segmentation import dice_per_image
-
     return float(dice_per_image(truth, masks).mean())
 
 
 def box_score(outputs: np.ndarray, truth: np.ndarray) -> float:
     """Mean IoU of the boxes (the last four columns, after the class probabilities)."""
-    from podium.models.localization import box_iou
-
     return float(box_iou(truth, outputs[:, -4:]).mean())
 
 
@@ -347,17 +350,6 @@ def load_test_predictions(run: BlendRun, runs_dir: str | Path) -> tuple[pd.DataF
 
 def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = True) -> BlendSummary:
     """Check, fit honestly, apply to the test predictions, write the validated submission and the record."""
-    from podium.data.competitions import load_competition
-    from podium.config import save_config
-    from podium.data.dataset import test_rows
-    from podium.data.index import class_names, load_index
-    from podium.io import write_csv, write_json, write_yaml
-    from podium.tasks.base import TestPredictions
-    from podium.training.predict import write_task_submission
-    from podium.submission.validate import read_sample_submission
-    from podium.tasks import get_task
-    from podium.workflow import _class_prior
-
     started = time.perf_counter()
     runs = [load_run(r, runs_dir) for r in spec.runs]
     check_compatible(runs)
@@ -438,9 +430,6 @@ def oof_truth(run: BlendRun) -> np.ndarray:
     """What the OOF rows are scored against: the labels, or (boxes, masks) the index's targets by id."""
     if run.class_probabilities:
         return run.oof["label"].to_numpy(dtype="int64")
-    from podium.data.dataset import load_labeled_data
-    from podium.tasks import get_task
-
     data = load_labeled_data(run.cfg, get_task(run.cfg.task), progress=False)
     position = {str(i): k for k, i in enumerate(data.ids)}
     missing = [i for i in run.oof["id"] if i not in position]
@@ -452,8 +441,6 @@ def oof_truth(run: BlendRun) -> np.ndarray:
 
 
 def _save_npy(path: Path, array: np.ndarray) -> None:
-    from podium.io import atomic_path
-
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.save(handle, array)
 

@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 from podium.data.advice import check_config
+from podium.data.competitions import load_competition
 from podium.errors import PodiumError
+from podium.io import parse_yaml  # a syntax error names the override, line and column
+from podium.io import read_yaml_mapping, write_yaml
+from podium.models import backbones
 from podium.task_keys import TASK_KEYS, TaskName, tasks_where
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
@@ -223,8 +227,8 @@ class ExperimentConfig:
                                       received=shown, fix=f"set {f.name} within that range (default: {_default(f)})")
 
     def _check_values(self) -> None:
+        # lazy: keras loads when a config is validated, not when podium.config is imported
         from podium.training import augment
-        from podium.models import backbones
         from podium.training import tta
 
         _check_choice("backbone", self.backbone, backbones.names())
@@ -318,8 +322,6 @@ class ExperimentConfig:
 
     @property
     def resolved_image_size(self) -> int:
-        from podium.models import backbones
-
         return self.image_size or backbones.get(self.backbone).default_size
 
     def config_hash(self) -> str:
@@ -343,8 +345,6 @@ class ExperimentConfig:
 
     @property
     def data_root(self) -> Path:
-        from podium.data.competitions import load_competition
-
         return Path(self.data_dir) / load_competition(self.competition).slug
 
 
@@ -383,8 +383,6 @@ def load_config(path: str | Path | None = None, overrides: list[str] | dict[str,
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`key=value` strings; values parse as YAML so `lr=3e-4`, `augment=[flip,crop]` just work."""
-    from podium.io import parse_yaml  # a syntax error names the override, line and column
-
     parsed: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
@@ -396,15 +394,11 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> Path:
-    from podium.io import write_yaml
-
     return write_yaml(path, cfg.to_dict())
 
 
 # ---- validation helpers ---------------------------------------------------------------------------
 def _read_yaml(path: Path) -> dict[str, Any]:
-    from podium.io import read_yaml_mapping
-
     return read_yaml_mapping(path, "Config file", "EXP=configs/demo.yaml", "write one 'key: value' per line")
 
 

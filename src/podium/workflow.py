@@ -29,6 +29,7 @@ from podium.submission.record import submission_path, write_record
 from podium.tasks import get_task
 from podium.training.run_lock import run_lock
 from podium.training.train import FoldResult, train_and_evaluate
+from podium.training.pseudo import check_source, run_summary
 
 
 @dataclass
@@ -154,8 +155,6 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
     index = load_index(competition_root(cfg)[1] / "index.parquet")
     current = data_record(index, data.split_path)
     if cfg.pseudo_run:  # refused before any fold trains; recorded so the run says what it learned from
-        from podium.training.pseudo import check_source
-
         check_source(cfg, data.classes, index)
         current["pseudo_run"] = cfg.pseudo_run
     notes += _check_run_data(cfg, current, force)
@@ -187,8 +186,6 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
         "extra": {name: float(np.mean([r.extra[name] for r in summary.folds])) for name in extra_names},
     }
     if cfg.pseudo_run:
-        from podium.training.pseudo import run_summary
-
         records = {r.fold: json.loads((r.fold_dir / "data.json").read_text(encoding="utf-8")).get("pseudo")
                    for r in summary.folds}
         run_metrics["pseudo_labels"] = run_summary(cfg, records)

@@ -7,13 +7,14 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
+from podium.data.hash_search import DEFAULT_THRESHOLD
+from podium.errors import PodiumError
+
 AddVerb = Callable[..., argparse.ArgumentParser]
 
 
 def add_verbs(verb: AddVerb) -> None:
     """Register this area's verbs with cli/main.py's `verb(name, handler, help, config=True)` helper."""
-    from podium.data.hash_search import DEFAULT_THRESHOLD
-
     dups = verb("dups", _cmd_dups, "group exact and near-duplicate images (perceptual hash) into the index's "
                                    "group column; report train<->test copies")
     _where(dups)
@@ -55,6 +56,7 @@ def _where(parser: argparse.ArgumentParser) -> None:
 
 
 def _data_root(args) -> tuple[object, Path]:
+    # lazy: `podium --help` loads none of this
     from podium.data.competitions import load_competition
     from podium.config import load_config
 
@@ -67,6 +69,7 @@ def _cmd_dups(args) -> None:
     cfg, root = _data_root(args)
     if args.benchmark:
         return _benchmark(root, args)
+    # lazy: `podium --help` loads none of this
     from podium.data.duplicates import run_dups
 
     result = run_dups(root, args.threshold, args.mirrored, force=args.force, progress=True, tiles=args.tiles,
@@ -99,6 +102,7 @@ def _cmd_dups(args) -> None:
 
 
 def _benchmark(root: Path, args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.data.dup_quality import measure_detector
     from podium.data.duplicates import duplicates_dir
     from podium.data.folds import labeled_rows
@@ -122,6 +126,7 @@ def _benchmark(root: Path, args) -> None:
 
 
 def _cmd_audit(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.data.audit import audit_split, read_split
     from podium.data.duplicates import dups_settings, dups_tiles
     from podium.data.folds import split_path
@@ -143,6 +148,7 @@ def _cmd_audit(args) -> None:
 
 
 def _cmd_eda(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.data.index import load_index
     from podium.data.eda import make_eda
 
@@ -161,9 +167,9 @@ def _cmd_eda(args) -> None:
 
 
 def _cmd_spec(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.data.competitions import load_competition
     from podium.data.spec_draft import check_spec, default_out, draft_spec, write_draft
-    from podium.errors import PodiumError
 
     if not args.source:
         raise PodiumError("`podium spec` needs the folder of downloaded files.", expected="--source <folder>",
@@ -202,6 +208,7 @@ def _cmd_spec(args) -> None:
 
 def print_advice(cfg) -> None:
     """The config-vs-data warnings of podium.data.advice, printed at folds, train and run (never fatal)."""
+    # lazy: `podium --help` loads none of this
     from podium.data.advice import index_warnings
 
     for warning in index_warnings(cfg):

@@ -39,6 +39,7 @@ def _seed_list(text: str) -> list[int]:
 def _cmd_prune(args) -> None:
     import dataclasses
 
+    # lazy: `podium --help` loads none of this
     from podium.config import load_config
     from podium.io import write_text
     from podium.experiments.pruning import run_shapes_experiment, seed_summary
@@ -61,6 +62,7 @@ def _cmd_prune(args) -> None:
 
 
 def _cmd_synth(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.experiments.synthetic import make_shapes
     from podium.experiments.synthetic_files import write_shapes
 

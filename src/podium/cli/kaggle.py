@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from podium.errors import PodiumError
+
 AddVerb = Callable[..., argparse.ArgumentParser]
 
 
@@ -47,19 +49,21 @@ def add_verbs(verb: AddVerb) -> None:
 
 
 def _session():
+    # lazy: `podium --help` loads none of this
     from podium.kaggle.client import KaggleSession
 
     return KaggleSession()  # logs credential warnings (world-readable kaggle.json) to stderr
 
 
 def _config(args):
+    # lazy: `podium --help` loads none of this
     from podium.config import load_config
 
     return load_config(args.config, args.overrides)
 
 
 def _cmd_submit(args) -> None:
-    from podium.errors import PodiumError
+    # lazy: `podium --help` loads none of this
     from podium.kaggle.kernels import load_kernel_spec
     from podium.kaggle.submit import PollPolicy, choose_target, run_config, submit
 
@@ -95,6 +99,7 @@ def _cmd_submit(args) -> None:
 
 
 def _kernel_folder(args) -> tuple:
+    # lazy: `podium --help` loads none of this
     from podium.kaggle.kernels import load_kernel_spec
 
     cfg = _config(args)
@@ -103,6 +108,7 @@ def _kernel_folder(args) -> tuple:
 
 
 def _cmd_kernel(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.kaggle.kernel_runs import publish_dataset, publish_weights
     from podium.kaggle.kernels import render_kernel
 
@@ -129,7 +135,7 @@ def _cmd_kernel(args) -> None:
 
 
 def _cmd_rehearse(args) -> None:
-    from podium.errors import PodiumError
+    # lazy: `podium --help` loads none of this
     from podium.kaggle.rehearse import rehearse
 
     cfg, _, folder = _kernel_folder(args)
@@ -152,6 +158,7 @@ def _cmd_rehearse(args) -> None:
 
 
 def _cmd_push(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.kaggle.kernel_runs import push
 
     _, _, folder = _kernel_folder(args)
@@ -165,6 +172,7 @@ def _cmd_push(args) -> None:
 
 
 def _cmd_status(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.kaggle.kernel_runs import StatusPolicy, wait_for_kernel
 
     _, _, folder = _kernel_folder(args)
@@ -177,8 +185,6 @@ def _cmd_status(args) -> None:
     if not state.finished:
         print(f"status: still {state.status} after {args.timeout:.0f} s; run make status again")
     elif state.failed:  # exit 2 via PodiumError: a failed GPU run must not look like success to make or CI
-        from podium.errors import PodiumError
-
         raise PodiumError(f"Kernel {state.ref} version {state.version} ended {state.status}.",
                           expected="COMPLETE", received=state.failure or "no message from Kaggle",
                           fix="make output EXP=... fetches its log (kernel.log); fix the cause, then make push")
@@ -187,6 +193,7 @@ def _cmd_status(args) -> None:
 
 
 def _cmd_output(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.kaggle.kernel_runs import download_output
 
     cfg, _, folder = _kernel_folder(args)

@@ -7,7 +7,8 @@ import os
 import sys
 import time
 
-from podium.cli import data as cli_data
+from podium.cli import (data as cli_data, experiments as cli_tasks, kaggle as cli_kaggle, report as cli_report,
+                        search as cli_search)
 from podium.errors import PodiumError
 
 
@@ -24,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a write fault no writer translated (disk full, read-only): the same message
+        # lazy: `podium --help` loads none of this
         from podium.io import write_fault
 
         error = write_fault(exc)
@@ -60,34 +62,30 @@ def _parser() -> argparse.ArgumentParser:
     verb("predict", _cmd_predict, "TTA x folds on the test set; write the validated submission CSV")
     verb("run", _cmd_run, "the whole job: data, folds, train, predict").add_argument("--source")
     verb("config", _cmd_config, "print the resolved config")
-    from podium.cli import data as cli_data
-    from podium.cli import kaggle as cli_kaggle
-    from podium.cli import search as cli_search
-    from podium.cli import experiments as cli_tasks
-
     cli_kaggle.add_verbs(verb)
     cli_search.add_verbs(verb)
     cli_data.add_verbs(verb)
     cli_tasks.add_verbs(verb)
-    from podium.cli import report as cli_report
-
     cli_report.add_verbs(verb)
     return parser
 
 
 def _config(args):
+    # lazy: `podium --help` loads none of this
     from podium.config import load_config
 
     return load_config(args.config, args.overrides)  # also refuses flips a spec says change the meaning
 
 
 def _cmd_data(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.workflow import prepare_data
 
     _print_data(prepare_data(args.competition, args.data_dir, args.source, args.force))
 
 
 def _print_data(summary) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.tasks import get_task
 
     state = "unpacked" if summary.extracted else "already unpacked"
@@ -105,6 +103,7 @@ def _print_data(summary) -> None:
 
 
 def _cmd_folds(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.workflow import make_split
 
     cfg = _config(args)
@@ -124,6 +123,7 @@ def _print_notes(stage: str, notes: list[str]) -> None:
 
 
 def _cmd_train(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.workflow import train_run
 
     cfg = _config(args)
@@ -138,6 +138,7 @@ def _print_train(summary) -> None:
 
 
 def _cmd_predict(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.workflow import predict_run
 
     _print_predict(predict_run(_config(args)))
@@ -154,6 +155,7 @@ def _print_predict(summary) -> None:
 
 
 def _cmd_run(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.workflow import make_split, predict_run, prepare_data, train_run
 
     started = time.perf_counter()

@@ -26,6 +26,7 @@ def add_verbs(verb: AddVerb) -> None:
 
 
 def _cmd_blend(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.blend import load_blend_spec, run_blend, summary_lines
 
     runs = [r for item in args.runs for r in item.split()]
@@ -35,6 +36,7 @@ def _cmd_blend(args) -> None:
 
 
 def _cmd_report(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.reports.html import build_report
 
     built = build_report(args.runs_dir, args.submissions_dir, args.out)

@@ -35,12 +35,14 @@ def _space_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _space(args):
+    # lazy: `podium --help` loads none of this
     from podium.search.study import load_space
 
     return load_space(args.space, base=args.config, overrides=args.overrides)
 
 
 def _cmd_search(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.search.study import optuna, run_search
 
     space = _space(args)
@@ -69,6 +71,7 @@ def _cmd_results(args) -> None:
 
 
 def _print_results(space, storage) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.search.results import write_results
 
     summary = write_results(space, storage)
@@ -81,6 +84,7 @@ def _print_results(space, storage) -> None:
 
 
 def _cmd_lr_find(args) -> None:
+    # lazy: `podium --help` loads none of this
     from podium.config import load_config
     from podium.training.lr_find import lr_range_test
 
@@ -97,6 +101,7 @@ def _cmd_lr_find(args) -> None:
 def _cmd_augs(args) -> None:
     from pathlib import Path
 
+    # lazy: `podium --help` loads none of this
     from podium.training import augment
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data

@@ -14,7 +14,10 @@ from collections import Counter
 
 import pandas as pd
 
+from podium.data.competitions import load_competition
+from podium.data.index import load_index
 from podium.errors import PodiumError
+from podium.models import backbones
 from podium.task_keys import TASK_KEYS
 
 FLIP_AUGMENTS = ("flip",)  # batch recipes that mirror the image
@@ -52,8 +55,6 @@ def refuse_flips(cfg, spec) -> None:
 
 def check_config(cfg) -> None:
     """refuse_flips for a loaded config; a spec that cannot be loaded is left to the stage that needs it."""
-    from podium.data.competitions import load_competition
-
     try:
         spec = load_competition(cfg.competition)
     except PodiumError:
@@ -79,9 +80,6 @@ def index_warnings(cfg) -> list[str]:
     """config_warnings for a config whose `make data` has run; [] when there is no index yet (the stage
     that needs it says so)."""
     from pathlib import Path
-
-    from podium.data.competitions import load_competition
-    from podium.data.index import load_index
 
     try:
         spec = load_competition(cfg.competition)
@@ -115,8 +113,6 @@ def _upscale_warning(cfg, spec, train, classes) -> str:
     size = cfg.resolved_image_size
     if not side or size / side < UPSCALE_WARN:
         return ""
-    from podium.models import backbones
-
     factor = size / side
     smallest = backbones.get(cfg.backbone).min_size
     if cfg.weights.strip().lower() == "none":

@@ -20,6 +20,7 @@ from podium.data.gallery import pair_gallery
 from podium.data.images import ImageDecodeError, decode_image
 from podium.errors import PodiumError
 from podium.io import write_csv
+from podium.data.tile_overlaps import block_hashes, overlap_pairs
 
 GALLERY_PAIRS = 24  # more pairs make an unreadable picture; the CSV lists them all
 LEAK_COLUMNS = ["id_a", "fold_a", "id_b", "fold_b", "distance", "exact"]
@@ -77,8 +78,6 @@ def audit_split(index: pd.DataFrame, split: pd.DataFrame, data_root: Path, split
     hashes = load_or_hash(rows, data_root, duplicates_dir(data_root) / "hashes.parquet", progress=progress)
     left, right, distance = _all_pairs(rows, hashes, threshold, mirrored)
     if tiles:
-        from podium.data.tile_overlaps import block_hashes, overlap_pairs
-
         phash, usable = block_hashes([data_root / p for p in rows["path"]], tiles, progress=progress)
         tile_left, tile_right = overlap_pairs(phash, usable, tiles, threshold, tile_min_blocks)
         left, right = np.concatenate([left, tile_left]), np.concatenate([right, tile_right])

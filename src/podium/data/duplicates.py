@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from podium.data.hash_search import DEFAULT_THRESHOLD, check_threshold, components, find_groups, same_value_chain
+from podium.data.index import load_index, save_index
 from podium.data.perceptual_hash import ImageHashes, hamming, hash_images
 from podium.data.source_files import require_files
 from podium.data.tile_overlaps import block_hashes, check_grid, overlap_pairs
@@ -206,8 +207,6 @@ def run_dups(data_root: Path, threshold: int = DEFAULT_THRESHOLD, mirrored: bool
     the index atomically, and report train<->test copies. Folds made afterwards keep each group together.
 
     tiles > 0 also joins images that share a piece of one scene (data/tile_overlaps.py, grid `tiles`)."""
-    from podium.data.index import load_index, save_index
-
     started = time.perf_counter()
     check_threshold(threshold)
     data_root = Path(data_root)

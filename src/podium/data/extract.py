@@ -21,7 +21,9 @@ from pathlib import Path, PurePosixPath
 
 from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
+from podium.experiments.synthetic_files import write_generated
 from podium.io import atomic_path, check_free_space, guarded_write, make_dirs, remove_stale_temps, write_json
+from podium.kaggle.client import download_competition
 
 MARKER = ".podium-extracted.json"
 HASHED_UP_TO = 64 * 2**20  # files this small are compared by content too, not only size and mtime
@@ -34,16 +36,12 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
     if source_dir is None and spec.source == "embedded":
         source_dir = Path(str(resources.files("podium") / "demo"))
     if source_dir is None and spec.source == "generated":
-        from podium.experiments.synthetic_files import write_generated
-
         if force or not all((raw_dir / name).is_file() for name in spec.archives):
             with guarded_write(raw_dir):
                 write_generated(spec.slug, raw_dir)  # seeded: the same bytes on every machine
     elif source_dir is None and not force and _copied_from_folder(raw_dir, spec):
         pass  # `make data SRC=` filled raw_dir: later stages (make run, make train) keep those files, asking no one
     elif source_dir is None:
-        from podium.kaggle.client import download_competition
-
         download_competition(spec, raw_dir, force=force)
     else:
         _copy_files(Path(source_dir), raw_dir, force)

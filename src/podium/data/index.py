@@ -21,6 +21,7 @@ from typing import Protocol
 import pandas as pd
 
 from podium.data.competitions import CompetitionSpec
+from podium.data.extract import MARKER, describe_contents, find_folders
 from podium.data.images import probe_image
 from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
@@ -225,8 +226,6 @@ def _require_dir(folder: Path, spec: CompetitionSpec, role: str, data_root: Path
     they do hold and which spec field to change."""
     if folder.is_dir():
         return
-    from podium.data.extract import MARKER, describe_contents, find_folders
-
     if data_root is None or not (data_root / MARKER).is_file():
         raise PodiumError(f"The {role} of competition '{spec.slug}' does not exist.",
                           expected=f"a folder at {folder}", received="nothing there",

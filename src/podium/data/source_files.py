@@ -11,6 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from podium.data.competitions import CompetitionSpec
+from podium.data.extract import MARKER, describe_contents
 from podium.errors import PodiumError
 
 _SHOW = 5  # ids shown in a message before "and N more"
@@ -21,8 +22,6 @@ def read_labels_table(spec: CompetitionSpec, data_root: Path) -> tuple[Path, pd.
     survive, and an empty cell (an Airbus image without ships) is "", not NaN."""
     path = Path(data_root) / spec.labels_csv
     if not spec.labels_csv or not path.is_file():
-        from podium.data.extract import MARKER, describe_contents
-
         unpacked = (Path(data_root) / MARKER).is_file()  # `make data` ran: running it again changes nothing
         raise PodiumError(f"The labels CSV of competition '{spec.slug}' does not exist.",
                           expected=f"a file at {path} (the spec's labels_csv)",

@@ -30,8 +30,11 @@ from typing import Any
 import pandas as pd
 import yaml
 
+from podium.data.advice import looks_like_symbols
 from podium.data.competitions import CompetitionSpec
+from podium.data.index import _FileLookup
 from podium.errors import PodiumError
+from podium.io import write_text
 from podium.task_keys import TASK_KEYS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -288,8 +291,6 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
 
 def write_draft(draft: Draft, out: str | os.PathLike, force: bool = False) -> Path:
     """Write the draft; an existing spec is someone's work and is only replaced with force."""
-    from podium.io import write_text
-
     out = Path(out)
     if out.exists() and not force:
         raise PodiumError(f"Competition spec {out} already exists.", expected="a new file, or --force",
@@ -571,8 +572,6 @@ def _spread(files: list[SourceFile], count: int) -> list[SourceFile]:
 
 
 def _flip_guess(classes: list[str]) -> tuple[bool | None, str]:
-    from podium.data.advice import looks_like_symbols
-
     if classes and looks_like_symbols(classes):
         return False, (f"class names are single characters ({_few(classes)}): digits/letters change meaning when "
                        f"mirrored, so flips are refused. Set true if these are codes of pictures that keep their class")
@@ -670,8 +669,6 @@ def _check_folders(spec: CompetitionSpec, view: SourceView, train: list[SourceFi
 
 
 def _check_labels_csv(spec: CompetitionSpec, view: SourceView, train: list[SourceFile], check: SpecCheck) -> None:
-    from podium.data.index import _FileLookup
-
     file = view.find(spec.labels_csv) if spec.labels_csv else None
     if file is None:
         check.problems.append(f"labels_csv {spec.labels_csv!r} is not among the files. Fix: set labels_csv to one of "

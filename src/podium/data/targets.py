@@ -97,6 +97,7 @@ def mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[
 
 
 def box_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
+    # lazy: keras for boxes only; the tasks import this module, and `import podium.tasks` loads no keras
     from podium.models.localization import to_xyxy
 
     table = read_boxes(spec, data_root)
@@ -138,6 +139,7 @@ def load_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size:
 
 def load_boxes(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame) -> np.ndarray:
     """(len(rows), 4) float32 xyxy boxes as fractions of each image's width and height."""
+    # lazy: keras for boxes only; the tasks import this module, and `import podium.tasks` loads no keras
     from podium.models.localization import to_xyxy
 
     table = read_boxes(spec, data_root).set_index(spec.id_column)

@@ -28,6 +28,9 @@ from podium.errors import PodiumError
 from podium.models.classifier import load_classifier
 from podium.training.schedules import make_optimizer
 from podium.experiments.synthetic import ShapeSet, make_shapes
+from podium.io import write_json, write_text
+from podium.scoring import segmentation as seg_scores
+from podium.training.train import make_loaders, train_and_evaluate
 
 FAIL_MARGIN = 0.95  # the original experiment: `if val_iou < precision * 0.95`
 
@@ -88,8 +91,6 @@ def select_samples(cfg: ExperimentConfig, data: LabeledData, positions: np.ndarr
 
 def _train_until(model: keras.Model, cfg: ExperimentConfig, data: LabeledData, kept: np.ndarray) -> int:
     """Epochs on the kept set (with the config's augmentation) until its mean score reaches the threshold."""
-    from podium.training.train import make_loaders
-
     train, _ = make_loaders(cfg, data, kept, kept[:1])
     for epoch in range(1, cfg.prune_max_epochs + 1):
         model.fit(train, epochs=1, verbose=0)
@@ -202,9 +203,6 @@ def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int
     cfg.seed, so another seed is another experiment. Classification uses images with an ellipse half
     the time (label: is there one?).
     """
-    from podium.io import write_json, write_text
-    from podium.training.train import train_and_evaluate
-
     size = cfg.resolved_image_size
     share = 0.5 if cfg.task == "classification" else 1.0
     pool, val, test = (shapes_data(make_shapes(k, size, cfg.seed * 3 + i, share), cfg.task, fold)
@@ -244,8 +242,6 @@ def score_set(task: str, data: LabeledData, predictions: np.ndarray) -> dict:
     positions = np.arange(len(data.images))
     scores = {"per_sample": float(per_sample_scores(task, data, positions, predictions).mean())}
     if task == "segmentation":
-        from podium.scoring import segmentation as seg_scores
-
         scores.update(dice=float(seg_scores.dice_per_image(data.targets, predictions).mean()),
                       iou=float(seg_scores.iou_per_image(data.targets, predictions).mean()))
     return scores

@@ -38,6 +38,7 @@ from podium.kaggle.credentials import Credentials, find_credentials
 from podium.errors import PodiumError
 from podium.extras import require
 from podium.io import write_json
+from podium.io import check_free_space  # one wording and unit choice for every free-space refusal
 
 ENDPOINT_ENV = "PODIUM_KAGGLE_ENDPOINT"
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
@@ -433,8 +434,6 @@ def _complete(manifest: Path, raw_dir: Path) -> bool:
 
 
 def _check_free_space(raw_dir: Path, needed: int) -> None:
-    from podium.io import check_free_space  # one wording and unit choice for every free-space refusal
-
     check_free_space(raw_dir, 1.05 * needed + 64 * 2**20, "downloading the competition",
                      "free some space or set data_dir elsewhere")
 

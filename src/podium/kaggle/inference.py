@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+import podium
 from podium.errors import PodiumError
 
 RUN_FILES = ("config.yaml", "competition.yaml", "classes.json", "package.json", "metrics.json")
@@ -80,8 +81,6 @@ def check_environment(required: tuple[tuple[str, str], ...] = REQUIRED) -> Envir
                           received="; ".join(problems),
                           fix="on Kaggle pick an environment (kernel settings > Environment) with Keras 3 and "
                               "TensorFlow or JAX; with internet off nothing can be installed")
-    import podium
-
     return Environment(versions, backend, str(Path(podium.__file__).resolve()))
 
 
@@ -116,6 +115,7 @@ def version_notes(run_dir: Path, env: Environment) -> list[str]:
 # -------------------------------------------------------------------------------------- packaging
 def class_table(cfg) -> dict[str, list]:
     """The model's output order and the readable train images per class, from the index used in training."""
+    # lazy: this module's top is standard library only, so check_environment runs first
     from podium.data.dataset import competition_root
     from podium.data.index import class_names, load_index
     from podium.tasks import get_task
@@ -130,6 +130,7 @@ def class_table(cfg) -> dict[str, list]:
 
 def write_run_classes(cfg) -> Path:
     """classes.json beside the run's checkpoints (the training kernel does this, so its output is a package)."""
+    # lazy: this module's top is standard library only, so check_environment runs first
     from podium.io import write_json
 
     return write_json(cfg.run_dir / "classes.json", class_table(cfg))
@@ -146,7 +147,7 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
 
     import keras
 
-    import podium
+    # lazy: this module's top is standard library only, so check_environment runs first
     from podium.data.competitions import load_competition
     from podium.config import save_config
     from podium.io import write_json, write_yaml
@@ -189,6 +190,7 @@ def run_dataset_slug(kernel_slug: str) -> str:
 
 def place_file(source: Path, target: Path) -> bool:
     """Hard link (else copy) source to target unless target already holds the same bytes; True if written."""
+    # lazy: this module's top is standard library only, so check_environment runs first
     from podium.io import file_sha256
 
     source, target = Path(source).expanduser(), Path(target)
@@ -263,6 +265,7 @@ def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
     """(cfg, classes, prior) of a packaged run, the paths pointed into scratch."""
     import numpy as np
 
+    # lazy: this module's top is standard library only, so check_environment runs first
     from podium.config import load_config
     from podium.tasks import get_task
 
@@ -296,6 +299,7 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
                          ) -> InferenceSummary:
     """Index the test images found now, predict TTA views x packaged folds chunk by chunk, and write the
     submission validated against the sample found now. Writes only under `scratch` and `out_csv`."""
+    # lazy: this module's top is standard library only, so check_environment runs first
     from podium.data.dataset import require_task, test_rows
     from podium.data.index import build_test_index
     from podium.training.predict import predict_rows, write_task_submission
@@ -344,6 +348,7 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
 
 
 def _spec(cfg):
+    # lazy: this module's top is standard library only, so check_environment runs first
     from podium.data.competitions import load_competition
 
     return load_competition(cfg.competition)

@@ -43,6 +43,7 @@ from podium.data.competitions import SPEC_DIR, load_competition
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
 from podium.io import file_sha256, read_yaml_mapping, write_json, write_text
+from podium.kaggle.inference import INFERENCE_KEYS, package_run, run_dataset_slug
 
 SCRIPT_NAME = "podium_kernel.py"
 # accelerator name -> (machine_shape sent to Kaggle, enable_gpu, enable_tpu); names as `kaggle kernels push
@@ -203,8 +204,6 @@ def _render_inference(cfg: ExperimentConfig, spec: KernelSpec, owner: str, slug:
                       ) -> RenderedKernel:
     """The offline kernel of a code competition: the run comes packaged as a dataset (or a training
     kernel's output), the script predicts and writes submission.csv; no pip, no internet."""
-    from podium.kaggle.inference import package_run, run_dataset_slug
-
     competition = load_competition(cfg.competition)
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
@@ -288,8 +287,6 @@ def kernel_script(cfg: ExperimentConfig, token: str, weights_input: str = "") ->
 
 def inference_script(cfg: ExperimentConfig, token: str) -> str:
     """The offline script: nothing about the test set is in it; the inference-time settings of cfg are."""
-    from podium.kaggle.inference import INFERENCE_KEYS
-
     settings = {key: getattr(cfg, key) for key in INFERENCE_KEYS}
     return _INFERENCE_SCRIPT.format(token=token, settings=json.dumps(settings), **_inlined(cfg))
 

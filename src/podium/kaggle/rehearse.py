@@ -30,8 +30,12 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from podium.data.dataset import competition_root
+from podium.data.index import load_index
 from podium.errors import PodiumError
 from podium.io import write_csv, write_json, write_text
+from podium.kaggle.inference import find_run, package_run
+from podium.submission.validate import column_problems, read_sample_submission, submission_problems
 
 NEW_ID_PREFIX = "rehearse-"
 # Runs the rendered script: podium only from its scratch copy, and the interfaces it can see printed.
@@ -82,9 +86,6 @@ def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_ne
              timeout: float = 3600.0, seed: int = 0, python: str = sys.executable,
              clock: Callable[[], float] = time.perf_counter) -> RehearsalSummary:
     """Run kernels/<slug>/podium_kernel.py (mode inference) offline on a renamed copy of the test set."""
-    from podium.data.dataset import competition_root
-    from podium.data.index import load_index
-
     folder = Path(folder).resolve()
     rendered = _rendered(folder, cfg)
     network = _network_mode(allow_network)
@@ -167,8 +168,6 @@ def _network_mode(allow_network: bool) -> str:
 def _competition_tree(spec, data_root: Path, index: pd.DataFrame, target: Path, seed: int
                       ) -> tuple[dict[str, str], pd.DataFrame]:
     """The competition folder with the test images under new shuffled ids; (new id -> old id, new sample)."""
-    from podium.submission.validate import read_sample_submission
-
     # never linked (written here instead): the test folder and the sample's top folder; podium's own files
     skip = {spec.test_dir.split("/")[0], spec.sample_submission.split("/")[0], "index.parquet", "cache", "splits"}
     target.mkdir(parents=True)
@@ -208,8 +207,6 @@ def _run_tree(cfg, rendered: dict, input_root: Path) -> None:
         shutil.copytree(source, input_root / meta["id"].split("/")[1], copy_function=_link,
                         ignore=shutil.ignore_patterns("dataset-metadata.json"))
     else:
-        from podium.kaggle.inference import package_run
-
         slug = rendered["run_kernel"].split("/")[1]
         runs = package_run(cfg, input_root / slug / "runs", rendered["run_kernel"])
         (runs / "dataset-metadata.json").unlink()
@@ -217,16 +214,12 @@ def _run_tree(cfg, rendered: dict, input_root: Path) -> None:
 
 def _classes(cfg, spec, input_root: Path) -> list[str]:
     """The class names of the run the script found, as it found it."""
-    from podium.kaggle.inference import find_run
-
     run_dir = find_run(input_root, cfg.run_id, skip=(spec.slug,))
     return json.loads((run_dir / "classes.json").read_text(encoding="utf-8"))["classes"]
 
 
 def _check_outputs(summary: RehearsalSummary, cfg, spec, working: Path, sample: pd.DataFrame,
                    id_map: dict[str, str], labels, classes: list[str]) -> None:
-    from podium.submission.validate import column_problems, submission_problems
-
     id_column, label_column = spec.submission_id_column, spec.submission_label_column
     path = working / "submission.csv"
     if not path.is_file():

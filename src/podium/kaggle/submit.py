@@ -35,6 +35,11 @@ from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
 from podium.io import atomic_path, file_sha256
 from podium.submission.record import submission_path
+from podium.data.index import load_index
+from podium.kaggle import client as kaggle_api
+from podium.kaggle.client import OutcomeUnknown, TransientError, list_submissions, send_code_submission, send_submission
+from podium.submission.validate import read_sample_submission
+from podium.tasks import get_task
 
 LOG_COLUMNS = ["time", "competition", "file", "message", "cv", "status", "public_score", "ref", "run_id",
                "token", "sha256", "note"]  # `note` came later: older logs without it read as ""
@@ -181,10 +186,6 @@ def _cv(cfg: ExperimentConfig) -> float | None:
 
 def validate_file(target: SubmitTarget) -> None:
     """The same validator `make predict` ran, for the competition's task, against its sample: no network."""
-    from podium.data.index import load_index
-    from podium.submission.validate import read_sample_submission
-    from podium.tasks import get_task
-
     spec = target.competition
     index_path = target.data_root / "index.parquet"
     if not index_path.is_file():
@@ -279,8 +280,6 @@ class _Doubt:
 def submit(target: SubmitTarget, session=None, poll: PollPolicy | None = None, again: bool = False,
            wait: bool = True) -> SubmitResult:
     """Validate, send once (adopting an earlier attempt found on Kaggle), log, and wait for the score."""
-    from podium.kaggle import client as kaggle_api
-
     poll = poll or PollPolicy()
     if target.kernel is None:
         validate_file(target)  # nothing is sent, nor logged, if this raises
@@ -325,8 +324,6 @@ def submit(target: SubmitTarget, session=None, poll: PollPolicy | None = None, a
 
 
 def _send(session, target: SubmitTarget, message: str) -> int:
-    from podium.kaggle.client import send_code_submission, send_submission
-
     slug = target.competition.slug
     if target.kernel is None:
         return send_submission(session, slug, target.file, message)
@@ -337,8 +334,6 @@ def _send_once(session, target: SubmitTarget, message: str, token: str, events: 
                doubt: _Doubt) -> tuple[int, bool]:
     """(ref, adopted). Looks for the token before every send, and after a lost answer waits for a late
     list before sending again, so a retry can never duplicate."""
-    from podium.kaggle.client import OutcomeUnknown, TransientError
-
     slug = target.competition.slug
     last: Exception | None = None
     look = True
@@ -376,8 +371,6 @@ def _send_once(session, target: SubmitTarget, message: str, token: str, events: 
 def reconcile(session, slug: str, token: str, events: list[str]) -> dict[str, Any] | None:
     """After a create lost its answer: look for the token now, then after growing waits (2, 4, 8, ... s, in
     all RetryPolicy.reconcile_window), since Kaggle lists a new submission only some seconds later."""
-    from podium.kaggle.client import TransientError
-
     waited, failure = 0.0, None
     for pause in [0.0, *session.retry.reconcile_waits()]:
         if pause:
@@ -401,8 +394,6 @@ def reconcile(session, slug: str, token: str, events: list[str]) -> dict[str, An
 
 
 def list_rows(session, slug: str) -> list[dict[str, Any]]:
-    from podium.kaggle.client import list_submissions
-
     return list_submissions(session, slug)
 
 

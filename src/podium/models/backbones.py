@@ -93,6 +93,7 @@ def get(name: str) -> BackboneSpec:
 def __getattr__(attr: str) -> Any:
     """`from podium.models.backbones import Preprocess` works, without importing keras for `names()`."""
     if attr == "Preprocess":
+        # lazy: names() and get() load no keras (config validation)
         from podium.models.layers import Preprocess
 
         return Preprocess
@@ -251,6 +252,7 @@ def _copy_weights_from_saved_model(model: keras.Model, path: Path) -> None:
     """A podium classifier (.keras) carries its backbone as the sub-model "backbone"; take its weights."""
     import keras
 
+    # lazy: names() and get() load no keras (config validation)
     import podium.models.layers  # noqa: F401  registers Preprocess, which a podium .keras file contains
 
     saved = keras.saving.load_model(path, compile=False)

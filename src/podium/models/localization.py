@@ -18,7 +18,9 @@ import numpy as np
 from keras import layers, ops
 
 from podium.errors import PodiumError
+from podium.figures import new_figure, save_png
 from podium.models.segmentation import encoder_on_input
+from podium.training.augment_pairs import flip_box_targets
 
 BOX_FORMATS = ("xyxy", "xywh")
 
@@ -162,8 +164,6 @@ def unflip_predictions(view: str, predictions: np.ndarray) -> np.ndarray:
     if view == "identity":
         return predictions
     if view == "hflip":
-        from podium.training.augment_pairs import flip_box_targets
-
         return np.asarray(ops.convert_to_numpy(flip_box_targets(ops.convert_to_tensor(predictions, "float32"))))
     raise PodiumError(f"TTA view {view!r} cannot be undone on a box.", expected="identity, hflip",
                       received=repr(view), fix="set tta=[identity,hflip] for task=localization")
@@ -173,8 +173,6 @@ def plot_boxes(images: np.ndarray, true_boxes: np.ndarray, pred_boxes: np.ndarra
                columns: int = 8) -> Path:
     """Validation images with the true box (green) and the predicted one (red, dashed), with their IoU."""
     from matplotlib.patches import Rectangle
-
-    from podium.figures import new_figure, save_png
 
     n = len(images)
     rows = max(1, -(-n // columns))

@@ -26,6 +26,9 @@ import numpy as np
 import pandas as pd
 
 from podium.config import PLUMBING_KEYS
+from podium.io import write_text
+from podium.reports.run_report import plot_cv_vs_public
+from podium.training.pseudo import summary_lines
 
 WORST_SHOWN = 5  # classes listed per run, lowest recall first
 MIN_CORRELATION_POINTS = 3  # below this a correlation says nothing
@@ -213,8 +216,6 @@ def blends_section(runs: list[RunInfo]) -> str:
 
 
 def trust_section(submissions_dir: Path, out: Path, images: Images) -> tuple[str, int]:
-    from podium.reports.run_report import plot_cv_vs_public
-
     scored = scored_submissions(submissions_dir)
     n = len(scored)
     parts = ["<h2>Can the CV be trusted? CV vs public score</h2>"]
@@ -278,8 +279,6 @@ def run_details(run: RunInfo, images: Images) -> str:
                      "</div>")
     pseudo = (run.metrics or {}).get("pseudo_labels")
     if pseudo:  # from which run, how many per class, and the CV without them (podium.training.pseudo)
-        from podium.training.pseudo import summary_lines
-
         lines = summary_lines(pseudo, float(run.metrics.get("cv_tta_mean") or 0.0))
         parts.append("<p>" + "<br>".join(e(line.strip()) for line in lines) + "</p>")
     per_class = run.folder / "per_class.csv"
@@ -323,8 +322,6 @@ def build_report(runs_dir: str | Path = "runs", submissions_dir: str | Path = "s
 
 def _build(runs_dir: Path, submissions_dir: Path, building: Path, clock) -> tuple[int, int, int, int]:
     """Write the page and its images into `building`; (runs, blends, searches, scored submissions)."""
-    from podium.io import write_text
-
     images = Images(building)
     runs = find_runs(runs_dir)
     trust, n_scored = trust_section(submissions_dir, building, images)

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from podium.errors import PodiumError
 from podium.figures import new_figure, save_png
 from podium.scoring.metrics import AVERAGE_ROWS
+from podium.training.pseudo import summary_lines
 
 DPI = 110
 LR_COLUMNS = ("learning_rate", "lr")  # Keras 3 logs "learning_rate"; Keras 2 logged "lr"
@@ -279,8 +280,6 @@ def _header_lines(metrics: RunSummary) -> list[str]:
     if metrics.get("extra"):
         lines.append("also (no TTA): " + "   ".join(f"{k} {_score(v)}" for k, v in metrics["extra"].items()))
     if metrics.get("pseudo_labels"):
-        from podium.training.pseudo import summary_lines
-
         lines += summary_lines(metrics["pseudo_labels"], float(metrics.get("cv_tta_mean") or 0.0))
     return lines + [f"TTA views: {', '.join(map(str, views)) if views else 'none'}"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from podium.errors import PodiumError
-from podium.data.rle import split_objects
+from podium.data.rle import image_objects, split_objects
 
 AIRBUS_THRESHOLDS = np.round(np.arange(0.5, 1.0, 0.05), 2)
 F2_BETA_SQUARED = 4.0
@@ -74,8 +74,6 @@ def airbus_score_of_rows(predicted, truth, shapes, id_column: str = "ImageId",
     """The Airbus score of a submission's rows against labelled rows (both Airbus CSV frames), over
     the images of `truth`: how a local hold-out scores a submission file as the leaderboard would.
     shapes: id -> (height, width)."""
-    from podium.data.rle import image_objects
-
     def by_id(frame):
         return frame.groupby(frame[id_column].astype(str))[rle_column].apply(list).to_dict()
 

@@ -23,6 +23,7 @@ from podium.errors import PodiumError
 from podium.figures import new_figure, save_png
 from podium.io import write_csv, write_text
 from podium.search.study import optuna
+from podium.config import load_config
 
 BEST, SAME, WORSE, ONE_SEED = "best", "not distinguishable", "worse", "unknown (1 seed)"
 STATE_ORDER = {"COMPLETE": 0, "PRUNED": 1, "FAIL": 2, "RUNNING": 3, "WAITING": 4}
@@ -175,8 +176,6 @@ def export_best_config(space: search.SearchSpace, study: optuna.Study, path: Pat
         raise PodiumError(f"Study '{space.name}' has no complete trial to export.", expected="one complete trial",
                           received="none", fix="run the search (make search) until a trial completes")
     best = max(complete, key=lambda t: t.value)
-    from podium.config import load_config
-
     base = load_config(space.base)
     values = search.trial_values(space, best.params)
     cfg = search.resolve_config(space, values, seed=base.seed)

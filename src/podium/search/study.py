@@ -31,10 +31,13 @@ import keras
 import yaml
 
 from podium import tasks
-from podium.config import ExperimentConfig, load_config
+from podium.config import ExperimentConfig, load_config, parse_overrides
+from podium.data.dataset import load_labeled_data
 from podium.errors import PodiumError
 from podium.extras import require
 from podium.io import read_yaml_mapping, write_yaml
+from podium.training.augment import augmentation_cost
+from podium.training.train import train_and_evaluate
 
 optuna = require("optuna")  # only the search needs it: podium[search]
 
@@ -152,8 +155,6 @@ def load_space(path: str | Path, *, base: str | Path | None = None,
 
     Every searched value is checked now through load_config, so a typo fails before any training.
     """
-    from podium.config import parse_overrides
-
     path = Path(path)
     raw = _read_mapping(path)
     unknown = sorted(set(raw) - SPACE_KEYS)
@@ -491,8 +492,6 @@ class _Objective:
             raise
 
     def _run(self, trial: optuna.Trial) -> float:
-        from podium.training.train import train_and_evaluate
-
         for param in self.space.params:
             param.suggest(trial)
         values = trial_values(self.space, trial.params)
@@ -513,8 +512,6 @@ class _Objective:
         return sum(s["val_score"] for s in seeds) / len(seeds)
 
     def _labeled_data(self, cfg: ExperimentConfig):
-        from podium.data.dataset import load_labeled_data
-
         key = (cfg.data_dir, cfg.competition, cfg.resolved_image_size, cfg.n_folds, cfg.val_split, cfg.split_seed)
         if self._data is None or self._data[0] != key:
             self._data = (key, load_labeled_data(cfg, tasks.get_task(cfg.task), progress=False))
@@ -522,8 +519,6 @@ class _Objective:
 
     def _aug_cost(self, cfg: ExperimentConfig, data) -> float | None:
         """Images/s of the config's augmentation (batch chain, then CPU recipe); None when it has none."""
-        from podium.training.augment import augmentation_cost
-
         key = (tuple(cfg.augment), cfg.cpu_augment, cfg.resolved_image_size)
         if key not in self._aug_costs:
             sample = data.images[:AUG_COST_BATCH]

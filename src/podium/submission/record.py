@@ -19,6 +19,8 @@ from typing import Any
 import yaml
 
 from podium.config import PREDICTION_KEYS, ExperimentConfig
+from podium.data.competitions import load_competition
+from podium.io import write_json
 
 
 def prediction_settings(cfg: ExperimentConfig) -> dict[str, Any]:
@@ -47,8 +49,6 @@ def settings_hash(settings: dict[str, Any]) -> str:
 
 def submission_path(cfg: ExperimentConfig) -> Path:
     """submissions/<slug>/<run-id>.csv for the run's own settings, <run-id>-p<hash>.csv for any others."""
-    from podium.data.competitions import load_competition
-
     folder = Path(cfg.submissions_dir) / load_competition(cfg.competition).slug
     settings = prediction_settings(cfg)
     if _same(settings, run_prediction_settings(cfg)):
@@ -62,8 +62,6 @@ def record_path(submission: Path) -> Path:
 
 def write_record(cfg: ExperimentConfig, submission: Path, used_folds: list[dict], data: dict) -> Path:
     """submissions/<slug>/<name>.json: the run, settings, folds and epochs, data and CSV digest."""
-    from podium.io import write_json
-
     submission = Path(submission)
     record = {
         "file": submission.name, "sha256": hashlib.sha256(submission.read_bytes()).hexdigest(),

@@ -1,8 +1,8 @@
 """What every task object answers: the one place where classification, segmentation, localization and
 multi-label classification differ, so training, prediction, checkpoints, TTA and the search stay one.
 
-A task imports keras (and its own heads and losses) only inside the methods that build models, so
-importing the tasks (the CLI's `--help`) stays cheap. What a config may set for a task (monitor, augments,
+A task imports keras (its heads, losses and pair augmenters) only inside the methods that use it, so
+`import podium.tasks` loads no keras. What a config may set for a task (monitor, augments,
 TTA views, class balancing) is in podium/task_keys.py, which config validation reads without the task objects.
 """
 
@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from podium.errors import PodiumError
+from podium.io import atomic_path
 from podium.task_keys import TASK_KEYS, TaskKeys
 
 OOF_OUTPUTS = "oof_outputs.npy"  # beside oof.parquet: a fold's raw TTA outputs, row for row (what a blend averages)
@@ -121,6 +122,7 @@ class Task:
     def pair_augmenter(self, cfg):
         """The batch augmenter of (images, targets); None: none configured. This default leaves the
         targets as they are (image-level labels), as classification's augments do (mixup mixes them)."""
+        # lazy: `import podium.tasks` loads no keras
         from podium.training import augment
 
         return augment.make_batch_augmenter(cfg.augment, cfg.resolved_image_size, cfg.seed)
@@ -151,8 +153,6 @@ class Task:
         """The fold's raw TTA outputs in oof.parquet's row order, unless oof.parquet holds them already."""
         if self.saved_outputs_dtype is None:
             return
-        from podium.io import atomic_path
-
         with atomic_path(Path(fold_dir) / OOF_OUTPUTS) as tmp, open(tmp, "wb") as handle:
             np.save(handle, np.asarray(with_tta, dtype=self.saved_outputs_dtype))
 

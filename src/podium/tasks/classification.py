@@ -7,6 +7,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.data.index import class_names
+from podium.io import write_text
+from podium.reports import run_report as report
+from podium.scoring import metrics
+from podium.scoring.metrics import accuracy
+from podium.submission.validate import submission_frame, validate_submission, write_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task
 
 
@@ -29,6 +35,7 @@ class Classification(Task):
         return None
 
     def build_model(self, cfg, num_classes: int):
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.classifier import build_classifier
 
         return build_classifier(cfg, num_classes)
@@ -37,8 +44,6 @@ class Classification(Task):
         return {"loss": make_loss(cfg), "metrics": ["accuracy"]}
 
     def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        from podium.scoring.metrics import accuracy
-
         labels = data.labels[positions]
         oof = pd.DataFrame({"id": data.ids[positions], "label": labels, "fold": fold,
                             "pred": plain.argmax(1), "pred_tta": with_tta.argmax(1)})
@@ -51,10 +56,6 @@ class Classification(Task):
 
     def run_report(self, data, oof, run_dir, plots):
         """Per-class table, confusion matrix and class distribution of the out-of-fold predictions."""
-        from podium.scoring import metrics
-        from podium.reports import run_report as report
-        from podium.io import write_text
-
         table = metrics.classification_table(oof["label"], oof["pred_tta"], data.classes)
         table.to_csv(run_dir / "per_class.csv")
         write_text(run_dir / "per_class.md", report.per_class_table_markdown(table))
@@ -66,8 +67,6 @@ class Classification(Task):
         return {"macro_f1": float(table.loc["macro avg", "f1"])}, table
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path: Path):
-        from podium.submission.validate import submission_frame, write_submission
-
         rows = predictions.rows
         probs = np.tile(prior, (len(rows), 1))  # an undecodable image still needs a row
         probs[predictions.readable] = predictions.values
@@ -81,8 +80,5 @@ class Classification(Task):
                               unreadable_note="the training class prior")
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        from podium.data.index import class_names
-        from podium.submission.validate import validate_submission
-
         validate_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                             class_names(index, spec, self))

@@ -6,6 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from podium.data.dataset import test_rows
+from podium.data.index import class_names
+from podium.data.targets import box_problems, check_targets, image_shapes, load_boxes
+from podium.scoring.metrics import accuracy
 from podium.tasks.base import FoldScores, PredictSummary, Task
 
 
@@ -15,44 +19,45 @@ class Localization(Task):
     metric_name = "box IoU"
 
     def check_targets(self, spec, data_root, index) -> None:
-        from podium.data.targets import check_targets, box_problems
-
         check_targets(spec, data_root, index, box_problems)
 
     def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
-        from podium.data.targets import load_boxes
-
         return load_boxes(spec, data_root, rows)
 
     def batch_targets(self, cfg, data) -> np.ndarray:
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.localization import targets
 
         return targets(data.labels, super().batch_targets(cfg, data), data.num_classes)
 
     def pair_augmenter(self, cfg):
         """Moves the target with the pixels."""
+        # lazy: `import podium.tasks` loads no keras
         from podium.training.augment_pairs import BoxAugmenter
 
         return BoxAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
 
     def build_model(self, cfg, num_classes: int):
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.localization import build_localizer
 
         return build_localizer(cfg, num_classes)
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.localization import ClassAndBoxLoss, localization_metrics
 
         return {"loss": ClassAndBoxLoss(num_classes, cfg.box_weight), "metrics": localization_metrics(num_classes)}
 
     def view_inverter(self):
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.localization import unflip_predictions
 
         return unflip_predictions
 
     def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.localization import box_iou
-        from podium.scoring.metrics import accuracy
 
         c = data.num_classes
         truth = data.targets[positions]
@@ -66,6 +71,7 @@ class Localization(Task):
         return FoldScores(float(iou.mean()), float(iou_tta.mean()), extra, oof)
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.localization import box_iou
 
         c = data.num_classes
@@ -74,6 +80,7 @@ class Localization(Task):
 
     def run_report(self, data, oof, run_dir, plots, shown: int = 16):
         """True (green) and predicted (red) boxes on the first validation images, with their IoU."""
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.localization import plot_boxes
 
         position_of = {image_id: k for k, image_id in enumerate(data.ids)}
@@ -84,7 +91,7 @@ class Localization(Task):
         return {}, None
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
-        from podium.data.targets import image_shapes
+        # lazy: `import podium.tasks` loads no keras
         from podium.submission.boxes import box_frame, write_box_submission
 
         c = len(classes)
@@ -99,9 +106,7 @@ class Localization(Task):
                               unreadable_note="the sample submission's placeholder row")
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        from podium.data.dataset import test_rows
-        from podium.data.index import class_names
-        from podium.data.targets import image_shapes
+        # lazy: `import podium.tasks` loads no keras
         from podium.submission.boxes import validate_box_submission
 
         validate_box_submission(frame, sample, spec, class_names(index, spec, self),

@@ -15,7 +15,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.data.index import class_names
 from podium.errors import PodiumError
+from podium.io import atomic_path, write_json
+from podium.scoring.metrics import micro_f1
+from podium.submission.validate import refuse_problems, submission_frame, submission_problems
 from podium.tasks.base import FoldScores, PredictSummary, Task
 
 THRESHOLDS = "thresholds.json"  # in the run folder: per-class thresholds chosen on its out-of-fold predictions
@@ -54,8 +58,6 @@ def decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 
 def choose_thresholds(truth: np.ndarray, probs: np.ndarray) -> np.ndarray:
     """Per class, the candidate threshold with the best F1 of that class (ties: the one nearest 0.5)."""
-    from podium.scoring.metrics import micro_f1
-
     best = np.full(truth.shape[1], 0.5)
     for k in range(truth.shape[1]):
         scores = [micro_f1(truth[:, k:k + 1], probs[:, k:k + 1] >= t) for t in CANDIDATES]
@@ -84,6 +86,7 @@ class Multilabel(Task):
         return multi_hot(rows["label"], classes)
 
     def build_model(self, cfg, num_classes: int):
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.classifier import build_classifier
 
         return build_classifier(cfg, num_classes, activation="sigmoid")
@@ -95,8 +98,6 @@ class Multilabel(Task):
                 "metrics": [keras.metrics.F1Score(average="micro", threshold=0.5, name="f1")]}
 
     def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        from podium.scoring.metrics import micro_f1
-
         truth = data.targets[positions]
         half = np.full(data.num_classes, 0.5)
         tuned = choose_thresholds(truth, with_tta)
@@ -117,8 +118,6 @@ class Multilabel(Task):
         return [Path(cfg.run_dir) / THRESHOLDS]
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
-        from podium.submission.validate import submission_frame
-
         thresholds = run_thresholds(cfg.run_dir, classes)
         probs = np.tile(prior, (len(predictions.rows), 1))  # an undecodable image: the class frequencies
         probs[predictions.readable] = predictions.values
@@ -126,8 +125,6 @@ class Multilabel(Task):
         id_column, label_column = spec.submission_id_column, spec.submission_label_column
         frame = submission_frame(sample, dict(zip(predictions.rows["id"], labels)), id_column, label_column)
         self.validate_frame(frame, sample, spec, classes)
-        from podium.io import atomic_path
-
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
         counts = pd.Series([name for value in frame[label_column] for name in split_labels(value)]).value_counts()
@@ -136,15 +133,11 @@ class Multilabel(Task):
                               unreadable_note="the classes frequent in training")
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        from podium.data.index import class_names
-
         self.validate_frame(frame, sample, spec, class_names(index, spec, self))
 
     @staticmethod
     def validate_frame(frame, sample, spec, classes) -> None:
         """The classification checks (columns, ids, order, known labels), each label of a cell checked."""
-        from podium.submission.validate import refuse_problems, submission_problems
-
         label_column = spec.submission_label_column
         checked = frame.copy()
         if list(frame.columns).count(label_column) == 1:
@@ -161,8 +154,6 @@ class Multilabel(Task):
 def run_thresholds(run_dir: Path, classes: list[str]) -> np.ndarray:
     """Per-class thresholds chosen on every finished fold's oof.parquet, recorded in thresholds.json;
     0.5 each when the run folder has no out-of-fold predictions (a packaged inference kernel)."""
-    from podium.io import write_json
-
     run_dir = Path(run_dir)
     parts = [pd.read_parquet(p) for p in sorted(run_dir.glob("fold-*/oof.parquet"))
              if (p.parent / "metrics.json").is_file()]

@@ -8,7 +8,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.data.dataset import test_rows
+from podium.data.targets import check_targets, image_shapes, load_masks, mask_labels, mask_problems
+from podium.scoring import segmentation as seg_scores
+from podium.scoring.segmentation import stepped_iou_per_image
+from podium.submission.masks import in_sample_order, mask_rows, validate_mask_submission, write_mask_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task
+from podium.training.balance import keep_empty
 
 
 class Segmentation(Task):
@@ -20,49 +26,43 @@ class Segmentation(Task):
 
     def index_labels(self, spec, data_root: Path) -> pd.DataFrame:
         """One row per object in the CSV, so the index label is "has objects" (what folds stratify on)."""
-        from podium.data.targets import mask_labels
-
         return mask_labels(spec, data_root)
 
     def check_targets(self, spec, data_root, index) -> None:
-        from podium.data.targets import check_targets, mask_problems
-
         check_targets(spec, data_root, index, mask_problems)
 
     def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
-        from podium.data.targets import load_masks
-
         return load_masks(spec, data_root, rows, size, Path(data_root) / "cache", progress=progress)
 
     def train_positions(self, cfg, data, positions) -> np.ndarray:
-        from podium.training.balance import keep_empty
-
         return keep_empty(positions, data.targets, cfg.keep_empty, cfg.seed)
 
     def pair_augmenter(self, cfg):
         """Moves the target with the pixels."""
+        # lazy: `import podium.tasks` loads no keras
         from podium.training.augment_pairs import MaskAugmenter
 
         return MaskAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
 
     def build_model(self, cfg, num_classes: int):
+        # lazy: `import podium.tasks` loads no keras
         from podium.models.segmentation import build_segmenter
 
         return build_segmenter(cfg)
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
+        # lazy: `import podium.tasks` loads no keras
         from podium.training.seg_losses import make_seg_loss, seg_metrics
 
         return {"loss": make_seg_loss(cfg.seg_loss, cfg.focal_gamma), "metrics": seg_metrics()}
 
     def view_inverter(self):
+        # lazy: `import podium.tasks` loads no keras
         from podium.training.tta import undo_view
 
         return undo_view
 
     def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        from podium.scoring import segmentation as seg_scores
-
         truth = data.targets[positions]
         dice, iou = seg_scores.dice_per_image(truth, plain), seg_scores.iou_per_image(truth, plain)
         oof = pd.DataFrame({"id": data.ids[positions], "fold": fold, "dice": dice, "iou": iou,
@@ -72,14 +72,9 @@ class Segmentation(Task):
         return FoldScores(float(dice.mean()), float(oof["dice_tta"].mean()), extra, oof)
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
-        from podium.scoring.segmentation import stepped_iou_per_image
-
         return stepped_iou_per_image(data.targets[positions], predictions)
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
-        from podium.data.targets import image_shapes
-        from podium.submission.masks import in_sample_order, mask_rows, write_mask_submission
-
         id_column, rle_column = spec.submission_id_column, spec.submission_label_column
         shapes = image_shapes(predictions.rows)
         rows = mask_rows(predictions.readable_ids, predictions.values, shapes, cfg.mask_threshold,
@@ -94,9 +89,5 @@ class Segmentation(Task):
                               unreadable_note="an empty row (no objects)")
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        from podium.data.dataset import test_rows
-        from podium.data.targets import image_shapes
-        from podium.submission.masks import validate_mask_submission
-
         validate_mask_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                                  image_shapes(test_rows(index)))

@@ -31,6 +31,7 @@ from keras import ops
 
 from podium.errors import PodiumError
 from podium.extras import require
+from podium.figures import new_figure, save_png
 
 FLOAT = "float32"  # layers pinned to float32: a global mixed_bfloat16 policy would round 0..255 pixels
 VALUE_RANGE = (0, 255)
@@ -294,8 +295,6 @@ def _cpu_cost(name: str, images_uint8: np.ndarray, seed: int, repeats: int) -> f
 def preview_grid(images_uint8: np.ndarray, recipes: Sequence[str], out_path: str | Path,
                  seed: int = 0) -> Path:
     """A PNG to eyeball a recipe before paying for a training run: one row per recipe, one column per image."""
-    from podium.figures import new_figure, save_png
-
     images_uint8 = _check_preview_images(images_uint8)
     rows = [ORIGINAL] + [name for name in recipes if name != ORIGINAL]
     _check_names(rows, [ORIGINAL] + batch_recipe_names() + cpu_recipe_names(), "augmentation recipe", "recipes")

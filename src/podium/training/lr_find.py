@@ -17,9 +17,14 @@ import keras
 import numpy as np
 import pandas as pd
 
+from podium import tasks
 from podium.config import ExperimentConfig
+from podium.data.dataset import load_labeled_data
 from podium.errors import PodiumError
+from podium.figures import new_figure, save_png
 from podium.io import write_csv
+from podium.training.schedules import make_optimizer
+from podium.training.train import make_loaders
 
 SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected (the raw loss is too noisy)
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss is this many times its best
@@ -48,11 +53,6 @@ def lr_schedule(step: int, steps: int, min_lr: float, max_lr: float) -> float:
 def lr_range_test(cfg: ExperimentConfig, *, steps: int = 200, min_lr: float = 1e-7, max_lr: float = 10.0,
                   data=None, out_dir: str | Path | None = None) -> LrFindResult:
     """Sweep the LR on cfg's model, optimizer, augmentation and training split; plot and suggest."""
-    from podium.data.dataset import load_labeled_data
-    from podium import tasks
-    from podium.training.schedules import make_optimizer
-    from podium.training.train import make_loaders
-
     if not (0 < min_lr < max_lr) or steps < 10:
         raise PodiumError("LR range test bounds are invalid.", expected="0 < min_lr < max_lr and steps >= 10",
                           received=f"min_lr={min_lr}, max_lr={max_lr}, steps={steps}",
@@ -112,8 +112,6 @@ def _landmarks(lrs: np.ndarray, smoothed: np.ndarray) -> tuple[float, float]:
 
 def plot_lr_find(lrs: np.ndarray, losses: np.ndarray, smoothed: np.ndarray, suggested: float,
                  steepest: float, out_path: Path) -> Path:
-    from podium.figures import new_figure, save_png
-
     figure = new_figure((7, 4), 110)
     axis = figure.subplots()
     axis.plot(lrs, losses, color="0.75", lw=0.8, label="loss per step")

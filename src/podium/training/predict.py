@@ -27,6 +27,8 @@ from podium.errors import PodiumError
 from podium.io import atomic_path, preallocate, write_csv
 from podium.models.classifier import load_classifier
 from podium.progress import progress as progress_bar
+from podium.reports.run_report import best_epoch
+from podium.training.train import fold_dir_of, fold_finished
 
 CHUNK = 2048  # test images per predict call: bounds memory for masks, keeps batches full
 
@@ -58,8 +60,6 @@ class UsedFold:
 def used_folds(cfg: ExperimentConfig) -> list[UsedFold]:
     """The config's folds with their training state. A missing checkpoint is an error; an unfinished fold
     (a killed `make train` leaves a best.keras of an early epoch) too, unless allow_unfinished=true."""
-    from podium.training.train import fold_dir_of, fold_finished
-
     checkpoints = [fold_dir_of(cfg, k) / "best.keras" for k in cfg.folds]
     missing = [str(p) for p in checkpoints if not p.is_file()]
     if missing:
@@ -80,8 +80,6 @@ def used_folds(cfg: ExperimentConfig) -> list[UsedFold]:
 
 def _fold_state(cfg: ExperimentConfig, fold: int, fold_dir: Path, finished: bool) -> UsedFold:
     import json
-
-    from podium.reports.run_report import best_epoch
 
     if finished:
         values = json.loads((fold_dir / "metrics.json").read_text(encoding="utf-8"))

@@ -26,6 +26,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.config import load_config
+from podium.data.cache import load_cached
+from podium.data.dataset import test_rows
 from podium.errors import PodiumError
 
 
@@ -91,9 +94,6 @@ class PseudoLabels:
 def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
     """(readable test rows, their probabilities, source folds) of `cfg.pseudo_run`, checked: same competition
     and task, finished folds only, predicted on the index's test images now, one column per class."""
-    from podium.config import load_config
-    from podium.data.dataset import test_rows
-
     run_id = cfg.pseudo_run
     run_dir = Path(cfg.runs_dir) / run_id
     fix_predict = f"train and predict it first: make train + make predict with its config ({run_dir / 'config.yaml'})"
@@ -129,8 +129,6 @@ def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataF
 
 def load_pseudo_labels(cfg, classes: list[str], index: pd.DataFrame, data_root: Path) -> PseudoLabels:
     """The confident test predictions of `cfg.pseudo_run` with their pixels at the run's image size."""
-    from podium.data.cache import load_cached
-
     readable, probs, source_folds = check_source(cfg, classes, index)
     chosen, labels = select_confident(probs, cfg.pseudo_threshold, cfg.pseudo_top_share)
     rule = f"max probability >= {cfg.pseudo_threshold:g}" if cfg.pseudo_threshold else \

@@ -25,7 +25,7 @@ from podium.training import tta
 from podium.training.balance import class_weights, oversample
 from podium.training.checkpoints import SafeBackupAndRestore, SafeModelCheckpoint
 from podium.config import ExperimentConfig
-from podium.data.dataset import LabeledData, load_labeled_data
+from podium.data.dataset import LabeledData, competition_root, load_labeled_data
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import write_json, write_parquet
@@ -33,6 +33,8 @@ from podium.models.classifier import load_classifier, set_backbone_trainable
 from podium.training.pseudo import PseudoLabels, StackedImages, load_pseudo_labels
 from podium.training.run_lock import run_lock
 from podium.training.schedules import make_optimizer
+from podium.data.index import load_index
+from podium.reports.run_report import best_epoch  # one definition of "best", shared with the plots
 
 
 @dataclass
@@ -190,9 +192,6 @@ def fold_pseudo_labels(cfg: ExperimentConfig, data: LabeledData, val_pos: np.nda
                        ) -> tuple[PseudoLabels, dict]:
     """cfg.pseudo_run's confident test images this fold may train on (none in a duplicate group of its
     validation part, podium.training.pseudo), and the record saying so: the whole selection, then this fold's."""
-    from podium.data.dataset import competition_root
-    from podium.data.index import load_index
-
     spec, root = competition_root(cfg)
     if data.spec.slug != spec.slug:
         raise PodiumError("Pseudo-labels need the competition's own data.", expected=f"data of {spec.slug}",
@@ -266,8 +265,6 @@ class LogLearningRate(keras.callbacks.Callback):
 
 
 def _best_epoch(history: pd.DataFrame, cfg: ExperimentConfig) -> int:
-    from podium.reports.run_report import best_epoch  # one definition of "best", shared with the plots
-
     return best_epoch(history, cfg.monitor, cfg.mode)
 
 
