@@ -41,7 +41,8 @@ SLOW_BUILDS = {"resnet50", "efficientnet_b1", "efficientnet_b2", "efficientnet_b
 
 # Pooled feature width of each architecture (from the keras models, not from the registry).
 FEATURE_WIDTH = {
-    "tiny_cnn": 128, "resnet9": 512, "resnet50": 2048, "resnet50v2": 2048, "xception": 2048,
+    "tiny_cnn": 128, "resnet9": 512, "airbench_s": 128, "airbench_m": 192, "airbench_l": 256,
+    "resnet50": 2048, "resnet50v2": 2048, "xception": 2048,
     "efficientnet_b0": 1280, "efficientnet_b1": 1280, "efficientnet_b2": 1408, "efficientnet_b3": 1536,
     "efficientnet_b4": 1792, "efficientnet_b5": 2048, "efficientnet_b6": 2304, "efficientnet_b7": 2560,
     "efficientnetv2_b0": 1280, "efficientnetv2_b1": 1280, "efficientnetv2_b2": 1408, "efficientnetv2_b3": 1536,

@@ -58,6 +58,27 @@ def test_the_best_epoch_predicts_not_the_last(demo_data, tmp_path):
     assert result.val_score > history["val_accuracy"].iloc[3]
 
 
+class TrainableAtStart(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.values = [keras.ops.convert_to_numpy(v).copy() for v in self.model.trainable_weights]
+
+
+def test_ema_checkpoints_the_averaged_weights(demo_data, tmp_path):
+    """ema=0.99 keeps an average that, over ~25 steps, stays near the initial weights while the raw weights
+    move (one epoch: the best is the only one): the checkpoint must hold the average (EMA does not change the training path itself, so a
+    checkpoint of the raw weights would be exactly as far from the start as the run without EMA)."""
+    moved = {}
+    for ema in (0.0, 0.99):
+        start = TrainableAtStart()
+        cfg = _cfg(demo_data, tmp_path, "epochs=1", f"ema={ema}", "tta=[identity]", "early_stopping_patience=5",
+                   f"name=ema-{ema}")
+        result = train_and_evaluate(cfg, 0, extra_callbacks=[start])
+        saved = keras.models.load_model(result.fold_dir / "best.keras").trainable_weights
+        moved[ema] = sum(float(np.abs(keras.ops.convert_to_numpy(got) - want).sum())
+                         for got, want in zip(saved, start.values))
+    assert moved[0.99] < 0.8 * moved[0.0], moved
+
+
 class CountEpochs(keras.callbacks.Callback):
     def __init__(self):
         super().__init__()

@@ -162,6 +162,9 @@ class ExperimentConfig:
     monitor: str = "val_accuracy"
     mode: Literal["max", "min"] = "max"
     label_smoothing: float = num(0.0, ge=0, lt=1)
+    # an exponential moving average of the weights (Polyak averaging), updated every step with this momentum:
+    # validation, the best checkpoint and predictions use the average; 0 = off
+    ema: float = num(0.0, ADDED_LATER, ge=0, lt=1)
 
     # ---- class imbalance -----------------------------------------------------------------------------
     loss: Literal["crossentropy", "focal"] = "crossentropy"

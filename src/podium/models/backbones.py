@@ -15,6 +15,7 @@ import inspect
 import math
 import warnings
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -66,9 +67,12 @@ def _efficientnets_v2() -> list[BackboneSpec]:
             for v, size in sizes.items()]
 
 
+_AIRBENCH_WIDTHS = {"s": (32, 64, 128), "m": (48, 96, 192), "l": (64, 128, 256)}  # airbench94 itself: 64-256-256
+
 BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in [
     BackboneSpec("tiny_cnn", "", "", "unit", default_size=32, min_size=8),
     BackboneSpec("resnet9", "", "", "unit", default_size=32, min_size=8),
+    *(BackboneSpec(f"airbench_{size}", "", "", "unit", default_size=32, min_size=8) for size in _AIRBENCH_WIDTHS),
     BackboneSpec("resnet50", "ResNet50", "resnet50", "caffe", 224),
     BackboneSpec("resnet50v2", "ResNet50V2", "resnet_v2", "tf", 224),
     BackboneSpec("xception", "Xception", "xception", "tf", 299, min_size=71),
@@ -202,7 +206,30 @@ def _resnet9(image_size: int) -> keras.Model:
     return keras.Model(inputs, outputs, name="resnet9")
 
 
-_FROM_SCRATCH = {"tiny_cnn": _tiny_cnn, "resnet9": _resnet9}
+def _airbench(widths: tuple[int, int, int], image_size: int) -> keras.Model:
+    """The airbench CIFAR-10 speed-run net, narrowed: a 2x2 stem, then per width conv -> pool -> BN -> GELU
+    -> conv -> BN -> GELU. At 32 px it gives the most accuracy per CPU second of the nets measured in
+    docs/speed.md (the CPU recipe, configs/cifar10-cpu.yaml)."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((image_size, image_size, 3), name="image")
+    x = layers.Conv2D(24, 2, name="stem_conv")(inputs)
+    x = layers.Activation("gelu", name="stem_gelu")(x)
+    for group, width in enumerate(widths, start=1):
+        for step in ("a", "b"):
+            name = f"group{group}{step}"
+            x = layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"{name}_conv")(x)
+            if step == "a":
+                x = layers.MaxPooling2D(2, padding="same", name=f"{name}_pool")(x)
+            x = layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=f"{name}_bn")(x)
+            x = layers.Activation("gelu", name=f"{name}_gelu")(x)
+    outputs = layers.GlobalMaxPooling2D(name="max_pool")(x)
+    return keras.Model(inputs, outputs, name=f"airbench_{'_'.join(map(str, widths))}")
+
+
+_FROM_SCRATCH = {"tiny_cnn": _tiny_cnn, "resnet9": _resnet9,
+                 **{f"airbench_{size}": partial(_airbench, widths) for size, widths in _AIRBENCH_WIDTHS.items()}}
 
 
 def _keras_application(spec: BackboneSpec, image_size: int, weights: str | None) -> keras.Model:

@@ -48,9 +48,10 @@ def _one_cycle(cfg, steps_per_epoch: int):
 
 def make_optimizer(cfg, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     lr = learning_rate(cfg, steps_per_epoch)
+    ema = dict(use_ema=True, ema_momentum=cfg.ema) if cfg.ema else {}  # swapped in by train.make_callbacks
     if cfg.optimizer == "sgd":
         return keras.optimizers.SGD(lr, momentum=cfg.momentum, nesterov=True,
-                                    weight_decay=cfg.weight_decay or None)
+                                    weight_decay=cfg.weight_decay or None, **ema)
     if cfg.optimizer == "adamw":
-        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay or 0.004)
-    return keras.optimizers.Adam(lr, weight_decay=cfg.weight_decay or None)
+        return keras.optimizers.AdamW(lr, weight_decay=cfg.weight_decay or 0.004, **ema)
+    return keras.optimizers.Adam(lr, weight_decay=cfg.weight_decay or None, **ema)

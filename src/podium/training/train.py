@@ -246,6 +246,8 @@ def make_callbacks(cfg: ExperimentConfig, fold_dir: Path) -> list[keras.callback
         keras.callbacks.EarlyStopping(monitor=cfg.monitor, mode=cfg.mode, patience=cfg.early_stopping_patience),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if cfg.ema:  # first: validation, the checkpoint and the backup all see the averaged weights
+        callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if cfg.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
             monitor=cfg.monitor, mode=cfg.mode, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
