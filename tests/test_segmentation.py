@@ -160,9 +160,10 @@ def test_unet_learns_the_ellipses_through_train_and_evaluate(tmp_path):
 
 def test_a_segmentation_config_on_the_classification_demo_is_refused_at_every_stage():
     from podium.data.dataset import load_labeled_data
+    from podium.tasks import get_task
     from podium.workflow import predict_run
 
     cfg = ExperimentConfig(task="segmentation", monitor="val_dice")  # competition: demo (classification)
-    for stage in (load_labeled_data, predict_run):
+    for stage in (lambda cfg: load_labeled_data(cfg, get_task(cfg.task)), predict_run):
         with pytest.raises(PodiumError, match="is a classification competition, the config trains segmentation"):
             stage(cfg)
