@@ -23,9 +23,11 @@ from keras.src.applications import imagenet_utils
 from keras.src.utils import file_utils  # keras' downloader; replaced to run weights="imagenet" offline
 from PIL import Image
 
+from podium.config import ExperimentConfig
 from podium.models import backbones
 from podium.models.backbones import BACKBONES, build_backbone
 from podium.errors import PodiumError
+from podium.models.classifier import build_classifier
 from podium.models.layers import MODES, Preprocess
 
 pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
@@ -326,3 +328,25 @@ def efficientnet_b0_imagenet_file(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "efficientnetb0_imagenet_like.weights.h5"
     model.save_weights(path)
     return path
+
+
+def test_a_podium_checkpoint_of_another_backbone_says_which_one_it_holds(tmp_path):
+    """weights=runs/<id>/fold-0/best.keras of a resnet9 run, fine-tuned as tiny_cnn: the error names resnet9."""
+    path = tmp_path / "best.keras"
+    build_classifier(ExperimentConfig(backbone="resnet9", image_size=32), 5).save(path)
+    assert backbones.backbone_in_saved_model(path) == "resnet9"
+    with pytest.raises(PodiumError) as err:
+        build_backbone("tiny_cnn", 32, str(path))
+    message = str(err.value)
+    assert "does not fit backbone tiny_cnn" in message and "podium model on backbone resnet9" in message
+    assert "set backbone=resnet9" in message
+
+
+def test_the_backbone_of_a_saved_model_is_read_only_from_podium_names(tmp_path):
+    bare = tmp_path / "bare.keras"
+    build_backbone("tiny_cnn", 32, "none").save(bare)  # the sub-model alone: named "backbone", no registry name
+    assert backbones.backbone_in_saved_model(bare) == ""
+    assert backbones.backbone_in_saved_model(tmp_path / "missing.keras") == ""
+    weights = tmp_path / "tiny.weights.h5"
+    build_backbone("tiny_cnn", 32, "none").save_weights(weights)
+    assert backbones.backbone_in_saved_model(weights) == ""

@@ -7,6 +7,8 @@ import pytest
 
 from podium.config import load_config
 from podium.data.dataset import load_labeled_data
+from podium.models.backbones import build_backbone
+from podium.models.classifier import backbone_of, has_pretrained_backbone, load_classifier
 from podium.training.train import make_loaders, train_and_evaluate
 from podium.tasks import get_task
 from tests_support import stop_after_epoch
@@ -126,16 +128,19 @@ def test_split_is_disjoint_and_reported(demo_data, tmp_path):
 
 
 class BackboneSnapshots(keras.callbacks.Callback):
+    """The backbone's variables by path (block1_bn/moving_mean, ...) before training and after each epoch."""
+
     def __init__(self):
         super().__init__()
         self.per_epoch = []
 
     def on_train_begin(self, logs=None):
         if not self.per_epoch:
-            self.per_epoch.append([w.copy() for w in self.model.get_layer("backbone").get_weights()])
+            self.on_epoch_end(-1)
 
     def on_epoch_end(self, epoch, logs=None):
-        self.per_epoch.append([w.copy() for w in self.model.get_layer("backbone").get_weights()])
+        backbone = self.model.get_layer("backbone")
+        self.per_epoch.append({v.path: keras.ops.convert_to_numpy(v).copy() for v in backbone.weights})
 
 
 def test_unfreeze_strategy_trains_the_head_first_then_everything(demo_data, tmp_path):
@@ -144,9 +149,42 @@ def test_unfreeze_strategy_trains_the_head_first_then_everything(demo_data, tmp_
     snapshots = BackboneSnapshots()
     result = train_and_evaluate(cfg, 0, extra_callbacks=[snapshots])
     start, after_head_phase, after_fine_tune = snapshots.per_epoch[0], snapshots.per_epoch[1], snapshots.per_epoch[2]
-    for before, after in zip(start, after_head_phase):
+    for before, after in zip(start.values(), after_head_phase.values()):
         np.testing.assert_array_equal(before, after)  # epoch 0: the backbone is frozen
-    assert any(not np.array_equal(a, b) for a, b in zip(after_head_phase, after_fine_tune))
+    assert any(not np.array_equal(a, b) for a, b in zip(after_head_phase.values(), after_fine_tune.values()))
     history = pd.read_csv(result.fold_dir / "history.csv")
     assert history["epoch"].tolist() == [0, 1, 2]
     assert history["learning_rate"].iloc[2] == pytest.approx(0.003 * 0.5)
+
+
+def test_a_run_fine_tunes_from_another_runs_best_checkpoint(demo_data, tmp_path):
+    """The transfer workflow of benchmarks/transfer_cifar10.py: a user's own pretraining run, then a run with
+    weights=runs/<id>/fold-0/best.keras that trains the head alone, then the whole net, while BatchNorm keeps
+    the pretrained statistics; its own best.keras is a pretrained start again (a chain of fine-tunings)."""
+    pretraining = train_and_evaluate(_cfg(demo_data, tmp_path, "name=pretrain", "epochs=1", "tta=[identity]"), 0)
+    checkpoint = pretraining.fold_dir / "best.keras"
+    pretrained = backbone_of(load_classifier(checkpoint, compile=False))
+    cfg = _cfg(demo_data, tmp_path, "name=finetune", f"weights={checkpoint}", "freeze_backbone=true",
+               "unfreeze_epoch=1", "epochs=2", "tta=[identity]", "early_stopping_patience=10")
+    seen = BackboneSnapshots()
+    result = train_and_evaluate(cfg, 0, extra_callbacks=[seen])
+
+    start, after_head_only, after_unfrozen = seen.per_epoch
+    assert start.keys() == {v.path for v in pretrained.weights}
+    for variable in pretrained.weights:  # the fit starts from the pretraining run's backbone, exactly
+        np.testing.assert_array_equal(start[variable.path], keras.ops.convert_to_numpy(variable))
+    for path in start:
+        np.testing.assert_array_equal(start[path], after_head_only[path])  # head-only: nothing in the backbone moves
+    statistics = [p for p in start if "moving_" in p]
+    assert len(statistics) == 6  # mean and variance of tiny_cnn's three BatchNorm layers
+    for path in statistics:  # BatchNorm in inference mode after unfreezing too
+        np.testing.assert_array_equal(after_head_only[path], after_unfrozen[path])
+    assert not np.array_equal(after_head_only["block2_conv/kernel"], after_unfrozen["block2_conv/kernel"])
+    history = pd.read_csv(result.fold_dir / "history.csv")
+    assert history["learning_rate"].tolist() == pytest.approx([0.003, 0.0003])  # schedule=constant, x 0.1
+
+    fine_tuned = load_classifier(result.fold_dir / "best.keras", compile=False)
+    assert has_pretrained_backbone(fine_tuned)
+    again = build_backbone("tiny_cnn", 32, str(result.fold_dir / "best.keras"))
+    for got, want in zip(again.get_weights(), backbone_of(fine_tuned).get_weights()):
+        np.testing.assert_array_equal(got, want)

@@ -12,8 +12,10 @@ tests/test_backbones.py.
 from __future__ import annotations
 
 import inspect
+import json
 import math
 import warnings
+import zipfile
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -267,12 +269,16 @@ def _load_weights_file(model: keras.Model, spec: BackboneSpec, path: Path) -> No
                 model.load_weights(str(path))
     except (ValueError, KeyError, OSError, TypeError) as exc:
         made_by = f"keras.applications.{spec.constructor}" if spec.constructor else f"podium's {spec.name}"
+        held = backbone_in_saved_model(path)
+        fix = (f"set backbone={held} (the backbone the file was trained with), or use a file made for {spec.name}"
+               if held and held != spec.name else
+               f"use the file made for {spec.name}, or set backbone= to the one the file was made for")
         raise PodiumError(f"Weights file {path} does not fit backbone {spec.name}.",
                           expected=f"weights saved from a {spec.name} backbone ({made_by}, include_top=False; "
-                                   "any input size), e.g. build_backbone(...).save_weights('x.weights.h5')",
-                          received=_first_line(exc),
-                          fix=f"use the file made for {spec.name}, or set backbone= to the one the file was "
-                              "made for") from exc
+                                   "any input size), e.g. build_backbone(...).save_weights('x.weights.h5'), or "
+                                   f"a podium run's fold-<k>/best.keras trained with backbone={spec.name}",
+                          received=(f"a podium model on backbone {held}: " if held else "") + _first_line(exc),
+                          fix=fix) from exc
 
 
 def _copy_weights_from_saved_model(model: keras.Model, path: Path) -> None:
@@ -285,6 +291,22 @@ def _copy_weights_from_saved_model(model: keras.Model, path: Path) -> None:
     saved = keras.saving.load_model(path, compile=False)
     source = saved.get_layer(BACKBONE_NAME) if _has_layer(saved, BACKBONE_NAME) else saved
     model.set_weights(source.get_weights())
+
+
+def backbone_in_saved_model(path: Path) -> str:
+    """The registry backbone a podium .keras file was built on, read from its name (podium_<backbone>,
+    podium_unet_<backbone>, ...) in the zip's config.json without loading it; "" when it does not say."""
+    if not Path(path).name.endswith(".keras"):
+        return ""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            name = str(json.loads(archive.read("config.json"))["config"]["name"])
+    except (OSError, KeyError, TypeError, ValueError, zipfile.BadZipFile):
+        return ""
+    if not name.startswith("podium_"):
+        return ""
+    matches = [backbone for backbone in BACKBONES if name.endswith(f"_{backbone}")]
+    return max(matches, key=len, default="")
 
 
 def _has_layer(model: keras.Model, name: str) -> bool:
