@@ -44,5 +44,6 @@ def test_prune_verb_repeats_over_seeds_and_prints_every_arm_with_a_seed_table(tm
     assert (tmp_path / "p" / "seed-1" / "report.json").is_file() and (tmp_path / "p" / "seed-2" / "report.json").is_file()
     table = (tmp_path / "p" / "summary.md").read_text()
     assert "2 seeds (1, 2)" in table and table in out
-    for arm in ("all N", "kept, same epochs", "kept, same steps as all N", "random of kept size, same steps"):
+    for arm in ("the selection's own model", "all N", "kept, same epochs", "kept, same steps as all N",
+                "random of kept size, same steps"):
         assert f"| {arm} | " in table  # a mean ± sd row per arm

@@ -131,8 +131,9 @@ class ExperimentConfig:
     # ---- data pruning (podium prune): start from prune_core samples, add failures, retrain -----------
     prune_core: int = num(11, ADDED_LATER, ge=1)
     prune_threshold: float = num(0.85, ADDED_LATER, gt=0, le=1)  # per-sample score the kept set is trained to; a sample under 0.95 x it is kept
-    prune_chunk: int = num(256, ADDED_LATER, ge=1)  # samples predicted per scan
+    prune_chunk: int = num(256, ADDED_LATER, ge=1)  # window a scan searches for failures (predicted in growing pieces)
     prune_add: int = num(1, ADDED_LATER, ge=1)  # failures added per round (1: one sample per retraining)
+    prune_add_share: float = num(0.0, ADDED_LATER, ge=0, le=1)  # or up to this share of the kept set per round, if more (CPU time at large N)
     prune_max_epochs: int = num(30, ADDED_LATER, ge=1)  # per round, in case the kept set never reaches the threshold
 
     # ---- model ---------------------------------------------------------------------------------------

@@ -1,19 +1,24 @@
 """Data pruning on generated shapes: how much of a training set does a model actually need?
 
-Start from the first `prune_core` samples and train until every-sample score on them reaches
-`prune_threshold`. Then walk through the rest in order: predict a chunk, and when a sample scores
-under 0.95 x threshold (the original experiment's margin), add it (the first `prune_add` such), train again until the
-kept set is back at the threshold, and continue after it. Samples the current model already gets
-right are never kept. The selection keeps one model across rounds (the point is to grow the set, not
-to re-train from scratch 300 times); the *comparison* then trains kept-only and everything through the
-same train_and_evaluate, with the same config, and scores both on a fresh, independent set.
+Start from the first `prune_core` samples and train until the mean per-sample score on them reaches
+`prune_threshold`. Then walk through the rest in order: look at the next `prune_chunk` samples, and
+when one scores under 0.95 x threshold (the original experiment's margin), add it (the first
+`prune_add` such, or `prune_add_share` of the kept set if that is more), train again until the kept
+set is back at the threshold, and continue after it. Samples the current model already gets right are
+never kept. The scan predicts the window in pieces that grow from the last gap between failures: the
+model does not change inside a scan, so it finds what one prediction of the whole window finds, with a
+fraction of the predictions (late in a selection most rounds end a few samples past the cursor).
+
+The selection keeps one model across rounds (the point is to grow the set, not to re-train from
+scratch 300 times); the *comparison* then trains kept-only and everything through the same
+train_and_evaluate, with the same config, and scores both on a fresh, independent set.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -33,6 +38,7 @@ from podium.scoring import segmentation as seg_scores
 from podium.training.train import make_loaders, train_and_evaluate
 
 FAIL_MARGIN = 0.95  # the original experiment: `if val_iou < precision * 0.95`
+FIRST_PIECE = 16  # samples the first scan predicts; later ones start from twice the last gap
 
 
 @dataclass
@@ -41,9 +47,12 @@ class Selection:
     n_seen: int
     rounds: int
     epochs: int
+    steps: int  # gradient steps over all rounds: what the selection's own model cost, against an arm's epochs x batches
     kept_score: float  # mean per-sample score on the kept set at the end
     reached_threshold: bool  # the last round's training got the kept set to the threshold
     seconds: float
+    n_predicted: int = 0  # samples predicted while scanning (a fixed prune_chunk would predict about rounds x chunk)
+    model: keras.Model | None = field(default=None, repr=False, compare=False)  # the selection's own model
 
 
 def per_sample_scores(task: str, data: LabeledData, positions: np.ndarray, predictions: np.ndarray) -> np.ndarray:
@@ -67,36 +76,64 @@ def select_samples(cfg: ExperimentConfig, data: LabeledData, positions: np.ndarr
     # compiled once: recompiling every round would retrace the train step each time
     model.compile(optimizer=make_optimizer(steady, 1), **tasks.compile_arguments(cfg, data.num_classes))
     kept = list(positions[:cfg.prune_core])
-    epochs, rounds = _train_until(model, steady, data, np.asarray(kept)), 1
-    cursor = cfg.prune_core
+    (epochs, steps), rounds = _train_until(model, steady, data, np.asarray(kept)), 1
+    cursor, piece, n_predicted = cfg.prune_core, FIRST_PIECE, 0
+
+    def scores_of(chunk: np.ndarray) -> np.ndarray:
+        return per_sample_scores(cfg.task, data, chunk, _predict(model, data, chunk, cfg))
+
     while cursor < len(positions):
-        chunk = positions[cursor:cursor + cfg.prune_chunk]
-        scores = per_sample_scores(cfg.task, data, chunk, _predict(model, data, chunk, cfg))
-        failing = np.flatnonzero(scores < FAIL_MARGIN * cfg.prune_threshold)[:cfg.prune_add]
+        want = max(cfg.prune_add, int(cfg.prune_add_share * len(kept)))
+        failing, scanned, predicted = scan_window(scores_of, positions, cursor, cfg.prune_chunk,
+                                                  FAIL_MARGIN * cfg.prune_threshold, want, piece)
+        n_predicted += predicted
+        piece = min(max(FIRST_PIECE, 2 * scanned), cfg.prune_chunk)
+        cursor += scanned
         if len(failing) == 0:
-            cursor += len(chunk)
             continue
-        kept.extend(chunk[failing])
-        cursor += int(failing[-1]) + 1
-        epochs += _train_until(model, steady, data, np.asarray(kept))
+        kept.extend(positions[failing])
+        round_epochs, round_steps = _train_until(model, steady, data, np.asarray(kept))
+        epochs, steps = epochs + round_epochs, steps + round_steps
         rounds += 1
         if progress is not None:
             progress(f"round {rounds}: seen {cursor} of {len(positions)}, kept {len(kept)}, "
                      f"{time.perf_counter() - started:.0f} s")
     kept_arr = np.asarray(kept)
     kept_score = float(per_sample_scores(cfg.task, data, kept_arr, _predict(model, data, kept_arr, cfg)).mean())
-    return Selection(kept=kept_arr, n_seen=len(positions), rounds=rounds, epochs=epochs, kept_score=kept_score,
-                     reached_threshold=kept_score >= cfg.prune_threshold, seconds=time.perf_counter() - started)
+    return Selection(kept=kept_arr, n_seen=len(positions), rounds=rounds, epochs=epochs, steps=steps,
+                     kept_score=kept_score, reached_threshold=kept_score >= cfg.prune_threshold,
+                     seconds=time.perf_counter() - started, n_predicted=n_predicted, model=model)
 
 
-def _train_until(model: keras.Model, cfg: ExperimentConfig, data: LabeledData, kept: np.ndarray) -> int:
-    """Epochs on the kept set (with the config's augmentation) until its mean score reaches the threshold."""
+def scan_window(scores_of: Callable[[np.ndarray], np.ndarray], positions: np.ndarray, cursor: int, window: int,
+                fail_below: float, want: int, first_piece: int) -> tuple[np.ndarray, int, int]:
+    """The first `want` samples scoring under `fail_below` among the `window` positions from `cursor`,
+    predicted in pieces of first_piece, 2 x first_piece, ... that stop once `want` are found.
+
+    Returns (their indices into `positions`, samples consumed: up to and including the last one found, or
+    the whole window when none, samples predicted). The same failures as scoring the window at once,
+    which is what the original experiment did with 1024 samples for every single sample it added."""
+    end = min(cursor + window, len(positions))
+    found: list[int] = []
+    start, piece = cursor, max(1, first_piece)
+    while start < end and len(found) < want:
+        stop = min(start + piece, end)
+        failing = start + np.flatnonzero(scores_of(positions[start:stop]) < fail_below)
+        found.extend(int(i) for i in failing[:want - len(found)])
+        start, piece = stop, 2 * piece
+    scanned = found[-1] + 1 - cursor if found else end - cursor
+    return np.asarray(found, dtype=int), scanned, start - cursor
+
+
+def _train_until(model: keras.Model, cfg: ExperimentConfig, data: LabeledData, kept: np.ndarray) -> tuple[int, int]:
+    """Epochs on the kept set (with the config's augmentation) until its mean score reaches the threshold;
+    returns (epochs, steps)."""
     train, _ = make_loaders(cfg, data, kept, kept[:1])
     for epoch in range(1, cfg.prune_max_epochs + 1):
         model.fit(train, epochs=1, verbose=0)
         if per_sample_scores(cfg.task, data, kept, _predict(model, data, kept, cfg)).mean() >= cfg.prune_threshold:
-            return epoch
-    return cfg.prune_max_epochs
+            return epoch, epoch * len(train)
+    return cfg.prune_max_epochs, cfg.prune_max_epochs * len(train)
 
 
 def _predict(model: keras.Model, data: LabeledData, positions: np.ndarray, cfg: ExperimentConfig) -> np.ndarray:
@@ -110,9 +147,10 @@ def _predict(model: keras.Model, data: LabeledData, positions: np.ndarray, cfg: 
 # scored on the same fresh set. Fewer samples at the same epochs is also fewer steps, so two arms
 # give the kept set (and a random set of its size) as many steps as all N get: the honest question
 # is whether *these* samples beat *any* samples of that many.
-ARMS = ("all", "kept", "kept_same_steps", "random_same_steps")
-ARM_LABELS = {"all": "all N", "kept": "kept, same epochs", "kept_same_steps": "kept, same steps as all N",
-              "random_same_steps": "random of kept size, same steps"}
+# "selection" is no training: the selection loop's own model, scored as the original experiment scored it.
+ARMS = ("selection", "all", "kept", "kept_same_steps", "random_same_steps")
+ARM_LABELS = {"selection": "the selection's own model", "all": "all N", "kept": "kept, same epochs",
+              "kept_same_steps": "kept, same steps as all N", "random_same_steps": "random of kept size, same steps"}
 
 
 @dataclass
@@ -128,6 +166,8 @@ class PruningReport:
     epochs: dict  # arm -> epochs it trained for
     scores: dict  # arm -> scores on the fresh set of the model trained that way
     seconds: dict
+    n_predicted: int = 0  # samples the selection's scans predicted
+    steps: dict = field(default_factory=dict)  # arm -> gradient steps (a budget: early stopping may end sooner)
 
     @property
     def score_kept(self) -> dict:
@@ -143,11 +183,13 @@ class PruningReport:
     def text(self) -> str:
         metrics = list(self.score_all)
         lines = [f"pruning ({self.task}, seed {self.seed}): kept {self.n_kept} of {self.n_seen} samples "
-                 f"({100 * self.n_kept / self.n_seen:.1f}%) in {self.rounds} rounds; kept-set score "
-                 f"{self.kept_score_on_kept:.3f} (threshold {'reached' if self.reached_threshold else 'NOT reached'})",
-                 f"{'trained on':<34}{'epochs':>7}" + "".join(f"{m:>12}" for m in metrics)]
+                 f"({100 * self.n_kept / self.n_seen:.1f}%) in {self.rounds} rounds, {self.n_predicted} scan "
+                 f"predictions; kept-set score {self.kept_score_on_kept:.3f} "
+                 f"(threshold {'reached' if self.reached_threshold else 'NOT reached'})",
+                 f"{'trained on':<34}{'epochs':>7}{'steps':>7}" + "".join(f"{m:>12}" for m in metrics)]
         for arm, scores in self.scores.items():
-            lines.append(f"{ARM_LABELS[arm]:<34}{self.epochs[arm]:>7}" + "".join(f"{scores[m]:>12.4f}" for m in metrics))
+            lines.append(f"{ARM_LABELS[arm]:<34}{self.epochs[arm]:>7}{self.steps.get(arm, '-'):>7}"
+                         + "".join(f"{scores[m]:>12.4f}" for m in metrics))
         lines.append("seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in self.seconds.items()))
         return "\n".join(lines)
 
@@ -208,27 +250,35 @@ def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int
     pool, val, test = (shapes_data(make_shapes(k, size, cfg.seed * 3 + i, share), cfg.task, fold)
                        for i, (k, fold) in enumerate(((n, 1), (n_val, 0), (n_test, 0))))
     selection = select_samples(cfg, pool, progress=progress)
+    scores = {"selection": score_set(cfg.task, test, _predict(selection.model, test, np.arange(n_test), cfg))}
+    epochs, steps = {"selection": selection.epochs}, {"selection": selection.steps}
+    seconds = {"selection": selection.seconds}
+    keras.backend.clear_session()
+    if progress is not None:
+        progress(f"the selection's own model ({selection.epochs} epochs, {selection.steps} steps over "
+                 f"{selection.rounds} rounds): "
+                 + ", ".join(f"{k} {v:.3f}" for k, v in scores["selection"].items()))
     n_kept = len(selection.kept)
     same_steps = int(np.ceil(cfg.epochs * n / n_kept))
     random_rows = np.sort(np.random.default_rng(cfg.seed).choice(n, n_kept, replace=False))
     plan = {"all": (np.arange(n), cfg.epochs), "kept": (selection.kept, cfg.epochs),
             "kept_same_steps": (selection.kept, same_steps), "random_same_steps": (random_rows, same_steps)}
-    scores, epochs, seconds = {}, {}, {"selection": selection.seconds}
     for arm, (rows, arm_epochs) in plan.items():
         arm_cfg = dataclasses.replace(cfg, name=f"{cfg.name}-prune-{arm}-n{n}-s{cfg.seed}", epochs=arm_epochs)
         started = time.perf_counter()
         result = train_and_evaluate(arm_cfg, 0, data=concat_data(subset(pool, rows), val), force=True)
         seconds[f"train_{arm}"] = time.perf_counter() - started
         model = load_classifier(result.fold_dir / "best.keras", compile=False)
-        scores[arm], epochs[arm] = score_set(cfg.task, test, _predict(model, test, np.arange(n_test), cfg)), arm_epochs
+        scores[arm] = score_set(cfg.task, test, _predict(model, test, np.arange(n_test), cfg))
+        epochs[arm], steps[arm] = arm_epochs, arm_epochs * int(np.ceil(len(rows) / cfg.batch_size))
         keras.backend.clear_session()
         if progress is not None:
-            progress(f"trained {ARM_LABELS[arm]} ({len(rows)} samples, {arm_epochs} epochs): "
-                     + ", ".join(f"{k} {v:.3f}" for k, v in scores[arm].items()))
+            progress(f"trained {ARM_LABELS[arm]} ({len(rows)} samples, {arm_epochs} epochs, "
+                     f"{seconds[f'train_{arm}']:.0f} s): " + ", ".join(f"{k} {v:.3f}" for k, v in scores[arm].items()))
     report = PruningReport(task=cfg.task, seed=cfg.seed, n_seen=n, n_kept=n_kept, rounds=selection.rounds,
                            selection_epochs=selection.epochs, kept_score_on_kept=selection.kept_score,
                            reached_threshold=selection.reached_threshold, epochs=epochs, scores=scores,
-                           seconds=seconds)
+                           seconds=seconds, n_predicted=selection.n_predicted, steps=steps)
     if out_dir is not None:
         out = Path(out_dir)
         write_json(out / "report.json", report.to_dict())
