@@ -10,10 +10,11 @@ import dataclasses
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from podium.errors import PodiumError
 from podium.io import read_yaml_mapping
+from podium.scoring.registry import Metric, check_metric_form, resolve_metric
 from podium.task_keys import TaskName, task_keys
 
 SPEC_DIR = Path(__file__).parents[1] / "competitions"  # package data: src/podium/competitions/*.yaml
@@ -39,7 +40,15 @@ class CompetitionSpec:
     submission_id: Literal["stem", "filename"] = "stem"  # how the submission names a test image
     image_extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
     classes: tuple[str, ...] = ()  # fixed class order; empty: sorted labels found in train
-    metric: Literal["accuracy", "dice", "airbus_f2", "mean_iou", "micro_f1"] = "accuracy"
+    # the competition's metric (podium.scoring.registry, docs/metrics.md): a name, or a name with its
+    # parameters ({name: map_at_k, k: 5}); it picks the checkpoint, scores folds, fits blends (`resolved_metric`)
+    metric: Any = "accuracy"
+    # what the submission holds (docs/competition-spec.md): label | probability (one column, P(positive_class))
+    # | probabilities (a column per class, named as the sample names them) | top_k (k space-separated labels,
+    # best first) | number | rle | boxes; "" = the task's own (label, rle, boxes, number)
+    submission_format: str = ""
+    positive_class: str = ""  # probability: the class whose probability the column holds ("" = the last class)
+    top_k: int = 0  # top_k: labels per row (0 = the metric's k)
     box_format: Literal["xyxy", "xywh"] = "xyxy"  # localization: how the spec's files write a box
     # segmentation: labels_csv's column of run-length strings, one row per object (Airbus); an image
     # without objects has one row with an empty string. The submission writes the same column.
@@ -57,6 +66,24 @@ class CompetitionSpec:
     @property
     def root_hint(self) -> str:
         return f"data/{self.slug}"
+
+    @property
+    def resolved_metric(self) -> Metric:
+        return resolve_metric(self.metric)
+
+    @property
+    def resolved_submission_format(self) -> str:
+        return self.submission_format or TASK_SUBMISSION_FORMS.get(self.task, "label")
+
+    @property
+    def resolved_top_k(self) -> int:
+        """k of a top_k submission: the spec's top_k, else the metric's k."""
+        return self.top_k or int(self.resolved_metric.kwargs.get("k", 0))
+
+
+# the submission form of each task when the spec names none
+TASK_SUBMISSION_FORMS = {"classification": "label", "multilabel": "label", "segmentation": "rle",
+                         "localization": "boxes", "regression": "number"}
 
 
 def builtin_slugs() -> list[str]:
@@ -94,7 +121,23 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
                           received=", ".join(raw) or "an empty file", fix="add a slug line")
     spec = CompetitionSpec(**raw)
     _check_task_layout(spec, path)
+    _check_contract(spec, path)
     return spec
+
+
+def _check_contract(spec: CompetitionSpec, path: Path) -> None:
+    """The metric exists, can score the task and the submission's form, and the form has what it needs:
+    all refused at `make data` / `make config`, before anything trains."""
+    metric = resolve_metric(spec.metric)
+    form = spec.resolved_submission_format
+    check_metric_form(metric, form, spec.task, where=f"competition spec {path}")
+    if form == "top_k" and spec.resolved_top_k < 1:
+        raise PodiumError(f"Competition spec {path} has submission_format: top_k without k.",
+                          expected="top_k: <labels per row>, or a metric with k ({name: map_at_k, k: 5})",
+                          received=f"top_k: {spec.top_k}, metric: {metric.label}", fix="add e.g. top_k: 5")
+    if spec.top_k < 0:
+        raise PodiumError(f"Competition spec {path} has a negative top_k.", expected="top_k >= 1",
+                          received=f"top_k: {spec.top_k}", fix="set top_k to the labels per row")
 
 
 def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:

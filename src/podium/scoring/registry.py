@@ -1,0 +1,551 @@
+"""The metric registry: one entry per Kaggle metric, with its parameters, its direction, what it reads and
+Kaggle's own definition, so the metric a competition is scored by can decide every stage.
+
+A metric reads one *form* of prediction (`reads`), the same form its competition's submission holds:
+
+| reads | truth | predicted |
+|---|---|---|
+| labels | (n,) int class indices (or ordinal grades) | (n,) int |
+| probability | (n,) 0/1, 1 = the positive class | (n,) float P(positive) |
+| probabilities | (n,) int class indices, or (n, C) 0/1 columns | (n, C) float, one column per class |
+| ranking | (n,) int class index, or a list of index lists | (n, k) int class indices, best first |
+| label_sets | (n, C) 0/1 | (n, C) 0/1 |
+| numbers | (n,) float | (n,) float |
+| masks | (n, H, W[, 1]) 0/1 | (n, H, W[, 1]) probabilities |
+| boxes | (n, 4) xyxy fractions | (n, 4) xyxy fractions |
+
+`resolve_metric("map_at_k")` is refused (k is required); `resolve_metric({"name": "map_at_k", "k": 5})` and
+`resolve_metric("map_at_k(k=5)")` are the same metric. Edge cases are documented values or a PodiumError,
+never a silent NaN (docs/metrics.md).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+import numpy as np
+import numpy.typing as npt
+
+from podium.errors import PodiumError
+from podium.scoring.segmentation import airbus_score, dice_per_image, iou_per_image
+
+Direction = Literal["max", "min"]
+Reads = Literal["labels", "probability", "probabilities", "ranking", "label_sets", "numbers", "masks", "boxes"]
+READS: tuple[str, ...] = ("labels", "probability", "probabilities", "ranking", "label_sets", "numbers", "masks",
+                          "boxes")
+LOG_LOSS_EPS = 1e-15  # Kaggle clips probabilities to [eps, 1 - eps] before the log
+ArrayLike = npt.ArrayLike
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of a metric: its type, default (None: required) and the values it accepts."""
+
+    name: str
+    kind: type  # int, float or str
+    default: Any = None
+    low: float | None = None  # value > low (exclusive) unless low_inclusive
+    low_inclusive: bool = True
+    choices: tuple[str, ...] = ()
+    text: str = ""  # what it means, for docs and errors
+
+    def check(self, metric: str, value: Any) -> Any:
+        if self.kind is str:
+            if value not in self.choices:
+                raise PodiumError(f"Metric {metric}: parameter {self.name} has an unknown value.",
+                                  expected=f"one of: {', '.join(self.choices)}", received=repr(value),
+                                  fix=f"set {self.name} to one of the listed values")
+            return value
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if self.kind is int:
+            ok_type = ok_type and float(value).is_integer()
+        if not ok_type or not math.isfinite(float(value)):
+            raise PodiumError(f"Metric {metric}: parameter {self.name} has the wrong type.",
+                              expected=f"a{'n integer' if self.kind is int else ' number'}", received=repr(value),
+                              fix=f"e.g. {{name: {metric}, {self.name}: {self.default or 1}}}")
+        value = self.kind(value)
+        if self.low is not None and (value < self.low or (value == self.low and not self.low_inclusive)):
+            bound = ">=" if self.low_inclusive else ">"
+            raise PodiumError(f"Metric {metric}: parameter {self.name} is out of range.",
+                              expected=f"{self.name} {bound} {self.low:g}", received=f"{self.name}={value}",
+                              fix=f"set {self.name} {bound} {self.low:g}")
+        return value
+
+
+@dataclass(frozen=True)
+class MetricDef:
+    """A registry entry: what a metric is, before its parameters are given."""
+
+    name: str
+    direction: Direction
+    reads: Reads
+    compute: Callable[..., float]  # compute(truth, predicted, **params) -> float
+    forms: tuple[str, ...]  # submission_format values whose file this metric can score
+    tasks: tuple[str, ...]  # tasks whose outputs can be turned into what it reads
+    params: tuple[Param, ...] = ()
+    proxy: str = ""  # a smooth metric a blend fits in its place (a step function cannot be fitted); "" = itself
+    definition: str = ""  # Kaggle's definition, for docs/metrics.md
+    competitions: str = ""  # real competitions scored by it
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A resolved metric: a registry entry with its parameters, callable on (truth, predicted)."""
+
+    spec: MetricDef
+    params: tuple[tuple[str, Any], ...] = field(default_factory=tuple)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def direction(self) -> Direction:
+        return self.spec.direction
+
+    @property
+    def mode(self) -> Direction:
+        """Keras' word for the direction (ModelCheckpoint, EarlyStopping, ReduceLROnPlateau)."""
+        return self.spec.direction
+
+    @property
+    def reads(self) -> str:
+        return self.spec.reads
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+    @property
+    def label(self) -> str:
+        """The name with its parameters, as a reader and `resolve_metric` spell it: `map_at_k(k=5)`."""
+        if not self.params:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params)})"
+
+    @property
+    def logged(self) -> str:
+        """The key of the per-epoch validation score in Keras' logs and history.csv."""
+        return f"val_{self.name}"
+
+    def to_config(self) -> str | dict[str, Any]:
+        """What a spec or a record writes: the name, or a mapping with the parameters."""
+        return self.name if not self.params else {"name": self.name, **self.kwargs}
+
+    def __call__(self, truth: ArrayLike, predicted: ArrayLike) -> float:
+        value = float(self.spec.compute(truth, predicted, **self.kwargs))
+        if not math.isfinite(value):  # every compute raises on undefined cases; this is the last guard
+            raise PodiumError(f"Metric {self.label} is undefined on these predictions.",
+                              expected="a finite score", received=repr(value),
+                              fix="check the predictions for NaN or infinite values")
+        return value
+
+    def better(self, a: float, b: float) -> bool:
+        """a is strictly better than b."""
+        return a > b if self.direction == "max" else a < b
+
+    @property
+    def worst(self) -> float:
+        return -math.inf if self.direction == "max" else math.inf
+
+    def best_of(self, values) -> float:
+        return float(max(values) if self.direction == "max" else min(values))
+
+    @property
+    def proxy(self) -> "Metric":
+        """What a blend fits in this metric's place (itself unless it is a step function of the weights)."""
+        return resolve_metric(self.spec.proxy) if self.spec.proxy else self
+
+
+# ---------------------------------------------------------------------------------------- input checks
+
+
+def _array(values: ArrayLike, name: str, dtype=float) -> np.ndarray:
+    array = np.asarray(values, dtype=dtype)
+    if array.size and dtype is float and not np.all(np.isfinite(array)):
+        bad = int((~np.isfinite(array)).sum())
+        raise PodiumError(f"{name} holds {bad} NaN or infinite value(s).", expected="finite numbers",
+                          received=f"{bad} of {array.size} values not finite",
+                          fix="remake the predictions; a NaN usually means the training diverged (lower lr)")
+    return array
+
+
+def _same_length(truth: np.ndarray, predicted: np.ndarray) -> None:
+    if len(truth) != len(predicted):
+        raise PodiumError("Truth and predictions differ in length.", expected="one prediction per example",
+                          received=f"{len(truth)} true values, {len(predicted)} predictions",
+                          fix="score predictions against the truth of the same rows")
+    if len(truth) == 0:
+        raise PodiumError("Nothing to score.", expected="at least one example", received="empty arrays",
+                          fix="check that the validation part is not empty")
+
+
+def _indices(values: ArrayLike, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim != 1:
+        raise PodiumError(f"{name} is not one class index per row.", expected="shape (n,)",
+                          received=f"shape {array.shape}", fix="pass integer class indices")
+    if array.size and not np.issubdtype(array.dtype, np.integer):
+        as_float = _array(array, name)
+        if not np.all(np.mod(as_float, 1) == 0):
+            raise PodiumError(f"{name} holds values that are not integers.", expected="integer classes or grades",
+                              received=f"e.g. {array[:3].tolist()}", fix="round or argmax the predictions first")
+    return array.astype(np.int64)
+
+
+def _one_hot_truth(truth: ArrayLike, n_columns: int) -> np.ndarray:
+    array = np.asarray(truth)
+    if array.ndim == 1:
+        indices = _indices(array, "truth")
+        if indices.size and (indices.min() < 0 or indices.max() >= n_columns):
+            raise PodiumError("Truth names classes the predictions have no column for.",
+                              expected=f"indices 0..{n_columns - 1}", received=f"{sorted(set(indices.tolist()))[:5]}",
+                              fix="predict one column per class of the class list")
+        return np.eye(n_columns, dtype=np.float64)[indices]
+    array = _array(array, "truth")
+    if array.ndim != 2 or array.shape[1] != n_columns:
+        raise PodiumError("Truth columns do not match the predicted columns.", expected=f"(n, {n_columns})",
+                          received=f"shape {array.shape}", fix="pass one 0/1 column per class, in the same order")
+    return array
+
+
+def _probabilities(predicted: ArrayLike) -> np.ndarray:
+    probs = _array(predicted, "predicted probabilities")
+    if probs.ndim != 2 or probs.shape[1] < 2:
+        raise PodiumError("Class probabilities need one column per class.", expected="shape (n, classes >= 2)",
+                          received=f"shape {probs.shape}", fix="pass the model's softmax outputs")
+    if probs.size and (probs.min() < 0 or probs.max() > 1):
+        raise PodiumError("Probabilities outside 0..1.", expected="values in [0, 1]",
+                          received=f"min {probs.min():.3g}, max {probs.max():.3g}",
+                          fix="pass probabilities, not logits (apply softmax or sigmoid)")
+    return probs
+
+
+# ---------------------------------------------------------------------------------------- definitions
+
+
+def accuracy(truth: ArrayLike, predicted: ArrayLike) -> float:
+    truth, predicted = _indices(truth, "truth"), _indices(predicted, "predicted")
+    _same_length(truth, predicted)
+    return float(np.mean(truth == predicted))
+
+
+def log_loss(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """Kaggle's log loss: P clipped to [1e-15, 1 - 1e-15]; a row of class probabilities is divided by its sum.
+
+    Binary (predicted of shape (n,)): P(positive class), truth 0/1. Multi-class: (n, C) and class indices."""
+    predicted = _array(predicted, "predicted probabilities")
+    if predicted.ndim == 1:
+        truth = _array(truth, "truth")
+        _same_length(truth, predicted)
+        _require_binary(truth, "log_loss")
+        p = np.clip(predicted, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
+        return float(-np.mean(truth * np.log(p) + (1 - truth) * np.log(1 - p)))
+    probs = _probabilities(predicted)
+    onehot = _one_hot_truth(truth, probs.shape[1])
+    _same_length(onehot, probs)
+    clipped = np.clip(probs, LOG_LOSS_EPS, 1 - LOG_LOSS_EPS)
+    clipped = clipped / clipped.sum(axis=1, keepdims=True)
+    return float(-np.mean(np.sum(onehot * np.log(clipped), axis=1)))
+
+
+def _require_binary(truth: np.ndarray, name: str) -> None:
+    if truth.size and not np.isin(truth, (0, 1)).all():
+        raise PodiumError(f"{name} needs 0/1 truth.", expected="1 for the positive class, 0 otherwise",
+                          received=f"values {sorted(set(np.unique(truth).tolist()))[:5]}",
+                          fix="set positive_class in the competition spec")
+
+
+def roc_auc(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """Area under the ROC curve of P(positive); undefined (an error) when the truth holds one class only."""
+    from sklearn.metrics import roc_auc_score
+
+    truth, predicted = _array(truth, "truth"), _array(predicted, "predicted probabilities")
+    if predicted.ndim != 1:
+        raise PodiumError("roc_auc reads one probability per row.", expected="shape (n,)",
+                          received=f"shape {predicted.shape}",
+                          fix="pass P(positive class), or use mean_columnwise_auc for one column per class")
+    _same_length(truth, predicted)
+    _require_binary(truth, "roc_auc")
+    if len(np.unique(truth)) < 2:
+        raise PodiumError("ROC AUC is undefined when the truth holds one class only.",
+                          expected="positives and negatives among the scored rows",
+                          received=f"{len(truth)} rows, all {int(truth[0])}",
+                          fix="use more folds' rows (the OOF CV), or a split that keeps both classes in each fold")
+    return float(roc_auc_score(truth, predicted))
+
+
+def mean_columnwise_auc(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """The mean of each class column's ROC AUC (Plant Pathology 2020). A column whose truth is all 0 or all
+    1 has no AUC and is left out of the mean (a rare class absent from a fold); none left is an error."""
+    from sklearn.metrics import roc_auc_score
+
+    probs = _array(predicted, "predicted probabilities")
+    if probs.ndim != 2:
+        raise PodiumError("mean_columnwise_auc reads one column per class.", expected="shape (n, classes)",
+                          received=f"shape {probs.shape}", fix="pass every class's probability")
+    onehot = _one_hot_truth(truth, probs.shape[1])
+    _same_length(onehot, probs)
+    scored = [roc_auc_score(onehot[:, c], probs[:, c]) for c in range(probs.shape[1])
+              if len(np.unique(onehot[:, c])) == 2]
+    if not scored:
+        raise PodiumError("Column-wise AUC is undefined: no class column holds both 0 and 1.",
+                          expected="at least one class present and absent among the scored rows",
+                          received=f"{len(onehot)} rows", fix="score more rows (the OOF CV)")
+    return float(np.mean(scored))
+
+
+def qwk(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """Quadratic weighted kappa over integer grades (APTOS, Kaggle's definition = Cohen's kappa, quadratic
+    weights). When truth and predictions are one and the same constant grade, chance agreement is already
+    total and kappa is 0/0: scored 0.0 (no agreement beyond chance shown), as is a constant prediction."""
+    from sklearn.metrics import cohen_kappa_score
+
+    truth, predicted = _indices(truth, "truth"), _indices(predicted, "predicted")
+    _same_length(truth, predicted)
+    if len(np.unique(np.concatenate([truth, predicted]))) < 2:
+        return 0.0
+    return float(cohen_kappa_score(truth, predicted, weights="quadratic"))
+
+
+def macro_f1(truth: ArrayLike, predicted: ArrayLike, num_classes: int | None = None) -> float:
+    """Unweighted mean F1 over the classes present in truth or predictions (0/0 counts as 0)."""
+    from sklearn.metrics import f1_score
+
+    truth, predicted = _indices(truth, "truth"), _indices(predicted, "predicted")
+    _same_length(truth, predicted)
+    labels = None if num_classes is None else np.arange(num_classes)
+    return float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0))
+
+
+def fbeta(truth: ArrayLike, predicted: ArrayLike, beta: float = 1.0, average: str = "samples") -> float:
+    """F-beta of 0/1 label sets. samples (Planet's F2): per image, then the mean; an image with nothing true
+    and nothing predicted scores 1. micro: every decision pooled (1.0 when nothing is true or chosen).
+    macro: per class, then the mean (a class never true nor predicted scores 1)."""
+    from sklearn.metrics import fbeta_score
+
+    truth = _array(truth, "truth")
+    predicted = _array(predicted, "predicted label sets")
+    if truth.shape != predicted.shape or truth.ndim != 2:
+        raise PodiumError("fbeta reads one 0/1 row per image for truth and predictions.",
+                          expected=f"two (n, classes) arrays of the same shape",
+                          received=f"{truth.shape} and {predicted.shape}", fix="threshold the probabilities first")
+    _same_length(truth, predicted)
+    for name, values in (("truth", truth), ("predicted", predicted)):
+        _require_binary(values, f"fbeta {name}")
+    return float(fbeta_score(truth.astype(int), predicted.astype(int), beta=beta, average=average,
+                             zero_division=1.0))
+
+
+def micro_f1(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """F1 of every (image, class) decision pooled: 1.0 when nothing is true or chosen."""
+    return fbeta(truth, predicted, beta=1.0, average="micro")
+
+
+def average_precision_at_k(actual: list[int], ranked: list[int], k: int) -> float:
+    """Kaggle's apk: precision at each rank where a not-yet-seen true label appears, over min(|actual|, k)."""
+    if not actual:
+        return 0.0
+    hits, total, seen = 0, 0.0, set()
+    for rank, label in enumerate(ranked[:k], start=1):
+        if label in actual and label not in seen:
+            hits += 1
+            total += hits / rank
+        seen.add(label)
+    return total / min(len(actual), k)
+
+
+def map_at_k(truth: ArrayLike, predicted: ArrayLike, k: int) -> float:
+    """Mean average precision at k (Humpback Whales: MAP@5). With one true label per image it is 1/rank of
+    the true label among the first k, 0 when absent. Truth: (n,) indices or a list of index lists."""
+    ranked = np.asarray(predicted)
+    if ranked.ndim != 2:
+        raise PodiumError("map_at_k reads k ranked labels per row.", expected="shape (n, k), best first",
+                          received=f"shape {ranked.shape}", fix="pass the top-k class indices (argsort)")
+    truth_rows = [[int(v)] for v in _indices(truth, "truth")] if np.ndim(truth) == 1 and not \
+        any(isinstance(v, (list, tuple, set)) for v in truth) else [[int(x) for x in row] for row in truth]
+    _same_length(np.asarray(truth_rows, dtype=object), ranked)
+    return float(np.mean([average_precision_at_k(a, list(r), k) for a, r in zip(truth_rows, ranked.tolist())]))
+
+
+def rmse(truth: ArrayLike, predicted: ArrayLike) -> float:
+    truth, predicted = _numbers(truth, predicted)
+    return float(np.sqrt(np.mean((truth - predicted) ** 2)))
+
+
+def mae(truth: ArrayLike, predicted: ArrayLike) -> float:
+    truth, predicted = _numbers(truth, predicted)
+    return float(np.mean(np.abs(truth - predicted)))
+
+
+def _numbers(truth: ArrayLike, predicted: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    truth, predicted = _array(truth, "truth").reshape(-1), _array(predicted, "predictions").reshape(-1)
+    _same_length(truth, predicted)
+    return truth, predicted
+
+
+def dice(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """Mean hard Dice per image (predicted thresholded at 0.5); an image empty in both scores 1."""
+    return float(np.mean(dice_per_image(np.asarray(truth), np.asarray(predicted))))
+
+
+def airbus_f2(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """Airbus Ship Detection: F2 over IoU thresholds 0.5..0.95 per image, mean over images (see
+    podium.scoring.segmentation)."""
+    return airbus_score(np.asarray(truth), np.asarray(predicted))
+
+
+def mean_iou(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """Mean IoU per image: of xyxy boxes ((n, 4)), or of masks ((n, H, W[, 1]), thresholded at 0.5)."""
+    truth_array, predicted_array = np.asarray(truth, dtype=float), np.asarray(predicted, dtype=float)
+    if truth_array.ndim == 2 and truth_array.shape[-1] == 4:
+        return float(np.mean(_box_iou(truth_array, predicted_array)))
+    return float(np.mean(iou_per_image(truth_array, predicted_array)))
+
+
+def _box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    low, high = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=1)
+    area = lambda box: np.prod(np.clip(box[:, 2:] - box[:, :2], 0, None), axis=1)  # noqa: E731
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 1.0)
+
+
+# ---------------------------------------------------------------------------------------- the registry
+
+_CLASS = ("classification",)
+K = Param("k", int, None, low=1, text="how many ranked labels a row holds (MAP@5: k=5)")
+BETA = Param("beta", float, 1.0, low=0, low_inclusive=False, text="recall weighs beta times precision (F2: 2)")
+AVERAGE = Param("average", str, "samples", choices=("samples", "micro", "macro"),
+                text="samples: per image then mean (Planet); micro: decisions pooled; macro: per class then mean")
+
+METRICS: dict[str, MetricDef] = {m.name: m for m in (
+    MetricDef("accuracy", "max", "labels", accuracy, ("label",), ("classification", "localization"),
+              proxy="log_loss", definition="share of rows whose label is the true one",
+              competitions="Digit Recognizer, Fashion-MNIST, Kannada-MNIST, Dogs vs. Cats (2013)"),
+    MetricDef("log_loss", "min", "probabilities", log_loss, ("probability", "probabilities"), _CLASS,
+              definition="-mean log P(true class); P clipped to [1e-15, 1-1e-15], each row divided by its sum; "
+                         "binary: P(positive) of one column",
+              competitions="Dogs vs. Cats Redux (binary), Leaf Classification (99 classes)"),
+    MetricDef("roc_auc", "max", "probability", roc_auc, ("probability",), _CLASS,
+              definition="area under the ROC curve of P(positive class); undefined on one class (an error)",
+              competitions="SIIM-ISIC Melanoma Classification, Histopathologic Cancer Detection"),
+    MetricDef("mean_columnwise_auc", "max", "probabilities", mean_columnwise_auc, ("probabilities",),
+              ("classification", "multilabel"),
+              definition="mean over class columns of each column's ROC AUC; a column with one class in the "
+                         "truth is left out", competitions="Plant Pathology 2020"),
+    MetricDef("qwk", "max", "labels", qwk, ("label", "number"), ("classification", "regression"),
+              proxy="rmse", definition="Cohen's kappa with quadratic weights over integer grades",
+              competitions="APTOS 2019 Blindness Detection, PANDA, Diabetic Retinopathy"),
+    MetricDef("macro_f1", "max", "labels", macro_f1, ("label",), _CLASS, proxy="log_loss",
+              definition="unweighted mean of each class's F1", competitions="many imbalanced classification "
+                                                                             "competitions"),
+    MetricDef("fbeta", "max", "label_sets", fbeta, ("label",), ("multilabel",), (BETA, AVERAGE),
+              proxy="log_loss", definition="F-beta of predicted label sets, averaged per sample (default), "
+                                           "micro or macro", competitions="Planet: Understanding the Amazon "
+                                                                          "from Space (beta 2, samples)"),
+    MetricDef("micro_f1", "max", "label_sets", micro_f1, ("label",), ("multilabel",), proxy="log_loss",
+              definition="F1 of every (image, class) decision pooled"),
+    MetricDef("map_at_k", "max", "ranking", map_at_k, ("top_k",), _CLASS, (K,), proxy="log_loss",
+              definition="mean over rows of the average precision of the k ranked labels (1/rank of the true "
+                         "one)", competitions="Humpback Whale Identification (k=5), Google Landmarks"),
+    MetricDef("rmse", "min", "numbers", rmse, ("number",), ("regression",),
+              definition="sqrt(mean((truth - predicted)^2))", competitions="PetFinder.my Pawpularity"),
+    MetricDef("mae", "min", "numbers", mae, ("number",), ("regression",),
+              definition="mean(|truth - predicted|)", competitions="age and count estimation competitions"),
+    MetricDef("dice", "max", "masks", dice, ("rle",), ("segmentation",),
+              definition="mean over images of 2|A∩B|/(|A|+|B|); empty in both scores 1",
+              competitions="Carvana, SIIM-ACR Pneumothorax, Severstal"),
+    MetricDef("airbus_f2", "max", "masks", airbus_f2, ("rle",), ("segmentation",), proxy="dice",
+              definition="F2 over IoU thresholds 0.5..0.95 per image, matched objects, mean over images",
+              competitions="Airbus Ship Detection"),
+    MetricDef("mean_iou", "max", "boxes", mean_iou, ("boxes", "rle"), ("localization", "segmentation"),
+              definition="mean over images of |A∩B|/|A∪B| (boxes or masks)"),
+)}
+
+SUBMISSION_FORMS: tuple[str, ...] = ("label", "probability", "probabilities", "top_k", "number", "rle", "boxes")
+
+
+def metric_names() -> list[str]:
+    return list(METRICS)
+
+
+def resolve_metric(value: str | Mapping[str, Any] | Metric) -> Metric:
+    """A metric from a spec's or a config's `metric:`: a name, `name(param=value)`, or {name: ..., param: ...}.
+    An unknown name, a missing or unknown parameter, or a value out of range is a PodiumError naming the
+    valid ones."""
+    if isinstance(value, Metric):
+        return value
+    name, given = _parse(value)
+    if name not in METRICS:
+        close = difflib.get_close_matches(str(name), METRICS, n=1)
+        raise PodiumError(f"Unknown metric {name!r}.", expected=f"one of: {', '.join(METRICS)}",
+                          received=repr(name), fix=f"did you mean {close[0]!r}?" if close else
+                          "pick the metric on the competition's Evaluation page (docs/metrics.md)")
+    entry = METRICS[name]
+    allowed = {p.name: p for p in entry.params}
+    for key in given:
+        if key not in allowed:
+            raise PodiumError(f"Metric {name} has no parameter {key!r}.",
+                              expected=f"parameters: {', '.join(allowed) or 'none'}", received=repr(key),
+                              fix=f"remove {key}" if not allowed else f"use one of: {', '.join(allowed)}")
+    resolved = []
+    for param in entry.params:
+        if param.name not in given and param.default is None:
+            raise PodiumError(f"Metric {name} needs the parameter {param.name}.",
+                              expected=f"{{name: {name}, {param.name}: <value>}} ({param.text})",
+                              received=repr(value), fix=f"e.g. metric: {{name: {name}, {param.name}: 5}}")
+        resolved.append((param.name, param.check(name, given.get(param.name, param.default))))
+    return Metric(entry, tuple(resolved))
+
+
+def _parse(value: Any) -> tuple[str, dict[str, Any]]:
+    if isinstance(value, Mapping):
+        given = dict(value)
+        if "name" not in given:
+            raise PodiumError("A metric mapping has no name.", expected="{name: map_at_k, k: 5}",
+                              received=repr(value), fix="add name: <metric>")
+        return str(given.pop("name")), given
+    if not isinstance(value, str) or not value.strip():
+        raise PodiumError("A metric is a name or a mapping.", expected=f"one of: {', '.join(METRICS)}",
+                          received=repr(value), fix="e.g. metric: log_loss, or metric: {name: map_at_k, k: 5}")
+    match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(?:\((.*)\))?\s*", value)
+    if not match:
+        raise PodiumError("A metric name is not readable.", expected="name or name(param=value, ...)",
+                          received=repr(value), fix="e.g. map_at_k(k=5)")
+    given: dict[str, Any] = {}
+    for part in filter(None, (p.strip() for p in (match.group(2) or "").split(","))):
+        key, sep, raw = part.partition("=")
+        if not sep:
+            raise PodiumError(f"Metric parameter {part!r} is not key=value.", expected="name(param=value)",
+                              received=repr(value), fix="e.g. fbeta(beta=2, average=samples)")
+        given[key.strip()] = _scalar(raw.strip())
+    return match.group(1), given
+
+
+def _scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def check_metric_form(metric: Metric, form: str, task: str, where: str = "the competition spec") -> None:
+    """The metric can score the submission form and the task's outputs: refused before anything trains."""
+    if task not in metric.spec.tasks:
+        fits = [name for name, entry in METRICS.items() if task in entry.tasks]
+        raise PodiumError(f"Metric {metric.label} in {where} cannot score task {task}.",
+                          expected=f"a metric of {task}: {', '.join(fits)}",
+                          received=f"metric {metric.label} (tasks: {', '.join(metric.spec.tasks)})",
+                          fix="set the metric named on the competition's Evaluation page, or the task it needs")
+    if form not in metric.spec.forms:
+        raise PodiumError(f"Metric {metric.label} cannot score a submission of form {form!r} ({where}).",
+                          expected=f"submission_format: {' or '.join(metric.spec.forms)}",
+                          received=f"submission_format: {form}",
+                          fix="look at the sample submission: its columns decide the form (`make spec` infers it)")
