@@ -19,6 +19,7 @@ from podium.config import ExperimentConfig, save_config
 from podium.data.dataset import competition_root, load_labeled_data, require_task
 from podium.data.extract import extract, fetch
 from podium.data.folds import index_fingerprint, load_or_make_split, read_split_record, split_fingerprint, split_notes
+from podium.data.groups import GROUP_KEY, attach_group_keys
 from podium.data.index import build_index, class_names, load_index, save_index
 from podium.errors import PodiumError
 from podium.io import write_json, write_text
@@ -59,6 +60,10 @@ def prepare_data(competition: str, data_dir: str = "data", source_dir: str | Non
         save_index(index, index_path)
     else:
         index = load_index(index_path)
+        grouped = attach_group_keys(index, spec, root)  # the spec's group_column may have changed: cheap to reread
+        if not grouped[GROUP_KEY].equals(index[GROUP_KEY]):
+            index = grouped
+            save_index(index, index_path)
     bad = index[~index["ok"]]
     counts = index.loc[(index["split"] == "train") & index["ok"], "label"].value_counts().sort_index()
     return DataSummary(root=root, extracted=extracted, n_train=int((index["split"] == "train").sum()),
@@ -76,9 +81,10 @@ class SplitSummary:
 
 def make_split(cfg: ExperimentConfig, force: bool = False) -> SplitSummary:
     """make folds: the saved split, the number of validation images per fold, and its notes."""
-    _, root = competition_root(cfg)
+    spec, root = competition_root(cfg)
     index = load_index(root / "index.parquet")
-    split, path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed, force=force)
+    split, path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed, force=force,
+                                     group_column=spec.group_column)
     return SplitSummary(path, split["fold"].value_counts().sort_index(), split_notes(split))
 
 

@@ -144,7 +144,8 @@ def _cmd_audit(args) -> None:
     print(f"audit: {report.split_path}: clean: no duplicate pair across its {report.folds} folds "
           f"({report.images} images, threshold {report.threshold}{', mirrored' if report.mirrored else ''}"
           f"{f', overlapping {tiles}x{tiles} tiles' if tiles else ''}; "
-          f"{report.duplicate_pairs_within_folds} duplicate pairs, all within one fold)")
+          f"{report.duplicate_pairs_within_folds} duplicate pairs, all within one fold"
+          f"{f'; {report.groups} groups of {report.group_column}, each within one fold' if report.group_column else ''})")
 
 
 def _cmd_eda(args) -> None:

@@ -40,6 +40,9 @@ class CompetitionSpec:
     submission_id: Literal["stem", "filename"] = "stem"  # how the submission names a test image
     image_extensions: tuple[str, ...] = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
     classes: tuple[str, ...] = ()  # fixed class order; empty: sorted labels found in train
+    # a labels CSV column whose equal values must stay in one fold (patient id, scene id; podium.data.groups):
+    # merged with the near-duplicate groups; "" = none
+    group_column: str = ""
     # the competition's metric (podium.scoring.registry, docs/metrics.md): a name, or a name with its
     # parameters ({name: map_at_k, k: 5}); it picks the checkpoint, scores folds, fits blends (`resolved_metric`)
     metric: Any = "accuracy"
@@ -122,7 +125,25 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
     spec = CompetitionSpec(**raw)
     _check_task_layout(spec, path)
     _check_contract(spec, path)
+    _check_group_column(spec, path)
     return spec
+
+
+def _check_group_column(spec: CompetitionSpec, path: Path) -> None:
+    """group_column names a column of the labels CSV (checked against the file at `make data`)."""
+    if not spec.group_column:
+        return
+    if not spec.labels_csv:
+        raise PodiumError(f"Competition spec {path} has group_column {spec.group_column!r} without a labels CSV.",
+                          expected="labels_csv naming the CSV that holds the group column (e.g. train.csv)",
+                          received=f"group_column: {spec.group_column}, labels_csv: ''",
+                          fix="set labels_csv to the CSV with one row per train image, or remove group_column")
+    if spec.group_column in (spec.label_column, spec.id_column):
+        role = "label" if spec.group_column == spec.label_column else "id"
+        raise PodiumError(f"Competition spec {path} has group_column equal to its {role}_column.",
+                          expected="a column grouping images (patient, scene), neither the id nor the label",
+                          received=f"group_column: {spec.group_column}",
+                          fix="name the column of the patient / scene id, or remove group_column")
 
 
 def _check_contract(spec: CompetitionSpec, path: Path) -> None:

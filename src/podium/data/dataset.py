@@ -89,7 +89,8 @@ def load_labeled_data(cfg, task: DataTask, progress: bool = True) -> LabeledData
     require_task(cfg, spec)
     index = load_index(root / "index.parquet")
     rows = labeled_rows(index)
-    split, split_path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed)
+    split, split_path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed,
+                                           group_column=spec.group_column)
     folds = rows[["id"]].merge(split, on="id", how="left")["fold"].to_numpy()
     classes = class_names(index, spec, task)
     size = cfg.resolved_image_size

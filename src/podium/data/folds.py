@@ -1,11 +1,12 @@
 """Validation splits made once, deterministically, and saved: the same inputs give the same folds on
-every run and machine, and images sharing a `group` (duplicates) never sit on both sides of a split.
+every run and machine, and images sharing a `group` (duplicates) or a `group_key` (the spec's
+group_column: a patient, a scene) never sit on both sides of a split (podium.data.groups merges the two).
 
 Every class keeps images in training: a class too small to be split (one image, or one near-duplicate
 group) trains in every fold and is never validated, and the split says so in its notes instead of
 letting the model never see the class. The split's sidecar (`<split>.json`) records the fingerprint
-of the index it was made from (ids, labels, groups of the readable train images), so a split of
-changed labels is refused, not silently reused.
+of the index it was made from (ids, labels, groups of the readable train images), the group_column and
+a fingerprint of its values, so a split of changed labels or groups is refused, not silently reused.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold, train_test_split
 
+from podium.data.groups import check_index_groups, group_fingerprint, index_group_column, split_groups
 from podium.errors import PodiumError
 from podium.io import write_csv, write_json
 
@@ -32,6 +34,12 @@ def labeled_rows(index: pd.DataFrame) -> pd.DataFrame:
     """The train rows a split is made of: decodable ones, sorted by id so order never depends on disk."""
     rows = index[(index["split"] == "train") & index["ok"]]
     return rows.sort_values("id", kind="stable").reset_index(drop=True)
+
+
+def _grouped_rows(index: pd.DataFrame) -> pd.DataFrame:
+    """labeled_rows with `group` = what the split keeps whole: near-duplicates and group_column merged."""
+    rows = labeled_rows(index)
+    return rows.assign(group=split_groups(rows).to_numpy())
 
 
 def index_fingerprint(index: pd.DataFrame, columns: tuple[str, ...] = FINGERPRINT_COLUMNS) -> str:
@@ -57,8 +65,9 @@ def split_notes(split: pd.DataFrame) -> list[str]:
 # ---- making splits --------------------------------------------------------------------------------
 def make_kfold(index: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
     """Stratified, grouped k-fold. A class with one group trains in every fold (fold -1); a class with
-    fewer groups than folds is validated in some folds only; both are noted (`split_notes`)."""
-    rows = labeled_rows(index)
+    fewer groups than folds is validated in some folds only; both are noted (`split_notes`). A group is
+    a near-duplicate group merged with the group_column's (podium.data.groups.split_groups)."""
+    rows = _grouped_rows(index)
     if len(rows) < n_folds:
         raise PodiumError("Too few labeled images for k-fold.", expected=f">= {n_folds} images",
                           received=str(len(rows)), fix="lower n_folds or use val_split")
@@ -92,8 +101,9 @@ def make_kfold(index: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
 
 def make_holdout(index: pd.DataFrame, val_split: float, seed: int) -> pd.DataFrame:
     """One stratified split of whole groups: fold 0 is validation, fold 1 is training. A class with one
-    group stays in training; when stratifying is impossible the split says so (`split_notes`)."""
-    rows = labeled_rows(index)
+    group stays in training; when stratifying is impossible the split says so (`split_notes`). Groups as
+    in make_kfold: near-duplicates merged with the group_column's."""
+    rows = _grouped_rows(index)
     group_label = rows.groupby("group", sort=True)["label"].first()
     notes, train_only = _single_group_classes(group_label, "kept in training, never validated")
     candidates = group_label[~group_label.index.isin(train_only)]
@@ -165,13 +175,19 @@ def read_split_record(path: Path) -> dict:
 
 
 def load_or_make_split(index: pd.DataFrame, data_root: Path, n_folds: int, val_split: float, seed: int,
-                       force: bool = False) -> tuple[pd.DataFrame, Path]:
+                       force: bool = False, group_column: str | None = None) -> tuple[pd.DataFrame, Path]:
     """Reuse the saved split when it was made from this index; a stale one is an error, not a silent redo.
 
+    `group_column` is the spec's (None: whatever the index's group keys came from); an index whose keys
+    came from another column is refused, and so is a saved split made with another column or other values.
     The split's notes (`split_notes`) come back with it, from the sidecar when it is reused.
     """
+    if group_column is None:
+        group_column = index_group_column(index)
+    check_index_groups(index, group_column)
     path = split_path(data_root, n_folds, val_split, seed)
     fingerprint = index_fingerprint(index)
+    groups = {"group_column": group_column, "group_fingerprint": group_fingerprint(labeled_rows(index))}
     expected_ids = set(labeled_rows(index)["id"])
     if path.is_file() and not force:
         split = pd.read_csv(path, dtype={"id": str, "fold": int}, keep_default_na=False)
@@ -186,7 +202,7 @@ def load_or_make_split(index: pd.DataFrame, data_root: Path, n_folds: int, val_s
             notes = ["this split had no record of the index it was made from (made by hand or by an older "
                      "podium): adopted for the current index"]
             try:
-                record = _write_record(path, split, fingerprint, n_folds, val_split, seed, notes)
+                record = _write_record(path, split, fingerprint, n_folds, val_split, seed, notes, groups)
             except (OSError, PodiumError):  # a read-only data folder: still readable, the adoption unrecorded
                 record = {"notes": notes}
         elif recorded != fingerprint:
@@ -196,17 +212,37 @@ def load_or_make_split(index: pd.DataFrame, data_root: Path, n_folds: int, val_s
                               received=f"index fingerprint {fingerprint} now",
                               fix="rebuild it with `make folds FORCE=1`, then retrain with `make train FORCE=1` "
                                   "(runs trained on the old split learned the old labels)")
+        else:
+            _check_recorded_groups(path, record, groups)
         split.attrs["notes"] = list(record.get("notes", []))
         return split, path
     split = make_holdout(index, val_split, seed) if val_split else make_kfold(index, n_folds, seed)
     write_csv(path, split)
-    _write_record(path, split, fingerprint, n_folds, val_split, seed, split_notes(split))
+    _write_record(path, split, fingerprint, n_folds, val_split, seed, split_notes(split), groups)
     return split, path
 
 
+def _check_recorded_groups(path: Path, record: dict, groups: dict) -> None:
+    """A split made with another group_column, or other values in it, keeps other images together: stale.
+    A sidecar from before group_column recorded none, which is what it was made with."""
+    recorded = record.get("group_column", "")
+    fix = ("rebuild it with `make folds FORCE=1`, then retrain with `make train FORCE=1` (runs trained on the "
+           "old split validated on images whose group was in training)")
+    if recorded != groups["group_column"]:
+        raise PodiumError(f"The saved split {path} was made with group_column {recorded or '(none)'!r}, the spec "
+                          f"now names {groups['group_column'] or '(none)'!r}.",
+                          expected=f"a split made with group_column {recorded or '(none)'!r}",
+                          received=f"group_column {groups['group_column'] or '(none)'!r}", fix=fix)
+    if "group_fingerprint" in record and record["group_fingerprint"] != groups["group_fingerprint"]:
+        raise PodiumError(f"The saved split {path} was made from other values of group_column "
+                          f"{recorded!r}: the labels CSV changed since.",
+                          expected=f"group fingerprint {record['group_fingerprint']} (when the split was made)",
+                          received=f"group fingerprint {groups['group_fingerprint']} now", fix=fix)
+
+
 def _write_record(path: Path, split: pd.DataFrame, fingerprint: str, n_folds: int, val_split: float, seed: int,
-                  notes: list[str]) -> dict:
+                  notes: list[str], groups: dict) -> dict:
     record = {"index_fingerprint": fingerprint, "split_fingerprint": split_fingerprint(split),
-              "n_folds": n_folds, "val_split": val_split, "seed": seed, "notes": notes}
+              "n_folds": n_folds, "val_split": val_split, "seed": seed, **groups, "notes": notes}
     write_json(Path(path).with_suffix(".json"), record)
     return record

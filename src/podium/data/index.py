@@ -1,6 +1,7 @@
 """The index: one row per image, the table every later stage reads instead of walking folders again.
 
-Columns: id, split, path, label, width, height, hash, group, ok, error. Every image is fully decoded
+Columns: id, split, path, label, width, height, hash, group, group_key, ok, error (group: byte copies,
+near-duplicates after `make dups`; group_key: the spec's group_column, podium.data.groups). Every image is fully decoded
 once here, so a corrupt file becomes an ok=False row with its reason instead of a crash mid-epoch.
 Rows are sorted by (split, id), so the same files give the same table on every machine.
 
@@ -22,13 +23,15 @@ import pandas as pd
 
 from podium.data.competitions import CompetitionSpec
 from podium.data.extract import MARKER, describe_contents, find_folders
+from podium.data.groups import GROUP_KEY, attach_group_keys
 from podium.data.images import probe_image
 from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 from podium.io import write_parquet
 from podium.progress import progress as progress_bar
 
-COLUMNS = ["id", "split", "path", "label", "width", "height", "hash", "group", "ok", "error"]
+COLUMNS = ["id", "split", "path", "label", "width", "height", "hash", "group", GROUP_KEY, "ok", "error"]
+_ADDED_LATER = {GROUP_KEY: ""}  # columns an older index lacks, and the value they mean there
 _IGNORED_NAMES = {"__MACOSX", "Thumbs.db", "desktop.ini"}
 _SHOW = 5  # how many offending names an error message lists
 
@@ -61,7 +64,7 @@ def build_index(spec: CompetitionSpec, data_root: Path, task: IndexTask, progres
     _check_labels(spec, train, task)
     entries = train + _test_entries(spec, data_root)
     facts = _inspect_all([entry.path for entry in entries], progress)
-    frame = _to_frame(entries, facts, data_root)
+    frame = attach_group_keys(_to_frame(entries, facts, data_root), spec, data_root)
     task.check_targets(spec, data_root, frame)
     return frame
 
@@ -84,11 +87,14 @@ def load_index(path: Path) -> pd.DataFrame:
         raise PodiumError(f"The image index {path} does not exist.", expected="an index.parquet written by "
                           "`make data`", received="no file", fix="run `make data COMP=<slug>` first")
     frame = pd.read_parquet(path)
-    missing = [column for column in COLUMNS if column not in frame.columns]
+    missing = [column for column in COLUMNS if column not in frame.columns and column not in _ADDED_LATER]
     if missing:
         raise PodiumError(f"The image index {path} is from another podium version.",
                           expected=", ".join(COLUMNS), received=", ".join(map(str, frame.columns)),
                           fix="rebuild it: delete the file and run `make data COMP=<slug>`")
+    for column, value in _ADDED_LATER.items():  # an index made before the column existed: it meant this
+        if column not in frame.columns:
+            frame.insert(COLUMNS.index(column), column, value)
     return frame
 
 
@@ -308,6 +314,7 @@ def _to_frame(entries: list[_Entry], facts: list[tuple], data_root: Path) -> pd.
         "hash": list(hashes),
         # exact duplicates share a group (near-duplicate grouping comes later); an unreadable file is its own
         "group": [h or f"unreadable:{_posix(e.path.relative_to(data_root))}" for h, e in zip(hashes, entries)],
+        GROUP_KEY: "",  # filled from the spec's group_column by build_index (attach_group_keys)
         "ok": pd.array(oks, dtype="bool"),
         "error": list(errors),
     }, columns=COLUMNS)
