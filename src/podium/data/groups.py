@@ -37,7 +37,8 @@ def read_group_values(spec: CompetitionSpec, data_root: Path) -> dict[str, str]:
                           fix="set group_column in the competition spec to one of those columns, or remove it")
     if spec.id_column not in frame.columns:
         raise PodiumError(f"The labels CSV {path} has no id column '{spec.id_column}'.",
-                          expected=f"a column {spec.id_column!r} naming each image", received=f"columns {list(frame.columns)}",
+                          expected=f"a column {spec.id_column!r} naming each image",
+                          received=f"columns {list(frame.columns)}",
                           fix="set id_column in the competition spec to the right column name")
     pairs = frame[[spec.id_column, column]].drop_duplicates()
     conflicting = pairs.loc[pairs[spec.id_column].duplicated(), spec.id_column].tolist()

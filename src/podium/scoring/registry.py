@@ -174,6 +174,14 @@ def _array(values: ArrayLike, name: str, dtype=float) -> np.ndarray:
     return array
 
 
+def _finite(values: ArrayLike, name: str) -> np.ndarray:
+    """The array as given (masks stay uint8: no float copy of a whole validation set), NaN refused."""
+    array = np.asarray(values)
+    if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        _array(array, name)  # raises, saying how many
+    return array
+
+
 def _same_length(truth: np.ndarray, predicted: np.ndarray) -> None:
     if len(truth) != len(predicted):
         raise PodiumError("Truth and predictions differ in length.", expected="one prediction per example",
@@ -301,15 +309,20 @@ def mean_columnwise_auc(truth: ArrayLike, predicted: ArrayLike) -> float:
 
 def qwk(truth: ArrayLike, predicted: ArrayLike) -> float:
     """Quadratic weighted kappa over integer grades (APTOS, Kaggle's definition = Cohen's kappa, quadratic
-    weights). When truth and predictions are one and the same constant grade, chance agreement is already
-    total and kappa is 0/0: scored 0.0 (no agreement beyond chance shown), as is a constant prediction."""
+    weights). As Kaggle's (ml_metrics' quadratic_weighted_kappa), the grades are every integer from the
+    lowest to the highest seen, so a grade absent from both still spaces the weights ((i - j)^2 of the grade
+    values, not of the ranks among the grades present). When truth and predictions are one and the same
+    constant grade, chance agreement is already total and kappa is 0/0: scored 0.0 (no agreement beyond
+    chance shown); a constant prediction against varied truth scores 0.0 by the formula itself."""
     from sklearn.metrics import cohen_kappa_score
 
     truth, predicted = _indices(truth, "truth"), _indices(predicted, "predicted")
     _same_length(truth, predicted)
-    if len(np.unique(np.concatenate([truth, predicted]))) < 2:
+    both = np.concatenate([truth, predicted])
+    if len(np.unique(both)) < 2:
         return 0.0
-    return float(cohen_kappa_score(truth, predicted, weights="quadratic"))
+    grades = np.arange(both.min(), both.max() + 1)
+    return float(cohen_kappa_score(truth, predicted, weights="quadratic", labels=grades))
 
 
 def macro_f1(truth: ArrayLike, predicted: ArrayLike, num_classes: int | None = None) -> float:
@@ -366,9 +379,14 @@ def map_at_k(truth: ArrayLike, predicted: ArrayLike, k: int) -> float:
     if ranked.ndim != 2:
         raise PodiumError("map_at_k reads k ranked labels per row.", expected="shape (n, k), best first",
                           received=f"shape {ranked.shape}", fix="pass the top-k class indices (argsort)")
-    truth_rows = [[int(v)] for v in _indices(truth, "truth")] if np.ndim(truth) == 1 and not \
-        any(isinstance(v, (list, tuple, set)) for v in truth) else [[int(x) for x in row] for row in truth]
-    _same_length(np.asarray(truth_rows, dtype=object), ranked)
+    ranked = _indices(ranked.reshape(-1), "predicted ranking").reshape(ranked.shape)  # NaN or 1.5: an error
+    if isinstance(truth, np.ndarray) and truth.dtype != object:
+        truth_rows = [[int(v)] for v in _indices(truth, "truth")] if truth.ndim == 1 else \
+            [[int(x) for x in row] for row in _indices(truth.reshape(-1), "truth").reshape(truth.shape)]
+    else:  # a list: of indices, or of index lists (several right answers), ragged or not
+        truth_rows = [[int(x) for x in _indices(list(v), "truth")] if isinstance(v, (list, tuple, set, np.ndarray))
+                      else [int(_indices([v], "truth")[0])] for v in truth]
+    _same_length(np.arange(len(truth_rows)), ranked)
     return float(np.mean([average_precision_at_k(a, list(r), k) for a, r in zip(truth_rows, ranked.tolist())]))
 
 
@@ -390,18 +408,19 @@ def _numbers(truth: ArrayLike, predicted: ArrayLike) -> tuple[np.ndarray, np.nda
 
 def dice(truth: ArrayLike, predicted: ArrayLike) -> float:
     """Mean hard Dice per image (predicted thresholded at 0.5); an image empty in both scores 1."""
-    return float(np.mean(dice_per_image(np.asarray(truth), np.asarray(predicted))))
+    return float(np.mean(dice_per_image(_finite(truth, "true masks"), _finite(predicted, "predicted masks"))))
 
 
 def airbus_f2(truth: ArrayLike, predicted: ArrayLike) -> float:
     """Airbus Ship Detection: F2 over IoU thresholds 0.5..0.95 per image, mean over images (see
     podium.scoring.segmentation)."""
-    return airbus_score(np.asarray(truth), np.asarray(predicted))
+    return airbus_score(_finite(truth, "true masks"), _finite(predicted, "predicted masks"))
 
 
 def mean_iou(truth: ArrayLike, predicted: ArrayLike) -> float:
     """Mean IoU per image: of xyxy boxes ((n, 4)), or of masks ((n, H, W[, 1]), thresholded at 0.5)."""
-    truth_array, predicted_array = np.asarray(truth, dtype=float), np.asarray(predicted, dtype=float)
+    truth_array = _finite(truth, "true boxes or masks")
+    predicted_array = _finite(predicted, "predicted boxes or masks")
     if truth_array.ndim == 2 and truth_array.shape[-1] == 4:
         return float(np.mean(_box_iou(truth_array, predicted_array)))
     return float(np.mean(iou_per_image(truth_array, predicted_array)))
@@ -513,7 +532,7 @@ def _parse(value: Any) -> tuple[str, dict[str, Any]]:
     if not isinstance(value, str) or not value.strip():
         raise PodiumError("A metric is a name or a mapping.", expected=f"one of: {', '.join(METRICS)}",
                           received=repr(value), fix="e.g. metric: log_loss, or metric: {name: map_at_k, k: 5}")
-    match = re.fullmatch(r"\s*([a-z0-9_]+)\s*(?:\((.*)\))?\s*", value)
+    match = re.fullmatch(r"\s*([A-Za-z0-9_.\- ]*?[A-Za-z0-9_])\s*(?:\((.*)\))?\s*", value)
     if not match:
         raise PodiumError("A metric name is not readable.", expected="name or name(param=value, ...)",
                           received=repr(value), fix="e.g. map_at_k(k=5)")
