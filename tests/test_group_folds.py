@@ -226,3 +226,27 @@ def test_a_group_column_missing_from_the_csv_stops_make_data(grouped, tmp_path):
 def test_a_group_column_the_spec_cannot_use_is_refused_at_load(tmp_path, fields, match):
     with pytest.raises(PodiumError, match=match):
         spec_file(tmp_path, **fields)
+
+
+def test_make_data_reads_the_groups_and_rereads_them_when_the_spec_changes(grouped, tmp_path):
+    """`make data` (prepare_data) on a folder of downloaded files: the index holds the spec's groups; a
+    changed group_column is read again by the next `make data`, without unpacking again."""
+    from podium.workflow import prepare_data
+
+    source, labels, _ = grouped
+    spec = tmp_path / "spec.yaml"
+    fields = dict(slug="grouped", layout="csv", labels_csv="train.csv", id_column="image",
+                  label_column="diagnosis", archives=["train.csv"], group_column="patient")
+    spec.write_text(yaml.safe_dump(fields))
+    data_dir = tmp_path / "data"
+    prepare_data(str(spec), str(data_dir), source_dir=str(source))
+    index = load_index(data_dir / "grouped" / "index.parquet")
+    assert set(index.loc[index["split"] == "train", GROUP_KEY]) == {f"patient={p}" for p in labels["patient"]}
+    spec.write_text(yaml.safe_dump({**fields, "group_column": "scanner"}))
+    summary = prepare_data(str(spec), str(data_dir))
+    assert not summary.extracted
+    index = load_index(data_dir / "grouped" / "index.parquet")
+    assert set(index.loc[index["split"] == "train", GROUP_KEY]) == {f"scanner={s}" for s in labels["scanner"]}
+    spec.write_text(yaml.safe_dump({**fields, "group_column": "lesion"}))
+    with pytest.raises(PodiumError, match="no group column 'lesion'"):
+        prepare_data(str(spec), str(data_dir))

@@ -392,3 +392,32 @@ def test_a_spec_with_a_bad_metric_is_refused_with_the_valid_names(tmp_path):
         _spec(tmp_path, metric="log_loss")  # the classification default form is label
     spec = _spec(tmp_path, metric={"name": "map_at_k", "k": 3}, submission_format="top_k")
     assert spec.resolved_metric == m("map_at_k(k=3)") and spec.resolved_top_k == 3
+
+
+# ---- the docs ---------------------------------------------------------------------------------------
+def _doc_sections() -> dict[str, str]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text(encoding="utf-8")
+    parts = text.split("\n### `")[1:]
+    return {part.split("`", 1)[0]: part for part in parts}
+
+
+def test_docs_metrics_md_describes_every_registry_metric():
+    """docs/metrics.md has a section per metric naming its direction, parameters, the submission forms it
+    can score, the tasks and the proxy a blend fits: a metric added to the registry without docs fails here."""
+    sections = _doc_sections()
+    assert set(sections) == set(METRICS), "docs/metrics.md sections differ from the registry"
+    for name, entry in METRICS.items():
+        section = sections[name]
+        direction = "higher is better" if entry.direction == "max" else "lower is better"
+        assert direction in section, f"{name}: direction"
+        assert "**Definition" in section and "**Competitions:**" in section, name
+        for form in entry.forms:
+            assert f"`{form}`" in section, f"{name}: form {form}"
+        for param in entry.params:
+            assert f"`{param.name}`" in section, f"{name}: parameter {param.name}"
+        for task in entry.tasks:
+            assert task in section, f"{name}: task {task}"
+        if entry.proxy:
+            assert f"fits `{entry.proxy}`" in section, f"{name}: proxy {entry.proxy}"

@@ -449,14 +449,15 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
     MetricDef("log_loss", "min", "probabilities", log_loss, ("probability", "probabilities"), _CLASS,
               definition="-mean log P(true class); P clipped to [1e-15, 1-1e-15], each row divided by its sum; "
                          "binary: P(positive) of one column",
-              competitions="Dogs vs. Cats Redux (binary), Leaf Classification (99 classes)"),
+              competitions="Dogs vs. Cats Redux (binary), Leaf Classification (99 classes), "
+                           "State Farm Distracted Driver Detection"),
     MetricDef("roc_auc", "max", "probability", roc_auc, ("probability",), _CLASS,
               definition="area under the ROC curve of P(positive class); undefined on one class (an error)",
               competitions="SIIM-ISIC Melanoma Classification, Histopathologic Cancer Detection"),
     MetricDef("mean_columnwise_auc", "max", "probabilities", mean_columnwise_auc, ("probabilities",),
               ("classification", "multilabel"),
               definition="mean over class columns of each column's ROC AUC; a column with one class in the "
-                         "truth is left out", competitions="Plant Pathology 2020"),
+                         "truth is left out", competitions="Plant Pathology 2020, RANZCR CLiP"),
     MetricDef("qwk", "max", "labels", qwk, ("label", "number"), ("classification", "regression"),
               proxy="rmse", definition="Cohen's kappa with quadratic weights over integer grades",
               competitions="APTOS 2019 Blindness Detection, PANDA, Diabetic Retinopathy"),
@@ -471,7 +472,8 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
               definition="F1 of every (image, class) decision pooled"),
     MetricDef("map_at_k", "max", "ranking", map_at_k, ("top_k",), _CLASS, (K,), proxy="log_loss",
               definition="mean over rows of the average precision of the k ranked labels (1/rank of the true "
-                         "one)", competitions="Humpback Whale Identification (k=5), Google Landmarks"),
+                         "one)",
+              competitions="Humpback Whale Identification (k=5), Quick, Draw! Doodle Recognition (k=3)"),
     MetricDef("rmse", "min", "numbers", rmse, ("number",), ("regression",),
               definition="sqrt(mean((truth - predicted)^2))", competitions="PetFinder.my Pawpularity"),
     MetricDef("mae", "min", "numbers", mae, ("number",), ("regression",),
