@@ -218,6 +218,22 @@ def test_a_group_column_missing_from_the_csv_stops_make_data(grouped, tmp_path):
     assert "patient" in str(caught.value) and "group_column" in str(caught.value)
 
 
+def test_a_group_column_empty_everywhere_or_missing_rows_are_errors_at_make_data(grouped, tmp_path):
+    root, labels, index = grouped
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    labels.assign(patient="").to_csv(edited / "train.csv", index=False)
+    with pytest.raises(PodiumError, match="empty for every train image"):
+        attach_group_keys(index, spec_file(tmp_path), edited)
+    labels.iloc[5:].to_csv(edited / "train.csv", index=False)
+    with pytest.raises(PodiumError, match="5 train images have no row"):
+        attach_group_keys(index, spec_file(tmp_path), edited)
+    conflicting = pd.concat([labels, labels.iloc[[0]].assign(patient="P998")])
+    conflicting.to_csv(edited / "train.csv", index=False)
+    with pytest.raises(PodiumError, match="two different values"):
+        attach_group_keys(index, spec_file(tmp_path), edited)
+
+
 @pytest.mark.parametrize("fields, match", [
     (dict(layout="folder", labels_csv=""), "without a labels CSV"),
     (dict(group_column="diagnosis"), "equal to its label_column"),

@@ -77,7 +77,8 @@ def make_kfold(index: pd.DataFrame, n_folds: int, seed: int) -> pd.DataFrame:
     n_groups = splittable["group"].nunique()
     if n_groups < n_folds:
         raise PodiumError(f"Too few independent images for {n_folds}-fold validation.",
-                          expected=f">= {n_folds} near-duplicate groups in classes with 2 or more groups",
+                          expected=f">= {n_folds} groups (near-duplicates, group_column) in classes with 2 or "
+                                   "more groups",
                           received=f"{n_groups} groups ({len(rows)} images)",
                           fix=f"lower n_folds (n_folds={max(2, n_groups)}) or use val_split=0.2")
     folds = np.full(len(rows), TRAIN_ONLY, dtype=int)
@@ -110,7 +111,7 @@ def make_holdout(index: pd.DataFrame, val_split: float, seed: int) -> pd.DataFra
     n_val = int(np.ceil(len(candidates) * val_split))
     if len(candidates) < 2 or n_val < 1 or n_val >= len(candidates):
         raise PodiumError(f"Too few independent images to hold out {val_split:.0%} for validation.",
-                          expected="2 or more near-duplicate groups in classes with 2 or more groups",
+                          expected="2 or more groups (near-duplicates, group_column) in classes with 2 or more groups",
                           received=f"{len(candidates)} such groups ({len(rows)} images)",
                           fix="add labeled images, or change val_split")
     n_classes = candidates.nunique()

@@ -70,6 +70,11 @@ def attach_group_keys(index: pd.DataFrame, spec: CompetitionSpec, data_root: Pat
         raise PodiumError(f"{len(missing)} train images have no row in {spec.labels_csv} for group_column "
                           f"'{spec.group_column}'.", expected=f"every train image's id in column {spec.id_column!r}",
                           received=f"ids {first_few(missing)}", fix="add their rows, or check id_column")
+    if keys and not any(keys):
+        raise PodiumError(f"group_column '{spec.group_column}' of {spec.labels_csv} is empty for every train image.",
+                          expected="a patient / scene id on the rows of images that share one",
+                          received=f"{len(keys)} empty cells", fix="name the column that holds the ids, or remove "
+                                                                   "group_column")
     out.loc[train, GROUP_KEY] = keys
     return out
 
