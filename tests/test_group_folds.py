@@ -266,3 +266,39 @@ def test_make_data_reads_the_groups_and_rereads_them_when_the_spec_changes(group
     spec.write_text(yaml.safe_dump({**fields, "group_column": "lesion"}))
     with pytest.raises(PodiumError, match="no group column 'lesion'"):
         prepare_data(str(spec), str(data_dir))
+
+
+def test_cli_folds_then_audit_on_a_grouped_competition(grouped, tmp_path, capsys):
+    """`make folds` keeps patients whole and `make audit` says so; a split edited by hand fails the audit
+    (exit 2, the patient named) and a changed group_column makes `make folds` refuse the saved split."""
+    from podium.cli.main import main
+    from podium.workflow import prepare_data
+
+    source, labels, _ = grouped
+    spec = tmp_path / "spec.yaml"
+    fields = dict(slug="grouped", layout="csv", labels_csv="train.csv", id_column="image",
+                  label_column="diagnosis", archives=["train.csv"], group_column="patient")
+    spec.write_text(yaml.safe_dump(fields))
+    data_dir = tmp_path / "data"
+    prepare_data(str(spec), str(data_dir), source_dir=str(source))
+    common = [f"competition={spec}", f"data_dir={data_dir}", "n_folds=5", "split_seed=42"]
+    assert main(["folds", *common]) == 0
+    path = data_dir / "grouped" / "splits" / "folds-k5-s42.csv"
+    assert read_split_record(path)["group_column"] == "patient"
+    assert main(["audit", *common]) == 0
+    out = capsys.readouterr().out
+    assert f"{labels['patient'].nunique()} groups of patient, each within one fold" in out
+
+    split = pd.read_csv(path, dtype={"id": str})
+    sizes = labels.groupby("patient").size()
+    moved = labels.loc[labels["patient"] == sizes[sizes >= 2].index[0], "image"].iloc[0]
+    split.loc[split["id"] == moved, "fold"] = (split.loc[split["id"] == moved, "fold"] + 1) % 5
+    write_csv(path, split)
+    assert main(["audit", *common]) == 2
+    assert "group(s) of the group column across folds" in capsys.readouterr().err
+
+    spec.write_text(yaml.safe_dump({**fields, "group_column": "scanner"}))
+    prepare_data(str(spec), str(data_dir))
+    assert main(["folds", *common]) == 2
+    err = capsys.readouterr().err
+    assert "group_column 'patient'" in err and "make folds FORCE=1" in err
