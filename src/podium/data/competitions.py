@@ -128,6 +128,10 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
 def _check_contract(spec: CompetitionSpec, path: Path) -> None:
     """The metric exists, can score the task and the submission's form, and the form has what it needs:
     all refused at `make data` / `make config`, before anything trains."""
+    if not isinstance(spec.top_k, int) or isinstance(spec.top_k, bool):
+        raise PodiumError(f"Competition spec {path} has a top_k that is not a whole number.",
+                          expected="top_k: <labels per row>, e.g. 5", received=f"top_k: {spec.top_k!r}",
+                          fix="write the number without quotes")
     metric = resolve_metric(spec.metric)
     form = spec.resolved_submission_format
     check_metric_form(metric, form, spec.task, where=f"competition spec {path}")
@@ -135,6 +139,10 @@ def _check_contract(spec: CompetitionSpec, path: Path) -> None:
         raise PodiumError(f"Competition spec {path} has submission_format: top_k without k.",
                           expected="top_k: <labels per row>, or a metric with k ({name: map_at_k, k: 5})",
                           received=f"top_k: {spec.top_k}, metric: {metric.label}", fix="add e.g. top_k: 5")
+    if spec.positive_class and spec.classes and spec.positive_class not in spec.classes:
+        raise PodiumError(f"Competition spec {path} has a positive_class that is not one of its classes.",
+                          expected=f"one of: {', '.join(spec.classes)}", received=f"positive_class: {spec.positive_class}",
+                          fix="name the class whose probability the sample's column holds")
     if spec.top_k < 0:
         raise PodiumError(f"Competition spec {path} has a negative top_k.", expected="top_k >= 1",
                           received=f"top_k: {spec.top_k}", fix="set top_k to the labels per row")
