@@ -224,3 +224,27 @@ def test_every_metric_of_a_form_scores_what_the_writer_wrote(tmp_path):
     frame = class_form_frame(_sample({"label": ["0"] * 4}), IDS, PROBS, PETS, REDUX)
     written = resolve_metric("log_loss")(truth, frame["label"].astype(float))
     assert written == pytest.approx(resolve_metric("log_loss")(truth, PROBS), rel=1e-6)
+
+
+def test_a_multilabel_probabilities_submission_writes_each_sigmoid_as_it_is(tmp_path):
+    """mean_columnwise_auc scores multi-label runs too: a column per class, the sigmoids not renormalised."""
+    from types import SimpleNamespace
+
+    spec = _spec(task="multilabel", layout="csv", labels_csv="labels.csv", metric="mean_columnwise_auc",
+                 submission_format="probabilities")
+    sigmoids = np.array([[0.9, 0.8, 0.1, 0.7], [0.1, 0.1, 0.2, 0.05], [0.5, 0.5, 0.5, 0.5], [1.0, 0.0, 1.0, 1.0]])
+    predictions = base.TestPredictions(rows=pd.DataFrame({"id": IDS}), readable=np.ones(4, bool),
+                                       values=sigmoids.astype("float32"))
+    sample = _sample({name: ["0.5"] * 4 for name in LEAVES[::-1]})
+    task = get_task("multilabel")
+    path = tmp_path / "sub.csv"
+    summary = task.write_submission(SimpleNamespace(run_dir=tmp_path), spec, LEAVES, np.full(4, 0.25), predictions,
+                                    sample, path)
+    written = pd.read_csv(path, dtype=str)
+    assert list(written.columns) == ["id", *LEAVES[::-1]]
+    np.testing.assert_allclose(written[LEAVES].astype(float).to_numpy(), sigmoids, atol=1e-7)
+    assert summary.counts["healthy"] == 3  # the label sets at 0.5 thresholds: what the run predicted
+    index = pd.DataFrame({"split": ["train"], "ok": [True], "label": [" ".join(LEAVES)]})  # the classes' source
+    task.validate_submission(written, sample, spec, index)
+    with pytest.raises(PodiumError, match="outside"):
+        task.validate_submission(written.assign(rust="2"), sample, spec, index)

@@ -458,15 +458,18 @@ def class_form_frame(sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndarray
         names = np.asarray(classes)
         values = [" ".join(names[row]) for row in top_k_indices(probs, spec.resolved_top_k)]
     elif form == "probabilities":
-        return _probability_columns(sample, ids, probs, classes, id_column)
+        return probability_columns(sample, ids, probs, classes, id_column)
     else:
         class_submission_problems(sample.head(0), sample, spec, classes)  # raises: not a class form
         values = []
     return submission_frame(sample, dict(zip((_text(i) for i in ids), values)), id_column, label_column)
 
 
-def _probability_columns(sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndarray, classes: list[str],
-                         id_column: str) -> pd.DataFrame:
+def probability_columns(sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndarray, classes: Sequence[str],
+                        id_column: str, normalise: bool = True) -> pd.DataFrame:
+    """A column per class as the sample names and orders them, a row per sample id in its order; with
+    `normalise` each row is divided by its sum (softmax rows; multi-label's sigmoids are written as they are)."""
+    classes = [str(name) for name in classes]
     columns = [name for name in sample.columns if name != id_column]
     problems = class_column_problems(columns, classes)
     if problems:
@@ -483,8 +486,9 @@ def _probability_columns(sample: pd.DataFrame, ids: Sequence[Any], probs: np.nda
                           expected="a prediction for every id in the sample submission",
                           received=f"missing ids {few_quoted(missing)}",
                           fix="predict every test image, and spell ids as the sample does (file name or stem)")
-    rows = probs[[position[value] for value in sample_ids]]
-    rows = rows / np.where(rows.sum(axis=1, keepdims=True) > 0, rows.sum(axis=1, keepdims=True), 1.0)
+    rows = np.asarray(probs, dtype=np.float64)[[position[value] for value in sample_ids]]
+    if normalise:
+        rows = rows / np.where(rows.sum(axis=1, keepdims=True) > 0, rows.sum(axis=1, keepdims=True), 1.0)
     out = {id_column: pd.Series(sample_ids, dtype="str")}
     for name in columns:
         out[name] = pd.Series([_number(p) for p in rows[:, classes.index(name)]], dtype="str")
