@@ -134,3 +134,13 @@ def test_make_data_refuses_a_class_column_that_names_no_class_and_an_unknown_pos
     spec = _spec_file(tmp_path / "p.yaml", metric="log_loss", submission_format="probability", positive_class="dogs")
     with pytest.raises(PodiumError, match="positive_class 'dogs' is not a class"):
         prepare_data(spec, str(tmp_path / "data2"), str(source))
+
+
+def test_a_positive_class_outside_fixed_classes_and_a_quoted_top_k_are_refused_at_load(tmp_path):
+    with pytest.raises(PodiumError, match="positive_class that is not one of its classes") as err:
+        load_competition(_spec_file(tmp_path / "s.yaml", metric="roc_auc", submission_format="probability",
+                                    classes="[benign, malignant]", positive_class="melanoma"))
+    assert "benign, malignant" in err.value.expected
+    with pytest.raises(PodiumError, match="top_k that is not a whole number"):
+        load_competition(_spec_file(tmp_path / "s.yaml", metric="map_at_k(k=3)", submission_format="top_k",
+                                    top_k='"3"'))
