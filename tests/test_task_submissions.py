@@ -169,7 +169,7 @@ def xywh_spec(tmp_path):
     path.write_text("slug: boxes-xywh\ntask: localization\nlayout: csv\nlabels_csv: boxes.csv\nid_column: ImageId\n"
                     "label_column: label\nbox_format: xywh\nbox_columns: [x, y, w, h]\n"
                     "sample_submission: sample.csv\nsubmission_id_column: ImageId\nsubmission_label_column: label\n"
-                    "submission_id: filename\nclasses: [bright, dark]\n", encoding="utf-8")
+                    "submission_id: filename\nclasses: [bright, dark]\nmetric: mean_iou\n", encoding="utf-8")
     return load_competition(str(path))
 
 

@@ -47,7 +47,7 @@ from podium.io import atomic_path, read_yaml_mapping, write_csv, write_json, wri
 from podium.models.localization import box_iou
 from podium.progress import progress as progress_bar
 from podium.scoring.segmentation import dice_per_image
-from podium.submission.validate import read_sample_submission
+from podium.submission.validate import read_competition_sample
 from podium.tasks import OOF_OUTPUTS, get_task
 from podium.tasks.base import TestPredictions
 from podium.training.predict import write_task_submission
@@ -390,8 +390,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     if first.class_probabilities and classes != first.classes:
         raise PodiumError("The runs' classes are not the competition's classes now.", expected=str(classes),
                           received=str(first.classes), fix="retrain the runs on the current data")
-    sample = read_sample_submission(root / competition.sample_submission, competition.submission_id_column,
-                                    competition.submission_label_column)
+    sample = read_competition_sample(root / competition.sample_submission, competition)
     rows = test_rows(index).reset_index(drop=True)  # with the sizes the mask and box writers need
     if rows["id"].astype(str).tolist() != tests[0][0]["id"].tolist():
         raise PodiumError("The runs' test predictions are not for the index's test images now.",

@@ -44,8 +44,9 @@ class CompetitionSpec:
     # merged with the near-duplicate groups; "" = none
     group_column: str = ""
     # the competition's metric (podium.scoring.registry, docs/metrics.md): a name, or a name with its
-    # parameters ({name: map_at_k, k: 5}); it picks the checkpoint, scores folds, fits blends (`resolved_metric`)
-    metric: Any = "accuracy"
+    # parameters ({name: map_at_k, k: 5}); it picks the checkpoint, scores folds, fits blends (`resolved_metric`);
+    # "" = the task's usual one (TASK_METRICS: accuracy, dice, mean_iou, micro_f1, rmse)
+    metric: Any = ""
     # what the submission holds (docs/competition-spec.md): label | probability (one column, P(positive_class))
     # | probabilities (a column per class, named as the sample names them) | top_k (k space-separated labels,
     # best first) | number | rle | boxes; "" = the task's own (label, rle, boxes, number)
@@ -72,7 +73,7 @@ class CompetitionSpec:
 
     @property
     def resolved_metric(self) -> Metric:
-        return resolve_metric(self.metric)
+        return resolve_metric(self.metric or TASK_METRICS.get(self.task, "accuracy"))
 
     @property
     def resolved_submission_format(self) -> str:
@@ -84,6 +85,9 @@ class CompetitionSpec:
         return self.top_k or int(self.resolved_metric.kwargs.get("k", 0))
 
 
+# the metric of each task when the spec names none
+TASK_METRICS = {"classification": "accuracy", "multilabel": "micro_f1", "segmentation": "dice",
+                "localization": "mean_iou", "regression": "rmse"}
 # the submission form of each task when the spec names none
 TASK_SUBMISSION_FORMS = {"classification": "label", "multilabel": "label", "segmentation": "rle",
                          "localization": "boxes", "regression": "number"}
@@ -149,13 +153,21 @@ def _check_group_column(spec: CompetitionSpec, path: Path) -> None:
 def _check_contract(spec: CompetitionSpec, path: Path) -> None:
     """The metric exists, can score the task and the submission's form, and the form has what it needs:
     all refused at `make data` / `make config`, before anything trains."""
-    metric = resolve_metric(spec.metric)
+    if not isinstance(spec.top_k, int) or isinstance(spec.top_k, bool):
+        raise PodiumError(f"Competition spec {path} has a top_k that is not a whole number.",
+                          expected="top_k: <labels per row>, e.g. 5", received=f"top_k: {spec.top_k!r}",
+                          fix="write the number without quotes")
+    metric = spec.resolved_metric
     form = spec.resolved_submission_format
     check_metric_form(metric, form, spec.task, where=f"competition spec {path}")
     if form == "top_k" and spec.resolved_top_k < 1:
         raise PodiumError(f"Competition spec {path} has submission_format: top_k without k.",
                           expected="top_k: <labels per row>, or a metric with k ({name: map_at_k, k: 5})",
                           received=f"top_k: {spec.top_k}, metric: {metric.label}", fix="add e.g. top_k: 5")
+    if spec.positive_class and spec.classes and spec.positive_class not in spec.classes:
+        raise PodiumError(f"Competition spec {path} has a positive_class that is not one of its classes.",
+                          expected=f"one of: {', '.join(spec.classes)}", received=f"positive_class: {spec.positive_class}",
+                          fix="name the class whose probability the sample's column holds")
     if spec.top_k < 0:
         raise PodiumError(f"Competition spec {path} has a negative top_k.", expected="top_k >= 1",
                           received=f"top_k: {spec.top_k}", fix="set top_k to the labels per row")

@@ -32,9 +32,11 @@ import yaml
 
 from podium.data.advice import looks_like_symbols
 from podium.data.competitions import CompetitionSpec
+from podium.data.sample_form import infer_submission_form
 from podium.data.index import _FileLookup
 from podium.errors import PodiumError
 from podium.io import write_text
+from podium.submission.validate import sample_form_problems
 from podium.task_keys import TASK_KEYS
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -226,6 +228,7 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
                               fix="write the spec by hand (docs/competition-spec.md)")
     values.update(task=task, source="kaggle", layout=layout)
     notes["task"] = {"classification": "one label per image",
+                     "multilabel": "the labels CSV's label column holds space-separated label sets",
                      "segmentation": "found a column of run-length strings in the labels CSV",
                      "localization": "found four box columns in the labels CSV"}[task]
     notes["source"] = "kaggle: downloaded by `make data`, or copied from SRC=<folder>"
@@ -272,8 +275,12 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
     notes["image_extensions"] = "extensions of the images found"
     values["classes"] = []
     notes["classes"] = "empty: the sorted labels found in train; list them to fix the order a submission needs"
-    values["metric"] = {"classification": "accuracy", "segmentation": "dice", "localization": "mean_iou"}[task]
-    notes["metric"] = "recorded for people; the task decides the validation score (check the competition's page)"
+    values["metric"] = {"classification": "accuracy", "multilabel": "micro_f1", "segmentation": "dice",
+                        "localization": "mean_iou"}[task]
+    notes["metric"] = "the task's usual metric: check the competition's Evaluation page"
+    if sample and task in ("classification", "multilabel"):
+        header += _draft_form(values, notes, read_csv(sample.file), sample,
+                              labels.class_examples if labels else classes, task == "multilabel")
     flips = _flip_guess(labels.class_examples if labels else classes)
     values["flip_invariant"] = flips[0]
     notes["flip_invariant"] = flips[1]
@@ -287,6 +294,31 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
     ordered = [f.name for f in dataclasses.fields(CompetitionSpec)]
     values = {k: values[k] for k in sorted(values, key=ordered.index)}
     return Draft(values, notes, header, facts)
+
+
+def _draft_form(values: dict[str, Any], notes: dict[str, str], frame: pd.DataFrame, sample: _Sample,
+                classes: list[str], label_sets: bool) -> list[str]:
+    """submission_format (and positive_class, top_k, the metric) from what the sample's columns hold, each
+    with how it was decided; returns lines for the header."""
+    guess = infer_submission_form(frame, sample.id_column, sample.label_column, classes, label_sets)
+    if guess.form == "number" and "regression" not in TASK_KEYS:
+        return [f"submission: {guess.reason}; this podium has no regression task: check the sample"]
+    if guess.form == "number":
+        values["task"], notes["task"] = "regression", "the sample holds a number per image"
+    values["submission_label_column"] = guess.label_column
+    values["submission_format"] = guess.form
+    notes["submission_format"] = guess.reason
+    if guess.form == "probabilities":
+        notes["submission_label_column"] = "unused by probabilities: the sample's class columns are written"
+    if guess.form == "probability":
+        values["positive_class"] = guess.positive_class
+        notes["positive_class"] = guess.positive_note
+    if guess.form == "top_k":
+        values["top_k"] = guess.k
+        notes["top_k"] = "labels per row, as the sample writes them"
+    values["metric"] = guess.metric
+    notes["metric"] = guess.metric_note
+    return guess.notes
 
 
 def write_draft(draft: Draft, out: str | os.PathLike, force: bool = False) -> Path:
@@ -314,6 +346,8 @@ def _yaml_value(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
     text = str(value)
     if text and re.fullmatch(r"[A-Za-z0-9_./:-]+", text) and yaml.safe_load(text) == text:
         return text
@@ -480,6 +514,9 @@ def _read_targets(labels: _Labels, frame: pd.DataFrame, sample: _Sample | None) 
     if label:
         values = sorted(frame[label].unique())
         labels.n_classes, labels.class_examples = len(values), [str(v) for v in values]
+        if labels.task == "classification" and any(len(str(v).split()) > 1 for v in values):
+            names = sorted({name for value in values for name in str(value).split()})  # label sets
+            labels.task, labels.n_classes, labels.class_examples = "multilabel", len(names), names
 
 
 def _looks_like_rle(values: pd.Series) -> bool:
@@ -748,6 +785,8 @@ def _check_sample(spec: CompetitionSpec, view: SourceView, test: list[SourceFile
         return
     frame = read_csv(file)
     needed = list(_spec_columns(spec, TASK_KEYS[spec.task].submission_fields).values())
+    if spec.resolved_submission_format == "probabilities":  # a column per class instead of one label column
+        needed = [spec.submission_id_column]
     absent = [c for c in needed if c not in frame.columns]
     if absent:
         check.problems.append(f"the sample submission {file.rel} has no column {_few(absent)}. Fix: set "
@@ -771,3 +810,7 @@ def _check_sample(spec: CompetitionSpec, view: SourceView, test: list[SourceFile
     extra = len(set(test_ids) - set(sample_ids))
     if extra:
         check.notes.append(f"{extra} test images are not in the sample submission: predicted, then left out")
+    for problem in sample_form_problems(frame, spec, check.classes or None):
+        check.problems.append(f"the sample submission {file.rel} does not fit submission_format: "
+                              f"{spec.resolved_submission_format}: {problem}. Fix: set submission_format (and the "
+                              f"metric, positive_class, top_k) to what the sample holds (draft again to see)")

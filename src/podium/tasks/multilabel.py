@@ -4,7 +4,8 @@ class, binary cross-entropy, and the micro-averaged F1 (every image x class deci
 A class is predicted above its own threshold, chosen on the run's out-of-fold predictions (the fold
 score reports F1 at 0.5, which is honest; `f1_tuned` is F1 at thresholds chosen on the same fold,
 an upper bound). An image with no class above its threshold gets its most probable one: every
-training image has at least one label. The submission writes the labels space-separated, in class order.
+training image has at least one label. The submission writes the labels space-separated, in class order, or
+(submission_format: probabilities, e.g. mean_columnwise_auc) each class's probability in the sample's class column.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from podium.data.index import class_names
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_json
 from podium.scoring.metrics import micro_f1
-from podium.submission.validate import refuse_problems, submission_frame, submission_problems
+from podium.submission.validate import (probability_columns, refuse_problems, submission_frame, submission_problems,
+                                        validate_class_submission)
 from podium.tasks.base import FoldScores, PredictSummary, Task
 
 THRESHOLDS = "thresholds.json"  # in the run folder: per-class thresholds chosen on its out-of-fold predictions
@@ -123,11 +125,17 @@ class Multilabel(Task):
         probs[predictions.readable] = predictions.values
         labels = label_strings(decide(probs, thresholds), classes)
         id_column, label_column = spec.submission_id_column, spec.submission_label_column
-        frame = submission_frame(sample, dict(zip(predictions.rows["id"], labels)), id_column, label_column)
+        if spec.resolved_submission_format == "probabilities":  # a column per class: the sigmoids as they are
+            frame = probability_columns(sample, predictions.rows["id"].tolist(), probs, classes, id_column,
+                                        normalise=False)
+        else:
+            frame = submission_frame(sample, dict(zip(predictions.rows["id"], labels)), id_column, label_column)
         self.validate_frame(frame, sample, spec, classes)
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
-        counts = pd.Series([name for value in frame[label_column] for name in split_labels(value)]).value_counts()
+        kept = predictions.rows["id"].astype(str).isin(set(sample[id_column])).to_numpy()  # rows the sample scores
+        counts = pd.Series([name for value, keep in zip(labels, kept) if keep
+                            for name in split_labels(value)]).value_counts()
         return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
                               counts={k: int(v) for k, v in counts.items()},
                               unreadable_note="the classes frequent in training")
@@ -137,7 +145,11 @@ class Multilabel(Task):
 
     @staticmethod
     def validate_frame(frame, sample, spec, classes) -> None:
-        """The classification checks (columns, ids, order, known labels), each label of a cell checked."""
+        """The classification checks (columns, ids, order, known labels), each label of a cell checked; a
+        probabilities submission: a column per class of numbers in 0..1."""
+        if spec.resolved_submission_format == "probabilities":
+            validate_class_submission(frame, sample, spec, classes)
+            return
         label_column = spec.submission_label_column
         checked = frame.copy()
         if list(frame.columns).count(label_column) == 1:

@@ -1,0 +1,146 @@
+"""`make spec` reads the submission's form from the sample's columns and values, drafts the metric that
+usually scores it, and writes how it decided; `check` and `make data` refuse a sample that shows another form
+than the spec's."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from forms_support import demo_competition
+from podium.data.competitions import load_competition
+from podium.data.sample_form import infer_submission_form
+from podium.data.spec_draft import check_spec, draft_spec, write_draft
+from podium.errors import PodiumError
+from podium.workflow import prepare_data
+
+PETS = ["cat", "dog"]
+LEAVES = ["healthy", "multiple_diseases", "rust", "scab"]
+
+
+def _frame(**columns) -> pd.DataFrame:
+    n = len(next(iter(columns.values())))
+    return pd.DataFrame({"id": [str(k) for k in range(n)], **columns}, dtype=str)
+
+
+@pytest.mark.parametrize("columns, classes, form, metric", [
+    ({name: ["0.25"] * 3 for name in LEAVES}, LEAVES, "probabilities", "log_loss"),
+    ({"label": ["0.5"] * 3}, PETS, "probability", "log_loss"),
+    ({"label": ["0", "0", "1"]}, PETS, "probability", "log_loss"),  # 0/1 that are not class names
+    ({"Pawpularity": ["12", "59.5", "96"]}, PETS, "number", "rmse"),
+    ({"label": ["a b c", "b c a", "c a b"]}, ["a", "b", "c", "d"], "top_k", "map_at_k(k=3)"),
+    ({"label": ["cat", "dog", "cat"]}, PETS, "label", "accuracy"),
+    ({"label": ["0", "3", "4"]}, ["0", "1", "2", "3", "4"], "label", "accuracy"),  # APTOS grades as classes
+])
+def test_the_form_and_its_metric_from_the_sample(columns, classes, form, metric):
+    label = next(iter(columns))
+    guess = infer_submission_form(_frame(**columns), "id", label, classes)
+    assert (guess.form, guess.metric) == (form, metric)
+    assert guess.reason and "Evaluation page" in guess.metric_note
+
+
+def test_probability_names_the_class_it_takes_and_asks_for_one_beyond_two_classes():
+    two = infer_submission_form(_frame(label=["0.5"] * 3), "id", "label", PETS)
+    assert two.positive_class == "dog" and "CHECK" in two.positive_note and "'dog'" in two.positive_note
+    three = infer_submission_form(_frame(label=["0.5"] * 3), "id", "label", ["a", "b", "c"])
+    assert three.positive_class == "" and three.positive_note.startswith("MUST be set")
+
+
+def test_space_separated_names_are_top_k_or_multi_label_and_say_why():
+    sets = infer_submission_form(_frame(tags=["a b", "c", "a b c"]), "id", "tags", ["a", "b", "c"], label_sets=True)
+    assert (sets.form, sets.multilabel, sets.metric) == ("label", True, "micro_f1")
+    assert "train labels are label sets" in sets.reason
+    ranked = infer_submission_form(_frame(label=["a b"] * 3), "id", "label", ["a", "b", "c"])
+    assert (ranked.form, ranked.k) == ("top_k", 2) and "each train image has one label" in ranked.reason
+    odd = infer_submission_form(_frame(label=["a b", "c", "a"]), "id", "label", ["a", "b", "c"])
+    assert odd.form == "label" and "CHECK" in odd.reason
+
+
+def test_class_columns_naming_no_train_class_are_noted():
+    guess = infer_submission_form(_frame(healthy=["0"], rust=["0"], blight=["0"]), "id", "healthy", ["healthy", "rust"])
+    assert guess.form == "probabilities" and "blight" in guess.notes[0]
+
+
+def _draft(source, out):
+    write_draft(draft_spec(source), out)
+    return load_competition(str(out)), out.read_text()
+
+
+def test_a_redux_like_folder_drafts_probability_of_the_last_class_and_log_loss(tmp_path):
+    source, _ = demo_competition(tmp_path / "redux", PETS[::-1], lambda n: {"label": ["0.5"] * n}, 20)
+    spec, text = _draft(source, tmp_path / "spec.yaml")
+    assert (spec.submission_format, spec.positive_class, spec.resolved_metric.name) == ("probability", "dog", "log_loss")
+    assert "holds numbers in 0..1 (e.g. 0.5): P(one class)" in text and "CHECK: the class" in text
+    assert check_spec(spec, source).ok
+
+
+def test_a_plant_like_folder_drafts_probabilities_and_a_top_3_sample_drafts_map_at_3(tmp_path):
+    classes = ["airplane", "bird", "frog", "truck"]
+    source, _ = demo_competition(tmp_path / "plant", classes,
+                                 lambda n: {name: ["0.25"] * n for name in ["truck", "airplane", "frog", "bird"]}, 5)
+    spec, text = _draft(source, tmp_path / "plant.yaml")
+    assert (spec.submission_format, spec.resolved_metric.name) == ("probabilities", "log_loss")
+    assert "4 number columns beyond the id, 4 of them named as classes found in train" in text
+    assert "mean_columnwise_auc" in text  # the other metric of this form, named for the user to check
+    assert check_spec(spec, source).ok
+    source, _ = demo_competition(tmp_path / "top3", classes, lambda n: {"label": ["airplane bird frog"] * n}, 5)
+    spec, text = _draft(source, tmp_path / "top3.yaml")
+    assert (spec.submission_format, spec.resolved_top_k, spec.resolved_metric.label) == ("top_k", 3, "map_at_k(k=3)")
+    assert check_spec(spec, source).ok
+
+
+# ---- bad contracts, refused before anything trains ----------------------------------------------------
+def _spec_file(path, **fields) -> str:
+    lines = ["slug: forms-bad", "layout: folder", *(f"{k}: {v}" for k, v in fields.items())]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def test_log_loss_on_a_label_form_is_refused_at_load(tmp_path):
+    with pytest.raises(PodiumError, match="cannot score a submission of form 'label'"):
+        load_competition(_spec_file(tmp_path / "s.yaml", metric="log_loss"))
+
+
+def test_top_k_without_k_is_refused_at_load(tmp_path):
+    """map_at_k is the metric of a top_k form, and it needs k: either place missing is refused."""
+    with pytest.raises(PodiumError, match="needs the parameter k") as err:
+        load_competition(_spec_file(tmp_path / "s.yaml", metric="map_at_k", submission_format="top_k"))
+    assert "{name: map_at_k, k: 5}" in err.value.fix.replace("metric: ", "")
+    with pytest.raises(PodiumError, match="top_k without k"):
+        load_competition(_spec_file(tmp_path / "s.yaml", metric="map_at_k(k=5)", submission_format="top_k", top_k=-1))
+    assert load_competition(_spec_file(tmp_path / "s.yaml", metric="map_at_k(k=5)",
+                                       submission_format="top_k")).resolved_top_k == 5
+
+
+def test_make_data_refuses_a_label_sample_for_a_log_loss_probability_spec(tmp_path):
+    source, _ = demo_competition(tmp_path / "redux", PETS, lambda n: {"label": ["cat"] * n}, 5)
+    spec = _spec_file(tmp_path / "s.yaml", metric="log_loss", submission_format="probability")
+    with pytest.raises(PodiumError, match="does not look like a submission_format: probability") as err:
+        prepare_data(spec, str(tmp_path / "data"), str(source))
+    assert "holds text such as 'cat'" in err.value.received
+    assert "label-form sample" in err.value.received
+    assert check_spec(load_competition(spec), source).problems  # `make spec`'s check names it too
+
+
+def test_make_data_refuses_a_class_column_that_names_no_class_and_an_unknown_positive_class(tmp_path):
+    source, _ = demo_competition(tmp_path / "plant", ["bird", "frog"],
+                                 lambda n: {"bird": ["0.5"] * n, "frogs": ["0.5"] * n}, 5)
+    spec = _spec_file(tmp_path / "s.yaml", metric="mean_columnwise_auc", submission_format="probabilities")
+    with pytest.raises(PodiumError) as err:
+        prepare_data(spec, str(tmp_path / "data"), str(source))
+    assert "name no class: 'frogs'; did you mean 'frog'?" in err.value.received
+    assert "class(es) have no column in the sample: 'frog'" in err.value.received
+    source, _ = demo_competition(tmp_path / "redux", PETS, lambda n: {"label": ["0.5"] * n}, 5)
+    spec = _spec_file(tmp_path / "p.yaml", metric="log_loss", submission_format="probability", positive_class="dogs")
+    with pytest.raises(PodiumError, match="positive_class 'dogs' is not a class"):
+        prepare_data(spec, str(tmp_path / "data2"), str(source))
+
+
+def test_a_positive_class_outside_fixed_classes_and_a_quoted_top_k_are_refused_at_load(tmp_path):
+    with pytest.raises(PodiumError, match="positive_class that is not one of its classes") as err:
+        load_competition(_spec_file(tmp_path / "s.yaml", metric="roc_auc", submission_format="probability",
+                                    classes="[benign, malignant]", positive_class="melanoma"))
+    assert "benign, malignant" in err.value.expected
+    with pytest.raises(PodiumError, match="top_k that is not a whole number"):
+        load_competition(_spec_file(tmp_path / "s.yaml", metric="map_at_k(k=3)", submission_format="top_k",
+                                    top_k='"3"'))
