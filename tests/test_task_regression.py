@@ -115,6 +115,7 @@ def test_fold_scores_are_in_the_targets_units_and_the_oof_keeps_id_target_predic
     scores = task.fold_scores(data, positions, 0, off, exact)
     assert scores.with_tta == pytest.approx(0.0, abs=1e-9) and scores.plain == pytest.approx(sd)
     assert scores.extra["rmse_mean_predictor"] == pytest.approx(rmse(targets[positions], [mean] * 3))
+    assert scores.extra["mae"] == pytest.approx(sd)  # `extra` is "no TTA": the plain predictions
     assert {"id", "target", "prediction", "fold"} <= set(scores.oof.columns)
     np.testing.assert_allclose(scores.oof["prediction"], targets[positions])
     np.testing.assert_allclose(scores.oof["prediction_plain"], targets[positions] + sd)
@@ -126,8 +127,8 @@ def test_a_qwk_competitions_fold_score_reports_plain_rounding_too():
     mean, sd = target_scale(grades)
     positions = np.arange(10)
     predicted = ((grades + 0.3 - mean) / sd).reshape(-1, 1)  # rounds to the truth
-    scores = get_task("regression").fold_scores(data, positions, 0, predicted, predicted)
-    assert scores.extra["qwk_rounded"] == pytest.approx(1.0)
+    scores = get_task("regression").fold_scores(data, positions, 0, predicted, predicted + 10.0)
+    assert scores.extra["qwk_rounded"] == pytest.approx(1.0)  # "no TTA": the plain predictions
     with pytest.raises(PodiumError, match="integer grades"):
         get_task("regression").fold_scores(_data([0.5, 1.0, 2.0, 3.0], "qwk"), np.arange(4), 0,
                                            np.zeros((4, 1)), np.zeros((4, 1)))

@@ -196,10 +196,11 @@ class Regression(Task):
         tta_values = np.asarray(with_tta, dtype=float).reshape(len(positions), -1)[:, 0] * sd + mean
         oof = pd.DataFrame({"id": data.ids[positions], "fold": fold, "label": data.labels[positions],
                             "target": truth, "prediction": tta_values, "prediction_plain": plain_values})
-        extra = {"mae": mae(truth, tta_values), "rmse_mean_predictor": rmse(truth, np.full(len(truth), mean))}
+        # `extra` is read as "no TTA" (the run summary): plain predictions
+        extra = {"mae": mae(truth, plain_values), "rmse_mean_predictor": rmse(truth, np.full(len(truth), mean))}
         if uses_qwk(data.spec):  # plain rounding here; cuts fitted on the other folds in the run report
             grades = grade_values(data.targets[:, 0])
-            extra["qwk_rounded"] = qwk(truth.astype(int), to_grades(tta_values, start_cuts(grades), grades))
+            extra["qwk_rounded"] = qwk(truth.astype(int), to_grades(plain_values, start_cuts(grades), grades))
         return FoldScores(rmse(truth, plain_values), rmse(truth, tta_values), extra, oof)
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
