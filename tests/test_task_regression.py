@@ -248,8 +248,11 @@ def _train_and_predict(tmp_path, slug, grades):
 
 
 @pytest.mark.slow
-def test_regression_files_to_a_submission_that_beats_the_train_mean_by_far(tmp_path):
+def test_regression_files_to_a_submission_that_beats_the_train_mean_by_far(tmp_path, capsys):
     raw, run_dir, submission = _train_and_predict(tmp_path, "shapes-regression", grades=False)
+    out = capsys.readouterr().out
+    assert "300 train images (60 in target quintile 1, 60 in target quintile 2," in out  # make data: the bins
+    assert "predicted: numbers 100" in out
     truth = pd.read_csv(raw / "answers" / "test_shares.csv")
     train = pd.read_csv(raw / "train_shares.csv")
     assert submission["ImageId"].tolist() == truth["ImageId"].tolist()
@@ -257,8 +260,9 @@ def test_regression_files_to_a_submission_that_beats_the_train_mean_by_far(tmp_p
     model = rmse(truth["share"], submission["share"])
     mean = rmse(truth["share"], np.full(len(truth), train["share"].mean()))
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    print(f"\nregression held-back test RMSE {model:.4f} vs train mean {mean:.4f} ({model / mean:.2f}x); "
-          f"CV RMSE {metrics['cv_tta_mean']:.4f}")
+    with capsys.disabled():
+        print(f"\nregression held-back test RMSE {model:.4f} vs train mean {mean:.4f} ({model / mean:.2f}x); "
+              f"CV RMSE {metrics['cv_tta_mean']:.4f}")
     assert model < 0.6 * mean, (model, mean)
     assert metrics["metric"] == "RMSE" and metrics["cv_tta_mean"] < 0.6 * metrics["extra"]["rmse_mean_predictor"]
     scale = json.loads((run_dir / TARGET_SCALE).read_text())
@@ -281,3 +285,16 @@ def test_ordinal_grades_from_out_of_fold_cuts_score_qwk_on_held_back_images(tmp_
     assert sorted(record["per_fold"]) == ["0", "1"] and record["per_fold"]["0"] != record["per_fold"]["1"]
     assert np.all(np.diff(record["cuts"]) > 0)
     assert score > 0.75 and metrics["qwk_oof"] > 0.75, (score, metrics["qwk_oof"])
+
+
+def test_the_searchs_kappa_is_the_registrys_qwk():
+    from podium.tasks.regression import _kappa
+
+    rng = np.random.default_rng(3)
+    grades = np.arange(5)
+    weights = (grades[:, None] - grades[None, :]).astype(float) ** 2
+    for _ in range(20):
+        truth, predicted = rng.integers(0, 5, 50), rng.integers(0, 5, 50)
+        truth[:2], predicted[:2] = [0, 4], [4, 0]  # both ends present: the registry weighs over min..max
+        assert _kappa(truth, predicted, weights) == pytest.approx(qwk(truth, predicted))
+    assert _kappa(np.array([2, 2]), np.array([2, 2]), weights) == 0.0

@@ -105,15 +105,32 @@ def start_cuts(grades) -> np.ndarray:
     return (grades[:-1] + grades[1:]) / 2
 
 
+def _kappa(truth_index: np.ndarray, predicted_index: np.ndarray, weights: np.ndarray) -> float:
+    """Quadratic weighted kappa over grade positions (what the search compares, many times: numpy only;
+    the weights' scale cancels, so it ranks cuts as the registry's qwk does)."""
+    k = len(weights)
+    observed = np.bincount(truth_index * k + predicted_index, minlength=k * k).reshape(k, k)
+    expected = np.outer(observed.sum(axis=1), observed.sum(axis=0)) / max(1, len(truth_index))
+    chance = float((weights * expected).sum())
+    return 1.0 - float((weights * observed).sum()) / chance if chance > 0 else 0.0
+
+
 def fit_cuts(truth, predicted, grades) -> np.ndarray:
     """Cut points maximising QWK on (truth, predicted), by coordinate search from `start_cuts`: each cut in
     turn tries CUT_STEPS places between its neighbours and keeps the best (ties: the nearest to where it was)."""
-    truth, predicted = np.asarray(truth, int), np.asarray(predicted, float)
+    grades = np.asarray(grades, dtype=int)
+    predicted = np.asarray(predicted, float)
+    truth_index = np.searchsorted(grades, np.asarray(truth, int))
+    weights = (grades[:, None] - grades[None, :]).astype(float) ** 2
     cuts = start_cuts(grades)
-    if len(cuts) == 0:
+    if len(cuts) == 0 or len(predicted) == 0:
         return cuts
+
+    def score_of(trial):
+        return _kappa(truth_index, np.searchsorted(trial, predicted, side="right"), weights)
+
     low, high = min(predicted.min(), cuts[0]) - 1.0, max(predicted.max(), cuts[-1]) + 1.0
-    best = qwk(truth, to_grades(predicted, cuts, grades))
+    best = score_of(cuts)
     for _ in range(CUT_ROUNDS):
         moved = False
         for j in range(len(cuts)):
@@ -122,7 +139,7 @@ def fit_cuts(truth, predicted, grades) -> np.ndarray:
             for candidate in sorted(np.linspace(left, right, CUT_STEPS + 2)[1:-1], key=lambda c: abs(c - cuts[j])):
                 trial = cuts.copy()
                 trial[j] = candidate
-                score = qwk(truth, to_grades(predicted, trial, grades))
+                score = score_of(trial)
                 if score > best + 1e-12:
                     best, cuts, moved = score, trial, True
         if not moved:
