@@ -298,3 +298,14 @@ def test_the_searchs_kappa_is_the_registrys_qwk():
         truth[:2], predicted[:2] = [0, 4], [4, 0]  # both ends present: the registry weighs over min..max
         assert _kappa(truth, predicted, weights) == pytest.approx(qwk(truth, predicted))
     assert _kappa(np.array([2, 2]), np.array([2, 2]), weights) == 0.0
+
+
+def test_per_sample_scores_fall_with_the_error_in_standard_deviations():
+    targets = np.array([0.0, 2.0, 4.0, 6.0])
+    data = _data(targets)
+    mean, sd = target_scale(targets)
+    z = ((targets - mean) / sd).reshape(-1, 1)
+    task = get_task("regression")
+    np.testing.assert_allclose(task.target_values(data, z), targets, atol=1e-9)
+    np.testing.assert_allclose(task.per_sample_scores(data, np.arange(4), z + [[0.0], [0.5], [1.0], [2.0]]),
+                               [1.0, 0.5, 0.0, 0.0], atol=1e-9)

@@ -206,11 +206,17 @@ class Regression(Task):
 
         return {"loss": regression_loss(cfg.regression_loss), "metrics": regression_metrics()}
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    def target_values(self, data, outputs) -> np.ndarray:
+        """(n,) numbers in the target's units from the model's (n, 1) standardised outputs: what a metric
+        reads (a per-epoch score too; QWK grades them with `to_grades`)."""
         mean, sd = _scale_of(data)
+        outputs = np.asarray(outputs, dtype=float)
+        return outputs.reshape(len(outputs), -1)[:, 0] * sd + mean
+
+    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+        mean, _ = _scale_of(data)
         truth = data.targets[positions, 0].astype(float)
-        plain_values = np.asarray(plain, dtype=float).reshape(len(positions), -1)[:, 0] * sd + mean
-        tta_values = np.asarray(with_tta, dtype=float).reshape(len(positions), -1)[:, 0] * sd + mean
+        plain_values, tta_values = self.target_values(data, plain), self.target_values(data, with_tta)
         oof = pd.DataFrame({"id": data.ids[positions], "fold": fold, "label": data.labels[positions],
                             "target": truth, "prediction": tta_values, "prediction_plain": plain_values})
         # `extra` is read as "no TTA" (the run summary): plain predictions
@@ -222,9 +228,8 @@ class Regression(Task):
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
         """1 - |error| in standard deviations, floored at 0."""
-        mean, sd = _scale_of(data)
-        error = np.abs(np.asarray(predictions, float).reshape(len(positions), -1)[:, 0] * sd + mean
-                       - data.targets[positions, 0]) / sd
+        _, sd = _scale_of(data)
+        error = np.abs(self.target_values(data, predictions) - data.targets[positions, 0]) / sd
         return np.clip(1.0 - error, 0.0, 1.0)
 
     def run_report(self, data, oof, run_dir, plots):
