@@ -22,6 +22,7 @@ SHIPPED_RUN_IDS = {
     "configs/sf-dl-car-classification.yaml": "cars-xception-e2b6afb5",
     "configs/shapes-localization.yaml": "shapes-box-52db9070",
     "configs/shapes-multilabel.yaml": "shapes-multilabel-7bf637e0",
+    "configs/shapes-regression.yaml": "shapes-regression-e094b489",
     "configs/shapes-segmentation.yaml": "shapes-seg-2a26bf6b",
 }
 
@@ -56,6 +57,8 @@ OVERRIDDEN_RUN_IDS = [
     ("configs/shapes-segmentation.yaml", ["keep_empty=0.2"], "shapes-seg-0aea9f62"),
     ("configs/shapes-segmentation.yaml", ["task=segmentation"], "shapes-seg-2a26bf6b"),
     ("configs/shapes-localization.yaml", ["box_weight=3"], "shapes-box-ea3f1311"),
+    ("configs/demo.yaml", ["regression_loss=mse"], "demo-4ec137cb"),
+    ("configs/shapes-regression.yaml", ["regression_loss=huber"], "shapes-regression-2ed70d73"),
     (None, [], "baseline-08a54a50"),
 ]
 

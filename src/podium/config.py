@@ -127,6 +127,7 @@ class ExperimentConfig:
     unet_filters: int = num(16, ADDED_LATER, ge=1)  # narrowest decoder width (residual_unet: its first level)
     seg_loss: Literal["bce", "dice", "bce_dice", "focal"] = key("bce_dice", ADDED_LATER)
     box_weight: float = num(1.0, ADDED_LATER, gt=0)  # localization: box loss weight next to the class cross-entropy
+    regression_loss: Literal["mse", "huber"] = key("mse", ADDED_LATER)  # regression: on standardised targets (huber: delta 1 sd)
 
     # ---- data pruning (podium prune): start from prune_core samples, add failures, retrain -----------
     prune_core: int = num(11, ADDED_LATER, ge=1)

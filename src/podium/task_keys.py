@@ -14,7 +14,7 @@ from typing import Literal
 
 from podium.errors import PodiumError
 
-TaskName = Literal["classification", "segmentation", "localization", "multilabel"]
+TaskName = Literal["classification", "segmentation", "localization", "multilabel", "regression"]
 TASK_NAMES: tuple[str, ...] = typing.get_args(TaskName)
 
 
@@ -46,6 +46,13 @@ TASK_KEYS: dict[str, TaskKeys] = {
                              tta_views=("identity", "hflip"), label_fields=("label_column", "box_columns"),
                              submission_fields=("submission_id_column", "submission_label_column", "box_columns")),
     "multilabel": TaskKeys(logged=("loss", "f1")),
+    # a number (a share, a count, a score) survives a flip, a small shift or rotation and a colour jitter;
+    # zoom changes a share, cutmix/mixup/erasing change what a count or share measures; zoom views likewise
+    "regression": TaskKeys(logged=("loss", "rmse", "mae"), augments=("flip", "crop", "rotation", "translation",
+                                                                     "color"),
+                           tta_views=("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down"),
+                           label_fields=("label_column",),
+                           submission_fields=("submission_id_column", "submission_label_column")),
 }
 
 

@@ -178,3 +178,43 @@ def _triangle(rng, rows, cols, size: int, radius) -> np.ndarray:
             (r1, c1), (r2, c2) = corners[k], corners[(k + 1) % 3]
             inside &= (c2 - c1) * (rows - r1) - (r2 - r1) * (cols - c1) <= 0
     return inside
+
+
+# ---- regression: how much of the image one ellipse covers --------------------------------------------
+SHARE_RADIUS = (0.06, 0.42)  # of the side: shares from about 1% to about half the image
+GRADE_EDGES = (0.08, 0.125, 0.19, 0.28)  # ordinal grades 0..4 of the share (shapes-ordinal): about a fifth each
+
+
+def make_ellipse_shares(n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N,S,S,3) uint8, share (N,) float32): one filled, rotated ellipse per image, kept inside it;
+    `share` is the fraction of pixels it covers (the regression target). The ellipse is one colour, darker or
+    brighter than the noisy sea (a coin flip per image), so the answer is the blob's area, not a brightness."""
+    if n < 1 or size < 16:
+        raise PodiumError("make_ellipse_shares needs at least one image of at least 16 pixels.",
+                          expected="n >= 1, size >= 16", received=f"n={n}, size={size}", fix="raise n or size")
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, size, size, 3), np.uint8)
+    share = np.zeros(n, np.float32)
+    rows, cols = np.mgrid[0:size, 0:size]
+    low, high = SHARE_RADIUS[0] * size, SHARE_RADIUS[1] * size
+    for i in range(n):
+        radius_r, radius_c = rng.random(2) * (high - low) + low
+        reach = max(radius_r, radius_c)
+        centre_r, centre_c = rng.random(2) * (size - 2 * reach) + reach
+        angle = np.deg2rad(rng.random() * 180)
+        dr, dc = rows - centre_r, cols - centre_c
+        along = dr * np.cos(angle) + dc * np.sin(angle)
+        across = -dr * np.sin(angle) + dc * np.cos(angle)
+        ellipse = (along / radius_r) ** 2 + (across / radius_c) ** 2 <= 1.0
+        bright = rng.random() < 0.5
+        dark_noise = rng.random((size, size, 3)) * 0.4 + 0.1
+        light_noise = rng.random((size, size, 3)) * 0.4 + 0.5
+        sea, objects = (dark_noise, light_noise) if bright else (light_noise, dark_noise)
+        images[i] = np.clip(np.rint(np.where(ellipse[..., None], objects, sea) * 255), 0, 255).astype(np.uint8)
+        share[i] = ellipse.mean()
+    return images, share
+
+
+def share_grades(share: np.ndarray) -> np.ndarray:
+    """The ordinal version of the share: grade 0..4 between GRADE_EDGES (as APTOS grades 0..4)."""
+    return np.digitize(np.asarray(share, dtype=float), GRADE_EDGES).astype(int)

@@ -13,6 +13,9 @@ What lands in the folder (as Kaggle serves a competition):
 shapes-multilabel instead writes 64 x 64 images holding any non-empty subset of {ellipse, rectangle,
 triangle}: train_labels.csv (ImageId, labels: space-separated, in that order) and
 sample_submission_labels.csv (ImageId, labels "ellipse"), answers/test_labels.csv.
+shapes-regression writes one ellipse per image and the share of the image it covers: train_shares.csv
+(ImageId, share), sample_submission_shares.csv (ImageId, share 0.0), answers/test_shares.csv; shapes-ordinal
+the same images with that share as a grade 0..4 (train_grades.csv: ImageId, grade; sample 0; answers).
 Images are generated square and written at `file_size` (width, height), so the code that brings masks
 and boxes to the model's size and back is exercised with a non-square original.
 """
@@ -28,13 +31,16 @@ import pandas as pd
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_csv
 from podium.data.rle import submission_frame
-from podium.experiments.synthetic import LABEL_SET_CLASSES, ShapeSet, make_label_sets, make_shapes, mask_box
+from podium.experiments.synthetic import (LABEL_SET_CLASSES, ShapeSet, make_ellipse_shares, make_label_sets,
+                                          make_shapes, mask_box, share_grades)
 
 # The built-in competitions whose spec says `source: generated`: what `make data` writes for them.
 GENERATED = {
     "shapes-segmentation": dict(n_train=400, n_test=100, size=64, file_size=(96, 80), seed=0, object_probability=0.8),
     "shapes-localization": dict(n_train=400, n_test=100, size=64, file_size=(96, 80), seed=1, object_probability=1.0),
     "shapes-multilabel": dict(n_train=400, n_test=100, size=64, seed=2),
+    "shapes-regression": dict(n_train=400, n_test=100, size=64, seed=3),
+    "shapes-ordinal": dict(n_train=400, n_test=100, size=64, seed=4, grades=True),
 }
 
 
@@ -42,8 +48,30 @@ def write_generated(slug: str, out_dir: str | Path) -> Path:
     if slug not in GENERATED:
         raise PodiumError(f"No generator for competition '{slug}'.", expected=f"one of: {', '.join(GENERATED)}",
                           received=repr(slug), fix="use source: kaggle or embedded in the spec")
-    writer = write_label_set_competition if slug == "shapes-multilabel" else write_shapes_competition
+    writer = {"shapes-multilabel": write_label_set_competition, "shapes-regression": write_share_competition,
+              "shapes-ordinal": write_share_competition}.get(slug, write_shapes_competition)
     return writer(out_dir, **GENERATED[slug])
+
+
+def write_share_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64, seed: int = 0,
+                            grades: bool = False) -> Path:
+    """The ellipse shares (synthetic.make_ellipse_shares) as a regression competition of one number per image
+    (PetFinder Pawpularity's form), or with `grades` as integer grades 0..4 scored by QWK (APTOS' form)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    name, column = ("grades", "grade") if grades else ("shares", "share")
+    for split, n, split_seed in (("train", n_train, seed * 2), ("test", n_test, seed * 2 + 1)):
+        images, share = make_ellipse_shares(n, size, split_seed)
+        ids = [f"{split}-{seed}-{i:05d}.png" for i in range(n)]
+        _write_zip(out / f"{split}.zip", split, ids, images)
+        values = share_grades(share) if grades else np.round(share.astype(float), 6)
+        frame = pd.DataFrame({"ImageId": ids, column: values})
+        if split == "train":
+            write_csv(out / f"train_{name}.csv", frame)
+        else:
+            write_csv(out / "answers" / f"test_{name}.csv", frame)
+            write_csv(out / f"sample_submission_{name}.csv", frame.assign(**{column: 0 if grades else 0.0}))
+    return out
 
 
 def write_label_set_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64,

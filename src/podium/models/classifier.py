@@ -44,6 +44,16 @@ def build_classifier(cfg: ModelConfig, num_classes: int, activation: str = "soft
     if num_classes < 2:
         raise PodiumError("A classifier needs at least two classes.", expected="num_classes >= 2",
                           received=str(num_classes), fix="check the competition's label column")
+    inputs, x = pooled_features(cfg)
+    outputs = keras.layers.Dense(num_classes, activation=activation, dtype="float32", name="predictions")(x)
+    return keras.Model(inputs, outputs, name=f"podium_{backbones.get(cfg.backbone).name}")
+
+
+def pooled_features(cfg: ModelConfig) -> tuple[keras.KerasTensor, keras.KerasTensor]:
+    """(image input, the backbone's pooled features after the head's dropout): what every one-vector head
+    (softmax, sigmoid, a regression's linear unit) sits on."""
+    import keras
+
     spec = backbones.get(cfg.backbone)
     size = cfg.resolved_image_size
     base = backbones.build_backbone(spec, size, cfg.weights)
@@ -53,9 +63,7 @@ def build_classifier(cfg: ModelConfig, num_classes: int, activation: str = "soft
     inputs = keras.Input((size, size, 3), dtype="float32", name="image")
     x = Preprocess(spec.mode, name="preprocess")(inputs)
     x = base(x, training=False) if pretrained else base(x)  # a from-scratch base trains its BN
-    x = keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation=activation, dtype="float32", name="predictions")(x)
-    return keras.Model(inputs, outputs, name=f"podium_{spec.name}")
+    return inputs, keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
 
 
 def backbone_of(model: keras.Model) -> keras.Model:

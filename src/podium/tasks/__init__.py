@@ -12,10 +12,11 @@ from podium.tasks.base import OOF_OUTPUTS, FoldScores, Task
 from podium.tasks.classification import Classification
 from podium.tasks.localization import Localization
 from podium.tasks.multilabel import Multilabel
+from podium.tasks.regression import Regression
 from podium.tasks.segmentation import Segmentation
 
 TASKS: dict[str, Task] = {task.name: task for task in (Classification(), Segmentation(), Localization(),
-                                                       Multilabel())}
+                                                       Multilabel(), Regression())}
 # the logged metric that tracks the fold score (what a search's pruner watches per epoch)
 SCORE_LOGGED = {name: task.score_logged for name, task in TASKS.items()}
 
