@@ -23,7 +23,8 @@ import pandas as pd
 
 from podium.data.competitions import CompetitionSpec
 from podium.data.extract import MARKER, describe_contents, find_folders
-from podium.data.images import ImageDecodeError, pixel_ref_path, probe_image, read_image_bytes
+from podium.data.images import (ImageDecodeError, pixel_array, pixel_ref, pixel_ref_path, probe_image,
+                                read_image_bytes)
 from podium.data.pixels import pixel_csv_rows
 from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
@@ -336,6 +337,10 @@ def _inspect(path: Path) -> tuple[str, int, int, bool, str]:
         data = read_image_bytes(path)  # a file, or a row of a pixel array as PGM/PPM bytes
     except ImageDecodeError as exc:
         return "", 0, 0, False, exc.reason
+    ref = pixel_ref(path)
+    if ref is not None:  # a row of a uint8 array: nothing can be corrupt, its shape is its size
+        height, width = pixel_array(ref[0]).shape[1:3]
+        return hashlib.sha1(data).hexdigest(), int(width), int(height), True, ""
     width, height, ok, error = probe_image(path, data=data)
     return hashlib.sha1(data).hexdigest(), width, height, ok, error
 
