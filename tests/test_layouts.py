@@ -352,3 +352,13 @@ def test_pixel_rows_read_as_bytes_are_a_hash_of_their_pixels(digits):
     assert first.startswith(b"P5\n28 28\n255\n") and first.endswith(digits["train"][0].tobytes())
     with pytest.raises(PodiumError, match="row 99 is beyond the 30 rows"):
         decode_image(digits["root"] / "pixels" / "train.npy#99")
+
+
+def test_make_spec_cli_drafts_and_checks_a_pixel_competition(tmp_path, capsys):
+    from podium.cli.main import main
+
+    _write_pixel_source(tmp_path / "kannada-like", per_class=4, n_test=3)
+    assert main(["spec", "--source", str(tmp_path / "kannada-like"), "--out", str(tmp_path / "k.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "images as pixel columns of train.csv (label label) and test.csv, image_shape [28, 28]" in out
+    assert "`make data` would index 12 train images in 3 classes and 3 test images" in out

@@ -74,26 +74,46 @@ def convert_pixel_csv(csv_path: Path, out_path: Path, *, label_column: str | Non
                           received=f"columns {_few(header)}", fix="check labels_csv/test_csv in the spec")
     shape = image_shape_of(len(pixel_columns), image_shape, csv_path)
     text_columns = {c: str for c in (label_column, id_col) if c}
-    chunks, ids, labels = [], [], []
+    expected = _data_lines(csv_path)
+    if not expected:
+        raise PodiumError(f"The pixel CSV {csv_path} has no rows.", expected="one image per row after the header",
+                          received="a header only", fix="download the file again")
+    ids, labels = [], []
     seen = 0
     reader = pd.read_csv(csv_path, usecols=pixel_columns + list(text_columns), dtype=text_columns,
                          keep_default_na=False, chunksize=CHUNK_ROWS)
-    for chunk in reader:
-        chunks.append(_pixels(chunk[pixel_columns], seen, csv_path).reshape((len(chunk), *shape)))
-        ids += chunk[id_col].tolist() if id_col else [str(seen + k + 1) for k in range(len(chunk))]
-        if label_column:
-            values = chunk[label_column].str.strip()
-            empty = np.flatnonzero((values == "").to_numpy())
-            if len(empty):
-                raise PodiumError(f"{len(empty)} rows of {csv_path} have no label.", expected="a label on every row",
-                                  received=f"empty labels on CSV rows {_few([seen + k + 1 for k in empty])}",
-                                  fix="fill or drop those rows (keep a copy of the original)")
-            labels += values.tolist()
-        seen += len(chunk)
-    array = np.concatenate(chunks) if chunks else np.zeros((0, *shape), np.uint8)
-    with atomic_path(out_path) as tmp, open(tmp, "wb") as handle:
-        np.save(handle, array, allow_pickle=False)
-    return PixelRows(ids=ids, labels=labels or [""] * len(ids), array_file=Path(out_path), shape=array.shape)
+    with atomic_path(out_path) as tmp:
+        # written in place, chunk by chunk: one chunk in memory, never a second copy of the array
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(expected, *shape))
+        for chunk in reader:
+            if seen + len(chunk) > expected:
+                raise PodiumError(f"The pixel CSV {csv_path} has more rows than lines.", expected="one row per line",
+                                  received=f"more than {expected} rows", fix="remove line breaks inside quoted cells")
+            array[seen:seen + len(chunk)] = _pixels(chunk[pixel_columns], seen, csv_path).reshape((len(chunk), *shape))
+            ids += chunk[id_col].tolist() if id_col else [str(seen + k + 1) for k in range(len(chunk))]
+            if label_column:
+                values = chunk[label_column].str.strip()
+                empty = np.flatnonzero((values == "").to_numpy())
+                if len(empty):
+                    raise PodiumError(f"{len(empty)} rows of {csv_path} have no label.",
+                                      expected="a label on every row",
+                                      received=f"empty labels on CSV rows {_few([seen + k + 1 for k in empty])}",
+                                      fix="fill or drop those rows (keep a copy of the original)")
+                labels += values.tolist()
+            seen += len(chunk)
+        if seen != expected:
+            raise PodiumError(f"The pixel CSV {csv_path} has fewer rows than lines.", expected="one row per line",
+                              received=f"{seen} rows in {expected} non-blank lines after the header",
+                              fix="remove line breaks inside quoted cells")
+        array.flush()
+        del array  # the map closes before the file is renamed into place
+    return PixelRows(ids=ids, labels=labels or [""] * len(ids), array_file=Path(out_path), shape=(seen, *shape))
+
+
+def _data_lines(csv_path: Path) -> int:
+    """Non-blank lines after the header: the rows pandas will read (it skips blank lines)."""
+    with open(csv_path, "rb") as handle:
+        return max(0, sum(1 for line in handle if line.strip()) - 1)
 
 
 def image_shape_of(count: int, image_shape: tuple[int, ...], where: Path | str) -> tuple[int, ...]:
