@@ -88,8 +88,8 @@ def main() -> None:
              f"indicative). Produced by `benchmarks/bench_pixels.py`.", "",
              "| stage | rows | seconds | note |", "|---|---:|---:|---|",
              f"| train CSV -> uint8 array | {args.rows:,} | {convert_s:.1f} | {csv_mb:.0f} MB CSV; peak allocated "
-             f"{convert_peak:.0f} MB (the array is {result['array_mb']:.0f} MB; the whole CSV as int64 would be "
-             f"{args.rows * 785 * 8 / 2**20:.0f} MB) |",
+             f"{convert_peak:.0f} MB besides the {result['array_mb']:.0f} MB array, written through a memory map of "
+             f"the output file (the whole CSV as int64 would be {args.rows * 785 * 8 / 2**20:.0f} MB) |",
              f"| make data (both CSVs + index) | {args.rows + args.test_rows:,} | {data_s:.1f} | "
              f"{images} image files written |",
              f"| cache, train at 32 px | {args.rows:,} | {cache_s:.1f} | |",

@@ -321,7 +321,8 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
     if not (test_dir.is_file() if spec.layout == "pixels" else test_dir.is_dir()):
         present = ", ".join(sorted(p.name for p in competition_input.iterdir())[:8]) if competition_input.is_dir() \
             else "no such folder"
-        raise PodiumError(f"The competition's test folder {test_dir} does not exist.",
+        raise PodiumError(f"The competition's test {'CSV' if spec.layout == 'pixels' else 'folder'} {test_dir} does "
+                          f"not exist.",
                           expected=f"the unpacked competition files ({test_dir.name}"
                                    f"{'' if spec.layout == 'pixels' else '/'}, {spec.sample_submission})",
                           received=present, fix="attach the competition to the kernel (competition_sources)")
