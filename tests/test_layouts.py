@@ -362,3 +362,13 @@ def test_make_spec_cli_drafts_and_checks_a_pixel_competition(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "images as pixel columns of train.csv (label label) and test.csv, image_shape [28, 28]" in out
     assert "`make data` would index 12 train images in 3 classes and 3 test images" in out
+
+
+def test_rehearsal_refuses_a_pixel_competition_saying_why(tmp_path):
+    from podium.config import load_config
+    from podium.kaggle.rehearse import rehearse
+
+    cfg = load_config(None, {"competition": "digit-recognizer", "data_dir": str(tmp_path / "data"), "augment": [],
+                             "tta": ["identity"]})
+    with pytest.raises(PodiumError, match="cannot rename the test images of a pixels layout"):
+        rehearse(cfg, tmp_path)
