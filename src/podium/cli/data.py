@@ -182,12 +182,18 @@ def _cmd_spec(args) -> None:
         draft = draft_spec(args.source, args.slug)
         write_draft(draft, out, force=args.force)
         found = draft.values
-        how = (f"labels CSV {found['labels_csv']} ({found['id_column']} -> "
-               f"{found.get('label_column') or found.get('rle_column')})" if found["layout"] == "csv"
-               else f"a folder per class in {found['train_dir']}/")
-        print(f"spec: drafted {out}: task {found['task']}, {how}, test images in {found['test_dir']}/, "
-              f"submission {found['submission_id_column']},{found['submission_label_column']} "
-              f"(ids are file {'names' if found['submission_id'] == 'filename' else 'stems'})")
+        how = {"csv": f"labels CSV {found.get('labels_csv')} ({found.get('id_column')} -> "
+                      f"{found.get('label_column') or found.get('rle_column')})",
+               "pixels": f"images as pixel columns of {found.get('labels_csv')} (label {found.get('label_column')}) "
+                         f"and {found.get('test_csv')}, image_shape {found.get('image_shape')}",
+               "filename": f"labels in the file names in {found.get('train_dir')}/ "
+                           f"({draft.notes.get('layout', '').rpartition(': ')[2]})",
+               }.get(found["layout"], f"a folder per class in {found.get('train_dir')}/")
+        test = f"test images in {found['test_dir']}/, " if "test_dir" in found else ""
+        ids = (f" (ids are file {'names' if found['submission_id'] == 'filename' else 'stems'})"
+               if "submission_id" in found else "")
+        print(f"spec: drafted {out}: task {found['task']}, {how}, {test}"
+              f"submission {found['submission_id_column']},{found['submission_label_column']}{ids}")
         print(f"spec: images: {draft.images['summary']}")
         if draft.images.get("advice"):
             print(f"spec: {draft.images['advice']}")

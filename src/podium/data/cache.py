@@ -17,7 +17,7 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from podium.data.images import check_image_size, load_resized
+from podium.data.images import ImageDecodeError, check_image_size, load_resized, read_image_bytes
 from podium.data.source_files import require_files
 from podium.errors import PodiumError
 from podium.io import atomic_path, check_free_space, preallocate, write_json
@@ -144,12 +144,13 @@ def _build(shape: tuple[int, ...], data_path: Path, item: Callable[[int], np.nda
 
 
 def _read_verified(path: Path, expected_hash: str) -> bytes:
-    """The file's bytes, refused if they changed since indexing (the fingerprint would lie about them)."""
+    """The file's bytes (a pixel array's row: its PGM/PPM bytes), refused if they changed since indexing
+    (the fingerprint would lie about them)."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
+        data = read_image_bytes(path)
+    except ImageDecodeError as exc:
         raise PodiumError(f"Cannot read {path} to cache it.", expected="the file the index lists",
-                          received=f"{exc.strerror or exc}",
+                          received=exc.reason,
                           fix="restore it, or rebuild from the archives with `make data FORCE=1`") from exc
     if hashlib.sha1(data).hexdigest() != expected_hash:
         raise PodiumError(f"{path} changed since the index was built.", expected=f"sha1 {expected_hash}",

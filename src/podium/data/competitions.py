@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -27,13 +28,24 @@ class CompetitionSpec:
     task: TaskName = "classification"
     # embedded: files ship inside podium (the demo); generated: the ellipse-and-rectangle shapes, written on `make data`
     source: Literal["kaggle", "embedded", "generated"] = "kaggle"
-    layout: Literal["folder", "csv"] = "folder"  # folder: <train_dir>/<class>/<image>; csv: labels_csv
+    # folder: <train_dir>/<class>/<image>; csv: labels_csv names each image and its label; pixels: the images
+    # are rows of CSVs (labels_csv: a label column and pixel columns; test_csv: pixel columns); filename: the
+    # label is part of each train file's name (cat.123.jpg), read with label_pattern
+    layout: Literal["folder", "csv", "pixels", "filename"] = "folder"
     archives: tuple[str, ...] = ("train.zip", "test.zip")  # extracted into data/<slug>/
     train_dir: str = "train"  # relative to data/<slug>/
     labels_csv: str = ""  # csv layout: relative to data/<slug>/
     id_column: str = "id"  # csv layout: the image column (file name or stem, found anywhere under train_dir)
     label_column: str = "label"
     test_dir: str = "test"
+    # pixels: the test CSV (pixel columns; ids from id_column when it has one, else 1-based row numbers)
+    test_csv: str = "test.csv"
+    # pixels: [height, width] (gray) or [height, width, 3] (RGB, channels last); empty: a square gray image of
+    # the pixel column count's square root (784 -> 28 x 28)
+    image_shape: tuple[int, ...] = ()
+    # filename: a regex with one group, matched at the start of each train file name; the group is the label.
+    # Empty: the text before the first dot, in names with a part between it and the extension (cat.123.jpg -> cat)
+    label_pattern: str = ""
     sample_submission: str = "sample_submission.csv"
     submission_id_column: str = "id"
     submission_label_column: str = "label"
@@ -72,6 +84,10 @@ class CompetitionSpec:
         return f"data/{self.slug}"
 
     @property
+    def resolved_label_pattern(self) -> str:
+        return self.label_pattern or DEFAULT_LABEL_PATTERN
+
+    @property
     def resolved_metric(self) -> Metric:
         return resolve_metric(self.metric or TASK_METRICS.get(self.task, "accuracy"))
 
@@ -88,6 +104,10 @@ class CompetitionSpec:
 # the metric of each task when the spec names none
 TASK_METRICS = {"classification": "accuracy", "multilabel": "micro_f1", "segmentation": "dice",
                 "localization": "mean_iou", "regression": "rmse"}
+# layout filename: the text before the first dot of a name with a part between label and extension
+# (cat.123.jpg -> cat); a stray README.png matches nothing, so it is named, not read as a class of one
+DEFAULT_LABEL_PATTERN = r"([^.]+)\.[^.]+\."
+
 # the submission form of each task when the spec names none
 TASK_SUBMISSION_FORMS = {"classification": "label", "multilabel": "label", "segmentation": "rle",
                          "localization": "boxes", "regression": "number"}
@@ -126,8 +146,11 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
     if "slug" not in raw:
         raise PodiumError(f"Competition spec {path} has no slug.", expected="slug: <kaggle competition slug>",
                           received=", ".join(raw) or "an empty file", fix="add a slug line")
+    if isinstance(raw.get("image_shape"), list):
+        raw["image_shape"] = tuple(raw["image_shape"])
     spec = CompetitionSpec(**raw)
     _check_task_layout(spec, path)
+    _check_layout_fields(spec, path)
     _check_contract(spec, path)
     _check_group_column(spec, path)
     return spec
@@ -185,3 +208,41 @@ def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:
         raise PodiumError(f"Competition spec {path} needs four distinct box_columns.",
                           expected="four names, e.g. [x1, y1, x2, y2] (xyxy) or [x, y, w, h] (xywh)",
                           received=repr(list(spec.box_columns)), fix="list the four column names in box_format order")
+
+
+def _check_layout_fields(spec: CompetitionSpec, path: Path) -> None:
+    """image_shape and label_pattern are well formed and belong to the layout that reads them."""
+    if spec.layout == "pixels" and spec.task != "classification":
+        raise PodiumError(f"Competition spec {path} has layout: pixels with task {spec.task}.",
+                          expected="task: classification (a label column beside the pixel columns)",
+                          received=f"task: {spec.task}", fix="set task: classification, or another layout")
+    shape = spec.image_shape
+    if shape:
+        if spec.layout != "pixels":
+            raise PodiumError(f"Competition spec {path} sets image_shape with layout: {spec.layout}.",
+                              expected="image_shape only with layout: pixels (images stored as CSV pixel columns)",
+                              received=f"image_shape: {list(shape)}", fix="remove image_shape, or set layout: pixels")
+        valid = (isinstance(shape, tuple) and len(shape) in (2, 3)
+                 and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in shape)
+                 and (len(shape) == 2 or shape[2] in (1, 3)))
+        if not valid:
+            raise PodiumError(f"Competition spec {path} has an invalid image_shape.",
+                              expected="[height, width] (gray) or [height, width, 3] (RGB), positive integers",
+                              received=f"image_shape: {shape!r}", fix="e.g. image_shape: [28, 28]")
+    if spec.label_pattern:
+        if spec.layout != "filename":
+            raise PodiumError(f"Competition spec {path} sets label_pattern with layout: {spec.layout}.",
+                              expected="label_pattern only with layout: filename (the label in the file name)",
+                              received=f"label_pattern: {spec.label_pattern!r}",
+                              fix="remove label_pattern, or set layout: filename")
+        try:
+            groups = re.compile(spec.label_pattern).groups
+        except re.error as exc:
+            raise PodiumError(f"Competition spec {path} has a label_pattern that is not a regular expression.",
+                              expected="a Python regex with one group, e.g. '([a-z]+)_' for cat_12.jpg",
+                              received=f"{spec.label_pattern!r} ({exc})", fix="fix the pattern") from None
+        if groups != 1:
+            raise PodiumError(f"Competition spec {path} has a label_pattern with {groups} groups.",
+                              expected="exactly one group: the part of the file name that is the label",
+                              received=repr(spec.label_pattern),
+                              fix="wrap the label part in (...) and make other groups non-capturing (?:...)")

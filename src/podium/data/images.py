@@ -3,11 +3,18 @@
 Competition images come from phones (EXIF rotation), scanners (CMYK, 16-bit), the web (palettes with
 transparency, animated GIFs) and broken downloads (truncated, zero-byte, HTML saved as .jpg). Every
 stage decodes through this module, so a quirk is handled once and train and test agree on it.
+
+An image may also be a row of a uint8 array file (`layout: pixels`, whose images are CSV pixel columns):
+the index names it `<file>.npy#<row>` (row 0-based), and read_image_bytes hands out that row as an
+uncompressed PGM/PPM, so every reader of bytes (hashing, the cache, duplicates, EDA) works unchanged and
+no image file is ever written.
 """
 
 from __future__ import annotations
 
 import io
+import re
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +28,7 @@ _ALPHA_MODES = ("RGBA", "LA", "PA", "RGBa", "La")
 _RESAMPLE = Image.Resampling.BICUBIC
 
 ImageSource = str | Path | bytes
+PIXEL_REF = re.compile(r"^(?P<file>.+\.npy)#(?P<row>\d+)$")  # pixels/train.npy#17: row 17 of the array file
 
 
 class ImageDecodeError(PodiumError):
@@ -102,6 +110,9 @@ def read_image_bytes(source: ImageSource, name: str | None = None) -> bytes:
     name = name or _source_name(source)
     if isinstance(source, bytes):
         return source
+    ref = pixel_ref(source)
+    if ref is not None:
+        return _pixel_row_bytes(*ref, name)
     try:
         return Path(source).read_bytes()
     except FileNotFoundError:
@@ -172,6 +183,61 @@ def _stretch(values: np.ndarray) -> np.ndarray:
 
 def _gray_to_rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray.astype(np.uint8)[:, :, None], 3, axis=2)
+
+
+# ---- rows of pixel array files -----------------------------------------------------------------------
+def pixel_ref(source: ImageSource) -> tuple[Path, int] | None:
+    """(array file, row) when `source` names a row of a pixel array (`pixels/train.npy#17`), else None."""
+    if isinstance(source, bytes):
+        return None
+    match = PIXEL_REF.match(str(source))
+    return (Path(match["file"]), int(match["row"])) if match else None
+
+
+def pixel_ref_path(array_file: str | Path, row: int) -> str:
+    return f"{Path(array_file).as_posix()}#{int(row)}"
+
+
+def source_file(source: str | Path) -> Path:
+    """The file on disk that holds the image `source` names: itself, or a pixel row's array file."""
+    ref = pixel_ref(source)
+    return ref[0] if ref else Path(source)
+
+
+_ARRAYS: dict[str, tuple[tuple[int, int, int], np.ndarray]] = {}
+_ARRAYS_LOCK = threading.Lock()
+
+
+def pixel_array(array_file: str | Path) -> np.ndarray:
+    """The (N, H, W) or (N, H, W, 3) uint8 array, memory-mapped once per process and file version (a rewritten
+    file is opened again), so 70,000 rows cost one open, not 70,000."""
+    path = Path(array_file)
+    stat = path.stat()
+    key, version = str(path.resolve()), (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+    with _ARRAYS_LOCK:
+        known = _ARRAYS.get(key)
+        if known is None or known[0] != version:
+            array = np.load(path, mmap_mode="r", allow_pickle=False)
+            if array.dtype != np.uint8 or array.ndim not in (3, 4) or (array.ndim == 4 and array.shape[3] != 3):
+                raise ValueError(f"{path} holds {array.dtype} {array.shape}, not uint8 (N, H, W[, 3]) pixels")
+            known = _ARRAYS[key] = (version, array)
+        return known[1]
+
+
+def _pixel_row_bytes(array_file: Path, row: int, name: str) -> bytes:
+    """One row as PGM (gray) or PPM (RGB) bytes: uncompressed, so its sha1 is a hash of the pixels."""
+    try:
+        array = pixel_array(array_file)
+    except FileNotFoundError:
+        raise ImageDecodeError(name, "no such file") from None
+    except (OSError, ValueError) as exc:
+        raise ImageDecodeError(name, f"unreadable pixel array ({exc})") from exc
+    if row >= len(array):
+        raise ImageDecodeError(name, f"row {row} is beyond the {len(array)} rows of {array_file.name}")
+    pixels = np.ascontiguousarray(array[row])
+    height, width = pixels.shape[:2]
+    magic = b"P5" if pixels.ndim == 2 else b"P6"
+    return b"%s\n%d %d\n255\n" % (magic, width, height) + pixels.tobytes()
 
 
 # ---- helpers --------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,7 +25,9 @@ import pandas as pd
 from podium.data.competitions import CompetitionSpec
 from podium.data.extract import MARKER, describe_contents, find_folders
 from podium.data.groups import GROUP_KEY, attach_group_keys
-from podium.data.images import probe_image
+from podium.data.images import (ImageDecodeError, pixel_array, pixel_ref, pixel_ref_path, probe_image,
+                                read_image_bytes)
+from podium.data.pixels import pixel_csv_rows
 from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 from podium.io import write_parquet
@@ -60,7 +63,14 @@ def build_index(spec: CompetitionSpec, data_root: Path, task: IndexTask, progres
     spec's task object (its labels and targets)."""
     data_root = Path(data_root)
     _require_dir(data_root, spec, "data folder")
-    train = _folder_entries(spec, data_root) if spec.layout == "folder" else _csv_entries(spec, data_root, task)
+    if spec.layout == "pixels":
+        train = _pixel_entries(spec, data_root, "train")
+    elif spec.layout == "filename":
+        train = _filename_entries(spec, data_root)
+    elif spec.layout == "folder":
+        train = _folder_entries(spec, data_root)
+    else:
+        train = _csv_entries(spec, data_root, task)
     _check_labels(spec, train, task)
     entries = train + _test_entries(spec, data_root)
     facts = _inspect_all([entry.path for entry in entries], progress)
@@ -69,11 +79,14 @@ def build_index(spec: CompetitionSpec, data_root: Path, task: IndexTask, progres
     return frame
 
 
-def build_test_index(spec: CompetitionSpec, data_root: Path, progress: bool = False) -> pd.DataFrame:
+def build_test_index(spec: CompetitionSpec, data_root: Path, progress: bool = False,
+                     pixels_dir: Path | None = None) -> pd.DataFrame:
     """Index rows of the test images only: what an inference kernel indexes at run time (a code
-    competition's hidden test set is only known then, and its train set is large and not needed)."""
+    competition's hidden test set is only known then, and its train set is large and not needed).
+    `pixels_dir`: where a pixels layout's test array is written when data_root is read-only (Kaggle's
+    input); its rows then name the array by its absolute path."""
     data_root = Path(data_root)
-    entries = _test_entries(spec, data_root)
+    entries = _test_entries(spec, data_root, pixels_dir)
     return _to_frame(entries, _inspect_all([entry.path for entry in entries], progress), data_root)
 
 
@@ -160,6 +173,43 @@ def _csv_entries(spec: CompetitionSpec, data_root: Path, task: IndexTask) -> lis
     return [_Entry(i, "train", p, label) for i, p, label in zip(ids, paths, labels[spec.label_column])]
 
 
+def _filename_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
+    """layout filename: every image under train_dir, labelled by label_pattern's group on its file name.
+    A name the pattern does not match stops `make data` naming it: dropping it would silently change the
+    classes' counts, and a wrong pattern would otherwise pass as a tiny dataset."""
+    train_dir = data_root / spec.train_dir
+    _require_dir(train_dir, spec, "train folder", data_root)
+    files = _image_files(train_dir, spec)
+    if not files:
+        _raise_no_images(spec, train_dir, "images whose file names carry their label (cat.123.jpg)")
+    pattern = re.compile(spec.resolved_label_pattern)
+    entries, unmatched = [], []
+    for f in files:
+        match = pattern.match(f.name)
+        label = (match.group(1) or "").strip() if match else ""
+        if not label:
+            unmatched.append(_posix(f.relative_to(train_dir)))
+            continue
+        entries.append(_Entry(_posix(f.relative_to(train_dir).with_suffix("")), "train", f, label))
+    if unmatched:
+        raise PodiumError(f"{len(unmatched)} of {len(files)} train file names in {train_dir} do not match the "
+                          f"label pattern {spec.resolved_label_pattern!r}.",
+                          expected="every train file name to start with its label, the pattern's group "
+                                   "(default: the text before the first dot of name.part.ext, cat.123.jpg -> cat)",
+                          received=f"unmatched {first_few(unmatched)}",
+                          fix="move the files that are not train images out of train_dir, or set label_pattern in "
+                              "the competition spec (a regex with one group, matched at the name's start)")
+    _check_unique_ids(entries, "train")
+    return entries
+
+
+def _pixel_entries(spec: CompetitionSpec, data_root: Path, split: str, out_dir: Path | None = None) -> list[_Entry]:
+    """layout pixels: the CSV's rows become rows of an array file; each entry names its row."""
+    rows = pixel_csv_rows(spec, data_root, split, out_dir)
+    return [_Entry(image_id, split, Path(pixel_ref_path(rows.array_file.resolve(), k)), label)
+            for k, (image_id, label) in enumerate(zip(rows.ids, rows.labels))]
+
+
 def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     path, frame = read_labels_table(spec, data_root)
     for role, column in (("id", spec.id_column), ("label", spec.label_column)):
@@ -213,7 +263,9 @@ def _check_found(spec: CompetitionSpec, ids: list[str], paths: list[Path | None]
                           fix="check train_dir and id_column in the spec, or re-extract with `make data FORCE=1`")
 
 
-def _test_entries(spec: CompetitionSpec, data_root: Path) -> list[_Entry]:
+def _test_entries(spec: CompetitionSpec, data_root: Path, pixels_dir: Path | None = None) -> list[_Entry]:
+    if spec.layout == "pixels":
+        return _pixel_entries(spec, data_root, "test", pixels_dir)
     test_dir = data_root / spec.test_dir
     _require_dir(test_dir, spec, "test folder", data_root)
     files = _image_files(test_dir, spec)
@@ -288,9 +340,13 @@ def _check_labels(spec: CompetitionSpec, entries: list[_Entry], task: IndexTask)
 def _inspect(path: Path) -> tuple[str, int, int, bool, str]:
     """(sha1, width, height, ok, error) from a single read of the file."""
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return "", 0, 0, False, f"unreadable file ({exc.strerror or exc})"
+        data = read_image_bytes(path)  # a file, or a row of a pixel array as PGM/PPM bytes
+    except ImageDecodeError as exc:
+        return "", 0, 0, False, exc.reason
+    ref = pixel_ref(path)
+    if ref is not None:  # a row of a uint8 array: nothing can be corrupt, its shape is its size
+        height, width = pixel_array(ref[0]).shape[1:3]
+        return hashlib.sha1(data).hexdigest(), int(width), int(height), True, ""
     width, height, ok, error = probe_image(path, data=data)
     return hashlib.sha1(data).hexdigest(), width, height, ok, error
 
@@ -307,13 +363,13 @@ def _to_frame(entries: list[_Entry], facts: list[tuple], data_root: Path) -> pd.
     frame = pd.DataFrame({
         "id": [e.id for e in entries],
         "split": [e.split for e in entries],
-        "path": [_posix(e.path.relative_to(data_root)) for e in entries],
+        "path": [_relative(e.path, data_root) for e in entries],
         "label": [str(e.label) for e in entries],
         "width": pd.array(widths, dtype="int64"),
         "height": pd.array(heights, dtype="int64"),
         "hash": list(hashes),
         # exact duplicates share a group (near-duplicate grouping comes later); an unreadable file is its own
-        "group": [h or f"unreadable:{_posix(e.path.relative_to(data_root))}" for h, e in zip(hashes, entries)],
+        "group": [h or f"unreadable:{_relative(e.path, data_root)}" for h, e in zip(hashes, entries)],
         GROUP_KEY: "",  # filled from the spec's group_column by build_index (attach_group_keys)
         "ok": pd.array(oks, dtype="bool"),
         "error": list(errors),
@@ -323,3 +379,14 @@ def _to_frame(entries: list[_Entry], facts: list[tuple], data_root: Path) -> pd.
 
 def _posix(path: Path) -> str:
     return path.as_posix()
+
+
+def _relative(path: Path, data_root: Path) -> str:
+    """The path relative to data_root; absolute when outside it (a kernel's pixel array in its scratch)."""
+    try:
+        return _posix(path.relative_to(data_root))
+    except ValueError:
+        try:
+            return _posix(path.relative_to(data_root.resolve()))
+        except ValueError:
+            return _posix(path)

@@ -12,6 +12,7 @@ import pandas as pd
 
 from podium.data.competitions import CompetitionSpec
 from podium.data.extract import MARKER, describe_contents
+from podium.data.images import source_file
 from podium.errors import PodiumError
 
 _SHOW = 5  # ids shown in a message before "and N more"
@@ -39,7 +40,9 @@ def require_files(rows: pd.DataFrame, data_root: Path) -> None:
     Running `make data` again would not help (the index is reused as long as the archives are unchanged):
     FORCE=1 unpacks the archives again, which restores deleted files, and re-indexes what is there."""
     paths = [Path(data_root) / p for p in rows["path"].astype(str)]
-    missing = [str(p) for p in paths if not p.is_file()]
+    files = {str(p): source_file(p) for p in paths}  # a pixel row's file is its array: checked once, not per row
+    present = {f: f.is_file() for f in set(files.values())}
+    missing = [str(p) for p in paths if not present[files[str(p)]]]
     if missing:
         raise PodiumError(f"{len(missing)} of {len(paths)} image files listed in the index are gone.",
                           expected="the files `make data` indexed", received=f"missing {first_few(missing)}",

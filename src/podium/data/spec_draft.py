@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import math
 import os
 import re
 import statistics
@@ -31,9 +32,10 @@ import pandas as pd
 import yaml
 
 from podium.data.advice import looks_like_symbols
-from podium.data.competitions import CompetitionSpec
+from podium.data.competitions import DEFAULT_LABEL_PATTERN, CompetitionSpec
 from podium.data.sample_form import infer_submission_form
 from podium.data.index import _FileLookup
+from podium.data.pixels import PIXEL_NAME
 from podium.errors import PodiumError
 from podium.io import write_text
 from podium.submission.validate import sample_form_problems
@@ -190,6 +192,9 @@ class Draft:
 def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
     """A spec for the files in `source`, with a comment per field saying how it was found."""
     view = scan_source(source)
+    pixels = _draft_pixels(view, source, slug)  # images as CSV pixel columns: no image files to look at
+    if pixels is not None:
+        return pixels
     if view.problems and not view.images():
         raise PodiumError(f"No images can be read in {view.source}.", expected="zips or folders of images",
                           received="; ".join(view.problems), fix="unpack or re-download the files named")
@@ -215,10 +220,15 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
                                                              for c in candidates[1:])
                       + ": set labels_csv, task and its columns to use one instead")
     task, layout, classes = "classification", "folder", []
+    by_name = None  # layout filename: the labels found in the file names
     if labels:
         layout, task, train_dir = "csv", labels.task, labels.train_dir
     else:
         train_dir, classes = _find_class_folders(train_images)
+        if not train_dir:
+            by_name = _find_filename_classes(train_images)
+            if by_name:
+                layout, train_dir, classes = "filename", by_name.train_dir, by_name.classes
         if not train_dir:
             raise PodiumError(f"Cannot tell how the train images in {view.source} are labelled.",
                               expected="a folder per class (train/<class>/<image>) or a CSV whose column names "
@@ -232,8 +242,11 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
                      "segmentation": "found a column of run-length strings in the labels CSV",
                      "localization": "found four box columns in the labels CSV"}[task]
     notes["source"] = "kaggle: downloaded by `make data`, or copied from SRC=<folder>"
-    notes["layout"] = (f"labels in {labels.file.rel}" if labels else
+    notes["layout"] = (f"labels in {labels.file.rel}" if labels else _filename_note(by_name) if by_name else
                        f"a folder per class under {train_dir}: {len(classes)} classes, e.g. {_few(classes)}")
+    if by_name and by_name.pattern:
+        values["label_pattern"] = by_name.pattern
+        notes["label_pattern"] = "a regex matched at each train file name's start; its group is the label"
     values["archives"] = _archives(view, train_dir, test_dir, labels, sample)
     notes["archives"] = ("top-level files `make data` must find (a zip may also be there unpacked, as a folder "
                          "of the same name); every other file is copied too")
@@ -640,6 +653,9 @@ def check_spec(spec: CompetitionSpec, source: str | os.PathLike) -> SpecCheck:
                             f"{_few(sorted(view.entries))}). Fix: remove it from archives or add the file")
     if spec.flip_invariant not in (None, True, False):
         problems.append(f"flip_invariant is {spec.flip_invariant!r}. Fix: write true, false, or leave it out")
+    if spec.layout == "pixels":  # no image files: CSVs of pixel columns
+        _check_pixels(spec, view, check)
+        return check
     train = view.images(spec.train_dir, spec.image_extensions)
     test = view.images(spec.test_dir, spec.image_extensions)
     holding = sorted({_parent(f.rel) for f in view.images()})
@@ -648,6 +664,8 @@ def check_spec(spec: CompetitionSpec, source: str | os.PathLike) -> SpecCheck:
                         f"train images (folders with images: {_few(holding)})")
     elif spec.layout == "folder":
         _check_folders(spec, view, train, check)
+    elif spec.layout == "filename":
+        _check_filename(spec, train, check)
     else:
         _check_labels_csv(spec, view, train, check)
     if not test:
@@ -814,3 +832,282 @@ def _check_sample(spec: CompetitionSpec, view: SourceView, test: list[SourceFile
         check.problems.append(f"the sample submission {file.rel} does not fit submission_format: "
                               f"{spec.resolved_submission_format}: {problem}. Fix: set submission_format (and the "
                               f"metric, positive_class, top_k) to what the sample holds (draft again to see)")
+
+
+# ---- layout pixels: images stored as CSV pixel columns (Digit Recognizer, Fashion-/Kannada-MNIST) ---------
+PIXEL_COLUMNS_MIN = 16  # fewer pixel<N> columns is a table of features, not an image
+
+
+@dataclass
+class _PixelCsv:
+    file: SourceFile
+    pixel_columns: list[str]
+    others: pd.DataFrame  # the CSV's other columns (ids, labels), every cell as written
+    rows: int
+
+
+def _pixel_csv(file: SourceFile) -> _PixelCsv | None:
+    """The CSV when most of its columns are pixel<N> (at least PIXEL_COLUMNS_MIN), else None."""
+    data = file.read()
+    try:
+        header = [str(c) for c in pd.read_csv(io.BytesIO(data), nrows=0).columns]
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
+        return None
+    pixel_columns = [c for c in header if PIXEL_NAME.match(c)]
+    if len(pixel_columns) < PIXEL_COLUMNS_MIN or len(pixel_columns) < 0.9 * len(header):
+        return None
+    others = [c for c in header if c not in pixel_columns]
+    frame = pd.read_csv(io.BytesIO(data), usecols=others, dtype=str, keep_default_na=False) if others else None
+    rows = len(frame) if frame is not None else max(0, data.count(b"\n") - 1 + (not data.endswith(b"\n")))
+    return _PixelCsv(file, pixel_columns, frame if frame is not None else pd.DataFrame(index=range(rows)), rows)
+
+
+def _pixel_label_column(csv: _PixelCsv) -> str:
+    """The label column of a train pixel CSV: a usual label name, else its only non-id column; "" if none."""
+    columns = list(csv.others.columns)
+    named = next((c for c in columns if c.lower() in LABEL_NAMES), "")
+    if named or len(columns) != 1:
+        return named
+    return columns[0] if csv.others[columns[0]].nunique() < max(2, csv.rows // 2) else ""
+
+
+def _pixel_shape(count: int) -> tuple[list[int], str]:
+    """(image_shape, how it was decided) for a count of pixel columns; [] when no shape fits."""
+    side = math.isqrt(count)
+    if side * side == count:
+        return [side, side], f"{count} pixel columns = {side} x {side}: square gray images"
+    side = math.isqrt(count // 3)
+    if count % 3 == 0 and side * side * 3 == count:
+        return [side, side, 3], (f"{count} pixel columns = {side} x {side} x 3: GUESSED square RGB images, channels "
+                                 f"last (R, G, B of pixel 0 first); check")
+    return [], f"CHECK: {count} pixel columns is neither a square nor 3 x a square: set [height, width]"
+
+
+def _draft_pixels(view: SourceView, source: str | os.PathLike, slug: str | None) -> Draft | None:
+    """A draft for a competition whose images are pixel columns of CSVs, or None when it is not one.
+
+    It is one when a CSV has at least PIXEL_COLUMNS_MIN pixel<N> columns and a label column (train), and
+    another has the same pixel columns without one (test)."""
+    pixel_csvs = [c for c in (_pixel_csv(f) for f in view.csvs() if not _is_sample_name(f.rel)) if c]
+    trains = [c for c in pixel_csvs if _pixel_label_column(c)]
+    if not trains:
+        return None
+    train = max(trains, key=lambda c: ("train" in c.file.rel.lower(), c.rows))
+    tests = [c for c in pixel_csvs if c is not train and len(c.pixel_columns) == len(train.pixel_columns)
+             and not _pixel_label_column(c)]
+    if not tests:
+        return None
+    test = max(tests, key=lambda c: ("test" in c.file.rel.lower(), c.rows))
+    label_column = _pixel_label_column(train)
+    classes = sorted(train.others[label_column].unique())
+    slug = slug or _slug(Path(source).resolve().name)
+    values: dict[str, Any] = {"slug": slug, "title": "", "task": "classification", "source": "kaggle",
+                              "layout": "pixels"}
+    notes = {"slug": "the Kaggle competition's slug (its URL); `make data` without SRC downloads it",
+             "title": "free text", "task": "one label per image",
+             "source": "kaggle: downloaded by `make data`, or copied from SRC=<folder>",
+             "layout": (f"the images are CSV rows: {train.file.rel} has {len(train.pixel_columns)} pixel<N> columns and "
+                        f"a label column, {test.file.rel} the same pixel columns without one; `make data` converts "
+                        f"them into data/<slug>/pixels/*.npy (no image files)")}
+    shape, how = _pixel_shape(len(train.pixel_columns))
+    sample = _pixel_sample(view, test)
+    id_column, id_note = _pixel_ids(test, sample)
+    values["labels_csv"] = train.file.rel
+    notes["labels_csv"] = f"train: {train.rows} rows"
+    values["id_column"] = id_column
+    notes["id_column"] = id_note
+    values["label_column"] = label_column
+    notes["label_column"] = f"{len(classes)} classes, e.g. {_few(classes)}"
+    values["test_csv"] = test.file.rel
+    notes["test_csv"] = f"test: {test.rows} rows of pixel columns"
+    values["image_shape"] = shape
+    notes["image_shape"] = how
+    if sample:
+        values.update(sample_submission=sample.file.rel, submission_id_column=sample.columns[0],
+                      submission_label_column=next((c for c in sample.columns[1:] if c.lower() in LABEL_NAMES),
+                                                   sample.columns[1]))
+        notes["sample_submission"] = f"{sample.rows} rows, columns {list(sample.columns)}"
+    else:
+        values.update(sample_submission="sample_submission.csv", submission_id_column="id",
+                      submission_label_column="label")
+        notes["sample_submission"] = "NOT FOUND: name the competition's sample submission CSV here"
+    wanted = [train.file, test.file] + ([sample.file] if sample else [])
+    values["archives"] = list(dict.fromkeys(f.entry for f in wanted if view.entries.get(f.entry) != "folder"))
+    notes["archives"] = "top-level files `make data` must find; every other file is copied too"
+    values["classes"] = []
+    notes["classes"] = "empty: the sorted labels found in train; list them to fix the order a submission needs"
+    values["metric"] = "accuracy"
+    notes["metric"] = "check the competition's page"
+    values["flip_invariant"], notes["flip_invariant"] = _flip_guess(classes)
+    values["submission_kind"] = "csv"
+    notes["submission_kind"] = "csv: upload submission.csv; code: Kaggle re-runs a kernel version (check the page)"
+    values["rules_url"] = f"https://www.kaggle.com/competitions/{slug}/rules"
+    notes["rules_url"] = "accept the rules there once before `make data` can download"
+    side = min(shape[:2]) if shape else 0
+    facts: dict[str, Any] = {"summary": f"{train.rows} train and {test.rows} test images as CSV rows of "
+                                        f"{len(train.pixel_columns)} pixel columns"
+                                        + (f" ({' x '.join(map(str, shape))})" if shape else "")}
+    if 0 < side < 32:
+        facts["advice"] = (f"small images ({side}x{side}): set image_size: {max(8, side)} in the experiment config "
+                           f"with a from-scratch backbone (tiny_cnn, resnet9)")
+    header = [f"Competition spec drafted by `podium spec` from {Path(source)}. Read every line: each comment",
+              "says how the value was found. Reference: docs/competition-spec.md.",
+              f"images: {facts['summary']}"] + ([facts["advice"]] if facts.get("advice") else [])
+    ordered = [f.name for f in dataclasses.fields(CompetitionSpec)]
+    values = {k: values[k] for k in sorted(values, key=ordered.index)}
+    return Draft(values, notes, header, facts)
+
+
+def _is_sample_name(rel: str) -> bool:
+    return "sample" in rel.lower() or "submission" in rel.lower()
+
+
+@dataclass
+class _PixelSample:
+    file: SourceFile
+    columns: list[str]
+    rows: int
+    ids: list[str]
+
+
+def _pixel_sample(view: SourceView, test: _PixelCsv) -> _PixelSample | None:
+    """The sample submission: a "sample"/"submission" CSV of two or more columns, as many rows as the test CSV."""
+    found = []
+    for file in view.csvs():
+        if not _is_sample_name(file.rel):
+            continue
+        frame = read_csv(file)
+        if len(frame.columns) >= 2 and len(frame) == test.rows:
+            found.append(_PixelSample(file, list(frame.columns), len(frame), frame[frame.columns[0]].tolist()))
+    return min(found, key=lambda s: ("sample" not in s.file.rel.lower(), len(s.file.rel))) if found else None
+
+
+def _pixel_ids(test: _PixelCsv, sample: _PixelSample | None) -> tuple[str, str]:
+    """(id_column, how): a test CSV column holding the sample's ids, else 1-based row numbers."""
+    wanted = set(sample.ids) if sample else set()
+    for column in test.others.columns:
+        if wanted and set(test.others[column]) == wanted:
+            return column, f"the test CSV's {column} column holds the sample submission's ids"
+    rows = [str(k) for k in range(1, test.rows + 1)]
+    if sample and sample.ids == rows:
+        return "id", (f"the test CSV has no id column: ids are its 1-based row numbers, as the sample's "
+                      f"{sample.columns[0]} (1..{test.rows})")
+    return "id", ("CHECK: the test CSV has no column of the sample's ids; podium uses 1-based row numbers "
+                  "(the column named here is used when the CSV has it)")
+
+
+def _check_pixels(spec: CompetitionSpec, view: SourceView, check: SpecCheck) -> None:
+    """What `make data` needs of a pixels layout: both CSVs, the label column, a shape that fits, the sample."""
+    csvs = {}
+    for split, name in (("train", spec.labels_csv or "train.csv"), ("test", spec.test_csv)):
+        file = view.find(name)
+        csv = _pixel_csv(file) if file else None
+        if csv is None:
+            field_name = "labels_csv" if split == "train" else "test_csv"
+            check.problems.append(f"{field_name} {name!r} is not a CSV of pixel<N> columns among the files. Fix: set "
+                                  f"{field_name} to one of {_few([f.rel for f in view.csvs()]) or 'none found'}")
+            continue
+        csvs[split] = csv
+        count = len(csv.pixel_columns)
+        fits = math.prod(spec.image_shape) == count if spec.image_shape else math.isqrt(count) ** 2 == count
+        if not fits:
+            check.problems.append(f"{name} has {count} pixel columns, which image_shape "
+                                  f"{list(spec.image_shape) or '(empty: a square)'} does not fit. Fix: image_shape: "
+                                  f"{_pixel_shape(count)[0] or '[height, width]'}")
+    if "train" in csvs:
+        train = csvs["train"]
+        if spec.label_column not in train.others.columns:
+            check.problems.append(f"{train.file.rel} has no label column {spec.label_column!r}. Fix: set "
+                                  f"label_column to one of {_few(list(train.others.columns)) or 'none found'}")
+        else:
+            check.classes = sorted(train.others[spec.label_column].unique())
+            _check_classes(spec, check.classes, check)
+        check.n_train = train.rows
+    if "test" in csvs:
+        check.n_test = csvs["test"].rows
+        file = view.find(spec.sample_submission)
+        if file is None:
+            check.problems.append(f"sample_submission {spec.sample_submission!r} is not among the files. Fix: set it "
+                                  f"to one of {_few([f.rel for f in view.csvs()]) or 'the CSVs (none found)'}")
+            return
+        frame = read_csv(file)
+        absent = [c for c in (spec.submission_id_column, spec.submission_label_column) if c not in frame.columns]
+        if absent:
+            check.problems.append(f"the sample submission {file.rel} has no column {_few(absent)}. Fix: set "
+                                  f"submission_id_column / submission_label_column to names among {list(frame.columns)}")
+            return
+        test = csvs["test"]
+        ids = (set(test.others[spec.id_column]) if spec.id_column in test.others.columns
+               else {str(k) for k in range(1, test.rows + 1)})
+        unmatched = sorted(set(frame[spec.submission_id_column]) - ids)
+        if unmatched:
+            check.problems.append(f"{len(unmatched)} sample submission ids name no test row ({_few(unmatched)}). Fix: "
+                                  f"set id_column to the test CSV's id column (without one, ids are 1-based row "
+                                  f"numbers)")
+
+
+# ---- layout filename: the label is part of each train file's name (Dogs vs. Cats: cat.123.jpg) -----------
+FILENAME_CLASSES_MAX = 50
+FILENAME_MIN_PER_CLASS = 3
+_SEPARATED = re.compile(r"([^._-]+)[_-]")  # cat_12.jpg, dog-7.png: the label before a separator
+
+
+@dataclass
+class _FilenameClasses:
+    train_dir: str
+    classes: list[str]
+    counts: Counter
+    pattern: str  # "" = the default, the text before the first dot
+    how: str
+
+
+def _find_filename_classes(train_images: list[SourceFile]) -> _FilenameClasses | None:
+    """The folder whose images' name prefixes form a handful of classes (2..FILENAME_CLASSES_MAX, each with
+    FILENAME_MIN_PER_CLASS files or more): before the first dot first, else before a '_' or '-'."""
+    folders: dict[str, list[str]] = {}
+    for f in train_images:
+        folders.setdefault(_parent(f.rel), []).append(PurePosixPath(f.rel).name)
+    found = []
+    for folder, names in folders.items():
+        for pattern, compiled, how in (("", re.compile(DEFAULT_LABEL_PATTERN), "the text before the first dot"),
+                                       (_SEPARATED.pattern, _SEPARATED, "the text before the first '_' or '-'")):
+            matches = [compiled.match(n) for n in names]
+            if not all(matches):
+                continue
+            counts = Counter(m.group(1) for m in matches)
+            if 2 <= len(counts) <= FILENAME_CLASSES_MAX and min(counts.values()) >= FILENAME_MIN_PER_CLASS:
+                found.append(_FilenameClasses(folder or ".", sorted(counts), counts, pattern, how))
+                break
+    return max(found, key=lambda c: sum(c.counts.values())) if found else None
+
+
+def _filename_note(found: _FilenameClasses) -> str:
+    shown = ", ".join(f"{c} ({found.counts[c]})" for c in found.classes[:_SHOW])
+    return (f"no class folders and no labels CSV, but the {sum(found.counts.values())} image names in "
+            f"{found.train_dir} start with one of {len(found.classes)} labels ({found.how}): {shown}")
+
+
+def _check_filename(spec: CompetitionSpec, train: list[SourceFile], check: SpecCheck) -> None:
+    """Every train name matches label_pattern (else `make data` stops) and the labels form classes."""
+    base = spec.train_dir.rstrip("/")
+    pattern = re.compile(spec.resolved_label_pattern)
+    labels: Counter = Counter()
+    unmatched = []
+    for f in train:
+        if _under(f.rel, spec.test_dir) and spec.test_dir not in ("", "."):
+            continue
+        match = pattern.match(PurePosixPath(f.rel).name)
+        if match and (match.group(1) or "").strip():
+            labels[match.group(1).strip()] += 1
+        else:
+            unmatched.append(f.rel)
+    if unmatched:
+        check.problems.append(f"{len(unmatched)} train file names in {base!r} do not match label_pattern "
+                              f"{spec.resolved_label_pattern!r} ({_few(unmatched)}). Fix: set label_pattern, or move "
+                              f"those files out of train_dir")
+    if len(labels) < 2:
+        check.problems.append(f"label_pattern finds {len(labels)} label(s) in {base!r} ({_few(sorted(labels))}). Fix: "
+                              f"set label_pattern to the part of the name that is the class")
+    _check_classes(spec, list(labels), check)
+    check.n_train = sum(labels.values())
+    check.classes = sorted(labels)

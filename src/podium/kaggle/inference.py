@@ -316,18 +316,21 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
     if missing:
         raise PodiumError(f"The packaged run {run_dir} lacks fold checkpoints.", expected=", ".join(map(str, checkpoints)),
                           received=f"missing {', '.join(missing)}", fix="package the run again after make train")
-    test_dir = competition_input / spec.test_dir
-    if not test_dir.is_dir():
+    # layout pixels: the test images are rows of a CSV, converted into an array under scratch (the input is read-only)
+    test_dir = competition_input / (spec.test_csv if spec.layout == "pixels" else spec.test_dir)
+    if not (test_dir.is_file() if spec.layout == "pixels" else test_dir.is_dir()):
         present = ", ".join(sorted(p.name for p in competition_input.iterdir())[:8]) if competition_input.is_dir() \
             else "no such folder"
-        raise PodiumError(f"The competition's test folder {test_dir} does not exist.",
-                          expected=f"the unpacked competition files ({spec.test_dir}/, {spec.sample_submission})",
+        raise PodiumError(f"The competition's test {'CSV' if spec.layout == 'pixels' else 'folder'} {test_dir} does "
+                          f"not exist.",
+                          expected=f"the unpacked competition files ({test_dir.name}"
+                                   f"{'' if spec.layout == 'pixels' else '/'}, {spec.sample_submission})",
                           received=present, fix="attach the competition to the kernel (competition_sources)")
     # read first: a broken sample stops here, before minutes of prediction
     sample = read_competition_sample(competition_input / spec.sample_submission, spec, classes)
     timings["load package"] = clock() - started
     mark = clock()
-    rows = test_rows(build_test_index(spec, competition_input, progress=progress))
+    rows = test_rows(build_test_index(spec, competition_input, progress=progress, pixels_dir=scratch / "pixels"))
     timings["index"] = clock() - mark
     log(f"inference: {len(rows)} test images indexed in {test_dir} ({int((~rows['ok']).sum())} unreadable), "
         f"{len(sample)} rows in the sample submission; folds {list(cfg.folds)} x TTA {list(cfg.tta)}")

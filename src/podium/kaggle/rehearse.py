@@ -87,9 +87,15 @@ def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_ne
              clock: Callable[[], float] = time.perf_counter) -> RehearsalSummary:
     """Run kernels/<slug>/podium_kernel.py (mode inference) offline on a renamed copy of the test set."""
     folder = Path(folder).resolve()
+    spec, data_root = competition_root(cfg)
+    if spec.layout == "pixels":  # its test images are CSV rows: renaming them means rewriting the CSV
+        raise PodiumError("The rehearsal cannot rename the test images of a pixels layout (rows of a CSV).",
+                          expected="a competition whose test images are files (layout folder, csv or filename)",
+                          received=f"layout: pixels ({spec.test_csv})",
+                          fix="run the kernel script locally on the competition folder instead; its test index, "
+                              "cache and submission are the same code as make predict")
     rendered = _rendered(folder, cfg)
     network = _network_mode(allow_network)
-    spec, data_root = competition_root(cfg)
     data_root = data_root.resolve()
     index = load_index(data_root / "index.parquet")
     work = folder / "rehearsal"
