@@ -38,12 +38,15 @@ TASK_KEYS: dict[str, TaskKeys] = {
                                needs_labels_csv=False),
     # a mask rides through every geometric recipe; each TTA view here is undone on the mask (training.tta)
     "segmentation": TaskKeys(logged=("loss", "dice", "iou"),
-                             augments=("flip", "crop", "rotation", "zoom", "translation"),
-                             tta_views=("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down"),
+                             augments=("flip", "vflip", "rot90", "crop", "rotation", "zoom", "translation"),
+                             tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose",
+                                        "shift_left", "shift_right", "shift_up", "shift_down"),
                              empty_images=True, label_fields=("rle_column",), rows_per_image="objects"),
-    # a box survives a horizontal flip and a shift exactly (training.augment_pairs); a flip is undone on it
-    "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "crop"),
-                             tta_views=("identity", "hflip"), label_fields=("label_column", "box_columns"),
+    # a box survives flips, quarter turns of the square input and a shift exactly (training.augment_pairs); the
+    # flips, turns and transpose are undone on it exactly (training.orientation); a clipped shift or zoom is not
+    "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "vflip", "rot90", "crop"),
+                             tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose"),
+                             label_fields=("label_column", "box_columns"),
                              submission_fields=("submission_id_column", "submission_label_column", "box_columns")),
     "multilabel": TaskKeys(logged=("loss", "f1")),
 }
