@@ -73,6 +73,15 @@ def test_a_keras_model_renamed_h5_gives_its_weights(tiny, tmp_path):
     assert_loaded(model, renamed)
 
 
+def test_a_keras2_style_whole_model_h5_gives_its_weights(tiny, tmp_path):
+    """model.save('x.h5'): the legacy whole-model layout, whose model_weights group Keras' legacy loader reads."""
+    model, _ = tiny
+    path = tmp_path / "whole.h5"
+    model.save(path)  # keras logs that the .h5 model format is legacy
+    assert weights_files.weights_file_kind(path) == weights_files.LEGACY_MODEL
+    assert_loaded(model, path)
+
+
 @pytest.mark.parametrize("name", ["cut.weights.h5", "cut.hdf5", "cut.keras"])
 def test_a_truncated_file_is_named_damaged_not_another_backbone(tiny, tmp_path, name):
     model, path = tiny
