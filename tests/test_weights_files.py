@@ -97,11 +97,15 @@ def test_a_truncated_file_is_named_damaged_not_another_backbone(tiny, tmp_path, 
     assert "does not fit" not in message and "copy or download the weights file again" in message
 
 
-def test_an_empty_file_is_named_empty(tmp_path):
+def test_an_empty_file_or_one_cut_inside_the_signature_is_named_damaged(tiny, tmp_path):
     empty = tmp_path / "empty.weights.h5"
     empty.write_bytes(b"")
     message = error_of(empty)
-    assert "empty (0 bytes)" in message and "does not fit" not in message
+    assert "is damaged" in message and "empty (0 bytes)" in message and "does not fit" not in message
+    stub = tmp_path / "stub.h5"
+    stub.write_bytes(tiny[1].read_bytes()[:5])
+    message = error_of(stub)
+    assert "is damaged" in message and "cut short after 5 bytes" in message
 
 
 @pytest.mark.parametrize("name, content", [("labels.h5", b"id,label\n1,cat\n"),

@@ -19,13 +19,17 @@ HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"  # at offset 0 in every file h5py/Keras wr
 ZIP_SIGNATURE = b"PK\x03\x04"
 
 
-def file_format(path: Path) -> str:
-    """HDF5, ZIP, or "" for anything else (an empty file included): read from the first bytes."""
+def _head(path: Path, count: int) -> bytes:
     try:
         with open(path, "rb") as handle:
-            head = handle.read(len(HDF5_SIGNATURE))
+            return handle.read(count)
     except OSError:
-        return ""
+        return b""
+
+
+def file_format(path: Path) -> str:
+    """HDF5, ZIP, or "" for anything else (an empty file included): read from the first bytes."""
+    head = _head(path, len(HDF5_SIGNATURE))
     if head.startswith(HDF5_SIGNATURE):
         return HDF5
     if head.startswith(ZIP_SIGNATURE):
@@ -69,6 +73,9 @@ def checkpoint_damage(path: Path) -> str:
     size = path.stat().st_size if path.is_file() else 0
     if size == 0:
         return "the file is empty (0 bytes): a copy or a save cut short"
+    head = _head(path, len(HDF5_SIGNATURE))
+    if size < len(HDF5_SIGNATURE) and any(sig.startswith(head) for sig in (HDF5_SIGNATURE, ZIP_SIGNATURE)):
+        return f"cut short after {size} bytes, inside the signature Keras' files begin with"
     return f"neither HDF5 nor a zip, the two formats Keras writes: it begins with {first_bytes(path)}"
 
 

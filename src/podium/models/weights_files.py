@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podium.errors import PodiumError
-from podium.models.checkpoint_files import HDF5, ZIP, checkpoint_damage, damaged_checkpoint, file_format, \
-    first_bytes
+from podium.models.checkpoint_files import HDF5, HDF5_SIGNATURE, ZIP, checkpoint_damage, damaged_checkpoint, \
+    file_format, first_bytes
 
 if TYPE_CHECKING:
     import keras
@@ -71,7 +71,7 @@ def load_weights_file(model: keras.Model, path: Path) -> str:
     is damaged or not Keras', WeightsMismatch (naming the layer) for weights of another network."""
     path = Path(path)
     problem = checkpoint_damage(path)
-    if problem and (file_format(path) or path.stat().st_size == 0):  # cut short: not "made for another backbone"
+    if problem and (file_format(path) or path.stat().st_size < len(HDF5_SIGNATURE)):  # cut short: not another net
         raise damaged_checkpoint(path, problem, fix="copy or download the weights file again (compare its size "
                                                     "with the original's)")
     kind = "" if problem else weights_file_kind(path)
@@ -172,7 +172,8 @@ def _mismatch_reason(exc: BaseException, path: Path, kind: str) -> str:
         return f"{where} finds no weights in the file, whose layers are {_top_layers(path)}"
     counts = re.search(r"Model expected (\d+) layers, found (\d+) saved layers", text)
     if counts:
-        return f"this backbone has {counts.group(1)} layers with weights, the file {counts.group(2)}"
+        whole = f"{kind}: " if kind == LEGACY_MODEL else ""
+        return f"{whole}this backbone has {counts.group(1)} layers with weights, the file {counts.group(2)}"
     return _first_line(exc)
 
 
