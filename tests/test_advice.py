@@ -101,6 +101,24 @@ def test_flip_invariant_false_refuses_flips_at_config_load_with_the_fix(digits, 
     assert not (data_dir / "digits8" / "splits" / "folds-k5-s42.csv").exists()  # refused before any split
 
 
+def test_flip_invariant_false_refuses_every_vertical_flip_and_quarter_turn(digits, tmp_path):
+    """A turned '6' is a '9': flip_invariant: false refuses vflip/rot90 augments and every turned TTA view, and
+    the refusal lists cover every orientation podium has (a new one cannot slip past)."""
+    from podium.data.advice import FLIP_AUGMENTS, FLIP_VIEWS
+    from podium.training import augment, orientation, tta
+
+    assert set(orientation.ORIENTATIONS) - {"identity"} <= set(FLIP_VIEWS) <= set(tta.view_names())
+    assert {"flip", "vflip", "rot90"} == set(FLIP_AUGMENTS) and set(FLIP_AUGMENTS) <= set(augment.batch_recipe_names())
+    _, data_dir = digits
+    spec_path = _spec(tmp_path / "strict.yaml", "digits8", flip_invariant="false")
+    for augment_names, views in ((["vflip", "crop"], ["identity"]), (["rot90"], ["identity"]),
+                                 (["crop"], ["identity", "rot180"]), (["crop"], ["identity", "transpose"])):
+        with pytest.raises(PodiumError, match="mirrors or turns images") as raised:
+            _cfg(spec_path, data_dir, augment=augment_names, tta=views)
+        kept = ",".join(name for name in augment_names if name == "crop")
+        assert f"augment=[{kept}] tta=[identity]" in str(raised.value)
+
+
 def test_folds_prints_the_advice_and_still_writes_the_split(digits, tmp_path, capsys):
     spec_path, data_dir = digits
     config_yaml = tmp_path / "exp.yaml"

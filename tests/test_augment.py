@@ -84,6 +84,65 @@ def test_flip_is_horizontal_only_and_chosen_per_image(batch):
     assert any(kept) and any(mirrored), "every image got the same flip decision"
 
 
+def _orientations_of(image: np.ndarray) -> dict[str, np.ndarray]:
+    return {"identity": image, "vflip": image[::-1], "rot90": np.rot90(image, 1), "rot180": np.rot90(image, 2),
+            "rot270": np.rot90(image, 3)}
+
+
+@pytest.mark.parametrize("name, allowed", [("vflip", {"identity", "vflip"}),
+                                           ("rot90", {"identity", "rot90", "rot180", "rot270"})])
+def test_vflip_and_rot90_give_each_image_its_own_exact_orientation(name, allowed, batch):
+    """Top-down images: every output is the input upside down or turned by quarters, exactly (no
+    interpolation), chosen per image, and all choices occur in a batch of 32."""
+    images, labels = batch
+    out, out_labels = augment.make_batch_augmenter([name], SIZE, seed=4)(images, labels)
+    seen = []
+    for o, x in zip(out, images):
+        matches = [k for k, v in _orientations_of(x).items() if np.array_equal(o, v)]
+        assert matches and set(matches) <= allowed, f"{name} produced something other than {sorted(allowed)}"
+        seen.append(matches[0])
+    assert set(seen) == allowed, f"{name} chose only {sorted(set(seen))} over 32 images"
+    np.testing.assert_array_equal(out_labels, labels)
+
+
+@pytest.mark.parametrize("name", ["vflip", "rot90"])
+def test_vflip_and_rot90_are_seeded(name, batch):
+    images, labels = batch
+    first, _ = augment.make_batch_augmenter([name], SIZE, seed=11)(images, labels)
+    again, _ = augment.make_batch_augmenter([name], SIZE, seed=11)(images, labels)
+    other, _ = augment.make_batch_augmenter([name], SIZE, seed=12)(images, labels)
+    np.testing.assert_array_equal(first, again)
+    assert np.abs(first - other).max() > 1.0
+
+
+def test_a_mask_and_a_box_turn_with_their_image(batch):
+    """Segmentation and localization: the target moves exactly as the image does (training.augment_pairs)."""
+    from podium.training.augment_pairs import BoxAugmenter, MaskAugmenter
+
+    images, _ = batch
+    masks = np.zeros((len(images), SIZE, SIZE, 1), "float32")
+    masks[:, 2:10, 4:20] = 1.0  # off-centre and not square: every orientation moves it somewhere else
+    out_images, out_masks = MaskAugmenter(["vflip", "rot90"], SIZE, seed=5)(images, masks)
+    for o, x, m, om in zip(out_images, images, masks, out_masks):
+        name = next(k for k, v in _orientations_of_all(x).items() if np.array_equal(o, v))
+        np.testing.assert_array_equal(om, _orientations_of_all(m)[name])
+    boxes = np.tile(np.array([[1.0, 0.0, 4 / SIZE, 2 / SIZE, 20 / SIZE, 10 / SIZE]], "float32"), (len(images), 1))
+    box_images = images * 0.0
+    box_images[:, 2:10, 4:20] = 255.0  # the box's pixels, columns 4..19 and rows 2..9
+    out_images, out_boxes = BoxAugmenter(["vflip", "rot90"], SIZE, seed=6)(box_images, boxes)
+    for image, box in zip(out_images, out_boxes):
+        rows, cols = np.nonzero(image[..., 0] > 127)
+        np.testing.assert_allclose(box[2:], [cols.min() / SIZE, rows.min() / SIZE, (cols.max() + 1) / SIZE,
+                                             (rows.max() + 1) / SIZE], atol=1e-6)
+        np.testing.assert_array_equal(box[:2], [1.0, 0.0])
+    assert len({tuple(np.round(box, 4)) for box in out_boxes}) > 2, "every box got the same orientation"
+
+
+def _orientations_of_all(image: np.ndarray) -> dict[str, np.ndarray]:
+    """The eight symmetries of a square image (vflip then a quarter turn reaches all of them)."""
+    return {f"{flip}{turn}": np.rot90(image[::-1] if flip else image, turn) for flip in ("", "v") for turn in range(4)}
+
+
 def test_crop_translates_each_image_by_its_own_offset_within_the_reflect_padding(batch):
     images, labels = batch
     pad = SIZE // 8

@@ -1,6 +1,7 @@
 """Localization: box IoU/GIoU by hand, formats, boxes moving with flipped images, TTA mirroring back,
 the plot, and (slow) a tiny model beating the centre-box baseline through train_and_evaluate."""
 
+import keras
 import numpy as np
 import pytest
 
@@ -73,6 +74,24 @@ def test_tta_mirrors_a_flipped_prediction_back():
         localization.unflip_predictions("zoom_in", predictions)
     with pytest.raises(PodiumError, match="tta"):
         ExperimentConfig(task="localization", tta=["identity", "shift_left"])
+
+
+@pytest.mark.parametrize("view", ["vflip", "rot90", "rot180", "rot270", "transpose"])
+def test_tta_moves_a_box_predicted_on_a_turned_image_back_exactly(view):
+    """A box drawn into an image: the box read off the turned image, undone, is the original box."""
+    from podium.task_keys import TASK_KEYS
+    from podium.training import tta
+
+    size = 32
+    image = np.zeros((1, size, size, 3), "float32")
+    image[0, 3:9, 5:21] = 255.0  # rows 3..8, columns 5..20: off-centre and not square
+    ys, xs = np.nonzero(np.asarray(keras.ops.convert_to_numpy(tta.apply_view(view, image)))[0, ..., 0] > 127)
+    seen = [xs.min() / size, ys.min() / size, (xs.max() + 1) / size, (ys.max() + 1) / size]
+    predictions = np.array([[0.9, 0.1, *seen]], "float32")  # what a perfect model says on the view
+    back = localization.unflip_predictions(view, predictions)
+    np.testing.assert_allclose(back, [[0.9, 0.1, 5 / size, 3 / size, 21 / size, 9 / size]], atol=1e-6)
+    assert view in TASK_KEYS["localization"].tta_views
+    ExperimentConfig(task="localization", tta=["identity", view], monitor="val_box_iou")  # accepted
 
 
 def test_plot_of_predicted_and_true_boxes(tmp_path):

@@ -132,11 +132,45 @@ def test_predict_tta_iterates_a_keras_py_dataset_in_order(images, left_half_brig
 
 def test_unknown_or_missing_views_and_empty_input_raise_podium_error(images, left_half_brightness_model):
     with pytest.raises(PodiumError) as unknown:
-        tta.predict_tta(left_half_brightness_model, [images], ["identity", "vflip"])
-    assert "vflip" in unknown.value.received and "hflip" in unknown.value.expected
+        tta.predict_tta(left_half_brightness_model, [images], ["identity", "upside_down"])
+    assert "upside_down" in unknown.value.received and "vflip" in unknown.value.expected
     with pytest.raises(PodiumError):
         tta.apply_view("rotate90", images)
     with pytest.raises(PodiumError):
         tta.predict_tta(left_half_brightness_model, [images], [])
     with pytest.raises(PodiumError, match="no batches"):
         tta.predict_tta(left_half_brightness_model, [], ["identity"])
+
+
+# ---- flips, quarter turns and the transpose (top-down images; podium.training.orientation) ----------------
+NUMPY_OF = {"vflip": lambda x: x[:, ::-1], "rot90": lambda x: np.rot90(x, 1, axes=(1, 2)),
+            "rot180": lambda x: np.rot90(x, 2, axes=(1, 2)), "rot270": lambda x: np.rot90(x, 3, axes=(1, 2)),
+            "transpose": lambda x: np.transpose(x, (0, 2, 1, 3)), "hflip": lambda x: x[:, :, ::-1]}
+
+
+@pytest.mark.parametrize("name", sorted(NUMPY_OF))
+def test_orientation_views_are_numpy_s_flips_turns_and_transpose(name, images):
+    np.testing.assert_array_equal(view(name, images), NUMPY_OF[name](images))
+
+
+@pytest.mark.parametrize("name", sorted(tta.UNDO))
+def test_every_undoable_view_then_its_undo_is_the_identity_on_a_real_batch(name, images):
+    """The mask-sized prediction made on view `name` goes back onto the original pixels: exactly for flips,
+    turns and the transpose; for a shift, all but the band its reflect padding made up."""
+    back = tta.undo_view(name, view(name, images))
+    inner = slice(SHIFT, SIZE - SHIFT) if name.startswith("shift") else slice(None)
+    np.testing.assert_array_equal(back[:, inner, inner], images[:, inner, inner])
+    if name != "identity":
+        assert np.abs(view(name, images) - images).mean() > 1.0, f"{name} left the batch as it was"
+
+
+def test_a_quarter_turn_is_undone_by_the_opposite_one_not_by_itself(images):
+    turned = view("rot90", images)
+    assert np.abs(tta.undo_view("rot90", turned) - images).max() == 0
+    assert np.abs(view("rot90", turned) - images).mean() > 1.0  # rot90 twice is rot180, not identity
+
+
+def test_orientation_views_refused_for_a_zoom_on_a_mask_still(images):
+    with pytest.raises(PodiumError, match="cannot be undone on a mask") as caught:
+        tta.undo_view("zoom_in", images)
+    assert "rot90" in caught.value.expected

@@ -38,19 +38,24 @@ TASK_KEYS: dict[str, TaskKeys] = {
                                needs_labels_csv=False),
     # a mask rides through every geometric recipe; each TTA view here is undone on the mask (training.tta)
     "segmentation": TaskKeys(logged=("loss", "dice", "iou"),
-                             augments=("flip", "crop", "rotation", "zoom", "translation"),
-                             tta_views=("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down"),
+                             augments=("flip", "vflip", "rot90", "crop", "rotation", "zoom", "translation"),
+                             tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose",
+                                        "shift_left", "shift_right", "shift_up", "shift_down"),
                              empty_images=True, label_fields=("rle_column",), rows_per_image="objects"),
-    # a box survives a horizontal flip and a shift exactly (training.augment_pairs); a flip is undone on it
-    "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "crop"),
-                             tta_views=("identity", "hflip"), label_fields=("label_column", "box_columns"),
+    # a box survives flips, quarter turns of the square input and a shift exactly (training.augment_pairs); the
+    # flips, turns and transpose are undone on it exactly (training.orientation); a clipped shift or zoom is not
+    "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "vflip", "rot90", "crop"),
+                             tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose"),
+                             label_fields=("label_column", "box_columns"),
                              submission_fields=("submission_id_column", "submission_label_column", "box_columns")),
     "multilabel": TaskKeys(logged=("loss", "f1")),
     # a number (a share, a count, a score) survives a flip, a small shift or rotation and a colour jitter;
     # zoom changes a share, cutmix/mixup/erasing change what a count or share measures; zoom views likewise
-    "regression": TaskKeys(logged=("loss", "rmse", "mae"), augments=("flip", "crop", "rotation", "translation",
-                                                                     "color"),
-                           tta_views=("identity", "hflip", "shift_left", "shift_right", "shift_up", "shift_down"),
+    # a number of the whole image survives every geometric change that keeps the image whole
+    "regression": TaskKeys(logged=("loss", "rmse", "mae"), augments=("flip", "vflip", "rot90", "crop", "rotation",
+                                                                     "translation", "color"),
+                           tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose",
+                                      "shift_left", "shift_right", "shift_up", "shift_down"),
                            label_fields=("label_column",),
                            submission_fields=("submission_id_column", "submission_label_column")),
 }

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 
 from podium.cli import (data as cli_data, experiments as cli_tasks, kaggle as cli_kaggle, report as cli_report,
                         search as cli_search)
+from podium.cli.quiet import quiet_tensorflow_startup
 from podium.errors import PodiumError
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter hides our output
+    quiet_tensorflow_startup()  # TensorFlow's start-up chatter hides our output; its errors still show
     parser = _parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
@@ -61,7 +61,8 @@ def _parser() -> argparse.ArgumentParser:
         .add_argument("--force", action="store_true", help="retrain folds that already finished")
     verb("predict", _cmd_predict, "TTA x folds on the test set; write the validated submission CSV")
     verb("run", _cmd_run, "the whole job: data, folds, train, predict").add_argument("--source")
-    verb("config", _cmd_config, "print the resolved config")
+    verb("config", _cmd_config, "print the resolved config").add_argument(
+        "--reference", metavar="PATH", help="write the reference of every config key (docs/config-reference.md)")
     cli_kaggle.add_verbs(verb)
     cli_search.add_verbs(verb)
     cli_data.add_verbs(verb)
@@ -172,6 +173,12 @@ def _cmd_run(args) -> None:
 def _cmd_config(args) -> None:
     import yaml
 
+    if args.reference:
+        # lazy: `podium --help` loads none of this
+        from podium.config_reference import write_config_reference
+
+        print(f"wrote {write_config_reference(args.reference)}")
+        return
     cfg = _config(args)
     print(yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False), end="")
 

@@ -4,7 +4,8 @@ Each one is a mistake users are seen making in Kaggle notebooks, cheap to see fr
 spec and the index: mirrored digits, tiny images blown up to the backbone's size, a holdout too small to
 tell two runs apart, a class 300 times rarer than another, the same TTA view averaged with itself. A
 warning never stops a run: the data may be the exception. The one refusal is a spec that says flips change
-the meaning (`flip_invariant: false`): then a flip augment or a flipped TTA view is an error at config load.
+the meaning (`flip_invariant: false`): then a flip or quarter-turn augment, or a flipped or turned TTA view, is an
+error at config load.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from podium.errors import PodiumError
 from podium.models import backbones
 from podium.task_keys import TASK_KEYS
 
-FLIP_AUGMENTS = ("flip",)  # batch recipes that mirror the image
-FLIP_VIEWS = ("hflip", "vflip")  # TTA views that mirror the image
+# batch recipes and TTA views that mirror or turn the image (podium.training.orientation): a mirrored or turned
+# '2', 'b' or '6' is another symbol or none, so flip_invariant: false refuses every one of them
+FLIP_AUGMENTS = ("flip", "vflip", "rot90")
+FLIP_VIEWS = ("hflip", "vflip", "rot90", "rot180", "rot270", "transpose")
 SMALL_SIDE = 64  # px: digits and letters datasets (MNIST 28, SVHN 32, EMNIST 28) are this small
 UPSCALE_WARN = 2.0  # image_size / native side at which upscaling is worth a word
 NOISE_WARN = 0.05  # 1/sqrt(validation images) above which the holdout cannot separate runs
@@ -35,7 +38,7 @@ def looks_like_symbols(classes: list[str]) -> bool:
 
 
 def flip_settings(cfg) -> list[str]:
-    """The config's settings that mirror an image: augment recipes and TTA views."""
+    """The config's settings that mirror or turn an image: augment recipes and TTA views."""
     return [f"augment {n}" for n in cfg.augment if n in FLIP_AUGMENTS] + \
         [f"tta {n}" for n in cfg.tta if n in FLIP_VIEWS]
 
@@ -47,8 +50,8 @@ def refuse_flips(cfg, spec) -> None:
         augment = [n for n in cfg.augment if n not in FLIP_AUGMENTS]
         tta = [n for n in cfg.tta if n not in FLIP_VIEWS] or ["identity"]
         raise PodiumError(f"Competition '{spec.slug}' says a mirrored image changes its meaning "
-                          f"(flip_invariant: false), and the config mirrors images.",
-                          expected="no flip augment and no flipped TTA view", received=", ".join(used),
+                          f"(flip_invariant: false), and the config mirrors or turns images.",
+                          expected="no flip or quarter-turn augment and no flipped or turned TTA view", received=", ".join(used),
                           fix=f"set augment=[{','.join(augment)}] tta=[{','.join(tta)}] (ARGS or the experiment "
                               f"YAML), or flip_invariant: true in the spec if flips are fine after all")
 

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from podium.errors import PodiumError
-from podium.models.checkpoint_files import checkpoint_damage, damaged_checkpoint
+from podium.models.checkpoint_files import ZIP, file_format
+from podium.models.weights_files import WeightsMismatch, load_weights_file
 
 if TYPE_CHECKING:
     import keras
@@ -111,7 +112,8 @@ def build_backbone(spec: BackboneSpec | str, image_size: int, weights: str = "no
     """Feature extractor: (S, S, 3) backbone-ready input -> pooled features (no classification top).
 
     weights: "imagenet" (keras' own download), "none" (random init) or a local file (.weights.h5,
-    legacy .h5, or a .keras model whose weights are copied), e.g. a Kaggle dataset on an offline kernel.
+    legacy .h5, or a .keras model whose weights are copied), e.g. a Kaggle dataset on an offline kernel;
+    the file is read by its content whatever its name says (podium.models.weights_files).
     """
     spec = get(spec) if isinstance(spec, str) else spec
     _check_size(spec, image_size)
@@ -151,7 +153,7 @@ def _weights_source(spec: BackboneSpec, weights: str) -> str | Path | None:
                               received="weights=imagenet", fix="set weights=none, or pick a keras backbone")
         return "imagenet"
     path = Path(choice).expanduser()
-    if not path.name.endswith(WEIGHT_FILE_SUFFIXES):
+    if not path.name.endswith(WEIGHT_FILE_SUFFIXES) and not (path.is_file() and file_format(path)):
         raise PodiumError(f"Weights {choice!r} are neither a keyword nor a weights file.",
                           expected=f"imagenet, none, or a path ending in {', '.join(WEIGHT_FILE_SUFFIXES)}",
                           received=repr(choice), fix="set weights=imagenet, weights=none or weights=<file>")
@@ -257,46 +259,28 @@ def _keras_application(spec: BackboneSpec, image_size: int, weights: str | None)
 
 
 def _load_weights_file(model: keras.Model, spec: BackboneSpec, path: Path) -> None:
-    problem = checkpoint_damage(Path(path))  # a cut-short file is damaged, not "made for another backbone"
-    if problem:
-        raise damaged_checkpoint(path, problem, fix="copy or download the weights file again")
+    """By content (podium.models.weights_files): a damaged or foreign file is named as such there; weights of
+    another network are "does not fit", naming the layer and, for a podium model, the backbone it holds."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # keras warns once per layer before raising on a mismatch
-            if path.name.endswith(".keras"):
-                _copy_weights_from_saved_model(model, path)
-            else:
-                model.load_weights(str(path))
-    except (ValueError, KeyError, OSError, TypeError) as exc:
+        load_weights_file(model, path)
+    except WeightsMismatch as exc:
         made_by = f"keras.applications.{spec.constructor}" if spec.constructor else f"podium's {spec.name}"
         held = backbone_in_saved_model(path)
         fix = (f"set backbone={held} (the backbone the file was trained with), or use a file made for {spec.name}"
                if held and held != spec.name else
                f"use the file made for {spec.name}, or set backbone= to the one the file was made for")
-        raise PodiumError(f"Weights file {path} does not fit backbone {spec.name}.",
+        raise PodiumError(f"Weights file {path} does not fit backbone {spec.name}: {exc}.",
                           expected=f"weights saved from a {spec.name} backbone ({made_by}, include_top=False; "
                                    "any input size), e.g. build_backbone(...).save_weights('x.weights.h5'), or "
                                    f"a podium run's fold-<k>/best.keras trained with backbone={spec.name}",
-                          received=(f"a podium model on backbone {held}: " if held else "") + _first_line(exc),
+                          received=(f"a podium model on backbone {held}: " if held else "") + str(exc),
                           fix=fix) from exc
-
-
-def _copy_weights_from_saved_model(model: keras.Model, path: Path) -> None:
-    """A podium classifier (.keras) carries its backbone as the sub-model "backbone"; take its weights."""
-    import keras
-
-    # lazy: names() and get() load no keras (config validation)
-    import podium.models.layers  # noqa: F401  registers Preprocess, which a podium .keras file contains
-
-    saved = keras.saving.load_model(path, compile=False)
-    source = saved.get_layer(BACKBONE_NAME) if _has_layer(saved, BACKBONE_NAME) else saved
-    model.set_weights(source.get_weights())
 
 
 def backbone_in_saved_model(path: Path) -> str:
     """The registry backbone a podium .keras file was built on, read from its name (podium_<backbone>,
     podium_unet_<backbone>, ...) in the zip's config.json without loading it; "" when it does not say."""
-    if not Path(path).name.endswith(".keras"):
+    if file_format(Path(path)) != ZIP:
         return ""
     try:
         with zipfile.ZipFile(path) as archive:
@@ -307,10 +291,6 @@ def backbone_in_saved_model(path: Path) -> str:
         return ""
     matches = [backbone for backbone in BACKBONES if name.endswith(f"_{backbone}")]
     return max(matches, key=len, default="")
-
-
-def _has_layer(model: keras.Model, name: str) -> bool:
-    return any(layer.name == name for layer in model.layers)
 
 
 def _restore_efficientnet_imagenet_rescaling(model: keras.Model, spec: BackboneSpec) -> keras.Model:

@@ -20,7 +20,7 @@ from keras import layers, ops
 from podium.errors import PodiumError
 from podium.figures import new_figure, save_png
 from podium.models.segmentation import encoder_on_input
-from podium.training.augment_pairs import flip_box_targets
+from podium.training import orientation
 
 BOX_FORMATS = ("xyxy", "xywh")
 
@@ -160,13 +160,16 @@ def from_xyxy(boxes: np.ndarray, box_format: str) -> np.ndarray:
 
 
 def unflip_predictions(view: str, predictions: np.ndarray) -> np.ndarray:
-    """TTA: a box predicted on a mirrored image is mirrored back before averaging."""
-    if view == "identity":
-        return predictions
-    if view == "hflip":
-        return np.asarray(ops.convert_to_numpy(flip_box_targets(ops.convert_to_tensor(predictions, "float32"))))
-    raise PodiumError(f"TTA view {view!r} cannot be undone on a box.", expected="identity, hflip",
-                      received=repr(view), fix="set tta=[identity,hflip] for task=localization")
+    """TTA: a box predicted on a mirrored or turned image is moved back before averaging (the view's inverse,
+    exact on the square input); class columns are untouched. A shift or zoom clips the box: no inverse."""
+    if view not in orientation.INVERSE:
+        undoable = ", ".join(orientation.INVERSE)
+        raise PodiumError(f"TTA view {view!r} cannot be undone on a box.", expected=undoable,
+                          received=repr(view), fix="set tta=[identity,hflip] for task=localization")
+    predictions = ops.convert_to_tensor(predictions, "float32")
+    head, box = predictions[:, :-4], predictions[:, -4:]
+    back = orientation.orient_boxes(box, orientation.INVERSE[view])
+    return np.asarray(ops.convert_to_numpy(ops.concatenate([head, back], axis=1)))
 
 
 def plot_boxes(images: np.ndarray, true_boxes: np.ndarray, pred_boxes: np.ndarray, path: str | Path,

@@ -9,7 +9,8 @@ Keras layer semantics worth knowing (Keras 3.15, read from its source):
 - `RandomCrop` crops every image of a batch at the *same* location, and outside training it *resizes*
   (centre crop + resize) instead of cropping; it cannot do the CIFAR pad-and-crop. "crop" is therefore
   `TranslateCrop` below: reflect-pad by ~S/8 and crop back to S at a per-image offset.
-- `RandomFlip` defaults to horizontal *and* vertical; "flip" asks for horizontal only.
+- `RandomFlip` defaults to horizontal *and* vertical; "flip" asks for horizontal only. "vflip" and "rot90"
+  (top-down images) are `RandomOrientation` below, whole-batch keras.ops, not Keras' layers.
 - `MixUp`/`CutMix` mix labels only when called with a dict {"images", "labels"}; called on images alone
   they silently leave the labels unmixed. They also write the result into the dict they are given.
 - `RandomSaturation` is a no-op at factor 0.5 (not 0), and a single float f samples in [0, f]: 0.2 would
@@ -32,6 +33,7 @@ from keras import ops
 from podium.errors import PodiumError
 from podium.extras import require
 from podium.figures import new_figure, save_png
+from podium.training import orientation
 
 FLOAT = "float32"  # layers pinned to float32: a global mixed_bfloat16 policy would round 0..255 pixels
 VALUE_RANGE = (0, 255)
@@ -71,6 +73,33 @@ class TranslateCrop(keras.layers.Layer):
         return {**super().get_config(), "pad": self.pad, "seed": self.seed}
 
 
+class RandomOrientation(keras.layers.Layer):
+    """Each image in one of `choices` (podium.training.orientation), drawn per image: vertical flips and
+    quarter turns for top-down images. Three `where`s over the whole batch, no per-image work."""
+
+    def __init__(self, choices: Sequence[str], seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.choices = list(choices)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training=True):
+        if not training:
+            return images
+        flags = orientation.random_flags(ops.shape(images)[0], self.choices, self.seed_generator)
+        return orientation.orient_where(images, *flags)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "choices": self.choices, "seed": self.seed}
+
+
+VFLIP_CHOICES = ("identity", "vflip")  # upside down half the time
+ROT90_CHOICES = ("identity", "rot90", "rot180", "rot270")  # a quarter turn, uniform over the four
+
+
 def _gather_rows(images, starts, length: int):
     """Rows starts[b] .. starts[b]+length of each image, as one flat row gather.
 
@@ -97,6 +126,8 @@ def _crop_pad(image_size: int) -> int:
 
 BATCH_RECIPES: dict[str, BatchRecipe] = {
     "flip": BatchRecipe(lambda size, seed: keras.layers.RandomFlip("horizontal", seed=seed, dtype=FLOAT)),
+    "vflip": BatchRecipe(lambda size, seed: RandomOrientation(VFLIP_CHOICES, seed=seed, dtype=FLOAT)),
+    "rot90": BatchRecipe(lambda size, seed: RandomOrientation(ROT90_CHOICES, seed=seed, dtype=FLOAT)),
     "crop": BatchRecipe(lambda size, seed: TranslateCrop(_crop_pad(size), seed=seed, dtype=FLOAT)),
     "rotation": BatchRecipe(lambda size, seed: keras.layers.RandomRotation(
         factor=15 / 360, fill_mode="reflect", seed=seed, dtype=FLOAT)),  # factor is a fraction of 2*pi

@@ -4,7 +4,8 @@ A mask rides through the same Keras layers as a fourth channel of the image, so 
 recipe (flip, crop, rotation, zoom, translation) moves pixels and mask by the same random transform by
 construction; interpolation blurs its edge, and thresholding at half restores a binary mask. Colour
 recipes would recolour the mask and mixing recipes have no meaning for a mask: both are refused.
-Boxes get the transforms a box survives exactly: a horizontal flip, and "crop" as a shift (pad by
+Boxes get the transforms a box survives exactly: a horizontal or vertical flip, a quarter turn of the square
+image (podium.training.orientation moves the box with it), and "crop" as a shift (pad by
 ~S/8 with grey, crop back to S at a per-image offset, the box moved by the same offset and clipped).
 Reflect padding, which the image-only crop uses, would mirror a copy of the object into the frame.
 """
@@ -16,7 +17,9 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from podium.training.augment import BATCH_RECIPES, FLOAT, VALUE_RANGE, _crop_pad, _derive_seed, _gather_rows
+from podium.training import orientation
+from podium.training.augment import BATCH_RECIPES, FLOAT, ROT90_CHOICES, VALUE_RANGE, VFLIP_CHOICES, _crop_pad, \
+    _derive_seed, _gather_rows
 from podium.errors import PodiumError
 from podium.task_keys import TASK_KEYS
 
@@ -42,13 +45,16 @@ class MaskAugmenter:
 
 
 class BoxAugmenter:
-    """Flip half the images left-right and/or shift each image, moving its box the same way.
+    """Flip half the images left-right (flip) or upside down (vflip), turn each by a random quarter (rot90),
+    and/or shift each image (crop), moving its box the same way.
 
     targets are (B, C + 4), the box xyxy in 0..1 of the image side."""
 
     def __init__(self, names: Sequence[str], image_size: int, seed: int):
         _check_supported(names, BOX_RECIPES, "localization")
         self.flip, self.pad = "flip" in names, (_crop_pad(image_size) if "crop" in names else 0)
+        self.orientations = [choices for name, choices in (("vflip", VFLIP_CHOICES), ("rot90", ROT90_CHOICES))
+                             if name in names]
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def __call__(self, images, targets):
@@ -58,6 +64,11 @@ class BoxAugmenter:
             flip = keras.random.uniform((ops.shape(images)[0],), seed=self.seed_generator) < 0.5
             images = ops.where(flip[:, None, None, None], ops.flip(images, axis=2), images)
             targets = ops.where(flip[:, None], flip_box_targets(targets), targets)
+        for choices in self.orientations:
+            flags = orientation.random_flags(ops.shape(images)[0], list(choices), self.seed_generator)
+            images = orientation.orient_where(images, *flags)
+            moved = orientation.orient_boxes_where(targets[:, -4:], *flags)
+            targets = ops.concatenate([targets[:, :-4], moved], axis=1)
         if self.pad:
             images, targets = self._shift(images, targets)
         return ops.convert_to_numpy(images), ops.convert_to_numpy(targets)

@@ -15,6 +15,7 @@ import numpy as np
 from keras import ops
 
 from podium.errors import PodiumError
+from podium.training import orientation
 
 ZOOM_FRACTION = 0.875  # zoom views keep/shrink to 7/8 of the side, the same ~S/8 as the shifts
 
@@ -38,6 +39,22 @@ def identity(images):
 
 def hflip(images):
     return ops.flip(ops.cast(images, "float32"), axis=2)
+
+
+def _oriented(name: str) -> Callable[[Any], Any]:
+    """A flip, quarter turn or transpose of the square batch (podium.training.orientation): for top-down
+    images, where no side is up."""
+
+    def view(images):
+        return orientation.orient(ops.cast(images, "float32"), name)
+
+    view.__name__ = name
+    view.__doc__ = f"The batch in orientation {name!r} (podium.training.orientation)."
+    return view
+
+
+vflip, rot90, rot180, rot270, transpose = (_oriented(name) for name in
+                                           ("vflip", "rot90", "rot180", "rot270", "transpose"))
 
 
 def _shift(images, rows: int, cols: int):
@@ -90,6 +107,11 @@ def zoom_out(images):
 VIEWS: dict[str, Callable[[Any], Any]] = {
     "identity": identity,
     "hflip": hflip,
+    "vflip": vflip,
+    "rot90": rot90,
+    "rot180": rot180,
+    "rot270": rot270,
+    "transpose": transpose,
     "shift_left": shift_left,
     "shift_right": shift_right,
     "shift_up": shift_up,
@@ -116,9 +138,15 @@ def apply_view(name: str, images):
 
 # A dense prediction (a mask) made on a moved image must be moved back before averaging, or the
 # average blurs two different places together. Zooms lose the border, so they have no exact inverse.
+# A quarter turn is undone by the opposite turn; flips and the transpose undo themselves.
 UNDO: dict[str, Callable[[Any], Any]] = {
     "identity": identity,
     "hflip": hflip,
+    "vflip": vflip,
+    "rot90": rot270,
+    "rot180": rot180,
+    "rot270": rot90,
+    "transpose": transpose,
     "shift_left": shift_right,
     "shift_right": shift_left,
     "shift_up": shift_down,
