@@ -55,6 +55,7 @@ class Fault:
     times: int = 1
     after: int = 0  # let this many matching requests through first
     garble: bool = False  # handle the request (Kaggle acts), then answer `status` (200) with `body` raw
+    hold: tuple | None = None  # (reached, release) threading.Events: say the request arrived, wait to go on
 
 
 @dataclass
@@ -504,6 +505,11 @@ def _handler_for(server: KaggleStandIn):
                 return
             body = self._body()
             server.bodies.append((self._name(), body))
+            if fault is not None and fault.hold is not None:
+                reached, release = fault.hold
+                reached.set()
+                release.wait(30)
+                fault = None
             if fault is not None and fault.reset != "after" and not fault.garble and self._apply_fault_before(fault):
                 return
             if not self._authorised():
