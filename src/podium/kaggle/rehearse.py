@@ -267,7 +267,7 @@ def read_labels(labels: str | Path, spec, test_ids: set[str]) -> pd.DataFrame:
     if duplicated.any():
         raise PodiumError(f"The held-back labels {path} name an id twice.", expected="each id once",
                           received=f"{int(duplicated.sum())} repeated, e.g. {truth[id_column][duplicated].iloc[0]!r}",
-                          fix="keep one label per id")
+                          fix="keep one label per id; " + fix)
     matched = int(truth[id_column].isin(test_ids).sum())
     if matched == 0:
         raise PodiumError(f"No id of the held-back labels {path} is a test image of the competition.",
