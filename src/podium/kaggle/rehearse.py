@@ -290,7 +290,8 @@ def score_against_labels(frame: pd.DataFrame, id_map: dict[str, str], truth: pd.
 def accuracy_line(summary: RehearsalSummary, labels: str | Path) -> str:
     """The accuracy with the count it is on: an accuracy on 5 of 500 test images says so."""
     if summary.accuracy is None:
-        return f"no accuracy: no row of the submission has a label in {labels}"
+        return (f"no accuracy against {labels} (the script failed, the task is not classification, or no row of "
+                "the submission has a label there)")
     line = f"accuracy against {labels}: {summary.accuracy:.4f} on {summary.accuracy_rows} rows"
     if summary.accuracy_rows < summary.n_test:
         line += f" of {summary.n_test} test images (only those have a held-back label)"
