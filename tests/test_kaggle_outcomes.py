@@ -499,3 +499,18 @@ def test_a_403_while_waiting_for_a_kernel_says_so(tmp_path, standin, session):
     with pytest.raises(PodiumError, match="HTTP 403") as err:
         wait_for_kernel(session, rendered.folder, StatusPolicy(sleep=Sleeps(), clock=lambda: 0.0))
     assert "wrong kernel slug" not in str(err.value) and "podium-tester" in str(err.value)
+
+
+def test_again_on_an_attempt_of_unknown_outcome_asks_kaggle_first(run, standin, session, poll):
+    """`--again` sends a file already submitted again; an attempt whose outcome is unknown is not known to be
+    submitted, so its token is looked for first and a landed one is adopted, not doubled."""
+    from podium.kaggle.client import KaggleSession, RetryPolicy
+    from podium.kaggle.submit import submit
+
+    standin.fail("CreateSubmission", garble=True, **GARBLED["html-200"])
+    standin.fail("ListSubmissions", status=502, times=999, after=1)
+    with pytest.raises(PodiumError, match="could not be checked"):
+        submit(run, session, poll)
+    standin.faults.clear()
+    again = submit(run, KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll, again=True)
+    assert again.adopted and len(standin.submissions["demo"]) == 1 and len(creates(standin)) == 1

@@ -335,7 +335,8 @@ def _send_phase(target: SubmitTarget, session, log: "SubmissionLog", digest: str
         result = SubmitResult(target, previous["message"], int(previous["ref"] or 0) or None, previous["status"],
                               previous["public_score"], adopted=True, events=["already submitted; not sent again"])
         return result, previous["token"]
-    resumed = bool(previous and previous["status"] == "sending" and not again)
+    # a `sending` row's outcome is unknown until Kaggle is asked, --again or not: its token is looked for first
+    resumed = bool(previous and previous["status"] == "sending")
     if resumed:
         token, message = previous["token"], previous["message"]  # an earlier attempt may have arrived
     else:
