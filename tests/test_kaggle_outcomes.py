@@ -514,3 +514,22 @@ def test_again_on_an_attempt_of_unknown_outcome_asks_kaggle_first(run, standin, 
     standin.faults.clear()
     again = submit(run, KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll, again=True)
     assert again.adopted and len(standin.submissions["demo"]) == 1 and len(creates(standin)) == 1
+
+
+@pytest.mark.parametrize("body", ['{"message": "Your submission was successfully saved"}', '{"ref": 0}',
+                                  '{"message": "", "ref": "x"}'])
+def test_a_code_submission_answer_without_a_reference_is_unknown_not_refused(standin, session, poll, tmp_path,
+                                                                            body):
+    from podium.kaggle.submit import KernelVersion, SubmitTarget, submit
+    from podium.data.competitions import load_competition
+
+    (tmp_path / "code.yaml").write_text("slug: tiny-code\ntitle: code\nsubmission_kind: code\n")
+    standin.add_competition("tiny-code", {})
+    standin.kernels["podium-tester/k-code"] = Kernel(ref="podium-tester/k-code", versions=[{}])
+    target = SubmitTarget(run_id="r-1", competition=load_competition(str(tmp_path / "code.yaml")),
+                          file=tmp_path / "push.json", cv=None, config_hash="1", data_root=tmp_path,
+                          submissions_dir=tmp_path / "submissions",
+                          kernel=KernelVersion("podium-tester/k-code", 1, "COMPLETE"))
+    standin.fail("CreateCodeSubmission", garble=True, body=body)
+    result = submit(target, session, poll)
+    assert result.adopted and len(standin.submissions["tiny-code"]) == 1

@@ -641,11 +641,8 @@ def send_code_submission(session: KaggleSession, slug: str, kernel_ref: str, ver
                             session.api.competition_submit_code, file_name, message, slug, kernel_ref, int(version),
                             quiet=True, creates="CreateCodeSubmission",
                             rules_url=f"https://www.kaggle.com/competitions/{slug}/rules")
-    if not response.ref and response.message:  # Kaggle said why it refused
-        raise PodiumError(f"Kaggle did not accept kernel {kernel_ref} version {version} as a submission to "
-                          f"'{slug}'.", expected="a submission reference",
-                          received=f"Kaggle said {session.creds.redact(response.message)!r}",
-                          fix="read Kaggle's message; check the kernel's output file and competition source")
+    # a refusal comes as an HTTP error (classified in call); a 200 without a reference is an answer that
+    # cannot be read, whatever its message says: unknown, looked for before anything is sent again
     return _created_ref(session, response, f"submitting kernel {kernel_ref} version {version} to '{slug}'")
 
 
