@@ -422,7 +422,7 @@ def test_a_long_retry_after_on_the_dataset_calls_is_refused_not_slept(tmp_path, 
     with pytest.raises(PodiumError, match=f"Kaggle asks to wait {seconds} s") as err:
         publish_dataset(session, folder, "n")
     assert session.retry.sleep == [] and time.monotonic() - started < 60  # nothing slept for real
-    assert f"Retry-After: {seconds} s" in str(err.value)
+    assert f"Retry-After: {seconds} s" in str(err.value) and "stand-in fault 429" in str(err.value)  # Kaggle's words
 
 
 def test_a_long_retry_after_on_a_dataset_version_is_refused(tmp_path, standin, session):

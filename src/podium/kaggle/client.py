@@ -84,13 +84,15 @@ class RetryPolicy:
             return retry_after
         return exponential_wait(self.base_delay, 2, attempt, self.max_delay)
 
-    def pause(self, what: str, attempt: int, retry_after: float | None) -> float:
-        """Sleep before the next attempt. A server asking for more than max_retry_after is refused."""
+    def pause(self, what: str, attempt: int, retry_after: float | None, said: str = "") -> float:
+        """Sleep before the next attempt. A server asking for more than max_retry_after is refused, with what
+        it said."""
         delay = self.delay(attempt, retry_after)
         if delay > self.max_retry_after:
             raise PodiumError(f"Kaggle asks to wait {delay:.0f} s before {what}.",
                               expected=f"a wait under {self.max_retry_after:.0f} s",
-                              received=f"Retry-After: {delay:.0f} s", fix="run the same command later")
+                              received=f"Retry-After: {delay:.0f} s" + (f"; Kaggle said {said!r}" if said else ""),
+                              fix="run the same command later")
         self.sleep(delay)
         return delay
 
@@ -148,7 +150,7 @@ class KaggleSession:
                 if not isinstance(problem, TransientError) or isinstance(problem, OutcomeUnknown) \
                         or attempt + 1 >= self.retry.attempts:
                     raise problem from exc
-                self.retry.pause(what, attempt, problem.retry_after)
+                self.retry.pause(what, attempt, problem.retry_after, problem.received)
                 attempt += 1
 
     def _classify(self, exc: Exception, what: str, creates: bool | str, rules_url: str) -> PodiumError:
