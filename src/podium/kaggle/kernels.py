@@ -13,7 +13,10 @@ leaves nothing to keep in sync. Datasets are used for what is big and slow to ch
 when the kernel has no internet (`weights_file`, uploaded as <owner>/<slug>-weights by `make kernel`).
 
 Kernel settings (accelerator, privacy, internet, extra datasets) are not training settings, so they live
-in a small KernelSpec YAML (`KERNEL=kernel.yaml`), not in ExperimentConfig.
+in a small KernelSpec YAML (`KERNEL=kernel.yaml`), not in ExperimentConfig. load_kernel_spec is the one
+place they are read, and it checks each value against its field's type (a quoted "false" is not False).
+podium-kernel.json records the run a kernel runs (run_record); make push carries it into push.json and
+make submit refuses a pushed version of another run (pushed_run_changes).
 
 `mode: inference` renders a code competition's offline kernel instead: no training, internet off, the
 trained run packaged as a dataset (podium.kaggle.inference.package_run) or read from a training kernel's output,
