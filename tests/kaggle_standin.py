@@ -17,7 +17,9 @@ Every request is logged as "METHOD /path -> status" (`server.log`). Faults are s
 with `server.fail(...)`: an HTTP status (with Retry-After, in seconds or as an HTTP date), a connection
 reset before the request is handled, after it was handled (the client never hears the answer), in the
 middle of an upload body, or an answer cut off (`reset="cut-body"`: Content-Length announced, half the
-body sent, connection closed). `server.late_list = N` hides each new submission from the next N
+body sent, connection closed), or handled and then answered with a body the client cannot read
+(`garble=True`: cut JSON, an HTML page with status 200). ListSubmissions pages (`submissions_page` rows at
+most, an opaque nextPageToken). `server.late_list = N` hides each new submission from the next N
 ListSubmissions calls, as Kaggle lists a new submission only some seconds after creating it.
 """
 
@@ -52,6 +54,8 @@ class Fault:
     content_type: str = "application/json"
     times: int = 1
     after: int = 0  # let this many matching requests through first
+    garble: bool = False  # handle the request (Kaggle acts), then answer `status` (200) with `body` raw
+    hold: tuple | None = None  # (reached, release) threading.Events: say the request arrived, wait to go on
 
 
 @dataclass
@@ -99,6 +103,10 @@ class KaggleStandIn:
         self.ranges: list[str] = []  # Range headers of file GETs (a resumed download asks for the rest)
         self.public_score = "0.91250"
         self.default_kernel_plan = ["QUEUED", "RUNNING", "COMPLETE"]
+        self.submissions_page = 20  # the most rows one ListSubmissions page holds, whatever pageSize asks
+        self.pages_served: list[tuple[int, int]] = []  # (first row, rows) of each ListSubmissions page
+        self._page_tokens: dict[str, int] = {}
+        self._listing: dict[str, list[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self._next = 1000
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
@@ -245,11 +253,32 @@ class KaggleStandIn:
         return 200, {"message": "Your submission was successfully saved", "ref": sub.ref}, {}
 
     def _api_ListSubmissions(self, body, base):
+        """Newest first, paged as Kaggle pages it: at most min(pageSize, submissions_page) rows, and an opaque
+        nextPageToken while more remain. A listing (first page) is what advances hidden / pending rows."""
         comp = self._competition(body)
         if isinstance(comp, tuple):
             return comp
+        token = str(body.get("pageToken") or "")
+        if token:
+            start = self._page_tokens.get(token)
+            if start is None:
+                return _error(400, f"Invalid page token {token}")
+            rows = self._listing.get(body["competitionName"], [])
+        else:
+            start, rows = 0, self._list_rows(body["competitionName"])
+            self._listing[body["competitionName"]] = rows
+        size = min(int(body.get("pageSize") or 20), self.submissions_page)
+        page = rows[start:start + size]
+        next_token = ""
+        if start + size < len(rows):
+            next_token = f"CgQ{self.new_id()}x"  # opaque, as Kaggle's are
+            self._page_tokens[next_token] = start + size
+        self.pages_served.append((start, len(page)))
+        return 200, {"submissions": page, "nextPageToken": next_token}, {}
+
+    def _list_rows(self, slug: str) -> list[dict[str, Any]]:
         rows = []
-        for sub in reversed(self.submissions.get(body["competitionName"], [])):
+        for sub in reversed(self.submissions.get(slug, [])):
             if sub.hidden_lists > 0:  # created, but not listed yet
                 sub.hidden_lists -= 1
                 continue
@@ -262,7 +291,7 @@ class KaggleStandIn:
             if sub.status == "COMPLETE":
                 row["publicScore"] = sub.public_score
             rows.append(row)
-        return 200, {"submissions": rows}, {}
+        return rows
 
     def _api_GetSubmissionLimits(self, body, base):
         return 200, {"numAllowedNow": 5}, {}
@@ -414,11 +443,12 @@ def _handler_for(server: KaggleStandIn):
             return self.rfile.read(length) if length else b""
 
         def _send(self, status: int, payload: Any = None, headers: dict[str, str] | None = None,
-                  raw: bytes | None = None, content_type: str = "application/json") -> None:
+                  raw: bytes | None = None, content_type: str = "application/json", record: bool = True) -> None:
             data = raw if raw is not None else (json.dumps(payload).encode() if payload is not None else b"")
             cut = getattr(self, "cut_body", False) and len(data) > 1
             # before answering: a client that has its answer must find it logged
-            self._record(f"{status} CUT after {len(data) // 2} of {len(data)} bytes" if cut else status)
+            if record:
+                self._record(f"{status} CUT after {len(data) // 2} of {len(data)} bytes" if cut else status)
             self.send_response(status)
             for key, value in (headers or {}).items():
                 self.send_header(key, value)
@@ -475,7 +505,12 @@ def _handler_for(server: KaggleStandIn):
                 return
             body = self._body()
             server.bodies.append((self._name(), body))
-            if fault is not None and fault.reset != "after" and self._apply_fault_before(fault):
+            if fault is not None and fault.hold is not None:
+                reached, release = fault.hold
+                reached.set()
+                release.wait(30)
+                fault = None
+            if fault is not None and fault.reset != "after" and not fault.garble and self._apply_fault_before(fault):
                 return
             if not self._authorised():
                 self._send(401, {"code": 401, "message": "Unauthenticated"})
@@ -489,6 +524,11 @@ def _handler_for(server: KaggleStandIn):
             if fault is not None and fault.reset == "after":
                 self._record(f"{status} handled, then RESET")
                 self._reset()
+                return
+            if fault is not None and fault.garble:  # acted; the answer cannot be read
+                server.log.append(f"{self._name()} -> {status} handled, then a garbled answer")
+                self._send(fault.status or 200, raw=(fault.body or "").encode(), content_type=fault.content_type,
+                           record=False)
                 return
             self._send(status, payload, headers)
 

@@ -186,7 +186,9 @@ def test_make_kernel_uploads_the_packaged_run_once_then_skips_it(untrained_run, 
     standin.clear_log()
     assert main(["kernel", *args]) == 0
     assert "run dataset unchanged, not uploaded" in capsys.readouterr().out
-    assert not [line for line in standin.log if "Dataset" in line or "Blob" in line]
+    # only asked whether Kaggle still has it (a dataset deleted there would be uploaded again)
+    assert [line.split("/")[-1] for line in standin.log if "Dataset" in line or "Blob" in line] == [
+        "GetDatasetStatus -> 200"]
     meta = json.loads((tmp_path / "kernels" / "podium-demo" / "kernel-metadata.json").read_text())
     assert meta["dataset_sources"] == [ref] and meta["enable_internet"] is False
 

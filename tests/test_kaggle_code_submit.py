@@ -38,10 +38,14 @@ def pushed(standin, tmp_path, status="COMPLETE", version=2) -> Path:
     """What `make push` + `make status` leave: the kernel on Kaggle and kernels/<slug>/push.json."""
     from podium.io import write_json
 
+    from podium.config import load_config
+
     standin.kernels[REF] = Kernel(ref=REF, versions=[{}] * version)
     folder = tmp_path / "kernels" / "podium-codedemo"
+    run = load_config(None, {"name": "codedemo", "competition": str(tmp_path / "tiny-code.yaml")})
     write_json(folder / "push.json", {"ref": REF, "version": version, "url": "", "token": "f00d", "pushed_at": 0.0,
-                                      "seen_active": True, "status": status})
+                                      "seen_active": True, "status": status, "run_id": run.run_id,
+                                      "config_hash": run.config_hash(), "run_digest": "", "settings": None})
     return folder
 
 

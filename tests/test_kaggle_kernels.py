@@ -17,6 +17,8 @@ from podium.errors import PodiumError
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 
+STATUS_200 = "POST /api/v1/datasets.DatasetApiService/GetDatasetStatus -> 200"  # "do you still have it?"
+
 
 @pytest.fixture
 def cfg(tmp_path):
@@ -103,7 +105,9 @@ def test_weights_dataset_is_created_then_versioned_only_when_changed(cfg, tmp_pa
     (version1,) = standin.datasets["podium-tester/podium-demo-weights"]
     assert list(version1["files"].values()) == [weights.read_bytes()]
     standin.clear_log()
-    assert publish_weights(session, rendered.weights_dataset) is None and standin.log == []
+    # unchanged: only Kaggle is asked whether it still has the dataset
+    assert publish_weights(session, rendered.weights_dataset) is None and standin.log == [STATUS_200]
+    standin.clear_log()
     weights.write_bytes(b"\x89HDF" + b"v" * 200)
     rendered = render(cfg, tmp_path, weights_file=str(weights))
     publish_weights(session, rendered.weights_dataset)
@@ -436,7 +440,8 @@ def test_publish_dataset_creates_skips_then_versions_a_folder_tree(tmp_path, sta
     assert version1["files"]["demo-x/fold-1/best.keras"] == (folder / "demo-x/fold-1/best.keras").read_bytes()
     standin.clear_log()
     (folder / "demo-x" / "config.json").touch()  # a new mtime, same content: still unchanged
-    assert publish_dataset(session, folder, "podium run demo-x") is None and standin.log == []
+    assert publish_dataset(session, folder, "podium run demo-x") is None and standin.log == [STATUS_200]
+    standin.clear_log()
     before = content_digest(folder)
     (folder / "demo-x" / "fold-1" / "best.keras").write_bytes(b"PK\x03\x04retrained" + b"\1" * 64)
     assert content_digest(folder) != before
@@ -468,8 +473,8 @@ def test_a_dataset_create_whose_answer_is_lost_is_adopted(tmp_path, standin, ses
     folder = run_dataset(tmp_path)
     standin.fail("CreateDataset", reset="after")
     assert publish_dataset(session, folder, "podium run demo-x") == "podium-tester/podium-demo-run"
-    assert [line.split("/")[-1] for line in standin.log][-3:] == [  # the client's own retry re-sends it
-        "CreateDataset -> 200 handled, then RESET", "CreateDataset -> 200", "GetDatasetStatus -> 200"]
+    assert [line.split("/")[-1] for line in standin.log][-2:] == [  # never re-sent: Kaggle is asked, it has it
+        "CreateDataset -> 200 handled, then RESET", "GetDatasetStatus -> 200"]
     assert len(standin.datasets["podium-tester/podium-demo-run"]) == 1 and not standin.requests_named("Version")
     standin.clear_log()
-    assert publish_dataset(session, folder, "podium run demo-x") is None and standin.log == []
+    assert publish_dataset(session, folder, "podium run demo-x") is None and standin.log == [STATUS_200]

@@ -93,3 +93,51 @@ def test_demo_inference_kernel_rehearsed_offline_on_renamed_test_set(tmp_path, m
 
 def summary_log(work: Path) -> str:
     return (work / "kernel.log").read_text()
+
+
+# ---------------------------------------------------------------- held-back labels (issue 21, class 4)
+TEST_IDS = {f"img_{i:03d}" for i in range(500)}
+
+
+@pytest.fixture
+def spec():
+    from podium.data.competitions import load_competition
+
+    return load_competition("demo")  # id,label
+
+
+@pytest.mark.parametrize("content, said", [
+    (None, "do not exist"),
+    ("image,class\nimg_001,cat\n", "another header"),
+    ("id\nimg_001\n", "another header"),
+    ("id,label\nnot-a-test-id,cat\nzzz,dog\n", "No id of the held-back labels"),
+    ("id,label\nimg_001,cat\nimg_001,dog\n", "name an id twice"),
+    ("", "cannot be read"),
+], ids=["missing", "other-header", "no-label-column", "no-matching-id", "duplicate-id", "empty-file"])
+def test_held_back_labels_that_cannot_score_are_refused_before_the_script_runs(tmp_path, spec, content, said):
+    from podium.kaggle.rehearse import read_labels
+
+    path = tmp_path / "labels.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(PodiumError, match=said) as err:
+        read_labels(path, spec, TEST_IDS)
+    assert str(path) in err.value.what and "id,label" in err.value.fix
+
+
+def test_an_accuracy_on_a_handful_of_rows_says_how_many(tmp_path, spec):
+    from podium.kaggle.rehearse import RehearsalSummary, accuracy_line, read_labels, score_against_labels
+
+    path = tmp_path / "labels.csv"
+    path.write_text("id,label\n" + "".join(f"img_{i:03d},cat\n" for i in range(5)) + "unknown,dog\n")
+    truth = read_labels(path, spec, TEST_IDS)
+    id_map = {f"rehearse-{i:06d}": f"img_{i:03d}" for i in range(500)}
+    frame = pd.DataFrame({"id": list(id_map), "label": ["cat", "cat", "cat", "dog", "dog"] + ["cat"] * 495})
+    accuracy, rows = score_against_labels(frame, id_map, truth, spec)
+    assert (accuracy, rows) == (pytest.approx(0.6), 5)
+    summary = RehearsalSummary(folder=tmp_path, returncode=0, wall_seconds=1.0, network="none", podium_file="",
+                               inlined=True, n_test=500, accuracy=accuracy, accuracy_rows=rows)
+    line = accuracy_line(summary, path)
+    assert "0.6000 on 5 rows of 500 test images" in line and "too few" in line
+    summary.accuracy_rows = 500
+    assert accuracy_line(summary, path).endswith("0.6000 on 500 rows")

@@ -136,7 +136,7 @@ def _cmd_kernel(args) -> None:
 
 def _cmd_rehearse(args) -> None:
     # lazy: `podium --help` loads none of this
-    from podium.kaggle.rehearse import rehearse
+    from podium.kaggle.rehearse import accuracy_line, rehearse
 
     cfg, _, folder = _kernel_folder(args)
     print(f"rehearse: {folder}/podium_kernel.py offline on the test images under new ids ...", flush=True)
@@ -147,8 +147,8 @@ def _cmd_rehearse(args) -> None:
           f"({'the inlined copy' if summary.inlined else 'NOT the inlined copy'})")
     print(f"rehearse: exit {summary.returncode}, wall {summary.wall_seconds:.1f} s, {summary.n_rows} rows for "
           f"{summary.n_test} renamed test images, ids match the rebuilt sample: {summary.ids_match}")
-    if summary.accuracy is not None:
-        print(f"rehearse: accuracy against {args.labels}: {summary.accuracy:.4f}")
+    if args.labels:
+        print(f"rehearse: {accuracy_line(summary, args.labels)}")
     print(f"rehearse: summary {summary.folder / 'rehearsal.json'}, log {summary.folder / 'kernel.log'}")
     if not summary.ok:
         raise PodiumError("The rehearsal failed.", expected="exit 0, podium from the inlined copy, a valid "

@@ -8,6 +8,16 @@ and with an injectable sleep) and turns everything else into a PodiumError namin
 A call that creates something (a submission, a kernel version) is never retried blindly after a dropped
 connection: the server may have acted before the connection died. Such calls raise `OutcomeUnknown`,
 and the caller reconciles (kaggle/submit.py looks for its token in the submissions list before sending again).
+The same holds for an answer that arrived but cannot be read (cut JSON, an HTML page with status 200):
+Kaggle answered, so it may have acted. What certainly did nothing (a 429/503 refusal, a connection never
+made) is retried here, for every call, creating ones included (SaveKernel's 429 too).
+
+This is the only retry loop: the client's own (`with_retry`, urllib3's Retry on upload PUTs) sleep any
+Retry-After, an hour included, so the session turns them off (see _own_the_retries); a Retry-After over
+`RetryPolicy.max_retry_after` is refused with Kaggle's words, on every call.
+
+A client method that catches an HTTP error and raises its own (kernels_status turns a 401/403 into a
+ValueError blaming the slug) is classified by the HTTP error underneath: the message says what Kaggle said.
 
 Every transport failure (requests / urllib3 / http.client / socket families: refused, reset, timed out,
 an answer cut off mid-body) becomes a TransientError; none escapes as a traceback.
@@ -74,13 +84,15 @@ class RetryPolicy:
             return retry_after
         return exponential_wait(self.base_delay, 2, attempt, self.max_delay)
 
-    def pause(self, what: str, attempt: int, retry_after: float | None) -> float:
-        """Sleep before the next attempt. A server asking for more than max_retry_after is refused."""
+    def pause(self, what: str, attempt: int, retry_after: float | None, said: str = "") -> float:
+        """Sleep before the next attempt. A server asking for more than max_retry_after is refused, with what
+        it said."""
         delay = self.delay(attempt, retry_after)
         if delay > self.max_retry_after:
             raise PodiumError(f"Kaggle asks to wait {delay:.0f} s before {what}.",
                               expected=f"a wait under {self.max_retry_after:.0f} s",
-                              received=f"Retry-After: {delay:.0f} s", fix="run the same command later")
+                              received=f"Retry-After: {delay:.0f} s" + (f"; Kaggle said {said!r}" if said else ""),
+                              fix="run the same command later")
         self.sleep(delay)
         return delay
 
@@ -102,6 +114,7 @@ class KaggleSession:
             logging.getLogger("podium.kaggle").warning("warning: %s", warning)
         if self.api is None:
             self.api = _build_api(self.creds)
+        _own_the_retries(self.api)
         if not self.creds.username:
             username = self.call("checking the API token", self.api._introspect_token, self.creds.token)
             if not username:
@@ -128,17 +141,23 @@ class KaggleSession:
                 with contextlib.redirect_stdout(io.StringIO()):  # the client prints; podium's CLI does that
                     return fn(*args, **kwargs)
             except Exception as exc:  # noqa: BLE001 - every client failure is classified below
+                exc = _http_error_beneath(exc)  # a client-made error over Kaggle's answer: Kaggle's answer
                 if missing_ok and _status(exc) == 404:
                     return None
                 problem = self._classify(exc, what, creates, rules_url)
-                if not isinstance(problem, TransientError) or creates or attempt + 1 >= self.retry.attempts:
+                # retried: what certainly did nothing (a refusal, a connection never made); never a create
+                # whose outcome is unknown (the caller asks Kaggle first)
+                if not isinstance(problem, TransientError) or isinstance(problem, OutcomeUnknown) \
+                        or attempt + 1 >= self.retry.attempts:
                     raise problem from exc
-                self.retry.pause(what, attempt, problem.retry_after)
+                self.retry.pause(what, attempt, problem.retry_after, problem.received)
                 attempt += 1
 
     def _classify(self, exc: Exception, what: str, creates: bool | str, rules_url: str) -> PodiumError:
         status = _status(exc)
         said = self.creds.redact(_server_message(exc))
+        if status is not None and 200 <= status < 400 and _is_malformed(exc):
+            return self._malformed(exc, what, creates, status)
         if status is not None:
             if status in TRANSIENT_STATUS:
                 retry_after = _retry_after(exc, self.retry.clock) if status in (429, 503) else None
@@ -151,7 +170,8 @@ class KaggleSession:
             if status == 401:
                 return PodiumError(f"Kaggle rejected the credentials (HTTP 401) while {what}.",
                                    expected="a valid API key or token",
-                                   received=f"credentials from {self.creds.source}",
+                                   received=f"Kaggle said {said or 'HTTP 401'!r} to the credentials from "
+                                            f"{self.creds.source}",
                                    fix="create a new token at https://www.kaggle.com/settings and replace "
                                        "kaggle.json (or KAGGLE_KEY / KAGGLE_API_TOKEN)")
             if status == 403 and _from_storage(exc):  # the signed link of a redirect, not the API: not rules
@@ -167,15 +187,19 @@ class KaggleSession:
                                    received=said or "HTTP 403",
                                    fix=f"open {rules_url}, accept the rules, then run the same command again")
             if status == 403:
-                return PodiumError(f"Kaggle refused access (HTTP 403) while {what}.", expected="permission",
-                                   received=said or "HTTP 403",
-                                   fix=f"check that account '{self.username}' may do this")
+                return PodiumError(f"Kaggle refused access (HTTP 403) while {what}: the credentials in use "
+                                   f"(account '{self.username}', from {self.creds.source}) lack the permission.",
+                                   expected="permission", received=f"Kaggle said {said or 'HTTP 403'!r}",
+                                   fix=f"check that account '{self.username}' may do this (its own or a shared "
+                                       "item; a token with the needed scopes)")
             if status == 404:
                 return PodiumError(f"Kaggle found nothing (HTTP 404) while {what}.", expected="an existing name",
                                    received=said or "HTTP 404", fix="check the slug / name for typos")
             return PodiumError(f"Kaggle answered HTTP {status} while {what}.", received=said or f"HTTP {status}",
                                fix="check the request; run with VERBOSE=1 for the client's trace")
         received = self.creds.redact(f"{type(exc).__name__}: {exc}")[:300]
+        if _is_malformed(exc):
+            return self._malformed(exc, what, creates, None)
         if _is_cut(exc):
             return self._transport(f"Kaggle's answer was cut off while {what}.", exc, creates, received)
         if _is_transport(exc):
@@ -196,6 +220,17 @@ class KaggleSession:
                                received=self.creds.redact(str(exc))[:300], fix="see the message")
         raise exc  # a programming error: its traceback is the useful report
 
+    def _malformed(self, exc: Exception, what: str, creates: bool | str, status: int | None) -> TransientError:
+        """An answer that came but cannot be read: Kaggle may have acted (a create is reconciled, not resent)."""
+        body = self.creds.redact(_body_text(exc))[:200]
+        said = f"HTTP {status or 200} with a body that is not the expected JSON: {body!r}" if body else \
+            f"HTTP {status or 200} with an unreadable body ({type(exc).__name__}: {str(exc)[:120]})"
+        kind = OutcomeUnknown if _names_create(creates, _failed_url(exc)) else TransientError
+        return kind(f"Kaggle's answer could not be read while {what}.", expected="a JSON answer", received=said,
+                    fix="run the same command again: " + ("it asks Kaggle whether this took effect before "
+                                                          "sending again" if kind is OutcomeUnknown else
+                                                          "it is only a read"))
+
     def _transport(self, what: str, exc: Exception, creates: bool | str, received: str) -> TransientError:
         unknown = not _never_sent(exc) and _names_create(creates, _failed_url(exc))
         kind = OutcomeUnknown if unknown else TransientError
@@ -208,13 +243,54 @@ def _status(exc: Exception) -> int | None:
 
 
 def _server_message(exc: Exception) -> str:
+    """What Kaggle said: the JSON error's message, else the start of the body as text (an HTML error page)."""
     response = getattr(exc, "response", None)
     if response is None:
         return ""
     try:
-        return str(json.loads(response.text).get("message", ""))[:300]
-    except (ValueError, AttributeError):
+        text = response.text
+    except Exception:  # noqa: BLE001 - a streamed body already consumed or undecodable
         return ""
+    try:
+        parsed = json.loads(text)
+        if isinstance(parsed, dict) and parsed.get("message"):
+            return str(parsed["message"])[:300]
+    except (ValueError, TypeError):
+        pass
+    return " ".join(re.sub(r"<[^>]*>", " ", str(text or "")).split())[:200]
+
+
+def _http_error_beneath(exc: Exception) -> Exception:
+    """The HTTP error a client method caught and replaced by its own (its __context__), else exc itself."""
+    if _status(exc) is not None:
+        return exc
+    seen, item = set(), exc.__cause__ or exc.__context__
+    while item is not None and id(item) not in seen:
+        seen.add(id(item))
+        if _status(item) is not None and isinstance(item, Exception):
+            return item
+        item = item.__cause__ or item.__context__
+    return exc
+
+
+def _is_malformed(exc: BaseException) -> bool:
+    """A 2xx answer whose body is not what the client can read: JSON cut short, an HTML page, a bad shape."""
+    if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)):
+        return True
+    if isinstance(exc, (AttributeError, TypeError, KeyError, ValueError)):
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        return tb is not None and "kagglesdk" in tb.tb_frame.f_code.co_filename and \
+            "kaggle_object" in tb.tb_frame.f_code.co_filename
+    return False
+
+
+def _body_text(exc: BaseException) -> str:
+    doc = getattr(exc, "doc", None)  # json.JSONDecodeError keeps the text it could not parse
+    if isinstance(doc, str):
+        return " ".join(doc.split())
+    return _server_message(exc) if getattr(exc, "response", None) is not None else ""
 
 
 def _retry_after(exc: Exception, clock: Callable[[], float] = time.time) -> float | None:
@@ -315,6 +391,46 @@ def _from_storage(exc: Exception) -> bool:
 
     path = urlsplit(str(getattr(response, "url", "") or "")).path
     return bool(getattr(response, "history", None)) or not re.search(r"/v1/[\w.]+Service/\w+$", path)
+
+
+def _own_the_retries(api: Any) -> None:
+    """Turn off the client's hidden retry loops, so KaggleSession.call is the only one (capped, injectable).
+
+    with_retry (StartBlobUpload, CreateDataset, CreateDatasetVersion) sleeps any Retry-After for real and
+    re-sends creates; upload_complete PUTs through urllib3's Retry, which also sleeps any Retry-After. The
+    replacements run once and raise, and session.call decides (a refusal waits, capped; a lost create is
+    reconciled by its caller)."""
+    if not hasattr(api, "with_retry"):
+        return
+    api.with_retry = lambda func, *args, **kwargs: func
+    api.upload_complete = lambda path, url, quiet, resume=False: _upload_complete(api, path, url, resume)
+
+
+def _upload_complete(api: Any, path: str, url: str, resume: bool = False):
+    """The client's upload_complete (one PUT of the file, resumed where the server says) without urllib3's
+    retries: a 429/503 is raised (session.call waits, capped), a dropped connection too; another status is
+    the client's FAILED."""
+    import requests
+    from kaggle.models.kaggle_models_extended import ResumableUploadResult
+
+    size = os.path.getsize(path)
+    start = 0
+    if resume:
+        resumed = api._resume_upload(path, url, size, True)
+        if resumed.result != ResumableUploadResult.INCOMPLETE:
+            return resumed.result
+        start = resumed.start_at
+    headers = {"Content-Length": str(size - start)}
+    if start > 0:
+        headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
+    with open(path, "rb") as handle:
+        handle.seek(start)
+        response = requests.put(url, data=handle, headers=headers, timeout=600)
+    if response.status_code in (200, 201):
+        return ResumableUploadResult.COMPLETE
+    if response.status_code in TRANSIENT_STATUS:
+        response.raise_for_status()
+    return ResumableUploadResult.FAILED
 
 
 def _build_api(creds: Credentials):
@@ -439,13 +555,58 @@ def _check_free_space(raw_dir: Path, needed: int) -> None:
 
 
 # ------------------------------------------------------------------------------------ submissions
+SUBMISSIONS_PAGE = 100  # rows asked per ListSubmissions page (Kaggle may answer fewer: the token decides)
+MAX_PAGES = 1000  # a list longer than this is a server that pages in a loop
+
+
 def list_submissions(session: KaggleSession, slug: str) -> list[dict[str, Any]]:
-    """The latest submissions, newest first, as plain dicts (ref, description, status, public_score, error)."""
-    rows = session.call(f"listing submissions of '{slug}'", session.api.competition_submissions, slug,
-                        rules_url=f"https://www.kaggle.com/competitions/{slug}/rules") or []
-    return [{"ref": row.ref, "description": row.description or "", "status": row.status.name,
-             "public_score": row.public_score or "", "error": row.error_description or "",
-             "file_name": row.file_name or ""} for row in rows if row is not None]
+    """Every submission, newest first, as plain dicts (ref, description, status, public_score, error), read
+    page by page until Kaggle gives no next page token (the client's competition_submissions reads one page)."""
+    return [row for page in submission_pages(session, slug) for row in page]
+
+
+def find_submission(session: KaggleSession, slug: str, marker: str) -> dict[str, Any] | None:
+    """The submission whose description holds `marker`, looked for on every page; None when no page has it."""
+    for page in submission_pages(session, slug):
+        for row in page:
+            if marker in row["description"]:
+                return row
+    return None
+
+
+def submission_pages(session: KaggleSession, slug: str):
+    """The submissions list one page at a time (ListSubmissions with pageToken / nextPageToken)."""
+    from kagglesdk.competitions.types.competition_api_service import ApiListSubmissionsRequest
+
+    def one_page(token: str):
+        with session.api.build_kaggle_client() as kaggle:
+            request = ApiListSubmissionsRequest()
+            request.competition_name, request.page_size = slug, SUBMISSIONS_PAGE
+            if token:
+                request.page_token = token
+            else:
+                request.page = 1
+            return kaggle.competitions.competition_api_client.list_submissions(request)
+
+    seen: set[str] = set()
+    token = ""
+    for number in range(1, MAX_PAGES + 1):
+        response = session.call(f"listing submissions of '{slug}' (page {number})", one_page, token,
+                                rules_url=f"https://www.kaggle.com/competitions/{slug}/rules")
+        yield [{"ref": row.ref, "description": row.description or "", "status": row.status.name,
+                "public_score": row.public_score or "", "error": row.error_description or "",
+                "file_name": row.file_name or ""} for row in (response.submissions or []) if row is not None]
+        token = response.next_page_token or ""
+        if not token:
+            return
+        if token in seen:
+            raise TransientError(f"Kaggle's submissions list of '{slug}' pages in a loop.",
+                                 expected="a new page token or none", received=f"page token {token!r} again",
+                                 fix="run the same command again later")
+        seen.add(token)
+    raise TransientError(f"Kaggle's submissions list of '{slug}' has more than {MAX_PAGES} pages.",
+                         expected="a last page", received=f"{MAX_PAGES} pages, each with a next page token",
+                         fix="run the same command again later")
 
 
 def send_submission(session: KaggleSession, slug: str, path: Path, message: str) -> int:
@@ -453,11 +614,25 @@ def send_submission(session: KaggleSession, slug: str, path: Path, message: str)
     response = session.call(f"submitting {path.name} to '{slug}'", session.api.competition_submit, str(path),
                             message, slug, quiet=True, creates="CreateSubmission",
                             rules_url=f"https://www.kaggle.com/competitions/{slug}/rules")
-    if response.message == session.api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE or not response.ref:
+    if response.message == session.api.COMPETITION_SUBMIT_UPLOAD_FAILED_MESSAGE:
         raise TransientError(f"The upload of {path.name} did not complete; nothing was submitted.",
-                             received=response.message or "no submission reference",
-                             fix="run the same command again")
-    return int(response.ref)
+                             received=response.message, fix="run the same command again")
+    return _created_ref(session, response, f"submitting {path.name} to '{slug}'")
+
+
+def _created_ref(session: KaggleSession, response: Any, what: str) -> int:
+    """The submission reference of a create's answer. An answer without one, and without Kaggle's reason,
+    is an answer podium cannot read: Kaggle may have acted, so the outcome is unknown (never "not sent")."""
+    try:
+        ref = int(response.ref or 0)
+    except (TypeError, ValueError):
+        ref = 0
+    if ref > 0:
+        return ref
+    raise OutcomeUnknown(f"Kaggle's answer named no submission while {what}.", expected="a submission reference",
+                         received=session.creds.redact(f"HTTP 200, message {response.message or ''!r}, ref "
+                                                       f"{response.ref!r}")[:300],
+                         fix="run the same command again: it asks Kaggle for this submission before sending")
 
 
 def send_code_submission(session: KaggleSession, slug: str, kernel_ref: str, version: int, message: str,
@@ -468,12 +643,9 @@ def send_code_submission(session: KaggleSession, slug: str, kernel_ref: str, ver
                             session.api.competition_submit_code, file_name, message, slug, kernel_ref, int(version),
                             quiet=True, creates="CreateCodeSubmission",
                             rules_url=f"https://www.kaggle.com/competitions/{slug}/rules")
-    if not response.ref:
-        raise PodiumError(f"Kaggle did not accept kernel {kernel_ref} version {version} as a submission to "
-                          f"'{slug}'.", expected="a submission reference",
-                          received=session.creds.redact(response.message or "no submission reference"),
-                          fix="read Kaggle's message; check the kernel's output file and competition source")
-    return int(response.ref)
+    # a refusal comes as an HTTP error (classified in call); a 200 without a reference is an answer that
+    # cannot be read, whatever its message says: unknown, looked for before anything is sent again
+    return _created_ref(session, response, f"submitting kernel {kernel_ref} version {version} to '{slug}'")
 
 
 # --------------------------------------------------------------------------------- datasets, kernels
@@ -523,10 +695,15 @@ def push_kernel(session: KaggleSession, folder: Path, timeout_seconds: int = 0) 
                             creates=True)
     invalid = (list(response.invalid_dataset_sources or []) + list(response.invalid_competition_sources or [])
                + list(response.invalid_kernel_sources or []) + list(response.invalid_model_sources or []))
-    if response.error or not response.version_number:
+    if response.error:
         raise PodiumError("Kaggle did not accept the kernel.", expected="valid metadata and sources",
-                          received=session.creds.redact(response.error or "no version number"),
+                          received=f"Kaggle said {session.creds.redact(response.error)!r}",
                           fix=f"fix {folder / 'kernel-metadata.json'} (sources must exist and be visible to you)")
+    if not response.version_number:  # answered, but not readably: a version may have started
+        raise OutcomeUnknown(f"Kaggle's answer to the push of {folder} named no version.",
+                             expected="a version number", received=session.creds.redact(
+                                 f"HTTP 200, ref {response.ref!r}, no versionNumber")[:300],
+                             fix="run make push again: it looks for this push's version on Kaggle first")
     return {"ref": response.ref, "version": response.version_number, "url": response.url,
             "invalid_sources": invalid}
 

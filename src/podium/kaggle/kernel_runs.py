@@ -29,6 +29,7 @@ from podium.kaggle import client as kaggle_api
 from podium.backoff import Clock, PollSchedule, Polling
 from podium.errors import PodiumError
 from podium.io import hash_file, write_json, write_text
+from podium.kaggle.kernels import RUN_RECORD_KEYS
 
 ACTIVE = {"QUEUED", "RUNNING", "NEW_SCRIPT", "CANCEL_REQUESTED"}
 TERMINAL = {"COMPLETE", "ERROR", "CANCEL_ACKNOWLEDGED"}
@@ -67,7 +68,9 @@ def publish_dataset(session: kaggle_api.KaggleSession, folder: Path, notes: str)
     the pinned client uploads each top-level subfolder as <name>.zip (dir_mode="zip"), which Kaggle unpacks,
     so the kernel sees /kaggle/input/<slug>/<run_id>/fold-0/best.keras. `notes` become the version notes
     (the content hash is appended). What was last published is remembered beside the folder in
-    <folder>.uploaded.json ({ref, digest}); the digest is content_digest(folder).
+    <folder>.uploaded.json ({ref, digest}); the digest is content_digest(folder). The record skips an upload
+    only while Kaggle still has that dataset (one GetDatasetStatus): a dataset deleted on Kaggle is uploaded
+    again.
     """
     meta_path = folder / DATASET_METADATA
     if not meta_path.is_file():
@@ -80,8 +83,14 @@ def publish_dataset(session: kaggle_api.KaggleSession, folder: Path, notes: str)
     digest = content_digest(folder)
     record = folder.with_name(f"{folder.name}.uploaded.json")
     if record.is_file():
-        previous = json.loads(record.read_text(encoding="utf-8"))
-        if previous.get("ref") == ref and previous.get("digest") == digest:
+        try:
+            previous = json.loads(record.read_text(encoding="utf-8"))
+        except ValueError:
+            previous = {}  # a damaged record says nothing: upload (a version with the same files at worst)
+        # the record is a local belief: Kaggle is asked whether it still has the dataset (deleted there, or
+        # another account's credentials now) before anything is skipped
+        if isinstance(previous, dict) and previous.get("ref") == ref and previous.get("digest") == digest \
+                and kaggle_api.dataset_exists(session, ref):
             return None
     kaggle_api.create_or_version_dataset(session, folder, notes=f"{notes} (content {digest[:12]})".strip())
     write_json(record, {"ref": ref, "digest": digest})
@@ -161,15 +170,18 @@ def push(session: kaggle_api.KaggleSession, folder: Path, clock: Callable[[], fl
             return adopted  # the lost push did start a run: adopt it, start no second one
     meta = json.loads((folder / "kernel-metadata.json").read_text(encoding="utf-8"))
     _check_kernel_sources(session, folder, meta)
-    timeout = int(json.loads(rendered.read_text(encoding="utf-8")).get("timeout_seconds") or 0)
+    made_from = json.loads(rendered.read_text(encoding="utf-8"))
+    timeout = int(made_from.get("timeout_seconds") or 0)
     token = restamp_token(folder, meta.get("code_file", ""))
     state = {"ref": meta["id"], "version": None, "url": "", "token": token, "pushed_at": clock(),
              "seen_active": False, "status": OUTCOME_UNKNOWN, "timeout_seconds": timeout,
-             "previous_version": (previous or {}).get("version") or (previous or {}).get("previous_version")}
+             "previous_version": (previous or {}).get("version") or (previous or {}).get("previous_version"),
+             # what this version runs: make submit compares it with the run it is asked to submit
+             **{key: made_from[key] for key in RUN_RECORD_KEYS if key in made_from}}
     write_json(folder / "push.json", state)  # before sending: a lost answer is reconciled, never re-sent
     try:
         result = kaggle_api.push_kernel(session, folder, timeout)
-    except kaggle_api.TransientError as exc:  # a dropped connection or a 5xx/429: Kaggle may have acted
+    except kaggle_api.OutcomeUnknown as exc:  # a lost or unreadable answer, a 5xx: Kaggle may have acted
         adopted = _reconcile_quietly(session, folder, state, policy)
         if adopted is not None:
             return adopted
@@ -178,7 +190,9 @@ def push(session: kaggle_api.KaggleSession, folder: Path, clock: Callable[[], fl
                           fix="run make push EXP=... again when the network works: it first looks for this push "
                               "on Kaggle and sends only if it is still not there (make status looks too)") from exc
     except PodiumError:
-        _restore_push(folder, previous)  # Kaggle answered with a refusal: nothing was created
+        # Kaggle refused (a 4xx, a 429 retried until refused for good, a connection never made): nothing was
+        # created, so push.json goes back to what it said before
+        _restore_push(folder, previous)
         raise
     answered = str(result["ref"] or "").strip("/")
     state.update(version=result["version"], url=result["url"], status="PUSHED",
@@ -260,6 +274,15 @@ def _check_kernel_sources(session: kaggle_api.KaggleSession, folder: Path, meta:
     """Refuse, before anything is sent, a kernel source that is missing or whose run has not completed:
     Kaggle would start this run anyway, without that input (or with an older version's output)."""
     metadata = folder / "kernel-metadata.json"
+    for ref in meta.get("dataset_sources") or []:
+        if not kaggle_api.dataset_exists(session, ref):
+            ours = ref in _own_datasets(folder / "podium-kernel.json")
+            fix = ("make kernel EXP=<config> KERNEL=<spec> uploads it again (its local upload record is checked "
+                   "against Kaggle), then make push" if ours else
+                   f"publish {ref} or remove it from dataset_sources in the kernel spec, then make kernel and push")
+            raise PodiumError(f"Dataset source {ref} of this kernel does not exist on Kaggle (or is not visible to "
+                              "you); nothing was pushed.", expected="every dataset in kernel-metadata.json on Kaggle",
+                              received=f"Kaggle has no dataset {ref}", fix=fix)
     for ref in meta.get("kernel_sources") or []:
         if not kaggle_api.kernel_exists(session, ref):
             raise PodiumError("A kernel source of this kernel does not exist on Kaggle (or is not visible to you); "
@@ -270,6 +293,19 @@ def _check_kernel_sources(session: kaggle_api.KaggleSession, folder: Path, meta:
             raise PodiumError(f"Kernel source {ref} has no completed run to read from; nothing was pushed.",
                               expected="its latest run COMPLETE", received=f"{status} {failure}".strip(),
                               fix="wait for it (make status with that kernel's config), then make push again")
+
+
+def _own_datasets(rendered: Path) -> list[str]:
+    """The refs of the datasets make kernel uploads for this kernel (weights, packaged run)."""
+    if not rendered.is_file():
+        return []
+    made = json.loads(rendered.read_text(encoding="utf-8"))
+    refs = []
+    for key in ("weights_dataset", "run_dataset"):
+        meta = Path(made.get(key) or "") / DATASET_METADATA
+        if made.get(key) and meta.is_file():
+            refs.append(str(json.loads(meta.read_text(encoding="utf-8")).get("id", "")))
+    return refs
 
 
 def _restore_push(folder: Path, previous: dict | None) -> None:

@@ -13,7 +13,10 @@ leaves nothing to keep in sync. Datasets are used for what is big and slow to ch
 when the kernel has no internet (`weights_file`, uploaded as <owner>/<slug>-weights by `make kernel`).
 
 Kernel settings (accelerator, privacy, internet, extra datasets) are not training settings, so they live
-in a small KernelSpec YAML (`KERNEL=kernel.yaml`), not in ExperimentConfig.
+in a small KernelSpec YAML (`KERNEL=kernel.yaml`), not in ExperimentConfig. load_kernel_spec is the one
+place they are read, and it checks each value against its field's type (a quoted "false" is not False).
+podium-kernel.json records the run a kernel runs (run_record); make push carries it into push.json and
+make submit refuses a pushed version of another run (pushed_run_changes).
 
 `mode: inference` renders a code competition's offline kernel instead: no training, internet off, the
 trained run packaged as a dataset (podium.kaggle.inference.package_run) or read from a training kernel's output,
@@ -26,6 +29,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import difflib
+import hashlib
 import io
 import json
 import os
@@ -42,7 +46,7 @@ import yaml
 from podium.data.competitions import SPEC_DIR, load_competition
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
-from podium.io import file_sha256, read_yaml_mapping, write_json, write_text
+from podium.io import file_sha256, hash_file, read_yaml_mapping, write_json, write_text
 from podium.kaggle.inference import INFERENCE_KEYS, package_run, run_dataset_slug
 
 SCRIPT_NAME = "podium_kernel.py"
@@ -98,14 +102,58 @@ def load_kernel_spec(path: str | Path | None = None, overrides: dict[str, Any] |
             close = difflib.get_close_matches(key, known, n=1)
             raise PodiumError(f"Unknown kernel setting '{key}'.", expected=f"one of: {', '.join(known)}",
                               received=repr(key), fix=f"did you mean '{close[0]}'?" if close else "remove it")
-    if "dataset_sources" in values:
-        values["dataset_sources"] = tuple(str(v) for v in values["dataset_sources"] or ())
+    where = f"kernel spec {path}" if path else "the kernel settings"
+    for key in list(values):
+        values[key] = _typed(key, values[key], where)
     _check_mode(values)
     spec = KernelSpec(**values)
     if spec.accelerator not in ACCELERATORS:
         raise PodiumError("Unknown kernel accelerator.", expected=f"one of: {', '.join(ACCELERATORS)}",
                           received=repr(spec.accelerator), fix="set accelerator to one of the listed names")
     return spec
+
+
+_FIELD_TYPES = {f.name: f.type for f in dataclasses.fields(KernelSpec)}  # annotations, as text
+_YAML_BOOL_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
+
+
+def _typed(key: str, value: Any, where: str) -> Any:
+    """The one check of a kernel setting's type, where kernel specs are read: a quoted "false" is not False
+    (a non-empty string is true), a string is not a list (it would split into characters), a timeout is a
+    whole number of seconds >= 0. Raises a PodiumError naming the key, what it takes and what it got."""
+    kind = _FIELD_TYPES[key]
+    shown = f"{value!r} ({type(value).__name__})"
+
+    def refuse(expected: str, fix: str) -> PodiumError:
+        return PodiumError(f"Kernel setting '{key}' in {where} has the wrong type.", expected=expected,
+                           received=shown, fix=fix)
+
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        hint = f"write {key}: {str(value).strip().lower()} without quotes" if isinstance(value, str) and \
+            value.strip().lower() in _YAML_BOOL_WORDS else f"write {key}: true or {key}: false"
+        raise refuse("true or false (a YAML boolean, unquoted)", hint)
+    if kind == "int":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise refuse("a whole number of seconds (0: Kaggle's default)", f"write e.g. {key}: 3600, unquoted")
+        if value < 0:
+            raise refuse("a whole number of seconds >= 0 (0: Kaggle's default)", f"write e.g. {key}: 3600")
+        return value
+    if kind.startswith("tuple"):
+        if not isinstance(value, (list, tuple)):
+            raise refuse("a list of owner/slug names, e.g. [alice/my-data] (or one per line, '- alice/my-data')",
+                         f"write {key}: [{value}]" if isinstance(value, str) else f"write {key}: [] for none")
+        bad = [item for item in value if not isinstance(item, str) or item.count("/") != 1 or not all(item.split("/"))]
+        if bad:
+            raise PodiumError(f"Kernel setting '{key}' in {where} holds an item that is not owner/slug.",
+                              expected="a list of owner/slug names", received=repr(bad[0]),
+                              fix=f"write each item of {key} as <owner>/<dataset-slug>")
+        return tuple(value)
+    if not isinstance(value, str):  # every other setting is text
+        raise refuse("text", f"write {key}: <text> (quote it if YAML reads it as a number or a boolean), "
+                             "or remove the key for the default")
+    return value
 
 
 def _check_mode(values: dict[str, Any]) -> None:
@@ -194,7 +242,7 @@ def render_kernel(cfg: ExperimentConfig, spec: KernelSpec, owner: str, out_root:
         metadata["machine_shape"] = machine_shape
     write_json(folder / "kernel-metadata.json", metadata)
     write_text(folder / SCRIPT_NAME, kernel_script(cfg, token, weights_input))
-    write_json(folder / "podium-kernel.json", {"token": token, "config": cfg.name, "run_id": cfg.run_id,
+    write_json(folder / "podium-kernel.json", {"token": token, "config": cfg.name, **run_record(cfg, "train"),
                                                "timeout_seconds": spec.timeout_seconds,
                                                "weights_dataset": str(weights_folder or "")})
     return RenderedKernel(folder, metadata["id"], metadata, token, weights_folder)
@@ -225,12 +273,58 @@ def _render_inference(cfg: ExperimentConfig, spec: KernelSpec, owner: str, slug:
         metadata["machine_shape"] = machine_shape
     write_json(folder / "kernel-metadata.json", metadata)
     write_text(folder / SCRIPT_NAME, inference_script(cfg, token))
-    write_json(folder / "podium-kernel.json", {"token": token, "config": cfg.name, "run_id": cfg.run_id,
+    write_json(folder / "podium-kernel.json", {"token": token, "config": cfg.name, **run_record(cfg, "inference"),
                                                "mode": "inference", "run_source": spec.run_source,
                                                "run_kernel": spec.run_kernel,
                                                "timeout_seconds": spec.timeout_seconds,
                                                "run_dataset": str(run_dataset or ""), "weights_dataset": ""})
     return RenderedKernel(folder, metadata["id"], metadata, token, None, run_dataset)
+
+
+RUN_RECORD_KEYS = ("run_id", "config_hash", "run_digest", "settings")
+
+
+def run_record(cfg: ExperimentConfig, mode: str) -> dict[str, Any]:
+    """What a rendered kernel was made from, carried into push.json by `make push`: the run id, its config
+    hash, for an inference kernel the digest of the run's checkpoints and the inference-time settings.
+    `make submit` compares it with the run now (pushed_run_changes)."""
+    record: dict[str, Any] = {"run_id": cfg.run_id, "config_hash": cfg.config_hash(), "run_digest": "",
+                              "settings": None}
+    if mode == "inference":
+        record["run_digest"] = checkpoints_digest(cfg.run_dir)
+        record["settings"] = json.loads(json.dumps({key: getattr(cfg, key) for key in INFERENCE_KEYS}))
+    return record
+
+
+def checkpoints_digest(run_dir: str | Path) -> str:
+    """sha256 over the run's fold-*/best.keras (relative path and bytes); "" when it has none here."""
+    digest, found = hashlib.sha256(), sorted(Path(run_dir).glob("fold-*/best.keras"))
+    for path in found:
+        digest.update(f"{path.relative_to(run_dir).as_posix()}\0".encode())
+        hash_file(digest, path)
+    return digest.hexdigest() if found else ""
+
+
+def pushed_run_changes(pushed: dict[str, Any], cfg: ExperimentConfig) -> list[str]:
+    """How the run asked for now differs from the run the pushed kernel version was rendered from."""
+    if "run_id" not in pushed or "config_hash" not in pushed:
+        return ["push.json does not say which run was pushed (pushed by an older podium)"]
+    changes = []
+    if pushed["run_id"] != cfg.run_id:
+        changes.append(f"run {pushed['run_id']} was pushed, run {cfg.run_id} is asked for")
+    elif pushed["config_hash"] != cfg.config_hash():
+        changes.append(f"config hash {pushed['config_hash']} was pushed, {cfg.config_hash()} now")
+    if pushed.get("run_digest"):
+        now = checkpoints_digest(cfg.run_dir)
+        if now and now != pushed["run_digest"]:
+            changes.append(f"the checkpoints in {cfg.run_dir} changed since the push (retrained)")
+    if pushed.get("settings") is not None:
+        now = json.loads(json.dumps({key: getattr(cfg, key) for key in INFERENCE_KEYS}))
+        changed = sorted(k for k in set(now) | set(pushed["settings"]) if now.get(k) != pushed["settings"].get(k))
+        if changed:
+            changes.append("inference settings changed since the push: " + ", ".join(
+                f"{k} {pushed['settings'].get(k)!r} -> {now.get(k)!r}" for k in changed))
+    return changes
 
 
 def _weights_dataset(folder: Path, weights: Path, ref: str) -> Path:

@@ -73,6 +73,7 @@ class RehearsalSummary:
     ids_match: bool = False  # submission ids are exactly the rebuilt sample's, in its order
     problems: list[str] = field(default_factory=list)  # validation problems of the submission
     accuracy: float | None = None  # against held-back labels, mapped back to the original ids
+    accuracy_rows: int = 0  # how many rows the accuracy is on (test images with a held-back label)
     images_per_second: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     log: str = ""
@@ -104,6 +105,7 @@ def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_ne
     for path in (input_root, scratch, working, work / "home"):
         path.mkdir(parents=True)
     id_map, sample = _competition_tree(spec, data_root, index, input_root / spec.slug, seed)
+    truth = read_labels(labels, spec, set(id_map.values())) if labels else None  # before the script runs
     write_csv(work / "ids.csv", pd.DataFrame({"id": list(id_map), "original_id": list(id_map.values())}))
     _run_tree(cfg, rendered, input_root)
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work / "home"), "LANG": "C.UTF-8",
@@ -130,7 +132,7 @@ def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_ne
     summary = RehearsalSummary(folder=work, returncode=returncode, wall_seconds=wall, network=network,
                                podium_file=podium_file, inlined=inlined, n_test=len(id_map), log=log)
     if returncode == 0:
-        _check_outputs(summary, cfg, spec, working, sample, id_map, labels, _classes(cfg, spec, input_root))
+        _check_outputs(summary, cfg, spec, working, sample, id_map, truth, _classes(cfg, spec, input_root))
     record = {k: v for k, v in asdict(summary).items() if k != "log"}
     write_json(work / "rehearsal.json", {**record, "ok": summary.ok, "labels": str(labels or ""),
                                          "kernel_log": str(work / "kernel.log")})
@@ -224,7 +226,7 @@ def _classes(cfg, spec, input_root: Path) -> list[str]:
 
 
 def _check_outputs(summary: RehearsalSummary, cfg, spec, working: Path, sample: pd.DataFrame,
-                   id_map: dict[str, str], labels, classes: list[str]) -> None:
+                   id_map: dict[str, str], truth: pd.DataFrame | None, classes: list[str]) -> None:
     id_column, label_column = spec.submission_id_column, spec.submission_label_column
     path = working / "submission.csv"
     if not path.is_file():
@@ -241,12 +243,66 @@ def _check_outputs(summary: RehearsalSummary, cfg, spec, working: Path, sample: 
     if record.is_file():
         run = json.loads(record.read_text(encoding="utf-8"))
         summary.timings, summary.images_per_second = run.get("timings", {}), run.get("images_per_second")
-    if labels and cfg.task == "classification" and spec.resolved_submission_format == "label":
-        truth = pd.read_csv(labels, dtype=str, keep_default_na=False)
-        predicted = frame.assign(**{id_column: frame[id_column].map(id_map)})
-        merged = predicted.merge(truth, on=id_column, suffixes=("", "_true"))
-        if len(merged):
-            summary.accuracy = float((merged[label_column] == merged[f"{label_column}_true"]).mean())
+    if truth is not None and cfg.task == "classification" and spec.resolved_submission_format == "label":
+        summary.accuracy, summary.accuracy_rows = score_against_labels(frame, id_map, truth, spec)
+
+
+def read_labels(labels: str | Path, spec, test_ids: set[str]) -> pd.DataFrame:
+    """The held-back labels (<id column>,<label column>, the sample submission's header), checked before the
+    script runs: a missing file, another header, or no id among the test images is an error naming it."""
+    path = Path(labels)
+    id_column, label_column = spec.submission_id_column, spec.submission_label_column
+    fix = (f"give a CSV with the header {id_column},{label_column} and one row per labelled test image, by the "
+           "competition's test ids")
+    if not path.is_file():
+        raise PodiumError(f"The held-back labels {path} do not exist.", expected="a CSV file",
+                          received="no such file" if not path.exists() else "not a file", fix=fix)
+    try:
+        truth = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise PodiumError(f"The held-back labels {path} cannot be read as a CSV.", expected=f"{id_column},"
+                          f"{label_column} rows", received=f"{type(exc).__name__}: {str(exc)[:120]}", fix=fix) from exc
+    missing = [c for c in (id_column, label_column) if c not in truth.columns]
+    if missing:
+        raise PodiumError(f"The held-back labels {path} have another header.",
+                          expected=f"columns {id_column},{label_column} (the sample submission's)",
+                          received=f"columns {','.join(map(str, truth.columns)) or '(none)'}", fix=fix)
+    truth = truth[[id_column, label_column]]
+    duplicated = truth[id_column].duplicated()
+    if duplicated.any():
+        raise PodiumError(f"The held-back labels {path} name an id twice.", expected="each id once",
+                          received=f"{int(duplicated.sum())} repeated, e.g. {truth[id_column][duplicated].iloc[0]!r}",
+                          fix="keep one label per id; " + fix)
+    matched = int(truth[id_column].isin(test_ids).sum())
+    if matched == 0:
+        raise PodiumError(f"No id of the held-back labels {path} is a test image of the competition.",
+                          expected=f"ids among the {len(test_ids)} test ids, e.g. {sorted(test_ids)[:2]}",
+                          received=f"{len(truth)} rows, e.g. {truth[id_column].head(2).tolist()}", fix=fix)
+    return truth
+
+
+def score_against_labels(frame: pd.DataFrame, id_map: dict[str, str], truth: pd.DataFrame, spec
+                         ) -> tuple[float | None, int]:
+    """(accuracy, rows it is on): the submission mapped back to the original ids, against the labels."""
+    id_column, label_column = spec.submission_id_column, spec.submission_label_column
+    predicted = frame.assign(**{id_column: frame[id_column].map(id_map)})
+    merged = predicted.merge(truth, on=id_column, suffixes=("", "_true"))
+    if not len(merged):
+        return None, 0
+    return float((merged[label_column] == merged[f"{label_column}_true"]).mean()), len(merged)
+
+
+def accuracy_line(summary: RehearsalSummary, labels: str | Path) -> str:
+    """The accuracy with the count it is on: an accuracy on 5 of 500 test images says so."""
+    if summary.accuracy is None:
+        return (f"no accuracy against {labels} (the script failed, the task is not classification, or no row of "
+                "the submission has a label there)")
+    line = f"accuracy against {labels}: {summary.accuracy:.4f} on {summary.accuracy_rows} rows"
+    if summary.accuracy_rows < summary.n_test:
+        line += f" of {summary.n_test} test images (only those have a held-back label)"
+        if summary.accuracy_rows < min(100, summary.n_test):
+            line += "; too few to tell much"
+    return line
 
 
 def _link(source, target) -> None:

@@ -13,12 +13,22 @@ before anything is re-sent, because Kaggle lists a new submission only some seco
 already logged is not re-sent unless asked (`again`), so re-running the command only resumes the wait for
 the score (which for a code competition can take hours). A failure that certainly sent nothing (401, 403,
 a refused 429, a list that shows no such token) turns the row `failed`, with the reason in `note`.
+
+Every look reads the submissions list on every page until the token is found (Kaggle pages the list).
+An answer that cannot be read (cut JSON, an HTML 200) is an unknown outcome like a lost one. One writer per
+submission: the send phase (read the log, send, record) holds an exclusive lock on
+submissions/.locks/<competition>-<label hash>.lock, so a second `make submit` of the same file or kernel
+version at once is refused, naming the holder, and sends nothing; the wait for the score holds no lock.
+A code competition's push.json must name the run now asked for (run id, config hash, and the digest of its
+checkpoints when the kernel carries a packaged run): a run changed since the push is refused, not submitted
+under the new run's name.
 """
 
 from __future__ import annotations
 
 import csv
 import fcntl
+import hashlib
 import json
 import secrets
 import time
@@ -37,9 +47,11 @@ from podium.io import atomic_path, file_sha256
 from podium.submission.record import submission_path
 from podium.data.index import load_index
 from podium.kaggle import client as kaggle_api
-from podium.kaggle.client import OutcomeUnknown, TransientError, list_submissions, send_code_submission, send_submission
+from podium.kaggle.kernels import pushed_run_changes
+from podium.kaggle.client import OutcomeUnknown, TransientError, find_submission, send_code_submission, send_submission
 from podium.submission.validate import read_competition_sample
 from podium.tasks import get_task
+from podium.training.run_lock import exclusive_lock
 
 LOG_COLUMNS = ["time", "competition", "file", "message", "cv", "status", "public_score", "ref", "run_id",
                "token", "sha256", "note"]  # `note` came later: older logs without it read as ""
@@ -161,6 +173,14 @@ def resolve_code_target(cfg: ExperimentConfig, kernel_folder: Path,
                           config_hash=cfg.config_hash(), data_root=Path(cfg.data_dir) / spec.slug,
                           submissions_dir=Path(cfg.submissions_dir), kernel=KernelVersion(ref, version, status))
     check_kernel(target)  # a push whose outcome is unknown has no version yet: `make status` finds it
+    changes = pushed_run_changes(pushed, cfg)
+    if changes:
+        raise PodiumError(f"The kernel version pushed from {kernel_folder} does not run run {cfg.run_id} as it "
+                          "is now, so it is not submitted under that run's name.",
+                          expected=f"push.json naming run {cfg.run_id} (config {cfg.config_hash()}), as pushed",
+                          received="; ".join(changes),
+                          fix="make kernel EXP=<config> KERNEL=<spec>, make push, make status, then make submit "
+                              "again (or submit the run that was pushed: RUN=<its run id>)")
     if ref.count("/") != 1 or version < 1:
         raise PodiumError(f"{pushed_path} does not name a kernel version.", expected="ref <owner>/<slug>, version >= 1",
                           received=f"ref {ref!r}, version {version}", fix="make push again")
@@ -287,16 +307,35 @@ def submit(target: SubmitTarget, session=None, poll: PollPolicy | None = None, a
         check_kernel(target)  # likewise
         digest = ""
     log = SubmissionLog(target.submissions_dir / "log.csv")
-    previous = log.latest_of(target, digest)
     session = session or kaggle_api.KaggleSession()
+    with submission_lock(target, digest):
+        result, token = _send_phase(target, session, log, digest, again)
+    if result.status in ("submitted", "pending") and wait:
+        _wait_and_record(session, log, result, token, poll)
+    return result
+
+
+def submission_lock(target: SubmitTarget, digest: str):
+    """One writer per submission: the lock of this competition and file (or kernel version)."""
+    key = hashlib.sha1(f"{target.label}\0{digest}".encode()).hexdigest()[:12]
+    path = target.submissions_dir / ".locks" / f"{target.competition.slug}-{key}.lock"
+    return exclusive_lock(path, subject=f"The submission of {target.label} to '{target.competition.slug}'",
+                          action="make submit",
+                          fix="wait for the other `make submit` to finish (it sends once and logs it); run this "
+                              "one again then: it finds that submission in the log and waits for its score")
+
+
+def _send_phase(target: SubmitTarget, session, log: "SubmissionLog", digest: str, again: bool
+                ) -> tuple[SubmitResult, str]:
+    """Under the lock: adopt what the log (or Kaggle) already has, else log, send once, record."""
+    previous = log.latest_of(target, digest)
     slug = target.competition.slug
     if previous and previous["status"] in SETTLED and not again:
         result = SubmitResult(target, previous["message"], int(previous["ref"] or 0) or None, previous["status"],
                               previous["public_score"], adopted=True, events=["already submitted; not sent again"])
-        if previous["status"] in ("submitted", "pending") and wait:
-            _wait_and_record(session, log, result, previous["token"], poll)
-        return result
-    resumed = bool(previous and previous["status"] == "sending" and not again)
+        return result, previous["token"]
+    # a `sending` row's outcome is unknown until Kaggle is asked, --again or not: its token is looked for first
+    resumed = bool(previous and previous["status"] == "sending")
     if resumed:
         token, message = previous["token"], previous["message"]  # an earlier attempt may have arrived
     else:
@@ -317,9 +356,7 @@ def submit(target: SubmitTarget, session=None, poll: PollPolicy | None = None, a
         raise
     result.status = "submitted"
     log.update(token, status="submitted", ref=result.ref, time=_now(), note="")
-    if wait:
-        _wait_and_record(session, log, result, token, poll)
-    return result
+    return result, token
 
 
 def _send(session, target: SubmitTarget, message: str) -> int:
@@ -338,7 +375,7 @@ def _send_once(session, target: SubmitTarget, message: str, token: str, events: 
     look = True
     for attempt in range(session.retry.attempts):
         if look:
-            found = _find(list_rows(session, slug), token)
+            found = _find(session, slug, token)
             if found is not None:
                 events.append(f"found on Kaggle as submission {found['ref']}; not sent again")
                 return int(found["ref"]), True
@@ -357,11 +394,7 @@ def _send_once(session, target: SubmitTarget, message: str, token: str, events: 
                 events.append(f"found on Kaggle as submission {found['ref']}; not sent again")
                 return int(found["ref"]), True
             look = False  # just looked, for the whole window
-        except TransientError as exc:
-            last = exc
-            delay = session.retry.pause(f"submitting to '{slug}'", attempt, exc.retry_after)
-            events.append(f"attempt {attempt + 1} failed ({exc.what}); waited {delay:.0f} s, looking for it, "
-                          "then retrying")
+        # any other TransientError certainly sent nothing and was already retried by session.call: raised
     raise PodiumError(f"The submission to '{slug}' could not be confirmed after {session.retry.attempts} attempts.",
                       expected="Kaggle to accept it or list it", received=str(last),
                       fix="run the same command again: it looks for this attempt before sending") from last
@@ -376,7 +409,7 @@ def reconcile(session, slug: str, token: str, events: list[str]) -> dict[str, An
             session.retry.sleep(pause)
             waited += pause
         try:
-            found = _find(list_rows(session, slug), token)
+            found = _find(session, slug, token)
         except TransientError as exc:
             failure = exc  # the list failed too: keep looking within the window
             continue
@@ -392,13 +425,9 @@ def reconcile(session, slug: str, token: str, events: list[str]) -> dict[str, An
     return None
 
 
-def list_rows(session, slug: str) -> list[dict[str, Any]]:
-    return list_submissions(session, slug)
-
-
-def _find(rows: list[dict[str, Any]], token: str) -> dict[str, Any] | None:
-    marker = f"[podium {token}]"
-    return next((row for row in rows if marker in row["description"]), None)
+def _find(session, slug: str, token: str) -> dict[str, Any] | None:
+    """This attempt's submission, looked for on every page of the list."""
+    return find_submission(session, slug, f"[podium {token}]")
 
 
 def _wait_and_record(session, log: SubmissionLog, result: SubmitResult, token: str, poll: PollPolicy) -> None:
@@ -413,7 +442,7 @@ def wait_for_score(session, slug: str, token: str, poll: PollPolicy) -> tuple[st
     """Poll the submissions list with backoff until scored, failed, or poll.timeout: (status, score, error)."""
     polling = Polling(poll)
     while True:
-        row = _find(list_rows(session, slug), token)
+        row = _find(session, slug, token)
         if row is not None and row["status"] == "COMPLETE" and row["public_score"] != "":
             return "scored", row["public_score"], ""
         if row is not None and row["status"] == "ERROR":
