@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from podium.errors import PodiumError
+from podium.paths import check_name
 from podium.io import read_yaml_mapping
 from podium.scoring.registry import Metric, check_metric_form, resolve_metric
 from podium.task_keys import TaskName, task_keys
@@ -122,6 +123,7 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
     if "slug" not in raw:
         raise PodiumError(f"Competition spec {path} has no slug.", expected="slug: <kaggle competition slug>",
                           received=", ".join(raw) or "an empty file", fix="add a slug line")
+    check_name(raw["slug"], f"slug (competition spec {path})", "dog-breed-identification")
     spec = CompetitionSpec(**raw)
     _check_task_layout(spec, path)
     _check_contract(spec, path)
