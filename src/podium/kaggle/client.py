@@ -384,8 +384,8 @@ def list_competition_files(session: KaggleSession, slug: str, rules_url: str = "
 def _download_one(session: KaggleSession, slug: str, item: dict[str, Any], staging: Path, raw_dir: Path,
                   rules_url: str) -> None:
     landing = staging / "incoming"
-    remove_made(landing, "downloading", legacy=any_folder)
-    mark_made(landing, "downloading")
+    remove_made(landing, "downloading", legacy=any_folder)  # inside the marked staging folder; files only
+    landing.mkdir(parents=True)
     session.call(f"downloading {item['name']} of competition '{slug}'", _fetch_data_file, session.api, slug,
                  item["name"], landing, rules_url=rules_url)
     got = [p for p in landing.iterdir() if p.is_file() and not p.name.endswith(".kaggle-partial")]
