@@ -140,7 +140,8 @@ def made_pid(folder: str | os.PathLike) -> tuple[str, int] | None:
 
 def remove_stale(parent: str | os.PathLike, prefix: str) -> list[Path]:
     """Delete `parent`'s folders named `prefix`* that podium made in a process of this machine that is gone
-    (a killed writer's staging folder); unmarked folders and live writers' folders are left alone."""
+    (a killed writer's staging folder); live writers' folders are left alone, and so are unmarked ones,
+    except `<prefix><pid>` exactly, the name an older podium gave its staging folder, once that pid is gone."""
     removed = []
     try:
         entries = [p for p in Path(parent).iterdir() if p.name.startswith(prefix)]
@@ -148,6 +149,9 @@ def remove_stale(parent: str | os.PathLike, prefix: str) -> list[Path]:
         return removed
     for entry in entries:
         owner = made_pid(entry) if is_made(entry) else None
+        legacy = entry.name[len(prefix):]
+        if owner is None and legacy.isdigit() and entry.is_dir() and not entry.is_symlink():
+            owner = (_HOST, int(legacy))
         if owner is None:
             continue
         host, pid = owner

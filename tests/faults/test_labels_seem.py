@@ -164,3 +164,23 @@ def test_make_folds_with_a_holdout_prints_training_and_validation_counts(tmp_pat
     assert "per fold" not in out
     assert main(["folds", *common, "n_folds=2"]) == 0
     assert "validation images per fold: 0=10, 1=10" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_a_class_added_to_the_spec_after_training_is_refused_at_predict(tmp_path, capsys):
+    rows = [f"0{i:03d},{CLASSES[i % 2]}" for i in range(12)]
+    source, spec = _competition(tmp_path, "id,label\n" + "\n".join(rows) + "\n", n=12)
+    spec.write_text(spec.read_text() + "classes: [cat, dog]\n")
+    assert _data(capsys, tmp_path, source, spec)[0] == 0
+    common = [f"competition={spec}", f"data_dir={tmp_path / 'data'}", f"runs_dir={tmp_path / 'runs'}",
+              f"submissions_dir={tmp_path / 'subs'}", "val_split=0.25", "epochs=1", "image_size=32",
+              "batch_size=4", "verbose=0", "tta=[identity]"]
+    assert main(["train", *common]) == 0
+    spec.write_text(spec.read_text().replace("classes: [cat, dog]", "classes: [cat, dog, fox]"))
+    capsys.readouterr()
+    assert main(["predict", *common]) == 2
+    err = capsys.readouterr().err
+    assert "trained on other classes" in err and "added ['fox']" in err and "make train FORCE=1" in err
+    assert "Traceback" not in err
+    spec.write_text(spec.read_text().replace("classes: [cat, dog, fox]", "classes: [cat, dog]"))
+    assert main(["predict", *common]) == 0

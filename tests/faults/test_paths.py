@@ -181,8 +181,11 @@ def test_a_killed_report_leaves_no_staging_folder_for_good(tmp_path, runs_dir):
     assert remove_stale(runs_dir, ".report.building-") == []  # the writer is alive: nothing is taken from it
     os.kill(child.pid, signal.SIGKILL)
     child.wait()
+    older = runs_dir / f".report.building-{child.pid}"  # as an older podium named it, unmarked
+    older.mkdir()
+    (older / "index.html").write_text("half")
     build_report(runs_dir, tmp_path / "submissions")
-    assert not staging.exists()
+    assert not staging.exists() and not older.exists()
     assert live.is_dir() and (unmarked / "keep.txt").read_text() == "not podium's"
 
 
