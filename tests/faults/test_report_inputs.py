@@ -165,3 +165,15 @@ def test_no_variance_makes_no_tracking_claim(runs, tmp_path, points):
     section = page.split("CV vs public score</h2>", 1)[1].split("<h2>", 1)[0]
     assert "the same" in section and "no chart or correlation can say" in section
     assert "does not track" not in section and "ranks submissions as" not in section
+
+
+def test_a_plot_that_cannot_be_copied_is_named_and_the_page_builds(runs):
+    runs_dir, good, bad = runs
+    plot = runs_dir / bad / "plots" / "confusion.png"
+    plot.unlink()
+    plot.mkdir()  # is_file() is False: simply not shown
+    search = runs_dir / "search-demo"
+    (search / "plots" / "lr.png").mkdir(parents=True)
+    (search / "results.csv").write_text("trial,val_mean\n0,0.5\n")
+    page = _page(runs_dir)
+    assert "search-demo/plots/lr.png cannot be shown" in page and f'id="{good}"' in page

@@ -249,7 +249,10 @@ class Images:
             if source.parent.name == "plots" else Path("img") / source.parent.name / source.name
         target = self.out / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        try:
+            shutil.copyfile(source, target)
+        except OSError as exc:  # a plot replaced by a folder or unreadable: named, the page still builds
+            return f'<span class="note">({e(source)} cannot be shown: {e(type(exc).__name__)})</span>'
         return f'<img src="{e(relative.as_posix())}" alt="{e(alt)}" title="{e(alt)}">'
 
 
