@@ -137,8 +137,8 @@ audit: $(STAMP) ## fail loudly if EXP's saved split has copies across folds; PNG
 
 eda: $(STAMP) ## data report: class counts, sizes, channel stats, odd files, duplicates, samples per class
 	$(PODIUM) eda --config $(EXP) $(COMP_FLAG) $(ARGS)
-spec: $(STAMP) ## draft a competition spec from SRC=<folder of downloaded files> [OUT=<spec.yaml>], then check it
-	$(PODIUM) spec $(SRC_FLAG) $(if $(OUT),--out $(OUT),) $(FORCE_FLAG) $(ARGS)
+spec: $(STAMP) ## draft a competition spec from SRC=<folder of downloaded files> [SLUG=<kaggle slug>] [OUT=<spec.yaml>], then check it
+	$(PODIUM) spec $(SRC_FLAG) $(if $(OUT),--out $(OUT),) $(if $(SLUG),--slug $(SLUG),) $(FORCE_FLAG) $(ARGS)
 # ---- end of the data-quality block -----------------------------------------------------------------
 
 # ---- blends and the report (issue 14) -----------------------------------------------------------

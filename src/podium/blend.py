@@ -43,6 +43,7 @@ from podium.data.competitions import load_competition
 from podium.data.dataset import load_labeled_data, test_rows
 from podium.data.index import class_names, load_index
 from podium.errors import PodiumError
+from podium.paths import check_name
 from podium.io import atomic_path, read_yaml_mapping, write_csv, write_json, write_yaml
 from podium.models.localization import box_iou
 from podium.progress import progress as progress_bar
@@ -117,6 +118,9 @@ def load_blend_spec(path: str | Path | None = None, runs: list[str] | None = Non
     if len(spec.runs) < 2 or len(set(spec.runs)) != len(spec.runs):
         raise PodiumError("A blend needs at least two different runs.", expected='RUNS="<run-id> <run-id> ..."',
                           received=repr(spec.runs), fix="name two or more run ids from runs/ (each once)")
+    for run_id in spec.runs:
+        check_name(run_id, "runs", "<run-id from runs/>")
+    check_name(spec.label, "name", "b0-effnet")
     if spec.method not in METHODS:
         raise PodiumError(f"Unknown blend method {spec.method!r}.", expected=" | ".join(METHODS),
                           received=repr(spec.method), fix="method=weights (fitted), mean or rank")

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from podium.data.advice import check_config
 from podium.data.competitions import load_competition
 from podium.errors import PodiumError
+from podium.paths import check_folder, check_name
 from podium.io import parse_yaml  # a syntax error names the override, line and column
 from podium.io import read_yaml_mapping, write_yaml
 from podium.models import backbones
@@ -214,6 +215,7 @@ class ExperimentConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints(type(self))[f.name]))
         self._check_ranges()
+        self._check_paths()
         self._check_values()
 
     def _check_ranges(self) -> None:
@@ -230,6 +232,14 @@ class ExperimentConfig:
                     shown = f"{f.name}={value}" + (f" (the item {item})" if isinstance(value, list) else "")
                     raise PodiumError(f"Config key '{f.name}' is out of range.", expected=bounds.text(f.name),
                                       received=shown, fix=f"set {f.name} within that range (default: {_default(f)})")
+
+    def _check_paths(self) -> None:
+        """Names that become folders are one folder name; folder keys are not files (podium.paths)."""
+        check_name(self.name, "name")
+        if self.pseudo_run:
+            check_name(self.pseudo_run, "pseudo_run", "<run-id from runs/>")
+        for key in ("data_dir", "runs_dir", "submissions_dir"):
+            check_folder(getattr(self, key), key)
 
     def _check_values(self) -> None:
         # lazy: keras loads when a config is validated, not when podium.config is imported

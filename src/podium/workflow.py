@@ -21,8 +21,10 @@ from podium.data.extract import extract, fetch
 from podium.data.folds import index_fingerprint, load_or_make_split, read_split_record, split_fingerprint, split_notes
 from podium.data.groups import GROUP_KEY, attach_group_keys
 from podium.data.index import build_index, class_names, load_index, save_index
+from podium.data.source_files import labels_table_notes
 from podium.errors import PodiumError
 from podium.io import write_json, write_text
+from podium.paths import check_folder
 from podium.tasks.base import PredictSummary
 from podium.training.predict import predict_test, used_folds, write_task_submission
 from podium.submission.validate import read_competition_sample
@@ -43,11 +45,13 @@ class DataSummary:
     bad_files: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
     task: str = "classification"
     label_counts: dict[str, int] = field(default_factory=dict)  # readable train images per index label
+    notes: list[str] = field(default_factory=list)  # what reading the labels CSV changed (trimmed spaces)
 
 
 def prepare_data(competition: str, data_dir: str = "data", source_dir: str | None = None,
                  force: bool = False) -> DataSummary:
     """make data: fetch the files, unpack them safely, index every image (bad ones reported, not fatal)."""
+    check_folder(data_dir, "data_dir")
     spec = load_competition(competition)
     task = get_task(spec.task)
     raw_dir = Path(data_dir) / "raw" / spec.slug
@@ -71,7 +75,8 @@ def prepare_data(competition: str, data_dir: str = "data", source_dir: str | Non
     return DataSummary(root=root, extracted=extracted, n_train=int((index["split"] == "train").sum()),
                        n_test=int((index["split"] == "test").sum()), n_classes=len(class_names(index, spec, task)),
                        bad_files=list(zip(bad["path"], bad["error"])), task=spec.task,
-                       label_counts={str(k): int(v) for k, v in counts.items()})
+                       label_counts={str(k): int(v) for k, v in counts.items()},
+                       notes=labels_table_notes(spec, root))
 
 
 @dataclass
@@ -79,6 +84,7 @@ class SplitSummary:
     path: Path
     sizes: pd.Series  # validation images per fold (k-fold's -1: images in training for every fold)
     notes: list[str]  # what the split did differently from a plain stratified one (small classes)
+    holdout: bool = False  # val_split > 0: sizes are the validation and the training part, not folds
 
 
 def make_split(cfg: ExperimentConfig, force: bool = False) -> SplitSummary:
@@ -87,7 +93,7 @@ def make_split(cfg: ExperimentConfig, force: bool = False) -> SplitSummary:
     index = load_index(root / "index.parquet")
     split, path = load_or_make_split(index, root, cfg.n_folds, cfg.val_split, cfg.split_seed, force=force,
                                      group_column=spec.group_column)
-    return SplitSummary(path, split["fold"].value_counts().sort_index(), split_notes(split))
+    return SplitSummary(path, split["fold"].value_counts().sort_index(), split_notes(split), bool(cfg.val_split))
 
 
 # ---- what data a run was trained on ---------------------------------------------------------------
@@ -161,7 +167,7 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
     data = load_labeled_data(cfg, get_task(cfg.task), progress=progress)  # a split of other labels is refused here
     notes = list(read_split_record(data.split_path).get("notes", []))
     index = load_index(competition_root(cfg)[1] / "index.parquet")
-    current = data_record(index, data.split_path)
+    current = {**data_record(index, data.split_path), "classes": [str(c) for c in data.classes]}
     if cfg.pseudo_run:  # refused before any fold trains; recorded so the run says what it learned from
         check_source(cfg, data.classes, index)
         current["pseudo_run"] = cfg.pseudo_run
@@ -219,10 +225,13 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
     sample = read_competition_sample(root / spec.sample_submission, spec)
     with run_lock(cfg.run_dir, "predict"):
         data, notes = _predict_data_check(cfg, index)
+        classes = class_names(index, spec, get_task(cfg.task))
+        check_trained_classes(cfg, data.get("classes"), classes)
         folds = used_folds(cfg)
         predictions = predict_test(cfg, index, progress=progress)
+        if "classes" not in data and cfg.task in ("classification", "multilabel") and predictions.values.ndim == 2:
+            check_trained_classes(cfg, predictions.values.shape[1], classes)  # a run recorded before classes were
         path = submission_path(cfg)
-        classes = class_names(index, spec, get_task(cfg.task))
         summary = write_task_submission(cfg, spec, predictions, sample, path, classes,
                                         _class_prior(index, classes, cfg.task))
         summary.folds_used = [f.describe() for f in folds]
@@ -230,6 +239,24 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
         summary.record = write_record(cfg, path, [f.to_dict() for f in folds], data)
         write_json(cfg.run_dir / "test_predictions.json", json.loads(summary.record.read_text(encoding="utf-8")))
     return summary
+
+
+def check_trained_classes(cfg: ExperimentConfig, trained: list[str] | int | None, classes: list[str]) -> None:
+    """The model has one output per class it was trained on: a class list changed since (a class added to
+    the spec's `classes:`, one renamed or reordered) is refused, not written into a wrong submission."""
+    if trained is None or (trained == len(classes) if isinstance(trained, int) else list(trained) == list(classes)):
+        return
+    if isinstance(trained, int):
+        before, changes = f"{trained} classes (its model's outputs)", f"{len(classes)} classes now"
+    else:
+        added, gone = [c for c in classes if c not in trained], [c for c in trained if c not in classes]
+        before = f"{len(trained)} classes: {', '.join(map(str, trained[:12]))}" + (" ..." if len(trained) > 12 else "")
+        changes = "; ".join(part for part in (f"added {added}" if added else "", f"gone {gone}" if gone else "",
+                                              "" if added or gone else "the same names in another order") if part)
+    raise PodiumError(f"Run {cfg.run_id} was trained on other classes than the competition lists now.",
+                      expected=f"the classes it was trained on ({before})", received=changes,
+                      fix="retrain it on the new class list with `make train FORCE=1` (the model has one output "
+                          "per class), or set the spec's classes: back to what the run was trained on")
 
 
 def _predict_data_check(cfg: ExperimentConfig, index: pd.DataFrame) -> tuple[dict, list[str]]:

@@ -4,6 +4,7 @@ data/duplicates.py (with perceptual_hash.py, hash_search.py), data/dup_quality.p
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 from typing import Callable
 
@@ -175,6 +176,7 @@ def _cmd_spec(args) -> None:
     if not args.source:
         raise PodiumError("`podium spec` needs the folder of downloaded files.", expected="--source <folder>",
                           received="no --source", fix="make spec SRC=<folder with the competition's files>")
+    _print_slug(args)
     out = Path(args.out) if args.out else default_out(args.source, args.slug)
     if out.exists() and not args.force:
         print(f"spec: {out} exists: checking it against {args.source} (FORCE=1 drafts a new one over it)")
@@ -211,6 +213,30 @@ def _cmd_spec(args) -> None:
     classes = f" in {len(check.classes)} classes" if check.classes else ""
     print(f"spec: checked: `make data` would index {check.n_train} train images{classes} and {check.n_test} test "
           f"images. Next: make data COMP={out} SRC={args.source}; then `competition: {out}` in the experiment config")
+
+
+KAGGLE_SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # what a kaggle.com/competitions/<slug> URL holds
+
+
+def _print_slug(args) -> None:
+    """The slug names data/<slug>/, the spec file and what `make data` downloads: say which one is used and
+    how to set it; refuse one Kaggle would not have."""
+    # lazy: `podium --help` loads none of this
+    from podium.data.spec_draft import default_out
+
+    if args.slug is not None and not KAGGLE_SLUG.fullmatch(args.slug):
+        raise PodiumError("SLUG is not a Kaggle competition slug.",
+                          expected="lowercase letters, digits and single hyphens, as in "
+                                   "kaggle.com/competitions/<slug> (e.g. dog-breed-identification)",
+                          received=repr(args.slug), fix=f"make spec SRC={args.source} SLUG="
+                                                       f"{re.sub(r'[^a-z0-9]+', '-', args.slug.lower()).strip('-')}")
+    if args.slug is None:
+        folder = Path(args.source).resolve().name
+        print(f"spec: slug '{default_out(args.source).stem}' (from the folder name '{folder}'): if the competition's URL "
+              f"(kaggle.com/competitions/<slug>) says otherwise, set it: make spec SRC={args.source} SLUG=<slug> "
+              "(podium spec --slug <slug>)")
+    else:
+        print(f"spec: slug '{args.slug}'")
 
 
 def print_advice(cfg) -> None:

@@ -101,6 +101,7 @@ def _print_data(summary) -> None:
         print(f"data: {len(summary.bad_files)} unreadable image(s) skipped (listed in index.parquet):")
         for path, reason in summary.bad_files[:10]:
             print(f"  {path}: {reason}")
+    _print_notes("data", summary.notes)
 
 
 def _cmd_folds(args) -> None:
@@ -113,6 +114,16 @@ def _cmd_folds(args) -> None:
 
 
 def _print_split(summary) -> None:
+    if getattr(summary, "holdout", False):  # one validation part and one training part, not folds
+        # lazy: `podium --help` loads none of this
+        from podium.data.folds import TRAINING_FOLD_OF_HOLDOUT, VALIDATION_FOLD_OF_HOLDOUT
+
+        val = int(summary.sizes.get(VALIDATION_FOLD_OF_HOLDOUT, 0))
+        train = int(summary.sizes.get(TRAINING_FOLD_OF_HOLDOUT, 0))
+        print(f"folds: {summary.path}: holdout: {train} training images, {val} validation images "
+              f"({val / max(train + val, 1):.0%} held out)")
+        _print_notes("folds", summary.notes)
+        return
     sizes = ", ".join(f"{'training only' if k == -1 else k}={v}" for k, v in summary.sizes.items())
     print(f"folds: {summary.path}: validation images per fold: {sizes}")
     _print_notes("folds", summary.notes)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from podium.errors import PodiumError
+from podium.paths import check_name
 from podium.io import read_yaml_mapping
 from podium.scoring.registry import Metric, check_metric_form, resolve_metric
 from podium.task_keys import TaskName, task_keys
@@ -148,6 +149,7 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
                           received=", ".join(raw) or "an empty file", fix="add a slug line")
     if isinstance(raw.get("image_shape"), list):
         raw["image_shape"] = tuple(raw["image_shape"])
+    check_name(raw["slug"], f"slug (competition spec {path})", "dog-breed-identification")
     spec = CompetitionSpec(**raw)
     _check_task_layout(spec, path)
     _check_layout_fields(spec, path)

@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
+from podium.paths import check_folder, is_made, mark_made, remove_made
 from podium.experiments.synthetic_files import write_generated
 from podium.io import atomic_path, check_free_space, guarded_write, make_dirs, remove_stale_temps, write_json
 from podium.kaggle.client import download_competition
@@ -64,14 +65,15 @@ def extract(spec: CompetitionSpec, raw_dir: Path, data_root: Path, force: bool =
     marker = data_root / MARKER
     if not force and marker.is_file() and _read_marker(marker) == fingerprint:
         return False
+    check_folder(data_root.parent, "data_dir")
     needed = _unpacked_size(raw_dir)
     check_free_space(data_root.parent, needed * 1.1, "unpacking the competition",
                      "free some space, or set data_dir to a larger disk")
     staging = data_root.with_name(f".{data_root.name}.partial")
     try:
         with guarded_write(data_root, needed):  # named as the user knows it, not as the staging folder
-            shutil.rmtree(staging, ignore_errors=True)  # what a killed run left
-            staging.mkdir(parents=True)
+            remove_made(staging, "unpacking", legacy=_is_dir)  # what a killed run left (its name is podium's)
+            mark_made(staging, "unpacking the competition")
             for path in sources:
                 if path.is_symlink() and path.is_dir():
                     (staging / path.name).symlink_to(path.resolve(), target_is_directory=True)
@@ -80,12 +82,16 @@ def extract(spec: CompetitionSpec, raw_dir: Path, data_root: Path, force: bool =
                 elif path.is_file():
                     shutil.copy2(path, staging / path.name)
             (staging / MARKER).write_text(json.dumps(fingerprint, indent=1))
-            if data_root.exists():
-                shutil.rmtree(data_root)
+            remove_made(data_root, "the unpacked competition", legacy=lambda p: (p / MARKER).is_file())
             os.replace(staging, data_root)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if is_made(staging):
+            remove_made(staging, "unpacking")
     return True
+
+
+def _is_dir(folder: Path) -> bool:
+    return folder.is_dir()
 
 
 def safe_unzip(archive: Path, destination: Path) -> list[Path]:
@@ -224,7 +230,7 @@ def _copy_files(source_dir: Path, raw_dir: Path, force: bool) -> None:
                 if target.is_symlink() or target.is_file():
                     target.unlink()
                 elif target.is_dir():
-                    shutil.rmtree(target)
+                    remove_made(target, f"a copy of {path}")  # podium links folders: a real one is not podium's
                 target.symlink_to(path.resolve(), target_is_directory=True)
         elif path.is_file() and path.suffix != ".py":
             remove_stale_temps(target)

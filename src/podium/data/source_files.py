@@ -6,6 +6,8 @@ Below index.py, targets.py and cache.py, which all read them, so none of those n
 
 from __future__ import annotations
 
+import csv
+import io
 from pathlib import Path
 
 import pandas as pd
@@ -31,7 +33,59 @@ def read_labels_table(spec: CompetitionSpec, data_root: Path) -> tuple[Path, pd.
                           fix="set labels_csv in the competition spec to the CSV listed above (a deleted one comes "
                               "back with `make data FORCE=1`)" if unpacked else
                           f"run `make data COMP={spec.slug}` first, or fix labels_csv in the spec")
-    return path, pd.read_csv(path, dtype=str, keep_default_na=False)
+    return path, _parse_labels(path)[0]
+
+
+def labels_table_notes(spec: CompetitionSpec, data_root: Path) -> list[str]:
+    """What reading the labels CSV changed (cells trimmed of spaces), for `make data` to say."""
+    path = Path(data_root) / spec.labels_csv
+    return _parse_labels(path)[1] if spec.labels_csv and path.is_file() else []
+
+
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "'|'"}
+
+
+def _parse_labels(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """The labels CSV as text cells with spaces around them trimmed ("cat " would be a second class); a
+    file that is not comma-separated UTF-8 with one cell per header column is a PodiumError naming the line."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise PodiumError(f"The labels CSV {path} is not UTF-8 text.", expected="a UTF-8 CSV",
+                          received=f"byte {exc.object[exc.start]:#x} at offset {exc.start}",
+                          fix="save it as UTF-8 (Excel: 'CSV UTF-8 (comma delimited)')") from exc
+    rows = list(csv.reader(io.StringIO(text)))
+    if not rows:
+        raise PodiumError(f"The labels CSV {path} is empty.", expected="a header line and one line per image",
+                          received="an empty file", fix="copy the file again from the competition's download")
+    header = rows[0]
+    if len(header) == 1:
+        used = [sep for sep in SEPARATORS if sep in header[0]]
+        if used:
+            raise PodiumError(f"The labels CSV {path} is separated by {SEPARATORS[used[0]]}, not commas.",
+                              expected="comma-separated columns (id,label)", received=f"header {header[0]!r}",
+                              fix="save it comma-separated (Excel: 'CSV UTF-8 (comma delimited)'), e.g. "
+                                  f"python -c \"import pandas as p; p.read_csv('{path.name}', sep='{used[0]}', "
+                                  f"dtype=str).to_csv('{path.name}', index=False)\"")
+    for line, row in enumerate(rows[1:], 2):
+        if row and len(row) != len(header):
+            more = len(row) > len(header)
+            raise PodiumError(f"Line {line} of the labels CSV {path} has {len(row)} cells; its header has "
+                              f"{len(header)}.", expected=f"{len(header)} cells per line ({','.join(header)})",
+                              received=f"line {line}: {','.join(row)[:120]!r}",
+                              fix="a cell holding commas (several labels) must be quoted: 1,\"cat,dog\" - or "
+                                  "separate labels with spaces (1,cat dog), as Kaggle's multi-label CSVs do"
+                              if more else "fill the missing cells of that line, or remove it")
+    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    trimmed = frame.rename(columns=lambda c: str(c).strip()).apply(lambda column: column.str.strip())
+    changed = (trimmed.to_numpy() != frame.to_numpy())
+    notes = []
+    if changed.any():
+        row, col = map(int, next(zip(*changed.nonzero())))
+        notes.append(f"{path.name}: {int(changed.sum())} cell(s) had spaces around them and were read without "
+                     f"(e.g. {frame.iat[row, col]!r} -> {trimmed.iat[row, col]!r} in column "
+                     f"{trimmed.columns[col]!r}, line {row + 2}): \"cat \" and \"cat\" are one class")
+    return trimmed, notes
 
 
 def require_files(rows: pd.DataFrame, data_root: Path) -> None:

@@ -230,6 +230,10 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
             if by_name:
                 layout, train_dir, classes = "filename", by_name.train_dir, by_name.classes
         if not train_dir:
+            cause = labels_csv_cause(view, train_images)
+            if cause:
+                raise PodiumError(f"Cannot tell how the train images in {view.source} are labelled: {cause[0]}",
+                                  expected=cause[1], received=cause[2], fix=cause[3])
             raise PodiumError(f"Cannot tell how the train images in {view.source} are labelled.",
                               expected="a folder per class (train/<class>/<image>) or a CSV whose column names "
                                        "the train images (file name or stem) beside a label column",
@@ -383,6 +387,47 @@ class _Sample:
     submission_id: str
     test_dir: str
     matched: int
+
+
+SEPARATORS = {";": "semicolons", "\t": "tabs", "|": "'|'"}
+
+
+def labels_csv_cause(view: SourceView, train_images: list[SourceFile]) -> tuple[str, str, str, str] | None:
+    """Why no CSV labels the train images, where the cause is a known accident to a labels CSV: saved
+    with another separator, or ids that lost their leading zeros (Excel turns 0012 into 12).
+    (what, expected, received, fix), or None."""
+    stems = {PurePosixPath(f.rel).stem for f in train_images}
+    widths = {len(s) for s in stems if s.isdigit()}
+    for file in view.csvs():
+        try:
+            frame = read_csv(file)
+        except PodiumError:
+            continue
+        header = str(frame.columns[0]) if len(frame.columns) == 1 else ""
+        used = [sep for sep in SEPARATORS if sep in header]
+        if used:
+            return (f"{file.rel} is separated by {SEPARATORS[used[0]]}, not commas.",
+                    "a comma-separated labels CSV (id,label)", f"header {header!r}",
+                    f"save {file.rel} comma-separated (Excel: 'CSV UTF-8 (comma delimited)'), or convert it: "
+                    f"python -c \"import pandas as p; p.read_csv('{PurePosixPath(file.rel).name}', sep='{used[0]}', "
+                    f"dtype=str).to_csv('{PurePosixPath(file.rel).name}', index=False)\"")
+        for column in frame.columns:
+            ids = [i for i in frame[column] if i.isdigit()]
+            if not ids or not widths or len(ids) < len(frame) // 2:
+                continue
+            width = max(widths, key=lambda w: sum(i.zfill(w) in stems for i in ids))
+            padded = sum(i.zfill(width) in stems for i in ids)
+            if padded >= max(1, len(ids) // 2) and padded > sum(i in stems for i in ids):
+                example = next(i for i in ids if i.zfill(width) in stems and i not in stems)
+                return (f"column {column!r} of {file.rel} holds numbers that lost their leading zeros.",
+                        f"ids as the file names write them ({example.zfill(width)!r} for "
+                        f"{example.zfill(width)}.<ext>)", f"{example!r} ({padded} of {len(ids)} ids match a "
+                        f"file once zero-padded to {width} digits)",
+                        f"use the CSV as downloaded (a spreadsheet program drops the zeros when it saves), or "
+                        f"pad the column back: python -c \"import pandas as p; f=p.read_csv('"
+                        f"{PurePosixPath(file.rel).name}', dtype=str); f['{column}']=f['{column}'].str.zfill({width}); "
+                        f"f.to_csv('{PurePosixPath(file.rel).name}', index=False)\"")
+    return None
 
 
 def _names_below(images: list[SourceFile]) -> dict[str, tuple[set[str], set[str]]]:

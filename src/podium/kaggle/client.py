@@ -46,6 +46,7 @@ from podium.backoff import exponential_wait, waits_within
 from podium.data.competitions import CompetitionSpec
 from podium.kaggle.credentials import Credentials, find_credentials
 from podium.errors import PodiumError
+from podium.paths import any_folder, mark_made, remove_made
 from podium.extras import require
 from podium.io import write_json
 from podium.io import check_free_space  # one wording and unit choice for every free-space refusal
@@ -472,11 +473,13 @@ def download_competition(spec: CompetitionSpec, raw_dir: Path, force: bool = Fal
     wanted = [f for f in files if force or not _present(raw_dir / f["name"], f["size"])]
     _check_free_space(raw_dir, sum(f["size"] for f in wanted))
     staging = raw_dir.parent / f".{raw_dir.name}.download"
+    remove_made(staging, "downloading", legacy=any_folder)  # a killed download's (its name is podium's)
+    mark_made(staging, "downloading")
     try:
         for item in wanted:
             _download_one(session, spec.slug, item, staging, raw_dir, rules)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_made(staging, "downloading")
     write_json(manifest, {"competition": spec.slug, "files": files})
     return sorted(raw_dir.iterdir())
 
@@ -497,7 +500,7 @@ def list_competition_files(session: KaggleSession, slug: str, rules_url: str = "
 def _download_one(session: KaggleSession, slug: str, item: dict[str, Any], staging: Path, raw_dir: Path,
                   rules_url: str) -> None:
     landing = staging / "incoming"
-    shutil.rmtree(landing, ignore_errors=True)
+    remove_made(landing, "downloading", legacy=any_folder)  # inside the marked staging folder; files only
     landing.mkdir(parents=True)
     session.call(f"downloading {item['name']} of competition '{slug}'", _fetch_data_file, session.api, slug,
                  item["name"], landing, rules_url=rules_url)

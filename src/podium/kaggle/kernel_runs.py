@@ -19,7 +19,6 @@ import json
 import os
 import re
 import secrets
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -28,6 +27,7 @@ from typing import Callable
 from podium.kaggle import client as kaggle_api
 from podium.backoff import Clock, PollSchedule, Polling
 from podium.errors import PodiumError
+from podium.paths import any_folder, is_made, mark_made, remove_made
 from podium.io import hash_file, write_json, write_text
 from podium.kaggle.kernels import RUN_RECORD_KEYS
 
@@ -416,8 +416,8 @@ def download_output(session: kaggle_api.KaggleSession, folder: Path, runs_dir: s
     files, log = kaggle_api.kernel_output_files(session, pushed["ref"])
     run_dir = Path(runs_dir) / (kernel_run_id(pushed) + ("-failed" if failed else ""))
     staging = run_dir.with_name(f".{run_dir.name}.partial")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+    remove_made(staging, "downloading kernel output", legacy=any_folder)
+    mark_made(staging, "downloading kernel output")
     get = get or (lambda url: requests.get(url, timeout=300))
     rejected, saved = [], []
     try:
@@ -439,11 +439,11 @@ def download_output(session: kaggle_api.KaggleSession, folder: Path, runs_dir: s
                               expected="the files the kernel wrote", received="; ".join(rejected[:5]),
                               fix="run make output again later; nothing was written to " + str(run_dir))
         record = _check_run_record(staging, pushed)
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
+        remove_made(run_dir, "a kernel's output", legacy=lambda p: (p / "kernel.log").is_file())
         os.replace(staging, run_dir)
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if is_made(staging):
+            remove_made(staging, "downloading kernel output")
     if failed:
         where = f"read {run_dir / 'kernel.log'}" if log else f"Kaggle returned no log; see {pushed.get('url')}"
         raise PodiumError(f"Kernel {pushed['ref']} version {pushed['version']} ended {pushed['status']}; its "

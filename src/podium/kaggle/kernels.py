@@ -46,6 +46,7 @@ import yaml
 from podium.data.competitions import SPEC_DIR, load_competition
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
+from podium.paths import check_name
 from podium.io import file_sha256, hash_file, read_yaml_mapping, write_json, write_text
 from podium.kaggle.inference import INFERENCE_KEYS, package_run, run_dataset_slug
 
@@ -107,6 +108,8 @@ def load_kernel_spec(path: str | Path | None = None, overrides: dict[str, Any] |
         values[key] = _typed(key, values[key], where)
     _check_mode(values)
     spec = KernelSpec(**values)
+    if spec.slug:
+        check_name(spec.slug, "slug (kernel spec)", "podium-baseline")
     if spec.accelerator not in ACCELERATORS:
         raise PodiumError("Unknown kernel accelerator.", expected=f"one of: {', '.join(ACCELERATORS)}",
                           received=repr(spec.accelerator), fix="set accelerator to one of the listed names")

@@ -33,6 +33,7 @@ import pandas as pd
 from podium.data.dataset import competition_root
 from podium.data.index import load_index
 from podium.errors import PodiumError
+from podium.paths import mark_made, remove_made
 from podium.io import write_csv, write_json, write_text
 from podium.kaggle.inference import find_run, package_run
 from podium.submission.validate import class_submission_problems, column_problems, read_competition_sample
@@ -83,6 +84,9 @@ class RehearsalSummary:
         return self.returncode == 0 and self.inlined and self.ids_match and not self.problems
 
 
+REHEARSAL_FOLDERS = {"input", "scratch", "working", "home"}  # what a rehearsal writes into its folder
+
+
 def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_network: bool = False,
              timeout: float = 3600.0, seed: int = 0, python: str = sys.executable,
              clock: Callable[[], float] = time.perf_counter) -> RehearsalSummary:
@@ -100,7 +104,8 @@ def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_ne
     data_root = data_root.resolve()
     index = load_index(data_root / "index.parquet")
     work = folder / "rehearsal"
-    shutil.rmtree(work, ignore_errors=True)
+    remove_made(work, "a rehearsal", legacy=lambda p: {q.name for q in p.iterdir()} <= REHEARSAL_FOLDERS)
+    mark_made(work, "a rehearsal")
     input_root, scratch, working = work / "input", work / "scratch", work / "working"
     for path in (input_root, scratch, working, work / "home"):
         path.mkdir(parents=True)

@@ -43,6 +43,7 @@ from podium.backoff import PollSchedule, Polling
 from podium.data.competitions import CompetitionSpec, load_competition
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
+from podium.paths import check_name
 from podium.io import atomic_path, file_sha256
 from podium.submission.record import submission_path
 from podium.data.index import load_index
@@ -109,7 +110,7 @@ def run_config(run_id: str | None, runs_dir: str = "runs") -> ExperimentConfig:
     if not run_id:
         raise PodiumError("Nothing to submit was named.", expected="RUN=<run-id> or EXP=<config>",
                           received="neither", fix="make submit RUN=<run-id> (see runs/)")
-    saved = Path(runs_dir) / run_id / "config.yaml"
+    saved = Path(runs_dir) / check_name(run_id, "RUN", "<run-id from runs/>") / "config.yaml"
     if not saved.is_file():
         raise PodiumError(f"Run '{run_id}' has no saved config.", expected=str(saved),
                           received="no such file", fix="check the run id against the folders in runs/")

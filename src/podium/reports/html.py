@@ -12,7 +12,9 @@ blends, CV vs public score of the logged submissions with Pearson and Spearman c
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import json
 import math
 import os
@@ -26,7 +28,9 @@ import numpy as np
 import pandas as pd
 
 from podium.config import PLUMBING_KEYS
+from podium.errors import PodiumError
 from podium.io import write_text
+from podium.paths import check_folder, is_made, mark_made, remove_made, remove_stale
 from podium.reports.run_report import plot_cv_vs_public
 from podium.training.pseudo import summary_lines
 
@@ -77,22 +81,97 @@ class RunInfo:
         return self.metrics.get("kind") == "blend"
 
 
-def find_runs(runs_dir: Path) -> list[RunInfo]:
-    """Folders of runs_dir with a metrics.json (trained runs and blends), oldest first."""
+def find_runs(runs_dir: Path, notes: list[str] | None = None) -> list[RunInfo]:
+    """Folders of runs_dir with a metrics.json (trained runs and blends), oldest first. A run whose
+    metrics.json or config.yaml cannot be read or has the wrong shape is left out, with a line in `notes`."""
     import yaml
 
     found = []
     for folder in sorted(p for p in Path(runs_dir).iterdir() if p.is_dir()) if Path(runs_dir).is_dir() else []:
         metrics_path, config_path = folder / "metrics.json", folder / "config.yaml"
-        if folder.name in ("report",) or folder.name.startswith("search-") or not metrics_path.is_file():
+        if folder.name in ("report",) or folder.name.startswith(("search-", ".")) or not metrics_path.is_file():
             continue
+        metrics = None
         try:
             metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
             config = yaml.safe_load(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
-        except (ValueError, yaml.YAMLError):
-            continue  # a half-written run is shown by the next build
+        except (OSError, ValueError, yaml.YAMLError) as exc:  # UnicodeDecodeError is a ValueError
+            which = metrics_path if metrics is None else config_path
+            _note(notes, which, f"cannot be read ({type(exc).__name__}: {_first_line(exc)})")
+            continue
+        problem = run_shape_problem(metrics, config or {})
+        if problem:
+            _note(notes, config_path if problem.startswith("config.yaml") else metrics_path, problem)
+            continue
         found.append(RunInfo(folder.name, folder, metrics, config or {}))
     return sorted(found, key=lambda r: (metrics_time(r), r.run_id))
+
+
+_NUMBERS = ("cv_mean", "cv_std", "cv_tta_mean", "cv_tta_std", "in_sample_cv_mean", "wall_seconds")
+_MAPPINGS = ("weights", "run_oof_cv", "pseudo_labels", "extra")
+
+
+def run_shape_problem(metrics: object, config: object) -> str:
+    """What in a run's metrics.json / config.yaml is not of the shape podium writes ("" when all is)."""
+    if not isinstance(metrics, dict):
+        return f"metrics.json holds a {type(metrics).__name__}, not a mapping of names to values"
+    if not isinstance(config, dict):
+        return f"config.yaml holds a {type(config).__name__}, not a mapping of keys to values"
+    for key in _NUMBERS:
+        value = metrics.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            return f"metrics.json's {key} is {value!r}, not a number"
+    for key in _MAPPINGS:
+        if metrics.get(key) is not None and not isinstance(metrics[key], dict):
+            return f"metrics.json's {key} is a {type(metrics[key]).__name__}, not a mapping"
+    folds = metrics.get("folds", [])
+    if not isinstance(folds, list) or not all(isinstance(f, dict) for f in folds):
+        return "metrics.json's folds is not a list of per-fold records"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (metrics.get("weights") or {}).values()):
+        return "metrics.json's weights are not all numbers"
+    if not all(isinstance(v, dict) for v in (metrics.get("run_oof_cv") or {}).values()):
+        return "metrics.json's run_oof_cv is not a mapping of runs to {mean, std}"
+    for key in ("competition", "metric", "method", "kind"):
+        if metrics.get(key) is not None and not isinstance(metrics[key], str):
+            return f"metrics.json's {key} is {metrics[key]!r}, not text"
+    return ""
+
+
+def _note(notes: list[str] | None, path: Path, problem: str) -> None:
+    if notes is not None:
+        notes.append(f"{path}: {problem}; left out of this report (remake it, or fix the file by hand)")
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).splitlines() or [""])[0][:200]
+
+
+def read_table(path: Path, notes: list[str] | None) -> pd.DataFrame | None:
+    """A CSV podium wrote (log.csv, a search's results.csv) as text columns; None, with a note naming the
+    file, when a hand edit left it unreadable (not UTF-8, ragged rows, empty)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+        rows = list(csv.reader(io.StringIO(text)))
+        ragged = next((n for n, row in enumerate(rows[1:], 2) if row and len(row) != len(rows[0])), None)
+        if ragged:  # pandas would quietly shift the columns into an index
+            raise ValueError(f"line {ragged} has {len(rows[ragged - 1])} fields, the header {len(rows[0])}")
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except (OSError, ValueError, csv.Error, pd.errors.ParserError) as exc:
+        _note(notes, path, f"cannot be read as a CSV table ({type(exc).__name__}: {_first_line(exc)})")
+        return None
+
+
+def cv_text(mean, std, folds) -> str:
+    """'0.8624 ± 0.0100' over several folds; one fold (a holdout) has no spread to show."""
+    n = len(folds) if isinstance(folds, (list, tuple)) else int(folds or 0)
+    return score(mean) if n <= 1 else f"{score(mean)} ± {score(std)}"
+
+
+def notes_section(notes: list[str]) -> str:
+    if not notes:
+        return ""
+    return ("<h2>Left out</h2><p class=\"warn\">These files could not be read as podium writes them:</p><ul>" +
+            "".join(f"<li class=\"note\">{e(n)}</li>" for n in notes) + "</ul>")
 
 
 def metrics_time(run: RunInfo) -> float:
@@ -120,12 +199,12 @@ def correlation(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(np.corrcoef(x, y)[0, 1]), float(np.corrcoef(rx, ry)[0, 1])
 
 
-def scored_submissions(submissions_dir: Path) -> pd.DataFrame:
-    """log.csv's rows that have both a CV and a numeric public score."""
+def scored_submissions(submissions_dir: Path, notes: list[str] | None = None) -> pd.DataFrame:
+    """log.csv's rows that have both a CV and a numeric public score (none, with a note, if it is unreadable)."""
     path = Path(submissions_dir) / "log.csv"
-    if not path.is_file():
-        return pd.DataFrame(columns=["run_id", "cv", "public_score", "time", "file"])
-    log = pd.read_csv(path, dtype=str, keep_default_na=False)
+    log = read_table(path, notes) if path.is_file() else None
+    if log is None:
+        return pd.DataFrame(columns=["run_id", "cv", "public_score", "time", "file", "competition"])
     for column in ("cv", "public_score", "run_id", "time", "file", "competition"):
         if column not in log:
             log[column] = ""
@@ -170,7 +249,10 @@ class Images:
             if source.parent.name == "plots" else Path("img") / source.parent.name / source.name
         target = self.out / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        try:
+            shutil.copyfile(source, target)
+        except OSError as exc:  # a plot replaced by a folder or unreadable: named, the page still builds
+            return f'<span class="note">({e(source)} cannot be shown: {e(type(exc).__name__)})</span>'
         return f'<img src="{e(relative.as_posix())}" alt="{e(alt)}" title="{e(alt)}">'
 
 
@@ -186,10 +268,12 @@ def runs_section(runs: list[RunInfo]) -> str:
         gain = f"{float(tta) - float(cv):+.4f}" if cv is not None and tta is not None else "n/a"
         changed = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in diff.items()) or "(most common config)"
         rows.append([run.run_id, m.get("competition", ""), m.get("metric", "score"), changed,
-                     f"{score(cv)} ± {score(m.get('cv_std'))}", f"{score(tta)} ± {score(m.get('cv_tta_std'))}",
+                     cv_text(cv, m.get("cv_std"), m.get("folds", [])),
+                     cv_text(tta, m.get("cv_tta_std"), m.get("folds", [])),
                      gain, len(m.get("folds", [])), duration(m.get("wall_seconds"))])
     return ("<h2>Runs</h2><p class=\"note\">Config differences are against the most common value of each key "
-            "among these runs (paths and names left out). CV: mean ± standard deviation over folds.</p>" +
+            "among these runs (paths and names left out). CV: mean ± standard deviation over folds (a "
+            "one-fold holdout has no spread).</p>" +
             table(["run", "competition", "metric", "config differences", "CV", "CV with TTA", "TTA gain", "folds",
                    "wall time"], rows, numeric={4, 5, 6, 7}))
 
@@ -215,8 +299,9 @@ def blends_section(runs: list[RunInfo]) -> str:
                   numeric={4, 5}))
 
 
-def trust_section(submissions_dir: Path, out: Path, images: Images) -> tuple[str, int]:
-    scored = scored_submissions(submissions_dir)
+def trust_section(submissions_dir: Path, out: Path, images: Images,
+                  notes: list[str] | None = None) -> tuple[str, int]:
+    scored = scored_submissions(submissions_dir, notes)
     n = len(scored)
     parts = ["<h2>Can the CV be trusted? CV vs public score</h2>"]
     if n == 0:
@@ -227,7 +312,13 @@ def trust_section(submissions_dir: Path, out: Path, images: Images) -> tuple[str
     chart = plot_cv_vs_public(scored["cv"].tolist(), scored["public_score"].tolist(), labels,
                               out / "cv_vs_public.png")
     pearson, spearman = correlation(scored["cv"].to_numpy(), scored["public_score"].to_numpy())
-    if n < MIN_CORRELATION_POINTS:
+    flat = [name for name, column in (("CV", "cv"), ("public score", "public_score"))
+            if np.ptp(scored[column].to_numpy(dtype=float)) == 0]
+    if flat and n > 1:
+        parts.append(f"<p class=\"warn\">Every scored submission has the same {e(' and the same '.join(flat))}: "
+                     "with nothing varying, no chart or correlation can say whether the CV tracks the "
+                     "leaderboard. Submit runs whose CV differs to find out.</p>")
+    elif n < MIN_CORRELATION_POINTS:
         parts.append(f"<p class=\"warn\">Only {n} scored submission(s): a correlation needs at least "
                      f"{MIN_CORRELATION_POINTS} (and means little under 10). Submit more runs to see whether the "
                      "CV tracks the leaderboard.</p>")
@@ -250,13 +341,15 @@ def _search_folders(runs_dir: Path) -> list[Path]:
     return sorted(p for p in Path(runs_dir).glob("search-*") if (p / "results.csv").is_file())
 
 
-def searches_section(runs_dir: Path, images: Images) -> tuple[str, int]:
+def searches_section(runs_dir: Path, images: Images, notes: list[str] | None = None) -> tuple[str, int]:
     parts = ["<h2>Searches</h2>"]
     shown = 0
     for folder in _search_folders(runs_dir):
         results = folder / "results.csv"
+        frame = read_table(results, notes)
+        if frame is None:
+            continue
         shown += 1
-        frame = pd.read_csv(results, dtype=str, keep_default_na=False)
         parts.append(f"<h3>{e(folder.name)}</h3>")
         parts.append(table(list(map(str, frame.columns)), frame.head(50).values.tolist()))
         if len(frame) > 50:
@@ -297,22 +390,29 @@ def run_details(run: RunInfo, images: Images) -> str:
     return "".join(parts)
 
 
+def _guarded_details(run: RunInfo, images: Images, notes: list[str]) -> str | None:
+    """run_details, or None and a note naming the file when a hand-edited one of the run's files breaks it."""
+    try:
+        return run_details(run, images)
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, pd.errors.ParserError) as exc:
+        _note(notes, run.folder, f"its files (per_class.csv, plots, metrics.json) cannot be shown "
+                                 f"({type(exc).__name__}: {_first_line(exc)})")
+        return None
+
+
 def build_report(runs_dir: str | Path = "runs", submissions_dir: str | Path = "submissions",
                  out: str | Path | None = None, clock=time.strftime) -> BuiltReport:
     """Rebuild the report folder from scratch: written next to it, then swapped in."""
     started = time.perf_counter()
     runs_dir, submissions_dir = Path(runs_dir), Path(submissions_dir)
     out = Path(out) if out else runs_dir / "report"
-    building = out.with_name(f".{out.name}.building-{os.getpid()}")
-    shutil.rmtree(building, ignore_errors=True)
-    building.mkdir(parents=True)
+    building = _check_report_paths(runs_dir, submissions_dir, out)
     try:
         n_runs, n_blends, n_searches, n_scored = _build(runs_dir, submissions_dir, building, clock)
     except BaseException:
-        shutil.rmtree(building, ignore_errors=True)  # the previous report stays as it was
+        remove_made(building, "the report being built")  # the previous report stays as it was
         raise
-    if out.exists():
-        shutil.rmtree(out)
+    remove_made(out, "the report", legacy=_report_before_markers)
     building.rename(out)
     files = [p for p in out.rglob("*") if p.is_file()]
     return BuiltReport(page=out / "index.html", n_runs=n_runs, n_blends=n_blends, n_searches=n_searches,
@@ -320,20 +420,52 @@ def build_report(runs_dir: str | Path = "runs", submissions_dir: str | Path = "s
                        seconds=time.perf_counter() - started)
 
 
+def _check_report_paths(runs_dir: Path, submissions_dir: Path, out: Path) -> Path:
+    """Refuse, before building, an --out that podium may not replace; sweep what killed builds left; make
+    (and mark) this build's staging folder beside `out`."""
+    check_folder(runs_dir, "runs_dir")
+    check_folder(submissions_dir, "submissions_dir")
+    check_folder(out, "the report folder (--out)")
+    holds = [p for p in (runs_dir, submissions_dir) if out.resolve() == p.resolve() or out.resolve() in p.resolve().parents]
+    if holds:
+        raise PodiumError(f"The report folder {out} would replace {holds[0]}.", expected="a folder of its own",
+                          received=f"--out {out}", fix=f"leave --out unset ({runs_dir / 'report'}) or name a new folder")
+    if out.is_dir() and any(out.iterdir()) and not (is_made(out) or _report_before_markers(out)):
+        remove_made(out, "the report")  # raises: the folder holds what podium did not make
+    remove_stale(out.parent, f".{out.name}.building-")
+    building = out.with_name(f".{out.name}.building-{os.getpid()}")
+    remove_made(building, "the report being built")
+    return mark_made(building, "the report being built")
+
+
+def _report_before_markers(folder: Path) -> bool:
+    """A report an older podium wrote (no marker yet): its page, its chart and img/ only."""
+    page = folder / "index.html"
+    try:
+        head = page.read_text(encoding="utf-8", errors="replace")[:400]
+    except OSError:
+        return False
+    return "<title>podium report</title>" in head and all(
+        p.name in ("index.html", "cv_vs_public.png", "img") for p in folder.iterdir())
+
+
 def _build(runs_dir: Path, submissions_dir: Path, building: Path, clock) -> tuple[int, int, int, int]:
     """Write the page and its images into `building`; (runs, blends, searches, scored submissions)."""
     images = Images(building)
-    runs = find_runs(runs_dir)
-    trust, n_scored = trust_section(submissions_dir, building, images)
-    searches, n_searches = searches_section(runs_dir, images)
+    notes: list[str] = []
+    runs = find_runs(runs_dir, notes)
+    trust, n_scored = trust_section(submissions_dir, building, images, notes)
+    searches, n_searches = searches_section(runs_dir, images, notes)
+    shown = {r.run_id: _guarded_details(r, images, notes) for r in runs if not r.is_blend}
+    runs = [r for r in runs if r.is_blend or shown[r.run_id] is not None]  # a run that breaks is left out
     trained = [r for r in runs if not r.is_blend]
-    details = "".join(run_details(r, images) for r in trained) or "<p class=\"note\">No runs.</p>"
+    details = "".join(shown[r.run_id] for r in trained) or "<p class=\"note\">No runs.</p>"
     contents = "".join(f'<li><a href="#{e(r.run_id)}">{e(r.run_id)}</a></li>' for r in trained)
     page = (f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>podium report</title>"
             f"<style>{CSS}</style></head><body><h1>podium report</h1>"
             f"<p class=\"note\">Built by <code>make report</code> from {e(runs_dir)} and {e(submissions_dir)} "
             f"at {e(clock('%Y-%m-%d %H:%M:%S %z'))}. Regenerated each time: do not edit.</p>"
-            + runs_section(runs) + blends_section(runs) + trust + searches +
+            + notes_section(notes) + runs_section(runs) + blends_section(runs) + trust + searches +
             f"<h2>Each run</h2><ul>{contents}</ul>{details}</body></html>\n")
     write_text(building / "index.html", page)
     return len(trained), len(runs) - len(trained), n_searches, n_scored

@@ -265,7 +265,8 @@ def summary_text(metrics: RunSummary) -> str:
 def _header_lines(metrics: RunSummary) -> list[str]:
     name = metrics.get("metric", "score")
     views = list(metrics.get("tta_views") or [])
-    cv = f"CV {name} {_score(metrics['cv_mean'])} +/- {_score(metrics['cv_std'])}"
+    cv = f"CV {name} {_score(metrics['cv_mean'])}" + (
+        f" +/- {_score(metrics['cv_std'])}" if len(metrics["folds"]) > 1 else " (one fold: no spread)")
     tta = metrics.get("cv_tta_mean")
     if tta is None or not views:
         cv += "   with TTA: not run"

@@ -34,6 +34,7 @@ from podium import tasks
 from podium.config import ExperimentConfig, load_config, parse_overrides
 from podium.data.dataset import load_labeled_data
 from podium.errors import PodiumError
+from podium.paths import check_name
 from podium.extras import require
 from podium.io import read_yaml_mapping, write_yaml
 from podium.training.augment import augmentation_cost
@@ -173,7 +174,8 @@ def load_space(path: str | Path, *, base: str | Path | None = None,
     if sampler not in SAMPLERS:
         raise PodiumError("Unknown sampler in the search space.", expected=f"one of: {', '.join(SAMPLERS)}",
                           received=repr(sampler), fix="sampler: grid, random or tpe")
-    space = SearchSpace(path=path, name=str(raw.get("name") or path.stem), base=base_path,
+    name = check_name(str(raw.get("name") or path.stem), f"name (search space {path})", "lr-dropout")
+    space = SearchSpace(path=path, name=name, base=base_path,
                         overrides=search_overrides, params=params, seeds=_parse_seeds(raw.get("seeds")),
                         sampler=sampler, trials=int(raw.get("trials", 20)),
                         sampler_seed=int(raw.get("sampler_seed", 0)), storage=raw.get("storage"),

@@ -14,8 +14,9 @@ from pathlib import Path
 
 import keras
 
-from podium.io import atomic_path, make_dirs, write_text
+from podium.io import atomic_path, write_text
 from podium.models.checkpoint_files import damaged_checkpoint
+from podium.paths import mark_made
 
 
 def save_model_atomically(model: keras.Model, path: str | Path, weights_only: bool = False) -> Path:
@@ -46,7 +47,7 @@ class SafeBackupAndRestore(keras.callbacks.BackupAndRestore):
     and a damaged backup reported as such on resume."""
 
     def _save_model(self):
-        make_dirs(self.backup_dir)
+        mark_made(self.backup_dir, "the training backup", adopt=True)  # so _clear_fold_dir may delete it
         save_model_atomically(self.model, self._weights_path, weights_only=True)
         write_text(self._training_metadata_path,
                    json.dumps({"epoch": self._current_epoch, "batch": self._last_batch_seen}))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from podium.data.dataset import LabeledData, competition_root, load_labeled_data
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
 from podium.io import write_json, write_parquet
+from podium.paths import remove_made
 from podium.models.classifier import load_classifier, set_backbone_trainable
 from podium.training.pseudo import PseudoLabels, StackedImages, load_pseudo_labels
 from podium.training.run_lock import run_lock
@@ -283,7 +283,13 @@ def _clear_fold_dir(fold_dir: Path) -> None:
     """A fresh start must not append to, or compare against, an earlier run's files."""
     for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet", tasks.OOF_OUTPUTS):
         (fold_dir / name).unlink(missing_ok=True)
-    shutil.rmtree(fold_dir / "backup", ignore_errors=True)
+    remove_made(fold_dir / "backup", "a fold's training backup", legacy=_keras_backup)
+
+
+def _keras_backup(folder: Path) -> bool:
+    """A backup an older podium wrote (no marker): Keras' two files and their atomic-write temps only."""
+    return all(p.name in ("latest.weights.h5", "training_metadata.json") or p.name.startswith(".")
+               for p in folder.iterdir())
 
 
 def _read_result(path: Path) -> FoldResult:
