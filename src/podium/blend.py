@@ -63,7 +63,7 @@ from podium.scoring import calibration
 from podium.scoring.forms import from_class_probabilities, from_label_probabilities, positive_index
 from podium.scoring.registry import Metric, resolve_metric
 from podium.scoring.run_metric import recorded_metric
-from podium.submission.validate import read_sample_submission
+from podium.submission.validate import read_competition_sample
 from podium.tasks import OOF_OUTPUTS, get_task
 from podium.tasks.base import TestPredictions
 from podium.tasks.multilabel import THRESHOLDS, choose_thresholds, multi_hot, threshold_record
@@ -516,8 +516,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     blended = combine(np.stack([values for _, values in tests]), np.asarray(scores.weights),
                       spec.method).astype("float32")
 
-    sample = read_sample_submission(root / competition.sample_submission, competition.submission_id_column,
-                                    competition.submission_label_column)
+    sample = read_competition_sample(root / competition.sample_submission, competition)
     rows = test_rows(index).reset_index(drop=True)  # with the sizes the mask and box writers need
     if rows["id"].astype(str).tolist() != tests[0][0]["id"].tolist():
         raise PodiumError("The runs' test predictions are not for the index's test images now.",

@@ -24,7 +24,7 @@ from podium.errors import PodiumError
 from podium.io import write_json, write_text
 from podium.tasks.base import PredictSummary
 from podium.training.predict import predict_test, used_folds, write_task_submission
-from podium.submission.validate import read_sample_submission
+from podium.submission.validate import read_competition_sample
 from podium.submission.record import submission_path, write_record
 from podium.tasks import get_task
 from podium.training.run_lock import run_lock
@@ -59,6 +59,8 @@ def prepare_data(competition: str, data_dir: str = "data", source_dir: str | Non
         save_index(index, index_path)
     else:
         index = load_index(index_path)
+    if spec.resolved_submission_format in ("probability", "probabilities", "top_k"):  # the sample shows the form:
+        read_competition_sample(root / spec.sample_submission, spec, class_names(index, spec, task))  # refused now
     bad = index[~index["ok"]]
     counts = index.loc[(index["split"] == "train") & index["ok"], "label"].value_counts().sort_index()
     return DataSummary(root=root, extracted=extracted, n_train=int((index["split"] == "train").sum()),
@@ -208,8 +210,7 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
     require_task(cfg, spec)
     index = load_index(root / "index.parquet")
     # read first: a broken sample stops here, before minutes of prediction
-    sample = read_sample_submission(root / spec.sample_submission, spec.submission_id_column,
-                                    spec.submission_label_column)
+    sample = read_competition_sample(root / spec.sample_submission, spec)
     with run_lock(cfg.run_dir, "predict"):
         data, notes = _predict_data_check(cfg, index)
         folds = used_folds(cfg)

@@ -303,7 +303,7 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
     from podium.data.dataset import require_task, test_rows
     from podium.data.index import build_test_index
     from podium.training.predict import predict_rows, write_task_submission
-    from podium.submission.validate import read_sample_submission
+    from podium.submission.validate import read_competition_sample
 
     run_dir, competition_input, scratch = Path(run_dir), Path(competition_input), Path(scratch)
     timings: dict[str, float] = {}
@@ -324,8 +324,7 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
                           expected=f"the unpacked competition files ({spec.test_dir}/, {spec.sample_submission})",
                           received=present, fix="attach the competition to the kernel (competition_sources)")
     # read first: a broken sample stops here, before minutes of prediction
-    sample = read_sample_submission(competition_input / spec.sample_submission, spec.submission_id_column,
-                                    spec.submission_label_column)
+    sample = read_competition_sample(competition_input / spec.sample_submission, spec, classes)
     timings["load package"] = clock() - started
     mark = clock()
     rows = test_rows(build_test_index(spec, competition_input, progress=progress))

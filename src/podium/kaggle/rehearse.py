@@ -35,7 +35,7 @@ from podium.data.index import load_index
 from podium.errors import PodiumError
 from podium.io import write_csv, write_json, write_text
 from podium.kaggle.inference import find_run, package_run
-from podium.submission.validate import column_problems, read_sample_submission, submission_problems
+from podium.submission.validate import class_submission_problems, column_problems, read_competition_sample
 
 NEW_ID_PREFIX = "rehearse-"
 # Runs the rendered script: podium only from its scratch copy, and the interfaces it can see printed.
@@ -184,8 +184,7 @@ def _competition_tree(spec, data_root: Path, index: pd.DataFrame, target: Path, 
         new_id = stem if spec.submission_id == "stem" else stem + source.suffix
         _link(source, target / spec.test_dir / f"{stem}{source.suffix}")
         id_map[new_id] = str(row["id"])
-    sample = read_sample_submission(data_root / spec.sample_submission, spec.submission_id_column,
-                                    spec.submission_label_column)
+    sample = read_competition_sample(data_root / spec.sample_submission, spec)
     back = {old: new for new, old in id_map.items()}
     unknown = [i for i in sample[spec.submission_id_column] if i not in back]
     if unknown:
@@ -229,14 +228,14 @@ def _check_outputs(summary: RehearsalSummary, cfg, spec, working: Path, sample: 
     summary.n_rows = len(frame)
     summary.ids_match = id_column in frame and frame[id_column].tolist() == sample[id_column].tolist()
     if cfg.task == "classification":
-        summary.problems += submission_problems(frame, sample, id_column, label_column, classes)
+        summary.problems += class_submission_problems(frame, sample, spec, classes)
     else:
         summary.problems += column_problems(frame, sample)
     record = working / "podium-run.json"
     if record.is_file():
         run = json.loads(record.read_text(encoding="utf-8"))
         summary.timings, summary.images_per_second = run.get("timings", {}), run.get("images_per_second")
-    if labels and cfg.task == "classification":
+    if labels and cfg.task == "classification" and spec.resolved_submission_format == "label":
         truth = pd.read_csv(labels, dtype=str, keep_default_na=False)
         predicted = frame.assign(**{id_column: frame[id_column].map(id_map)})
         merged = predicted.merge(truth, on=id_column, suffixes=("", "_true"))

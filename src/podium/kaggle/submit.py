@@ -38,7 +38,7 @@ from podium.submission.record import submission_path
 from podium.data.index import load_index
 from podium.kaggle import client as kaggle_api
 from podium.kaggle.client import OutcomeUnknown, TransientError, list_submissions, send_code_submission, send_submission
-from podium.submission.validate import read_sample_submission
+from podium.submission.validate import read_competition_sample
 from podium.tasks import get_task
 
 LOG_COLUMNS = ["time", "competition", "file", "message", "cv", "status", "public_score", "ref", "run_id",
@@ -191,8 +191,7 @@ def validate_file(target: SubmitTarget) -> None:
     if not index_path.is_file():
         raise PodiumError("The competition's data is not prepared, so the submission cannot be checked.",
                           expected=str(index_path), received="no index", fix=f"make data COMP={spec.slug}")
-    sample = read_sample_submission(target.data_root / spec.sample_submission, spec.submission_id_column,
-                                    spec.submission_label_column)
+    sample = read_competition_sample(target.data_root / spec.sample_submission, spec)
     frame = pd.read_csv(target.file, dtype=str, keep_default_na=False)
     get_task(spec.task).validate_submission(frame, sample, spec, load_index(index_path))
 

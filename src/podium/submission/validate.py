@@ -3,6 +3,12 @@
 The sample submission is the contract. Ids, their spelling ("001" is not "1") and their order come from
 it, never from the file system: a test set read in directory order once turned 0.97 into 0.56. An invalid
 submission is never written, and a previous file at the same path survives a failed attempt.
+
+The sample also shows the submission's *form* (the spec's submission_format): `label` (one class name),
+`probability` (one column, P(positive_class)), `probabilities` (a column per class, named and ordered as the
+sample names them), `top_k` (k space-separated class names, best first), `number` (regression). The form
+checks here run before a byte is written; `number_problems` is the generic finite/in-range check every
+numeric form uses.
 """
 
 from __future__ import annotations
@@ -13,12 +19,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from podium.errors import PodiumError
 from podium.io import atomic_path
+from podium.scoring.forms import positive_index, top_k_indices
 
 SHOWN = 5  # how many example ids/labels a message names before saying "and N more"
+CLASS_FORMS = ("label", "probability", "probabilities", "top_k")  # what a one-label-per-image model can write
+ROW_SUM_TOLERANCE = 1e-3  # a probabilities row written with 8 significant digits sums to 1 well within this
+ROW_SUM_METRICS = ("log_loss",)  # metrics whose definition reads each row as a distribution over the classes
 
 
 # ----------------------------------------------------------------------------------------- reading
@@ -30,9 +41,36 @@ def read_sample_submission(path: str | os.PathLike, id_column: str, label_column
     A sample without the expected columns, with no rows or with repeated ids is a broken competition file;
     building a submission on it would only move the failure to the leaderboard, so it is refused here.
     """
-    path = Path(path)
-    frame = _read_csv_as_text(path, id_column, label_column)
-    _require_columns(frame, str(path), id_column, label_column)
+    return _read_sample(Path(path), id_column, [label_column])
+
+
+def read_competition_sample(path: str | os.PathLike, spec, classes: Sequence[str] | None = None) -> pd.DataFrame:
+    """The sample read with the columns the spec's submission_format writes (the id and the label column; the
+    id and a column per class for `probabilities`), and checked against that form: a sample whose shape says
+    another form (text labels where the spec says probability, one label column where it says a column per
+    class) is refused here, before anything trains or predicts. With `classes`, the class columns and
+    positive_class are checked against them too."""
+    path, form = Path(path), spec.resolved_submission_format
+    values = [] if form == "probabilities" else [spec.submission_label_column]
+    frame = _read_sample(path, spec.submission_id_column, values, fix=_missing_column_fix)
+    refuse_problems(sample_form_problems(frame, spec, classes),
+                    f"Sample submission {path} does not look like a submission_format: {form} file",
+                    expected=FORM_TEXT.get(form, form),
+                    fix="the sample decides the form: set submission_format (and the metric) in the competition "
+                        "spec to what the sample holds (`make spec` infers both; docs/competition-spec.md)")
+    return frame
+
+
+FORM_TEXT = {"label": "one class name per row",
+             "probability": "one column of numbers in 0..1: P(positive_class)",
+             "probabilities": "a column of numbers in 0..1 per class, named as the classes",
+             "top_k": "k space-separated class names per row, best first",
+             "number": "one number per row"}
+
+
+def _read_sample(path: Path, id_column: str, value_columns: Sequence[str], fix=None) -> pd.DataFrame:
+    frame = _read_csv_as_text(path, id_column, value_columns[0] if value_columns else "<one column per class>")
+    _require_columns(frame, str(path), id_column, *value_columns, fix=fix(frame, id_column) if fix else "")
     if frame.empty:
         raise PodiumError(f"Sample submission {path} has a header but no rows.",
                           expected="one row per test image",
@@ -40,6 +78,15 @@ def read_sample_submission(path: str | os.PathLike, id_column: str, label_column
                           fix="unpack the competition files again (`make data FORCE=1`)")
     _refuse_broken_sample_ids(frame[id_column], path)
     return frame
+
+
+def _missing_column_fix(frame: pd.DataFrame, id_column: str) -> str:
+    """A sample with a numeric column per class, read for one label column: say which form it is."""
+    others = [name for name in frame.columns if name != id_column]
+    if len(others) >= 2 and not frame.empty and all(_numbers_only(frame[name]) for name in others):
+        return (f"the sample holds a number column per class ({_names(others[:SHOWN])}): set submission_format: "
+                "probabilities (and its metric) in the competition spec, or run `make spec`")
+    return ""
 
 
 def _read_csv_as_text(path: Path, id_column: str, label_column: str) -> pd.DataFrame:
@@ -61,14 +108,15 @@ def _read_csv_as_text(path: Path, id_column: str, label_column: str) -> pd.DataF
                           fix="unpack the competition files again (`make data FORCE=1`)") from None
 
 
-def _require_columns(frame: pd.DataFrame, source: str, id_column: str, label_column: str) -> None:
-    missing = [name for name in (id_column, label_column) if name not in frame.columns]
+def _require_columns(frame: pd.DataFrame, source: str, id_column: str, *value_columns: str, fix: str = "") -> None:
+    wanted = [id_column, *value_columns]
+    missing = [name for name in wanted if name not in frame.columns]
     if missing:
         raise PodiumError(f"Sample submission {source} has no column {_names(missing)}.",
-                          expected=f"columns {_names([id_column, label_column])}",
+                          expected=f"columns {_names(wanted)}",
                           received=f"columns {_names(frame.columns)}",
-                          fix="set submission_id_column / submission_label_column in the competition "
-                              "spec to the names found")
+                          fix=fix or "set submission_id_column / submission_label_column in the competition "
+                                     "spec to the names found")
 
 
 def _refuse_broken_sample_ids(ids: pd.Series, path: Path) -> None:
@@ -200,6 +248,261 @@ def _did_you_mean(value: str, classes: Sequence[str]) -> str:
         lowered = [name for name in classes if name.lower() == value.lower()]
         close = lowered[:1]
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# ------------------------------------------------------------------------------------------ forms
+
+
+def number_problems(values: Sequence[Any], column: str, low: float | None = None,
+                    high: float | None = None) -> list[str]:
+    """What keeps a column from being numbers a metric can read: empty cells, text, NaN/infinite values, and
+    values outside [low, high] (either bound None: open). One sentence per kind of problem; [] when fine."""
+    texts = [_text(value).strip() for value in values]
+    numbers = _parsed(texts)
+    problems = []
+    empty = [row for row, text in enumerate(texts, start=1) if not text]
+    if empty:
+        problems.append(f"column {column!r}: {len(empty)} empty value(s), on row(s) {_few(empty)}")
+    text_rows = [row for row, (text, number) in enumerate(zip(texts, numbers), start=1)
+                 if text and number is None]
+    if text_rows:
+        problems.append(f"column {column!r}: {len(text_rows)} value(s) that are not numbers, e.g. "
+                        f"{few_quoted([texts[row - 1] for row in text_rows])}")
+    parsed = [(row, number) for row, number in enumerate(numbers, start=1) if number is not None]
+    odd = [row for row, number in parsed if not np.isfinite(number)]
+    if odd:
+        problems.append(f"column {column!r}: {len(odd)} NaN or infinite value(s), on row(s) {_few(odd)}")
+    outside = [(row, number) for row, number in parsed if np.isfinite(number) and
+               ((low is not None and number < low) or (high is not None and number > high))]
+    if outside:
+        bounds = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
+        problems.append(f"column {column!r}: {len(outside)} value(s) outside {bounds}, e.g. "
+                        f"{_few([f'{number:g} (row {row})' for row, number in outside])}")
+    return problems
+
+
+def _parsed(texts: Sequence[str]) -> list[float | None]:
+    """Each text as a float, None where it is empty or not a number ("nan" and "inf" parse: they are numbers
+    a metric cannot read, reported as such)."""
+    out: list[float | None] = []
+    for text in texts:
+        try:
+            out.append(float(text) if text else None)
+        except ValueError:
+            out.append(None)
+    return out
+
+
+def _numbers_only(column: pd.Series) -> bool:
+    """Every non-empty cell of a sample's column is a number (a sample's placeholder may be empty)."""
+    texts = [text for text in _as_text(column) if text.strip()]
+    return bool(texts) and all(number is not None for number in _parsed(texts))
+
+
+def class_column_problems(columns: Sequence[str], classes: Sequence[str]) -> list[str]:
+    """The sample's columns beyond the id against the model's classes: each names one class, each class has one."""
+    problems = []
+    unknown = [name for name in columns if name not in set(classes)]
+    if unknown:
+        named = [f"{name!r}{_did_you_mean(name, classes)}" for name in unknown[:SHOWN]]
+        more = f" and {len(unknown) - SHOWN} more" if len(unknown) > SHOWN else ""
+        problems.append(f"{len(unknown)} sample column(s) name no class: {', '.join(named)}{more} "
+                        f"(classes: {', '.join(classes[:10])}{' ...' if len(classes) > 10 else ''})")
+    absent = [name for name in classes if name not in set(columns)]
+    if absent:
+        problems.append(f"{len(absent)} class(es) have no column in the sample: {few_quoted(absent)}")
+    return problems
+
+
+def sample_form_problems(sample: pd.DataFrame, spec, classes: Sequence[str] | None = None) -> list[str]:
+    """How the sample's shape disagrees with the spec's submission_format (and, given them, with the classes).
+
+    A sample's values are placeholders, so only what a placeholder still shows is read: text where the form
+    writes numbers, numbers outside 0..1 where it writes probabilities, a label column where it writes a
+    column per class, a different count of ranked labels than k."""
+    form = spec.resolved_submission_format
+    id_column, label_column = spec.submission_id_column, spec.submission_label_column
+    others = [name for name in sample.columns if name != id_column]
+    problems: list[str] = []
+    if form == "probabilities":
+        if len(others) < 2:
+            kind = "numbers" if others and _numbers_only(sample[others[0]]) else "text labels"
+            problems.append(f"the sample has {len(others)} column(s) beyond the id ({_names(others)}, holding "
+                            f"{kind}), not a column per class: a "
+                            f"{'probability' if kind == 'numbers' else 'label'}-form sample")
+        else:
+            text = [name for name in others if not _numbers_only(sample[name])]
+            if text:
+                problems.append(f"column(s) {_names(text)} hold text, not probabilities")
+        if classes is not None and len(others) >= 2:
+            problems += class_column_problems(others, classes)
+    elif form in ("probability", "number") and label_column in sample.columns:
+        column = sample[label_column]
+        written = [text for text in _as_text(column) if text.strip()]
+        if written and not _numbers_only(column):
+            labels = list(dict.fromkeys(text for text in written if _parsed([text])[0] is None))
+            problems.append(f"column {label_column!r} holds text such as {few_quoted(labels)}, not "
+                            f"{'a probability' if form == 'probability' else 'a number'}: a label-form sample "
+                            f"(submission_format: label, a metric such as accuracy)")
+        elif written and form == "probability":
+            high = max(number for number in _parsed(written) if number is not None)
+            low = min(number for number in _parsed(written) if number is not None)
+            if low < 0 or high > 1:
+                problems.append(f"column {label_column!r} holds numbers outside 0..1 (from {low:g} to {high:g}): "
+                                "a number (regression) sample, not a probability")
+    elif form == "top_k" and label_column in sample.columns:
+        counts = {len(text.split()) for text in _as_text(sample[label_column]) if text.strip()}
+        k = spec.resolved_top_k
+        if _numbers_only(sample[label_column]) and counts == {1}:
+            problems.append(f"column {label_column!r} holds one number per row, not {k} ranked class names")
+        elif len(counts) == 1 and (found := counts.pop()) > 1 and found != k:
+            problems.append(f"the sample's rows hold {found} space-separated labels, the spec's k is {k}")
+    if form == "probability" and classes is not None:
+        try:
+            positive_index(spec.positive_class, classes)
+        except PodiumError as err:
+            problems.append(f"{err.what} (expected {err.expected})")
+    elif spec.positive_class and classes is not None and spec.positive_class not in classes:
+        problems.append(f"positive_class {spec.positive_class!r} is not a class (classes: {', '.join(classes[:10])})")
+    return problems
+
+
+def class_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, spec,
+                              classes: Sequence[str]) -> list[str]:
+    """Every way a one-label-per-image submission differs from what the competition accepts, in the spec's
+    submission_format: the sample's columns, ids and order, then the form's values; [] when valid."""
+    form = spec.resolved_submission_format
+    id_column, label_column = spec.submission_id_column, spec.submission_label_column
+    if form == "label":
+        return submission_problems(frame, sample, id_column, label_column, classes)
+    if form not in CLASS_FORMS:
+        raise PodiumError(f"A one-label-per-image model cannot write a submission of form {form!r}.",
+                          expected=f"submission_format: {' | '.join(CLASS_FORMS)}", received=form,
+                          fix="set submission_format to what the sample holds (`make spec` infers it)")
+    problems = column_problems(frame, sample)
+    if len(frame) != len(sample):
+        problems.append(f"{len(frame)} rows, the sample has {len(sample)}")
+    if _has_one(frame, id_column):
+        problems += _id_problems(_as_text(frame[id_column]), list(sample[id_column]))
+    if form == "probability" and _has_one(frame, label_column):
+        problems += number_problems(frame[label_column].tolist(), label_column, 0.0, 1.0)
+    elif form == "probabilities":
+        columns = [name for name in sample.columns if name != id_column]
+        problems += class_column_problems(columns, classes)
+        present = [name for name in columns if _has_one(frame, name)]
+        for name in present:
+            problems += number_problems(frame[name].tolist(), name, 0.0, 1.0)
+        if not problems and spec.resolved_metric.name in ROW_SUM_METRICS:
+            problems += _row_sum_problems(frame[present], spec.resolved_metric.label)
+    elif form == "top_k" and _has_one(frame, label_column):
+        problems += ranking_problems(_as_text(frame[label_column]), classes, spec.resolved_top_k)
+    return problems
+
+
+def _row_sum_problems(columns: pd.DataFrame, metric: str) -> list[str]:
+    sums = columns.astype(float).sum(axis=1).to_numpy()
+    off = [(row, total) for row, total in enumerate(sums, start=1) if abs(total - 1.0) > ROW_SUM_TOLERANCE]
+    if not off:
+        return []
+    return [f"{len(off)} row(s) whose probabilities do not sum to 1 ({metric} reads each row as a distribution), "
+            f"e.g. {_few([f'row {row}: {total:.4g}' for row, total in off])}"]
+
+
+def ranking_problems(cells: Sequence[str], classes: Sequence[str], k: int) -> list[str]:
+    """Each cell: exactly k space-separated, distinct, known class names."""
+    allowed, problems = set(classes), []
+    wrong_count = [row for row, cell in enumerate(cells, start=1) if len(cell.split()) != k]
+    if wrong_count:
+        problems.append(f"{len(wrong_count)} row(s) without exactly {k} space-separated labels, e.g. row(s) "
+                        f"{_few(wrong_count)}")
+    repeated = [row for row, cell in enumerate(cells, start=1) if len(set(cell.split())) != len(cell.split())]
+    if repeated:
+        problems.append(f"{len(repeated)} row(s) naming a label twice, e.g. row(s) {_few(repeated)}")
+    unknown = Counter(name for cell in cells for name in cell.split() if name not in allowed)
+    if unknown:
+        named = [f"{name!r}{_did_you_mean(name, classes)}" for name, _ in unknown.most_common(SHOWN)]
+        problems.append(f"{len(unknown)} label(s) not among the classes: {', '.join(named)}")
+    return problems
+
+
+def validate_class_submission(frame: pd.DataFrame, sample: pd.DataFrame, spec, classes: Sequence[str]) -> None:
+    """Raise one PodiumError naming every problem of a submission in the spec's submission_format."""
+    _require_classes(classes)
+    form = spec.resolved_submission_format
+    refuse_problems(class_submission_problems(frame, sample, spec, classes),
+                    f"The submission does not match the sample submission (submission_format: {form})",
+                    expected=f"columns {_names(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
+                             f"sample's order; {FORM_TEXT.get(form, form)}",
+                    fix="build it with podium.submission.validate.class_form_frame(sample, ids, probabilities, "
+                        "classes, spec), which takes ids, order and columns from the sample")
+
+
+def class_form_frame(sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndarray, classes: Sequence[str],
+                     spec) -> pd.DataFrame:
+    """The submission in the spec's submission_format from one softmax row per id, in the sample's order:
+    label (the most probable class), probability (P(positive_class)), probabilities (a column per class, as
+    the sample names and orders them, each row divided by its sum) or top_k (k class names, best first).
+    Numbers are written with 8 significant digits."""
+    form, classes = spec.resolved_submission_format, [str(name) for name in classes]
+    id_column, label_column = spec.submission_id_column, spec.submission_label_column
+    probs = np.asarray(probs, dtype=np.float64)
+    if probs.ndim != 2 or probs.shape != (len(ids), len(classes)):
+        raise PodiumError("Class probabilities do not match the ids and classes.",
+                          expected=f"shape ({len(ids)}, {len(classes)}): a row per id, a column per class",
+                          received=f"shape {probs.shape}", fix="pass the model's softmax outputs for these ids")
+    if form == "label":
+        values: list[str] = list(np.asarray(classes)[probs.argmax(axis=1)])
+    elif form == "probability":
+        values = [_number(p) for p in probs[:, positive_index(spec.positive_class, classes)]]
+    elif form == "top_k":
+        names = np.asarray(classes)
+        values = [" ".join(names[row]) for row in top_k_indices(probs, spec.resolved_top_k)]
+    elif form == "probabilities":
+        return _probability_columns(sample, ids, probs, classes, id_column)
+    else:
+        class_submission_problems(sample.head(0), sample, spec, classes)  # raises: not a class form
+        values = []
+    return submission_frame(sample, dict(zip((_text(i) for i in ids), values)), id_column, label_column)
+
+
+def _probability_columns(sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndarray, classes: list[str],
+                         id_column: str) -> pd.DataFrame:
+    columns = [name for name in sample.columns if name != id_column]
+    problems = class_column_problems(columns, classes)
+    if problems:
+        raise PodiumError("The sample's columns are not the model's classes.",
+                          expected=f"a column per class, named as the classes: {', '.join(classes)}",
+                          received="; ".join(problems),
+                          fix="give the spec the classes as the sample names them (classes: [...]), or check "
+                              "that the run was trained on this competition")
+    position = {_text(value): row for row, value in enumerate(ids)}
+    sample_ids = list(sample[id_column])
+    missing = [value for value in sample_ids if value not in position]
+    if missing:
+        raise PodiumError(f"No prediction for {len(missing)} of the sample's {len(sample_ids)} ids.",
+                          expected="a prediction for every id in the sample submission",
+                          received=f"missing ids {few_quoted(missing)}",
+                          fix="predict every test image, and spell ids as the sample does (file name or stem)")
+    rows = probs[[position[value] for value in sample_ids]]
+    rows = rows / np.where(rows.sum(axis=1, keepdims=True) > 0, rows.sum(axis=1, keepdims=True), 1.0)
+    out = {id_column: pd.Series(sample_ids, dtype="str")}
+    for name in columns:
+        out[name] = pd.Series([_number(p) for p in rows[:, classes.index(name)]], dtype="str")
+    return pd.DataFrame(out)[list(sample.columns)]
+
+
+def write_class_submission(path: str | os.PathLike, sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndarray,
+                           classes: Sequence[str], spec) -> pd.DataFrame:
+    """Build the spec's form from softmax rows, validate it, then write atomically (never an invalid file)."""
+    frame = class_form_frame(sample, ids, probs, classes, spec)
+    validate_class_submission(frame, sample, spec, classes)
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+    return frame
+
+
+def _number(value: float) -> str:
+    return f"{float(value):.8g}"
 
 
 # ---------------------------------------------------------------------------------------- building

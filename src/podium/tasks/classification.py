@@ -1,4 +1,5 @@
-"""One label per image: softmax head, (focal) cross-entropy, accuracy; the submission names one class."""
+"""One label per image: softmax head, (focal) cross-entropy, accuracy. The submission holds what the sample
+shows (the spec's submission_format): one class, P(positive class), a probability per class, or k ranked classes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from podium.data.competitions import load_competition
 from podium.scoring import calibration, metrics
 from podium.scoring.run_metric import run_metric
 from podium.scoring.metrics import accuracy
-from podium.submission.validate import submission_frame, validate_submission, write_submission
+from podium.submission.validate import validate_class_submission, write_class_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task
 
 
@@ -81,15 +82,12 @@ class Classification(Task):
         rows = predictions.rows
         probs = np.tile(prior, (len(rows), 1))  # an undecodable image still needs a row
         probs[predictions.readable] = predictions.values
-        predicted = dict(zip(rows["id"], np.asarray(classes)[probs.argmax(1)]))
-        frame = submission_frame(sample, predicted, spec.submission_id_column, spec.submission_label_column)
-        write_submission(path, frame[spec.submission_id_column], frame[spec.submission_label_column], sample,
-                         spec.submission_id_column, spec.submission_label_column, classes)
-        counts = frame[spec.submission_label_column].value_counts()
-        return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
+        write_class_submission(path, sample, rows["id"].tolist(), probs, classes, spec)
+        scored = rows["id"].astype(str).isin(set(sample[spec.submission_id_column]))
+        counts = pd.Series(np.asarray(classes)[probs[scored.to_numpy()].argmax(1)]).value_counts()
+        return PredictSummary(submission=path, n_rows=len(sample), n_unreadable=predictions.n_unreadable,
                               counts={k: int(v) for k, v in counts.items()},
                               unreadable_note="the training class prior")
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        validate_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
-                            class_names(index, spec, self))
+        validate_class_submission(frame, sample, spec, class_names(index, spec, self))
