@@ -314,7 +314,11 @@ def test_blend_boxes_and_masks_of_two_real_runs(tmp_path, config, capsys):
     assert main(["blend", "--runs", first, second, "--method", "rank", "--runs-dir", str(runs_dir)]) == 2
     assert "Rank averaging is for class probabilities" in capsys.readouterr().err
     assert main(["blend", "--runs", first, second, "--name", "pair", "--runs-dir", str(runs_dir)]) == 0
-    metric = "box IoU" if "localization" in config else "dice"
+    from podium.scoring.run_metric import recorded_metric
+
+    # what scored the runs (their metrics.json: box IoU -> the spec's mean_iou; dice), and so the blend
+    metric = recorded_metric(runs_dir / first, load_config(runs_dir / first / "config.yaml"))[0].label
+    assert metric in (("mean_iou",) if "localization" in config else ("dice", "airbus_f2"))
     blend_dir = next(runs_dir.glob("blend-pair-*"))
     metrics = json.loads((blend_dir / "metrics.json").read_text())
     assert metrics["metric"] == metric and 0 <= metrics["cv_mean"] <= 1
