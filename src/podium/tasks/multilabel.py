@@ -64,8 +64,9 @@ def decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
 def choose_thresholds(truth: np.ndarray, probs: np.ndarray, metric: Metric | None = None) -> np.ndarray:
     """Per-class thresholds for the competition's label-set metric (fbeta with its beta and averaging;
     micro_f1 by default). Each class starts at the candidate with the best F-beta of that class alone (ties:
-    the one nearest 0.5: exact for macro averaging); for samples/micro averaging, which pool the classes,
-    two passes of coordinate search then move one class at a time while the whole metric improves.
+    the one nearest 0.5); coordinate search then moves one class at a time while the whole metric improves
+    (up to three passes): samples and micro averaging pool the classes, and an image never left without a
+    label (label_sets) couples them under every averaging.
     A metric that reads probabilities needs no thresholds: 0.5 each."""
     metric = metric or resolve_metric("micro_f1")
     truth, probs = np.asarray(truth), np.asarray(probs, dtype=float)
@@ -77,14 +78,12 @@ def choose_thresholds(truth: np.ndarray, probs: np.ndarray, metric: Metric | Non
     for k in range(truth.shape[1]):
         scores = [fbeta(truth[:, k:k + 1], probs[:, k:k + 1] >= t, beta=beta, average="micro") for t in CANDIDATES]
         best[k] = near_half([t for t, s in zip(CANDIDATES, scores) if s == max(scores)])
-    if metric.kwargs.get("average", "micro") == "macro":
-        return best
 
     def whole(thresholds: np.ndarray) -> float:
         return metric(*from_label_probabilities(metric, truth, probs, thresholds))
 
     current = whole(best)
-    for _ in range(2):
+    for _ in range(3):
         moved = False
         for k in range(truth.shape[1]):
             trials = {}
