@@ -119,3 +119,18 @@ def test_the_run_folder_record_is_fitted_on_finished_folds_and_read_back_without
     with pytest.raises(PodiumError, match="other classes"):
         load_calibration(package, ["dog", "cat"])
     assert run_calibration(tmp_path / "nothing", metric, "classification", ["cat", "dog"]) is None
+
+
+def test_a_temperature_the_honest_cv_does_not_confirm_is_recorded_but_not_applied():
+    rng = np.random.default_rng(8)
+    labels, probs = _overconfident(rng, 300, 3, sharpen=4.0)
+    metric = resolve_metric("log_loss")
+    helped = calibrate(metric, labels, probs, np.arange(300) % 3, ["a", "b", "c"])
+    assert helped.applied and "calibrated (temperature" in helped.summary()
+    np.testing.assert_allclose(helped.apply(probs), scale(probs, helped.temperature), rtol=1e-5)
+    # the same T, but the folds' honest scores say it hurts: the test probabilities stay raw
+    refused = calibrate(metric, labels, probs, np.arange(300) % 3, ["a", "b", "c"])
+    refused.after = {**refused.after, "cv_mean": refused.before["cv_mean"] + 0.01}
+    refused.applied = metric.better(refused.after["cv_mean"], refused.before["cv_mean"])
+    assert not refused.applied and refused.summary().startswith("not calibrated")
+    np.testing.assert_allclose(refused.apply(probs), probs.astype("float32"))

@@ -10,6 +10,9 @@ T is fitted by minimising log loss (bounded search on log T). Honestly: fold k's
 folds' OOF rows and applied to fold k, so the reported "after" CV is what unseen rows get; the T applied
 to the test predictions is fitted on every OOF row.
 
+T is applied to the test predictions only where the honest CV improves with it (`applied`; a T that the
+other folds' rows fitted and that makes held-out folds worse is recorded, not used).
+
 Where it applies (`applies`): metrics that read the probabilities' values, i.e. log loss (binary P(positive)
 or multi-class). Not roc_auc (rank-invariant: T keeps the order of P(positive)), not mean_columnwise_auc
 (a ranking metric; T is fitted for log loss and can move a multi-class column's order either way, so it
@@ -101,14 +104,19 @@ class Calibration:
     note: str = ""
     method: str = "temperature scaling: softmax(log p / T), T fitted on log loss of the other folds' OOF rows"
     classes: list[str] = field(default_factory=list)
+    applied: bool = True  # the honest CV improved: T is applied to the test predictions; else they stay raw
 
     def apply(self, probs: np.ndarray) -> np.ndarray:
-        return scale(probs, self.temperature).astype("float32")
+        """The test probabilities scaled by T, or as they are where the honest CV said T does not help."""
+        probs = np.asarray(probs)
+        return scale(probs, self.temperature).astype("float32") if self.applied else probs.astype("float32")
 
     def summary(self) -> str:
-        return (f"calibrated (temperature T={self.temperature:.3f}): OOF {self.metric} "
-                f"{self.before['cv_mean']:.4f} -> {self.after['cv_mean']:.4f} (each fold with T fitted on the "
-                f"other folds)")
+        change = f"OOF {self.metric} {self.before['cv_mean']:.4f} -> {self.after['cv_mean']:.4f} (each fold with T " \
+                 f"fitted on the other folds)"
+        if not self.applied:
+            return f"not calibrated: temperature T={self.temperature:.3f} would make {change}, no better"
+        return f"calibrated (temperature T={self.temperature:.3f}): {change}"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -131,10 +139,12 @@ def calibrate(metric: Metric, labels: np.ndarray, probs: np.ndarray, folds: np.n
         after[str(k)] = score(rows, scale(probs[rows], t))
     every = np.ones(len(labels), bool)
     note = "T at a bound of its search range" if min(abs(np.log(final) - np.log(b)) for b in T_BOUNDS) < 1e-3 else ""
+    before_cv, after_cv = _cv(before), _cv(after)
     return Calibration(metric=metric.label, direction=metric.direction, temperature=final,
                        fold_temperatures={str(k): t for k, t in per_fold.items()},
-                       before=_cv(before), after=_cv(after), in_sample_after=score(every, scale(probs, final)),
-                       rows=len(labels), note=note, classes=list(classes))
+                       before=before_cv, after=after_cv, in_sample_after=score(every, scale(probs, final)),
+                       rows=len(labels), note=note, classes=list(classes),
+                       applied=metric.better(after_cv["cv_mean"], before_cv["cv_mean"]))
 
 
 def _cv(scores: dict[str, float]) -> dict:
