@@ -19,9 +19,10 @@ from podium.errors import PodiumError
 from podium.experiments.synthetic import GRADE_EDGES, make_ellipse_shares, share_grades
 from podium.experiments.synthetic_files import write_share_competition
 from podium.scoring.registry import qwk, rmse
+from podium.submission.validate import number_submission_problems, validate_number_submission
 from podium.tasks import get_task
-from podium.tasks.regression import (QWK_CUTS, TARGET_SCALE, fit_cuts, honest_grades, number_problems, read_targets,
-                                     start_cuts, target_bins, target_scale, to_grades, validate_numbers)
+from podium.tasks.regression import (QWK_CUTS, TARGET_SCALE, fit_cuts, honest_grades, read_targets,
+                                     start_cuts, target_bins, target_scale, to_grades)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,18 +177,20 @@ def test_each_folds_cuts_are_fitted_on_the_other_folds_only():
 
 # ---- submissions -----------------------------------------------------------------------------------
 def test_number_submissions_need_the_samples_ids_and_finite_numbers():
+    """The `number` form's check is submission.validate's (the project's one number check)."""
     sample = pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["0", "0", "0"]})
-    validate_numbers(pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["0.25", "1e-3", "-2"]}), sample,
-                     "ImageId", "share")
-    problems = number_problems(pd.DataFrame({"ImageId": ["a", "c", "x"], "share": ["0.25", "inf", "big"]}),
+    validate_number_submission(pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["0.25", "1e-3", "-2"]}),
                                sample, "ImageId", "share")
-    assert any("not finite" in p and "2" in p for p in problems) and any("x" in p for p in problems)
-    with pytest.raises(PodiumError, match="not integer grades"):
-        validate_numbers(pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["1", "2.5", "0"]}), sample,
-                         "ImageId", "share", integers=True)
+    problems = number_submission_problems(pd.DataFrame({"ImageId": ["a", "c", "x"], "share": ["0.25", "inf", "big"]}),
+                                          sample, "ImageId", "share")
+    assert any("NaN or infinite" in p and "row(s) 2" in p for p in problems)
+    assert any("not numbers" in p and "'big'" in p for p in problems) and any("'x'" in p for p in problems)
+    with pytest.raises(PodiumError, match=r"not integer grades, e.g. 2.5 \(row 2\)"):
+        validate_number_submission(pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["1", "2.5", "0"]}), sample,
+                                   "ImageId", "share", integers=True)
     with pytest.raises(PodiumError, match="differ from the sample"):
-        validate_numbers(pd.DataFrame({"ImageId": ["a", "b", "c"], "value": ["1", "2", "0"]}), sample,
-                         "ImageId", "share")
+        validate_number_submission(pd.DataFrame({"ImageId": ["a", "b", "c"], "value": ["1", "2", "0"]}), sample,
+                                   "ImageId", "share")
 
 
 # ---- the generated competitions --------------------------------------------------------------------

@@ -33,7 +33,7 @@ from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_json
 from podium.scoring.registry import mae, qwk, rmse
-from podium.submission.validate import refuse_problems, submission_frame, submission_problems
+from podium.submission.validate import submission_frame, validate_number_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task
 
 TARGET_SCALE = "target_scale.json"  # in the run folder: the mean and sd the model's outputs are standardised by
@@ -264,7 +264,7 @@ class Regression(Task):
             texts = [f"{v:.6g}" for v in values]
         id_column, column = spec.submission_id_column, spec.submission_label_column
         frame = submission_frame(sample, dict(zip(predictions.rows["id"], texts)), id_column, column)
-        validate_numbers(frame, sample, id_column, column, integers=uses_qwk(spec))
+        validate_number_submission(frame, sample, id_column, column, integers=uses_qwk(spec))
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
         shown = pd.to_numeric(frame[column])
@@ -274,7 +274,7 @@ class Regression(Task):
                               counts=counts, unreadable_note="the training mean" + (" graded" if uses_qwk(spec) else ""))
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        validate_numbers(frame, sample, spec.submission_id_column, spec.submission_label_column,
+        validate_number_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                          integers=uses_qwk(spec))
 
 
@@ -337,31 +337,3 @@ def run_cuts(cfg) -> tuple[np.ndarray, np.ndarray]:
     record = json.loads(saved.read_text(encoding="utf-8"))
     return np.asarray(record["cuts"], dtype=float), np.asarray(record["grades"], dtype=int)
 
-
-# ---- the number form's checks -----------------------------------------------------------------------
-def number_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, column: str,
-                    integers: bool = False) -> list[str]:
-    """The sample's columns, ids and order (submission.validate), and a finite number (an integer grade
-    for QWK) in every row of `column`."""
-    checked = frame.copy()
-    if list(frame.columns).count(column) == 1:
-        checked[column] = "number"
-    problems = submission_problems(checked, sample, id_column, column, ["number"])
-    if list(frame.columns).count(column) == 1:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-        bad = [row for row, v in enumerate(values, start=1) if not np.isfinite(v)]
-        if bad:
-            problems.append(f"{len(bad)} value(s) that are not finite numbers, on row(s) {first_few(bad)}")
-        fractional = [row for row, v in enumerate(values, start=1) if np.isfinite(v) and v != np.round(v)]
-        if integers and fractional:
-            problems.append(f"{len(fractional)} value(s) that are not integer grades, on row(s) {first_few(fractional)}")
-    return problems
-
-
-def validate_numbers(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, column: str,
-                     integers: bool = False) -> None:
-    refuse_problems(number_problems(frame, sample, id_column, column, integers),
-                    "The submission does not match the sample submission",
-                    expected=f"columns {list(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
-                             f"sample's order; every {column!r} a finite number" + (", an integer grade" if integers else ""),
-                    fix="build it with podium.submission.validate.submission_frame(sample, values_by_id, ...)")
