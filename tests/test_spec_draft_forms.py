@@ -202,9 +202,9 @@ def test_integer_grades_draft_qwk_and_name_its_two_choices(tmp_path):
     flat = " ".join(line.lstrip("# ") for line in text.splitlines())
     assert "(1) task classification with metric: qwk" in flat and "(2) task: regression with metric: qwk" in flat
     assert check_spec(spec, source).ok
-    # the note's other choice loads and checks as written: regression, qwk, integer-grade numbers
+    # the note's other choice, two lines changed, loads and checks: regression, qwk, integer-grade numbers
     other = text.replace("task: classification", "task: regression").replace(
-        "submission_format: label", "submission_format: number").replace("classes: []", "")
+        "submission_format: label", "submission_format: number")
     (tmp_path / "aptos-regression.yaml").write_text(other)
     regression = load_competition(str(tmp_path / "aptos-regression.yaml"))
     assert (regression.task, regression.resolved_metric.name) == ("regression", "qwk")
