@@ -11,6 +11,7 @@ from podium.data.index import class_names
 from podium.io import write_text
 from podium.reports import run_report as report
 from podium.scoring import metrics
+from podium.scoring.forms import from_class_probabilities, positive_index
 from podium.scoring.metrics import accuracy
 from podium.submission.validate import submission_frame, validate_submission, write_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task
@@ -43,7 +44,16 @@ class Classification(Task):
     def compile_arguments(self, cfg, num_classes: int) -> dict:
         return {"loss": make_loss(cfg), "metrics": ["accuracy"]}
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    own_score = "accuracy"
+
+    def metric_pair(self, metric, data, positions, outputs):
+        """Class probabilities in the metric's form: labels, P(positive_class), the rows, or k ranked labels."""
+        spec = data.spec
+        positive = positive_index(spec.positive_class, data.classes) \
+            if metric.reads == "probability" or data.num_classes == 2 else 1
+        return from_class_probabilities(metric, data.labels[positions], outputs, positive=positive, k=spec.top_k)
+
+    def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         labels = data.labels[positions]
         oof = pd.DataFrame({"id": data.ids[positions], "label": labels, "fold": fold,
                             "pred": plain.argmax(1), "pred_tta": with_tta.argmax(1)})

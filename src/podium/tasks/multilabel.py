@@ -18,6 +18,7 @@ import pandas as pd
 from podium.data.index import class_names
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_json
+from podium.scoring.forms import from_label_probabilities
 from podium.scoring.metrics import micro_f1
 from podium.submission.validate import refuse_problems, submission_frame, submission_problems
 from podium.tasks.base import FoldScores, PredictSummary, Task
@@ -97,7 +98,14 @@ class Multilabel(Task):
         return {"loss": keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing),
                 "metrics": [keras.metrics.F1Score(average="micro", threshold=0.5, name="f1")]}
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    own_score = "micro_f1"
+
+    def metric_pair(self, metric, data, positions, outputs):
+        """A sigmoid per class in the metric's form: label sets above 0.5 (the most probable class where
+        none is), or the probability rows."""
+        return from_label_probabilities(metric, data.targets[positions], outputs, 0.5)
+
+    def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         truth = data.targets[positions]
         half = np.full(data.num_classes, 0.5)
         tuned = choose_thresholds(truth, with_tta)
