@@ -154,3 +154,24 @@ def test_an_unknown_or_unfit_metric_is_refused_with_the_valid_ones():
     assert "log_loss" in str(err.value)  # the metrics that can
     with pytest.raises(PodiumError, match="not logged by task=segmentation"):
         load_config(None, ["task=segmentation", "monitor=val_log_loss", "augment=[flip]", "tta=[identity]"])
+
+
+def test_predict_says_the_metric_and_when_tta_lowered_the_score(tmp_path):
+    """make predict's summary line and note come from the run's metrics.json, in the metric's direction."""
+    import json
+
+    from podium.workflow import run_score_lines
+
+    cfg = load_config(None, [f"runs_dir={tmp_path}", "metric=log_loss", "tta=[identity,hflip]"])
+    assert run_score_lines(cfg) == ("", [])  # not trained yet
+    cfg.run_dir.mkdir(parents=True)
+    record = {"metric": "log_loss", "direction": "min", "cv_mean": 0.40, "cv_std": 0.01, "cv_tta_mean": 0.43,
+              "tta_views": ["identity", "hflip"]}
+    (cfg.run_dir / "metrics.json").write_text(json.dumps(record))
+    line, notes = run_score_lines(cfg)
+    assert line == "run CV log_loss (lower is better) 0.4000 +/- 0.0100, with TTA 0.4300"
+    assert len(notes) == 1 and "TTA lowered this run's CV" in notes[0] and 'tta=[identity]' in notes[0]
+    (cfg.run_dir / "metrics.json").write_text(json.dumps({**record, "cv_tta_mean": 0.38}))
+    assert run_score_lines(cfg)[1] == []  # a lower log loss with TTA is a gain
+    (cfg.run_dir / "metrics.json").write_text(json.dumps({**record, "tta_views": ["identity", "vflip"]}))
+    assert run_score_lines(cfg)[1] == []  # measured with other views: nothing to say about these

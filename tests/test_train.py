@@ -245,3 +245,27 @@ def test_per_epoch_validation_sees_the_averaged_weights(demo_data, tmp_path):
     result = train_and_evaluate(cfg, 0)
     history = pd.read_csv(result.fold_dir / "history.csv")
     assert result.val_score == pytest.approx(history["val_log_loss"].iloc[0], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_a_log_loss_run_records_its_metric_and_its_oof_cv(demo_data, tmp_path):
+    """The run's metrics.json: the metric and its direction, the CV over folds, and the OOF CV: the log loss
+    of every out-of-fold row at once, as scikit-learn computes it on those rows (with TTA)."""
+    from sklearn.metrics import log_loss
+
+    from podium.workflow import train_run
+
+    cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", "n_folds=5", "folds=[0,1]",
+                             "backbone=tiny_cnn", "image_size=32", "epochs=1", "verbose=0", "metric=log_loss",
+                             "schedule=constant", "tta=[identity,hflip]"])
+    summary = train_run(cfg, progress=False)
+    record = json.loads((cfg.run_dir / "metrics.json").read_text())
+    assert (record["metric"], record["direction"], record["monitor"]) == ("log_loss", "min", "val_log_loss")
+    oof = pd.concat([pd.read_parquet(cfg.run_dir / f"fold-{k}" / "oof.parquet") for k in (0, 1)])
+    probs = oof[[c for c in oof.columns if c.startswith("prob_")]].to_numpy(dtype=float)
+    want = log_loss(oof["label"], probs / probs.sum(1, keepdims=True), labels=range(probs.shape[1]))
+    assert record["cv_oof"] == pytest.approx(want, abs=1e-4)
+    assert record["cv_mean"] == pytest.approx(np.mean([f.val_score for f in summary.folds]))
+    assert record["tta_gain"] == pytest.approx(record["cv_mean"] - record["cv_tta_mean"])  # lower is better
+    assert "accuracy" in record["extra"]  # the task's own number, kept beside the metric
+    assert "CV log_loss (lower is better)" in summary.report_text
