@@ -275,7 +275,8 @@ def searches_section(runs_dir: Path, images: Images) -> tuple[str, int]:
         results = folder / "results.csv"
         shown += 1
         frame = pd.read_csv(results, dtype=str, keep_default_na=False)
-        parts.append(f"<h3>{e(folder.name)}</h3>")
+        scored = f" (scored by {frame['metric'].iloc[0]})" if "metric" in frame and len(frame) else ""
+        parts.append(f"<h3>{e(folder.name + scored)}</h3>")
         parts.append(table(list(map(str, frame.columns)), frame.head(50).values.tolist()))
         if len(frame) > 50:
             parts.append(f"<p class=\"note\">first 50 of {len(frame)} rows: {e(results)}</p>")

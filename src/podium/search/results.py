@@ -49,6 +49,7 @@ def write_results(space: search.SearchSpace, storage: str | None = None, out_dir
     out_dir = Path(out_dir or space.study_dir)
     metric = space.metric
     table = rank(results_table(study, space, metric.direction), metric.direction)
+    table["metric"] = metric.label  # every row is scored by it (one metric per study): what the HTML report shows
     conclusions = conclude(table, space)
     markdown = to_markdown(table, space, conclusions)
     summary = ResultsSummary(table=table, markdown=markdown, conclusions=conclusions,
