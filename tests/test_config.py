@@ -175,3 +175,12 @@ def test_predict_says_the_metric_and_when_tta_lowered_the_score(tmp_path):
     assert run_score_lines(cfg)[1] == []  # a lower log loss with TTA is a gain
     (cfg.run_dir / "metrics.json").write_text(json.dumps({**record, "tta_views": ["identity", "vflip"]}))
     assert run_score_lines(cfg)[1] == []  # measured with other views: nothing to say about these
+
+
+def test_a_monitor_naming_another_registry_metric_is_refused_before_training():
+    from podium.training.validation import check_monitor
+
+    check_monitor(load_config(None, ["metric=log_loss", "monitor=val_accuracy"]))  # fit logs it: fine
+    check_monitor(load_config(None, ["metric=log_loss", "monitor=val_loss"]))
+    with pytest.raises(PodiumError, match="names metric roc_auc, which this run does not compute"):
+        check_monitor(load_config(None, ["metric=log_loss", "monitor=val_roc_auc"]))

@@ -121,7 +121,6 @@ class ExperimentConfig:
     folds: list[int] = num([0], PREDICTS, ge=0)  # also within range(n_folds) (k-fold) or [0] (holdout)
 
     # ---- task: a head, a loss and a metric (podium.tasks) --------------------------------------------
-    # segmentation monitors val_dice, localization val_box_iou or val_accuracy
     task: TaskName = key("classification", ADDED_LATER)
     # the metric the run is scored, checkpointed and searched by (podium.scoring.registry, docs/metrics.md): ""
     # = the competition spec's; a name, "name(k=5)" or {name: map_at_k, k: 5} overrides it (`resolved_metric`)
@@ -363,10 +362,12 @@ class ExperimentConfig:
 
     @property
     def resolved_monitor(self) -> str:
-        """The logged value the checkpoint, early stopping and the plateau schedule watch."""
-        if self.monitor == "metric" or (self.monitor.removeprefix("val_") in METRICS
-                                        and self.monitor == self.resolved_metric.logged):
+        """The logged value the checkpoint, early stopping and the plateau schedule watch. Only monitor=metric
+        needs the competition spec."""
+        if self.monitor == "metric":
             return self.metric_logged
+        if self.monitor.startswith("val_") and self.monitor[4:] in METRICS:  # val_micro_f1: fit logs val_f1
+            return TASK_KEYS[self.task].native_logged(self.monitor[4:]) or self.monitor
         return self.monitor
 
     @property
@@ -377,9 +378,8 @@ class ExperimentConfig:
             return self.mode
         if self.monitor == "metric":
             return self.resolved_metric.mode
-        name = self.monitor.removeprefix("val_")
-        if name in METRICS:
-            return METRICS[name].direction
+        if self.monitor.startswith("val_") and self.monitor[4:] in METRICS:
+            return METRICS[self.monitor[4:]].direction
         return "min" if self.monitor.endswith("loss") else "max"
 
     def config_hash(self) -> str:

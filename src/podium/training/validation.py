@@ -26,10 +26,11 @@ def needs_own_validation(cfg) -> bool:
 
 
 def check_monitor(cfg) -> None:
-    """A monitor naming a registry metric must be the run's metric: nothing else computes it per epoch."""
+    """A monitor naming a registry metric must be the run's metric, or one fit logs (val_accuracy): nothing
+    else computes it per epoch."""
     monitor = cfg.resolved_monitor
-    name = monitor.removeprefix("val_")
-    if name in METRICS and monitor != cfg.metric_logged and name != cfg.resolved_metric.name:
+    name = monitor[4:] if monitor.startswith("val_") else ""
+    if name in METRICS and monitor != cfg.metric_logged and not TASK_KEYS[cfg.task].native_logged(name):
         raise PodiumError(f"monitor={cfg.monitor} names metric {name}, which this run does not compute per epoch.",
                           expected=f"monitor=metric (the run's metric, {cfg.resolved_metric.label}), "
                                    f"or a value fit logs (val_loss, ...)",
