@@ -56,7 +56,8 @@ TASK_KEYS: dict[str, TaskKeys] = {
     "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "crop"),
                              tta_views=("identity", "hflip"), label_fields=("label_column", "box_columns"),
                              submission_fields=("submission_id_column", "submission_label_column", "box_columns"),
-                             default_metric="mean_iou", native_metrics=(("mean_iou", "box_iou"), ("accuracy", "accuracy"))),
+                             default_metric="mean_iou",
+                             native_metrics=(("mean_iou", "box_iou"), ("accuracy", "accuracy"))),
     # Keras' F1Score(micro, 0.5) is micro_f1 but for an image with no class above 0.5 (the fold score gives it
     # its most probable class)
     "multilabel": TaskKeys(logged=("loss", "f1"), default_metric="micro_f1", native_metrics=(("micro_f1", "f1"),)),

@@ -157,8 +157,8 @@ def conclude(table: pd.DataFrame, space: search.SearchSpace) -> list[str]:
 def to_markdown(table: pd.DataFrame, space: search.SearchSpace, conclusions: list[str]) -> str:
     names = [p.name for p in space.params]
     metric = space.metric
-    header = ["rank", "trial", "state", *names, f"val {metric.label} (mean ± std)", "verdict", "TTA gain", "best epoch",
-              "s/epoch", "aug img/s", "seeds", "note"]
+    header = ["rank", "trial", "state", *names, f"val {metric.label} (mean ± std)", "verdict", "TTA gain",
+              "best epoch", "s/epoch", "aug img/s", "seeds", "note"]
     lines = [f"# Search `{space.name}`", "",
              f"Scored by {metric.label} ({'lower' if metric.direction == 'min' else 'higher'} is better), every "
              f"trial alike; {len(space.seeds)} seed(s) per configuration; differences to the best no larger than "
