@@ -269,3 +269,9 @@ def test_a_log_loss_run_records_its_metric_and_its_oof_cv(demo_data, tmp_path):
     assert record["tta_gain"] == pytest.approx(record["cv_mean"] - record["cv_tta_mean"])  # lower is better
     assert "accuracy" in record["extra"]  # the task's own number, kept beside the metric
     assert "CV log_loss (lower is better)" in summary.report_text
+    # a finished fold scored before its metric was recorded is reused, not rescored: the run says so
+    fold_record = cfg.run_dir / "fold-0" / "metrics.json"
+    fold_record.write_text(json.dumps({k: v for k, v in json.loads(fold_record.read_text()).items()
+                                       if k not in ("metric", "direction")}))
+    again = train_run(cfg, progress=False)
+    assert any("fold(s) 0 (its task score" in note and "FORCE=1" in note for note in again.notes)

@@ -172,6 +172,11 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
     scores = np.array([r.val_score for r in results])
     scores_tta = np.array([r.val_score_tta for r in results])
     metric = cfg.resolved_metric
+    other = [f"{r.fold} ({r.metric or 'its task score, before metrics were recorded'})" for r in results
+             if r.metric != metric.label]
+    if other:  # finished folds are reused, not rescored: say that the CV mixes metrics
+        notes.append(f"fold(s) {', '.join(other)} were scored by another metric than this run's {metric.label}: "
+                     "the CV mixes them; retrain with FORCE=1 for a CV in one metric")
     summary = RunSummary(cfg=cfg, folds=results, cv_mean=float(scores.mean()), cv_std=float(scores.std()),
                          cv_tta_mean=float(scores_tta.mean()), cv_tta_std=float(scores_tta.std()),
                          report_text="", wall_seconds=0.0, notes=notes, metric=metric.label,
