@@ -194,7 +194,24 @@ class Regression(Task):
         outputs = np.asarray(outputs, dtype=float)
         return outputs.reshape(len(outputs), -1)[:, 0] * sd + mean
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    own_score = "rmse"
+
+    def metric_pair(self, metric, data, positions, outputs):
+        """Numbers in the target's units (rmse, mae), or grades by plain rounding (qwk: a fold cannot see the
+        other folds its cuts are fitted on; the run's CV grades each fold by them, `oof_score`)."""
+        truth = data.targets[positions, 0].astype(float)
+        return from_numbers(metric, truth, self.target_values(data, outputs), grades=grade_values(data.targets[:, 0]))
+
+    def oof_score(self, metric, data, oof, fold_dirs):
+        """The run's CV over every out-of-fold row: qwk grades each fold by cuts fitted on the other folds."""
+        truth, values = oof["target"].to_numpy(float), oof["prediction"].to_numpy(float)
+        grades = grade_values(data.targets[:, 0])
+        if metric.name == "qwk":
+            graded, _ = honest_grades(truth, values, oof["fold"].to_numpy(), grades)
+            return metric(np.rint(truth).astype(int), graded)
+        return metric(*from_numbers(metric, truth, values, grades=grades))
+
+    def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         mean, _ = _scale_of(data)
         truth = data.targets[positions, 0].astype(float)
         plain_values, tta_values = self.target_values(data, plain), self.target_values(data, with_tta)
