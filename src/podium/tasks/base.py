@@ -215,6 +215,24 @@ class Task:
         them into the run folder it predicts from, so the kernel predicts as `make predict` does."""
         return []
 
+    # ---- blends (podium.blend) ------------------------------------------------------------------
+    def blend_oof(self, oof: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """(values a blend averages, truth it scores them against), row for row with oof.parquet, where the
+        task reads both from that file alone; None: the blend reads prob_<class> columns or oof_outputs.npy."""
+        return None
+
+    def blend_score(self, metric, values: np.ndarray, truth: np.ndarray, fit_values: np.ndarray | None,
+                    fit_truth: np.ndarray | None) -> float | None:
+        """The metric on blended `blend_oof` values, anything it needs fitted (cut points) fitted on the fit
+        rows only; None: the blend's own reading of class probabilities, label sets, masks and boxes."""
+        return None
+
+    def blend_files(self, run_dirs: list[Path], blend_dir: Path, metric, truth: np.ndarray, values: np.ndarray,
+                    folds: np.ndarray) -> dict:
+        """The run-folder files this task's writer reads, made in a blend's folder from its runs' folders and
+        its blended OOF rows (final weights); returns what the blend's metrics.json records of them."""
+        return {}
+
     # ---- submission -----------------------------------------------------------------------------
     def write_submission(self, cfg, spec, classes: list[str], prior: np.ndarray, predictions: TestPredictions,
                          sample: pd.DataFrame, path: Path) -> PredictSummary:
