@@ -200,16 +200,17 @@ class Regression(Task):
         """Numbers in the target's units (rmse, mae), or grades by plain rounding (qwk: a fold cannot see the
         other folds its cuts are fitted on; the run's CV grades each fold by them, `oof_score`)."""
         truth = data.targets[positions, 0].astype(float)
-        return from_numbers(metric, truth, self.target_values(data, outputs), grades=grade_values(data.targets[:, 0]))
+        grades = grade_values(data.targets[:, 0]) if metric.reads == "labels" else None
+        return from_numbers(metric, truth, self.target_values(data, outputs), grades=grades)
 
     def oof_score(self, metric, data, oof, fold_dirs):
         """The run's CV over every out-of-fold row: qwk grades each fold by cuts fitted on the other folds."""
         truth, values = oof["target"].to_numpy(float), oof["prediction"].to_numpy(float)
-        grades = grade_values(data.targets[:, 0])
         if metric.name == "qwk":
+            grades = grade_values(data.targets[:, 0])
             graded, _ = honest_grades(truth, values, oof["fold"].to_numpy(), grades)
             return metric(np.rint(truth).astype(int), graded)
-        return metric(*from_numbers(metric, truth, values, grades=grades))
+        return metric(*from_numbers(metric, truth, values))
 
     def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         mean, _ = _scale_of(data)
