@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium.blend import (BlendRun, blend_oof, check_compatible, combine, fit_weights, load_blend_spec,
-                          rank_scaled, simplex_grid)
+from podium.blend import (BlendRun, Objective, blend_oof, check_compatible, check_same_metric, combine,
+                          fit_weights, load_blend_spec, rank_scaled, simplex_grid)
+from podium.scoring.registry import resolve_metric
 from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
@@ -61,7 +62,10 @@ def test_in_sample_fitting_is_optimistic_and_the_honest_cv_is_not():
     assert any(not np.allclose(w, scores.weights) for w in scores.fold_weights)
 
 
-def test_a_noise_run_gets_weight_in_sample_but_does_not_help_honestly():
+def test_a_noise_run_gets_no_weight_when_accuracy_is_fitted_on_its_smooth_proxy():
+    """Accuracy is a step function of the weights: fitted on it, a grid finds a share for a noise run that
+    happens to flip a few rows. Fitted on its proxy (log loss), the noise run adds nothing and gets nothing;
+    the CV is still reported in accuracy."""
     rng = np.random.default_rng(3)
     n, c = 200, 4
     labels = rng.integers(0, c, n)
@@ -69,10 +73,81 @@ def test_a_noise_run_gets_weight_in_sample_but_does_not_help_honestly():
     good = _one_hot_noise(rng, n, c, labels, strength=0.25)
     noise = _one_hot_noise(rng, n, c)
     scores = blend_oof(np.stack([good, noise]), labels, folds, ["good", "noise"], "weights")
-    good_alone = float(np.mean(scores.run_scores["good"]))
-    assert scores.weights[1] > 0  # fitted on all rows, the noise run is given weight...
-    assert scores.in_sample_mean > good_alone  # ...which looks like a gain on the rows it was fitted on
-    assert scores.cv_mean < scores.in_sample_mean  # honestly scored, most of that gain is gone
+    assert scores.metric == "accuracy" and "log_loss" in scores.fitted_on and "proxy" in scores.fitted_on
+    assert scores.weights == [1.0, 0.0]
+    assert scores.cv_mean == pytest.approx(float(np.mean(scores.run_scores["good"])))
+    assert scores.fold_scores == pytest.approx([float(np.mean(good[folds == k].argmax(1) == labels[folds == k]))
+                                                for k in range(4)])
+
+
+def test_a_log_loss_blend_is_fitted_on_log_loss_itself_and_scored_lower_is_better():
+    """Two runs with the same argmax, one over-confident: accuracy cannot tell them apart, log loss can. A
+    log-loss blend is fitted on log loss itself (direction min) and its CV is the per-fold log loss; an
+    accuracy blend of the same runs fits the same proxy and reports accuracy."""
+    from sklearn.metrics import log_loss as sk_log_loss
+
+    rng = np.random.default_rng(5)
+    n, c = 300, 3
+    labels = rng.integers(0, c, n)
+    calibrated = _one_hot_noise(rng, n, c, labels, strength=0.4)
+    overconfident = calibrated ** 6 / (calibrated ** 6).sum(1, keepdims=True)  # same argmax, far sharper
+    folds = np.arange(n) % 3
+    stack = np.stack([overconfident, calibrated])
+    log_loss = Objective(resolve_metric("log_loss"), "classification")
+    scores = blend_oof(stack, labels, folds, ["sharp", "calibrated"], "weights", log_loss)
+    assert scores.metric == "log_loss" and scores.direction == "min" and "itself" in scores.fitted_on
+    assert scores.weights[1] > scores.weights[0]
+    for k, w, score in zip(scores.folds, scores.fold_weights, scores.fold_scores):
+        held = folds == k
+        assert score == pytest.approx(sk_log_loss(labels[held], combine(stack[:, held], w), labels=range(c)), rel=1e-6)
+    assert scores.cv_mean < min(np.mean(v) for v in scores.run_scores.values()) + 1e-9  # lower is better
+    assert np.mean(scores.in_sample_fit_scores) <= np.mean(scores.fit_scores) + 1e-9  # in-sample flatters
+    accuracy = blend_oof(stack, labels, folds, ["sharp", "calibrated"], "weights")
+    assert accuracy.weights == scores.weights and accuracy.direction == "max"
+    assert accuracy.cv_mean == pytest.approx(np.mean([np.mean(calibrated[folds == k].argmax(1) == labels[folds == k])
+                                                      for k in range(3)]))
+
+
+def test_multilabel_blend_thresholds_are_chosen_on_the_fitting_rows_only():
+    """F2 over samples (Planet): the blended sigmoids of fold k are thresholded at thresholds chosen on the
+    other folds, so fold k's own rows never tune the thresholds that score them."""
+    from podium.scoring.forms import from_label_probabilities
+    from podium.tasks.multilabel import choose_thresholds
+
+    rng = np.random.default_rng(6)
+    n, c = 240, 3
+    truth = (rng.random((n, c)) < 0.4).astype(int)
+    runs = np.stack([np.clip(0.5 * truth + rng.random((n, c)) * 0.6, 0, 1) for _ in range(2)])
+    folds = np.arange(n) % 3
+    metric = resolve_metric({"name": "fbeta", "beta": 2, "average": "samples"})
+    objective = Objective(metric, "multilabel")
+    scores = blend_oof(runs, truth, folds, ["a", "b"], "weights", objective)
+    assert "log_loss" in scores.fitted_on and scores.metric == metric.label
+    for k, w, score in zip(scores.folds, scores.fold_weights, scores.fold_scores):
+        held = folds == k
+        chosen = choose_thresholds(truth[~held], combine(runs[:, ~held], w), metric)
+        assert score == pytest.approx(metric(*from_label_probabilities(metric, truth[held],
+                                                                       combine(runs[:, held], w), chosen)))
+        own = choose_thresholds(truth[held], combine(runs[:, held], w), metric)
+        tuned = metric(*from_label_probabilities(metric, truth[held], combine(runs[:, held], w), own))
+        assert tuned >= score  # thresholds tuned on the scored rows would flatter it
+
+
+def test_runs_scored_by_different_metrics_are_refused_naming_each_metric(tmp_path):
+    ids, folds = [f"i{k}" for k in range(8)], [0, 0, 0, 0, 1, 1, 1, 1]
+    data = {"split": "data/demo/folds.csv", "split_fingerprint": "abc"}
+    first, second = _synthetic_run("r1", folds, ids, data), _synthetic_run("r2", folds, ids, data, seed=3)
+    for run, metric in ((first, "log_loss"), (second, "accuracy")):
+        (tmp_path / run.run_id).mkdir()
+        (tmp_path / run.run_id / "metrics.json").write_text(json.dumps({"metric": metric}))
+    with pytest.raises(PodiumError, match="different metrics") as caught:
+        check_same_metric([first, second], tmp_path)
+    assert "r1: log_loss" in caught.value.received and "r2: accuracy" in caught.value.received
+    (tmp_path / "r2" / "metrics.json").write_text(json.dumps({"metric": "log_loss"}))
+    assert check_same_metric([first, second], tmp_path).name == "log_loss"
+    (tmp_path / "r1" / "metrics.json").unlink()  # no record: the spec's metric (the demo's accuracy)
+    (tmp_path / "r2" / "metrics.json").write_text(json.dumps({"metric": "micro F1"}))  # an older run's word
+    assert check_same_metric([first, second], tmp_path).name == "accuracy"
 
 
 def test_mean_and_rank_need_no_fit_and_rank_uses_ranks():
@@ -239,7 +314,11 @@ def test_blend_boxes_and_masks_of_two_real_runs(tmp_path, config, capsys):
     assert main(["blend", "--runs", first, second, "--method", "rank", "--runs-dir", str(runs_dir)]) == 2
     assert "Rank averaging is for class probabilities" in capsys.readouterr().err
     assert main(["blend", "--runs", first, second, "--name", "pair", "--runs-dir", str(runs_dir)]) == 0
-    metric = "box IoU" if "localization" in config else "dice"
+    from podium.scoring.run_metric import recorded_metric
+
+    # what scored the runs (their metrics.json: box IoU -> the spec's mean_iou; dice), and so the blend
+    metric = recorded_metric(runs_dir / first, load_config(runs_dir / first / "config.yaml"))[0].label
+    assert metric in (("mean_iou",) if "localization" in config else ("dice", "airbus_f2"))
     blend_dir = next(runs_dir.glob("blend-pair-*"))
     metrics = json.loads((blend_dir / "metrics.json").read_text())
     assert metrics["metric"] == metric and 0 <= metrics["cv_mean"] <= 1

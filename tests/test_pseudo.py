@@ -33,6 +33,28 @@ def test_threshold_picks_every_confident_row_and_top_share_each_class():
     assert select_confident(probs, threshold=0.999)[0].tolist() == []
 
 
+def test_a_label_set_is_as_confident_as_its_least_confident_class():
+    from podium.training.pseudo import label_set_confidence, select_confident_sets
+
+    thresholds = np.array([0.5, 0.2])
+    probs = np.array([[0.98, 0.01],   # both far from their thresholds: confident
+                      [0.98, 0.25],   # class 1 just above 0.2: doubtful
+                      [0.03, 0.9],    # confident
+                      [0.5, 0.02],    # class 0 exactly at its threshold: 0.5
+                      [0.1, 0.6]])
+    # by hand: class 0 (t=0.5): max(p, 1-p); class 1 (t=0.2): above 0.5+0.5(p-0.2)/0.8, below 0.5+0.5(0.2-p)/0.2
+    expected = [min(0.98, 0.5 + 0.5 * 0.19 / 0.2), min(0.98, 0.5 + 0.5 * 0.05 / 0.8), min(0.97, 0.5 + 0.5 * 0.7 / 0.8),
+                0.5, min(0.9, 0.5 + 0.5 * 0.4 / 0.8)]
+    np.testing.assert_allclose(label_set_confidence(probs, thresholds), expected)
+    np.testing.assert_allclose(label_set_confidence(np.array([[0.9, 0.3]]), [0.5, 0.5]), [0.7])  # = max(p, 1 - p)
+    rows, sets, confidence = select_confident_sets(probs, thresholds, threshold=0.9)
+    assert rows.tolist() == [0, 2] and sets.tolist() == [[1, 0], [0, 1]]
+    np.testing.assert_allclose(confidence, np.array(expected)[[0, 2]])
+    # top share per predicted label set: {1,0}: rows 0 (0.95) and 3 (0.5); {1,1}: row 1; {0,1}: rows 2 and 4
+    rows, sets, _ = select_confident_sets(probs, thresholds, top_share=0.5)
+    assert rows.tolist() == [0, 1, 2] and sets.tolist() == [[1, 0], [1, 1], [0, 1]]
+
+
 def test_pseudo_keys_at_their_defaults_keep_every_run_id():
     plain = ExperimentConfig()
     explicit = load_config(None, ["pseudo_run=", "pseudo_threshold=0", "pseudo_top_share=0", "pseudo_weight=0.5"])
@@ -47,7 +69,7 @@ def test_pseudo_keys_at_their_defaults_keep_every_run_id():
     (["pseudo_run=a-1", "pseudo_threshold=0.9", "pseudo_top_share=0.2"], "one rule"),
     (["pseudo_run=a-1", "pseudo_threshold=1.5"], "out of range"),
     (["pseudo_run=a-1", "pseudo_top_share=0.2", "task=segmentation", "monitor=val_dice", "augment=[flip]",
-      "tta=[identity]"], "classification-only"),
+      "tta=[identity]"], r"classification\|multilabel-only"),
 ])
 def test_pseudo_settings_are_checked_at_config_load(override, message):
     with pytest.raises(PodiumError, match=message) as caught:

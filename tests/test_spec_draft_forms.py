@@ -144,3 +144,73 @@ def test_a_positive_class_outside_fixed_classes_and_a_quoted_top_k_are_refused_a
     with pytest.raises(PodiumError, match="top_k that is not a whole number"):
         load_competition(_spec_file(tmp_path / "s.yaml", metric="map_at_k(k=3)", submission_format="top_k",
                                     top_k='"3"'))
+
+
+# ---- number and grade targets: `make spec` drafts regression, or names qwk's two choices -----------------
+def _pawpularity_like(folder, column: str, targets: list[str], placeholder: str):
+    """A PetFinder-like download: train/ and test/ images named by id (demo images), a train CSV `Id,<column>`
+    of the targets, a sample `Id,<column>` holding `placeholder`."""
+    import zipfile
+
+    from forms_support import DEMO_DIR
+
+    (folder / "train").mkdir(parents=True)
+    (folder / "test").mkdir()
+    with zipfile.ZipFile(DEMO_DIR / "train.zip") as source:
+        members = sorted(m for m in source.namelist() if m.endswith(".jpg"))
+        train_ids = [f"{k:04x}0a1b" for k in range(len(targets))]
+        test_ids = [f"{k:04x}ffee" for k in range(4)]
+        for image_id, member in zip(train_ids + test_ids, members[:len(targets)] + members[-4:]):
+            where = "train" if image_id in train_ids else "test"
+            (folder / where / f"{image_id}.jpg").write_bytes(source.read(member))
+    pd.DataFrame({"Id": train_ids, column: targets}).to_csv(folder / "train.csv", index=False)
+    pd.DataFrame({"Id": test_ids, column: [placeholder] * 4}).to_csv(folder / "sample_submission.csv", index=False)
+    return folder
+
+
+def test_a_petfinder_like_folder_drafts_regression_with_rmse_that_make_spec_checks_and_make_data_reads(
+        tmp_path, capsys):
+    from podium.cli.main import main
+
+    scores = [f"{12 + 6.35 * k:.2f}" for k in range(12)]  # Pawpularity-like floats, 12 .. 81.85
+    source = _pawpularity_like(tmp_path / "petfinder", "Pawpularity", scores, "50.5")
+    out = tmp_path / "petfinder.yaml"
+    assert main(["spec", "--source", str(source), "--out", str(out)]) == 0  # drafts, loads and checks it
+    assert "spec: checked: `make data` would index 12 train images" in capsys.readouterr().out
+    spec, text = load_competition(str(out)), out.read_text()
+    assert (spec.task, spec.submission_format, spec.resolved_metric.name) == ("regression", "number", "rmse")
+    assert (spec.label_column, spec.submission_label_column, spec.classes) == ("Pawpularity", "Pawpularity", ())
+    assert "numbers that are not whole (12 distinct, from 12 to 81.85)" in text
+    assert "Evaluation page: rmse (PetFinder Pawpularity) or mae" in text and "qwk" in text
+    assert "the target: 12 distinct numbers" in text and "classes:" not in text
+    data = prepare_data(str(out), str(tmp_path / "data"), str(source))  # `make data` reads it as drafted
+    assert (data.task, data.n_train, data.n_test) == ("regression", 12, 4)
+    assert sorted(data.label_counts) == ["q1", "q2", "q3", "q4", "q5"]  # target quintiles, what folds stratify on
+    # a share in 0..1 (shapes-regression) is a number too, not P(one class): the train labels decide
+    shares = _pawpularity_like(tmp_path / "shares", "share", [f"{0.05 + 0.07 * k:.3f}" for k in range(12)], "0.5")
+    spec, text = _draft(shares, tmp_path / "shares.yaml")
+    assert (spec.task, spec.submission_format, spec.resolved_metric.name) == ("regression", "number", "rmse")
+    assert check_spec(spec, shares).ok
+
+
+def test_integer_grades_draft_qwk_and_name_its_two_choices(tmp_path):
+    grades = [str(k % 5) for k in range(15)]
+    source = _pawpularity_like(tmp_path / "aptos", "diagnosis", grades, "0")
+    spec, text = _draft(source, tmp_path / "aptos.yaml")
+    assert (spec.task, spec.submission_format, spec.resolved_metric.name) == ("classification", "label", "qwk")
+    assert "grades 0..4 (its name says so)" in text and "flip_invariant: null" in text
+    flat = " ".join(line.lstrip("# ") for line in text.splitlines())
+    assert "(1) task classification with metric: qwk" in flat and "(2) task: regression with metric: qwk" in flat
+    assert check_spec(spec, source).ok
+    # the note's other choice, two lines changed, loads and checks: regression, qwk, integer-grade numbers
+    other = text.replace("task: classification", "task: regression").replace(
+        "submission_format: label", "submission_format: number")
+    (tmp_path / "aptos-regression.yaml").write_text(other)
+    regression = load_competition(str(tmp_path / "aptos-regression.yaml"))
+    assert (regression.task, regression.resolved_metric.name) == ("regression", "qwk")
+    assert check_spec(regression, source).ok
+    # whole-number class codes under a plain name (Cassava's 0..4 `label`): accuracy drafted, qwk's choices noted
+    codes = _pawpularity_like(tmp_path / "cassava", "label", grades, "4")
+    spec, text = _draft(codes, tmp_path / "cassava.yaml")
+    assert (spec.task, spec.resolved_metric.name) == ("classification", "accuracy")
+    assert "if it says quadratic weighted kappa" in " ".join(line.lstrip("# ") for line in text.splitlines())

@@ -154,6 +154,8 @@ def test_number_problems_name_empty_text_nan_and_out_of_range_values():
                         "column 'p': 2 value(s) outside [0, 1], e.g. -0.1 (row 4), 3 (row 5)"]
     assert number_problems(["-5", "1e6"], "n") == []  # no bounds: any finite number
     assert number_problems(["-5"], "n", low=0) == ["column 'n': 1 value(s) outside [0, inf], e.g. -5 (row 1)"]
+    assert number_problems(["3", "2.5", "-1e0"], "g", integers=True) == [  # QWK's grades (regression's form)
+        "column 'g': 1 value(s) that are not integer grades, e.g. 2.5 (row 2)"]
 
 
 # ---- the sample shows the form ----------------------------------------------------------------------

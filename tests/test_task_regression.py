@@ -18,10 +18,12 @@ from podium.data.dataset import in_memory_data
 from podium.errors import PodiumError
 from podium.experiments.synthetic import GRADE_EDGES, make_ellipse_shares, share_grades
 from podium.experiments.synthetic_files import write_share_competition
-from podium.scoring.registry import qwk, rmse
+from podium.scoring.forms import from_numbers
+from podium.scoring.registry import qwk, resolve_metric, rmse
+from podium.submission.validate import number_submission_problems, validate_number_submission
 from podium.tasks import get_task
-from podium.tasks.regression import (QWK_CUTS, TARGET_SCALE, fit_cuts, honest_grades, number_problems, read_targets,
-                                     start_cuts, target_bins, target_scale, to_grades, validate_numbers)
+from podium.tasks.regression import (QWK_CUTS, TARGET_SCALE, fit_cuts, honest_grades, read_targets,
+                                     start_cuts, target_bins, target_scale, to_grades)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -174,20 +176,44 @@ def test_each_folds_cuts_are_fitted_on_the_other_folds_only():
     assert single[0] == [0.5, 1.5, 2.5, 3.5]
 
 
+def test_from_numbers_gives_each_metric_its_form_of_a_regression_output():
+    """scoring.forms.from_numbers: numbers as they are for rmse/mae, integer grades cut for qwk (plain rounding
+    by default, given cuts else), checked against scikit-learn's quadratic kappa; other forms refused."""
+    from sklearn.metrics import cohen_kappa_score
+
+    truth, values = np.array([0, 1, 2, 3, 4, 4]), np.array([0.4, 1.6, 2.2, 2.9, 3.49, 5.0])
+    t, v = from_numbers(resolve_metric("rmse"), truth, values)
+    np.testing.assert_array_equal(v, values)
+    assert resolve_metric("rmse")(t, v) == pytest.approx(np.sqrt(np.mean((truth - values) ** 2)))
+    t, graded = from_numbers(resolve_metric("qwk"), truth, values)
+    assert graded.tolist() == [0, 2, 2, 3, 3, 4]  # plain rounding, clipped to the grades
+    assert resolve_metric("qwk")(t, graded) == pytest.approx(cohen_kappa_score(truth, graded, weights="quadratic"))
+    _, cut = from_numbers(resolve_metric("qwk"), truth, values, cuts=[0.5, 1.7, 2.5, 3.4])
+    assert cut.tolist() == [0, 1, 2, 3, 4, 4]
+    _, fold = from_numbers(resolve_metric("qwk"), np.array([0, 0, 4]), np.array([1.2, 2.6, 3.7]), grades=range(5))
+    assert fold.tolist() == [1, 3, 4]  # a fold without grades 1..3 still grades into them
+    with pytest.raises(PodiumError, match="integer grades"):
+        from_numbers(resolve_metric("qwk"), np.array([0.5, 1.0]), np.array([0.5, 1.0]))
+    with pytest.raises(PodiumError, match="cannot be made from a number per image"):
+        from_numbers(resolve_metric("log_loss"), truth, values)
+
+
 # ---- submissions -----------------------------------------------------------------------------------
 def test_number_submissions_need_the_samples_ids_and_finite_numbers():
+    """The `number` form's check is submission.validate's (the project's one number check)."""
     sample = pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["0", "0", "0"]})
-    validate_numbers(pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["0.25", "1e-3", "-2"]}), sample,
-                     "ImageId", "share")
-    problems = number_problems(pd.DataFrame({"ImageId": ["a", "c", "x"], "share": ["0.25", "inf", "big"]}),
+    validate_number_submission(pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["0.25", "1e-3", "-2"]}),
                                sample, "ImageId", "share")
-    assert any("not finite" in p and "2" in p for p in problems) and any("x" in p for p in problems)
-    with pytest.raises(PodiumError, match="not integer grades"):
-        validate_numbers(pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["1", "2.5", "0"]}), sample,
-                         "ImageId", "share", integers=True)
+    problems = number_submission_problems(pd.DataFrame({"ImageId": ["a", "c", "x"], "share": ["0.25", "inf", "big"]}),
+                                          sample, "ImageId", "share")
+    assert any("NaN or infinite" in p and "row(s) 2" in p for p in problems)
+    assert any("not numbers" in p and "'big'" in p for p in problems) and any("'x'" in p for p in problems)
+    with pytest.raises(PodiumError, match=r"not integer grades, e.g. 2.5 \(row 2\)"):
+        validate_number_submission(pd.DataFrame({"ImageId": ["a", "b", "c"], "share": ["1", "2.5", "0"]}), sample,
+                                   "ImageId", "share", integers=True)
     with pytest.raises(PodiumError, match="differ from the sample"):
-        validate_numbers(pd.DataFrame({"ImageId": ["a", "b", "c"], "value": ["1", "2", "0"]}), sample,
-                         "ImageId", "share")
+        validate_number_submission(pd.DataFrame({"ImageId": ["a", "b", "c"], "value": ["1", "2", "0"]}), sample,
+                                   "ImageId", "share")
 
 
 # ---- the generated competitions --------------------------------------------------------------------

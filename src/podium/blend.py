@@ -6,17 +6,31 @@ and scores fold k with them (mean +/- sd over folds), exactly like a run's own C
 (weights fitted on all OOF rows, scored on the same rows) is reported beside it only to show how much
 it flatters; the final weights (fitted on all OOF rows) are the ones applied to the test predictions.
 
-Methods: `weights` (a non-negative weight per run, summing to one, chosen on a simplex grid to maximise
-the task's score; classification ties broken by the lower log loss, then by the weights nearest equal),
-`mean` (equal weights), `rank` (classification only: each class column replaced by its rank among the
-rows, scaled to [0, 1], then averaged: what matters for ranking metrics).
+Which metric: the runs' own (each run's metrics.json where it names a registry metric, else its config's /
+its competition spec's: podium.scoring.run_metric). Runs scored by different metrics are refused, naming
+each run's metric. Every CV the blend reports (honest, in-sample, each run alone) is in that metric, with
+its direction. The weights are fitted on the metric itself where it is a smooth function of the weights
+(log loss, rmse, ROC AUC, dice, box IoU), else on its smooth proxy (`Metric.proxy`: log loss for accuracy,
+macro F1, F-beta / micro F1 and MAP@k; rmse of the expected grade for QWK; dice for airbus_f2): a step
+function on a grid fits the noise of a few rows. metrics.json's `fitted_on` and the printed summary say
+which.
+
+Methods: `weights` (a non-negative weight per run, summing to one, chosen on a simplex grid to optimise the
+fitted metric; ties broken by the weights nearest equal), `mean` (equal weights), `rank` (class
+probabilities only: each class column replaced by its rank among the rows, scaled to [0, 1], then averaged:
+what matters for ranking metrics).
 
 How each task is averaged (always the weighted mean of the runs' TTA-averaged outputs):
-classification: the class probabilities (the argmax is the label; scored by accuracy);
-segmentation: the mask probabilities pixel by pixel, thresholded afterwards at mask_threshold (dice);
+classification: the class probabilities (turned into what the metric reads by podium.scoring.forms);
+multilabel: each class's sigmoid probability; a label-set metric (fbeta, micro_f1) thresholds them at
+per-class thresholds chosen for the metric on the fitting rows only (fold k: on the other folds; the
+final ones on every blended OOF row, saved as the blend's thresholds.json, which its writer reads);
+segmentation: the mask probabilities pixel by pixel, thresholded afterwards at mask_threshold;
 localization: the class probabilities as in classification, and each box coordinate (x1, y1, x2, y2) as
-the weighted mean of the runs' coordinates (box IoU). Segmentation and localization read the raw OOF
+the weighted mean of the runs' coordinates. Segmentation and localization read the raw OOF
 outputs that training saves beside oof.parquet (tasks.OOF_OUTPUTS); runs trained before that are refused.
+A log-loss blend is temperature-scaled (podium.scoring.calibration) on its honest blended OOF rows:
+calibration.json in the blend's folder, applied to its test probabilities, before/after in metrics.json.
 
 The blend is recorded like a run: runs/<blend-id>/config.yaml (the first run's config under the name
 blend-<name>, so `make submit RUN=<blend-id>` finds it), blend.yaml (runs, method, weights) and
@@ -33,7 +47,6 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -46,12 +59,15 @@ from podium.data.index import class_names, load_index
 from podium.errors import PodiumError
 from podium.paths import check_name
 from podium.io import atomic_path, read_yaml_mapping, write_csv, write_json, write_yaml
-from podium.models.localization import box_iou
 from podium.progress import progress as progress_bar
-from podium.scoring.segmentation import dice_per_image
+from podium.scoring import calibration
+from podium.scoring.forms import from_class_probabilities, from_label_probabilities, positive_index
+from podium.scoring.registry import Metric, resolve_metric
+from podium.scoring.run_metric import recorded_metric
 from podium.submission.validate import read_competition_sample
 from podium.tasks import OOF_OUTPUTS, get_task
 from podium.tasks.base import TestPredictions
+from podium.tasks.multilabel import THRESHOLDS, choose_thresholds, multi_hot, threshold_record
 from podium.training.predict import write_task_submission
 from podium.workflow import _class_prior
 
@@ -212,15 +228,6 @@ def check_compatible(runs: list[BlendRun]) -> None:
 
 
 # ------------------------------------------------------------------------------------ the averaging
-def accuracy(probs: np.ndarray, labels: np.ndarray) -> float:
-    return float((probs.argmax(1) == labels).mean())
-
-
-def log_loss(probs: np.ndarray, labels: np.ndarray) -> float:
-    picked = probs[np.arange(len(labels)), labels]
-    return float(-np.log(np.clip(picked, EPS, 1.0)).mean())
-
-
 def rank_scaled(probs: np.ndarray) -> np.ndarray:
     """Each column's rank among the rows, scaled to [0, 1] (ties share their mean rank)."""
     ranks = pd.DataFrame(probs).rank(axis=0, method="average").to_numpy(dtype="float64")
@@ -250,28 +257,93 @@ def _compositions(total: int, parts: int):
             yield (first, *rest)
 
 
-def dice_score(masks: np.ndarray, truth: np.ndarray) -> float:
-    return float(dice_per_image(truth, masks).mean())
+@dataclass(frozen=True)
+class Objective:
+    """What a blend is scored by (the runs' metric, direction-aware) and what its weights are fitted on: the
+    metric itself, or its smooth proxy (Metric.proxy: log loss for accuracy, F1, F-beta and MAP@k, rmse for
+    QWK, dice for airbus_f2) where the metric is a step function of the weights and a grid would fit noise.
+
+    `score(values, truth, fit_values, fit_truth)` reads the blended outputs in the task's form (class
+    probabilities; sigmoid per label; masks; class probabilities + box) and turns them into what the metric
+    reads (podium.scoring.forms); a label-set metric thresholds at per-class thresholds chosen on the fit
+    rows (never on the scored rows, unless they are the same rows: the in-sample figure)."""
+
+    metric: Metric
+    task: str
+    positive: int = 1  # the class a `probability` metric reads (classification)
+    k: int = 0  # labels per row of a ranking metric
+
+    @property
+    def fitted(self) -> Metric:
+        return self.metric.proxy
+
+    @property
+    def on_proxy(self) -> bool:
+        return self.fitted.label != self.metric.label
+
+    @property
+    def fitted_on(self) -> str:
+        """What metrics.json, the summary and the docs say the weights were fitted on."""
+        if not self.on_proxy:
+            return f"{self.metric.label} (the metric itself)"
+        return f"{self.fitted.label} (smooth proxy of {self.metric.label}, a step function of the weights)"
+
+    def score(self, values: np.ndarray, truth: np.ndarray, fit_values: np.ndarray | None = None,
+              fit_truth: np.ndarray | None = None) -> float:
+        """The metric on `values` (fit rows: where a label-set metric's thresholds are chosen)."""
+        return _evaluate(self.metric, self, values, truth, fit_values, fit_truth)
+
+    def fit_value(self, values: np.ndarray, truth: np.ndarray) -> float:
+        """The fitted metric, signed so that higher is better (a grid search maximises it)."""
+        value = _evaluate(self.fitted, self, values, truth, values, truth)
+        return value if self.fitted.direction == "max" else -value
 
 
-def box_score(outputs: np.ndarray, truth: np.ndarray) -> float:
-    """Mean IoU of the boxes (the last four columns, after the class probabilities)."""
-    return float(box_iou(truth, outputs[:, -4:]).mean())
+def _evaluate(metric: Metric, objective: Objective, values: np.ndarray, truth: np.ndarray,
+              fit_values: np.ndarray | None, fit_truth: np.ndarray | None) -> float:
+    task = objective.task
+    values = np.asarray(values)
+    if task == "classification":
+        if metric.reads == "numbers":  # rmse, QWK's proxy: the expected grade against the true one
+            return metric(truth, _normalised(values) @ np.arange(values.shape[1]))
+        probs = _normalised(values) if metric.reads in ("probability", "probabilities") else values
+        return metric(*from_class_probabilities(metric, truth, probs, positive=objective.positive, k=objective.k))
+    if task == "multilabel":
+        if metric.name == "log_loss":  # the proxy of a label-set metric: each label's binary log loss, averaged
+            return float(np.mean([metric(truth[:, c], np.clip(values[:, c], 0, 1)) for c in range(truth.shape[1])]))
+        if metric.reads == "label_sets":
+            # lazy: podium.tasks.multilabel is a task object; blend reaches it only here
+            from podium.tasks.multilabel import choose_thresholds
+
+            chosen = choose_thresholds(fit_truth if fit_truth is not None else truth,
+                                       fit_values if fit_values is not None else values, metric)
+            return metric(*from_label_probabilities(metric, truth, values, chosen))
+        return metric(*from_label_probabilities(metric, truth, values))
+    if task == "localization":
+        return metric(truth, values[:, -4:]) if metric.reads == "boxes" else \
+            metric(truth, values[:, :-4].argmax(1))
+    return metric(truth, values)  # segmentation: masks
 
 
-SCORES = {"classification": accuracy, "segmentation": dice_score, "localization": box_score}
+def _normalised(probs: np.ndarray) -> np.ndarray:
+    """Rows divided by their sums (a weighted mean of softmax rows already sums to one; ranks do not)."""
+    probs = np.clip(np.asarray(probs, dtype="float64"), 0, None)
+    return probs / np.clip(probs.sum(axis=1, keepdims=True), EPS, None)
 
 
-def fit_weights(stack: np.ndarray, labels: np.ndarray, score: Callable = accuracy) -> np.ndarray:
-    """Non-negative weights summing to one: the grid point with the best score, then (classification) the
-    lowest log loss, then the one nearest equal weights (a tie never favours whichever run is listed first)."""
+def default_objective() -> Objective:
+    return Objective(resolve_metric("accuracy"), "classification")
+
+
+def fit_weights(stack: np.ndarray, truth: np.ndarray, objective: Objective | None = None) -> np.ndarray:
+    """Non-negative weights summing to one: the grid point best on the fitted metric (the run's metric or its
+    proxy, direction-aware), ties broken by the weights nearest equal (never by the order runs are listed)."""
+    objective = objective or default_objective()
     grid = simplex_grid(len(stack))
     equal = np.full(len(stack), 1 / len(stack))
     best_key, best = None, equal
     for w in grid:
-        blended = combine(stack, w)
-        second = -log_loss(blended, labels) if score is accuracy else 0.0
-        key = (score(blended, labels), second, -float(np.abs(w - equal).sum()))
+        key = (round(objective.fit_value(combine(stack, w), truth), 12), -float(np.abs(w - equal).sum()))
         if best_key is None or key > best_key:
             best_key, best = key, w
     return best
@@ -281,11 +353,16 @@ def fit_weights(stack: np.ndarray, labels: np.ndarray, score: Callable = accurac
 class BlendScores:
     method: str
     folds: list[int]
-    fold_scores: list[float]  # honest: fold k scored with weights fitted on the other folds
+    fold_scores: list[float]  # honest: fold k scored with weights (and thresholds) fitted on the other folds
     fold_weights: list[list[float]]
     weights: list[float]  # fitted on all OOF rows: what the test predictions get
     in_sample_scores: list[float]  # fold k scored with the all-rows weights (optimistic for `weights`)
     run_scores: dict[str, list[float]]  # each run alone, per fold, on the same OOF rows
+    metric: str = "accuracy"  # the metric's label: every score above is in it
+    direction: str = "max"
+    fitted_on: str = ""  # what the weights were fitted on (Objective.fitted_on)
+    fit_scores: list[float] = field(default_factory=list)  # honest, in the fitted metric (proxy or metric)
+    in_sample_fit_scores: list[float] = field(default_factory=list)
 
     @property
     def cv_mean(self) -> float:
@@ -300,32 +377,51 @@ class BlendScores:
         return float(np.mean(self.in_sample_scores))
 
 
-def blend_oof(stack: np.ndarray, labels: np.ndarray, folds: np.ndarray, run_ids: list[str], method: str,
-              score: Callable = accuracy, progress: bool = False) -> BlendScores:
+def blend_oof(stack: np.ndarray, truth: np.ndarray, folds: np.ndarray, run_ids: list[str], method: str,
+              objective: Objective | None = None, progress: bool = False) -> BlendScores:
     """Honest blended CV: weights fitted on the other folds' rows, scored on the held-out fold.
 
-    `stack` is (runs, rows, classes) of OOF probabilities aligned by row; `folds` gives each row's fold.
-    Rank averaging ranks within the scored fold's rows, as the test rows are ranked among themselves.
+    `stack` is (runs, rows, ...) of OOF outputs aligned by row; `folds` gives each row's fold. Rank averaging
+    ranks within the scored fold's rows, as the test rows are ranked among themselves. Thresholds of a
+    label-set metric are chosen on the same rows as the weights.
     """
+    objective = objective or default_objective()
     equal = np.full(len(stack), 1 / len(stack))
     fold_ids = sorted(int(f) for f in np.unique(folds))
     if method == "weights" and len(fold_ids) < 2:
         raise PodiumError("Fitting blend weights honestly needs at least two folds.",
                           expected="runs with folds=[0, 1, ...] (k-fold)", received=f"fold(s) {fold_ids}",
                           fix="blend with method=mean or rank, or train more folds")
-    final = fit_weights(stack, labels, score) if method == "weights" else equal
-    scores, in_sample, per_fold_weights = [], [], []
+    final = fit_weights(stack, truth, objective) if method == "weights" else equal
+    scores, in_sample, per_fold_weights, fit_scores, in_sample_fit = [], [], [], [], []
     runs: dict[str, list[float]] = {r: [] for r in run_ids}
     for k in progress_bar(fold_ids, desc=f"blend: fit {method} on the other folds, score each fold", unit="fold",
                           enabled=progress):
         held = folds == k
-        w = fit_weights(stack[:, ~held], labels[~held], score) if method == "weights" else equal
+        other = ~held if (~held).any() else held
+        w = fit_weights(stack[:, other], truth[other], objective) if method == "weights" else equal
         per_fold_weights.append([float(x) for x in w])
-        scores.append(score(combine(stack[:, held], w, method), labels[held]))
-        in_sample.append(score(combine(stack[:, held], final, method), labels[held]))
+        honest, fitted_rows = combine(stack[:, held], w, method), combine(stack[:, other], w, method)
+        scores.append(objective.score(honest, truth[held], fitted_rows, truth[other]))
+        optimistic = combine(stack[:, held], final, method)
+        in_sample.append(objective.score(optimistic, truth[held], combine(stack, final, method), truth))
+        sign = 1 if objective.fitted.direction == "max" else -1
+        fit_scores.append(sign * objective.fit_value(honest, truth[held]))
+        in_sample_fit.append(sign * objective.fit_value(optimistic, truth[held]))
         for r, run_id in enumerate(run_ids):
-            runs[run_id].append(score(stack[r, held], labels[held]))
-    return BlendScores(method, fold_ids, scores, per_fold_weights, [float(x) for x in final], in_sample, runs)
+            runs[run_id].append(objective.score(stack[r, held], truth[held], stack[r, other], truth[other]))
+    return BlendScores(method, fold_ids, scores, per_fold_weights, [float(x) for x in final], in_sample, runs,
+                       metric=objective.metric.label, direction=objective.metric.direction,
+                       fitted_on=objective.fitted_on, fit_scores=fit_scores, in_sample_fit_scores=in_sample_fit)
+
+
+def honest_oof(stack: np.ndarray, folds: np.ndarray, scores: BlendScores, method: str) -> np.ndarray:
+    """The blended OOF rows, each fold blended with the weights fitted on the other folds."""
+    out = np.zeros(stack.shape[1:], dtype="float64")
+    for k, w in zip(scores.folds, scores.fold_weights):
+        held = folds == k
+        out[held] = combine(stack[:, held], np.asarray(w), method)
+    return out
 
 
 # ------------------------------------------------------------------------------------- the blend job
@@ -385,6 +481,31 @@ def check_name_free(run_dir: Path, spec: BlendSpec) -> None:
                           fix="give this blend another name (BLEND_NAME=...); the first blend is kept")
 
 
+BLENDED_TASKS = ("classification", "multilabel", "segmentation", "localization")
+
+
+def check_same_metric(runs: list[BlendRun], runs_dir: str | Path) -> Metric:
+    """The one metric every run was scored by (its metrics.json, else its config's / spec's): runs scored by
+    different metrics are never blended, since their CVs, weights and thresholds answer other questions."""
+    found = [(run, *recorded_metric(Path(runs_dir) / run.run_id, run.cfg)) for run in runs]
+    labels = {metric.label for _, metric, _ in found}
+    if len(labels) > 1:
+        raise PodiumError("The runs were scored by different metrics, so they cannot be blended.",
+                          expected="runs scored by one metric (the competition's, or one config `metric:`)",
+                          received="; ".join(f"{run.run_id}: {metric.label} (from {where})"
+                                             for run, metric, where in found),
+                          fix="blend runs scored by the same metric (retrain the others with it)")
+    return found[0][1]
+
+
+def run_objective(metric: Metric, task: str, competition, classes: list[str]) -> Objective:
+    """The objective of a blend of `task` runs: the metric, the positive class and k of the competition."""
+    positive = positive_index(competition.positive_class, classes) \
+        if task == "classification" and (len(classes) == 2 or competition.positive_class) else 1
+    k = competition.resolved_top_k if metric.reads == "ranking" else 0
+    return Objective(metric, task, positive, k)
+
+
 def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = True) -> BlendSummary:
     """Check, fit honestly, apply to the test predictions, write the validated submission and the record."""
     started = time.perf_counter()
@@ -393,17 +514,29 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     first = runs[0]
     check_name_free(Path(runs_dir) / blend_config(first.cfg, spec).run_id, spec)  # before minutes of fitting
     task = first.cfg.task
-    if task not in SCORES:
+    if task not in BLENDED_TASKS:
         raise PodiumError(f"Blending {task} runs is not supported yet.", expected=f"runs of a task among: "
-                          f"{', '.join(SCORES)}", received=f"task={task}", fix="submit the best single run")
+                          f"{', '.join(BLENDED_TASKS)}", received=f"task={task}", fix="submit the best single run")
     if spec.method == "rank" and not first.class_probabilities:
         raise PodiumError(f"Rank averaging is for class probabilities, not {task} outputs.",
                           expected="method=weights or mean", received=f"method=rank for task={task}",
                           fix="blend with method=weights (fitted) or mean")
+    metric = check_same_metric(runs, runs_dir)
+    cfg = blend_config(first.cfg, spec)
+    competition = load_competition(cfg.competition)
+    root = Path(cfg.data_dir) / competition.slug
+    index = load_index(root / "index.parquet")
+    classes = class_names(index, competition, get_task(task))
+    if first.class_probabilities and classes != first.classes:
+        raise PodiumError("The runs' classes are not the competition's classes now.", expected=str(classes),
+                          received=str(first.classes), fix="retrain the runs on the current data")
+    objective = run_objective(metric, task, competition, classes)
     stack = np.stack([r.probs for r in runs])
-    truth = oof_truth(first)
-    scores = blend_oof(stack, truth, first.oof["fold"].to_numpy(), spec.runs, spec.method, SCORES[task],
-                       progress=progress)
+    truth = oof_truth(first, objective)
+    folds = first.oof["fold"].to_numpy()
+    scores = blend_oof(stack, truth, folds, spec.runs, spec.method, objective, progress=progress)
+    blended_oof = honest_oof(stack, folds, scores, spec.method)
+    final_oof = combine(stack, np.asarray(scores.weights), spec.method)
     del stack
 
     tests = [load_test_predictions(r, runs_dir) for r in runs]
@@ -420,14 +553,6 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     blended = combine(np.stack([values for _, values in tests]), np.asarray(scores.weights),
                       spec.method).astype("float32")
 
-    cfg = blend_config(first.cfg, spec)
-    competition = load_competition(cfg.competition)
-    root = Path(cfg.data_dir) / competition.slug
-    index = load_index(root / "index.parquet")
-    classes = class_names(index, competition, get_task(task))
-    if first.class_probabilities and classes != first.classes:
-        raise PodiumError("The runs' classes are not the competition's classes now.", expected=str(classes),
-                          received=str(first.classes), fix="retrain the runs on the current data")
     sample = read_competition_sample(root / competition.sample_submission, competition)
     rows = test_rows(index).reset_index(drop=True)  # with the sizes the mask and box writers need
     if rows["id"].astype(str).tolist() != tests[0][0]["id"].tolist():
@@ -435,8 +560,20 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
                           expected=f"{len(rows)} test ids of {root / 'index.parquet'}",
                           received=f"{len(tests[0][0])} ids in {first.run_id}'s test_ids.csv, not the same",
                           fix="make predict the runs again on the current data")
-    predictions = TestPredictions(rows=rows, readable=rows["ok"].to_numpy(dtype=bool), values=blended)
     run_dir = Path(runs_dir) / cfg.run_id
+    extra: dict = {}
+    if task == "multilabel":  # the blend's own thresholds, chosen on its OOF rows; the writer reads them
+        thresholds = choose_thresholds(truth, final_oof, metric)
+        extra["thresholds"] = threshold_record(classes, thresholds, metric, truth, final_oof, folds,
+                                               f"{len(truth)} blended out-of-fold predictions")
+        write_json(run_dir / THRESHOLDS, extra["thresholds"])
+    calibrated = None
+    if spec.method != "rank" and calibration.applies(metric, task) and len(scores.folds) > 1:
+        # fitted on the honest blended OOF rows (fold k blended with its own weights), each fold's T on the others
+        calibrated = calibration.save_calibration(run_dir, calibration.calibrate(
+            metric, truth, _normalised(blended_oof), folds, classes, objective.positive))
+        extra["calibration"] = calibrated.to_dict()
+    predictions = TestPredictions(rows=rows, readable=rows["ok"].to_numpy(dtype=bool), values=blended)
     submission = Path(cfg.submissions_dir) / competition.slug / f"{cfg.run_id}.csv"
     write_task_submission(cfg, competition, predictions, sample, submission, classes,
                           _class_prior(index, classes, task))
@@ -457,18 +594,21 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     seconds = time.perf_counter() - started
     write_json(run_dir / "metrics.json", {
         "run_id": cfg.run_id, "kind": "blend", "competition": competition.slug, "task": cfg.task,
-        "metric": get_task(task).metric_name, "method": spec.method, "runs": spec.runs,
+        "metric": metric.label, "metric_spec": metric.to_config(), "direction": metric.direction,
+        "fitted_on": scores.fitted_on if spec.method == "weights" else "nothing (equal weights)",
+        "method": spec.method, "runs": spec.runs,
         "weights": dict(zip(spec.runs, scores.weights)), "cv_mean": scores.cv_mean, "cv_std": scores.cv_std,
         "in_sample_cv_mean": scores.in_sample_mean,
-        "folds": [{"fold": k, "score": s, "weights": w, "in_sample_score": i}
-                  for k, s, w, i in zip(scores.folds, scores.fold_scores, scores.fold_weights,
-                                        scores.in_sample_scores)],
+        "folds": [{"fold": k, "score": s, "weights": w, "in_sample_score": i, "fitted_metric_score": f}
+                  for k, s, w, i, f in zip(scores.folds, scores.fold_scores, scores.fold_weights,
+                                           scores.in_sample_scores, scores.fit_scores)],
         "run_oof_cv": {r: {"mean": float(np.mean(v)), "std": float(np.std(v))} for r, v in scores.run_scores.items()},
         "run_cv_tta": {r: {"mean": m, "std": s} for r, (m, s) in run_cv.items()},
-        "split": first.data.get("split"), "submission": str(submission), "wall_seconds": seconds,
+        "split": first.data.get("split"), "submission": str(submission), "wall_seconds": seconds, **extra,
     })
     return BlendSummary(cfg.run_id, run_dir, submission, scores, spec.runs, run_cv, seconds,
-                        [n for r in runs for n in r.notes])
+                        notes=[f"note: {n}" for r in runs for n in r.notes] +
+                        ([calibrated.summary()] if calibrated is not None else []))
 
 
 def _folds_used(run_dir: Path) -> list[dict]:
@@ -476,9 +616,13 @@ def _folds_used(run_dir: Path) -> list[dict]:
     return list(record.get("folds", []))
 
 
-def oof_truth(run: BlendRun) -> np.ndarray:
-    """What the OOF rows are scored against: the labels, or (boxes, masks) the index's targets by id."""
-    if run.class_probabilities:
+def oof_truth(run: BlendRun, objective: Objective | None = None) -> np.ndarray:
+    """What the OOF rows are scored against: class indices, 0/1 label rows (multi-label), or (boxes, masks)
+    the index's targets by id; a localization run scored by a label metric: its class indices."""
+    if run.cfg.task == "multilabel":
+        return multi_hot(run.oof["label"], run.classes)
+    if run.class_probabilities or (objective is not None and run.cfg.task == "localization"
+                                   and objective.metric.reads == "labels" and "label" in run.oof):
         return run.oof["label"].to_numpy(dtype="int64")
     data = load_labeled_data(run.cfg, get_task(run.cfg.task), progress=False)
     position = {str(i): k for k, i in enumerate(data.ids)}
@@ -505,7 +649,10 @@ def summary_lines(summary: BlendSummary) -> list[str]:
     """What `make blend` prints: each run's CV, the honest blended CV, the in-sample figure and the weights."""
     s = summary.scores
     width = max(len(r) for r in [*summary.runs, "blend (honest)"])
+    better = "higher" if s.direction == "max" else "lower"
     lines = [f"blend {summary.blend_id} ({s.method}, {len(summary.runs)} runs, folds {s.folds})",
+             f"metric: {s.metric} ({better} is better)" +
+             (f"; weights fitted on {s.fitted_on}" if s.method == "weights" else ""),
              f"{'':<{width}}  {'CV (OOF, TTA)':<17}  final weight"]
     for run_id, w in zip(summary.runs, s.weights):
         v = s.run_scores[run_id]
@@ -518,7 +665,7 @@ def summary_lines(summary: BlendSummary) -> list[str]:
                      "rows: optimistic, for comparison only)")
         lines.append("per-fold weights: " + "; ".join(
             f"fold {k}: " + ", ".join(f"{x:.2f}" for x in w) for k, w in zip(s.folds, s.fold_weights)))
-    lines += [f"note: {note}" for note in summary.notes]
+    lines += summary.notes
     lines += [f"submission: {summary.submission} (validated)",
               f"recorded: {summary.run_dir} (make submit RUN={summary.blend_id})"]
     return lines

@@ -299,8 +299,8 @@ class ExperimentConfig:
                               received=f"pseudo_threshold={self.pseudo_threshold}, "
                                        f"pseudo_top_share={self.pseudo_top_share}",
                               fix="set pseudo_threshold=0.9, or pseudo_top_share=0.2 (and the other to 0)")
-        if not TASK_KEYS[self.task].class_balancing:
-            only = "|".join(tasks_where("class_balancing"))
+        if not TASK_KEYS[self.task].class_balancing and self.task != "multilabel":  # a label set per image too
+            only = "|".join([*tasks_where("class_balancing"), "multilabel"])
             raise PodiumError(f"Pseudo-labels are {only}-only; this config trains {self.task}.",
                               expected=f"task={only} with pseudo_run",
                               received=f"task={self.task}, pseudo_run={self.pseudo_run}",

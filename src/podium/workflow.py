@@ -254,7 +254,7 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
         summary = write_task_submission(cfg, spec, predictions, sample, path, classes,
                                         _class_prior(index, classes, cfg.task))
         summary.folds_used = [f.describe() for f in folds]
-        summary.notes = notes
+        summary.notes = [*notes, *summary.notes]  # the writer's own (e.g. the calibration's) kept
         summary.record = write_record(cfg, path, [f.to_dict() for f in folds], data)
         write_json(cfg.run_dir / "test_predictions.json", json.loads(summary.record.read_text(encoding="utf-8")))
         stamp_test_predictions(cfg, index, [f.to_dict() for f in folds])

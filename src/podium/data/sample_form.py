@@ -4,7 +4,10 @@ and the metric that usually scores that form, each with the reason written besid
 A sample's values are placeholders (0.5, a constant class, a few ids), so only what a placeholder still
 shows is read: a column per class holding numbers (probabilities), one column of numbers in 0..1 (probability)
 or outside it (number), space-separated names (top_k when every row holds the same count, multi-label when
-the train labels are label sets), anything else one class name (label).
+the train labels are label sets), anything else one class name (label). The train labels settle what a
+placeholder cannot: numbers that are not whole (a share, a score) make any numeric sample a `number` (task
+regression, even within 0..1); a few whole numbers in a row (0..4) named like a grade are an ordinal target
+(metric qwk, drafted on classification; the note names regression's qwk, usually the better, as the other choice).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import pandas as pd
 # the metric `make spec` drafts for each form: the commonest on Kaggle; the competition's Evaluation page decides
 DEFAULT_METRICS = {"label": "accuracy", "probability": "log_loss", "probabilities": "log_loss", "number": "rmse"}
 CHECK_PAGE = "check the competition's Evaluation page"
+MAX_GRADES = 7  # an ordinal target has a few grades (APTOS 0..4, PANDA 0..5); digits 0..9 are classes
+GRADE_NAMES = ("grade", "level", "severity", "diagnosis", "score", "rating", "stage", "isup")  # column names saying so
 
 
 @dataclass
@@ -30,6 +35,8 @@ class FormGuess:
     positive_note: str = ""
     multilabel: bool = False  # the train labels are label sets: task multilabel
     notes: list[str] = field(default_factory=list)  # further facts for the spec's header
+    grades: list[int] = field(default_factory=list)  # the train labels are these whole numbers in a row
+    ordinal: bool = False  # ... and the column's name says they are grades (metric qwk drafted)
 
 
 def infer_submission_form(sample: pd.DataFrame, id_column: str, label_column: str, classes: list[str],
@@ -54,7 +61,17 @@ def infer_submission_form(sample: pd.DataFrame, id_column: str, label_column: st
         integers = all(number.is_integer() for number in numbers) and not any("." in v or "e" in v.lower()
                                                                                for v in values)
         if integers and set(values) <= set(classes):
+            grades = _grades(classes)
+            if grades:
+                return _ordinal(label_column, grades)
             return _label(label_column, f"column {label_column!r} holds whole numbers that are class names")
+        targets = _floats(classes)
+        if targets and not all(target.is_integer() for target in targets):
+            return FormGuess("number", label_column, "rmse",
+                             f"the train labels are numbers that are not whole ({len(targets)} distinct, from "
+                             f"{min(targets):g} to {max(targets):g}) and column {label_column!r} holds numbers: a "
+                             f"number per image (regression)",
+                             f"{CHECK_PAGE}: rmse (PetFinder Pawpularity) or mae; qwk reads whole-number grades")
         if min(numbers) >= 0 and max(numbers) <= 1:
             positive = classes[-1] if len(classes) == 2 else ""
             note = (f"CHECK: the class whose probability the column holds (the Evaluation page says); with two "
@@ -85,6 +102,33 @@ def infer_submission_form(sample: pd.DataFrame, id_column: str, label_column: st
                                     f"space-separated names, yet each train image has one label: CHECK (a multi-label "
                                     f"competition needs its train labels as label sets, task multilabel)")
     return _label(label_column, f"column {label_column!r} holds one name per row: one class per image")
+
+
+def _grades(classes: list[str]) -> list[int]:
+    """The train labels as grades when they are 3..MAX_GRADES whole numbers in a row (0, 1, 2, 3, 4), else []."""
+    numbers = _floats(classes)
+    if not numbers or not all(number.is_integer() for number in numbers):
+        return []
+    grades = sorted({int(number) for number in numbers})
+    return grades if 3 <= len(grades) <= MAX_GRADES and grades[-1] - grades[0] == len(grades) - 1 else []
+
+
+def _ordinal(label_column: str, grades: list[int]) -> FormGuess:
+    """Whole-number classes in a row: a grade competition (APTOS: qwk) or class codes (Cassava: accuracy). The
+    column's name decides the draft's metric; the note names the two qwk choices either way."""
+    graded = any(word in label_column.lower() for word in GRADE_NAMES)
+    span = f"{grades[0]}..{grades[-1]}"
+    choices = (f"the train labels are the whole numbers {span} and the sample writes whole numbers: scored by qwk "
+               f"(grades), there are two choices, (1) task classification with metric: qwk (a class per grade: this draft's task), or (2) task: regression with metric: qwk and submission_format: "
+               f"number (one number per image, cut into grades at points fitted on out-of-fold predictions: how APTOS "
+               f"2019 was won, usually the better; label_column stays the grade column)")
+    if graded:
+        return FormGuess("label", label_column, "qwk", f"column {label_column!r} holds whole numbers that are "
+                         f"grades {span} (its name says so): an ordinal target", f"{CHECK_PAGE}; {choices}",
+                         grades=grades, ordinal=True)
+    return FormGuess("label", label_column, "accuracy", f"column {label_column!r} holds whole numbers that are class "
+                     f"names ({span})", f"{CHECK_PAGE}: accuracy for class codes (Cassava's 0..4); if it says "
+                     f"quadratic weighted kappa, {choices}", grades=grades)
 
 
 def _label(label_column: str, reason: str) -> FormGuess:

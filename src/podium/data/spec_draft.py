@@ -298,9 +298,8 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
     if sample and task in ("classification", "multilabel"):
         header += _draft_form(values, notes, read_csv(sample.file), sample,
                               labels.class_examples if labels else classes, task == "multilabel")
-    flips = _flip_guess(labels.class_examples if labels else classes)
-    values["flip_invariant"] = flips[0]
-    notes["flip_invariant"] = flips[1]
+    if "flip_invariant" not in values:  # a number or a grade target set its own
+        values["flip_invariant"], notes["flip_invariant"] = _flip_guess(labels.class_examples if labels else classes)
     values["submission_kind"] = "csv"
     notes["submission_kind"] = "csv: upload submission.csv; code: Kaggle re-runs a kernel version (check the page)"
     values["rules_url"] = f"https://www.kaggle.com/competitions/{slug}/rules"
@@ -321,7 +320,19 @@ def _draft_form(values: dict[str, Any], notes: dict[str, str], frame: pd.DataFra
     if guess.form == "number" and "regression" not in TASK_KEYS:
         return [f"submission: {guess.reason}; this podium has no regression task: check the sample"]
     if guess.form == "number":
+        targets = [float(value) for value in classes]
         values["task"], notes["task"] = "regression", "the sample holds a number per image"
+        notes["label_column"] = (f"the target: {len(targets)} distinct numbers, from {min(targets):g} to "
+                                 f"{max(targets):g}" if targets else "the target: a number per image")
+        values.pop("classes", None)  # a regression has no classes
+        values["flip_invariant"] = None
+        notes["flip_invariant"] = "unset: flips allowed; false if a mirror image changes the target"
+    if guess.ordinal:
+        notes["label_column"] = (f"grades {guess.grades[0]}..{guess.grades[-1]}: whole numbers in a row, an ordinal "
+                                 f"target (see metric)")
+        values["flip_invariant"] = None
+        notes["flip_invariant"] = ("unset: flips allowed (grades are not symbols drawn in the image); false if a "
+                                   "mirror image changes the grade")
     values["submission_label_column"] = guess.label_column
     values["submission_format"] = guess.form
     notes["submission_format"] = guess.reason

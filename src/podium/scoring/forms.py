@@ -3,6 +3,8 @@ epoch's validation score, a fold's score, the OOF CV, a blend and the submission
 
 Class probabilities (classification: softmax rows; multi-label: a sigmoid per class) become labels (argmax),
 P(positive class), the probability rows, k ranked labels, or 0/1 label sets above per-class thresholds.
+Numbers (regression, in the target's units) are read as they are (rmse, mae) or cut into integer grades
+(qwk: cut points between grades, plain rounding until cuts fitted on OOF predictions are given).
 """
 
 from __future__ import annotations
@@ -73,6 +75,43 @@ def from_label_probabilities(metric: Metric, truth: np.ndarray, probs: np.ndarra
     if metric.reads == "probabilities":
         return truth, probs
     raise _unreadable(metric, "a probability per label (multi-label)")
+
+
+def grade_values(truth) -> np.ndarray:
+    """The integer grades a QWK target takes (its distinct values); refused when they are not integers."""
+    values = np.unique(np.asarray(truth, dtype=float))
+    if not np.all(np.mod(values, 1) == 0):
+        raise PodiumError("metric qwk needs integer grades as targets.", expected="targets like 0, 1, 2, 3, 4",
+                          received=f"e.g. {values[:5].tolist()}", fix="use metric rmse or mae for a continuous target")
+    return values.astype(int)
+
+
+def start_cuts(grades) -> np.ndarray:
+    """Half way between neighbouring grades (k + 0.5 for 0..4): plain rounding."""
+    grades = np.asarray(grades, dtype=float)
+    return (grades[:-1] + grades[1:]) / 2
+
+
+def to_grades(predicted, cuts, grades) -> np.ndarray:
+    """Grade k where cuts[k-1] <= prediction < cuts[k]."""
+    return np.asarray(grades)[np.searchsorted(np.asarray(cuts, dtype=float), np.asarray(predicted, float),
+                                              side="right")]
+
+
+def from_numbers(metric: Metric, truth: np.ndarray, values: np.ndarray, cuts: np.ndarray | None = None,
+                 grades: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(truth, predicted) in the metric's form from a number per image (regression, the target's units): the
+    numbers for rmse/mae; integer grades for a metric reading labels (qwk), cut at `cuts` (default: plain
+    rounding between `grades`, which default to the truth's distinct integers: pass every target's grades
+    when a fold may lack one)."""
+    truth, values = np.asarray(truth, dtype=float), np.asarray(values, dtype=float)
+    if metric.reads == "numbers":
+        return truth, values
+    if metric.reads == "labels":
+        grades = grade_values(truth) if grades is None else np.asarray(grades, dtype=int)
+        cuts = start_cuts(grades) if cuts is None else np.asarray(cuts, dtype=float)
+        return truth.astype(np.int64), to_grades(values, cuts, grades).astype(np.int64)
+    raise _unreadable(metric, "a number per image (regression)")
 
 
 def _unreadable(metric: Metric, outputs: str) -> PodiumError:

@@ -8,7 +8,7 @@ The sample also shows the submission's *form* (the spec's submission_format): `l
 `probability` (one column, P(positive_class)), `probabilities` (a column per class, named and ordered as the
 sample names them), `top_k` (k space-separated class names, best first), `number` (regression). The form
 checks here run before a byte is written; `number_problems` is the generic finite/in-range check every
-numeric form uses.
+numeric form uses (`number_submission_problems` adds the sample's columns, ids and order for `number`).
 """
 
 from __future__ import annotations
@@ -254,9 +254,10 @@ def _did_you_mean(value: str, classes: Sequence[str]) -> str:
 
 
 def number_problems(values: Sequence[Any], column: str, low: float | None = None,
-                    high: float | None = None) -> list[str]:
-    """What keeps a column from being numbers a metric can read: empty cells, text, NaN/infinite values, and
-    values outside [low, high] (either bound None: open). One sentence per kind of problem; [] when fine."""
+                    high: float | None = None, integers: bool = False) -> list[str]:
+    """What keeps a column from being numbers a metric can read: empty cells, text, NaN/infinite values,
+    values outside [low, high] (either bound None: open) and, with `integers`, values that are not whole
+    numbers (QWK's grades). One sentence per kind of problem; [] when fine."""
     texts = [_text(value).strip() for value in values]
     numbers = _parsed(texts)
     problems = []
@@ -278,7 +279,38 @@ def number_problems(values: Sequence[Any], column: str, low: float | None = None
         bounds = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
         problems.append(f"column {column!r}: {len(outside)} value(s) outside {bounds}, e.g. "
                         f"{_few([f'{number:g} (row {row})' for row, number in outside])}")
+    fractional = [(row, number) for row, number in parsed if np.isfinite(number) and number != round(number)]
+    if integers and fractional:
+        problems.append(f"column {column!r}: {len(fractional)} value(s) that are not integer grades, e.g. "
+                        f"{_few([f'{number:g} (row {row})' for row, number in fractional])}")
     return problems
+
+
+def number_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, column: str,
+                               integers: bool = False) -> list[str]:
+    """Every way a `number` submission (regression; integer grades for QWK) differs from what the competition
+    accepts: the sample's columns, ids and order, then a finite number in every row of `column`; [] when valid."""
+    _require_columns(sample, "(in memory)", id_column, column)
+    problems = column_problems(frame, sample)
+    if len(frame) != len(sample):
+        problems.append(f"{len(frame)} rows, the sample has {len(sample)}")
+    if _has_one(frame, id_column):
+        problems += _id_problems(_as_text(frame[id_column]), list(sample[id_column]))
+    if _has_one(frame, column):
+        problems += number_problems(frame[column].tolist(), column, integers=integers)
+    return problems
+
+
+def validate_number_submission(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, column: str,
+                               integers: bool = False) -> None:
+    """Raise one PodiumError naming every problem of a `number` submission."""
+    refuse_problems(number_submission_problems(frame, sample, id_column, column, integers),
+                    "The submission does not match the sample submission (submission_format: number)",
+                    expected=f"columns {_names(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
+                             f"sample's order; every {column!r} a finite number"
+                             + (", an integer grade" if integers else ""),
+                    fix="build it with podium.submission.validate.submission_frame(sample, values_by_id, ...), "
+                        "which takes ids and order from the sample")
 
 
 def _parsed(texts: Sequence[str]) -> list[float | None]:

@@ -11,7 +11,9 @@ import pandas as pd
 from podium.data.index import class_names
 from podium.io import write_text
 from podium.reports import run_report as report
-from podium.scoring import metrics
+from podium.data.competitions import load_competition
+from podium.scoring import calibration, metrics
+from podium.scoring.run_metric import run_metric
 from podium.scoring.metrics import accuracy
 from podium.submission.validate import validate_class_submission, write_class_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task
@@ -66,6 +68,15 @@ class Classification(Task):
         report.plot_class_distribution({name: int(counts.get(name, 0)) for name in data.classes},
                                        plots / "class_distribution.png")
         return {"macro_f1": float(table.loc["macro avg", "f1"])}, table
+
+    package_file_names = (calibration.CALIBRATION,)
+
+    def package_files(self, cfg, classes):
+        """The run's temperature (fitted on its OOF rows) where its metric reads probabilities."""
+        spec = load_competition(cfg.competition)
+        fitted = calibration.run_calibration(cfg.run_dir, run_metric(cfg, spec), self.name, classes,
+                                             spec.positive_class)
+        return [Path(cfg.run_dir) / calibration.CALIBRATION] if fitted is not None else []
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path: Path):
         rows = predictions.rows

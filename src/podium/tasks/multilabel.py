@@ -1,11 +1,14 @@
 """Several labels per image, space-separated in the labels CSV ("ellipse triangle"): a sigmoid per
 class, binary cross-entropy, and the micro-averaged F1 (every image x class decision pooled).
 
-A class is predicted above its own threshold, chosen on the run's out-of-fold predictions (the fold
-score reports F1 at 0.5, which is honest; `f1_tuned` is F1 at thresholds chosen on the same fold,
-an upper bound). An image with no class above its threshold gets its most probable one: every
-training image has at least one label. The submission writes the labels space-separated, in class order, or
-(submission_format: probabilities, e.g. mean_columnwise_auc) each class's probability in the sample's class column.
+A class is predicted above its own threshold, chosen on the run's out-of-fold predictions for the
+competition's label-set metric (fbeta with its beta and averaging, micro_f1 by default: `choose_thresholds`).
+The fold score reports F1 at 0.5, which is honest; `f1_tuned` is F1 at thresholds chosen on the same fold,
+an upper bound; thresholds.json records the metric at 0.5, at the tuned thresholds and honestly per fold
+(each fold at thresholds chosen on the other folds). An image with no class above its threshold gets its most
+probable one: every training image has at least one label. The submission writes the labels space-separated, in
+class order, or (submission_format: probabilities, e.g. mean_columnwise_auc) each class's probability in the
+sample's class column.
 """
 
 from __future__ import annotations
@@ -19,7 +22,10 @@ import pandas as pd
 from podium.data.index import class_names
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_json
+from podium.scoring.forms import from_label_probabilities
 from podium.scoring.metrics import micro_f1
+from podium.scoring.registry import Metric, fbeta, resolve_metric
+from podium.scoring.run_metric import run_metric
 from podium.submission.validate import (probability_columns, refuse_problems, submission_frame, submission_problems,
                                         validate_class_submission)
 from podium.tasks.base import FoldScores, PredictSummary, Task
@@ -58,14 +64,55 @@ def decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     return chosen
 
 
-def choose_thresholds(truth: np.ndarray, probs: np.ndarray) -> np.ndarray:
-    """Per class, the candidate threshold with the best F1 of that class (ties: the one nearest 0.5)."""
+def choose_thresholds(truth: np.ndarray, probs: np.ndarray, metric: Metric | None = None) -> np.ndarray:
+    """Per-class thresholds for the competition's label-set metric (fbeta with its beta and averaging;
+    micro_f1 by default). Each class starts at the candidate with the best F-beta of that class alone (ties:
+    the one nearest 0.5); coordinate search then moves one class at a time while the whole metric improves
+    (up to three passes): samples and micro averaging pool the classes, and an image never left without a
+    label (label_sets) couples them under every averaging.
+    A metric that reads probabilities needs no thresholds: 0.5 each."""
+    metric = metric or resolve_metric("micro_f1")
+    truth, probs = np.asarray(truth), np.asarray(probs, dtype=float)
     best = np.full(truth.shape[1], 0.5)
+    if metric.reads != "label_sets":
+        return best
+    beta = float(metric.kwargs.get("beta", 1.0))
+    near_half = lambda options: min(options, key=lambda t: abs(t - 0.5))  # noqa: E731
     for k in range(truth.shape[1]):
-        scores = [micro_f1(truth[:, k:k + 1], probs[:, k:k + 1] >= t) for t in CANDIDATES]
-        top = max(scores)
-        best[k] = min((t for t, s in zip(CANDIDATES, scores) if s == top), key=lambda t: abs(t - 0.5))
+        scores = [fbeta(truth[:, k:k + 1], probs[:, k:k + 1] >= t, beta=beta, average="micro") for t in CANDIDATES]
+        best[k] = near_half([t for t, s in zip(CANDIDATES, scores) if s == max(scores)])
+
+    def whole(thresholds: np.ndarray) -> float:
+        return metric(*from_label_probabilities(metric, truth, probs, thresholds))
+
+    current = whole(best)
+    for _ in range(3):
+        moved = False
+        for k in range(truth.shape[1]):
+            trials = {}
+            for t in CANDIDATES:
+                trial = best.copy()
+                trial[k] = t
+                trials[float(t)] = whole(trial)
+            top = max(trials.values())
+            if top > current + 1e-12:
+                best[k], current, moved = near_half([t for t, s in trials.items() if s == top]), top, True
+        if not moved:
+            break
     return best
+
+
+def honest_threshold_scores(truth: np.ndarray, probs: np.ndarray, folds: np.ndarray, metric: Metric
+                            ) -> dict[str, float]:
+    """Fold k scored at thresholds chosen on the OTHER folds' OOF rows: what unseen images get."""
+    folds = np.asarray(folds)
+    scores = {}
+    for k in sorted(int(f) for f in np.unique(folds)):
+        held = folds == k
+        chosen = choose_thresholds(truth[~held], probs[~held], metric) if (~held).any() else \
+            np.full(truth.shape[1], 0.5)
+        scores[str(k)] = metric(*from_label_probabilities(metric, truth[held], probs[held], chosen))
+    return scores
 
 
 class Multilabel(Task):
@@ -116,11 +163,11 @@ class Multilabel(Task):
     package_file_names = (THRESHOLDS,)
 
     def package_files(self, cfg, classes):
-        run_thresholds(cfg.run_dir, classes)  # chosen on the run's out-of-fold predictions, written beside them
+        run_thresholds(cfg.run_dir, classes, run_metric(cfg))  # chosen on the run's OOF rows, written beside them
         return [Path(cfg.run_dir) / THRESHOLDS]
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
-        thresholds = run_thresholds(cfg.run_dir, classes)
+        thresholds = run_thresholds(cfg.run_dir, classes, run_metric(cfg, spec))
         probs = np.tile(prior, (len(predictions.rows), 1))  # an undecodable image: the class frequencies
         probs[predictions.readable] = predictions.values
         labels = label_strings(decide(probs, thresholds), classes)
@@ -163,9 +210,12 @@ class Multilabel(Task):
                         fix="build it with podium.submission.validate.submission_frame(sample, labels_by_id, ...)")
 
 
-def run_thresholds(run_dir: Path, classes: list[str]) -> np.ndarray:
-    """Per-class thresholds chosen on every finished fold's oof.parquet, recorded in thresholds.json;
-    0.5 each when the run folder has no out-of-fold predictions (a packaged inference kernel)."""
+def run_thresholds(run_dir: Path, classes: list[str], metric: Metric | None = None) -> np.ndarray:
+    """Per-class thresholds chosen for `metric` (default micro_f1) on every finished fold's oof.parquet,
+    recorded in thresholds.json with the metric at 0.5, at the tuned thresholds (in-sample) and the honest
+    per-fold figure (each fold at thresholds chosen on the other folds); 0.5 each when the run folder has no
+    out-of-fold predictions and no saved file (a packaged inference kernel carries the file)."""
+    metric = metric or resolve_metric("micro_f1")
     run_dir = Path(run_dir)
     parts = [pd.read_parquet(p) for p in sorted(run_dir.glob("fold-*/oof.parquet"))
              if (p.parent / "metrics.json").is_file()]
@@ -176,8 +226,23 @@ def run_thresholds(run_dir: Path, classes: list[str]) -> np.ndarray:
             return np.array([chosen[name] for name in classes], dtype=float)
         return np.full(len(classes), 0.5)
     oof = pd.concat(parts, ignore_index=True)
-    thresholds = choose_thresholds(multi_hot(oof["label"], classes),
-                                   oof[[f"prob_{name}" for name in classes]].to_numpy())
-    write_json(run_dir / THRESHOLDS, {"thresholds": {name: float(t) for name, t in zip(classes, thresholds)},
-                                      "chosen_on": f"{len(oof)} out-of-fold predictions"})
+    truth, probs = multi_hot(oof["label"], classes), oof[[f"prob_{name}" for name in classes]].to_numpy()
+    thresholds = choose_thresholds(truth, probs, metric)
+    write_json(run_dir / THRESHOLDS, threshold_record(classes, thresholds, metric, truth, probs, oof["fold"].to_numpy(),
+                                                      f"{len(oof)} out-of-fold predictions"))
     return thresholds
+
+
+def threshold_record(classes: list[str], thresholds: np.ndarray, metric: Metric, truth: np.ndarray,
+                     probs: np.ndarray, folds: np.ndarray, chosen_on: str) -> dict:
+    """What thresholds.json says: the thresholds, for which metric, and that metric at 0.5, tuned and honest."""
+    record = {"thresholds": {name: float(t) for name, t in zip(classes, thresholds)}, "metric": metric.label,
+              "chosen_on": chosen_on}
+    if metric.reads == "label_sets":
+        score = lambda t: metric(*from_label_probabilities(metric, truth, probs, t))  # noqa: E731
+        honest = honest_threshold_scores(truth, probs, folds, metric) if len(np.unique(folds)) > 1 else {}
+        record.update({"at_half": score(np.full(len(classes), 0.5)), "tuned_in_sample": score(thresholds),
+                       "honest": {"cv_mean": float(np.mean(list(honest.values()))) if honest else None,
+                                  "folds": honest,
+                                  "how": "each fold at thresholds chosen on the other folds' OOF rows"}})
+    return record

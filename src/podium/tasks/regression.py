@@ -32,8 +32,9 @@ from podium.data.index import load_index
 from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_json
-from podium.scoring.registry import mae, qwk, rmse
-from podium.submission.validate import refuse_problems, submission_frame, submission_problems
+from podium.scoring.forms import from_numbers, grade_values, start_cuts, to_grades
+from podium.scoring.registry import mae, qwk, resolve_metric, rmse
+from podium.submission.validate import submission_frame, validate_number_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task
 
 TARGET_SCALE = "target_scale.json"  # in the run folder: the mean and sd the model's outputs are standardised by
@@ -41,6 +42,7 @@ QWK_CUTS = "qwk_cuts.json"  # in the run folder: cut points between grades, fitt
 N_BINS = 5  # target quintiles the split stratifies on
 CUT_STEPS = 40  # candidates per cut and round of the coordinate search
 CUT_ROUNDS = 5
+QWK = resolve_metric("qwk")  # write_cuts scores grades with it whatever the spec says (the file is for qwk runs)
 
 
 # ---- targets --------------------------------------------------------------------------------------
@@ -84,27 +86,6 @@ def _scale_of(data) -> tuple[float, float]:
 
 
 # ---- QWK cut points ---------------------------------------------------------------------------------
-def grade_values(truth) -> np.ndarray:
-    """The integer grades a QWK target takes (its distinct values); refused when they are not integers."""
-    values = np.unique(np.asarray(truth, dtype=float))
-    if not np.all(np.mod(values, 1) == 0):
-        raise PodiumError("metric qwk needs integer grades as targets.", expected="targets like 0, 1, 2, 3, 4",
-                          received=f"e.g. {values[:5].tolist()}", fix="use metric rmse or mae for a continuous target")
-    return values.astype(int)
-
-
-def to_grades(predicted, cuts, grades) -> np.ndarray:
-    """Grade k where cuts[k-1] <= prediction < cuts[k]."""
-    return np.asarray(grades)[np.searchsorted(np.asarray(cuts, dtype=float), np.asarray(predicted, float),
-                                              side="right")]
-
-
-def start_cuts(grades) -> np.ndarray:
-    """Half way between neighbouring grades (k + 0.5 for 0..4): plain rounding."""
-    grades = np.asarray(grades, dtype=float)
-    return (grades[:-1] + grades[1:]) / 2
-
-
 def _kappa(truth_index: np.ndarray, predicted_index: np.ndarray, weights: np.ndarray) -> float:
     """Quadratic weighted kappa over grade positions (what the search compares, many times: numpy only;
     the weights' scale cancels, so it ranks cuts as the registry's qwk does)."""
@@ -208,7 +189,7 @@ class Regression(Task):
 
     def target_values(self, data, outputs) -> np.ndarray:
         """(n,) numbers in the target's units from the model's (n, 1) standardised outputs: what a metric
-        reads (a per-epoch score too; QWK grades them with `to_grades`)."""
+        reads (a per-epoch score too): scoring.forms.from_numbers turns them into the metric's form."""
         mean, sd = _scale_of(data)
         outputs = np.asarray(outputs, dtype=float)
         return outputs.reshape(len(outputs), -1)[:, 0] * sd + mean
@@ -222,8 +203,9 @@ class Regression(Task):
         # `extra` is read as "no TTA" (the run summary): plain predictions
         extra = {"mae": mae(truth, plain_values), "rmse_mean_predictor": rmse(truth, np.full(len(truth), mean))}
         if uses_qwk(data.spec):  # plain rounding here; cuts fitted on the other folds in the run report
-            grades = grade_values(data.targets[:, 0])
-            extra["qwk_rounded"] = qwk(truth.astype(int), to_grades(plain_values, start_cuts(grades), grades))
+            metric = data.spec.resolved_metric
+            extra["qwk_rounded"] = metric(*from_numbers(metric, truth, plain_values,
+                                                        grades=grade_values(data.targets[:, 0])))
         return FoldScores(rmse(truth, plain_values), rmse(truth, tta_values), extra, oof)
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
@@ -264,7 +246,7 @@ class Regression(Task):
             texts = [f"{v:.6g}" for v in values]
         id_column, column = spec.submission_id_column, spec.submission_label_column
         frame = submission_frame(sample, dict(zip(predictions.rows["id"], texts)), id_column, column)
-        validate_numbers(frame, sample, id_column, column, integers=uses_qwk(spec))
+        validate_number_submission(frame, sample, id_column, column, integers=uses_qwk(spec))
         with atomic_path(path) as tmp:
             frame.to_csv(tmp, index=False)
         shown = pd.to_numeric(frame[column])
@@ -274,7 +256,7 @@ class Regression(Task):
                               counts=counts, unreadable_note="the training mean" + (" graded" if uses_qwk(spec) else ""))
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        validate_numbers(frame, sample, spec.submission_id_column, spec.submission_label_column,
+        validate_number_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                          integers=uses_qwk(spec))
 
 
@@ -314,8 +296,7 @@ def write_cuts(run_dir: Path, oof: pd.DataFrame, grades) -> dict:
         "grades": [int(g) for g in grades], "cuts": [float(c) for c in cuts], "per_fold": per_fold,
         "chosen_on": f"{len(oof)} out-of-fold predictions",
         "note": "" if len(per_fold) > 1 else "one fold trained: its honest QWK uses plain rounding (k + 0.5)"})
-    return {"qwk_oof": qwk(truth, graded), "qwk_rounded_oof": qwk(truth, to_grades(predicted, start_cuts(grades),
-                                                                                     grades)),
+    return {"qwk_oof": qwk(truth, graded), "qwk_rounded_oof": qwk(*from_numbers(QWK, truth, predicted, grades=grades)),
             "qwk_cuts": [float(c) for c in cuts]}
 
 
@@ -337,31 +318,3 @@ def run_cuts(cfg) -> tuple[np.ndarray, np.ndarray]:
     record = json.loads(saved.read_text(encoding="utf-8"))
     return np.asarray(record["cuts"], dtype=float), np.asarray(record["grades"], dtype=int)
 
-
-# ---- the number form's checks -----------------------------------------------------------------------
-def number_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, column: str,
-                    integers: bool = False) -> list[str]:
-    """The sample's columns, ids and order (submission.validate), and a finite number (an integer grade
-    for QWK) in every row of `column`."""
-    checked = frame.copy()
-    if list(frame.columns).count(column) == 1:
-        checked[column] = "number"
-    problems = submission_problems(checked, sample, id_column, column, ["number"])
-    if list(frame.columns).count(column) == 1:
-        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float)
-        bad = [row for row, v in enumerate(values, start=1) if not np.isfinite(v)]
-        if bad:
-            problems.append(f"{len(bad)} value(s) that are not finite numbers, on row(s) {first_few(bad)}")
-        fractional = [row for row, v in enumerate(values, start=1) if np.isfinite(v) and v != np.round(v)]
-        if integers and fractional:
-            problems.append(f"{len(fractional)} value(s) that are not integer grades, on row(s) {first_few(fractional)}")
-    return problems
-
-
-def validate_numbers(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, column: str,
-                     integers: bool = False) -> None:
-    refuse_problems(number_problems(frame, sample, id_column, column, integers),
-                    "The submission does not match the sample submission",
-                    expected=f"columns {list(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
-                             f"sample's order; every {column!r} a finite number" + (", an integer grade" if integers else ""),
-                    fix="build it with podium.submission.validate.submission_frame(sample, values_by_id, ...)")

@@ -28,6 +28,8 @@ from podium.io import atomic_path, preallocate, write_csv
 from podium.models.classifier import load_classifier
 from podium.progress import progress as progress_bar
 from podium.reports.run_report import best_epoch
+from podium.scoring import calibration
+from podium.scoring.run_metric import run_metric
 from podium.training.train import fold_dir_of, fold_finished
 
 CHUNK = 2048  # test images per predict call: bounds memory for masks, keeps batches full
@@ -159,5 +161,20 @@ def write_task_submission(cfg: ExperimentConfig, spec: CompetitionSpec, predicti
     gets in a class submission: `make predict` passes the training class frequencies of its index,
     the inference kernel the ones saved with the packaged run.
     """
-    return tasks.get_task(cfg.task).write_submission(cfg, spec, classes, np.asarray(prior, dtype="float32"),
-                                                     predictions, sample, Path(path))
+    calibrated = run_calibration(cfg, spec, classes)
+    if calibrated is not None:  # the writer sees calibrated probabilities; test_predictions.npy stays raw
+        predictions = TestPredictions(rows=predictions.rows, readable=predictions.readable,
+                                      values=calibrated.apply(np.asarray(predictions.values)))
+    summary = tasks.get_task(cfg.task).write_submission(cfg, spec, classes, np.asarray(prior, dtype="float32"),
+                                                        predictions, sample, Path(path))
+    if calibrated is not None:
+        summary.notes.append(calibrated.summary())
+    return summary
+
+
+def run_calibration(cfg: ExperimentConfig, spec: CompetitionSpec, classes: list[str]
+                    ) -> calibration.Calibration | None:
+    """The run folder's temperature (podium.scoring.calibration): fitted on its OOF rows and saved to
+    calibration.json here, at `make predict`, where the metric reads probabilities; read back from the file
+    in a run folder without OOF rows (an inference package, a blend)."""
+    return calibration.run_calibration(cfg.run_dir, run_metric(cfg, spec), cfg.task, classes, spec.positive_class)

@@ -1,5 +1,14 @@
-"""Pseudo-labels (classification): confident test predictions of a finished run join the training part
-of every fold with a per-sample weight.
+"""Pseudo-labels (classification, multi-label): confident test predictions of a finished run join the
+training part of every fold with a per-sample weight.
+
+Confidence. Classification: a row's max probability (pseudo_threshold: at least that; pseudo_top_share: that
+share of each predicted class, most confident first). Multi-label: each class is decided at its per-class
+threshold t (the source run's thresholds.json, chosen for the competition's metric on its OOF rows), and
+its confidence is how far its probability p lies from t, scaled so that p = t is 0.5 and p = 0 or 1 is 1:
+0.5 + 0.5 (p - t) / (1 - t) above t, 0.5 + 0.5 (t - p) / t below (at t = 0.5 this is max(p, 1 - p), a
+binary classifier's max probability). A test image's label set is as confident as its least confident
+class: every class must be far from its threshold, since one doubtful class makes the whole set doubtful.
+pseudo_threshold and pseudo_top_share read that number (top share: per predicted label set).
 
 What keeps the CV honest: test images only ever join a TRAINING part; the validation rows (and so the
 OOF predictions and the CV) stay exactly the labelled images of the split. A test image in the same
@@ -31,6 +40,7 @@ from podium.config import load_config
 from podium.data.cache import load_cached
 from podium.data.dataset import test_rows
 from podium.errors import PodiumError
+from podium.scoring.forms import label_sets
 
 
 def select_confident(probs: np.ndarray, threshold: float = 0.0, top_share: float = 0.0
@@ -53,16 +63,48 @@ def select_confident(probs: np.ndarray, threshold: float = 0.0, top_share: float
     return chosen, predicted[chosen]
 
 
+def label_set_confidence(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """(N,) the least confident class of each row: per class 0.5 at its threshold, 1 at p = 0 or p = 1."""
+    probs = np.asarray(probs, dtype="float64")
+    t = np.clip(np.broadcast_to(np.asarray(thresholds, dtype="float64"), probs.shape[1:])[None, :], 1e-6, 1 - 1e-6)
+    above = 0.5 + 0.5 * (probs - t) / (1 - t)
+    below = 0.5 + 0.5 * (t - probs) / t
+    return np.where(probs >= t, above, below).min(axis=1)
+
+
+def select_confident_sets(probs: np.ndarray, thresholds: np.ndarray, threshold: float = 0.0,
+                          top_share: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row positions, (M, C) 0/1 label sets, confidence) of the confident rows of (N, C) sigmoid outputs.
+
+    A row's label set is its classes at or above their thresholds (its most probable class where none is);
+    threshold: every row whose least confident class (label_set_confidence) >= threshold; top_share: per
+    predicted label set, that share of its rows, most confident first."""
+    probs = np.asarray(probs, dtype="float64")
+    sets = label_sets(probs, thresholds)
+    confidence = label_set_confidence(probs, thresholds)
+    if threshold:
+        chosen = np.flatnonzero(confidence >= threshold)
+    else:
+        keys = np.array(["".join(map(str, row)) for row in sets])
+        chosen = []
+        for key in np.unique(keys):
+            rows = np.flatnonzero(keys == key)
+            keep = int(top_share * len(rows) + 0.5)
+            chosen.extend(rows[np.argsort(-confidence[rows], kind="stable")[:keep]])
+        chosen = np.asarray(sorted(chosen), dtype=int)
+    return chosen, sets[chosen], confidence[chosen]
+
+
 @dataclass
 class PseudoLabels:
     """The chosen test images of one source run, as every fold of the training run may use them."""
 
     source_run: str
-    rule: str  # "max probability >= 0.9" | "top 20% of each predicted class"
+    rule: str  # "max probability >= 0.9" | "top 20% of each predicted class" | the label-set rules
     weight: float
     ids: np.ndarray  # (M,) str test ids
-    labels: np.ndarray  # (M,) int class index (the model's output order)
-    confidence: np.ndarray  # (M,) the max probability
+    labels: np.ndarray  # (M,) int class index (the model's output order); multi-label: (M, C) 0/1 label sets
+    confidence: np.ndarray  # (M,) the max probability; multi-label: the least confident class's confidence
     groups: np.ndarray  # (M,) str duplicate group of each test image
     images: np.ndarray  # (M, S, S, 3) uint8 test pixels at the run's image size
     classes: list[str]
@@ -76,13 +118,19 @@ class PseudoLabels:
         return dataclasses.replace(self, ids=self.ids[rows], labels=self.labels[rows],
                                    confidence=self.confidence[rows], groups=self.groups[rows], images=self.images[rows])
 
+    @property
+    def label_sets(self) -> bool:
+        return self.labels.ndim == 2
+
     def per_class(self, rows: np.ndarray | None = None) -> dict[str, int]:
+        """Images per class (multi-label: images whose set holds the class)."""
         labels = self.labels if rows is None else self.labels[rows]
-        counts = np.bincount(labels, minlength=len(self.classes))
+        counts = labels.reshape(-1, len(self.classes)).sum(axis=0) if self.label_sets else \
+            np.bincount(labels, minlength=len(self.classes))
         return {name: int(n) for name, n in zip(self.classes, counts)}
 
     def digest(self) -> str:
-        payload = json.dumps([self.source_run, [str(i) for i in self.ids], [int(x) for x in self.labels],
+        payload = json.dumps([self.source_run, [str(i) for i in self.ids], np.asarray(self.labels).tolist(),
                               self.weight])
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
@@ -106,7 +154,7 @@ def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataF
         raise PodiumError(f"The pseudo-label run '{run_id}' is of another competition or task.",
                           expected=f"competition={cfg.competition}, task={cfg.task}",
                           received=f"competition={source.competition}, task={source.task}",
-                          fix="name a run of this competition's classification task as pseudo_run")
+                          fix=f"name a run of this competition's {cfg.task} task as pseudo_run")
     values_path, ids_path = run_dir / "test_predictions.npy", run_dir / "test_ids.csv"
     if not values_path.is_file() or not ids_path.is_file():
         raise PodiumError(f"The pseudo-label run '{run_id}' has no saved test predictions.",
@@ -119,6 +167,8 @@ def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataF
         raise PodiumError(f"The pseudo-label run '{run_id}' predicted other test images than the index's now.",
                           expected=f"the {len(rows)} test ids of the index", received=f"{len(saved)} ids, not the same",
                           fix=f"make predict the run '{run_id}' again on the current data")
+    if cfg.task == "multilabel":
+        source_thresholds(run_dir, classes)  # refused here, before any fold trains
     readable = rows[rows["ok"].to_numpy(dtype=bool)].reset_index(drop=True)
     remake = "make blend again with the same runs, method and name" if (run_dir / "blend.yaml").is_file() else \
         f"make predict with run {run_id}'s config ({run_dir / 'config.yaml'})"
@@ -134,15 +184,41 @@ def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataF
 def load_pseudo_labels(cfg, classes: list[str], index: pd.DataFrame, data_root: Path) -> PseudoLabels:
     """The confident test predictions of `cfg.pseudo_run` with their pixels at the run's image size."""
     readable, probs, source_folds = check_source(cfg, classes, index)
-    chosen, labels = select_confident(probs, cfg.pseudo_threshold, cfg.pseudo_top_share)
-    rule = f"max probability >= {cfg.pseudo_threshold:g}" if cfg.pseudo_threshold else \
-        f"top {cfg.pseudo_top_share:.0%} of each predicted class"
+    if cfg.task == "multilabel":
+        thresholds = source_thresholds(Path(cfg.runs_dir) / cfg.pseudo_run, classes)
+        chosen, labels, confidence = select_confident_sets(probs, thresholds, cfg.pseudo_threshold,
+                                                           cfg.pseudo_top_share)
+        labels = np.asarray(labels, dtype=int)
+        rule = f"every class's confidence >= {cfg.pseudo_threshold:g}" if cfg.pseudo_threshold else \
+            f"top {cfg.pseudo_top_share:.0%} of each predicted label set"
+        rule += f" (0.5 at its threshold, 1 at 0 or 1; thresholds {', '.join(f'{t:g}' for t in thresholds)})"
+    else:
+        chosen, labels = select_confident(probs, cfg.pseudo_threshold, cfg.pseudo_top_share)
+        labels, confidence = np.asarray(labels, dtype=int), np.asarray(probs.max(1))[chosen]
+        rule = f"max probability >= {cfg.pseudo_threshold:g}" if cfg.pseudo_threshold else \
+            f"top {cfg.pseudo_top_share:.0%} of each predicted class"
     picked = readable.iloc[chosen].reset_index(drop=True)
     images = load_cached(readable, data_root, cfg.resolved_image_size, data_root / "cache", progress=False)
     return PseudoLabels(source_run=cfg.pseudo_run, rule=rule, weight=cfg.pseudo_weight, ids=picked["id"].to_numpy(dtype=str),
-                        labels=np.asarray(labels, dtype=int), confidence=np.asarray(probs.max(1))[chosen],
+                        labels=labels, confidence=confidence,
                         groups=picked["group"].astype(str).to_numpy(), images=np.asarray(images[chosen]),
                         classes=list(classes), source_folds=source_folds)
+
+
+def source_thresholds(run_dir: Path, classes: list[str]) -> np.ndarray:
+    """The multi-label source run's per-class thresholds: the thresholds.json its `make predict` (or its
+    blend) wrote, chosen for the competition's metric on its OOF rows (podium.tasks.multilabel)."""
+    path = run_dir / "thresholds.json"
+    if not path.is_file():
+        raise PodiumError(f"The pseudo-label run '{run_dir.name}' has no per-class thresholds.",
+                          expected=f"{path} (written by make predict of a multi-label run)", received="missing",
+                          fix=f"make predict the run '{run_dir.name}' again")
+    chosen = json.loads(path.read_text(encoding="utf-8")).get("thresholds", {})
+    missing = [name for name in classes if name not in chosen]
+    if missing:
+        raise PodiumError(f"{path} has no threshold for some classes.", expected=", ".join(classes),
+                          received=f"missing {', '.join(missing)}", fix=f"make predict the run '{run_dir.name}' again")
+    return np.array([float(chosen[name]) for name in classes])
 
 
 def _check_finished(run_dir: Path, runs_dir: Path, fix: str) -> list[int]:

@@ -226,9 +226,16 @@ def make_loaders(cfg: ExperimentConfig, data: LabeledData, train_pos: np.ndarray
     task = tasks.get_task(cfg.task)
     targets = task.batch_targets(cfg, data)
     if targets is not None:
-        train = ImageBatches(data.images, train_pos, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
+        images, train_targets, weights = data.images, targets, None
+        if pseudo is not None and len(pseudo.ids):  # multi-label: their 0/1 label sets are the targets
+            n = len(data.images)
+            images = StackedImages(data.images, pseudo.images)
+            train_targets = np.concatenate([targets, np.asarray(pseudo.labels, dtype=targets.dtype)])
+            weights = np.concatenate([np.ones(n, "float32"), np.full(len(pseudo.ids), pseudo.weight, "float32")])
+            train_pos = np.concatenate([train_pos, n + np.arange(len(pseudo.ids))])
+        train = ImageBatches(images, train_pos, batch_size=cfg.batch_size, shuffle=True, seed=cfg.seed,
                              batch_augment=task.pair_augmenter(cfg),
-                             workers=cfg.workers, targets=targets)
+                             workers=cfg.workers, targets=train_targets, sample_weights=weights)
         return train, ImageBatches(data.images, val_pos, batch_size=cfg.batch_size, targets=targets)
     train_pos = oversample(train_pos, data.labels, cfg.oversample_to, cfg.seed)
     images, labels, weights = data.images, data.labels, None
