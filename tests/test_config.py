@@ -94,3 +94,93 @@ def test_every_task_name_has_its_keys_and_its_task_object():
     assert tuple(TASKS) == TASK_NAMES == tuple(TASK_KEYS)
     for task in TASKS.values():
         assert task.score_logged in [f"val_{name}" for name in task.keys.logged]
+
+
+# ---- the run's metric decides monitor and mode ---------------------------------------------------------------
+
+
+def _spec(tmp_path, metric: str, task: str = "classification", extra: str = "") -> str:
+    path = tmp_path / f"spec-{abs(hash((metric, task)))}.yaml"
+    layout = "" if task == "classification" else "layout: csv\nlabels_csv: train.csv\n"
+    path.write_text(f"slug: contract\ntask: {task}\n{layout}metric: {metric}\n{extra}")
+    return str(path)
+
+
+@pytest.mark.parametrize("metric,extra,task,monitor,mode", [
+    ("accuracy", "", "classification", "val_accuracy", "max"),  # Keras logs it: no computation of ours
+    ("log_loss", "submission_format: probabilities\n", "classification", "val_log_loss", "min"),
+    ("roc_auc", "submission_format: probability\n", "classification", "val_roc_auc", "max"),
+    ("{name: map_at_k, k: 3}", "submission_format: top_k\n", "classification", "val_map_at_k", "max"),
+    ("micro_f1", "", "multilabel", "val_f1", "max"),  # Keras' F1Score(micro) is logged as val_f1
+    ("fbeta", "", "multilabel", "val_fbeta", "max"),
+    ("dice", "", "segmentation", "val_dice", "max"),
+    ("airbus_f2", "", "segmentation", "val_airbus_f2", "max"),
+    ("mean_iou", "", "localization", "val_box_iou", "max"),
+])
+def test_monitor_metric_resolves_to_where_the_metric_is_logged(tmp_path, metric, extra, task, monitor, mode):
+    cfg = load_config(None, [f"competition={_spec(tmp_path, metric, task, extra)}", f"task={task}"])
+    assert (cfg.monitor, cfg.mode) == ("metric", "auto")
+    assert (cfg.resolved_monitor, cfg.resolved_mode) == (monitor, mode)
+
+
+def test_the_config_metric_overrides_the_spec_and_mode_follows_the_monitor(tmp_path):
+    spec = _spec(tmp_path, "accuracy")
+    cfg = load_config(None, [f"competition={spec}", "metric=log_loss"])
+    assert (cfg.resolved_metric.label, cfg.resolved_monitor, cfg.resolved_mode) == ("log_loss", "val_log_loss", "min")
+    assert load_config(None, [f"competition={spec}", "metric=log_loss", "monitor=val_log_loss"]).resolved_mode == "min"
+    assert load_config(None, [f"competition={spec}", "monitor=val_loss"]).resolved_mode == "min"
+    assert load_config(None, [f"competition={spec}", "monitor=val_loss", "mode=max"]).resolved_mode == "max"
+    assert load_config(None, [f"competition={spec}", "monitor=val_accuracy"]).resolved_mode == "max"
+    # a mapping and its name(k=...) spelling are one metric, and one run id
+    mapped = load_config(None, {"competition": spec, "metric": {"name": "map_at_k", "k": 5}})
+    spelled = load_config(None, [f"competition={spec}", "metric=map_at_k(k=5)"])
+    assert mapped.metric == "map_at_k(k=5)" and mapped.run_id == spelled.run_id
+    assert cfg.run_id != load_config(None, [f"competition={spec}"]).run_id
+
+
+def test_a_spec_of_another_task_leaves_the_task_its_own_metric():
+    cfg = load_config(None, ["task=segmentation", "monitor=metric", "augment=[flip]", "tta=[identity]"])
+    assert (cfg.resolved_metric.name, cfg.resolved_monitor, cfg.resolved_mode) == ("dice", "val_dice", "max")
+
+
+def test_an_unknown_or_unfit_metric_is_refused_with_the_valid_ones():
+    with pytest.raises(PodiumError, match="Unknown metric 'log_los'") as err:
+        load_config(None, ["metric=log_los"])
+    assert "log_loss" in str(err.value)
+    with pytest.raises(PodiumError, match="needs the parameter k"):
+        load_config(None, ["metric=map_at_k"])
+    with pytest.raises(PodiumError, match="metric dice cannot score task classification") as err:
+        load_config(None, ["metric=dice"])
+    assert "log_loss" in str(err.value)  # the metrics that can
+    with pytest.raises(PodiumError, match="not logged by task=segmentation"):
+        load_config(None, ["task=segmentation", "monitor=val_log_loss", "augment=[flip]", "tta=[identity]"])
+
+
+def test_predict_says_the_metric_and_when_tta_lowered_the_score(tmp_path):
+    """make predict's summary line and note come from the run's metrics.json, in the metric's direction."""
+    import json
+
+    from podium.workflow import run_score_lines
+
+    cfg = load_config(None, [f"runs_dir={tmp_path}", "metric=log_loss", "tta=[identity,hflip]"])
+    assert run_score_lines(cfg) == ("", [])  # not trained yet
+    cfg.run_dir.mkdir(parents=True)
+    record = {"metric": "log_loss", "direction": "min", "cv_mean": 0.40, "cv_std": 0.01, "cv_tta_mean": 0.43,
+              "tta_views": ["identity", "hflip"]}
+    (cfg.run_dir / "metrics.json").write_text(json.dumps(record))
+    line, notes = run_score_lines(cfg)
+    assert line == "run CV log_loss (lower is better) 0.4000 +/- 0.0100, with TTA 0.4300"
+    assert len(notes) == 1 and "TTA lowered this run's CV" in notes[0] and 'tta=[identity]' in notes[0]
+    (cfg.run_dir / "metrics.json").write_text(json.dumps({**record, "cv_tta_mean": 0.38}))
+    assert run_score_lines(cfg)[1] == []  # a lower log loss with TTA is a gain
+    (cfg.run_dir / "metrics.json").write_text(json.dumps({**record, "tta_views": ["identity", "vflip"]}))
+    assert run_score_lines(cfg)[1] == []  # measured with other views: nothing to say about these
+
+
+def test_a_monitor_naming_another_registry_metric_is_refused_before_training():
+    from podium.training.validation import check_monitor
+
+    check_monitor(load_config(None, ["metric=log_loss", "monitor=val_accuracy"]))  # fit logs it: fine
+    check_monitor(load_config(None, ["metric=log_loss", "monitor=val_loss"]))
+    with pytest.raises(PodiumError, match="names metric roc_auc, which this run does not compute"):
+        check_monitor(load_config(None, ["metric=log_loss", "monitor=val_roc_auc"]))

@@ -186,3 +186,21 @@ def test_the_page_loads_in_headless_chromium_without_errors_and_is_not_blank(wor
     dom = subprocess.run([*BROWSER, "--dump-dom", built.page.resolve().as_uri()], capture_output=True, text=True,
                          timeout=120).stdout
     assert dom.count("<table") >= 5 and first in dom and "CV vs public score" in dom
+
+
+def test_runs_scored_by_different_metrics_get_a_table_each_and_a_direction_aware_tta_gain():
+    from podium.reports.html import RunInfo, runs_section
+
+    def run(run_id, metric, direction, cv, tta):
+        return RunInfo(run_id, Path(run_id), {"metric": metric, "direction": direction, "cv_mean": cv, "cv_std": 0.01,
+                                              "cv_tta_mean": tta, "cv_tta_std": 0.01, "folds": [{}]},
+                       {"name": run_id})
+
+    one = runs_section([run("acc-1", "accuracy", "max", 0.8, 0.81), run("acc-2", "accuracy", "max", 0.7, 0.72)])
+    assert "<h3>" not in one and "different metrics" not in one  # one metric: one table, as before
+    page = runs_section([run("acc-1", "accuracy", "max", 0.8, 0.81), run("ll-1", "log_loss", "min", 0.40, 0.43)])
+    assert "scored by 2 different metrics" in page and page.count("<table") == 2
+    assert "<h3>Scored by accuracy (higher is better)</h3>" in page
+    assert "<h3>Scored by log_loss (lower is better)</h3>" in page
+    log_loss_table = page[page.index("Scored by log_loss"):]
+    assert "acc-1" not in log_loss_table and "-0.0300" in log_loss_table  # 0.40 -> 0.43: TTA lost 0.03

@@ -247,3 +247,15 @@ def test_summary_fits_one_screen_with_many_folds_and_long_names():
     lines = _assert_fits(text)
     assert any("deadbeef" in line for line in lines)  # the hash end of the run id survives shortening
     assert any("more folds" in line for line in lines)
+
+
+def test_summary_of_a_lower_is_better_metric_says_so_and_calls_a_rising_tta_score_worse():
+    """Log loss 0.40 without TTA, 0.43 with: the TTA made it worse, though the number went up."""
+    text = summary_text(_run_summary(metric="log_loss", direction="min", cv_mean=0.40, cv_tta_mean=0.43,
+                                     cv_oof=0.4211))
+    _assert_fits(text)
+    assert "CV log_loss (lower is better) 0.4000" in text and "(+0.0300, worse)" in text
+    assert "OOF log_loss over every out-of-fold row (with TTA): 0.4211" in text
+    better = summary_text(_run_summary(metric="log_loss", direction="min", cv_mean=0.43, cv_tta_mean=0.40))
+    assert "(-0.0300)" in better and "worse" not in better
+    assert "(+0.0111)" in summary_text(_run_summary())  # accuracy up: a gain, not worse

@@ -113,3 +113,13 @@ def test_verdict_needs_two_seeds_and_compares_with_the_spread():
                           "val_std": [0.02, 0.005, 0.01, math.nan], "trial": [0, 1, 2, 3]})
     ranked = results.rank(table)
     assert list(ranked["verdict"]) == [results.BEST, results.SAME, results.WORSE, results.ONE_SEED]
+
+
+def test_a_lower_is_better_metric_ranks_the_lowest_first():
+    """A log-loss study: the lowest mean is the best, and the gap to it is measured the same way."""
+    table = pd.DataFrame({"state": ["COMPLETE"] * 3, "seeds": [2, 2, 2], "val_mean": [0.70, 0.41, 0.40],
+                          "val_std": [0.01, 0.02, 0.005], "trial": [0, 1, 2]})
+    ranked = results.rank(table, "min")
+    assert list(ranked["trial"]) == [2, 1, 0]
+    assert list(ranked["verdict"]) == [results.BEST, results.SAME, results.WORSE]
+    assert list(results.rank(table)["trial"]) == [0, 1, 2]  # max: the highest first

@@ -172,17 +172,36 @@ def test_nan_loss_fails_the_trial_with_a_reason():
     from podium.search.study import EpochReporter
 
     trial = optuna.create_study(direction="maximize").ask()
-    reporter = EpochReporter(trial, prune=True, task="classification")
+    reporter = EpochReporter(trial, prune=True, logged="val_accuracy")
     reporter.on_epoch_end(0, {"loss": 2.1, "val_accuracy": 0.3})
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 0.3}
     with pytest.raises(PodiumError, match="loss became nan in epoch 2"):
         reporter.on_epoch_end(1, {"loss": float("nan"), "val_accuracy": 0.1})
 
 
-def test_the_pruner_watches_the_tasks_score_metric():
+def test_the_pruner_watches_the_runs_metric():
+    from podium.config import load_config
     from podium.search.study import EpochReporter
 
     trial = optuna.create_study(direction="maximize").ask()
-    reporter = EpochReporter(trial, prune=True, task="segmentation")
-    reporter.on_epoch_end(0, {"loss": 0.9, "val_dice": 0.42, "val_iou": 0.3})
+    cfg = load_config(None, ["task=segmentation", "augment=[flip]", "tta=[identity]", "monitor=val_loss"])
+    reporter = EpochReporter(trial, prune=True, logged=cfg.metric_logged)  # dice, whatever the config monitors
+    reporter.on_epoch_end(0, {"loss": 0.9, "val_loss": 0.8, "val_dice": 0.42, "val_iou": 0.3})
     assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 0.42}
+    trial = optuna.create_study(direction="minimize").ask()
+    reporter = EpochReporter(trial, prune=True, logged=load_config(None, ["metric=log_loss"]).metric_logged)
+    reporter.on_epoch_end(0, {"loss": 2.0, "val_loss": 1.9, "val_accuracy": 0.3, "val_log_loss": 1.9})
+    assert trial.storage.get_trial(trial._trial_id).intermediate_values == {0: 1.9}
+
+
+def test_the_study_optimises_the_metric_in_its_direction_and_keeps_it(tmp_path, demo_data):
+    """metric=log_loss: optuna minimises, the study records the metric, and the same study name with another
+    metric is refused (trials of different metrics are never ranked together)."""
+    path = space_file(tmp_path, demo_data, {"lr": [0.001]}, overrides={"metric": "log_loss"})
+    study = open_study(load_space(path))
+    assert study.direction == optuna.study.StudyDirection.MINIMIZE
+    assert (study.user_attrs["metric"], study.user_attrs["direction"]) == ("log_loss", "min")
+    assert open_study(load_space(path)).user_attrs["metric"] == "log_loss"  # reopened: the same study
+    other = load_space(path, overrides=["metric=macro_f1"])
+    with pytest.raises(PodiumError, match="was scored by log_loss"):
+        open_study(other)

@@ -131,9 +131,14 @@ def test_residual_unet_refuses_a_size_it_cannot_pool():
 
 def test_task_config_checks_monitor_and_keeps_old_run_ids():
     with pytest.raises(PodiumError, match="val_dice"):
-        ExperimentConfig(task="segmentation")  # monitor defaults to val_accuracy, which it never logs
+        ExperimentConfig(task="segmentation", monitor="val_accuracy")  # which it never logs
     assert ExperimentConfig().config_hash() == "08a54a50"  # the hash before tasks existed
     assert ExperimentConfig(task="segmentation", monitor="val_dice").config_hash() != "08a54a50"
+    # monitor=metric (the default) of a segmentation config on the demo spec: the task's own Dice, logged as
+    # val_dice, max: the very run id of the config that named them
+    default = ExperimentConfig(task="segmentation")
+    assert (default.resolved_monitor, default.resolved_mode) == ("val_dice", "max")
+    assert default.config_hash() == ExperimentConfig(task="segmentation", monitor="val_dice", mode="max").config_hash()
 
 
 @pytest.mark.slow

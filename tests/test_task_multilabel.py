@@ -108,4 +108,4 @@ def test_multilabel_files_to_a_submission_that_beats_the_most_frequent_label_set
     assert sorted(thresholds) == CLASSES
     assert f1 > max(baseline, everything) + 0.05, f"micro F1 {f1:.3f} vs baselines {baseline:.3f}, {everything:.3f}"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["metric"] == "micro F1" and "f1_tuned" in metrics["extra"]
+    assert (metrics["metric"], metrics["direction"]) == ("micro_f1", "max") and "f1_tuned" in metrics["extra"]

@@ -1,5 +1,7 @@
 """train_and_evaluate on the real demo JPEGs with the tiny CNN (seconds per fit on 2 cores)."""
 
+import json
+
 import keras
 import numpy as np
 import pandas as pd
@@ -42,6 +44,17 @@ class RuinLastEpoch(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.epoch == self.last_epoch:
             self.model.set_weights([np.zeros_like(w) for w in self.model.get_weights()])
+
+
+class ConfidentlyWrongLastEpoch(RuinLastEpoch):
+    """The last epoch's weights predict class 0 for every image with P ~ 1 (zero weights, one huge bias)."""
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        if self.epoch == self.last_epoch:
+            head = self.model.layers[-1]
+            kernel, bias = head.get_weights()
+            head.set_weights([kernel, np.eye(len(bias), dtype=bias.dtype)[0] * 100])
 
 
 def test_the_best_epoch_predicts_not_the_last(demo_data, tmp_path):
@@ -188,3 +201,77 @@ def test_a_run_fine_tunes_from_another_runs_best_checkpoint(demo_data, tmp_path)
     again = build_backbone("tiny_cnn", 32, str(result.fold_dir / "best.keras"))
     for got, want in zip(again.get_weights(), backbone_of(fine_tuned).get_weights()):
         np.testing.assert_array_equal(got, want)
+
+
+def test_a_log_loss_run_keeps_the_epoch_of_the_lowest_val_log_loss(demo_data, tmp_path):
+    """metric=log_loss: no Keras metric logs it, so podium's per-epoch validation writes val_log_loss (beside
+    the val_loss and val_accuracy fit would have logged); the checkpoint kept is the epoch of its minimum,
+    and the fold's score is the log loss of that checkpoint's predictions (scikit-learn's, same rows). The last
+    epoch is ruined (every image confidently class 0: the worst log loss by far): a checkpoint keeping the
+    maximum would keep it."""
+    from sklearn.metrics import log_loss
+
+    cfg = _cfg(demo_data, tmp_path, "metric=log_loss", "epochs=4", "early_stopping_patience=10", "tta=[identity]",
+               "lr=0.02")
+    assert (cfg.resolved_monitor, cfg.resolved_mode) == ("val_log_loss", "min")
+    snapshots = WeightsPerEpoch()
+    result = train_and_evaluate(cfg, 0, extra_callbacks=[ConfidentlyWrongLastEpoch(3), snapshots])
+    history = pd.read_csv(result.fold_dir / "history.csv")
+    assert history["val_log_loss"].iloc[3] > 20  # -log(1e-15) = 34.5 for the 90% of images not of class 0
+    assert {"val_log_loss", "val_loss", "val_accuracy", "loss", "accuracy"} <= set(history.columns)
+    assert len(history) == 4 and history["val_log_loss"].nunique() == 4
+    best = int(history["val_log_loss"].idxmin())
+    assert best != 3
+    assert result.best_epoch == best + 1 and result.monitor == "val_log_loss"
+    saved = keras.models.load_model(result.fold_dir / "best.keras").get_weights()
+    for got, want in zip(saved, snapshots.snapshots[best]):
+        np.testing.assert_array_equal(got, want)
+    oof = pd.read_parquet(result.fold_dir / "oof.parquet")
+    probs = oof[[c for c in oof.columns if c.startswith("prob_")]].to_numpy(dtype=float)
+    want = log_loss(oof["label"], probs / probs.sum(1, keepdims=True), labels=range(probs.shape[1]))
+    assert result.val_score == pytest.approx(want, abs=1e-4)
+    assert result.val_score == pytest.approx(history["val_log_loss"].iloc[best], abs=1e-4)
+    # without label smoothing the compiled loss is the same cross-entropy, so val_loss agrees too
+    assert history["val_loss"].iloc[best] == pytest.approx(history["val_log_loss"].iloc[best], abs=1e-3)
+    assert result.extra["accuracy"] == pytest.approx((probs.argmax(1) == oof["label"]).mean())
+    recorded = json.loads((result.fold_dir / "metrics.json").read_text())
+    assert (recorded["metric"], recorded["direction"]) == ("log_loss", "min")
+
+
+def test_per_epoch_validation_sees_the_averaged_weights(demo_data, tmp_path):
+    """With ema, the per-epoch log loss is the one of the checkpoint (which holds the averaged weights, see
+    test_ema_checkpoints_the_averaged_weights), not of the raw weights training moved on with."""
+    cfg = _cfg(demo_data, tmp_path, "metric=log_loss", "epochs=1", "ema=0.9", "tta=[identity]", "lr=0.02")
+    result = train_and_evaluate(cfg, 0)
+    history = pd.read_csv(result.fold_dir / "history.csv")
+    assert result.val_score == pytest.approx(history["val_log_loss"].iloc[0], abs=1e-4)
+
+
+@pytest.mark.slow
+def test_a_log_loss_run_records_its_metric_and_its_oof_cv(demo_data, tmp_path):
+    """The run's metrics.json: the metric and its direction, the CV over folds, and the OOF CV: the log loss
+    of every out-of-fold row at once, as scikit-learn computes it on those rows (with TTA)."""
+    from sklearn.metrics import log_loss
+
+    from podium.workflow import train_run
+
+    cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", "n_folds=5", "folds=[0,1]",
+                             "backbone=tiny_cnn", "image_size=32", "epochs=1", "verbose=0", "metric=log_loss",
+                             "schedule=constant", "tta=[identity,hflip]"])
+    summary = train_run(cfg, progress=False)
+    record = json.loads((cfg.run_dir / "metrics.json").read_text())
+    assert (record["metric"], record["direction"], record["monitor"]) == ("log_loss", "min", "val_log_loss")
+    oof = pd.concat([pd.read_parquet(cfg.run_dir / f"fold-{k}" / "oof.parquet") for k in (0, 1)])
+    probs = oof[[c for c in oof.columns if c.startswith("prob_")]].to_numpy(dtype=float)
+    want = log_loss(oof["label"], probs / probs.sum(1, keepdims=True), labels=range(probs.shape[1]))
+    assert record["cv_oof"] == pytest.approx(want, abs=1e-4)
+    assert record["cv_mean"] == pytest.approx(np.mean([f.val_score for f in summary.folds]))
+    assert record["tta_gain"] == pytest.approx(record["cv_mean"] - record["cv_tta_mean"])  # lower is better
+    assert "accuracy" in record["extra"]  # the task's own number, kept beside the metric
+    assert "CV log_loss (lower is better)" in summary.report_text
+    # a finished fold scored before its metric was recorded is reused, not rescored: the run says so
+    fold_record = cfg.run_dir / "fold-0" / "metrics.json"
+    fold_record.write_text(json.dumps({k: v for k, v in json.loads(fold_record.read_text()).items()
+                                       if k not in ("metric", "direction")}))
+    again = train_run(cfg, progress=False)
+    assert any("fold(s) 0 (its task score" in note and "FORCE=1" in note for note in again.notes)

@@ -27,7 +27,10 @@ per-class thresholds chosen for the metric on the fitting rows only (fold k: on 
 final ones on every blended OOF row, saved as the blend's thresholds.json, which its writer reads);
 segmentation: the mask probabilities pixel by pixel, thresholded afterwards at mask_threshold;
 localization: the class probabilities as in classification, and each box coordinate (x1, y1, x2, y2) as
-the weighted mean of the runs' coordinates. Segmentation and localization read the raw OOF
+the weighted mean of the runs' coordinates; regression: the number per image (oof.parquet's TTA prediction,
+in the target's units, scored against its target; QWK graded at cut points fitted on the fit rows only; the
+blend's folder gets the runs' common target_scale.json and, for QWK, qwk_cuts.json, which its writer reads).
+Segmentation and localization read the raw OOF
 outputs that training saves beside oof.parquet (tasks.OOF_OUTPUTS); runs trained before that are refused.
 A log-loss blend is temperature-scaled (podium.scoring.calibration) on its honest blended OOF rows:
 calibration.json in the blend's folder, applied to its test probabilities, before/after in metrics.json.
@@ -87,17 +90,21 @@ class BlendRun:
     oof: pd.DataFrame  # every trained fold's oof.parquet, sorted by id
     classes: list[str]  # the prob_<class> columns' order (classification)
     outputs: np.ndarray | None = None  # the raw OOF outputs row for row with `oof` (tasks.OOF_OUTPUTS)
+    oof_values: tuple[np.ndarray, np.ndarray] | None = None  # (values, truth) the task reads from oof (Task.blend_oof)
     notes: list[str] = field(default_factory=list)  # what reading its artefacts found worth saying
 
     @property
     def class_probabilities(self) -> bool:
         """What is averaged is oof.parquet's prob_<class> columns (the task saves no raw outputs,
         Task.saved_outputs_dtype): scored against the labels, and ranks make sense."""
-        return self.outputs is None
+        return self.outputs is None and self.oof_values is None
 
     @property
     def probs(self) -> np.ndarray:
-        """What is averaged: class probabilities, or the saved masks / class probabilities + box."""
+        """What is averaged: class probabilities, the saved masks / class probabilities + box, or the task's
+        own oof.parquet values (regression: the number per image, in the target's units)."""
+        if self.oof_values is not None:
+            return self.oof_values[0]
         if not self.class_probabilities:
             return np.asarray(self.outputs, dtype="float32")
         return self.oof[[f"prob_{c}" for c in self.classes]].to_numpy(dtype="float64")
@@ -186,7 +193,7 @@ def load_run(run_id: str, runs_dir: str | Path = "runs") -> BlendRun:
     classes = [c[len("prob_"):] for c in oof.columns if c.startswith("prob_")]
     record = run_dir / "data.json"
     data = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
-    return BlendRun(run_id, cfg, data, oof, classes, outputs, notes)
+    return BlendRun(run_id, cfg, data, oof, classes, outputs, get_task(cfg.task).blend_oof(oof), notes)
 
 
 def check_compatible(runs: list[BlendRun]) -> None:
@@ -224,6 +231,9 @@ def check_compatible(runs: list[BlendRun]) -> None:
                    "blend runs trained at one image_size on the same labels")
         if "label" in first.oof and not np.array_equal(run.oof["label"].to_numpy(), first.oof["label"].to_numpy()):
             refuse("OOF labels", "the labels of its index", "other labels for the same ids", run,
+                   "retrain both runs on the current data (make train FORCE=1)")
+        if first.oof_values is not None and not np.array_equal(run.oof_values[1], first.oof_values[1]):
+            refuse("OOF targets", "the targets of its labels CSV", "other targets for the same ids", run,
                    "retrain both runs on the current data (make train FORCE=1)")
 
 
@@ -303,6 +313,9 @@ def _evaluate(metric: Metric, objective: Objective, values: np.ndarray, truth: n
               fit_values: np.ndarray | None, fit_truth: np.ndarray | None) -> float:
     task = objective.task
     values = np.asarray(values)
+    scored = get_task(task).blend_score(metric, values, truth, fit_values, fit_truth)  # the task's own reading
+    if scored is not None:
+        return scored
     if task == "classification":
         if metric.reads == "numbers":  # rmse, QWK's proxy: the expected grade against the true one
             return metric(truth, _normalised(values) @ np.arange(values.shape[1]))
@@ -481,7 +494,7 @@ def check_name_free(run_dir: Path, spec: BlendSpec) -> None:
                           fix="give this blend another name (BLEND_NAME=...); the first blend is kept")
 
 
-BLENDED_TASKS = ("classification", "multilabel", "segmentation", "localization")
+BLENDED_TASKS = ("classification", "multilabel", "segmentation", "localization", "regression")
 
 
 def check_same_metric(runs: list[BlendRun], runs_dir: str | Path) -> Metric:
@@ -518,7 +531,8 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
         raise PodiumError(f"Blending {task} runs is not supported yet.", expected=f"runs of a task among: "
                           f"{', '.join(BLENDED_TASKS)}", received=f"task={task}", fix="submit the best single run")
     if spec.method == "rank" and not first.class_probabilities:
-        raise PodiumError(f"Rank averaging is for class probabilities, not {task} outputs.",
+        raise PodiumError(f"Rank averaging is for class probabilities, not {task} outputs (ranks scaled to "
+                          "[0, 1] are no longer masks, boxes or numbers in the target's units).",
                           expected="method=weights or mean", received=f"method=rank for task={task}",
                           fix="blend with method=weights (fitted) or mean")
     metric = check_same_metric(runs, runs_dir)
@@ -567,6 +581,8 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
         extra["thresholds"] = threshold_record(classes, thresholds, metric, truth, final_oof, folds,
                                                f"{len(truth)} blended out-of-fold predictions")
         write_json(run_dir / THRESHOLDS, extra["thresholds"])
+    extra.update(get_task(task).blend_files([Path(runs_dir) / r for r in spec.runs], run_dir, metric, truth,
+                                            final_oof, folds))  # e.g. regression's target scale and QWK cuts
     calibrated = None
     if spec.method != "rank" and calibration.applies(metric, task) and len(scores.folds) > 1:
         # fitted on the honest blended OOF rows (fold k blended with its own weights), each fold's T on the others
@@ -618,7 +634,10 @@ def _folds_used(run_dir: Path) -> list[dict]:
 
 def oof_truth(run: BlendRun, objective: Objective | None = None) -> np.ndarray:
     """What the OOF rows are scored against: class indices, 0/1 label rows (multi-label), or (boxes, masks)
-    the index's targets by id; a localization run scored by a label metric: its class indices."""
+    the index's targets by id; a localization run scored by a label metric: its class indices; a task that
+    reads its truth from oof.parquet (Task.blend_oof, regression: the target), that."""
+    if run.oof_values is not None:
+        return run.oof_values[1]
     if run.cfg.task == "multilabel":
         return multi_hot(run.oof["label"], run.classes)
     if run.class_probabilities or (objective is not None and run.cfg.task == "localization"

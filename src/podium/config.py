@@ -16,7 +16,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Mapping
 
 from podium.data.advice import check_config
 from podium.data.competitions import load_competition
@@ -25,6 +25,7 @@ from podium.paths import check_folder, check_name
 from podium.io import parse_yaml  # a syntax error names the override, line and column
 from podium.io import read_yaml_mapping, write_yaml
 from podium.models import backbones
+from podium.scoring.registry import METRICS, Metric, resolve_metric
 from podium.task_keys import TASK_KEYS, TaskName, tasks_where
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
@@ -121,8 +122,10 @@ class ExperimentConfig:
     folds: list[int] = num([0], PREDICTS, ge=0)  # also within range(n_folds) (k-fold) or [0] (holdout)
 
     # ---- task: a head, a loss and a metric (podium.tasks) --------------------------------------------
-    # segmentation monitors val_dice, localization val_box_iou or val_accuracy
     task: TaskName = key("classification", ADDED_LATER)
+    # the metric the run is scored, checkpointed and searched by (podium.scoring.registry, docs/metrics.md): ""
+    # = the competition spec's; a name, "name(k=5)" or {name: map_at_k, k: 5} overrides it (`resolved_metric`)
+    metric: str = key("", ADDED_LATER)
     # segmentation: a U-Net on the backbone, or a small residual U-Net trained from scratch
     decoder: Literal["unet", "residual_unet"] = key("unet", ADDED_LATER)
     unet_filters: int = num(16, ADDED_LATER, ge=1)  # narrowest decoder width (residual_unet: its first level)
@@ -162,8 +165,11 @@ class ExperimentConfig:
     plateau_factor: float = num(0.3, gt=0, lt=1)
     plateau_patience: int = num(2, ge=0)
     early_stopping_patience: int = num(5, ge=0)
-    monitor: str = "val_accuracy"
-    mode: Literal["max", "min"] = "max"
+    # what picks the checkpoint, stops early and lowers the rate: "metric" = the run's metric, logged per epoch
+    # as val_<metric> (`resolved_monitor`); or a logged name (val_loss, val_accuracy, ...). mode auto: the
+    # metric's direction when monitoring the metric, min for a *loss, else max (`resolved_mode`)
+    monitor: str = "metric"
+    mode: Literal["max", "min", "auto"] = "auto"
     label_smoothing: float = num(0.0, ge=0, lt=1)
     # an exponential moving average of the weights (Polyak averaging), updated every step with this momentum:
     # validation, the best checkpoint and predictions use the average; 0 = off
@@ -212,6 +218,8 @@ class ExperimentConfig:
     verbose: int = num(2, PLUMBING, ge=0, le=2)
 
     def __post_init__(self) -> None:
+        if isinstance(self.metric, Mapping):  # {name: map_at_k, k: 5}: kept as its label, map_at_k(k=5)
+            self.metric = resolve_metric(self.metric).label
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), _hints(type(self))[f.name]))
         self._check_ranges()
@@ -311,11 +319,16 @@ class ExperimentConfig:
         """What the task allows (podium.task_keys): a monitor it logs; augments and TTA views that move its target
         with the image; class balancing only where a class is one label per image."""
         keys = TASK_KEYS[self.task]
-        names = [f"{prefix}{name}" for prefix in ("val_", "") for name in keys.logged]
-        if not keys.any_monitor and self.monitor not in names:
+        if self.metric:
+            metric = resolve_metric(self.metric)  # an unknown name or parameter: the error naming the valid ones
+            _check_metric_task(metric, self.task, "Config key 'metric'")
+            self.metric = metric.label
+        scorable = [f"val_{name}" for name, entry in METRICS.items() if self.task in entry.tasks]
+        names = ["metric"] + [f"{prefix}{name}" for prefix in ("val_", "") for name in keys.logged]
+        if not keys.any_monitor and self.monitor not in names + scorable:
             raise PodiumError(f"monitor={self.monitor!r} is not logged by task={self.task}.",
-                              expected=f"one of: {', '.join(names)}", received=repr(self.monitor),
-                              fix=f"set monitor=val_{keys.logged[1]} (mode=max)")
+                              expected=f"one of: {', '.join(dict.fromkeys(names + scorable))}",
+                              received=repr(self.monitor), fix="set monitor=metric (the run's metric, mode=auto)")
         for key, allowed in (("augment", keys.augments), ("tta", keys.tta_views)):
             bad = [name for name in getattr(self, key) if allowed is not None and name not in allowed]
             if bad:
@@ -339,15 +352,58 @@ class ExperimentConfig:
     def resolved_image_size(self) -> int:
         return self.image_size or backbones.get(self.backbone).default_size
 
+    @property
+    def resolved_metric(self) -> Metric:
+        """The config's `metric`, else the competition spec's, else (a spec of another task than the config's,
+        e.g. in-memory data) the task's own default (podium.task_keys)."""
+        if self.metric:
+            return resolve_metric(self.metric)
+        spec = load_competition(self.competition)
+        if spec.task == self.task:
+            return spec.resolved_metric
+        return resolve_metric(TASK_KEYS[self.task].default_metric)
+
+    @property
+    def metric_logged(self) -> str:
+        """Where the metric's per-epoch validation score is in Keras' logs and history.csv: the name fit logs
+        it under natively (val_accuracy, val_f1, val_dice, val_box_iou), else val_<metric>, written by
+        podium.training.validation's callback."""
+        metric = self.resolved_metric
+        return TASK_KEYS[self.task].native_logged(metric.name) or metric.logged
+
+    @property
+    def resolved_monitor(self) -> str:
+        """The logged value the checkpoint, early stopping and the plateau schedule watch. Only monitor=metric
+        needs the competition spec."""
+        if self.monitor == "metric":
+            return self.metric_logged
+        if self.monitor.startswith("val_") and self.monitor[4:] in METRICS:  # val_micro_f1: fit logs val_f1
+            return TASK_KEYS[self.task].native_logged(self.monitor[4:]) or self.monitor
+        return self.monitor
+
+    @property
+    def resolved_mode(self) -> str:
+        """mode, with auto resolved: the metric's direction when monitoring a metric, min for a loss, else max.
+        Only monitor=metric needs the competition spec (a direction does not depend on parameters)."""
+        if self.mode != "auto":
+            return self.mode
+        if self.monitor == "metric":
+            return self.resolved_metric.mode
+        if self.monitor.startswith("val_") and self.monitor[4:] in METRICS:
+            return METRICS[self.monitor[4:]].direction
+        return "min" if self.monitor.endswith("loss") else "max"
+
     def config_hash(self) -> str:
         """Hash of what changes the trained weights (each key's role, declared beside it); paths, verbosity
         and inference-time settings do not, so `make predict ARGS="tta=[...]"` finds the run that `make
-        train` wrote."""
+        train` wrote. monitor and mode enter resolved ("metric" of an accuracy competition is val_accuracy,
+        max): a run made before they resolved keeps its id."""
         payload = {}
         for f in dataclasses.fields(self):
             value, role = getattr(self, f.name), role_of(f)
             if role == TRAINS or (role == ADDED_LATER and value != _default(f)):
                 payload[f.name] = value
+        payload["monitor"], payload["mode"] = self.resolved_monitor, self.resolved_mode
         return hashlib.sha1(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:8]
 
     @property
@@ -425,6 +481,14 @@ def _reject_unknown(values: dict[str, Any], source: str) -> None:
             hint = f"did you mean '{close[0]}'?" if close else "see configs/ for examples"
             raise PodiumError(f"Unknown config key '{key}' in {source}.",
                               expected=f"one of: {', '.join(known)}", received=repr(key), fix=hint)
+
+
+def _check_metric_task(metric: Metric, task: str, where: str) -> None:
+    if task not in metric.spec.tasks:
+        fits = [name for name, entry in METRICS.items() if task in entry.tasks]
+        raise PodiumError(f"{where}: metric {metric.label} cannot score task {task}.",
+                          expected=f"a metric of {task}: {', '.join(fits)}", received=f"metric={metric.label}",
+                          fix=f"set metric= one of those, or leave it empty for the competition's metric")
 
 
 def _check_choice(key: str, value: str, choices: list[str]) -> None:

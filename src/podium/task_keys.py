@@ -31,33 +31,49 @@ class TaskKeys:
     label_fields: tuple[str, ...] = ("label_column",)
     submission_fields: tuple[str, ...] = ("submission_id_column", "submission_label_column")
     rows_per_image: Literal["one", "objects"] = "one"  # the labels CSV's rows: one per image, or one per object
+    # the registry metric (podium.scoring.registry) scoring the task when its competition's metric cannot
+    # (a config training another task than its spec's, in-memory data)
+    default_metric: str = "accuracy"
+    # registry metrics Keras already logs for the task during fit, and under which name (without val_): a
+    # run monitoring one of these needs no per-epoch computation of its own (podium.training.validation)
+    native_metrics: tuple[tuple[str, str], ...] = ()
+
+    def native_logged(self, metric: str) -> str:
+        """`val_<name>` under which fit logs registry metric `metric`; "" when it does not."""
+        return next((f"val_{logged}" for name, logged in self.native_metrics if name == metric), "")
 
 
 TASK_KEYS: dict[str, TaskKeys] = {
     "classification": TaskKeys(logged=("loss", "accuracy"), any_monitor=True, class_balancing=True,
-                               needs_labels_csv=False),
+                               needs_labels_csv=False, native_metrics=(("accuracy", "accuracy"),)),
     # a mask rides through every geometric recipe; each TTA view here is undone on the mask (training.tta)
     "segmentation": TaskKeys(logged=("loss", "dice", "iou"),
                              augments=("flip", "vflip", "rot90", "crop", "rotation", "zoom", "translation"),
                              tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose",
                                         "shift_left", "shift_right", "shift_up", "shift_down"),
-                             empty_images=True, label_fields=("rle_column",), rows_per_image="objects"),
+                             empty_images=True, label_fields=("rle_column",), rows_per_image="objects",
+                             default_metric="dice", native_metrics=(("dice", "dice"), ("mean_iou", "iou"))),
     # a box survives flips, quarter turns of the square input and a shift exactly (training.augment_pairs); the
     # flips, turns and transpose are undone on it exactly (training.orientation); a clipped shift or zoom is not
     "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "vflip", "rot90", "crop"),
                              tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose"),
                              label_fields=("label_column", "box_columns"),
-                             submission_fields=("submission_id_column", "submission_label_column", "box_columns")),
-    "multilabel": TaskKeys(logged=("loss", "f1")),
-    # a number (a share, a count, a score) survives a flip, a small shift or rotation and a colour jitter;
-    # zoom changes a share, cutmix/mixup/erasing change what a count or share measures; zoom views likewise
-    # a number of the whole image survives every geometric change that keeps the image whole
+                             submission_fields=("submission_id_column", "submission_label_column", "box_columns"),
+                             default_metric="mean_iou",
+                             native_metrics=(("mean_iou", "box_iou"), ("accuracy", "accuracy"))),
+    # Keras' F1Score(micro, 0.5) is micro_f1 but for an image with no class above 0.5 (the fold score gives it
+    # its most probable class)
+    "multilabel": TaskKeys(logged=("loss", "f1"), default_metric="micro_f1", native_metrics=(("micro_f1", "f1"),)),
+    # a number of the whole image survives every geometric change that keeps the image whole; zoom changes a
+    # share, cutmix/mixup/erasing change what a count or share measures. fit logs rmse/mae of the standardised
+    # target (podium.tasks.regression): the target's units times a constant, so the same epoch is best
     "regression": TaskKeys(logged=("loss", "rmse", "mae"), augments=("flip", "vflip", "rot90", "crop", "rotation",
                                                                      "translation", "color"),
                            tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose",
                                       "shift_left", "shift_right", "shift_up", "shift_down"),
                            label_fields=("label_column",),
-                           submission_fields=("submission_id_column", "submission_label_column")),
+                           submission_fields=("submission_id_column", "submission_label_column"),
+                           default_metric="rmse", native_metrics=(("rmse", "rmse"), ("mae", "mae"))),
 }
 
 

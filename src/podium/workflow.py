@@ -162,6 +162,15 @@ class RunSummary:
     report_text: str
     wall_seconds: float
     notes: list[str] = field(default_factory=list)  # the split's notes, and anything adopted
+    metric: str = ""  # the label of the metric every score here is in
+    direction: str = "max"  # max | min: which way it is better
+    cv_oof: float | None = None  # the metric over every out-of-fold row at once (with TTA)
+
+    @property
+    def tta_gain(self) -> float:
+        """How much TTA improved the CV, in the metric's direction: negative when it made it worse."""
+        gain = self.cv_tta_mean - self.cv_mean
+        return gain if self.direction == "max" else -gain
 
 
 def train_run(cfg: ExperimentConfig, force: bool = False, progress: bool = True) -> RunSummary:
@@ -195,9 +204,16 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
     cfg = run_cfg
     scores = np.array([r.val_score for r in results])
     scores_tta = np.array([r.val_score_tta for r in results])
+    metric = cfg.resolved_metric
+    other = [f"{r.fold} ({r.metric or 'its task score, before metrics were recorded'})" for r in results
+             if r.metric != metric.label]
+    if other:  # finished folds are reused, not rescored: say that the CV mixes metrics
+        notes.append(f"fold(s) {', '.join(other)} were scored by another metric than this run's {metric.label}: "
+                     "the CV mixes them; retrain with FORCE=1 for a CV in one metric")
     summary = RunSummary(cfg=cfg, folds=results, cv_mean=float(scores.mean()), cv_std=float(scores.std()),
                          cv_tta_mean=float(scores_tta.mean()), cv_tta_std=float(scores_tta.std()),
-                         report_text="", wall_seconds=0.0, notes=notes)
+                         report_text="", wall_seconds=0.0, notes=notes, metric=metric.label,
+                         direction=metric.direction)
     summary.wall_seconds = time.perf_counter() - started
     summary.report_text = _write_run_report(cfg, data, summary)
     return summary
@@ -208,13 +224,17 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
     oof = pd.concat([pd.read_parquet(r.fold_dir / "oof.parquet") for r in summary.folds], ignore_index=True)
     for result in summary.folds:
         report.plot_history(pd.read_csv(result.fold_dir / "history.csv"), plots / f"history-fold-{result.fold}.png",
-                            monitor=cfg.monitor, mode=cfg.mode)
+                            monitor=cfg.resolved_monitor, mode=cfg.resolved_mode)
     extra_names = list(summary.folds[0].extra)
+    task = get_task(cfg.task)
+    summary.cv_oof = task.oof_score(cfg.resolved_metric, data, oof, [r.fold_dir for r in summary.folds])
     run_metrics = {
-        "run_id": cfg.run_id, "competition": data.spec.slug, "task": cfg.task, "metric": get_task(cfg.task).metric_name,
+        "run_id": cfg.run_id, "competition": data.spec.slug, "task": cfg.task, "metric": summary.metric,
+        "direction": summary.direction, "monitor": cfg.resolved_monitor,
         "backbone": cfg.backbone, "image_size": cfg.resolved_image_size, "folds": [r.to_dict() for r in summary.folds],
         "cv_mean": summary.cv_mean, "cv_std": summary.cv_std, "cv_tta_mean": summary.cv_tta_mean,
-        "cv_tta_std": summary.cv_tta_std, "tta_views": list(cfg.tta), "wall_seconds": summary.wall_seconds,
+        "cv_tta_std": summary.cv_tta_std, "cv_oof": summary.cv_oof, "tta_gain": summary.tta_gain,
+        "tta_views": list(cfg.tta), "wall_seconds": summary.wall_seconds,
         "split": str(data.split_path),
         "extra": {name: float(np.mean([r.extra[name] for r in summary.folds])) for name in extra_names},
     }
@@ -222,7 +242,7 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
         records = {r.fold: json.loads((r.fold_dir / "data.json").read_text(encoding="utf-8")).get("pseudo")
                    for r in summary.folds}
         run_metrics["pseudo_labels"] = run_summary(cfg, records)
-    more, table = get_task(cfg.task).run_report(data, oof, run_dir, plots)
+    more, table = task.run_report(data, oof, run_dir, plots)
     run_metrics.update(more)
     write_json(run_dir / "metrics.json", run_metrics)
     text = report.summary_text({**run_metrics, "per_class": table})
@@ -254,7 +274,8 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
         summary = write_task_submission(cfg, spec, predictions, sample, path, classes,
                                         _class_prior(index, classes, cfg.task))
         summary.folds_used = [f.describe() for f in folds]
-        summary.notes = [*notes, *summary.notes]  # the writer's own (e.g. the calibration's) kept
+        summary.scored, tta_notes = run_score_lines(cfg)
+        summary.notes = [*notes, *tta_notes, *summary.notes]  # the writer's own (e.g. the calibration's) kept
         summary.record = write_record(cfg, path, [f.to_dict() for f in folds], data)
         write_json(cfg.run_dir / "test_predictions.json", json.loads(summary.record.read_text(encoding="utf-8")))
         stamp_test_predictions(cfg, index, [f.to_dict() for f in folds])
@@ -290,6 +311,23 @@ def check_trained_classes(cfg: ExperimentConfig, trained: list[str] | int | None
                       expected=f"the classes it was trained on ({before})", received=changes,
                       fix="retrain it on the new class list with `make train FORCE=1` (the model has one output "
                           "per class), or set the spec's classes: back to what the run was trained on")
+def run_score_lines(cfg: ExperimentConfig) -> tuple[str, list[str]]:
+    """What `make predict` says about the run's CV: its metric and direction, and a note when the run measured
+    that the TTA views it predicts with made the CV worse (in the metric's direction)."""
+    path = cfg.run_dir / "metrics.json"
+    if not path.is_file():
+        return "", []
+    metrics = json.loads(path.read_text(encoding="utf-8"))
+    name, direction = metrics.get("metric", "score"), metrics.get("direction", "max")
+    line = f"run CV {name} ({'lower' if direction == 'min' else 'higher'} is better) {metrics['cv_mean']:.4f} " \
+           f"+/- {metrics['cv_std']:.4f}, with TTA {metrics['cv_tta_mean']:.4f}"
+    notes = []
+    same_views = list(metrics.get("tta_views") or []) == list(cfg.tta)
+    if same_views and len(cfg.tta) > 1 and report.tta_gain(metrics) < 0:
+        notes.append(f"TTA lowered this run's CV ({name} {metrics['cv_mean']:.4f} without, "
+                     f"{metrics['cv_tta_mean']:.4f} with tta=[{','.join(cfg.tta)}]): "
+                     "this submission uses those views; ARGS=\"tta=[identity]\" predicts without them")
+    return line, notes
 
 
 def _predict_data_check(cfg: ExperimentConfig, index: pd.DataFrame) -> tuple[dict, list[str]]:

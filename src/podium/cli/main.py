@@ -163,6 +163,8 @@ def _print_predict(summary) -> None:
     top = ", ".join(f"{k} {v}" for k, v in list(summary.counts.items())[:5])
     print(f"submission: predicted: {top}")
     print(f"submission: made by {', '.join(summary.folds_used)}; settings recorded in {summary.record}")
+    if summary.scored:
+        print(f"submission: {summary.scored}")
     _print_notes("submission", summary.notes)
 
 

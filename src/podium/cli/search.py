@@ -47,8 +47,9 @@ def _cmd_search(args) -> None:
 
     space = _space(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial below says it all
-    print(f"search: {space.name} ({space.sampler}, {len(space.seeds)} seed(s) per configuration) -> "
-          f"{space.study_dir}")
+    metric = space.metric
+    print(f"search: {space.name} ({space.sampler}, {len(space.seeds)} seed(s) per configuration, scored by "
+          f"{metric.label}, {'lower' if metric.direction == 'min' else 'higher'} is better) -> {space.study_dir}")
     started = time.perf_counter()
 
     def report(trial) -> None:

@@ -257,25 +257,42 @@ class Images:
 
 
 def runs_section(runs: list[RunInfo]) -> str:
+    """The runs, one table per metric they were scored by: numbers of different metrics are never ranked
+    against each other (a run recorded before its metric is grouped under its task's score name)."""
     trained = [r for r in runs if not r.is_blend]
     if not trained:
         return "<h2>Runs</h2><p class=\"note\">No finished runs in this folder yet (make train writes them).</p>"
-    differences = config_differences([r.config for r in trained])
-    rows = []
-    for run, diff in zip(trained, differences):
-        m = run.metrics
-        cv, tta = m.get("cv_mean"), m.get("cv_tta_mean")
-        gain = f"{float(tta) - float(cv):+.4f}" if cv is not None and tta is not None else "n/a"
-        changed = ", ".join(f"{k}={json.dumps(v, default=str)}" for k, v in diff.items()) or "(most common config)"
-        rows.append([run.run_id, m.get("competition", ""), m.get("metric", "score"), changed,
-                     cv_text(cv, m.get("cv_std"), m.get("folds", [])),
-                     cv_text(tta, m.get("cv_tta_std"), m.get("folds", [])),
-                     gain, len(m.get("folds", [])), duration(m.get("wall_seconds"))])
-    return ("<h2>Runs</h2><p class=\"note\">Config differences are against the most common value of each key "
-            "among these runs (paths and names left out). CV: mean ± standard deviation over folds (a "
-            "one-fold holdout has no spread).</p>" +
-            table(["run", "competition", "metric", "config differences", "CV", "CV with TTA", "TTA gain", "folds",
-                   "wall time"], rows, numeric={4, 5, 6, 7}))
+    differences = dict(zip((r.run_id for r in trained), config_differences([r.config for r in trained])))
+    groups: dict[tuple[str, str], list[RunInfo]] = {}
+    for run in trained:
+        key = (str(run.metrics.get("metric", "score")), str(run.metrics.get("direction", "max")))
+        groups.setdefault(key, []).append(run)
+    parts = ["<h2>Runs</h2><p class=\"note\">Config differences are against the most common value of each key "
+             "among these runs (paths and names left out). CV: mean ± standard deviation over folds (a one-fold "
+             "holdout has no spread); TTA gain in the metric's direction (positive: TTA helped).</p>"]
+    if len(groups) > 1:
+        parts.append(f"<p class=\"note\">These runs were scored by {len(groups)} different metrics: each has its "
+                     "own table, and numbers of different tables are not comparable.</p>")
+    for (metric, direction), members in groups.items():
+        rows = []
+        for run in members:
+            m = run.metrics
+            cv, tta = m.get("cv_mean"), m.get("cv_tta_mean")
+            gain = "n/a"
+            if cv is not None and tta is not None:
+                gain = f"{(float(tta) - float(cv)) * (-1 if direction == 'min' else 1):+.4f}"
+            changed = ", ".join(f"{k}={json.dumps(v, default=str)}"
+                                for k, v in differences[run.run_id].items()) or "(most common config)"
+            rows.append([run.run_id, m.get("competition", ""), metric, changed,
+                         cv_text(cv, m.get("cv_std"), m.get("folds", [])),
+                         cv_text(tta, m.get("cv_tta_std"), m.get("folds", [])),
+                         gain, len(m.get("folds", [])), duration(m.get("wall_seconds"))])
+        if len(groups) > 1:
+            parts.append(f"<h3>Scored by {e(metric)} ({'lower' if direction == 'min' else 'higher'} is better)"
+                         "</h3>")
+        parts.append(table(["run", "competition", "metric", "config differences", "CV", "CV with TTA", "TTA gain",
+                            "folds", "wall time"], rows, numeric={4, 5, 6, 7}))
+    return "".join(parts)
 
 
 def blends_section(runs: list[RunInfo]) -> str:
@@ -350,7 +367,8 @@ def searches_section(runs_dir: Path, images: Images, notes: list[str] | None = N
         if frame is None:
             continue
         shown += 1
-        parts.append(f"<h3>{e(folder.name)}</h3>")
+        scored = f" (scored by {frame['metric'].iloc[0]})" if "metric" in frame and len(frame) else ""
+        parts.append(f"<h3>{e(folder.name + scored)}</h3>")
         parts.append(table(list(map(str, frame.columns)), frame.head(50).values.tolist()))
         if len(frame) > 50:
             parts.append(f"<p class=\"note\">first 50 of {len(frame)} rows: {e(results)}</p>")

@@ -264,25 +264,38 @@ def summary_text(metrics: RunSummary) -> str:
 
 def _header_lines(metrics: RunSummary) -> list[str]:
     name = metrics.get("metric", "score")
+    direction = metrics.get("direction", "max")
     views = list(metrics.get("tta_views") or [])
-    cv = f"CV {name} {_score(metrics['cv_mean'])}" + (
+    cv = f"CV {name} ({'lower' if direction == 'min' else 'higher'} is better) {_score(metrics['cv_mean'])}" + (
         f" +/- {_score(metrics['cv_std'])}" if len(metrics["folds"]) > 1 else " (one fold: no spread)")
     tta = metrics.get("cv_tta_mean")
     if tta is None or not views:
         cv += "   with TTA: not run"
     else:
-        cv += f"   with TTA ({len(views)} views) {_score(tta)} ({tta - metrics['cv_mean']:+.4f})"
+        gain = tta_gain(metrics)
+        cv += f"   with TTA ({len(views)} views) {_score(tta)} ({tta - metrics['cv_mean']:+.4f}" \
+              f"{', worse' if gain < 0 else ''})"
     lines = [
         f"run {metrics['run_id']}",
         f"competition {metrics['competition']}   backbone {metrics['backbone']} @ {metrics['image_size']}px"
         f"   folds {len(metrics['folds'])}   wall {_duration(metrics['wall_seconds'])}",
         cv,
     ]
+    if metrics.get("cv_oof") is not None:
+        lines.append(f"OOF {name} over every out-of-fold row (with TTA): {_score(metrics['cv_oof'])}")
     if metrics.get("extra"):
         lines.append("also (no TTA): " + "   ".join(f"{k} {_score(v)}" for k, v in metrics["extra"].items()))
     if metrics.get("pseudo_labels"):
         lines += summary_lines(metrics["pseudo_labels"], float(metrics.get("cv_tta_mean") or 0.0))
     return lines + [f"TTA views: {', '.join(map(str, views)) if views else 'none'}"]
+
+
+def tta_gain(metrics: dict) -> float:
+    """CV with TTA minus CV without, in the metric's direction (a lower log loss is a gain); 0 when not run."""
+    if metrics.get("cv_tta_mean") is None:
+        return 0.0
+    gain = float(metrics["cv_tta_mean"]) - float(metrics["cv_mean"])
+    return -gain if metrics.get("direction") == "min" else gain
 
 
 def _fold_lines(metrics: RunSummary) -> list[str]:

@@ -47,7 +47,9 @@ def write_results(space: search.SearchSpace, storage: str | None = None, out_dir
     """make results: the ranked table (csv, md), the plots and the best configuration as a YAML."""
     study = search.open_study(space, storage, create=False)
     out_dir = Path(out_dir or space.study_dir)
-    table = rank(results_table(study, space))
+    metric = space.metric
+    table = rank(results_table(study, space, metric.direction), metric.direction)
+    table["metric"] = metric.label  # every row is scored by it (one metric per study): what the HTML report shows
     conclusions = conclude(table, space)
     markdown = to_markdown(table, space, conclusions)
     summary = ResultsSummary(table=table, markdown=markdown, conclusions=conclusions,
@@ -58,7 +60,8 @@ def write_results(space: search.SearchSpace, storage: str | None = None, out_dir
         names = [p.name for p in space.params]
         summary.plots = [plot_metric_per_param(complete, space, out_dir / "plots" / "metric_per_param.png"),
                          plot_parallel_coordinates(complete, names, out_dir / "plots" / "parallel_coordinates.png"),
-                         plot_lr_curves(complete, out_dir / "plots" / "lr_curves.png")]
+                         plot_lr_curves(complete, out_dir / "plots" / "lr_curves.png",
+                                        space.base_config().metric_logged, metric.label)]
         summary.best_config = export_best_config(space, study, out_dir / "best.yaml")
     return summary
 
@@ -66,8 +69,10 @@ def write_results(space: search.SearchSpace, storage: str | None = None, out_dir
 # ------------------------------------------------------------------------------------------ table
 
 
-def results_table(study: optuna.Study, space: search.SearchSpace) -> pd.DataFrame:
-    """One row per trial (queued ones left out), straight from the study's records."""
+def results_table(study: optuna.Study, space: search.SearchSpace, direction: str = "max") -> pd.DataFrame:
+    """One row per trial (queued ones left out), straight from the study's records; tta_gain is in the
+    metric's direction (a lower log loss is a gain)."""
+    sign = -1.0 if direction == "min" else 1.0
     rows = []
     for trial in study.get_trials(deepcopy=False):
         if trial.state == optuna.trial.TrialState.WAITING:
@@ -81,7 +86,7 @@ def results_table(study: optuna.Study, space: search.SearchSpace) -> pd.DataFram
             "seeds": len(seeds),
             "val_mean": float(scores.mean()) if len(scores) else math.nan,
             "val_std": float(scores.std(ddof=1)) if len(scores) > 1 else math.nan,
-            "tta_gain": float((tta - scores).mean()) if len(scores) else math.nan,
+            "tta_gain": sign * float((tta - scores).mean()) if len(scores) else math.nan,
             "best_epoch": _mean(seeds, "best_epoch"),
             "epochs_run": _mean(seeds, "epochs_run"),
             "s_per_epoch": _mean(seeds, "seconds_per_epoch"),
@@ -96,11 +101,13 @@ def results_table(study: optuna.Study, space: search.SearchSpace) -> pd.DataFram
     return pd.DataFrame(rows, columns=columns)
 
 
-def rank(table: pd.DataFrame) -> pd.DataFrame:
-    """Complete trials by mean, best first, each marked against the best; then pruned, failed, the rest."""
+def rank(table: pd.DataFrame, direction: str = "max") -> pd.DataFrame:
+    """Complete trials by mean, best first in the metric's direction, each marked against the best; then
+    pruned, failed, the rest."""
     table = table.copy()
     table["_order"] = table["state"].map(STATE_ORDER).fillna(9)
-    table = table.sort_values(["_order", "val_mean", "trial"], ascending=[True, False, True], kind="stable")
+    table = table.sort_values(["_order", "val_mean", "trial"], ascending=[True, direction == "min", True],
+                              kind="stable")
     table = table.drop(columns="_order").reset_index(drop=True)
     table.insert(0, "rank", [i + 1 if s == "COMPLETE" else None for i, s in enumerate(table["state"])])
     table["rank"] = table["rank"].astype("Int64")
@@ -120,7 +127,7 @@ def verdict(table: pd.DataFrame, position: int) -> str:
         math.isnan(best["val_std"]) and math.isnan(row["val_std"])) else math.nan
     if math.isnan(spread) or min(best["seeds"], row["seeds"]) < 2:
         return ONE_SEED
-    return SAME if best["val_mean"] - row["val_mean"] <= spread else WORSE
+    return SAME if abs(best["val_mean"] - row["val_mean"]) <= spread else WORSE  # ranked: best first either way
 
 
 def conclude(table: pd.DataFrame, space: search.SearchSpace) -> list[str]:
@@ -149,10 +156,13 @@ def conclude(table: pd.DataFrame, space: search.SearchSpace) -> list[str]:
 
 def to_markdown(table: pd.DataFrame, space: search.SearchSpace, conclusions: list[str]) -> str:
     names = [p.name for p in space.params]
-    header = ["rank", "trial", "state", *names, "val acc (mean ± std)", "verdict", "TTA gain", "best epoch",
-              "s/epoch", "aug img/s", "seeds", "note"]
+    metric = space.metric
+    header = ["rank", "trial", "state", *names, f"val {metric.label} (mean ± std)", "verdict", "TTA gain",
+              "best epoch", "s/epoch", "aug img/s", "seeds", "note"]
     lines = [f"# Search `{space.name}`", "",
-             f"{len(space.seeds)} seed(s) per configuration; differences to the best no larger than the seed "
+             f"Scored by {metric.label} ({'lower' if metric.direction == 'min' else 'higher'} is better), every "
+             f"trial alike; {len(space.seeds)} seed(s) per configuration; differences to the best no larger than "
+             "the seed "
              "spread (the larger of the two stds) are marked *not distinguishable*.", "",
              "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for _, row in table.iterrows():
@@ -175,7 +185,7 @@ def export_best_config(space: search.SearchSpace, study: optuna.Study, path: Pat
     if not complete:
         raise PodiumError(f"Study '{space.name}' has no complete trial to export.", expected="one complete trial",
                           received="none", fix="run the search (make search) until a trial completes")
-    best = max(complete, key=lambda t: t.value)
+    best = study.best_trial  # in the study's direction, the metric's
     base = load_config(space.base)
     values = search.trial_values(space, best.params)
     cfg = search.resolve_config(space, values, seed=base.seed)
@@ -184,7 +194,7 @@ def export_best_config(space: search.SearchSpace, study: optuna.Study, path: Pat
     resolved["name"] = f"{base.name}-{space.name}-best"
     load_config(None, resolved)  # the file we write must load
     scores = [s["val_score"] for s in best.user_attrs.get(search.ATTR_SEEDS, [])]
-    header = (f"# Best configuration of search '{space.name}': trial {best.number}, val accuracy "
+    header = (f"# Best configuration of search '{space.name}': trial {best.number}, val {space.metric.label} "
               f"{np.mean(scores):.4f} over seeds {[s['seed'] for s in best.user_attrs[search.ATTR_SEEDS]]} on a "
               f"{cfg.val_split:.0%} holdout.\n# Validation policy, seed and runs_dir are the base config's again: "
               f"train it with `make train EXP={path}`.\n")
@@ -213,7 +223,7 @@ def plot_metric_per_param(complete: pd.DataFrame, space: search.SearchSpace, out
             axis.set_xscale("log")
         axis.set_xlabel(param.name)
         axis.grid(alpha=0.3)
-    axes[0].set_ylabel("val accuracy (seeds, mean ± std)")
+    axes[0].set_ylabel(f"val {space.metric.label} (seeds, mean ± std)")
     return _save(figure, out_path)
 
 
@@ -254,8 +264,9 @@ def plot_parallel_coordinates(complete: pd.DataFrame, names: list[str], out_path
     return _save(figure, out_path)
 
 
-def plot_lr_curves(complete: pd.DataFrame, out_path: Path) -> Path:
-    """The learning rate in force and val accuracy per epoch of each configuration's first seed."""
+def plot_lr_curves(complete: pd.DataFrame, out_path: Path, logged: str = "val_accuracy",
+                   name: str = "accuracy") -> Path:
+    """The learning rate in force and the validation metric per epoch of each configuration's first seed."""
     figure, (lr_axis, val_axis) = _figure((11, 3.8), 1, 2)
     for _, row in complete.iterrows():
         found = sorted(Path(row["run_dir"]).glob("fold-*/history.csv")) if row["run_dir"] else []
@@ -266,10 +277,10 @@ def plot_lr_curves(complete: pd.DataFrame, out_path: Path) -> Path:
         label = f"trial {row['trial']}"
         if "learning_rate" in history:
             lr_axis.plot(epochs, history["learning_rate"], marker=".", label=label)
-        if "val_accuracy" in history:
-            val_axis.plot(epochs, history["val_accuracy"], marker=".", label=label)
+        if logged in history:
+            val_axis.plot(epochs, history[logged], marker=".", label=label)
     lr_axis.set(xlabel="epoch", ylabel="learning rate", yscale="log", title="learning rate")
-    val_axis.set(xlabel="epoch", ylabel="val accuracy", title="validation accuracy (first seed)")
+    val_axis.set(xlabel="epoch", ylabel=f"val {name}", title=f"validation {name} (first seed)")
     for axis in (lr_axis, val_axis):
         axis.grid(alpha=0.3)
     val_axis.legend(fontsize=7, ncol=2)

@@ -37,6 +37,7 @@ from podium.errors import PodiumError
 from podium.paths import check_name
 from podium.extras import require
 from podium.io import read_yaml_mapping, write_yaml
+from podium.scoring.registry import Metric
 from podium.training.augment import augmentation_cost
 from podium.training.train import train_and_evaluate
 
@@ -134,6 +135,12 @@ class SearchSpace:
     @property
     def study_dir(self) -> Path:
         return Path(self.base_config().runs_dir) / f"search-{self.name}"
+
+    @property
+    def metric(self) -> Metric:
+        """What every trial is scored by (the base config's metric: a space cannot search it, so all trials
+        of a study are scored alike) and which way optuna optimises."""
+        return self.base_config().resolved_metric
 
     @property
     def storage_url(self) -> str:
@@ -360,8 +367,20 @@ def open_study(space: SearchSpace, storage: str | None = None, *, create: bool =
         raise PodiumError(f"No study '{space.name}' in {url}.", expected="a search that has run",
                           received="no such study", fix="run make search SPACE=... first")
     previous = len(_all_trials(backend, space.name)) if space.name in existing else 0
-    study = optuna.create_study(storage=backend, study_name=space.name, direction="maximize",
+    metric = space.metric
+    direction = "maximize" if metric.direction == "max" else "minimize"
+    study = optuna.create_study(storage=backend, study_name=space.name, direction=direction,
                                 load_if_exists=True, sampler=_sampler(space, previous), pruner=_pruner(space))
+    scored = study.user_attrs.get("metric")  # None: new, or made before its metric was recorded
+    if (scored is not None and scored != metric.label) or study.direction.name.lower() != direction:
+        raise PodiumError(f"Study '{space.name}' was scored by {scored or 'its task score'} "
+                          f"({study.direction.name.lower()}); its base config is scored by {metric.label}.",
+                          expected=f"the study's metric", received=f"metric {metric.label} ({direction})",
+                          fix="trials scored by different metrics are never ranked together: give this search "
+                              "its own name: (a new study), or set metric back")
+    if scored is None:
+        study.set_user_attr("metric", metric.label)
+        study.set_user_attr("direction", metric.direction)
     fingerprint = json.loads(json.dumps(space.fingerprint(), default=str))
     stored = study.user_attrs.get("space")
     if stored is None:
@@ -501,12 +520,17 @@ class _Objective:
         seeds: list[dict[str, Any]] = []
         for position, seed in enumerate(self.space.seeds):
             cfg = resolve_config(self.space, values, seed, runs_dir=self.runs_dir)
+            if cfg.resolved_metric.label != self.space.metric.label:
+                raise PodiumError(f"Trial {trial.number} would be scored by {cfg.resolved_metric.label}, the study "
+                                  f"by {self.space.metric.label}.", expected="one metric for every trial",
+                                  received=f"params {values}",
+                                  fix="do not search metric, competition or task: run a search per metric")
             data = self._labeled_data(cfg)
             if position == 0:
                 trial.set_user_attr(ATTR_AUG_COST, self._aug_cost(cfg, data))
             fold_results = []
             for fold in cfg.folds:
-                callbacks = [EpochReporter(trial, prune=position == 0, task=cfg.task)]
+                callbacks = [EpochReporter(trial, prune=position == 0, logged=cfg.metric_logged)]
                 callbacks += [make(trial, cfg) for make in self.callback_factories]
                 fold_results.append(train_and_evaluate(cfg, fold, data=data, extra_callbacks=callbacks))
             seeds.append(_seed_record(seed, cfg, fold_results))
@@ -540,16 +564,17 @@ def _seed_record(seed: int, cfg: ExperimentConfig, folds: list) -> dict[str, Any
 
 
 class EpochReporter(keras.callbacks.Callback):
-    """Reports the task's score metric per epoch to the trial and prunes (first seed only); a NaN loss
+    """Reports the run's metric per epoch to the trial and prunes (first seed only); a NaN loss
     fails the trial.
 
-    Reports the task's SCORE_LOGGED metric (val_accuracy, val_dice, val_box_iou: what tracks val_score,
-    which the study maximises) whatever the config monitors.
+    Reports the metric where the logs hold it (`cfg.metric_logged`: val_accuracy, val_f1, val_dice,
+    val_box_iou natively, else val_<metric> from podium.training.validation): what tracks val_score, which
+    the study optimises in the metric's direction, whatever the config monitors.
     """
 
-    def __init__(self, trial: optuna.Trial, prune: bool, task: str):
+    def __init__(self, trial: optuna.Trial, prune: bool, logged: str):
         super().__init__()
-        self.trial, self.prune, self.metric = trial, prune, tasks.SCORE_LOGGED[task]
+        self.trial, self.prune, self.metric = trial, prune, logged
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
@@ -562,5 +587,5 @@ class EpochReporter(keras.callbacks.Callback):
         self.trial.report(float(logs[self.metric]), step=epoch)
         if self.trial.should_prune():
             raise optuna.TrialPruned(f"{self.metric} {logs[self.metric]:.4f} at epoch {epoch + 1} "
-                                     "is below the median of earlier trials")
+                                     "is worse than the median of earlier trials")
 

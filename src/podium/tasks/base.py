@@ -8,6 +8,7 @@ TTA views, class balancing) is in podium/task_keys.py, which config validation r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -17,6 +18,7 @@ import pandas as pd
 
 from podium.errors import PodiumError
 from podium.io import atomic_path
+from podium.scoring.registry import Metric, resolve_metric
 from podium.task_keys import TASK_KEYS, TaskKeys
 
 OOF_OUTPUTS = "oof_outputs.npy"  # beside oof.parquet: a fold's raw TTA outputs, row for row (what a blend averages)
@@ -61,6 +63,15 @@ class PredictSummary:
     folds_used: list[str] = field(default_factory=list)  # "fold 0 (best epoch 7 of 10)", one per fold
     notes: list[str] = field(default_factory=list)  # what was not checked, and why
     record: Path | None = None  # the submission's sidecar (podium.submission.record)
+    scored: str = ""  # the run's CV in its metric ("" when the run has no metrics.json yet)
+
+
+def rows_weighted_score(fold_dirs: list[Path]) -> float | None:
+    """The mean over every out-of-fold image of a per-image score (Dice, IoU, box IoU, accuracy), from the
+    folds' metrics.json: their TTA scores weighted by their validation rows."""
+    records = [json.loads((Path(d) / "metrics.json").read_text(encoding="utf-8")) for d in fold_dirs]
+    rows = sum(r["n_val"] for r in records)
+    return sum(r["val_score_tta"] * r["n_val"] for r in records) / rows if rows else None
 
 
 class Task:
@@ -140,9 +151,46 @@ class Task:
         return None
 
     # ---- scores ---------------------------------------------------------------------------------
-    def fold_scores(self, data, positions: np.ndarray, fold: int, plain: np.ndarray,
-                    with_tta: np.ndarray) -> FoldScores:
+    own_score: str = ""  # the key under which a fold's own task number stays in `extra` when another metric scores
+
+    def default_metric(self) -> Metric:
+        """The registry metric that scores the task when nothing names another (podium.task_keys)."""
+        return resolve_metric(self.keys.default_metric)
+
+    def metric_pair(self, metric: Metric, data, positions: np.ndarray, outputs: np.ndarray
+                    ) -> tuple[np.ndarray, np.ndarray]:
+        """(truth, predicted) of rows `positions` in the form `metric` reads (podium.scoring.forms), from the
+        model's outputs for those rows: what an epoch's validation score, a fold's score and the OOF CV share."""
         raise NotImplementedError
+
+    def score(self, metric: Metric, data, positions: np.ndarray, outputs: np.ndarray) -> float:
+        return metric(*self.metric_pair(metric, data, positions, outputs))
+
+    def fold_scores(self, data, positions: np.ndarray, fold: int, plain: np.ndarray,
+                    with_tta: np.ndarray, metric: Metric | None = None) -> FoldScores:
+        """The fold's score in `metric` (None: the task's default), with and without TTA; the task's own
+        number stays in `extra` under `own_score` when another metric scores the fold."""
+        own = self.own_fold_scores(data, positions, fold, plain, with_tta)
+        if metric is None or metric.label == self.default_metric().label:
+            return own
+        extra = {self.own_score: own.plain, **own.extra}
+        return FoldScores(self.score(metric, data, positions, plain), self.score(metric, data, positions, with_tta),
+                          extra, own.oof)
+
+    def own_fold_scores(self, data, positions: np.ndarray, fold: int, plain: np.ndarray,
+                        with_tta: np.ndarray) -> FoldScores:
+        """The task's own numbers and its out-of-fold table (oof.parquet)."""
+        raise NotImplementedError
+
+    def oof_score(self, metric: Metric, data, oof: pd.DataFrame, fold_dirs: list[Path]) -> float | None:
+        """`metric` over every out-of-fold row at once (the TTA outputs), or None where the outputs are not
+        at hand; the run's CV (podium.workflow)."""
+        columns = [f"prob_{name}" for name in data.classes]
+        if not set(columns) <= set(oof.columns):
+            return None
+        position_of = {str(image_id): k for k, image_id in enumerate(data.ids)}
+        positions = np.array([position_of[str(i)] for i in oof["id"]])
+        return self.score(metric, data, positions, oof[columns].to_numpy(dtype=float))
 
     def per_sample_scores(self, data, positions: np.ndarray, predictions: np.ndarray) -> np.ndarray:
         """One number per sample in 0..1 (what data pruning keeps training to)."""
@@ -166,6 +214,24 @@ class Task:
         """The run folder's `package_file_names`, made when missing: an inference kernel's package carries
         them into the run folder it predicts from, so the kernel predicts as `make predict` does."""
         return []
+
+    # ---- blends (podium.blend) ------------------------------------------------------------------
+    def blend_oof(self, oof: pd.DataFrame) -> tuple[np.ndarray, np.ndarray] | None:
+        """(values a blend averages, truth it scores them against), row for row with oof.parquet, where the
+        task reads both from that file alone; None: the blend reads prob_<class> columns or oof_outputs.npy."""
+        return None
+
+    def blend_score(self, metric, values: np.ndarray, truth: np.ndarray, fit_values: np.ndarray | None,
+                    fit_truth: np.ndarray | None) -> float | None:
+        """The metric on blended `blend_oof` values, anything it needs fitted (cut points) fitted on the fit
+        rows only; None: the blend's own reading of class probabilities, label sets, masks and boxes."""
+        return None
+
+    def blend_files(self, run_dirs: list[Path], blend_dir: Path, metric, truth: np.ndarray, values: np.ndarray,
+                    folds: np.ndarray) -> dict:
+        """The run-folder files this task's writer reads, made in a blend's folder from its runs' folders and
+        its blended OOF rows (final weights); returns what the blend's metrics.json records of them."""
+        return {}
 
     # ---- submission -----------------------------------------------------------------------------
     def write_submission(self, cfg, spec, classes: list[str], prior: np.ndarray, predictions: TestPredictions,

@@ -13,6 +13,7 @@ from podium.io import write_text
 from podium.reports import run_report as report
 from podium.data.competitions import load_competition
 from podium.scoring import calibration, metrics
+from podium.scoring.forms import from_class_probabilities, positive_index
 from podium.scoring.run_metric import run_metric
 from podium.scoring.metrics import accuracy
 from podium.submission.validate import validate_class_submission, write_class_submission
@@ -46,7 +47,16 @@ class Classification(Task):
     def compile_arguments(self, cfg, num_classes: int) -> dict:
         return {"loss": make_loss(cfg), "metrics": ["accuracy"]}
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    own_score = "accuracy"
+
+    def metric_pair(self, metric, data, positions, outputs):
+        """Class probabilities in the metric's form: labels, P(positive_class), the rows, or k ranked labels."""
+        spec = data.spec
+        positive = positive_index(spec.positive_class, data.classes) \
+            if metric.reads == "probability" or data.num_classes == 2 else 1
+        return from_class_probabilities(metric, data.labels[positions], outputs, positive=positive, k=spec.top_k)
+
+    def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         labels = data.labels[positions]
         oof = pd.DataFrame({"id": data.ids[positions], "label": labels, "fold": fold,
                             "pred": plain.argmax(1), "pred_tta": with_tta.argmax(1)})

@@ -10,7 +10,7 @@ from podium.data.dataset import test_rows
 from podium.data.index import class_names
 from podium.data.targets import box_problems, check_targets, image_shapes, load_boxes
 from podium.scoring.metrics import accuracy
-from podium.tasks.base import FoldScores, PredictSummary, Task
+from podium.tasks.base import FoldScores, PredictSummary, Task, rows_weighted_score
 
 
 class Localization(Task):
@@ -55,7 +55,20 @@ class Localization(Task):
 
         return unflip_predictions
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    own_score = "box_iou"
+
+    def metric_pair(self, metric, data, positions, outputs):
+        """The box part against the true boxes (mean_iou), or the class part's argmax (accuracy)."""
+        c = data.num_classes
+        if metric.reads == "boxes":
+            return data.targets[positions], np.asarray(outputs)[:, c:]
+        return data.labels[positions], np.asarray(outputs)[:, :c].argmax(1)
+
+    def oof_score(self, metric, data, oof, fold_dirs):
+        """Box IoU and accuracy are means over images: the folds' TTA scores weighted by their rows."""
+        return rows_weighted_score(fold_dirs)
+
+    def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         # lazy: `import podium.tasks` loads no keras
         from podium.models.localization import box_iou
 

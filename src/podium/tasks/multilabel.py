@@ -146,7 +146,14 @@ class Multilabel(Task):
         return {"loss": keras.losses.BinaryCrossentropy(label_smoothing=cfg.label_smoothing),
                 "metrics": [keras.metrics.F1Score(average="micro", threshold=0.5, name="f1")]}
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    own_score = "micro_f1"
+
+    def metric_pair(self, metric, data, positions, outputs):
+        """A sigmoid per class in the metric's form: label sets above 0.5 (the most probable class where
+        none is), or the probability rows."""
+        return from_label_probabilities(metric, data.targets[positions], outputs, 0.5)
+
+    def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         truth = data.targets[positions]
         half = np.full(data.num_classes, 0.5)
         tuned = choose_thresholds(truth, with_tta)

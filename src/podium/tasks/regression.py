@@ -194,7 +194,24 @@ class Regression(Task):
         outputs = np.asarray(outputs, dtype=float)
         return outputs.reshape(len(outputs), -1)[:, 0] * sd + mean
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    own_score = "rmse"
+
+    def metric_pair(self, metric, data, positions, outputs):
+        """Numbers in the target's units (rmse, mae), or grades by plain rounding (qwk: a fold cannot see the
+        other folds its cuts are fitted on; the run's CV grades each fold by them, `oof_score`)."""
+        truth = data.targets[positions, 0].astype(float)
+        return from_numbers(metric, truth, self.target_values(data, outputs), grades=grade_values(data.targets[:, 0]))
+
+    def oof_score(self, metric, data, oof, fold_dirs):
+        """The run's CV over every out-of-fold row: qwk grades each fold by cuts fitted on the other folds."""
+        truth, values = oof["target"].to_numpy(float), oof["prediction"].to_numpy(float)
+        grades = grade_values(data.targets[:, 0])
+        if metric.name == "qwk":
+            graded, _ = honest_grades(truth, values, oof["fold"].to_numpy(), grades)
+            return metric(np.rint(truth).astype(int), graded)
+        return metric(*from_numbers(metric, truth, values, grades=grades))
+
+    def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         mean, _ = _scale_of(data)
         truth = data.targets[positions, 0].astype(float)
         plain_values, tta_values = self.target_values(data, plain), self.target_values(data, with_tta)
@@ -254,6 +271,52 @@ class Regression(Task):
                   else {"numbers": len(shown)})
         return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
                               counts=counts, unreadable_note="the training mean" + (" graded" if uses_qwk(spec) else ""))
+
+    # ---- blends: numbers averaged in the target's units; QWK cut on the fit rows only ------------------
+    def blend_oof(self, oof):
+        """oof.parquet's TTA prediction (the target's units) against its target; `label` holds only the
+        quintile bins the split stratified on."""
+        return oof[["prediction"]].to_numpy(dtype="float64"), oof["target"].to_numpy(dtype="float64")
+
+    def blend_score(self, metric, values, truth, fit_values, fit_truth):
+        """rmse/mae on the numbers; qwk on grades cut where cuts fitted on the fit rows put them (the honest
+        per-fold figure when the fit rows are the other folds', as in the run's own report)."""
+        values = np.asarray(values, dtype=float).reshape(len(values), -1)[:, 0]
+        if metric.reads != "labels":
+            return metric(*from_numbers(metric, truth, values))
+        fit_values = values if fit_values is None else np.asarray(fit_values, dtype=float).reshape(len(fit_values), -1)[:, 0]
+        fit_truth = truth if fit_truth is None else fit_truth
+        grades = grade_values(np.concatenate([np.asarray(truth, float), np.asarray(fit_truth, float)]))
+        cuts = fit_cuts(np.asarray(fit_truth).astype(int), fit_values, grades)
+        return metric(*from_numbers(metric, truth, values, cuts=cuts, grades=grades))
+
+    def blend_files(self, run_dirs, blend_dir, metric, truth, values, folds):
+        """target_scale.json (test_predictions.npy are standardised outputs: only runs of one scale average),
+        and for qwk the blend's qwk_cuts.json, fitted on its blended OOF rows."""
+        records = []
+        for run_dir in map(Path, run_dirs):
+            saved = run_dir / TARGET_SCALE
+            if not saved.is_file():
+                raise PodiumError(f"Run '{run_dir.name}' has no {TARGET_SCALE}, so its test predictions cannot be "
+                                  "read in the target's units.", expected=str(saved), received="no such file",
+                                  fix="make predict the run (it writes the file)")
+            records.append(json.loads(saved.read_text(encoding="utf-8")))
+        first = records[0]
+        for run_dir, record in zip(run_dirs[1:], records[1:]):
+            if not (np.isclose(record["mean"], first["mean"], rtol=1e-9, atol=0)
+                    and np.isclose(record["sd"], first["sd"], rtol=1e-9, atol=0)):
+                raise PodiumError(f"Runs '{Path(run_dirs[0]).name}' and '{Path(run_dir).name}' standardise their "
+                                  "outputs by different target scales, so their test predictions do not average.",
+                                  expected=f"mean {first['mean']}, sd {first['sd']} ({TARGET_SCALE})",
+                                  received=f"mean {record['mean']}, sd {record['sd']}",
+                                  fix="retrain the runs on the same labelled images (make train FORCE=1)")
+        write_json(Path(blend_dir) / TARGET_SCALE, {**first, "runs": [Path(d).name for d in run_dirs]})
+        recorded = {"target_scale": {"mean": first["mean"], "sd": first["sd"]}}
+        if metric.name == "qwk":
+            oof = pd.DataFrame({"fold": np.asarray(folds), "target": np.asarray(truth, dtype=float),
+                                "prediction": np.asarray(values, dtype=float).reshape(len(truth), -1)[:, 0]})
+            recorded["qwk_cuts"] = write_cuts(blend_dir, oof, grade_values(oof["target"]))["qwk_cuts"]
+        return recorded
 
     def validate_submission(self, frame, sample, spec, index) -> None:
         validate_number_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,

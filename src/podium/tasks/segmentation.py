@@ -13,7 +13,7 @@ from podium.data.targets import check_targets, image_shapes, load_masks, mask_la
 from podium.scoring import segmentation as seg_scores
 from podium.scoring.segmentation import stepped_iou_per_image
 from podium.submission.masks import in_sample_order, mask_rows, validate_mask_submission, write_mask_submission
-from podium.tasks.base import FoldScores, PredictSummary, Task
+from podium.tasks.base import FoldScores, PredictSummary, Task, rows_weighted_score
 from podium.training.balance import keep_empty
 
 
@@ -62,7 +62,17 @@ class Segmentation(Task):
 
         return undo_view
 
-    def fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
+    own_score = "dice"
+
+    def metric_pair(self, metric, data, positions, outputs):
+        """Masks against mask probabilities (every segmentation metric reads them)."""
+        return data.targets[positions], outputs
+
+    def oof_score(self, metric, data, oof, fold_dirs):
+        """Every segmentation metric is a mean over images: the folds' TTA scores weighted by their rows."""
+        return rows_weighted_score(fold_dirs)
+
+    def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         truth = data.targets[positions]
         dice, iou = seg_scores.dice_per_image(truth, plain), seg_scores.iou_per_image(truth, plain)
         oof = pd.DataFrame({"id": data.ids[positions], "fold": fold, "dice": dice, "iou": iou,
@@ -91,3 +101,4 @@ class Segmentation(Task):
     def validate_submission(self, frame, sample, spec, index) -> None:
         validate_mask_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                                  image_shapes(test_rows(index)))
+

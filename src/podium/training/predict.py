@@ -88,7 +88,8 @@ def _fold_state(cfg: ExperimentConfig, fold: int, fold_dir: Path, finished: bool
         return UsedFold(fold, fold_dir / "best.keras", True, values.get("best_epoch"), values.get("epochs_run", 0))
     history_csv = fold_dir / "history.csv"
     history = pd.read_csv(history_csv) if history_csv.is_file() and history_csv.stat().st_size else pd.DataFrame()
-    best = best_epoch(history, cfg.monitor, cfg.mode) if cfg.monitor in history and history[cfg.monitor].notna().any() \
+    monitor = cfg.resolved_monitor
+    best = best_epoch(history, monitor, cfg.resolved_mode) if monitor in history and history[monitor].notna().any() \
         else None
     return UsedFold(fold, fold_dir / "best.keras", False, best, len(history))
 

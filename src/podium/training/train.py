@@ -22,6 +22,7 @@ from podium.training import augment
 from podium.training import runtime
 from podium import tasks
 from podium.training import tta
+from podium.training import validation
 from podium.training.balance import class_weights, oversample
 from podium.training.checkpoints import SafeBackupAndRestore, SafeModelCheckpoint
 from podium.config import ExperimentConfig
@@ -45,7 +46,7 @@ class FoldResult:
     monitor: str
     best_epoch: int  # 1-based, as the history shows it
     epochs_run: int
-    val_score: float  # the competition metric on the fold's validation part, no TTA
+    val_score: float  # the run's metric (`metric`) on the fold's validation part, no TTA
     val_score_tta: float  # the same with the config's TTA views averaged
     n_train: int
     n_val: int
@@ -53,6 +54,8 @@ class FoldResult:
     seconds_per_epoch: float
     extra: dict = dataclasses.field(default_factory=dict)  # task-specific numbers (e.g. airbus_f2)
     n_pseudo: int = 0  # pseudo-labelled test images added to the training part (podium.training.pseudo); not in n_train
+    metric: str = ""  # the label of the metric val_score is in ("" in folds trained before it was recorded)
+    direction: str = ""  # max | min: which way the metric is better
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -115,6 +118,8 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
                           received=str(fold), fix=f"add it: folds=[{fold}]")
     started = time.perf_counter()
     task = tasks.get_task(cfg.task)
+    metric = cfg.resolved_metric
+    validation.check_monitor(cfg)
     data = data or load_labeled_data(cfg, task)
     data_key = fold_data_key(data)
     if not force and (fold_dir / "backup").exists():
@@ -148,9 +153,14 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
         model.compile(optimizer=make_optimizer(phase_cfg, len(train_batches)),
                       jit_compile=runtime.jit_compile(cfg.jit_compile),
                       **task.compile_arguments(cfg, data.num_classes))
-        model.fit(runtime.device_batches(train_batches), validation_data=runtime.device_batches(val_batches),
+        # fit validates, unless it cannot log the metric: then EpochValidation does, in the same one pass
+        own = validation.EpochValidation(task, metric, data, val_pos, val_batches,
+                                         task.compile_arguments(cfg, data.num_classes)) \
+            if validation.needs_own_validation(cfg) else None
+        model.fit(runtime.device_batches(train_batches),
+                  validation_data=None if own else runtime.device_batches(val_batches),
                   initial_epoch=first_epoch, epochs=last_epoch,
-                  callbacks=make_callbacks(cfg, fold_dir) + list(extra_callbacks), class_weight=weights,
+                  callbacks=make_callbacks(cfg, fold_dir, own) + list(extra_callbacks), class_weight=weights,
                   verbose=cfg.verbose)
     fit_seconds = time.perf_counter() - fit_started
 
@@ -161,16 +171,16 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
         _, per_view = tta.predict_tta(best_model, val_batches, views, invert=task.view_inverter())
     plain = per_view["identity"]
     with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
-    scores = task.fold_scores(data, val_pos, fold, plain, with_tta)
+    scores = task.fold_scores(data, val_pos, fold, plain, with_tta, metric)
     write_parquet(fold_dir / "oof.parquet", scores.oof)
     task.save_oof_outputs(fold_dir, with_tta)  # what `make blend` averages (masks, boxes)
     _stamp_oof(cfg, fold, fold_dir)
     result = FoldResult(
-        fold=fold, fold_dir=fold_dir, monitor=cfg.monitor, best_epoch=_best_epoch(history, cfg),
+        fold=fold, fold_dir=fold_dir, monitor=cfg.resolved_monitor, best_epoch=_best_epoch(history, cfg),
         epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
         n_val=len(val_pos), seconds=time.perf_counter() - started,
         seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra,
-        n_pseudo=len(pseudo.ids) if pseudo is not None else 0)
+        n_pseudo=len(pseudo.ids) if pseudo is not None else 0, metric=metric.label, direction=metric.direction)
     write_json(done, result.to_dict())
     return result
 
@@ -254,22 +264,29 @@ def make_loaders(cfg: ExperimentConfig, data: LabeledData, train_pos: np.ndarray
     return train, val
 
 
-def make_callbacks(cfg: ExperimentConfig, fold_dir: Path) -> list[keras.callbacks.Callback]:
-    """Fresh callbacks for one fit. On resume the checkpoint only beats the best already saved."""
+def make_callbacks(cfg: ExperimentConfig, fold_dir: Path, validation_callback: keras.callbacks.Callback | None = None
+                   ) -> list[keras.callbacks.Callback]:
+    """Fresh callbacks for one fit. On resume the checkpoint only beats the best already saved.
+
+    `validation_callback` (podium.training.validation) goes first, so every other callback reads the
+    validation logs it writes; only SwapEMAWeights comes before it, so it validates the averaged weights."""
     history_csv = fold_dir / "history.csv"
+    monitor, mode = cfg.resolved_monitor, cfg.resolved_mode
     callbacks: list[keras.callbacks.Callback] = [
         LogLearningRate(),
         SafeModelCheckpoint(  # atomic: a full disk or a kill never leaves half a best.keras
-            fold_dir / "best.keras", monitor=cfg.monitor, mode=cfg.mode, save_best_only=True,
+            fold_dir / "best.keras", monitor=monitor, mode=mode, save_best_only=True,
             initial_value_threshold=_best_so_far(history_csv, cfg)),
-        keras.callbacks.EarlyStopping(monitor=cfg.monitor, mode=cfg.mode, patience=cfg.early_stopping_patience),
+        keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=cfg.early_stopping_patience),
         keras.callbacks.TerminateOnNaN(),
     ]
+    if validation_callback is not None:
+        callbacks.insert(0, validation_callback)
     if cfg.ema:  # first: validation, the checkpoint and the backup all see the averaged weights
         callbacks.insert(0, keras.callbacks.SwapEMAWeights(swap_on_epoch=True))
     if cfg.schedule == "plateau":
         callbacks.append(keras.callbacks.ReduceLROnPlateau(
-            monitor=cfg.monitor, mode=cfg.mode, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
+            monitor=monitor, mode=mode, factor=cfg.plateau_factor, patience=cfg.plateau_patience,
             min_lr=cfg.min_lr))
     # the backup first: when it cannot be written (disk full), the epoch is not logged as done either
     callbacks += [SafeBackupAndRestore(fold_dir / "backup"), keras.callbacks.CSVLogger(history_csv, append=True)]
@@ -286,16 +303,17 @@ class LogLearningRate(keras.callbacks.Callback):
 
 
 def _best_epoch(history: pd.DataFrame, cfg: ExperimentConfig) -> int:
-    return best_epoch(history, cfg.monitor, cfg.mode)
+    return best_epoch(history, cfg.resolved_monitor, cfg.resolved_mode)
 
 
 def _best_so_far(history_csv: Path, cfg: ExperimentConfig) -> float | None:
     if not history_csv.is_file():
         return None
     history = pd.read_csv(history_csv)
-    if cfg.monitor not in history or history.empty:
+    monitor = cfg.resolved_monitor
+    if monitor not in history or history.empty:
         return None
-    return float(history[cfg.monitor].max() if cfg.mode == "max" else history[cfg.monitor].min())
+    return float(history[monitor].max() if cfg.resolved_mode == "max" else history[monitor].min())
 
 
 def _clear_fold_dir(fold_dir: Path) -> None:
