@@ -165,3 +165,19 @@ def test_missing_file_missing_record_and_damaged_record(tmp_path):
     _refused(path, "has no record of what made it")
     read = _read(path, legacy_ok=True)
     assert read.record is None and "no record" in read.notes[0]
+
+
+def test_masks_are_checked_chunk_by_chunk_to_the_last_row(tmp_path, monkeypatch):
+    monkeypatch.setattr(artefacts, "CHUNK_ROWS", 4)  # several chunks on a small array
+    masks = np.zeros((10, 8, 8, 1), dtype="float16")
+    masks[9, 7, 7, 0] = np.nan  # the very last pixel of the last image
+    path = tmp_path / "test_predictions.npy"
+    np.save(path, masks)
+    artefacts.stamp(path, kind="masks", images="x", remake="make predict", made_by="make predict")
+    with pytest.raises(PodiumError, match="NaN or infinite values in 1 of 10 rows"):
+        artefacts.read(path, what="masks", remake="make predict", kinds=("masks",), images="x", mmap=True)
+    masks[9, 7, 7, 0] = 0.5
+    np.save(path, masks)
+    artefacts.stamp(path, kind="masks", images="x", remake="make predict", made_by="make predict")
+    assert artefacts.read(path, what="masks", remake="make predict", kinds=("masks",), images="x").values.shape == \
+        (10, 8, 8, 1)
