@@ -181,3 +181,11 @@ def test_masks_are_checked_chunk_by_chunk_to_the_last_row(tmp_path, monkeypatch)
     artefacts.stamp(path, kind="masks", images="x", remake="make predict", made_by="make predict")
     assert artefacts.read(path, what="masks", remake="make predict", kinds=("masks",), images="x").values.shape == \
         (10, 8, 8, 1)
+
+
+def test_an_artefact_of_images_handed_in_memory_says_it_was_not_checked_against_the_index(tmp_path):
+    path = tmp_path / "oof_outputs.npy"
+    np.save(path, np.zeros((3, 2), dtype="float32"))
+    artefacts.stamp(path, kind="probabilities", images=None, remake="make train", made_by="make train")
+    read = artefacts.read(path, what="fold 0 outputs", remake="make train", images=artefacts.train_images(_index()))
+    assert "not in an index" in read.notes[0]

@@ -72,13 +72,14 @@ def _where(path: Path, base: Path) -> str:
     return str(path)
 
 
-def stamp(path: str | Path, *, kind: str, images: str, remake: str, made_by: str,
+def stamp(path: str | Path, *, kind: str, images: str | None, remake: str, made_by: str,
           inputs: list[str | Path] = (), folds: list[dict] | None = None, companions: list[str | Path] = (),
           extra: dict | None = None) -> Path:
     """Write `<path>.made.json`: what `path` is, what it was made from, and how to remake it.
 
     `folds`: [{"fold": k, "finished": bool, ...}] (each fold used and whether its training ended);
-    `companions`: files made with it and read with it (test_ids.csv), their sha256 checked by `read` too."""
+    `companions`: files made with it and read with it (test_ids.csv), their sha256 checked by `read` too;
+    `images` None: made from images handed in memory, with no index to fingerprint them by."""
     path = Path(path)
     if kind not in KINDS:
         raise ValueError(f"unknown artefact kind {kind!r}")
@@ -160,7 +161,9 @@ def read(path: str | Path, *, what: str, remake: str, kinds: tuple[str, ...] = (
     values = _load(path, refuse, mmap)
     _check_finite(values, refuse)
     if record is not None:
-        if images is not None and record.get("images") != images:
+        if images is not None and record.get("images") is None:
+            notes.append(f"{what} ({path}) was made from images not in an index: not checked against it")
+        elif images is not None and record.get("images") != images:
             raise refuse("was made from other images than the index holds now (images changed since, e.g. "
                          "`make data FORCE=1` with new files).", f"images {images} (the index now)",
                          f"images {record.get('images')} (when it was made)",

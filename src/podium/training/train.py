@@ -187,7 +187,9 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
 
 def _stamp_oof(cfg: ExperimentConfig, fold: int, fold_dir: Path) -> None:
     """The fold's OOF files carry what they were made from (podium.artefacts): the training images, the fold."""
-    images = artefacts.train_images(load_index(competition_root(cfg)[1] / "index.parquet"))
+    index_path = competition_root(cfg)[1] / "index.parquet"
+    # a fold trained on images handed in memory (no index on disk): nothing to fingerprint them by
+    images = artefacts.train_images(load_index(index_path)) if index_path.is_file() else None
     remake = f"make train FORCE=1 with run {cfg.run_id}'s config ({cfg.run_dir / 'config.yaml'}), folds=[{fold}]"
     for name in ("oof.parquet", tasks.OOF_OUTPUTS):
         if (fold_dir / name).is_file():
