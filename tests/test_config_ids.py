@@ -30,7 +30,7 @@ SHIPPED_RUN_IDS = {
 # existed move it only away from their default; everything else moves it
 OVERRIDDEN_RUN_IDS = [
     ("configs/demo.yaml", ["tta=[identity]", "folds=[0]", "mask_threshold=0.3", "min_object_pixels=0",
-                           "allow_unfinished=true"], "demo-4ec137cb"),
+                           "allow_unfinished=true", "tta_auto=true"], "demo-4ec137cb"),
     ("configs/demo.yaml", ["data_dir=/elsewhere", "runs_dir=r", "submissions_dir=s", "verbose=0", "workers=4"],
      "demo-4ec137cb"),
     ("configs/demo.yaml", ["task=classification", "decoder=unet", "unet_filters=16", "seg_loss=bce_dice",
@@ -84,7 +84,7 @@ def test_each_key_declares_its_role_beside_it():
     from podium.config import ADDED_LATER, PREDICTION_KEYS, ROLES, ExperimentConfig, key, keys_with_role, role_of
 
     assert all(role_of(f) in ROLES for f in dataclasses.fields(ExperimentConfig))
-    assert PREDICTION_KEYS == ("folds", "tta", "mask_threshold", "min_object_pixels", "allow_unfinished")
+    assert PREDICTION_KEYS == ("folds", "tta", "mask_threshold", "min_object_pixels", "allow_unfinished", "tta_auto")
     assert "pseudo_run" in keys_with_role(ADDED_LATER) and "lr" not in keys_with_role(ADDED_LATER)
     with pytest.raises(TypeError, match="unknown role"):
         key(1, "sometimes")

@@ -664,6 +664,11 @@ def _metric(run: BlendRun, key: str, runs_dir: str | Path) -> float:
     return float(value) if value is not None else math.nan
 
 
+def _spread(mean: float, std: float, n_folds: int) -> str:
+    """'0.8624 +/- 0.0100' over several folds; one fold (a holdout) has no spread to show."""
+    return f"{mean:.4f} +/- {std:.4f}" if n_folds > 1 else f"{mean:.4f} (one fold)   "
+
+
 def summary_lines(summary: BlendSummary) -> list[str]:
     """What `make blend` prints: each run's CV, the honest blended CV, the in-sample figure and the weights."""
     s = summary.scores
@@ -675,10 +680,10 @@ def summary_lines(summary: BlendSummary) -> list[str]:
              f"{'':<{width}}  {'CV (OOF, TTA)':<17}  final weight"]
     for run_id, w in zip(summary.runs, s.weights):
         v = s.run_scores[run_id]
-        lines.append(f"{run_id:<{width}}  {np.mean(v):.4f} +/- {np.std(v):.4f}  {w:.3f}")
+        lines.append(f"{run_id:<{width}}  {_spread(np.mean(v), np.std(v), len(v))}  {w:.3f}")
     how = "each fold scored with weights fitted on the other folds" if s.method == "weights" else \
         "equal weights: nothing fitted"
-    lines.append(f"{'blend (honest)':<{width}}  {s.cv_mean:.4f} +/- {s.cv_std:.4f}  ({how})")
+    lines.append(f"{'blend (honest)':<{width}}  {_spread(s.cv_mean, s.cv_std, len(s.folds))}  ({how})")
     if s.method == "weights":
         lines.append(f"{'in-sample':<{width}}  {s.in_sample_mean:.4f}            (weights fitted on the scored "
                      "rows: optimistic, for comparison only)")

@@ -206,6 +206,9 @@ class ExperimentConfig:
     # predict with folds whose training did not finish (no fold-<k>/metrics.json, e.g. a killed `make
     # train`): refused unless set; the predict summary and the submission's sidecar then name them
     allow_unfinished: bool = key(False, PREDICTS)
+    # true: `tta` is used only where the run measured that it helps (its metrics.json: CV with those views vs
+    # without, in the metric's direction); where it lowered the CV, predict with the identity view alone
+    tta_auto: bool = key(False, PREDICTS)
 
     # ---- speed (podium.training.runtime resolves "auto" against the devices present; docs/speed.md) -----------
     # precision auto: bf16 on a TPU or an A100/H100, fp16 on a T4, float32 on a CPU

@@ -5,6 +5,7 @@ Functions here return values (paths, summaries) and raise PodiumError; cli/main.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field, replace
@@ -262,8 +263,10 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
     index = load_index(root / "index.parquet")
     # read first: a broken sample stops here, before minutes of prediction
     sample = read_competition_sample(root / spec.sample_submission, spec)
+    cfg, measured_note = measured_tta(cfg)
     with run_lock(cfg.run_dir, "predict"):
         data, notes = _predict_data_check(cfg, index)
+        notes = [*measured_note, *notes]
         classes = class_names(index, spec, get_task(cfg.task))
         check_trained_classes(cfg, data.get("classes"), classes)
         folds = used_folds(cfg)
@@ -311,6 +314,26 @@ def check_trained_classes(cfg: ExperimentConfig, trained: list[str] | int | None
                       expected=f"the classes it was trained on ({before})", received=changes,
                       fix="retrain it on the new class list with `make train FORCE=1` (the model has one output "
                           "per class), or set the spec's classes: back to what the run was trained on")
+def measured_tta(cfg: ExperimentConfig) -> tuple[ExperimentConfig, list[str]]:
+    """With tta_auto: the config's TTA views where the run measured that they help, else the identity view
+    alone (and a note saying which and why); without it, the config as it is."""
+    path = cfg.run_dir / "metrics.json"
+    if not cfg.tta_auto or cfg.tta == ["identity"]:
+        return cfg, []
+    metrics = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    if list(metrics.get("tta_views") or []) != list(cfg.tta) or metrics.get("cv_tta_mean") is None:
+        raise PodiumError("tta_auto needs the run's own measurement of these TTA views.",
+                          expected=f"runs/{cfg.run_id}/metrics.json scored with tta={list(cfg.tta)}",
+                          received=f"views measured: {metrics.get('tta_views')}" if metrics else "no metrics.json",
+                          fix="train the run (make train) with these tta views, or set tta_auto=false")
+    gain, name = report.tta_gain(metrics), metrics.get("metric", "score")
+    if gain >= 0:
+        return cfg, [f"tta_auto: tta=[{','.join(cfg.tta)}] kept, it raised the run's CV {name} by {gain:+.4f}"]
+    kept = dataclasses.replace(cfg, tta=["identity"])
+    return kept, [f"tta_auto: tta=[{','.join(cfg.tta)}] lowered the run's CV {name} ({metrics['cv_mean']:.4f} "
+                  f"without, {metrics['cv_tta_mean']:.4f} with), so this submission predicts with identity alone"]
+
+
 def run_score_lines(cfg: ExperimentConfig) -> tuple[str, list[str]]:
     """What `make predict` says about the run's CV: its metric and direction, and a note when the run measured
     that the TTA views it predicts with made the CV worse (in the metric's direction)."""
@@ -319,8 +342,9 @@ def run_score_lines(cfg: ExperimentConfig) -> tuple[str, list[str]]:
         return "", []
     metrics = json.loads(path.read_text(encoding="utf-8"))
     name, direction = metrics.get("metric", "score"), metrics.get("direction", "max")
-    line = f"run CV {name} ({'lower' if direction == 'min' else 'higher'} is better) {metrics['cv_mean']:.4f} " \
-           f"+/- {metrics['cv_std']:.4f}, with TTA {metrics['cv_tta_mean']:.4f}"
+    spread = f" +/- {metrics['cv_std']:.4f}" if len(metrics.get("folds") or []) > 1 else " (one fold)"
+    line = f"run CV {name} ({'lower' if direction == 'min' else 'higher'} is better) {metrics['cv_mean']:.4f}" \
+           f"{spread}, with TTA {metrics['cv_tta_mean']:.4f}"
     notes = []
     same_views = list(metrics.get("tta_views") or []) == list(cfg.tta)
     if same_views and len(cfg.tta) > 1 and report.tta_gain(metrics) < 0:

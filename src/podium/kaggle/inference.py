@@ -166,13 +166,15 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
     from podium.io import write_json, write_yaml
     from podium.tasks import get_task
     from podium.training.predict import used_folds
+    from podium.workflow import measured_tta
 
     used = used_folds(cfg)  # raises, naming the missing folds, and unfinished ones unless allow_unfinished
     checkpoints = [u.checkpoint for u in used]
     folder = Path(folder)
     target = folder / cfg.run_id
     target.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, target / "config.yaml")
+    # the kernel predicts with the views `make predict` would: tta_auto resolved here, against the run's metrics
+    save_config(dataclasses.replace(measured_tta(cfg)[0], tta_auto=False), target / "config.yaml")
     spec = load_competition(cfg.competition)
     write_yaml(target / "competition.yaml",
                {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()})

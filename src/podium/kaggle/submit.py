@@ -235,10 +235,31 @@ class SubmissionLog:
     def _read(self) -> tuple[list[dict[str, str]], list[str]]:
         if not self.path.is_file():
             return [], list(LOG_COLUMNS)
-        with self.path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
-            extra = [c for c in (reader.fieldnames or []) if c not in LOG_COLUMNS]
+        fix = (f"repair {self.path} by hand (one row per submission, the header's cells on every line) or move it "
+               "aside: podium rewrites this log and never drops a row it cannot read")
+        try:
+            with self.path.open(newline="", encoding="utf-8") as handle:
+                reader = csv.DictReader(handle)
+                rows = list(reader)
+                header = list(reader.fieldnames or [])
+        except UnicodeDecodeError as err:
+            raise PodiumError(f"The submissions log {self.path} is not UTF-8 text.", expected="the CSV podium writes",
+                              received=f"byte {err.start}: {err.reason}", fix=fix) from None
+        except csv.Error as err:
+            raise PodiumError(f"The submissions log {self.path} is not a readable CSV.", expected="the CSV podium "
+                              "writes", received=str(err), fix=fix) from None
+        if rows and not {"file", "status"} <= set(header):
+            raise PodiumError(f"The submissions log {self.path} has another header.",
+                              expected=f"columns {', '.join(LOG_COLUMNS)}", received=f"columns {', '.join(header)}",
+                              fix=fix)
+        for line, row in enumerate(rows, start=2):
+            if None in row or None in row.values():
+                cells = len(header) + len(row.get(None) or []) if None in row else \
+                    sum(v is not None for k, v in row.items() if k is not None)
+                raise PodiumError(f"Row {line} of the submissions log {self.path} has {cells} cells.",
+                                  expected=f"{len(header)} cells, as the header", received=f"{cells} cells",
+                                  fix=fix)
+        extra = [c for c in header if c not in LOG_COLUMNS]
         columns = LOG_COLUMNS + extra
         return [{k: (row.get(k) or "") for k in columns} for row in rows], columns
 
