@@ -254,6 +254,15 @@ def test_blend_two_real_runs_honestly_and_submit_it(two_runs, capsys):
     np.testing.assert_allclose(np.load(mean_dir / "test_predictions.npy"), expected, atol=1e-6)
 
 
+def _restamp(path, companions=()):
+    """A hand-made variant of a run's artefact, recorded as its writer would have (podium.artefacts)."""
+    from podium import artefacts
+
+    record = artefacts.read_record(path)
+    artefacts.stamp(path, kind=record["kind"], images=record["images"], remake=record["remake"],
+                    made_by=record["made_by"], folds=record["folds"], companions=companions)
+
+
 @pytest.mark.slow
 def test_blend_refuses_another_split_and_other_test_ids(two_runs, capsys):
     base, (first, second) = two_runs
@@ -267,6 +276,8 @@ def test_blend_refuses_another_split_and_other_test_ids(two_runs, capsys):
     oof.iloc[1:].to_parquet(oof_path)
     other = pd.concat([pd.read_parquet(moved / "fold-1" / "oof.parquet"), taken])
     other.to_parquet(moved / "fold-1" / "oof.parquet")
+    for fold in (0, 1):  # as a run trained on that split would have recorded them
+        _restamp(moved / f"fold-{fold}" / "oof.parquet")
     assert main(["blend", "--runs", first, "moved-split", "--runs-dir", str(runs_dir)]) == 2
     err = capsys.readouterr().err
     assert "validation ids of fold 0" in err and "moved-split" in err
@@ -284,6 +295,7 @@ def test_blend_refuses_another_split_and_other_test_ids(two_runs, capsys):
     ids = pd.read_csv(retest / "test_ids.csv", dtype=str)
     ids.loc[0, "id"] = "not-a-test-image"
     ids.to_csv(retest / "test_ids.csv", index=False)
+    _restamp(retest / "test_predictions.npy", companions=[retest / "test_ids.csv"])
     assert main(["blend", "--runs", first, "retest", "--runs-dir", str(runs_dir)]) == 2
     assert "different test images" in capsys.readouterr().err
     # no test predictions at all

@@ -54,6 +54,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium import artefacts
 from podium.config import ExperimentConfig, load_config, save_config
 from podium.data.competitions import load_competition
 from podium.data.dataset import load_labeled_data, test_rows
@@ -90,6 +91,7 @@ class BlendRun:
     classes: list[str]  # the prob_<class> columns' order (classification)
     outputs: np.ndarray | None = None  # the raw OOF outputs row for row with `oof` (tasks.OOF_OUTPUTS)
     oof_values: tuple[np.ndarray, np.ndarray] | None = None  # (values, truth) the task reads from oof (Task.blend_oof)
+    notes: list[str] = field(default_factory=list)  # what reading its artefacts found worth saying
 
     @property
     def class_probabilities(self) -> bool:
@@ -176,17 +178,22 @@ def load_run(run_id: str, runs_dir: str | Path = "runs") -> BlendRun:
                           received=f"missing {', '.join(missing)}",
                           fix="retrain it (make train FORCE=1): it was trained before podium saved the raw "
                               f"{cfg.task} outputs" if older else "finish its training: make train")
-    oof = pd.concat([pd.read_parquet(run_dir / f"fold-{k}" / "oof.parquet") for k in cfg.folds], ignore_index=True)
+    images = artefacts.train_images(_index_of(cfg))
+    remake = f"make train FORCE=1 with run {run_id}'s config ({saved})"
+    checked = [artefacts.read(run_dir / f"fold-{k}" / name, what=f"run {run_id}'s fold {k} {name}", remake=remake,
+                              images=images, legacy_ok=True) for k in cfg.folds for name in names]
+    notes = [n for a in checked for n in a.notes]
+    oof = pd.concat([a.values for a in checked if a.path.name == "oof.parquet"], ignore_index=True)
     oof["id"] = oof["id"].astype(str)
     order = np.argsort(oof["id"].to_numpy(), kind="stable")
     oof = oof.iloc[order].reset_index(drop=True)
     outputs = None
     if saves_outputs:
-        outputs = np.concatenate([np.load(run_dir / f"fold-{k}" / OOF_OUTPUTS) for k in cfg.folds])[order]
+        outputs = np.concatenate([a.values for a in checked if a.path.name == OOF_OUTPUTS])[order]
     classes = [c[len("prob_"):] for c in oof.columns if c.startswith("prob_")]
     record = run_dir / "data.json"
     data = json.loads(record.read_text(encoding="utf-8")) if record.is_file() else {}
-    return BlendRun(run_id, cfg, data, oof, classes, outputs, get_task(cfg.task).blend_oof(oof))
+    return BlendRun(run_id, cfg, data, oof, classes, outputs, get_task(cfg.task).blend_oof(oof), notes)
 
 
 def check_compatible(runs: list[BlendRun]) -> None:
@@ -449,16 +456,42 @@ def blend_config(first: ExperimentConfig, spec: BlendSpec) -> ExperimentConfig:
 
 
 def load_test_predictions(run: BlendRun, runs_dir: str | Path) -> tuple[pd.DataFrame, np.ndarray]:
-    """runs/<id>/test_ids.csv and test_predictions.npy, as `make predict` wrote them."""
+    """runs/<id>/test_ids.csv and test_predictions.npy, as `make predict` wrote them, checked by the one
+    reader of hand-over artefacts (podium.artefacts): whole, finite, of the index's test images now, of
+    finished folds, of the run's task's kind."""
     run_dir = Path(runs_dir) / run.run_id
     values, ids = run_dir / "test_predictions.npy", run_dir / "test_ids.csv"
     if not values.is_file() or not ids.is_file():
         raise PodiumError(f"Run '{run.run_id}' has no saved test predictions.",
                           expected=f"{values} and {ids}", received="missing",
                           fix=f"make predict EXP=<its config> (or RUN's config: {run_dir / 'config.yaml'})")
+    checked = artefacts.read(values, what=f"run {run.run_id}'s test predictions",
+                             remake=f"make predict with run {run.run_id}'s config ({run_dir / 'config.yaml'})",
+                             kinds=(artefacts.TASK_KINDS.get(run.cfg.task, "numbers"),),
+                             images=artefacts.test_images(_index_of(run.cfg)))
     rows = pd.read_csv(ids, dtype={"id": str}, keep_default_na=False)
     rows["ok"] = rows["ok"].astype(str).str.lower().isin(("true", "1"))
-    return rows, np.load(values)
+    return rows, np.asarray(checked.values)
+
+
+def _index_of(cfg: ExperimentConfig) -> pd.DataFrame:
+    return load_index(Path(cfg.data_dir) / load_competition(cfg.competition).slug / "index.parquet")
+
+
+def check_name_free(run_dir: Path, spec: BlendSpec) -> None:
+    """A blend name names one blend: reused for other runs or another method it is refused, never replaced."""
+    record = run_dir / "blend.yaml"
+    if not record.is_file():
+        if (run_dir / "config.yaml").is_file():
+            raise PodiumError(f"The blend name '{spec.label}' is taken by {run_dir}, which is not a blend.",
+                              expected="a name no run uses", received=str(run_dir), fix="choose another name=")
+        return
+    earlier = read_yaml_mapping(record, "Blend record", "runs: [...]", "")
+    if sorted(map(str, earlier.get("runs") or [])) != sorted(spec.runs) or earlier.get("method") != spec.method:
+        raise PodiumError(f"The blend name '{spec.label}' already names another blend ({run_dir}).",
+                          expected=f"runs {earlier.get('runs')}, method {earlier.get('method')} (what it blends)",
+                          received=f"runs {spec.runs}, method {spec.method}",
+                          fix="give this blend another name (BLEND_NAME=...); the first blend is kept")
 
 
 BLENDED_TASKS = ("classification", "multilabel", "segmentation", "localization", "regression")
@@ -492,6 +525,7 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     runs = [load_run(r, runs_dir) for r in spec.runs]
     check_compatible(runs)
     first = runs[0]
+    check_name_free(Path(runs_dir) / blend_config(first.cfg, spec).run_id, spec)  # before minutes of fitting
     task = first.cfg.task
     if task not in BLENDED_TASKS:
         raise PodiumError(f"Blending {task} runs is not supported yet.", expected=f"runs of a task among: "
@@ -563,6 +597,13 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
     save_config(cfg, run_dir / "config.yaml")
     _save_npy(run_dir / "test_predictions.npy", blended)
     write_csv(run_dir / "test_ids.csv", rows[["id", "ok"]])
+    artefacts.stamp(run_dir / "test_predictions.npy", images=artefacts.test_images(index), made_by="make blend",
+                    kind="ranks" if spec.method == "rank" else artefacts.TASK_KINDS.get(task, "numbers"),
+                    remake=f'make blend RUNS="{" ".join(spec.runs)}" BLEND_METHOD={spec.method} '
+                           f"BLEND_NAME={spec.label}",
+                    inputs=[Path(runs_dir) / r / "test_predictions.npy" for r in spec.runs],
+                    folds=[{"run": r, **f} for r in spec.runs for f in _folds_used(Path(runs_dir) / r)],
+                    companions=[run_dir / "test_ids.csv"])
     write_yaml(run_dir / "blend.yaml", {"runs": spec.runs, "method": spec.method, "name": spec.label,
                                         "weights": dict(zip(spec.runs, scores.weights))})
     run_cv = {r.run_id: (_metric(r, "cv_tta_mean", runs_dir), _metric(r, "cv_tta_std", runs_dir)) for r in runs}
@@ -582,7 +623,13 @@ def run_blend(spec: BlendSpec, runs_dir: str | Path = "runs", progress: bool = T
         "split": first.data.get("split"), "submission": str(submission), "wall_seconds": seconds, **extra,
     })
     return BlendSummary(cfg.run_id, run_dir, submission, scores, spec.runs, run_cv, seconds,
-                        notes=[calibrated.summary()] if calibrated is not None else [])
+                        notes=[f"note: {n}" for r in runs for n in r.notes] +
+                        ([calibrated.summary()] if calibrated is not None else []))
+
+
+def _folds_used(run_dir: Path) -> list[dict]:
+    record = artefacts.read_record(run_dir / "test_predictions.npy") or {}
+    return list(record.get("folds", []))
 
 
 def oof_truth(run: BlendRun, objective: Objective | None = None) -> np.ndarray:

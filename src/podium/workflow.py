@@ -8,12 +8,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from podium import artefacts
 from podium.reports import run_report as report
 from podium.data.competitions import load_competition
 from podium.config import ExperimentConfig, save_config
@@ -32,7 +33,7 @@ from podium.submission.validate import read_competition_sample
 from podium.submission.record import submission_path, write_record
 from podium.tasks import get_task
 from podium.training.run_lock import run_lock
-from podium.training.train import FoldResult, train_and_evaluate
+from podium.training.train import FoldResult, fold_finished, train_and_evaluate
 from podium.training.pseudo import check_source, run_summary
 
 
@@ -140,6 +141,17 @@ def _check_run_data(cfg: ExperimentConfig, current: dict, force: bool) -> list[s
     return notes
 
 
+def _run_folds(cfg: ExperimentConfig) -> tuple[ExperimentConfig, list[int]]:
+    """The run's config as recorded: `folds=[k]` after a finished run adds fold k, never drops the other
+    finished folds trained on the same data (data.json's `folds`) from the run's config.yaml and CV."""
+    recorded = json.loads((cfg.run_dir / DATA_RECORD).read_text(encoding="utf-8")).get("folds", [])
+    kept = sorted(int(k) for k in recorded
+                  if int(k) not in cfg.folds and fold_finished(cfg.run_dir / f"fold-{int(k)}"))
+    if not kept:
+        return cfg, []
+    return replace(cfg, folds=sorted([*cfg.folds, *kept])), kept
+
+
 @dataclass
 class RunSummary:
     cfg: ExperimentConfig
@@ -182,8 +194,15 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
         check_source(cfg, data.classes, index)
         current["pseudo_run"] = cfg.pseudo_run
     notes += _check_run_data(cfg, current, force)
-    save_config(cfg, cfg.run_dir / "config.yaml")
+    run_cfg, kept = _run_folds(cfg)
+    save_config(run_cfg, cfg.run_dir / "config.yaml")
     results = [train_and_evaluate(cfg, fold, data=data, force=force) for fold in cfg.folds]
+    results = sorted(results + [train_and_evaluate(run_cfg, fold, data=data) for fold in kept],  # read back
+                     key=lambda r: r.fold)
+    if kept:
+        notes.append(f"fold(s) {kept} finished earlier on the same data: kept in the run's config and CV "
+                     f"(folds={run_cfg.folds})")
+    cfg = run_cfg
     scores = np.array([r.val_score for r in results])
     scores_tta = np.array([r.val_score_tta for r in results])
     metric = cfg.resolved_metric
@@ -262,7 +281,21 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
         summary.notes = [*notes, *tta_notes, *summary.notes]  # the writer's own (e.g. the calibration's) kept
         summary.record = write_record(cfg, path, [f.to_dict() for f in folds], data)
         write_json(cfg.run_dir / "test_predictions.json", json.loads(summary.record.read_text(encoding="utf-8")))
+        stamp_test_predictions(cfg, index, [f.to_dict() for f in folds])
+        summary.notes += [f"UNFINISHED fold {f.fold} used (allow_unfinished=true): recorded with the test predictions, "
+                          "which a blend or a pseudo-label run refuses" for f in folds if not f.finished]
     return summary
+
+
+def stamp_test_predictions(cfg: ExperimentConfig, index: pd.DataFrame, folds: list[dict]) -> None:
+    """runs/<id>/test_predictions.npy carries what made it (podium.artefacts): the test images, each fold's
+    metrics.json (a fold retrained since makes it stale) and whether each fold finished."""
+    run_dir = cfg.run_dir
+    artefacts.stamp(run_dir / "test_predictions.npy", kind=artefacts.TASK_KINDS.get(cfg.task, "numbers"),
+                    images=artefacts.test_images(index), made_by="make predict",
+                    remake=f"make predict with run {cfg.run_id}'s config ({run_dir / 'config.yaml'})",
+                    inputs=[run_dir / f"fold-{f['fold']}" / "metrics.json" for f in folds],
+                    folds=folds, companions=[run_dir / "test_ids.csv"])
 
 
 def check_trained_classes(cfg: ExperimentConfig, trained: list[str] | int | None, classes: list[str]) -> None:

@@ -110,6 +110,7 @@ def _kernel_folder(args) -> tuple:
 def _cmd_kernel(args) -> None:
     # lazy: `podium --help` loads none of this
     from podium.kaggle.kernel_runs import publish_dataset, publish_weights
+    from podium.kaggle.inference import package_notes
     from podium.kaggle.kernels import render_kernel
 
     cfg, spec, _ = _kernel_folder(args)
@@ -125,6 +126,8 @@ def _cmd_kernel(args) -> None:
     if rendered.run_dataset is not None:
         name = json.loads((rendered.run_dataset / "dataset-metadata.json").read_text())["id"]
         print(f"kernel: run {cfg.run_id} packaged in {rendered.run_dataset}/ (dataset {name})")
+        for note in package_notes(rendered.run_dataset / cfg.run_id):
+            print(f"kernel: note: {note}")
         if args.no_upload:
             print("kernel: not uploaded (--no-upload); make rehearse runs it here offline")
         else:

@@ -95,13 +95,26 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(parts)
 
 
+def package_notes(run_dir: Path) -> list[str]:
+    """What a packaged run says wherever it is used (`make kernel`, the kernel's log): folds packaged before
+    their training finished (allow_unfinished=true), from package.json's `unfinished_folds`."""
+    path = Path(run_dir) / "package.json"
+    saved = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    unfinished = saved.get("unfinished_folds") or []
+    if not unfinished:
+        return []
+    return [f"UNFINISHED: fold(s) {unfinished} of run {saved.get('run_id')} were packaged before their training "
+            "finished (allow_unfinished=true): their checkpoints are of an early epoch"]
+
+
 def version_notes(run_dir: Path, env: Environment) -> list[str]:
-    """Warnings when the checkpoints were saved by a newer keras, or another backend, than the one here."""
+    """Warnings when the checkpoints were saved by a newer keras, or another backend, than the one here,
+    and the package's own notes (unfinished folds)."""
     path = Path(run_dir) / "package.json"
     if not path.is_file():
         return []
     saved = json.loads(path.read_text(encoding="utf-8"))
-    notes = []
+    notes = package_notes(run_dir)
     here = env.versions.get("keras", "")
     if saved.get("keras") and _version_tuple(here)[:2] < _version_tuple(saved["keras"])[:2]:
         notes.append(f"the checkpoints were saved by keras {saved['keras']}, this image has keras {here}: "
@@ -152,10 +165,11 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
     from podium.config import save_config
     from podium.io import write_json, write_yaml
     from podium.tasks import get_task
-    from podium.training.predict import trained_folds
+    from podium.training.predict import used_folds
     from podium.workflow import measured_tta
 
-    checkpoints = trained_folds(cfg)  # raises, naming the missing folds
+    used = used_folds(cfg)  # raises, naming the missing folds, and unfinished ones unless allow_unfinished
+    checkpoints = [u.checkpoint for u in used]
     folder = Path(folder)
     target = folder / cfg.run_id
     target.mkdir(parents=True, exist_ok=True)
@@ -167,6 +181,9 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
     table = class_table(cfg)
     write_json(target / "classes.json", table)
     write_json(target / "package.json", {"run_id": cfg.run_id, "task": cfg.task, "folds": list(cfg.folds),
+                                         "folds_used": [{**u.to_dict(), "checkpoint": f"fold-{u.fold}/best.keras"}
+                                                        for u in used],
+                                         "unfinished_folds": [u.fold for u in used if not u.finished],
                                          "keras": keras.__version__, "backend": keras.backend.backend(),
                                          "podium": podium.__version__})
     metrics = cfg.run_dir / "metrics.json"

@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium import artefacts
 from podium.config import load_config
 from podium.data.cache import load_cached
 from podium.data.dataset import test_rows
@@ -169,7 +170,10 @@ def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataF
     if cfg.task == "multilabel":
         source_thresholds(run_dir, classes)  # refused here, before any fold trains
     readable = rows[rows["ok"].to_numpy(dtype=bool)].reset_index(drop=True)
-    probs = np.load(values_path, mmap_mode="r")
+    remake = "make blend again with the same runs, method and name" if (run_dir / "blend.yaml").is_file() else \
+        f"make predict with run {run_id}'s config ({run_dir / 'config.yaml'})"
+    probs = artefacts.read(values_path, what=f"the pseudo-label run {run_id}'s test predictions", remake=remake,
+                           kinds=("probabilities",), images=artefacts.test_images(index), mmap=True).values
     if probs.ndim != 2 or probs.shape != (len(readable), len(classes)):
         raise PodiumError(f"The pseudo-label run '{run_id}' saved test predictions of another shape.",
                           expected=f"({len(readable)}, {len(classes)}): readable test images x classes",

@@ -17,6 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from podium import artefacts
 from podium.training import augment
 from podium.training import runtime
 from podium import tasks
@@ -173,6 +174,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
     scores = task.fold_scores(data, val_pos, fold, plain, with_tta, metric)
     write_parquet(fold_dir / "oof.parquet", scores.oof)
     task.save_oof_outputs(fold_dir, with_tta)  # what `make blend` averages (masks, boxes)
+    _stamp_oof(cfg, fold, fold_dir)
     result = FoldResult(
         fold=fold, fold_dir=fold_dir, monitor=cfg.resolved_monitor, best_epoch=_best_epoch(history, cfg),
         epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
@@ -181,6 +183,18 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
         n_pseudo=len(pseudo.ids) if pseudo is not None else 0, metric=metric.label, direction=metric.direction)
     write_json(done, result.to_dict())
     return result
+
+
+def _stamp_oof(cfg: ExperimentConfig, fold: int, fold_dir: Path) -> None:
+    """The fold's OOF files carry what they were made from (podium.artefacts): the training images, the fold."""
+    index_path = competition_root(cfg)[1] / "index.parquet"
+    # a fold trained on images handed in memory (no index on disk): nothing to fingerprint them by
+    images = artefacts.train_images(load_index(index_path)) if index_path.is_file() else None
+    remake = f"make train FORCE=1 with run {cfg.run_id}'s config ({cfg.run_dir / 'config.yaml'}), folds=[{fold}]"
+    for name in ("oof.parquet", tasks.OOF_OUTPUTS):
+        if (fold_dir / name).is_file():
+            artefacts.stamp(fold_dir / name, kind=artefacts.TASK_KINDS.get(cfg.task, "numbers"), images=images,
+                            remake=remake, made_by="make train", folds=[{"fold": fold, "finished": True}])
 
 
 def training_phases(cfg: ExperimentConfig) -> list[tuple[int, int, ExperimentConfig]]:
@@ -308,6 +322,7 @@ def _clear_fold_dir(fold_dir: Path) -> None:
     """A fresh start must not append to, or compare against, an earlier run's files."""
     for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet", tasks.OOF_OUTPUTS):
         (fold_dir / name).unlink(missing_ok=True)
+        artefacts.record_path(fold_dir / name).unlink(missing_ok=True)
     remove_made(fold_dir / "backup", "a fold's training backup", legacy=_keras_backup)
 
 
