@@ -290,7 +290,7 @@ def test_regression_files_to_a_submission_that_beats_the_train_mean_by_far(tmp_p
         print(f"\nregression held-back test RMSE {model:.4f} vs train mean {mean:.4f} ({model / mean:.2f}x); "
               f"CV RMSE {metrics['cv_tta_mean']:.4f}")
     assert model < 0.6 * mean, (model, mean)
-    assert metrics["metric"] == "RMSE" and metrics["cv_tta_mean"] < 0.6 * metrics["extra"]["rmse_mean_predictor"]
+    assert metrics["metric"] == "rmse" and metrics["direction"] == "min" and metrics["cv_tta_mean"] < 0.6 * metrics["extra"]["rmse_mean_predictor"]
     scale = json.loads((run_dir / TARGET_SCALE).read_text())
     assert scale["mean"] == pytest.approx(train["share"].mean(), rel=1e-5)
     oof = pd.read_parquet(run_dir / "fold-0" / "oof.parquet")

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 
 from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
-from podium.paths import check_folder, is_made, mark_made, remove_made
+from podium.paths import MARKER as MADE, check_folder, is_made, mark_made, remove_made
 from podium.experiments.synthetic_files import write_generated
 from podium.io import atomic_path, check_free_space, guarded_write, make_dirs, remove_stale_temps, write_json
 from podium.kaggle.client import download_competition
@@ -162,7 +162,8 @@ def _unzip_nested(written: list[Path], outer: Path) -> None:
 def describe_contents(folder: Path, limit: int = _SHOW) -> str:
     """The top-level entries of an unpacked competition, as a person would list them: folders with a
     slash and what they hold, zips named as zips."""
-    entries = [p for p in sorted(folder.iterdir()) if p.name != MARKER] if folder.is_dir() else []
+    ours = (MARKER, MADE)  # podium's own markers are not what the archives held
+    entries = [p for p in sorted(folder.iterdir()) if p.name not in ours] if folder.is_dir() else []
     shown = []
     for path in entries[:limit]:
         if path.is_dir():

@@ -150,7 +150,7 @@ def uses_qwk(spec) -> bool:
 class Regression(Task):
     name = "regression"
     score_logged = "val_rmse"
-    metric_name = "RMSE"
+    metric_name = "rmse"
     saved_outputs_dtype = None  # its predictions are oof.parquet's prediction column, in the target's units
     compile_on_load = True
     index_label_words = {f"q{k}": f"in target quintile {k}" for k in range(1, N_BINS + 1)}
