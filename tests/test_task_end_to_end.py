@@ -44,7 +44,7 @@ def _run(tmp_path: Path, config: str, raw: Path, *overrides: str) -> tuple[str, 
 @pytest.mark.slow
 def test_segmentation_files_to_an_airbus_submission_at_the_images_own_size(tmp_path, capsys):
     raw = _raw_files(tmp_path, seed=5, object_probability=0.8, sample="sample_submission.csv")
-    run_id, run_dir = _run(tmp_path, "shapes-segmentation.yaml", raw, "epochs=15", "unet_filters=8")
+    run_id, run_dir = _run(tmp_path, "shapes-segmentation.yaml", raw, "epochs=25", "unet_filters=8")
     out = capsys.readouterr().out
     assert "1 unreadable test image(s) got an empty row" in out
     submission = pd.read_csv(tmp_path / "submissions" / "shapes-segmentation" / f"{run_id}.csv", dtype=str,
