@@ -104,6 +104,11 @@ def _as_indices(values: ArrayLike, name: str) -> np.ndarray:
         raise PodiumError(f"{name} is not a 1-D array of class indices.", expected="shape (n,)",
                           received=f"shape {array.shape}",
                           fix="turn probabilities into indices with probs.argmax(axis=1)")
+    if array.size and np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array)):
+        bad = int((~np.isfinite(array)).sum())
+        raise PodiumError(f"{name} holds {bad} NaN or infinite value(s).", expected="finite class indices",
+                          received=f"{bad} of {array.size} values not finite",
+                          fix="remake the predictions; a NaN usually means the training diverged (lower lr)")
     if array.size and not np.issubdtype(array.dtype, np.integer):
         if not (np.issubdtype(array.dtype, np.floating) and np.all(np.mod(array, 1) == 0)):
             raise PodiumError(f"{name} holds values that are not class indices.",

@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from podium.errors import PodiumError
+from podium.scoring.metrics import accuracy, macro_f1  # one definition each, with the index checks
 from podium.scoring.segmentation import airbus_score, dice_per_image, iou_per_image
 
 Direction = Literal["max", "min"]
@@ -236,12 +237,6 @@ def _probabilities(predicted: ArrayLike) -> np.ndarray:
 # ---------------------------------------------------------------------------------------- definitions
 
 
-def accuracy(truth: ArrayLike, predicted: ArrayLike) -> float:
-    truth, predicted = _indices(truth, "truth"), _indices(predicted, "predicted")
-    _same_length(truth, predicted)
-    return float(np.mean(truth == predicted))
-
-
 def log_loss(truth: ArrayLike, predicted: ArrayLike) -> float:
     """Kaggle's log loss: P clipped to [1e-15, 1 - 1e-15]; a row of class probabilities is divided by its sum.
 
@@ -323,16 +318,6 @@ def qwk(truth: ArrayLike, predicted: ArrayLike) -> float:
         return 0.0
     grades = np.arange(both.min(), both.max() + 1)
     return float(cohen_kappa_score(truth, predicted, weights="quadratic", labels=grades))
-
-
-def macro_f1(truth: ArrayLike, predicted: ArrayLike, num_classes: int | None = None) -> float:
-    """Unweighted mean F1 over the classes present in truth or predictions (0/0 counts as 0)."""
-    from sklearn.metrics import f1_score
-
-    truth, predicted = _indices(truth, "truth"), _indices(predicted, "predicted")
-    _same_length(truth, predicted)
-    labels = None if num_classes is None else np.arange(num_classes)
-    return float(f1_score(truth, predicted, labels=labels, average="macro", zero_division=0))
 
 
 def fbeta(truth: ArrayLike, predicted: ArrayLike, beta: float = 1.0, average: str = "samples") -> float:
