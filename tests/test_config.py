@@ -166,7 +166,10 @@ def test_predict_says_the_metric_and_when_tta_lowered_the_score(tmp_path):
     assert run_score_lines(cfg) == ("", [])  # not trained yet
     cfg.run_dir.mkdir(parents=True)
     record = {"metric": "log_loss", "direction": "min", "cv_mean": 0.40, "cv_std": 0.01, "cv_tta_mean": 0.43,
-              "tta_views": ["identity", "hflip"]}
+              "tta_views": ["identity", "hflip"], "folds": [{"fold": 0}]}
+    (cfg.run_dir / "metrics.json").write_text(json.dumps(record))
+    assert run_score_lines(cfg)[0] == "run CV log_loss (lower is better) 0.4000 (one fold), with TTA 0.4300"
+    record["folds"] = [{"fold": 0}, {"fold": 1}]
     (cfg.run_dir / "metrics.json").write_text(json.dumps(record))
     line, notes = run_score_lines(cfg)
     assert line == "run CV log_loss (lower is better) 0.4000 +/- 0.0100, with TTA 0.4300"
