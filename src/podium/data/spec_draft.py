@@ -851,11 +851,18 @@ def _check_classes(spec: CompetitionSpec, labels: list[str], check: SpecCheck) -
                                   f"classes, or empty classes to use the labels found")
 
 
-def _check_sample(spec: CompetitionSpec, view: SourceView, test: list[SourceFile], check: SpecCheck) -> None:
+def _sample_file(spec: CompetitionSpec, view: SourceView, check: SpecCheck) -> SourceFile | None:
+    """The spec's sample submission among the files, or None with the problem noted."""
     file = view.find(spec.sample_submission)
     if file is None:
         check.problems.append(f"sample_submission {spec.sample_submission!r} is not among the files. Fix: set it "
                               f"to one of {_few([f.rel for f in view.csvs()]) or 'the CSVs (none found)'}")
+    return file
+
+
+def _check_sample(spec: CompetitionSpec, view: SourceView, test: list[SourceFile], check: SpecCheck) -> None:
+    file = _sample_file(spec, view, check)
+    if file is None:
         return
     frame = read_csv(file)
     needed = list(_spec_columns(spec, TASK_KEYS[spec.task].submission_fields).values())
@@ -1081,10 +1088,8 @@ def _check_pixels(spec: CompetitionSpec, view: SourceView, check: SpecCheck) -> 
         check.n_train = train.rows
     if "test" in csvs:
         check.n_test = csvs["test"].rows
-        file = view.find(spec.sample_submission)
+        file = _sample_file(spec, view, check)
         if file is None:
-            check.problems.append(f"sample_submission {spec.sample_submission!r} is not among the files. Fix: set it "
-                                  f"to one of {_few([f.rel for f in view.csvs()]) or 'the CSVs (none found)'}")
             return
         frame = read_csv(file)
         absent = [c for c in (spec.submission_id_column, spec.submission_label_column) if c not in frame.columns]

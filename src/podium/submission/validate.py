@@ -141,14 +141,20 @@ def _refuse_broken_sample_ids(ids: pd.Series, path: Path) -> None:
 def submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, label_column: str,
                         classes: Sequence[str]) -> list[str]:
     """Every way `frame` differs from what the competition accepts, one sentence each; [] when valid."""
-    _require_columns(sample, "(in memory)", id_column, label_column)
+    problems = _row_problems(frame, sample, id_column, label_column)
+    if _has_one(frame, label_column):
+        problems += _label_problems(_as_text(frame[label_column]), classes)
+    return problems
+
+
+def _row_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, value_column: str) -> list[str]:
+    """What every form checks first: the sample's columns, its row count, its ids in its order."""
+    _require_columns(sample, "(in memory)", id_column, value_column)
     problems = column_problems(frame, sample)
     if len(frame) != len(sample):
         problems.append(f"{len(frame)} rows, the sample has {len(sample)}")
     if _has_one(frame, id_column):
         problems += _id_problems(_as_text(frame[id_column]), list(sample[id_column]))
-    if _has_one(frame, label_column):
-        problems += _label_problems(_as_text(frame[label_column]), classes)
     return problems
 
 
@@ -290,12 +296,7 @@ def number_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_col
                                integers: bool = False) -> list[str]:
     """Every way a `number` submission (regression; integer grades for QWK) differs from what the competition
     accepts: the sample's columns, ids and order, then a finite number in every row of `column`; [] when valid."""
-    _require_columns(sample, "(in memory)", id_column, column)
-    problems = column_problems(frame, sample)
-    if len(frame) != len(sample):
-        problems.append(f"{len(frame)} rows, the sample has {len(sample)}")
-    if _has_one(frame, id_column):
-        problems += _id_problems(_as_text(frame[id_column]), list(sample[id_column]))
+    problems = _row_problems(frame, sample, id_column, column)
     if _has_one(frame, column):
         problems += number_problems(frame[column].tolist(), column, integers=integers)
     return problems
