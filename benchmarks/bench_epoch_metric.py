@@ -70,7 +70,7 @@ def epoch_seconds(data_dir: Path, runs_dir: Path, epochs: int, rounds: int, repe
     from podium import tasks
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
-    from podium.training.train import train_and_evaluate
+    from podium.runners.train import train_and_evaluate
     from podium.training.validation import needs_own_validation
 
     base = [f"data_dir={data_dir}", f"runs_dir={runs_dir}", "val_split=0.2", "folds=[0]", "backbone=tiny_cnn",

@@ -22,7 +22,7 @@ from podium.config import load_config
 from podium.data.dataset import load_labeled_data
 from podium.io import write_json, write_text
 from podium.search.study import load_space, resolve_config, run_search, trial_values
-from podium.training.train import train_and_evaluate
+from podium.runners.train import train_and_evaluate
 from podium.workflow import prepare_data
 from podium.tasks import get_task
 

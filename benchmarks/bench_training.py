@@ -103,7 +103,7 @@ def podium_vs_bare(data_dir: Path, runs_dir: Path, size: int, epochs: int, augme
     weigh what they weigh there."""
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
-    from podium.training.train import train_and_evaluate
+    from podium.runners.train import train_and_evaluate
 
     cfg = load_config(None, [f"data_dir={data_dir}", f"runs_dir={runs_dir}", "val_split=0.2", "folds=[0]",
                              "backbone=tiny_cnn", f"image_size={size}", "batch_size=64", f"epochs={epochs}",

@@ -140,7 +140,7 @@ def run_config(config: Path, data_dir: Path, runs_dir: Path, out: Path, override
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
     from podium.tasks import get_task
-    from podium.training.train import train_and_evaluate
+    from podium.runners.train import train_and_evaluate
     from podium.workflow import predict_run
 
     cfg = load_config(config, [f"data_dir={data_dir}", f"runs_dir={runs_dir}", *overrides])

@@ -4,7 +4,7 @@ import pytest
 from podium.training.balance import class_weights, effective_counts, oversample
 from podium.config import ExperimentConfig, load_config
 from podium.data.dataset import load_labeled_data
-from podium.training.train import make_loaders, train_and_evaluate
+from podium.runners.train import make_loaders, train_and_evaluate
 from podium.tasks import get_task
 
 # a Journey-to-Springfield-like imbalance: 1,000 images next to 3
@@ -66,7 +66,7 @@ def test_keep_empty_is_for_segmentation_and_leaves_validation_whole(tmp_path):
     from podium.data.dataset import in_memory_data
     from podium.errors import PodiumError
     from podium.experiments.synthetic import make_shapes
-    from podium.training.train import train_and_evaluate
+    from podium.runners.train import train_and_evaluate
 
     with pytest.raises(PodiumError, match="keep_empty"):
         ExperimentConfig(keep_empty=0.5)  # classification has no masks

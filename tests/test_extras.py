@@ -40,7 +40,7 @@ def test_without_any_extra_the_training_path_imports_and_the_cli_answers():
             except ModuleNotFoundError:
                 continue
             sys.exit(f"{name} is still importable")
-        import podium.training.augment, podium.training.predict, podium.training.train, podium.workflow
+        import podium.training.augment, podium.runners.predict, podium.runners.train, podium.workflow
         from podium.cli.main import main
         from podium.config import load_config
 

@@ -8,7 +8,7 @@ import pytest
 from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
-from podium.training.lr_find import lr_range_test, lr_schedule
+from podium.runners.lr_find import lr_range_test, lr_schedule
 
 
 def test_schedule_is_exponential_between_the_bounds():

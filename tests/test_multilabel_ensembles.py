@@ -85,8 +85,8 @@ def test_multilabel_pseudo_labels_train_with_their_label_sets(two_runs):
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
     from podium.tasks import get_task
-    from podium.training.pseudo import label_set_confidence
-    from podium.training.train import fold_pseudo_labels, make_loaders
+    from podium.runners.pseudo import label_set_confidence
+    from podium.runners.train import fold_pseudo_labels, make_loaders
     from podium.workflow import train_run
 
     base, _, dirs, (source, _) = two_runs

@@ -1,4 +1,4 @@
-"""Pseudo-labels (podium.training.pseudo): confident test predictions of a finished run join the TRAINING part of
+"""Pseudo-labels (podium.runners.pseudo): confident test predictions of a finished run join the TRAINING part of
 every fold with a weight; validation rows, OOF and CV stay the labelled images. Real demo runs (tiny CNN,
 32 px, 1 epoch, fold 0 of a 20% holdout) for the end-to-end checks; the rest on small arrays."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
-from podium.training.pseudo import select_confident
+from podium.runners.pseudo import select_confident
 from podium.tasks import get_task
 
 
@@ -34,7 +34,7 @@ def test_threshold_picks_every_confident_row_and_top_share_each_class():
 
 
 def test_a_label_set_is_as_confident_as_its_least_confident_class():
-    from podium.training.pseudo import label_set_confidence, select_confident_sets
+    from podium.runners.pseudo import label_set_confidence, select_confident_sets
 
     thresholds = np.array([0.5, 0.2])
     probs = np.array([[0.98, 0.01],   # both far from their thresholds: confident
@@ -93,7 +93,7 @@ def source_run(demo_data, tmp_path_factory):
 @pytest.mark.slow
 def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data, tmp_path):
     from podium.data.dataset import load_labeled_data
-    from podium.training.train import fold_pseudo_labels, make_loaders
+    from podium.runners.train import fold_pseudo_labels, make_loaders
     from podium.workflow import train_run
 
     runs = source_run.runs_dir
@@ -148,7 +148,7 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data
 @pytest.mark.slow
 def test_pseudo_runs_that_cannot_be_used_are_refused(source_run, demo_data, tmp_path):
     from podium.data.index import class_names, load_index
-    from podium.training.pseudo import check_source
+    from podium.runners.pseudo import check_source
     from podium.workflow import train_run
 
     runs = Path(source_run.runs_dir)

@@ -12,7 +12,9 @@ from PIL import Image
 
 from podium.errors import PodiumError
 from podium.scoring.metrics import classification_table, confusion
-from podium.reports.run_report import (best_epoch, per_class_table_markdown, plot_class_distribution, plot_confusion,
+from podium.figures import plot_class_distribution
+from podium.training.monitor import best_epoch
+from podium.reports.run_report import (per_class_table_markdown, plot_confusion,
                            plot_history, summary_text)
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]

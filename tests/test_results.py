@@ -11,7 +11,7 @@ from podium.search import results
 from podium.cli.main import main
 from podium.config import load_config
 from podium.search.study import load_space, open_study, run_search
-from podium.training.train import train_and_evaluate
+from podium.runners.train import train_and_evaluate
 
 SLOW = pytest.mark.slow  # the grid fixture: eight short trainings, ~40 s on 2 cores
 

@@ -21,7 +21,7 @@ from podium.config import load_config
 from podium.errors import PodiumError
 from podium.models.classifier import build_classifier
 from podium.training.runtime import Accelerator, resolve_precision
-from podium.training.train import train_and_evaluate
+from podium.runners.train import train_and_evaluate
 
 HAS_JAX = importlib.util.find_spec("jax") is not None
 NO_JAX = "jax is not installed (pip install -e '.[jax]'); the JAX backend path is untested here"
@@ -115,7 +115,7 @@ JAX_TRAIN = """
     import keras
     from podium.training import runtime
     from podium.config import load_config
-    from podium.training.train import train_and_evaluate
+    from podium.runners.train import train_and_evaluate
     from podium.workflow import predict_run
 
     cfg = load_config(None, ["competition=demo", "data_dir={data}", "runs_dir={runs}", "val_split=0.2", "folds=[0]",
@@ -161,7 +161,7 @@ HIDE_TENSORFLOW = """
             return None
 
     sys.meta_path.insert(0, NoTensorFlow())
-    import podium.training.train  # noqa: F401  (imports keras)
+    import podium.runners.train  # noqa: F401  (imports keras)
     import keras
     print(json.dumps({"backend": keras.backend.backend()}))
 """

@@ -145,7 +145,7 @@ def test_task_config_checks_monitor_and_keeps_old_run_ids():
 def test_unet_learns_the_ellipses_through_train_and_evaluate(tmp_path):
     from podium.data.dataset import in_memory_data
     from podium.experiments.synthetic import make_shapes
-    from podium.training.train import train_and_evaluate
+    from podium.runners.train import train_and_evaluate
 
     n = 300
     shapes = make_shapes(n, 32, seed=1)

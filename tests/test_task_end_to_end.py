@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from podium import boxes as geometry
 from podium.models import localization
 from podium.data import rle
 from podium.cli.main import main
@@ -83,8 +84,8 @@ def test_localization_files_to_pixel_boxes_that_beat_a_centre_box(tmp_path, caps
     true = merged[["x1_true", "y1_true", "x2_true", "y2_true"]].to_numpy("float32") / scale
     pred = merged[["x1", "y1", "x2", "y2"]].to_numpy("float32") / scale
     assert (pred >= 0).all() and (pred <= 1).all()  # pixels of the 96 x 80 image, not of the 32 px input
-    iou = localization.box_iou(true, pred).mean()
-    baseline = localization.box_iou(true, localization.centre_box_baseline(true)).mean()
+    iou = geometry.box_iou(true, pred).mean()
+    baseline = geometry.box_iou(true, geometry.centre_box_baseline(true)).mean()
     assert iou > baseline + 0.2, f"box IoU {iou:.3f} vs centre-box baseline {baseline:.3f}"
     assert (merged["label"] == merged["label_true"]).mean() > 0.8
     assert (run_dir / "plots" / "boxes.png").stat().st_size > 1000

@@ -11,7 +11,7 @@ from podium.config import load_config
 from podium.data.dataset import load_labeled_data
 from podium.models.backbones import build_backbone
 from podium.models.classifier import backbone_of, has_pretrained_backbone, load_classifier
-from podium.training.train import make_loaders, train_and_evaluate
+from podium.runners.train import make_loaders, train_and_evaluate
 from podium.tasks import get_task
 from tests_support import stop_after_epoch
 

@@ -38,7 +38,7 @@ calibration.json in the blend's folder, applied to its test probabilities, befor
 The blend is recorded like a run: runs/<blend-id>/config.yaml (the first run's config under the name
 blend-<name>, so `make submit RUN=<blend-id>` finds it), blend.yaml (runs, method, weights) and
 metrics.json (cv_mean, cv_std, ...); its submission is submissions/<slug>/<blend-id>.csv, written and
-validated by the task's own writer (podium.training.predict.write_task_submission).
+validated by the task's own writer (podium.runners.predict.write_task_submission).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ from podium.submission.validate import read_competition_sample
 from podium.tasks import OOF_OUTPUTS, get_task
 from podium.tasks.base import TestPredictions
 from podium.tasks.multilabel import THRESHOLDS, choose_thresholds, multi_hot, threshold_record
-from podium.training.predict import write_task_submission
+from podium.runners.predict import write_task_submission
 from podium.workflow import _class_prior
 
 METHODS = ("weights", "mean", "rank")

@@ -25,7 +25,7 @@ from podium.paths import check_folder, check_name
 from podium.io import parse_yaml  # a syntax error names the override, line and column
 from podium.io import read_yaml_mapping, write_yaml
 from podium.models import backbones
-from podium.scoring.registry import METRICS, Metric, resolve_metric
+from podium.scoring.registry import METRICS, Metric, monitor_direction, resolve_metric
 from podium.task_keys import TASK_KEYS, TaskName, tasks_where
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
@@ -182,7 +182,7 @@ class ExperimentConfig:
     oversample_to: int = num(0, ge=0)  # repeat training images of rarer classes up to this many per class
     keep_empty: float = num(1.0, ADDED_LATER, gt=0, le=1)  # segmentation: share of empty-mask images kept for training (validation keeps all)
 
-    # ---- pseudo-labels (classification; podium.training.pseudo, docs/blend-and-report.md) ---------------------
+    # ---- pseudo-labels (classification; podium.runners.pseudo, docs/blend-and-report.md) ---------------------
     # the confident test predictions of the finished run `pseudo_run` (its `make predict` output) join the
     # TRAINING part of every fold with the per-sample weight pseudo_weight; validation parts stay the labelled
     # images. Pick them by pseudo_threshold (max probability >= it) or pseudo_top_share (that share of each
@@ -392,9 +392,7 @@ class ExperimentConfig:
             return self.mode
         if self.monitor == "metric":
             return self.resolved_metric.mode
-        if self.monitor.startswith("val_") and self.monitor[4:] in METRICS:
-            return METRICS[self.monitor[4:]].direction
-        return "min" if self.monitor.endswith("loss") else "max"
+        return monitor_direction(self.monitor)
 
     def config_hash(self) -> str:
         """Hash of what changes the trained weights (each key's role, declared beside it); paths, verbosity

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from podium.errors import PodiumError
 from podium.io import atomic_path
 
 
@@ -29,3 +30,30 @@ def save_png(figure: Figure, out_path: str | os.PathLike, **savefig: Any) -> Pat
     with atomic_path(out_path) as tmp:
         figure.savefig(tmp, format="png", **savefig)
     return Path(out_path)
+
+
+def tick_size(n: int) -> int:
+    """Tick labels small enough for n class names side by side."""
+    return 9 if n <= 20 else 7
+
+
+def plot_class_distribution(counts: Mapping[str, int], out_path: str | os.PathLike,
+                            title: str = "images per class") -> Path:
+    """Horizontal bars, largest first, counts written on the bars: imbalance shows before training."""
+    if not counts:
+        raise PodiumError("No classes to plot.", expected="a count per class", received="an empty mapping",
+                          fix="check that the index has labeled train rows")
+    ordered = sorted(((str(name), int(count)) for name, count in counts.items()),
+                     key=lambda item: (-item[1], item[0]))
+    names = [name for name, _ in ordered]
+    values = [count for _, count in ordered]
+    fig = new_figure((8.0, max(3.0, 0.28 * len(names) + 1.5)), 110, layout="constrained")
+    ax = fig.subplots()
+    bars = ax.barh(range(len(names)), values, color="steelblue")
+    ax.set_yticks(range(len(names)), names, fontsize=tick_size(len(names)))
+    ax.set_ylim(len(names) - 0.5, -0.5)  # largest on top, no empty band above or below
+    ax.bar_label(bars, labels=[str(v) for v in values], padding=3, fontsize=tick_size(len(names)))
+    ax.set_xlim(0, max(values) * 1.12 + 1)
+    ax.set_xlabel("images")
+    ax.set_title(f"{title} ({len(names)} classes, {sum(values)} images)")
+    return save_png(fig, out_path)

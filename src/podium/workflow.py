@@ -28,13 +28,13 @@ from podium.errors import PodiumError
 from podium.io import write_json, write_text
 from podium.paths import check_folder
 from podium.tasks.base import PredictSummary
-from podium.training.predict import predict_test, used_folds, write_task_submission
+from podium.runners.predict import predict_test, used_folds, write_task_submission
 from podium.submission.validate import read_competition_sample
 from podium.submission.record import submission_path, write_record
 from podium.tasks import get_task
 from podium.training.run_lock import run_lock
-from podium.training.train import FoldResult, fold_finished, train_and_evaluate
-from podium.training.pseudo import check_source, run_summary
+from podium.runners.train import FoldResult, fold_finished, train_and_evaluate
+from podium.runners.pseudo import check_source, run_summary
 
 
 @dataclass

@@ -61,7 +61,7 @@ def _blend(base, *run_ids, more=()):
 def _teacher(base, run_id):
     """pseudo_run=<run_id>, checked as `make train` checks it before any fold trains."""
     from podium.data.index import load_index
-    from podium.training.pseudo import check_source
+    from podium.runners.pseudo import check_source
 
     cfg = _cfg(base, "name=student", f"pseudo_run={run_id}", "pseudo_threshold=0.5")
     index = load_index(base / "data" / "demo" / "index.parquet")

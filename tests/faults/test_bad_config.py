@@ -85,7 +85,7 @@ def test_the_ranges_read_as_a_user_would_write_them():
 def test_a_config_that_loads_also_builds_its_training_phases(unfreeze_epoch):
     """unfreeze_epoch >= epochs/2 passed the config and then failed its own check when the fine-tune phase
     was derived (a misleading 'needs a later epoch' at the start of training)."""
-    from podium.training.train import training_phases
+    from podium.runners.train import training_phases
 
     cfg = load_config(None, ["freeze_backbone=true", f"unfreeze_epoch={unfreeze_epoch}", "epochs=10"])
     phases = training_phases(cfg)

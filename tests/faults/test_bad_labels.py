@@ -206,7 +206,7 @@ def test_a_fold_reused_by_the_search_with_other_labels_is_refused(demo_data, tmp
 
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
-    from podium.training.train import train_and_evaluate
+    from podium.runners.train import train_and_evaluate
 
     cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path}", "val_split=0.2", "folds=[0]",
                              "image_size=32", "epochs=1", "verbose=0", "tta=[identity]"])

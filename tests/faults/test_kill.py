@@ -12,14 +12,14 @@ import pytest
 from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
-from podium.training.predict import used_folds
-from podium.training.train import fold_dir_of, fold_finished, train_and_evaluate
+from podium.runners.predict import used_folds
+from podium.runners.train import fold_dir_of, fold_finished, train_and_evaluate
 
 KILLED_AT_EPOCH_2 = """
 import os, signal, sys
 import keras
 from podium.config import load_config
-from podium.training.train import train_and_evaluate
+from podium.runners.train import train_and_evaluate
 
 class KillAfter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):

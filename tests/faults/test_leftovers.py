@@ -21,7 +21,7 @@ from podium.data.extract import extract, fetch
 from podium.errors import PodiumError
 from podium.io import write_text
 from podium.models.classifier import load_classifier
-from podium.training.train import train_and_evaluate
+from podium.runners.train import train_and_evaluate
 from tests_support import stop_after_epoch
 
 SRC = Path(__file__).resolve().parents[2] / "src"

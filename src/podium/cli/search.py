@@ -1,5 +1,5 @@
 """CLI verbs of the search area: search, results, lr-find, augs. Handlers print; the work is in
-search/study.py, search/results.py, training/lr_find.py and training/augment.py."""
+search/study.py, search/results.py, runners/lr_find.py and training/augment.py."""
 
 from __future__ import annotations
 
@@ -87,7 +87,7 @@ def _print_results(space, storage) -> None:
 def _cmd_lr_find(args) -> None:
     # lazy: `podium --help` loads none of this
     from podium.config import load_config
-    from podium.training.lr_find import lr_range_test
+    from podium.runners.lr_find import lr_range_test
 
     cfg = load_config(args.config, args.overrides)
     result = lr_range_test(cfg, steps=args.steps, min_lr=args.min_lr, max_lr=args.max_lr)

@@ -14,10 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from podium.reports import run_report as report
 from podium.data.duplicates import dups_settings, duplicates_dir
 from podium.data.gallery import class_grid, figure
-from podium.figures import save_png
+from podium.figures import plot_class_distribution, save_png
 from podium.data.images import ImageDecodeError, decode_image
 from podium.data.source_files import require_files
 from podium.errors import PodiumError
@@ -178,7 +177,7 @@ def make_eda(index: pd.DataFrame, data_root: Path, out_dir: Path | None = None, 
     summary = {"classes": class_summary(counts), "sizes": size_summary(index), "channels": channels,
                "gray_images_sampled": len(gray), "set_notes": notes, "odd_files": len(odd),
                "unreadable": int((~index["ok"]).sum()), "duplicates": duplicate_summary(index, data_root)}
-    files = [report.plot_class_distribution(counts.to_dict(), out_dir / "class_distribution.png",
+    files = [plot_class_distribution(counts.to_dict(), out_dir / "class_distribution.png",
                                             title="train images per class"),
              _plot_sizes(index, out_dir / "sizes.png"),
              _plot_channels(channels, out_dir / "channels.png"),

@@ -23,7 +23,7 @@ class ImageBatches(keras.utils.PyDataset):
     `targets` replaces the one-hot labels with rows of any shape (masks, class+box rows); the batch
     augmenter then receives (x, targets) and must move them together (podium.training.augment_pairs).
     `sample_weights` (one per row of `images`) makes the batches (x, y, weight): pseudo-labelled test
-    images weigh less than labelled ones (podium.training.pseudo). Keras takes the same triple on every backend.
+    images weigh less than labelled ones (podium.runners.pseudo). Keras takes the same triple on every backend.
     """
 
     def __init__(self, images: np.ndarray, positions: np.ndarray | None = None, labels: np.ndarray | None = None,

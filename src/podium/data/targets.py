@@ -22,6 +22,7 @@ from podium.data.competitions import CompetitionSpec
 from podium.data.cache import cached_uint8
 from podium.data.images import check_image_size, resize_plane
 from podium.data.source_files import first_few, read_labels_table
+from podium.boxes import to_xyxy
 from podium.errors import PodiumError
 
 MASK_CACHE_VERSION = 1  # bump when decoding or resizing masks changes their bytes
@@ -97,9 +98,6 @@ def mask_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[
 
 
 def box_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[str]:
-    # lazy: keras for boxes only; the tasks import this module, and `import podium.tasks` loads no keras
-    from podium.models.localization import to_xyxy
-
     table = read_boxes(spec, data_root)
     table = table[table[spec.id_column].isin(list(shapes))]
     boxes = to_xyxy(table[list(spec.box_columns)].to_numpy(), spec.box_format)
@@ -139,9 +137,6 @@ def load_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size:
 
 def load_boxes(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame) -> np.ndarray:
     """(len(rows), 4) float32 xyxy boxes as fractions of each image's width and height."""
-    # lazy: keras for boxes only; the tasks import this module, and `import podium.tasks` loads no keras
-    from podium.models.localization import to_xyxy
-
     table = read_boxes(spec, data_root).set_index(spec.id_column)
     missing = [i for i in rows["id"].astype(str) if i not in table.index]
     if missing:

@@ -35,7 +35,7 @@ from podium.training.schedules import make_optimizer
 from podium.experiments.synthetic import ShapeSet, make_shapes
 from podium.io import write_json, write_text
 from podium.scoring import segmentation as seg_scores
-from podium.training.train import make_loaders, train_and_evaluate
+from podium.runners.train import make_loaders, train_and_evaluate
 
 FAIL_MARGIN = 0.95  # the original experiment: `if val_iou < precision * 0.95`
 FIRST_PIECE = 16  # samples the first scan predicts; later ones start from twice the last gap

@@ -165,7 +165,7 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
     from podium.config import save_config
     from podium.io import write_json, write_yaml
     from podium.tasks import get_task
-    from podium.training.predict import used_folds
+    from podium.runners.predict import used_folds
     from podium.workflow import measured_tta
 
     used = used_folds(cfg)  # raises, naming the missing folds, and unfinished ones unless allow_unfinished
@@ -321,7 +321,7 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
     # lazy: this module's top is standard library only, so check_environment runs first
     from podium.data.dataset import require_task, test_rows
     from podium.data.index import build_test_index
-    from podium.training.predict import predict_rows, write_task_submission
+    from podium.runners.predict import predict_rows, write_task_submission
     from podium.submission.validate import read_competition_sample
 
     run_dir, competition_input, scratch = Path(run_dir), Path(competition_input), Path(scratch)

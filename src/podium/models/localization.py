@@ -17,12 +17,11 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from podium.boxes import box_iou
 from podium.errors import PodiumError
 from podium.figures import new_figure, save_png
 from podium.models.segmentation import encoder_on_input
 from podium.training import orientation
-
-BOX_FORMATS = ("xyxy", "xywh")
 
 
 def build_localizer(cfg, num_classes: int) -> keras.Model:
@@ -123,40 +122,11 @@ def localization_metrics(num_classes: int) -> list[keras.metrics.Metric]:
             keras.metrics.MeanMetricWrapper(box_iou, name="box_iou")]
 
 
-# ---- numpy side: targets, scores, formats, plot ---------------------------------------------------
+# ---- numpy side: targets, TTA inverse, plot (box geometry: podium.boxes) ---------------------------------------------------
 def targets(labels: np.ndarray, boxes: np.ndarray, num_classes: int) -> np.ndarray:
     """(N, C + 4) float32 rows: one-hot class, then the xyxy box in 0..1."""
     one_hot = np.eye(num_classes, dtype=np.float32)[np.asarray(labels, dtype=int)]
     return np.concatenate([one_hot, np.asarray(boxes, np.float32)], axis=1)
-
-
-def box_iou(true_boxes: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
-    iou, _ = box_iou_and_giou(ops.convert_to_tensor(true_boxes, "float32"),
-                              ops.convert_to_tensor(pred_boxes, "float32"))
-    return np.asarray(ops.convert_to_numpy(iou))
-
-
-def centre_box_baseline(true_boxes: np.ndarray) -> np.ndarray:
-    """The box a model that learned nothing about position would give: the mean size, centred."""
-    sizes = (true_boxes[:, 2:] - true_boxes[:, :2]).mean(0)
-    centre = np.array([0.5, 0.5])
-    return np.tile(np.concatenate([centre - sizes / 2, centre + sizes / 2]), (len(true_boxes), 1))
-
-
-def to_xyxy(boxes: np.ndarray, box_format: str) -> np.ndarray:
-    boxes = np.asarray(boxes, np.float32)
-    _check_format(box_format)
-    if box_format == "xywh":
-        return np.concatenate([boxes[:, :2], boxes[:, :2] + boxes[:, 2:]], axis=1)
-    return boxes
-
-
-def from_xyxy(boxes: np.ndarray, box_format: str) -> np.ndarray:
-    boxes = np.asarray(boxes, np.float32)
-    _check_format(box_format)
-    if box_format == "xywh":
-        return np.concatenate([boxes[:, :2], boxes[:, 2:] - boxes[:, :2]], axis=1)
-    return boxes
 
 
 def unflip_predictions(view: str, predictions: np.ndarray) -> np.ndarray:
@@ -192,9 +162,3 @@ def plot_boxes(images: np.ndarray, true_boxes: np.ndarray, pred_boxes: np.ndarra
             ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=style))
         ax.set_title(f"IoU {iou:.2f}", fontsize=8)
     return save_png(figure, path, dpi=80, bbox_inches="tight")
-
-
-def _check_format(box_format: str) -> None:
-    if box_format not in BOX_FORMATS:
-        raise PodiumError(f"Unknown box format {box_format!r}.", expected=f"one of: {', '.join(BOX_FORMATS)}",
-                          received=repr(box_format), fix="set box_format in the competition spec")

@@ -31,8 +31,7 @@ from podium.config import PLUMBING_KEYS
 from podium.errors import PodiumError
 from podium.io import write_text
 from podium.paths import check_folder, is_made, mark_made, remove_made, remove_stale
-from podium.reports.run_report import plot_cv_vs_public
-from podium.training.pseudo import summary_lines
+from podium.reports.run_report import plot_cv_vs_public, summary_lines
 
 WORST_SHOWN = 5  # classes listed per run, lowest recall first
 MIN_CORRELATION_POINTS = 3  # below this a correlation says nothing
@@ -389,7 +388,7 @@ def run_details(run: RunInfo, images: Images) -> str:
         parts.append("<div class=\"figs\">" + "".join(images.tag(p, f"{run.run_id}: {p.stem}") for p in figures) +
                      "</div>")
     pseudo = (run.metrics or {}).get("pseudo_labels")
-    if pseudo:  # from which run, how many per class, and the CV without them (podium.training.pseudo)
+    if pseudo:  # from which run, how many per class, and the CV without them (podium.runners.pseudo)
         lines = summary_lines(pseudo, float(run.metrics.get("cv_tta_mean") or 0.0))
         parts.append("<p>" + "<br>".join(e(line.strip()) for line in lines) + "</p>")
     per_class = run.folder / "per_class.csv"

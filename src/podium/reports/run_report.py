@@ -15,9 +15,9 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from podium.errors import PodiumError
-from podium.figures import new_figure, save_png
+from podium.figures import new_figure, save_png, tick_size
 from podium.scoring.metrics import AVERAGE_ROWS
-from podium.training.pseudo import summary_lines
+from podium.training.monitor import best_row, check_history, epoch_numbers, resolve_mode
 
 DPI = 110
 LR_COLUMNS = ("learning_rate", "lr")  # Keras 3 logs "learning_rate"; Keras 2 logged "lr"
@@ -30,7 +30,7 @@ SHOWN_FOLDS, WORST_CLASSES = 15, 3
 
 
 class FoldSummary(TypedDict):
-    """One trained fold, as training/train.py reports it."""
+    """One trained fold, as runners/train.py reports it."""
 
     fold: int
     best_epoch: int  # the epoch whose weights were kept, 1-based (history.csv's epoch + 1)
@@ -66,23 +66,14 @@ class RunSummary(TypedDict):
 # ------------------------------------------------------------------------------------------- history
 
 
-def best_epoch(history: pd.DataFrame, monitor: str = "val_loss", mode: str = "auto") -> int:
-    """The epoch a checkpoint on `monitor` would keep (the first one on ties), 1-based as Keras prints it."""
-    row = _best_row(history, monitor, _resolve_mode(monitor, mode))
-    if row is None:
-        raise PodiumError(f"History column {monitor!r} has no numbers.", expected="at least one epoch logged",
-                          received="only NaN", fix="check that training ran at least one epoch")
-    return int(_epochs(history)[row])
-
-
 def plot_history(history: pd.DataFrame, out_path: str | os.PathLike, monitor: str = "val_loss",
                  mode: str = "auto") -> Path:
     """Loss, metric and learning-rate panels of a Keras CSVLogger history, the best epoch marked."""
-    mode = _resolve_mode(monitor, mode)
-    _check_history(history, monitor)
-    epochs = _epochs(history)
+    mode = resolve_mode(monitor, mode)
+    check_history(history, monitor)
+    epochs = epoch_numbers(history)
     panels = _history_panels(history)
-    best = _best_row(history, monitor, mode)
+    best = best_row(history, monitor, mode)
     fig = _figure((5.0 * len(panels), 4.0))
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, columns) in zip(axes, panels):
@@ -98,40 +89,6 @@ def plot_history(history: pd.DataFrame, out_path: str | os.PathLike, monitor: st
                 else f"{monitor} has no numbers")
     fig.suptitle(f"training history: {headline}")
     return save_png(fig, out_path)
-
-
-def _resolve_mode(monitor: str, mode: str) -> str:
-    if mode == "auto":
-        return "min" if "loss" in monitor.lower() or "error" in monitor.lower() else "max"
-    if mode not in ("min", "max"):
-        raise PodiumError(f"Unknown monitor mode {mode!r}.", expected="'min', 'max' or 'auto'",
-                          received=repr(mode), fix="use 'min' for losses, 'max' for accuracy")
-    return mode
-
-
-def _check_history(history: pd.DataFrame, monitor: str) -> None:
-    if history.empty:
-        raise PodiumError("The training history is empty.", expected="one row per epoch",
-                          received="no rows", fix="check that training ran at least one epoch")
-    if monitor not in history.columns:
-        raise PodiumError(f"The training history has no column {monitor!r} to pick the best epoch by.",
-                          expected=f"a column named {monitor!r}",
-                          received=f"columns {list(map(str, history.columns))}",
-                          fix="pass monitor= one of the columns found")
-
-
-def _epochs(history: pd.DataFrame) -> np.ndarray:
-    """1-based, as Keras prints "Epoch 18/30": the plot, the summary and the log name the same epoch."""
-    if "epoch" in history.columns:
-        return history["epoch"].to_numpy() + 1
-    return np.arange(1, len(history) + 1)
-
-
-def _best_row(history: pd.DataFrame, monitor: str, mode: str) -> int | None:
-    values = pd.to_numeric(history[monitor], errors="coerce").to_numpy(dtype=float)
-    if np.all(np.isnan(values)):
-        return None
-    return int(np.nanargmin(values) if mode == "min" else np.nanargmax(values))
 
 
 def _history_panels(history: pd.DataFrame) -> list[tuple[str, list[str]]]:
@@ -176,8 +133,8 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], out_path: str | o
     ax = fig.subplots()
     image = ax.imshow(matrix, cmap="Blues", vmin=0, vmax=1 if normalize else max(matrix.max(), 1))
     fig.colorbar(image, ax=ax, shrink=0.8)
-    ax.set_xticks(range(n), [str(name) for name in class_names], rotation=90, fontsize=_tick_size(n))
-    ax.set_yticks(range(n), [str(name) for name in class_names], fontsize=_tick_size(n))
+    ax.set_xticks(range(n), [str(name) for name in class_names], rotation=90, fontsize=tick_size(n))
+    ax.set_yticks(range(n), [str(name) for name in class_names], fontsize=tick_size(n))
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title("confusion matrix" + (" (share of each true class)" if normalize else " (counts)"))
@@ -194,35 +151,6 @@ def _annotate_cells(ax: Any, matrix: np.ndarray, normalize: bool) -> None:
         text = f"{value:.2f}" if normalize else f"{int(value)}"
         ax.text(col, row, text, ha="center", va="center", fontsize=7,
                 color="white" if value > threshold else "black")
-
-
-def _tick_size(n: int) -> int:
-    return 9 if n <= 20 else 7
-
-
-# -------------------------------------------------------------------------------------- distribution
-
-
-def plot_class_distribution(counts: Mapping[str, int], out_path: str | os.PathLike,
-                            title: str = "images per class") -> Path:
-    """Horizontal bars, largest first, counts written on the bars: imbalance shows before training."""
-    if not counts:
-        raise PodiumError("No classes to plot.", expected="a count per class", received="an empty mapping",
-                          fix="check that the index has labeled train rows")
-    ordered = sorted(((str(name), int(count)) for name, count in counts.items()),
-                     key=lambda item: (-item[1], item[0]))
-    names = [name for name, _ in ordered]
-    values = [count for _, count in ordered]
-    fig = _figure((8.0, max(3.0, 0.28 * len(names) + 1.5)))
-    ax = fig.subplots()
-    bars = ax.barh(range(len(names)), values, color="steelblue")
-    ax.set_yticks(range(len(names)), names, fontsize=_tick_size(len(names)))
-    ax.set_ylim(len(names) - 0.5, -0.5)  # largest on top, no empty band above or below
-    ax.bar_label(bars, labels=[str(v) for v in values], padding=3, fontsize=_tick_size(len(names)))
-    ax.set_xlim(0, max(values) * 1.12 + 1)
-    ax.set_xlabel("images")
-    ax.set_title(f"{title} ({len(names)} classes, {sum(values)} images)")
-    return save_png(fig, out_path)
 
 
 # -------------------------------------------------------------------------------------------- tables
@@ -390,3 +318,19 @@ def plot_cv_vs_public(cv: Sequence[float], public: Sequence[float], labels: Sequ
     ax.set_title(f"{title} ({len(cv)} submissions)")
     ax.grid(alpha=0.3)
     return save_png(fig, out_path)
+
+
+def summary_lines(record: dict, cv_tta_mean: float) -> list[str]:
+    """The run summary's lines on its pseudo-labels (the record podium.runners.pseudo writes in metrics.json)."""
+    counts = record["per_class"]
+    none = sum(1 for n in counts.values() if not n)
+    classes = ", ".join(f"{name} {n}" for name, n in counts.items() if n) + (f" (none: {none} classes)" if none else "")
+    lines = [f"pseudo-labels: {record['total']} test images from run {record['run']}",
+             f"  chosen by {record['rule']}, weight {record['weight']:g}", f"  per class: {classes}"]
+    without = record.get("without") or {}
+    if without.get("cv_tta_mean") is not None:
+        lines.append(f"CV (TTA) without them ({without['run_id']}): {without['cv_tta_mean']:.4f}, with: "
+                     f"{cv_tta_mean:.4f} ({cv_tta_mean - without['cv_tta_mean']:+.4f})")
+    else:
+        lines.append(f"CV without them: not trained (run {without.get('run_id')}: the same config without pseudo_run)")
+    return lines

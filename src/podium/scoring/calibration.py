@@ -19,7 +19,7 @@ or multi-class). Not roc_auc (rank-invariant: T keeps the order of P(positive)),
 is not applied blindly), not the label, ranking, label-set or number metrics (T changes no argmax or
 ranking). Multi-label sigmoids are not scaled: their thresholds are chosen on OOF instead.
 
-The record (`calibration.json` in the run folder) is written by `make predict` (podium.training.predict):
+The record (`calibration.json` in the run folder) is written by `make predict` (podium.runners.predict):
 by then every fold's OOF rows exist, it is the step that applies T, and the inference package carries the
 file (Task.package_files) so an offline kernel applies the same T without any OOF rows.
 """

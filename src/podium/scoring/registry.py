@@ -476,6 +476,15 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
 SUBMISSION_FORMS: tuple[str, ...] = ("label", "probability", "probabilities", "top_k", "number", "rle", "boxes")
 
 
+def monitor_direction(monitor: str) -> str:
+    """min or max for a logged column: a registry metric's own direction (val_log_loss: min, val_qwk: max),
+    else min for a loss or an error, else max (accuracy, AUC, IoU) as Keras' MonitorCallback reads names."""
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    if name in METRICS:
+        return METRICS[name].direction
+    return "min" if "loss" in monitor.lower() or "error" in monitor.lower() else "max"
+
+
 def metric_names() -> list[str]:
     return list(METRICS)
 

@@ -39,7 +39,7 @@ from podium.extras import require
 from podium.io import read_yaml_mapping, write_yaml
 from podium.scoring.registry import Metric
 from podium.training.augment import augmentation_cost
-from podium.training.train import train_and_evaluate
+from podium.runners.train import train_and_evaluate
 
 optuna = require("optuna")  # only the search needs it: podium[search]
 

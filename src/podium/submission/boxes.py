@@ -16,7 +16,7 @@ import pandas as pd
 
 from podium.data.competitions import CompetitionSpec
 from podium.io import atomic_path
-from podium.models.localization import from_xyxy, to_xyxy
+from podium.boxes import from_xyxy, to_xyxy
 from podium.submission.validate import few_quoted, refuse_problems, submission_problems
 
 

@@ -34,7 +34,7 @@ class FoldScores:
 
 @dataclass
 class TestPredictions:
-    """What a task's submission writer reads: made by `make predict` (podium.training.predict) and by a blend."""
+    """What a task's submission writer reads: made by `make predict` (podium.runners.predict) and by a blend."""
 
     rows: pd.DataFrame  # every test image of the index, sorted by id
     readable: np.ndarray  # (len(rows),) bool: decoded, so predicted

@@ -10,6 +10,7 @@ import pandas as pd
 
 from podium.data.index import class_names
 from podium.io import write_text
+from podium.figures import plot_class_distribution
 from podium.reports import run_report as report
 from podium.data.competitions import load_competition
 from podium.scoring import calibration, metrics
@@ -75,7 +76,7 @@ class Classification(Task):
         report.plot_confusion(metrics.confusion(oof["label"], oof["pred_tta"], data.num_classes), data.classes,
                               plots / "confusion.png")
         counts = pd.Series(data.classes)[data.labels].value_counts()
-        report.plot_class_distribution({name: int(counts.get(name, 0)) for name in data.classes},
+        plot_class_distribution({name: int(counts.get(name, 0)) for name in data.classes},
                                        plots / "class_distribution.png")
         return {"macro_f1": float(table.loc["macro avg", "f1"])}, table
 

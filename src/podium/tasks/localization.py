@@ -10,6 +10,7 @@ from podium.data.dataset import test_rows
 from podium.data.index import class_names
 from podium.data.targets import box_problems, check_targets, image_shapes, load_boxes
 from podium.scoring.metrics import accuracy
+from podium.boxes import box_iou
 from podium.tasks.base import FoldScores, PredictSummary, Task, rows_weighted_score
 
 
@@ -69,9 +70,6 @@ class Localization(Task):
         return rows_weighted_score(fold_dirs)
 
     def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.localization import box_iou
-
         c = data.num_classes
         truth = data.targets[positions]
         iou, iou_tta = box_iou(truth, plain[:, c:]), box_iou(truth, with_tta[:, c:])
@@ -84,9 +82,6 @@ class Localization(Task):
         return FoldScores(float(iou.mean()), float(iou_tta.mean()), extra, oof)
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.localization import box_iou
-
         c = data.num_classes
         right = predictions[:, :c].argmax(1) == data.labels[positions]
         return box_iou(data.targets[positions], predictions[:, c:]) * right

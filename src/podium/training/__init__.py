@@ -1,1 +1,3 @@
-"""Training and prediction: the one training entry, schedules, augmentation, TTA, checkpoints."""
+"""The pieces a run is made of, below the task objects: augmentation, TTA views, schedules, class balancing,
+segmentation losses, checkpoints and the epoch monitor, validation, the runtime. The runners that use the
+task objects are in podium.runners."""

@@ -32,11 +32,11 @@ from podium.errors import PodiumError
 from podium.io import write_json, write_parquet
 from podium.paths import remove_made
 from podium.models.classifier import load_classifier, set_backbone_trainable
-from podium.training.pseudo import PseudoLabels, StackedImages, load_pseudo_labels
+from podium.runners.pseudo import PseudoLabels, StackedImages, load_pseudo_labels
 from podium.training.run_lock import run_lock
 from podium.training.schedules import make_optimizer
 from podium.data.index import load_index
-from podium.reports.run_report import best_epoch  # one definition of "best", shared with the plots
+from podium.training.monitor import best_epoch  # one definition of "best", shared with the plots
 
 
 @dataclass
@@ -53,7 +53,7 @@ class FoldResult:
     seconds: float
     seconds_per_epoch: float
     extra: dict = dataclasses.field(default_factory=dict)  # task-specific numbers (e.g. airbus_f2)
-    n_pseudo: int = 0  # pseudo-labelled test images added to the training part (podium.training.pseudo); not in n_train
+    n_pseudo: int = 0  # pseudo-labelled test images added to the training part (podium.runners.pseudo); not in n_train
     metric: str = ""  # the label of the metric val_score is in ("" in folds trained before it was recorded)
     direction: str = ""  # max | min: which way the metric is better
 
@@ -215,7 +215,7 @@ def _epochs_logged(fold_dir: Path) -> int:
 def fold_pseudo_labels(cfg: ExperimentConfig, data: LabeledData, val_pos: np.ndarray
                        ) -> tuple[PseudoLabels, dict]:
     """cfg.pseudo_run's confident test images this fold may train on (none in a duplicate group of its
-    validation part, podium.training.pseudo), and the record saying so: the whole selection, then this fold's."""
+    validation part, podium.runners.pseudo), and the record saying so: the whole selection, then this fold's."""
     spec, root = competition_root(cfg)
     if data.spec.slug != spec.slug:
         raise PodiumError("Pseudo-labels need the competition's own data.", expected=f"data of {spec.slug}",

@@ -24,7 +24,7 @@ from podium.errors import PodiumError
 from podium.figures import new_figure, save_png
 from podium.io import write_csv
 from podium.training.schedules import make_optimizer
-from podium.training.train import make_loaders
+from podium.runners.train import make_loaders
 
 SMOOTHING = 0.9  # exponential moving average of the loss, bias-corrected (the raw loss is too noisy)
 DIVERGE_FACTOR = 4.0  # stop once the smoothed loss is this many times its best

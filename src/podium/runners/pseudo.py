@@ -287,19 +287,3 @@ def run_summary(cfg, fold_records: dict[int, dict]) -> dict:
 def without_pseudo(cfg):
     """The same config without pseudo-labels: the run to compare the CV against."""
     return dataclasses.replace(cfg, pseudo_run="", pseudo_threshold=0.0, pseudo_top_share=0.0, pseudo_weight=0.5)
-
-
-def summary_lines(record: dict, cv_tta_mean: float) -> list[str]:
-    """The run summary's lines on its pseudo-labels (podium.reports.run_report)."""
-    counts = record["per_class"]
-    none = sum(1 for n in counts.values() if not n)
-    classes = ", ".join(f"{name} {n}" for name, n in counts.items() if n) + (f" (none: {none} classes)" if none else "")
-    lines = [f"pseudo-labels: {record['total']} test images from run {record['run']}",
-             f"  chosen by {record['rule']}, weight {record['weight']:g}", f"  per class: {classes}"]
-    without = record.get("without") or {}
-    if without.get("cv_tta_mean") is not None:
-        lines.append(f"CV (TTA) without them ({without['run_id']}): {without['cv_tta_mean']:.4f}, with: "
-                     f"{cv_tta_mean:.4f} ({cv_tta_mean - without['cv_tta_mean']:+.4f})")
-    else:
-        lines.append(f"CV without them: not trained (run {without.get('run_id')}: the same config without pseudo_run)")
-    return lines

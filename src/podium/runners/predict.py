@@ -27,10 +27,10 @@ from podium.errors import PodiumError
 from podium.io import atomic_path, preallocate, write_csv
 from podium.models.classifier import load_classifier
 from podium.progress import progress as progress_bar
-from podium.reports.run_report import best_epoch
+from podium.training.monitor import best_epoch  # one definition of "best", shared with the plots
 from podium.scoring import calibration
 from podium.scoring.run_metric import run_metric
-from podium.training.train import fold_dir_of, fold_finished
+from podium.runners.train import fold_dir_of, fold_finished
 
 CHUNK = 2048  # test images per predict call: bounds memory for masks, keeps batches full
 
@@ -46,7 +46,7 @@ class UsedFold:
 
     fold: int
     checkpoint: Path
-    finished: bool  # fold-<k>/metrics.json written: training ran to its end (podium.training.train.fold_finished)
+    finished: bool  # fold-<k>/metrics.json written: training ran to its end (podium.runners.train.fold_finished)
     best_epoch: int | None  # 1-based, the epoch best.keras holds
     epochs_run: int
 
