@@ -17,7 +17,7 @@ from forms_support import BROKEN_ID, demo_competition, experiment_config
 from podium.cli.main import main
 from podium.config import load_config
 from podium.data.competitions import load_competition
-from podium.data.spec_draft import draft_spec, write_draft
+from podium.spec import draft_spec, write_draft
 from podium.kaggle.submit import resolve_target, validate_file
 from podium.scoring.registry import resolve_metric
 

@@ -305,7 +305,7 @@ def test_label_in_file_name_folder_trains_and_predicts(tmp_path):
 
 # ---- make spec --------------------------------------------------------------------------------------------
 def test_make_spec_recognises_pixel_csvs_and_its_draft_makes_the_same_index(tmp_path):
-    from podium.data.spec_draft import check_spec, draft_spec, write_draft
+    from podium.spec import check_spec, draft_spec, write_draft
 
     made = _write_pixel_source(tmp_path / "digit-recognizer", per_class=4, n_test=3)
     draft = draft_spec(tmp_path / "digit-recognizer")
@@ -328,7 +328,7 @@ def test_make_spec_recognises_pixel_csvs_and_its_draft_makes_the_same_index(tmp_
 
 
 def test_make_spec_recognises_labels_in_file_names(tmp_path):
-    from podium.data.spec_draft import check_spec, draft_spec, write_draft
+    from podium.spec import check_spec, draft_spec, write_draft
 
     source = _write_filename_source(tmp_path / "dogs-vs-cats", per_class=5)
     draft = draft_spec(source)

@@ -13,7 +13,7 @@ from PIL import Image
 
 from podium.cli.main import main
 from podium.data.competitions import load_competition
-from podium.data.spec_draft import check_spec, draft_spec, write_draft
+from podium.spec import check_spec, draft_spec, write_draft
 from podium.errors import PodiumError
 from podium.workflow import prepare_data
 
@@ -168,14 +168,14 @@ def test_digit_classes_on_8px_images_draft_flip_invariant_false_and_the_size(tmp
 
 def test_check_names_each_problem_with_its_fix(folder_source, tmp_path):
     draft = draft_spec(folder_source)
-    draft.values.update(archives=["train.zip", "test.zip", "labels.csv"], test_dir="testing", submission_id="filename")
+    draft.set(archives=["train.zip", "test.zip", "labels.csv"], test_dir="testing", submission_id="filename")
     (tmp_path / "bad.yaml").write_text(draft.yaml_text())
     check = check_spec(load_competition(str(tmp_path / "bad.yaml")), folder_source)
     text = "\n".join(check.problems)
     assert len(check.problems) == 2, text
     assert "archives lists 'labels.csv'" in text and "test_dir 'testing' holds no images" in text
     assert all("Fix:" in p for p in check.problems)
-    draft.values.update(archives=["train.zip"], test_dir="test", submission_id="filename", layout="csv",
+    draft.set(archives=["train.zip"], test_dir="test", submission_id="filename", layout="csv",
                         labels_csv="train.csv")
     (tmp_path / "bad2.yaml").write_text(draft.yaml_text())
     problems = check_spec(load_competition(str(tmp_path / "bad2.yaml")), folder_source).problems
@@ -186,7 +186,7 @@ def test_check_names_each_problem_with_its_fix(folder_source, tmp_path):
 
 def test_check_of_a_csv_spec_with_wrong_columns_and_ids(csv_source, tmp_path):
     draft = draft_spec(csv_source)
-    draft.values.update(label_column="Species")
+    draft.set(label_column="Species")
     (tmp_path / "a.yaml").write_text(draft.yaml_text())
     problems = check_spec(load_competition(str(tmp_path / "a.yaml")), csv_source).problems
     assert problems == ["label_column 'Species' is not a column of train_labels.csv. Fix: pick one of "
@@ -194,7 +194,7 @@ def test_check_of_a_csv_spec_with_wrong_columns_and_ids(csv_source, tmp_path):
     frame = pd.read_csv(csv_source / "train_labels.csv", dtype=str)
     frame.loc[:2, "image"] = ["nope1.jpg", "nope2.jpg", "nope3.jpg"]
     frame.to_csv(csv_source / "train_labels.csv", index=False)
-    draft.values.update(label_column="species")
+    draft.set(label_column="species")
     (tmp_path / "b.yaml").write_text(draft.yaml_text())
     check = check_spec(load_competition(str(tmp_path / "b.yaml")), csv_source)
     assert len(check.problems) == 1 and "3 of 2000 ids in train_labels.csv name no image" in check.problems[0]

@@ -10,7 +10,7 @@ import pytest
 from forms_support import demo_competition
 from podium.data.competitions import load_competition
 from podium.data.sample_form import infer_submission_form
-from podium.data.spec_draft import check_spec, draft_spec, write_draft
+from podium.spec import check_spec, draft_spec, write_draft
 from podium.errors import PodiumError
 from podium.workflow import prepare_data
 

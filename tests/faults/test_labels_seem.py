@@ -2,7 +2,7 @@
 
 The labels CSV is read in one place (podium.data.source_files): cells are trimmed of spaces (and
 `make data` says how many were), a line with more cells than the header is an error naming the line, a
-file separated by semicolons or tabs is named as such. `make spec` (podium.data.spec_draft) names the
+file separated by semicolons or tabs is named as such. `make spec` (podium.spec) names the
 cause when no CSV labels the images: the separator, or ids that lost their leading zeros. A run records the
 classes it was trained on; predict refuses another class list. Also: `make spec` says which slug it used
 and how to set it; `make folds` with a holdout prints training and validation counts, not "folds".

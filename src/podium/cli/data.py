@@ -171,7 +171,7 @@ def _cmd_eda(args) -> None:
 def _cmd_spec(args) -> None:
     # lazy: `podium --help` loads none of this
     from podium.data.competitions import load_competition
-    from podium.data.spec_draft import check_spec, default_out, draft_spec, write_draft
+    from podium.spec import check_spec, default_out, draft_spec, write_draft
 
     if not args.source:
         raise PodiumError("`podium spec` needs the folder of downloaded files.", expected="--source <folder>",
@@ -222,7 +222,7 @@ def _print_slug(args) -> None:
     """The slug names data/<slug>/, the spec file and what `make data` downloads: say which one is used and
     how to set it; refuse one Kaggle would not have."""
     # lazy: `podium --help` loads none of this
-    from podium.data.spec_draft import default_out
+    from podium.spec import default_out
 
     if args.slug is not None and not KAGGLE_SLUG.fullmatch(args.slug):
         raise PodiumError("SLUG is not a Kaggle competition slug.",

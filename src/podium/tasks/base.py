@@ -243,3 +243,12 @@ class Task:
         """The same check `make predict` ran, against the sample: what `make submit` re-runs offline."""
         raise NotImplementedError
 
+    # ---- `make spec` (podium.spec): what drafting and checking a competition spec ask of the task ----------
+    spec_form_from_sample: bool = True  # the sample's one prediction column says submission_format (label, top_k...)
+    spec_label_sets: bool = False  # the labels CSV's label column holds space-separated label sets
+    spec_checks_labels: bool = True  # every labels CSV row needs a label, each among the spec's classes
+
+    def spec_classes(self, labels: pd.Series) -> list[str] | None:
+        """The classes `make spec` finds in the labels CSV's label column; None: it holds no class names to list
+        (run-lengths, label sets, numbers)."""
+        return sorted(set(labels) - {""})

@@ -119,3 +119,10 @@ class Localization(Task):
 
         validate_box_submission(frame, sample, spec, class_names(index, spec, self),
                                 image_shapes(test_rows(index)))
+
+    # ---- `make spec` --------------------------------------------------------------------------------------
+    spec_form_from_sample = False  # the sample holds a class and a box
+    spec_checks_labels = False
+
+    def spec_classes(self, labels):
+        return sorted(set(labels))

@@ -216,6 +216,13 @@ class Multilabel(Task):
                                  f"{', '.join(classes)}",
                         fix="build it with podium.submission.validate.submission_frame(sample, labels_by_id, ...)")
 
+    # ---- `make spec` --------------------------------------------------------------------------------------
+    spec_label_sets = True
+    spec_checks_labels = False
+
+    def spec_classes(self, labels):
+        return None
+
 
 def run_thresholds(run_dir: Path, classes: list[str], metric: Metric | None = None) -> np.ndarray:
     """Per-class thresholds chosen for `metric` (default micro_f1) on every finished fold's oof.parquet,

@@ -323,6 +323,12 @@ class Regression(Task):
         validate_number_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                          integers=uses_qwk(spec))
 
+    # ---- `make spec` --------------------------------------------------------------------------------------
+    spec_checks_labels = False
+
+    def spec_classes(self, labels):
+        return None  # numbers, not classes
+
 
 # ---- the run folder's files ------------------------------------------------------------------------
 def write_scale(run_dir: Path, mean: float, sd: float, n: int) -> None:

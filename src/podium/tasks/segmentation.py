@@ -102,3 +102,9 @@ class Segmentation(Task):
         validate_mask_submission(frame, sample, spec.submission_id_column, spec.submission_label_column,
                                  image_shapes(test_rows(index)))
 
+    # ---- `make spec` --------------------------------------------------------------------------------------
+    spec_form_from_sample = False  # the sample holds run-length masks
+    spec_checks_labels = False
+
+    def spec_classes(self, labels):
+        return None
