@@ -14,9 +14,9 @@ import pytest
 from podium.data.competitions import CompetitionSpec
 from podium.errors import PodiumError
 from podium.scoring.registry import resolve_metric
+from podium.submission.form_checks import sample_form_problems
 from podium.submission.validate import (class_form_frame, class_submission_problems, number_problems,
-                                        read_competition_sample, sample_form_problems, validate_class_submission,
-                                        write_class_submission)
+                                        read_competition_sample, validate_class_submission, write_class_submission)
 from podium.tasks import get_task
 from podium.tasks import base
 

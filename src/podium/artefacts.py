@@ -161,28 +161,38 @@ def read(path: str | Path, *, what: str, remake: str, kinds: tuple[str, ...] = (
     values = _load(path, refuse, mmap)
     _check_finite(values, refuse)
     if record is not None:
-        if images is not None and record.get("images") is None:
-            notes.append(f"{what} ({path}) was made from images not in an index: not checked against it")
-        elif images is not None and record.get("images") != images:
-            raise refuse("was made from other images than the index holds now (images changed since, e.g. "
-                         "`make data FORCE=1` with new files).", f"images {images} (the index now)",
-                         f"images {record.get('images')} (when it was made)",
-                         f"{remake} (on the current images)")
-        _check_inputs(path, record, refuse)
-        if kinds and record.get("kind") not in kinds:
-            raise refuse(f"holds {record.get('kind')}, which cannot be read as {' or '.join(kinds)}.",
-                         " or ".join(kinds), str(record.get("kind")),
-                         f"use an artefact of {' or '.join(kinds)} (e.g. a blend with method=weights or mean, "
-                         "not rank)")
-        unfinished = Artefact(path, values, record).unfinished
-        if unfinished and not allow_unfinished:
-            raise refuse(f"was made with fold(s) {unfinished} whose training did not finish (allow_unfinished).",
-                         "predictions of finished folds only", f"unfinished fold(s) {unfinished}",
-                         f"finish the training (`make train`), then `{remake}` without allow_unfinished")
-        if unfinished:
-            notes.append(f"UNFINISHED: {what} uses fold(s) {unfinished} whose training did not finish "
-                         "(allow_unfinished=true)")
+        notes += _check_made_for(path, values, record, refuse, what=what, remake=remake, kinds=kinds, images=images,
+                                 allow_unfinished=allow_unfinished)
     return Artefact(path, values, record, notes)
+
+
+def _check_made_for(path: Path, values, record: dict, refuse, *, what: str, remake: str, kinds: tuple[str, ...],
+                    images: str | None, allow_unfinished: bool) -> list[str]:
+    """What the record says it was made from and as: the images the caller means, inputs unchanged since, a
+    kind the caller reads, finished folds (unless allowed); returns the notes worth printing."""
+    notes: list[str] = []
+    if images is not None and record.get("images") is None:
+        notes.append(f"{what} ({path}) was made from images not in an index: not checked against it")
+    elif images is not None and record.get("images") != images:
+        raise refuse("was made from other images than the index holds now (images changed since, e.g. "
+                     "`make data FORCE=1` with new files).", f"images {images} (the index now)",
+                     f"images {record.get('images')} (when it was made)",
+                     f"{remake} (on the current images)")
+    _check_inputs(path, record, refuse)
+    if kinds and record.get("kind") not in kinds:
+        raise refuse(f"holds {record.get('kind')}, which cannot be read as {' or '.join(kinds)}.",
+                     " or ".join(kinds), str(record.get("kind")),
+                     f"use an artefact of {' or '.join(kinds)} (e.g. a blend with method=weights or mean, "
+                     "not rank)")
+    unfinished = Artefact(path, values, record).unfinished
+    if unfinished and not allow_unfinished:
+        raise refuse(f"was made with fold(s) {unfinished} whose training did not finish (allow_unfinished).",
+                     "predictions of finished folds only", f"unfinished fold(s) {unfinished}",
+                     f"finish the training (`make train`), then `{remake}` without allow_unfinished")
+    if unfinished:
+        notes.append(f"UNFINISHED: {what} uses fold(s) {unfinished} whose training did not finish "
+                     "(allow_unfinished=true)")
+    return notes
 
 
 def _check_bytes(path: Path, record: dict, refuse) -> None:

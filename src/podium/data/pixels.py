@@ -60,6 +60,26 @@ def convert_pixel_csv(csv_path: Path, out_path: Path, *, label_column: str | Non
     but the label and id; in file order, row-major, channels last for RGB (R, G, B of the first pixel, ...).
     Ids: the id column when the CSV has one, else 1-based row numbers (Digit Recognizer's ImageId)."""
     csv_path = Path(csv_path)
+    pixel_columns, id_col = _pixel_columns(csv_path, label_column, id_column)
+    shape = image_shape_of(len(pixel_columns), image_shape, csv_path)
+    text_columns = {c: str for c in (label_column, id_col) if c}
+    expected = _data_lines(csv_path)
+    if not expected:
+        raise PodiumError(f"The pixel CSV {csv_path} has no rows.", expected="one image per row after the header",
+                          received="a header only", fix="download the file again")
+    reader = pd.read_csv(csv_path, usecols=pixel_columns + list(text_columns), dtype=text_columns,
+                         keep_default_na=False, chunksize=CHUNK_ROWS)
+    with atomic_path(out_path) as tmp:
+        # written in place, chunk by chunk: one chunk in memory, never a second copy of the array
+        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(expected, *shape))
+        ids, labels = _fill_rows(array, reader, pixel_columns, id_col, label_column, csv_path)
+        array.flush()
+        del array  # the map closes before the file is renamed into place
+    return PixelRows(ids=ids, labels=labels or [""] * len(ids), array_file=Path(out_path), shape=(len(ids), *shape))
+
+
+def _pixel_columns(csv_path: Path, label_column: str | None, id_column: str) -> tuple[list[str], str | None]:
+    """(pixel columns, the id column or None) from the CSV's header; a missing label column is refused."""
     header = [str(c) for c in pd.read_csv(csv_path, nrows=0).columns]
     if label_column is not None and label_column not in header:
         raise PodiumError(f"The pixel CSV {csv_path} has no label column '{label_column}'.",
@@ -72,42 +92,43 @@ def convert_pixel_csv(csv_path: Path, out_path: Path, *, label_column: str | Non
     if not pixel_columns:
         raise PodiumError(f"The pixel CSV {csv_path} has no pixel columns.", expected="columns pixel0, pixel1, ...",
                           received=f"columns {_few(header)}", fix="check labels_csv/test_csv in the spec")
-    shape = image_shape_of(len(pixel_columns), image_shape, csv_path)
-    text_columns = {c: str for c in (label_column, id_col) if c}
-    expected = _data_lines(csv_path)
-    if not expected:
-        raise PodiumError(f"The pixel CSV {csv_path} has no rows.", expected="one image per row after the header",
-                          received="a header only", fix="download the file again")
-    ids, labels = [], []
+    return pixel_columns, id_col
+
+
+def _fill_rows(array: np.ndarray, reader, pixel_columns: list[str], id_col: str | None, label_column: str | None,
+               csv_path: Path) -> tuple[list[str], list[str]]:
+    """Each chunk's pixels into its rows of `array`; (ids, labels) in row order. As many rows as the file has
+    non-blank lines, or the CSV is refused (a line break inside a quoted cell)."""
+    expected, shape = array.shape[0], array.shape[1:]
+    ids: list[str] = []
+    labels: list[str] = []
     seen = 0
-    reader = pd.read_csv(csv_path, usecols=pixel_columns + list(text_columns), dtype=text_columns,
-                         keep_default_na=False, chunksize=CHUNK_ROWS)
-    with atomic_path(out_path) as tmp:
-        # written in place, chunk by chunk: one chunk in memory, never a second copy of the array
-        array = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.uint8, shape=(expected, *shape))
-        for chunk in reader:
-            if seen + len(chunk) > expected:
-                raise PodiumError(f"The pixel CSV {csv_path} has more rows than lines.", expected="one row per line",
-                                  received=f"more than {expected} rows", fix="remove line breaks inside quoted cells")
-            array[seen:seen + len(chunk)] = _pixels(chunk[pixel_columns], seen, csv_path).reshape((len(chunk), *shape))
-            ids += chunk[id_col].tolist() if id_col else [str(seen + k + 1) for k in range(len(chunk))]
-            if label_column:
-                values = chunk[label_column].str.strip()
-                empty = np.flatnonzero((values == "").to_numpy())
-                if len(empty):
-                    raise PodiumError(f"{len(empty)} rows of {csv_path} have no label.",
-                                      expected="a label on every row",
-                                      received=f"empty labels on CSV rows {_few([seen + k + 1 for k in empty])}",
-                                      fix="fill or drop those rows (keep a copy of the original)")
-                labels += values.tolist()
-            seen += len(chunk)
-        if seen != expected:
-            raise PodiumError(f"The pixel CSV {csv_path} has fewer rows than lines.", expected="one row per line",
-                              received=f"{seen} rows in {expected} non-blank lines after the header",
-                              fix="remove line breaks inside quoted cells")
-        array.flush()
-        del array  # the map closes before the file is renamed into place
-    return PixelRows(ids=ids, labels=labels or [""] * len(ids), array_file=Path(out_path), shape=(seen, *shape))
+    for chunk in reader:
+        if seen + len(chunk) > expected:
+            raise PodiumError(f"The pixel CSV {csv_path} has more rows than lines.", expected="one row per line",
+                              received=f"more than {expected} rows", fix="remove line breaks inside quoted cells")
+        array[seen:seen + len(chunk)] = _pixels(chunk[pixel_columns], seen, csv_path).reshape((len(chunk), *shape))
+        ids += chunk[id_col].tolist() if id_col else [str(seen + k + 1) for k in range(len(chunk))]
+        if label_column:
+            labels += _chunk_labels(chunk[label_column], seen, csv_path)
+        seen += len(chunk)
+    if seen != expected:
+        raise PodiumError(f"The pixel CSV {csv_path} has fewer rows than lines.", expected="one row per line",
+                          received=f"{seen} rows in {expected} non-blank lines after the header",
+                          fix="remove line breaks inside quoted cells")
+    return ids, labels
+
+
+def _chunk_labels(column: pd.Series, seen: int, csv_path: Path) -> list[str]:
+    """A chunk's labels, stripped; an empty one is refused with its CSV row numbers."""
+    values = column.str.strip()
+    empty = np.flatnonzero((values == "").to_numpy())
+    if len(empty):
+        raise PodiumError(f"{len(empty)} rows of {csv_path} have no label.",
+                          expected="a label on every row",
+                          received=f"empty labels on CSV rows {_few([seen + k + 1 for k in empty])}",
+                          fix="fill or drop those rows (keep a copy of the original)")
+    return values.tolist()
 
 
 def _data_lines(csv_path: Path) -> int:

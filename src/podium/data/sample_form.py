@@ -44,47 +44,68 @@ def infer_submission_form(sample: pd.DataFrame, id_column: str, label_column: st
     """The form the sample shows, given the train labels' class names (`label_sets`: the train labels are
     space-separated sets). Columns are read as text (pandas dtype=str, as `make data` reads them)."""
     others = [name for name in sample.columns if name != id_column]
-    named = [name for name in others if name in set(classes)]
     if len(others) >= 2 and all(_numbers(sample[name]) for name in others):
-        reason = (f"the sample has {len(others)} number columns beyond the id"
-                  + (f", {len(named)} of them named as classes found in train" if named else ""))
-        notes = []
-        if classes and len(named) < len(others):
-            notes.append(f"sample columns naming no train class: {', '.join(n for n in others if n not in named)} "
-                         f"(submission_format: probabilities needs a column per class: check classes)")
-        return FormGuess("probabilities", others[0], "log_loss", reason + ": a probability per class",
-                         f"{CHECK_PAGE}: log_loss (Leaf Classification) and mean_columnwise_auc (Plant Pathology "
-                         f"2020) both read a probability per class", notes=notes)
+        return _probabilities(others, classes)
     values = [text.strip() for text in sample[label_column].astype(str) if text.strip()]
     numbers = _floats(values)
     if values and numbers is not None:
-        integers = all(number.is_integer() for number in numbers) and not any("." in v or "e" in v.lower()
-                                                                               for v in values)
-        if integers and set(values) <= set(classes):
-            grades = _grades(classes)
-            if grades:
-                return _ordinal(label_column, grades)
-            return _label(label_column, f"column {label_column!r} holds whole numbers that are class names")
-        targets = _floats(classes)
-        if targets and not all(target.is_integer() for target in targets):
-            return FormGuess("number", label_column, "rmse",
-                             f"the train labels are numbers that are not whole ({len(targets)} distinct, from "
-                             f"{min(targets):g} to {max(targets):g}) and column {label_column!r} holds numbers: a "
-                             f"number per image (regression)",
-                             f"{CHECK_PAGE}: rmse (PetFinder Pawpularity) or mae; qwk reads whole-number grades")
-        if min(numbers) >= 0 and max(numbers) <= 1:
-            positive = classes[-1] if len(classes) == 2 else ""
-            note = (f"CHECK: the class whose probability the column holds (the Evaluation page says); with two "
-                    f"classes podium takes the last, {positive!r}" if positive else
-                    f"MUST be set: {len(classes)} classes, and the column holds one class's probability")
-            return FormGuess("probability", label_column, "log_loss",
-                             f"column {label_column!r} holds numbers in 0..1 (e.g. {values[0]}): P(one class)",
-                             f"{CHECK_PAGE}: log_loss (Dogs vs. Cats Redux) and roc_auc (SIIM-ISIC Melanoma) "
-                             f"both read P(positive class)", positive_class=positive, positive_note=note)
+        return _numeric(label_column, values, numbers, classes)
+    return _names(label_column, values, label_sets)
+
+
+def _probabilities(others: list[str], classes: list[str]) -> FormGuess:
+    """Two or more number columns beyond the id: a probability per class (a note names those naming no class)."""
+    named = [name for name in others if name in set(classes)]
+    reason = (f"the sample has {len(others)} number columns beyond the id"
+              + (f", {len(named)} of them named as classes found in train" if named else ""))
+    notes = []
+    if classes and len(named) < len(others):
+        notes.append(f"sample columns naming no train class: {', '.join(n for n in others if n not in named)} "
+                     f"(submission_format: probabilities needs a column per class: check classes)")
+    return FormGuess("probabilities", others[0], "log_loss", reason + ": a probability per class",
+                     f"{CHECK_PAGE}: log_loss (Leaf Classification) and mean_columnwise_auc (Plant Pathology "
+                     f"2020) both read a probability per class", notes=notes)
+
+
+def _numeric(label_column: str, values: list[str], numbers: list[float], classes: list[str]) -> FormGuess:
+    """One column of numbers: class codes (whole numbers naming classes, maybe grades), a number per image
+    (the train labels are not whole, or the numbers leave 0..1), else P(one class)."""
+    integers = all(number.is_integer() for number in numbers) and not any("." in v or "e" in v.lower()
+                                                                           for v in values)
+    if integers and set(values) <= set(classes):
+        grades = _grades(classes)
+        if grades:
+            return _ordinal(label_column, grades)
+        return _label(label_column, f"column {label_column!r} holds whole numbers that are class names")
+    targets = _floats(classes)
+    if targets and not all(target.is_integer() for target in targets):
         return FormGuess("number", label_column, "rmse",
-                         f"column {label_column!r} holds numbers outside 0..1 (from {min(numbers):g} to "
-                         f"{max(numbers):g}) that name no class: a number per image (regression)",
-                         f"{CHECK_PAGE}: rmse (PetFinder Pawpularity), mae, or qwk for integer grades")
+                         f"the train labels are numbers that are not whole ({len(targets)} distinct, from "
+                         f"{min(targets):g} to {max(targets):g}) and column {label_column!r} holds numbers: a "
+                         f"number per image (regression)",
+                         f"{CHECK_PAGE}: rmse (PetFinder Pawpularity) or mae; qwk reads whole-number grades")
+    if min(numbers) >= 0 and max(numbers) <= 1:
+        return _probability(label_column, values, classes)
+    return FormGuess("number", label_column, "rmse",
+                     f"column {label_column!r} holds numbers outside 0..1 (from {min(numbers):g} to "
+                     f"{max(numbers):g}) that name no class: a number per image (regression)",
+                     f"{CHECK_PAGE}: rmse (PetFinder Pawpularity), mae, or qwk for integer grades")
+
+
+def _probability(label_column: str, values: list[str], classes: list[str]) -> FormGuess:
+    """Numbers in 0..1 naming no class: P(one class), the last of two classes unless the page says otherwise."""
+    positive = classes[-1] if len(classes) == 2 else ""
+    note = (f"CHECK: the class whose probability the column holds (the Evaluation page says); with two "
+            f"classes podium takes the last, {positive!r}" if positive else
+            f"MUST be set: {len(classes)} classes, and the column holds one class's probability")
+    return FormGuess("probability", label_column, "log_loss",
+                     f"column {label_column!r} holds numbers in 0..1 (e.g. {values[0]}): P(one class)",
+                     f"{CHECK_PAGE}: log_loss (Dogs vs. Cats Redux) and roc_auc (SIIM-ISIC Melanoma) "
+                     f"both read P(positive class)", positive_class=positive, positive_note=note)
+
+
+def _names(label_column: str, values: list[str], label_sets: bool) -> FormGuess:
+    """Text: label sets (multi-label), k ranked names per row (top_k), else one class name per row."""
     counts = sorted({len(value.split()) for value in values})
     if counts and counts[-1] > 1:
         if label_sets:

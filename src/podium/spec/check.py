@@ -21,7 +21,7 @@ from podium.data.competitions import CompetitionSpec
 from podium.data.index import _FileLookup
 from podium.spec.scan import SourceFile, SourceView, few, parent, read_csv, scan_source, under
 from podium.spec.scan_pixels import PixelCsv, pixel_csv, pixel_shape
-from podium.submission.validate import sample_form_problems
+from podium.submission.form_checks import sample_form_problems
 from podium.task_keys import TASK_KEYS
 from podium.tasks import get_task
 

@@ -13,11 +13,10 @@ numeric form uses (`number_submission_problems` adds the sample's columns, ids a
 
 from __future__ import annotations
 
-import difflib
 import os
 from collections import Counter
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,8 +24,10 @@ import pandas as pd
 from podium.errors import PodiumError
 from podium.io import atomic_path
 from podium.scoring.forms import positive_index, top_k_indices
+from podium.submission.form_checks import class_column_problems, sample_form_problems
+from podium.submission.text import (SHOWN, as_text, column_text, did_you_mean, few, few_quoted, numbers_only,
+                                    parse_numbers, quoted_names, repeated_values, text_or_none)
 
-SHOWN = 5  # how many example ids/labels a message names before saying "and N more"
 CLASS_FORMS = ("label", "probability", "probabilities", "top_k")  # what a one-label-per-image model can write
 ROW_SUM_TOLERANCE = 1e-3  # a probabilities row written with 8 significant digits sums to 1 well within this
 ROW_SUM_METRICS = ("log_loss",)  # metrics whose definition reads each row as a distribution over the classes
@@ -74,7 +75,7 @@ def _read_sample(path: Path, id_column: str, value_columns: Sequence[str], fix=N
     if frame.empty:
         raise PodiumError(f"Sample submission {path} has a header but no rows.",
                           expected="one row per test image",
-                          received=f"only the header {_names(frame.columns)}",
+                          received=f"only the header {quoted_names(frame.columns)}",
                           fix="unpack the competition files again (`make data FORCE=1`)")
     _refuse_broken_sample_ids(frame[id_column], path)
     return frame
@@ -83,9 +84,9 @@ def _read_sample(path: Path, id_column: str, value_columns: Sequence[str], fix=N
 def _missing_column_fix(frame: pd.DataFrame, id_column: str) -> str:
     """A sample with a numeric column per class, read for one label column: say which form it is."""
     others = [name for name in frame.columns if name != id_column]
-    if len(others) >= 2 and not frame.empty and all(_numbers_only(frame[name]) for name in others):
-        return (f"the sample holds a number column per class ({_names(others[:SHOWN])}): set submission_format: "
-                "probabilities (and its metric) in the competition spec, or run `make spec`")
+    if len(others) >= 2 and not frame.empty and all(numbers_only(frame[name]) for name in others):
+        return (f"the sample holds a number column per class ({quoted_names(others[:SHOWN])}): set "
+                "submission_format: probabilities (and its metric) in the competition spec, or run `make spec`")
     return ""
 
 
@@ -112,9 +113,9 @@ def _require_columns(frame: pd.DataFrame, source: str, id_column: str, *value_co
     wanted = [id_column, *value_columns]
     missing = [name for name in wanted if name not in frame.columns]
     if missing:
-        raise PodiumError(f"Sample submission {source} has no column {_names(missing)}.",
-                          expected=f"columns {_names(wanted)}",
-                          received=f"columns {_names(frame.columns)}",
+        raise PodiumError(f"Sample submission {source} has no column {quoted_names(missing)}.",
+                          expected=f"columns {quoted_names(wanted)}",
+                          received=f"columns {quoted_names(frame.columns)}",
                           fix=fix or "set submission_id_column / submission_label_column in the competition "
                                      "spec to the names found")
 
@@ -123,10 +124,10 @@ def _refuse_broken_sample_ids(ids: pd.Series, path: Path) -> None:
     blank = [row for row, value in enumerate(ids, start=1) if not value.strip()]
     if blank:
         raise PodiumError(f"Sample submission {path} has {len(blank)} empty id(s).",
-                          expected="an id on every row", received=f"empty ids on row(s) {_few(blank)}",
+                          expected="an id on every row", received=f"empty ids on row(s) {few(blank)}",
                           fix="unpack the competition files again (`make data FORCE=1`); if the file is as "
                               "published, report it on the competition forum")
-    repeated = _repeated(ids)
+    repeated = repeated_values(ids)
     if repeated:
         raise PodiumError(f"Sample submission {path} has {len(repeated)} duplicate id(s).",
                           expected="each test id exactly once",
@@ -143,7 +144,7 @@ def submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_column: st
     """Every way `frame` differs from what the competition accepts, one sentence each; [] when valid."""
     problems = _row_problems(frame, sample, id_column, label_column)
     if _has_one(frame, label_column):
-        problems += _label_problems(_as_text(frame[label_column]), classes)
+        problems += _label_problems(column_text(frame[label_column]), classes)
     return problems
 
 
@@ -154,7 +155,7 @@ def _row_problems(frame: pd.DataFrame, sample: pd.DataFrame, id_column: str, val
     if len(frame) != len(sample):
         problems.append(f"{len(frame)} rows, the sample has {len(sample)}")
     if _has_one(frame, id_column):
-        problems += _id_problems(_as_text(frame[id_column]), list(sample[id_column]))
+        problems += _id_problems(column_text(frame[id_column]), list(sample[id_column]))
     return problems
 
 
@@ -164,8 +165,8 @@ def validate_submission(frame: pd.DataFrame, sample: pd.DataFrame, id_column: st
     _require_classes(classes)
     refuse_problems(submission_problems(frame, sample, id_column, label_column, classes),
                     "The submission does not match the sample submission",
-                    expected=f"columns {_names(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
-                             f"sample's order; every {label_column!r} one of the {len(classes)} classes",
+                    expected=f"columns {quoted_names(sample.columns)}; the sample's {len(sample)} ids, each once, "
+                             f"in the sample's order; every {label_column!r} one of the {len(classes)} classes",
                     fix="build it with podium.submission.validate.submission_frame(sample, labels_by_id, ...), which takes "
                         "ids and order from the sample, and map predictions to the model's class names")
 
@@ -197,22 +198,22 @@ def column_problems(frame: pd.DataFrame, sample: pd.DataFrame) -> list[str]:
     missing = [name for name in wanted if name not in found]
     unexpected = [name for name in found if name not in wanted]
     if missing:
-        details.append(f"missing {_names(missing)}")
+        details.append(f"missing {quoted_names(missing)}")
     if unexpected:
-        details.append(f"unexpected {_names(unexpected)}")
+        details.append(f"unexpected {quoted_names(unexpected)}")
     if len(set(found)) < len(found):
         details.append("a column name repeats")
     if not details:
         details.append("same names in a different order")
-    return [f"columns {_names(found)} differ from the sample's {_names(wanted)}: {', '.join(details)}"]
+    return [f"columns {quoted_names(found)} differ from the sample's {quoted_names(wanted)}: {', '.join(details)}"]
 
 
 def _id_problems(ids: list[str], sample_ids: list[str]) -> list[str]:
     problems = []
     blank_rows = [row for row, value in enumerate(ids, start=1) if not value.strip()]
     if blank_rows:
-        problems.append(f"{len(blank_rows)} empty id(s), on row(s) {_few(blank_rows)}")
-    repeated = _repeated(value for value in ids if value.strip())
+        problems.append(f"{len(blank_rows)} empty id(s), on row(s) {few(blank_rows)}")
+    repeated = repeated_values(value for value in ids if value.strip())
     if repeated:
         problems.append(f"{len(repeated)} duplicate id(s): {few_quoted(repeated)}")
     present, expected = set(ids), set(sample_ids)
@@ -237,23 +238,15 @@ def _label_problems(labels: list[str], classes: Sequence[str]) -> list[str]:
     problems = []
     empty_rows = [row for row, value in enumerate(labels, start=1) if not value.strip()]
     if empty_rows:
-        problems.append(f"{len(empty_rows)} empty/NaN label(s), on row(s) {_few(empty_rows)}")
+        problems.append(f"{len(empty_rows)} empty/NaN label(s), on row(s) {few(empty_rows)}")
     allowed = set(classes)
     unknown = Counter(value for value in labels if value.strip() and value not in allowed)
     if unknown:
-        named = [f"{value!r} ({count} row{'s' if count > 1 else ''}{_did_you_mean(value, classes)})"
+        named = [f"{value!r} ({count} row{'s' if count > 1 else ''}{did_you_mean(value, classes)})"
                  for value, count in unknown.most_common(SHOWN)]
         more = f" and {len(unknown) - SHOWN} more" if len(unknown) > SHOWN else ""
         problems.append(f"{len(unknown)} label(s) not among the classes: {', '.join(named)}{more}")
     return problems
-
-
-def _did_you_mean(value: str, classes: Sequence[str]) -> str:
-    close = difflib.get_close_matches(value, list(classes), n=1, cutoff=0.6)
-    if not close:
-        lowered = [name for name in classes if name.lower() == value.lower()]
-        close = lowered[:1]
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # ------------------------------------------------------------------------------------------ forms
@@ -264,12 +257,12 @@ def number_problems(values: Sequence[Any], column: str, low: float | None = None
     """What keeps a column from being numbers a metric can read: empty cells, text, NaN/infinite values,
     values outside [low, high] (either bound None: open) and, with `integers`, values that are not whole
     numbers (QWK's grades). One sentence per kind of problem; [] when fine."""
-    texts = [_text(value).strip() for value in values]
-    numbers = _parsed(texts)
+    texts = [as_text(value).strip() for value in values]
+    numbers = parse_numbers(texts)
     problems = []
     empty = [row for row, text in enumerate(texts, start=1) if not text]
     if empty:
-        problems.append(f"column {column!r}: {len(empty)} empty value(s), on row(s) {_few(empty)}")
+        problems.append(f"column {column!r}: {len(empty)} empty value(s), on row(s) {few(empty)}")
     text_rows = [row for row, (text, number) in enumerate(zip(texts, numbers), start=1)
                  if text and number is None]
     if text_rows:
@@ -278,17 +271,17 @@ def number_problems(values: Sequence[Any], column: str, low: float | None = None
     parsed = [(row, number) for row, number in enumerate(numbers, start=1) if number is not None]
     odd = [row for row, number in parsed if not np.isfinite(number)]
     if odd:
-        problems.append(f"column {column!r}: {len(odd)} NaN or infinite value(s), on row(s) {_few(odd)}")
+        problems.append(f"column {column!r}: {len(odd)} NaN or infinite value(s), on row(s) {few(odd)}")
     outside = [(row, number) for row, number in parsed if np.isfinite(number) and
                ((low is not None and number < low) or (high is not None and number > high))]
     if outside:
         bounds = f"[{'-inf' if low is None else f'{low:g}'}, {'inf' if high is None else f'{high:g}'}]"
         problems.append(f"column {column!r}: {len(outside)} value(s) outside {bounds}, e.g. "
-                        f"{_few([f'{number:g} (row {row})' for row, number in outside])}")
+                        f"{few([f'{number:g} (row {row})' for row, number in outside])}")
     fractional = [(row, number) for row, number in parsed if np.isfinite(number) and number != round(number)]
     if integers and fractional:
         problems.append(f"column {column!r}: {len(fractional)} value(s) that are not integer grades, e.g. "
-                        f"{_few([f'{number:g} (row {row})' for row, number in fractional])}")
+                        f"{few([f'{number:g} (row {row})' for row, number in fractional])}")
     return problems
 
 
@@ -307,97 +300,11 @@ def validate_number_submission(frame: pd.DataFrame, sample: pd.DataFrame, id_col
     """Raise one PodiumError naming every problem of a `number` submission."""
     refuse_problems(number_submission_problems(frame, sample, id_column, column, integers),
                     "The submission does not match the sample submission (submission_format: number)",
-                    expected=f"columns {_names(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
-                             f"sample's order; every {column!r} a finite number"
+                    expected=f"columns {quoted_names(sample.columns)}; the sample's {len(sample)} ids, each once, "
+                             f"in the sample's order; every {column!r} a finite number"
                              + (", an integer grade" if integers else ""),
                     fix="build it with podium.submission.validate.submission_frame(sample, values_by_id, ...), "
                         "which takes ids and order from the sample")
-
-
-def _parsed(texts: Sequence[str]) -> list[float | None]:
-    """Each text as a float, None where it is empty or not a number ("nan" and "inf" parse: they are numbers
-    a metric cannot read, reported as such)."""
-    out: list[float | None] = []
-    for text in texts:
-        try:
-            out.append(float(text) if text else None)
-        except ValueError:
-            out.append(None)
-    return out
-
-
-def _numbers_only(column: pd.Series) -> bool:
-    """Every non-empty cell of a sample's column is a number (a sample's placeholder may be empty)."""
-    texts = [text for text in _as_text(column) if text.strip()]
-    return bool(texts) and all(number is not None for number in _parsed(texts))
-
-
-def class_column_problems(columns: Sequence[str], classes: Sequence[str]) -> list[str]:
-    """The sample's columns beyond the id against the model's classes: each names one class, each class has one."""
-    problems = []
-    unknown = [name for name in columns if name not in set(classes)]
-    if unknown:
-        named = [f"{name!r}{_did_you_mean(name, classes)}" for name in unknown[:SHOWN]]
-        more = f" and {len(unknown) - SHOWN} more" if len(unknown) > SHOWN else ""
-        problems.append(f"{len(unknown)} sample column(s) name no class: {', '.join(named)}{more} "
-                        f"(classes: {', '.join(classes[:10])}{' ...' if len(classes) > 10 else ''})")
-    absent = [name for name in classes if name not in set(columns)]
-    if absent:
-        problems.append(f"{len(absent)} class(es) have no column in the sample: {few_quoted(absent)}")
-    return problems
-
-
-def sample_form_problems(sample: pd.DataFrame, spec, classes: Sequence[str] | None = None) -> list[str]:
-    """How the sample's shape disagrees with the spec's submission_format (and, given them, with the classes).
-
-    A sample's values are placeholders, so only what a placeholder still shows is read: text where the form
-    writes numbers, numbers outside 0..1 where it writes probabilities, a label column where it writes a
-    column per class, a different count of ranked labels than k."""
-    form = spec.resolved_submission_format
-    id_column, label_column = spec.submission_id_column, spec.submission_label_column
-    others = [name for name in sample.columns if name != id_column]
-    problems: list[str] = []
-    if form == "probabilities":
-        if len(others) < 2:
-            kind = "numbers" if others and _numbers_only(sample[others[0]]) else "text labels"
-            problems.append(f"the sample has {len(others)} column(s) beyond the id ({_names(others)}, holding "
-                            f"{kind}), not a column per class: a "
-                            f"{'probability' if kind == 'numbers' else 'label'}-form sample")
-        else:
-            text = [name for name in others if not _numbers_only(sample[name])]
-            if text:
-                problems.append(f"column(s) {_names(text)} hold text, not probabilities")
-        if classes is not None and len(others) >= 2:
-            problems += class_column_problems(others, classes)
-    elif form in ("probability", "number") and label_column in sample.columns:
-        column = sample[label_column]
-        written = [text for text in _as_text(column) if text.strip()]
-        if written and not _numbers_only(column):
-            labels = list(dict.fromkeys(text for text in written if _parsed([text])[0] is None))
-            problems.append(f"column {label_column!r} holds text such as {few_quoted(labels)}, not "
-                            f"{'a probability' if form == 'probability' else 'a number'}: a label-form sample "
-                            f"(submission_format: label, a metric such as accuracy)")
-        elif written and form == "probability":
-            high = max(number for number in _parsed(written) if number is not None)
-            low = min(number for number in _parsed(written) if number is not None)
-            if low < 0 or high > 1:
-                problems.append(f"column {label_column!r} holds numbers outside 0..1 (from {low:g} to {high:g}): "
-                                "a number (regression) sample, not a probability")
-    elif form == "top_k" and label_column in sample.columns:
-        counts = {len(text.split()) for text in _as_text(sample[label_column]) if text.strip()}
-        k = spec.resolved_top_k
-        if _numbers_only(sample[label_column]) and counts == {1}:
-            problems.append(f"column {label_column!r} holds one number per row, not {k} ranked class names")
-        elif len(counts) == 1 and (found := counts.pop()) > 1 and found != k:
-            problems.append(f"the sample's rows hold {found} space-separated labels, the spec's k is {k}")
-    if form == "probability" and classes is not None:
-        try:
-            positive_index(spec.positive_class, classes)
-        except PodiumError as err:
-            problems.append(f"{err.what} (expected {err.expected})")
-    elif spec.positive_class and classes is not None and spec.positive_class not in classes:
-        problems.append(f"positive_class {spec.positive_class!r} is not a class (classes: {', '.join(classes[:10])})")
-    return problems
 
 
 def class_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, spec,
@@ -416,7 +323,7 @@ def class_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, spec,
     if len(frame) != len(sample):
         problems.append(f"{len(frame)} rows, the sample has {len(sample)}")
     if _has_one(frame, id_column):
-        problems += _id_problems(_as_text(frame[id_column]), list(sample[id_column]))
+        problems += _id_problems(column_text(frame[id_column]), list(sample[id_column]))
     if form == "probability" and _has_one(frame, label_column):
         problems += number_problems(frame[label_column].tolist(), label_column, 0.0, 1.0)
     elif form == "probabilities":
@@ -428,7 +335,7 @@ def class_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, spec,
         if not problems and spec.resolved_metric.name in ROW_SUM_METRICS:
             problems += _row_sum_problems(frame[present], spec.resolved_metric.label)
     elif form == "top_k" and _has_one(frame, label_column):
-        problems += ranking_problems(_as_text(frame[label_column]), classes, spec.resolved_top_k)
+        problems += ranking_problems(column_text(frame[label_column]), classes, spec.resolved_top_k)
     return problems
 
 
@@ -438,7 +345,7 @@ def _row_sum_problems(columns: pd.DataFrame, metric: str) -> list[str]:
     if not off:
         return []
     return [f"{len(off)} row(s) whose probabilities do not sum to 1 ({metric} reads each row as a distribution), "
-            f"e.g. {_few([f'row {row}: {total:.4g}' for row, total in off])}"]
+            f"e.g. {few([f'row {row}: {total:.4g}' for row, total in off])}"]
 
 
 def ranking_problems(cells: Sequence[str], classes: Sequence[str], k: int) -> list[str]:
@@ -447,13 +354,13 @@ def ranking_problems(cells: Sequence[str], classes: Sequence[str], k: int) -> li
     wrong_count = [row for row, cell in enumerate(cells, start=1) if len(cell.split()) != k]
     if wrong_count:
         problems.append(f"{len(wrong_count)} row(s) without exactly {k} space-separated labels, e.g. row(s) "
-                        f"{_few(wrong_count)}")
+                        f"{few(wrong_count)}")
     repeated = [row for row, cell in enumerate(cells, start=1) if len(set(cell.split())) != len(cell.split())]
     if repeated:
-        problems.append(f"{len(repeated)} row(s) naming a label twice, e.g. row(s) {_few(repeated)}")
+        problems.append(f"{len(repeated)} row(s) naming a label twice, e.g. row(s) {few(repeated)}")
     unknown = Counter(name for cell in cells for name in cell.split() if name not in allowed)
     if unknown:
-        named = [f"{name!r}{_did_you_mean(name, classes)}" for name, _ in unknown.most_common(SHOWN)]
+        named = [f"{name!r}{did_you_mean(name, classes)}" for name, _ in unknown.most_common(SHOWN)]
         problems.append(f"{len(unknown)} label(s) not among the classes: {', '.join(named)}")
     return problems
 
@@ -464,8 +371,8 @@ def validate_class_submission(frame: pd.DataFrame, sample: pd.DataFrame, spec, c
     form = spec.resolved_submission_format
     refuse_problems(class_submission_problems(frame, sample, spec, classes),
                     f"The submission does not match the sample submission (submission_format: {form})",
-                    expected=f"columns {_names(sample.columns)}; the sample's {len(sample)} ids, each once, in the "
-                             f"sample's order; {FORM_TEXT.get(form, form)}",
+                    expected=f"columns {quoted_names(sample.columns)}; the sample's {len(sample)} ids, each once, "
+                             f"in the sample's order; {FORM_TEXT.get(form, form)}",
                     fix="build it with podium.submission.validate.class_form_frame(sample, ids, probabilities, "
                         "classes, spec), which takes ids, order and columns from the sample")
 
@@ -495,7 +402,7 @@ def class_form_frame(sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndarray
     else:
         class_submission_problems(sample.head(0), sample, spec, classes)  # raises: not a class form
         values = []
-    return submission_frame(sample, dict(zip((_text(i) for i in ids), values)), id_column, label_column)
+    return submission_frame(sample, dict(zip((as_text(i) for i in ids), values)), id_column, label_column)
 
 
 def probability_columns(sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndarray, classes: Sequence[str],
@@ -511,7 +418,7 @@ def probability_columns(sample: pd.DataFrame, ids: Sequence[Any], probs: np.ndar
                           received="; ".join(problems),
                           fix="give the spec the classes as the sample names them (classes: [...]), or check "
                               "that the run was trained on this competition")
-    position = {_text(value): row for row, value in enumerate(ids)}
+    position = {as_text(value): row for row, value in enumerate(ids)}
     sample_ids = list(sample[id_column])
     missing = [value for value in sample_ids if value not in position]
     if missing:
@@ -552,7 +459,7 @@ def submission_frame(sample: pd.DataFrame, id_to_label: Mapping[Any, Any], id_co
     Ids in the mapping but not in the sample are ignored: the sample defines what is scored.
     """
     _require_columns(sample, "(in memory)", id_column, label_column)
-    labels_by_id = {_text(key): value for key, value in id_to_label.items()}
+    labels_by_id = {as_text(key): value for key, value in id_to_label.items()}
     sample_ids = list(sample[id_column])
     missing = [value for value in sample_ids if value not in labels_by_id]
     if missing:
@@ -564,7 +471,7 @@ def submission_frame(sample: pd.DataFrame, id_to_label: Mapping[Any, Any], id_co
                           received=f"missing ids {few_quoted(missing)}{seen}",
                           fix="predict every test image, and spell ids as the sample does (file name "
                               "or stem, leading zeros)")
-    labels = [_text_or_none(labels_by_id[value]) for value in sample_ids]
+    labels = [text_or_none(labels_by_id[value]) for value in sample_ids]
     return _frame_in_sample_order(sample, id_column, sample_ids, label_column, labels)
 
 
@@ -576,8 +483,8 @@ def write_submission(path: str | os.PathLike, ids: Sequence[Any], labels: Sequen
         raise PodiumError("Ids and labels differ in length, so rows cannot be paired.",
                           expected="one label per id", received=f"{len(ids)} ids, {len(labels)} labels",
                           fix="pass ids and labels from the same prediction run")
-    frame = _frame_in_sample_order(sample, id_column, [_text_or_none(v) for v in ids],
-                                   label_column, [_text_or_none(v) for v in labels])
+    frame = _frame_in_sample_order(sample, id_column, [text_or_none(v) for v in ids],
+                                   label_column, [text_or_none(v) for v in labels])
     validate_submission(frame, sample, id_column, label_column, classes)
     with atomic_path(path) as tmp:
         frame.to_csv(tmp, index=False)
@@ -589,41 +496,3 @@ def _frame_in_sample_order(sample: pd.DataFrame, id_column: str, ids: list, labe
     values = {id_column: ids, label_column: labels}
     ordered = [name for name in sample.columns if name in values]
     return pd.DataFrame({name: pd.Series(values[name], dtype="str") for name in ordered})
-
-
-# ----------------------------------------------------------------------------------------- helpers
-
-
-def _is_missing(value: Any) -> bool:
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
-
-
-def _text_or_none(value: Any) -> str | None:
-    return None if _is_missing(value) else str(value)
-
-
-def _text(value: Any) -> str:
-    """Ids and labels compared as written text; a missing value becomes "" so it reads as empty."""
-    return "" if _is_missing(value) else str(value)
-
-
-def _as_text(column: pd.Series) -> list[str]:
-    return [_text(value) for value in column.tolist()]
-
-
-def _repeated(values: Iterable[str]) -> list[str]:
-    counts = Counter(values)
-    return [value for value, count in counts.items() if count > 1]
-
-
-def _few(values: Sequence[Any]) -> str:
-    shown = ", ".join(str(value) for value in values[:SHOWN])
-    return shown + (f" and {len(values) - SHOWN} more" if len(values) > SHOWN else "")
-
-
-def few_quoted(values: Sequence[str]) -> str:
-    return _few([repr(value) for value in values])
-
-
-def _names(columns: Iterable[Any]) -> str:
-    return "[" + ", ".join(repr(str(name)) for name in columns) + "]"
