@@ -202,7 +202,7 @@ def _read_label_column(labels: Labels, frame: pd.DataFrame, others: list[str], s
     if label:
         values = sorted(frame[label].unique())
         labels.n_classes, labels.class_examples = len(values), [str(v) for v in values]
-        if labels.task == "classification" and any(len(str(v).split()) > 1 for v in values):
+        if not labels.box_columns and any(len(str(v).split()) > 1 for v in values):  # a box has one label
             names = sorted({name for value in values for name in str(value).split()})  # label sets
             labels.task, labels.n_classes, labels.class_examples = "multilabel", len(names), names
             labels.task_reason = "the labels CSV's label column holds space-separated label sets"
