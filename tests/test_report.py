@@ -85,6 +85,7 @@ def test_plot_history_writes_a_png_with_loss_metric_and_lr_panels(tmp_path, hist
     width, height = _assert_png(out)
     assert width / height == pytest.approx(15 / 4, rel=0.02)  # three 5x4 panels side by side
     _only(out.parent, ["fold-0.png"])
+    assert [ax.get_title() for ax in draw_history(history).axes] == ["loss", "metrics", "learning rate"]
 
 
 def test_the_history_figure_draws_every_column_and_marks_the_best_epoch(history):
@@ -112,6 +113,7 @@ def test_plot_history_without_learning_rate_has_two_panels(tmp_path, history):
     width, height = _assert_png(out)
     assert width / height == pytest.approx(10 / 4, rel=0.02)
     _only(tmp_path, ["h.png"])
+    assert [ax.get_title() for ax in draw_history(history.drop(columns="learning_rate")).axes] == ["loss", "metrics"]
 
 
 def test_plot_history_refuses_an_unknown_monitor_and_keeps_the_old_file(tmp_path, history):
