@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests_support import TinyDemo
+
 DEMO_DIR = Path(__file__).resolve().parents[1] / "src" / "podium" / "demo"
 
 
@@ -26,3 +28,22 @@ def demo_data(tmp_path_factory) -> Path:
     data_dir = tmp_path_factory.mktemp("data")
     prepare_data("demo", str(data_dir))
     return data_dir
+
+
+# ------------------------------------------------------------------------------------- the tiny demo run
+@pytest.fixture(scope="session")
+def tiny(demo_data) -> TinyDemo:
+    """The tiny demo run's settings on the prepared demo data (see TinyDemo)."""
+    return TinyDemo(demo_data)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny, tmp_path_factory):
+    """A finished, predicted tiny demo run, trained once per session: its config. Read-only; a test that adds
+    runs beside it or damages its files works on tiny.copy(tiny_run, somewhere)."""
+    from podium.workflow import predict_run, train_run
+
+    cfg = tiny.cfg(tmp_path_factory.mktemp("tiny"), "name=tiny")
+    train_run(cfg, progress=False)
+    predict_run(cfg, progress=False)
+    return cfg

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from podium.training.balance import class_weights, effective_counts, oversample
-from podium.config import ExperimentConfig, load_config
+from podium.config import ExperimentConfig
 from podium.data.dataset import load_labeled_data
 from podium.runners.train import make_loaders, train_and_evaluate
 from podium.tasks import get_task
@@ -29,9 +29,8 @@ def test_oversampling_lifts_rare_classes_to_the_floor_only():
     assert oversample(positions, LABELS, 0, seed=0) is positions
 
 
-def test_oversampling_touches_training_rows_only(demo_data, tmp_path):
-    cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path}", "val_split=0.2", "image_size=32",
-                             "oversample_to=300"])
+def test_oversampling_touches_training_rows_only(tiny, tmp_path):
+    cfg = tiny.cfg(tmp_path, "oversample_to=300")
     data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
     train, val = make_loaders(cfg, data, train_pos, val_pos)
@@ -40,9 +39,8 @@ def test_oversampling_touches_training_rows_only(demo_data, tmp_path):
 
 
 @pytest.mark.parametrize("extra", [["loss=focal", "focal_gamma=2.0"], ["class_weight=balanced"]])
-def test_focal_loss_and_class_weights_train(demo_data, tmp_path, extra):
-    cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path}", "val_split=0.2", "image_size=32",
-                             "epochs=1", "verbose=0", "tta=[identity]", *extra])
+def test_focal_loss_and_class_weights_train(tiny, tmp_path, extra):
+    cfg = tiny.cfg(tmp_path, *extra)
     result = train_and_evaluate(cfg, 0)
     assert result.epochs_run == 1 and 0.0 <= result.val_score <= 1.0
 

@@ -101,6 +101,11 @@ def test_the_page_shows_runs_blends_searches_and_cv_vs_public(workspace):
     for src in sources:
         image = built.page.parent / html.unescape(src)
         assert image.suffix == ".png" and image.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # the CV chart is drawn from the 4 scored rows of the log, named by run (what it draws: test_report.py)
+    [chart] = [built.page.parent / html.unescape(src) for src in sources if "cv_vs_public" in src]
+    expected = report.plot_cv_vs_public(cv.tolist(), public.tolist(), [f"run-{k}" for k in range(4)],
+                                        base / "expected.png")
+    assert chart.read_bytes() == expected.read_bytes()
     # worst classes: lowest recall first, at most five
     assert "Worst 3 classes by recall" in page
 

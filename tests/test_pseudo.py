@@ -17,12 +17,6 @@ from podium.runners.pseudo import select_confident
 from podium.tasks import get_task
 
 
-def _cfg(demo_data, runs, *more):
-    return load_config(None, [f"data_dir={demo_data}", f"runs_dir={runs}", "val_split=0.2", "folds=[0]",
-                              "backbone=tiny_cnn", "image_size=32", "batch_size=64", "lr=0.003", "verbose=0",
-                              "schedule=constant", "epochs=1", "tta=[identity]", *more])
-
-
 # ------------------------------------------------------------------------------------ fast: the rules
 def test_threshold_picks_every_confident_row_and_top_share_each_class():
     probs = np.array([[0.95, 0.05], [0.6, 0.4], [0.2, 0.8], [0.1, 0.9], [0.3, 0.7], [0.99, 0.01]])
@@ -79,26 +73,20 @@ def test_pseudo_settings_are_checked_at_config_load(override, message):
 
 # --------------------------------------------------------------------------------- real demo runs
 @pytest.fixture(scope="module")
-def source_run(demo_data, tmp_path_factory):
-    """A finished, predicted 1-epoch demo run: the pseudo-labels' source."""
-    from podium.workflow import predict_run, train_run
-
-    runs = tmp_path_factory.mktemp("pseudo") / "runs"
-    cfg = _cfg(demo_data, runs, "name=source", f"submissions_dir={runs.parent / 'submissions'}")
-    train_run(cfg, progress=False)
-    predict_run(cfg, progress=False)
-    return cfg
+def source_run(tiny, tiny_run, tmp_path_factory):
+    """The tiny demo run, copied: the pseudo-labels' source (the tests train students beside it)."""
+    return tiny.copy(tiny_run, tmp_path_factory.mktemp("pseudo"))
 
 
 @pytest.mark.slow
-def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data, tmp_path):
+def test_pseudo_labels_join_training_only_and_are_reported(source_run, tiny, tmp_path):
     from podium.data.dataset import load_labeled_data
     from podium.runners.train import fold_pseudo_labels, make_loaders
     from podium.workflow import train_run
 
-    runs = source_run.runs_dir
-    plain_cfg = _cfg(demo_data, runs, "name=student")
-    pseudo_cfg = _cfg(demo_data, runs, "name=student", f"pseudo_run={source_run.run_id}", "pseudo_top_share=0.3",
+    base = Path(source_run.runs_dir).parent
+    plain_cfg = tiny.cfg(base, "name=student")
+    pseudo_cfg = tiny.cfg(base, "name=student", f"pseudo_run={source_run.run_id}", "pseudo_top_share=0.3",
                       "pseudo_weight=0.5")
     plain = train_run(plain_cfg, progress=False)  # first, so the pseudo run's report compares against it
     with_pseudo = train_run(pseudo_cfg, progress=False)
@@ -130,7 +118,7 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data
     assert json.loads((pseudo_cfg.run_dir / "data.json").read_text())["pseudo_run"] == source_run.run_id
     from podium.reports.html import build_report
 
-    page = build_report(runs, tmp_path / "no-submissions", out=tmp_path / "report").page.read_text()
+    page = build_report(source_run.runs_dir, tmp_path / "no-submissions", out=tmp_path / "report").page.read_text()
     assert f"pseudo-labels: {record['total']} test images from run {source_run.run_id}" in page
 
     # the loaders: pseudo rows only in training, weighted; validation rows unchanged
@@ -146,14 +134,14 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data
 
 
 @pytest.mark.slow
-def test_pseudo_runs_that_cannot_be_used_are_refused(source_run, demo_data, tmp_path):
+def test_pseudo_runs_that_cannot_be_used_are_refused(source_run, tiny):
     from podium.data.index import class_names, load_index
     from podium.runners.pseudo import check_source
     from podium.workflow import train_run
 
     runs = Path(source_run.runs_dir)
     with pytest.raises(PodiumError, match="does not exist") as caught:
-        train_run(_cfg(demo_data, runs, "name=x", "pseudo_run=nope-0000", "pseudo_threshold=0.9"), progress=False)
+        train_run(tiny.cfg(runs.parent, "name=x", "pseudo_run=nope-0000", "pseudo_threshold=0.9"), progress=False)
     assert "runs/" in caught.value.fix
     root = source_run.data_root
     index = load_index(root / "index.parquet")

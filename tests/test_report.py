@@ -12,10 +12,10 @@ from PIL import Image
 
 from podium.errors import PodiumError
 from podium.scoring.metrics import classification_table, confusion
-from podium.figures import plot_class_distribution
+from podium.figures import draw_class_distribution, plot_class_distribution
 from podium.training.monitor import best_epoch
-from podium.reports.run_report import (per_class_table_markdown, plot_confusion,
-                           plot_history, summary_text)
+from podium.reports.run_report import (draw_confusion, draw_cv_vs_public, draw_history, per_class_table_markdown,
+                                       plot_confusion, plot_cv_vs_public, plot_history, summary_text)
 
 CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
@@ -51,6 +51,17 @@ def _only(folder: Path, names: list[str]) -> None:
     assert sorted(p.name for p in folder.iterdir()) == sorted(names)
 
 
+def _curves(ax) -> dict[str, tuple[list, list]]:
+    """The labelled lines of a panel (matplotlib names unlabelled ones "_child<n>"): label -> (x, y)."""
+    return {line.get_label(): (list(line.get_xdata()), list(line.get_ydata()))
+            for line in ax.lines if not line.get_label().startswith("_")}
+
+
+def _cell_texts(ax) -> dict[tuple[int, int], str]:
+    """The numbers written in a confusion matrix's cells: (row, col) -> text."""
+    return {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text() for t in ax.texts}
+
+
 # --------------------------------------------------------------------------------------- history
 
 
@@ -74,6 +85,27 @@ def test_plot_history_writes_a_png_with_loss_metric_and_lr_panels(tmp_path, hist
     width, height = _assert_png(out)
     assert width / height == pytest.approx(15 / 4, rel=0.02)  # three 5x4 panels side by side
     _only(out.parent, ["fold-0.png"])
+    assert [ax.get_title() for ax in draw_history(history).axes] == ["loss", "metrics", "learning rate"]
+
+
+def test_the_history_figure_draws_every_column_and_marks_the_best_epoch(history):
+    fig = draw_history(history, monitor="val_accuracy")
+    loss, metrics, lr = fig.axes[:3]
+    epochs = (history["epoch"] + 1).tolist()  # 1-based, as Keras prints them
+    for ax, columns in ((loss, ["loss", "val_loss"]), (metrics, ["accuracy", "val_accuracy"]), (lr, ["learning_rate"])):
+        curves = _curves(ax)
+        assert sorted(curves) == columns
+        for column in columns:
+            assert curves[column] == (epochs, history[column].tolist())
+        [marker] = [line for line in ax.lines if line.get_label().startswith("_")]  # the best epoch's vertical line
+        assert list(marker.get_xdata()) == [7, 7]  # val_accuracy peaks (0.601) at the last epoch
+    [best] = metrics.collections
+    assert best.get_offsets().tolist() == [[7, 0.601]] and best.get_label() == "best: 0.601"
+    assert fig.get_suptitle() == "training history: best epoch 7 by val_accuracy (max)"
+    by_loss = draw_history(history)  # val_loss is lowest (1.188) at epoch 5
+    assert by_loss.axes[0].collections[0].get_offsets().tolist() == [[5, 1.188]]
+    assert not by_loss.axes[1].collections  # the marker sits on the monitored curve's panel only
+    assert by_loss.axes[0].get_yscale() == "linear" and by_loss.axes[2].get_yscale() == "log"
 
 
 def test_plot_history_without_learning_rate_has_two_panels(tmp_path, history):
@@ -81,6 +113,7 @@ def test_plot_history_without_learning_rate_has_two_panels(tmp_path, history):
     width, height = _assert_png(out)
     assert width / height == pytest.approx(10 / 4, rel=0.02)
     _only(tmp_path, ["h.png"])
+    assert [ax.get_title() for ax in draw_history(history.drop(columns="learning_rate")).axes] == ["loss", "metrics"]
 
 
 def test_plot_history_refuses_an_unknown_monitor_and_keeps_the_old_file(tmp_path, history):
@@ -118,6 +151,20 @@ def test_plot_confusion_for_ten_classes(tmp_path):
     _assert_png(counts)
     _only(tmp_path, ["cm.png", "cm-counts.png"])
 
+    expected = np.zeros((10, 10), dtype=int)  # counted here from the labels, not by podium
+    for t, p in zip(y_true, y_pred):
+        expected[t, p] += 1
+    ax = draw_confusion(cm, CLASSES, normalize=False).axes[0]
+    np.testing.assert_array_equal(ax.images[0].get_array(), expected)
+    assert _cell_texts(ax) == {(r, c): str(expected[r, c]) for r, c in zip(*expected.nonzero())}  # no "0" drawn
+    assert [t.get_text() for t in ax.get_yticklabels()] == CLASSES  # rows: true class, in the names' order
+    assert [t.get_text() for t in ax.get_xticklabels()] == CLASSES
+    shares = expected / expected.sum(axis=1, keepdims=True)
+    ax = draw_confusion(cm, CLASSES).axes[0]
+    np.testing.assert_allclose(ax.images[0].get_array(), shares)
+    assert _cell_texts(ax) == {(r, c): f"{shares[r, c]:.2f}" for r, c in zip(*expected.nonzero())}
+    assert ax.images[0].get_clim() == (0, 1)
+
 
 @pytest.mark.filterwarnings("error")  # 0/0 in an empty row would warn (and draw NaN)
 def test_plot_confusion_for_42_long_class_names_and_an_empty_row(tmp_path):
@@ -126,6 +173,12 @@ def test_plot_confusion_for_42_long_class_names_and_an_empty_row(tmp_path):
     cm[7] = 0  # a class absent from this fold: its row must not become NaN
     out = plot_confusion(cm, names, tmp_path / "cm.png")
     _assert_png(out, min_size=(1000, 1000))
+    ax = draw_confusion(cm, names).axes[0]
+    drawn = np.asarray(ax.images[0].get_array())
+    np.testing.assert_array_equal(drawn[7], np.zeros(42))  # the empty row: zeros, not NaN
+    rows = [r for r in range(42) if r != 7]
+    np.testing.assert_allclose(drawn[rows], cm[rows] / cm[rows].sum(axis=1, keepdims=True))
+    assert not ax.texts  # 42 classes: too many for numbers in the cells
 
 
 def test_plot_confusion_refuses_a_shape_that_does_not_match_the_names(tmp_path):
@@ -144,6 +197,19 @@ def test_plot_class_distribution_for_42_long_names(tmp_path):
     width, height = _assert_png(out)
     assert height > width  # one bar per class, stacked vertically
     _only(tmp_path, ["dist.png"])
+    ax = draw_class_distribution(counts).axes[0]
+    largest_first = sorted(counts, key=counts.get, reverse=True)
+    assert [t.get_text() for t in ax.get_yticklabels()] == largest_first
+    assert [bar.get_width() for bar in ax.patches] == [counts[name] for name in largest_first]
+    assert [bar.get_y() + bar.get_height() / 2 for bar in ax.patches] == list(range(42))  # bar k on tick k
+    assert [t.get_text() for t in ax.texts] == [str(counts[name]) for name in largest_first]
+    assert ax.get_title() == f"images per class (42 classes, {sum(counts.values())} images)"
+
+
+def test_class_bars_of_equal_counts_are_ordered_by_name():
+    ax = draw_class_distribution({"b": 5, "a": 5, "c": 9}).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["c", "a", "b"]
+    assert [bar.get_width() for bar in ax.patches] == [9, 5, 5]
 
 
 def test_plot_class_distribution_replaces_an_old_plot(tmp_path):
@@ -152,6 +218,21 @@ def test_plot_class_distribution_replaces_an_old_plot(tmp_path):
     plot_class_distribution(dict(zip(CLASSES, range(100, 1100, 100))), out)
     _assert_png(out)
     _only(tmp_path, ["dist.png"])
+
+
+def test_cv_vs_public_draws_one_point_per_submission_and_their_least_squares_line(tmp_path):
+    cv, public, labels = [0.80, 0.82, 0.85, 0.90], [0.78, 0.81, 0.83, 0.86], ["a", "b", "c", "d"]
+    out = plot_cv_vs_public(cv, public, labels, tmp_path / "cv.png")
+    _assert_png(out)
+    ax = draw_cv_vs_public(cv, public, labels).axes[0]
+    assert ax.collections[0].get_offsets().tolist() == [list(point) for point in zip(cv, public)]
+    assert [t.get_text() for t in ax.texts] == labels
+    slope, intercept = np.polyfit(cv, public, 1)
+    [line] = ax.lines
+    np.testing.assert_allclose(line.get_xdata(), [0.80, 0.90])
+    np.testing.assert_allclose(line.get_ydata(), [slope * 0.80 + intercept, slope * 0.90 + intercept])
+    assert ax.get_title() == "CV vs public score (4 submissions)"
+    assert not draw_cv_vs_public([0.8], [0.7], ["only"]).axes[0].lines  # one point: no line to fit
 
 
 def test_plot_class_distribution_refuses_no_classes(tmp_path):

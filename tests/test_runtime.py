@@ -27,12 +27,6 @@ HAS_JAX = importlib.util.find_spec("jax") is not None
 NO_JAX = "jax is not installed (pip install -e '.[jax]'); the JAX backend path is untested here"
 
 
-def _cfg(demo_data, tmp_path, *more):
-    return load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", "val_split=0.2",
-                              "folds=[0]", "backbone=tiny_cnn", "image_size=32", "batch_size=64", "epochs=1",
-                              "verbose=0", "schedule=constant", "tta=[identity,hflip]", *more])
-
-
 @pytest.mark.parametrize("devices, expected", [
     ([Accelerator("cpu")], "float32"),
     ([Accelerator("gpu", 9.0)], "mixed_bfloat16"),  # H100
@@ -86,9 +80,9 @@ class Probe(keras.callbacks.Callback):
         self.conv_dtype = self.model.get_layer("backbone").get_layer("block1_conv").compute_dtype
 
 
-def test_train_and_evaluate_uses_precision_and_jit_from_the_config_and_restores_the_policy(demo_data, tmp_path):
+def test_train_and_evaluate_uses_precision_and_jit_from_the_config_and_restores_the_policy(tiny, tmp_path):
     probe = Probe()
-    cfg = _cfg(demo_data, tmp_path, "precision=mixed_bfloat16", "jit_compile=false")
+    cfg = tiny.cfg(tmp_path, "tta=[identity,hflip]", "precision=mixed_bfloat16", "jit_compile=false")
     result = train_and_evaluate(cfg, 0, extra_callbacks=[probe])
     assert (probe.policy, probe.conv_dtype, probe.jit_compile) == ("mixed_bfloat16", "bfloat16", False)
     assert keras.mixed_precision.global_policy().name == "float32"  # nothing leaks into the next run
@@ -118,9 +112,7 @@ JAX_TRAIN = """
     from podium.runners.train import train_and_evaluate
     from podium.workflow import predict_run
 
-    cfg = load_config(None, ["competition=demo", "data_dir={data}", "runs_dir={runs}", "val_split=0.2", "folds=[0]",
-                             "backbone=tiny_cnn", "image_size=32", "epochs=2", "batch_size={batch}", "verbose=0",
-                             "augment=[flip,crop]", "tta=[identity,hflip]", "schedule=constant", "lr=0.003"])
+    cfg = load_config(None, {args!r})
     devices = []
     count = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: devices.append(runtime.parallel_devices()))
     result = train_and_evaluate(cfg, 0, extra_callbacks=[count])
@@ -132,9 +124,14 @@ JAX_TRAIN = """
 """
 
 
+def _jax_args(tiny, tmp_path, batch: int) -> list[str]:
+    """The tiny demo run, two epochs with augmentation and TTA, `batch` images a step."""
+    return tiny.args(tmp_path, "epochs=2", f"batch_size={batch}", "augment=[flip,crop]", "tta=[identity,hflip]")
+
+
 @pytest.mark.skipif(not HAS_JAX, reason=NO_JAX)
-def test_jax_backend_trains_and_predicts_with_tta_without_loading_tensorflow(demo_data, tmp_path):
-    out = _run_under_jax(JAX_TRAIN.format(data=demo_data, runs=tmp_path / "runs", batch=64, predict=True), tmp_path)
+def test_jax_backend_trains_and_predicts_with_tta_without_loading_tensorflow(tiny, tmp_path):
+    out = _run_under_jax(JAX_TRAIN.format(args=_jax_args(tiny, tmp_path, 64), predict=True), tmp_path)
     assert out["backend"] == "jax" and out["epochs"] == 2
     assert out["val_score"] > 0.15  # 10 classes: 2 epochs beat chance (0.1) on the demo
     assert out["rows"] > 0 and out["devices"] == 1
@@ -143,9 +140,9 @@ def test_jax_backend_trains_and_predicts_with_tta_without_loading_tensorflow(dem
 
 @pytest.mark.slow
 @pytest.mark.skipif(not HAS_JAX, reason=NO_JAX)
-def test_jax_data_parallel_over_two_devices_with_a_batch_that_does_not_divide(demo_data, tmp_path):
+def test_jax_data_parallel_over_two_devices_with_a_batch_that_does_not_divide(tiny, tmp_path):
     """63 per batch over 2 devices: padded with zero-weight rows for fit, predicted on one device."""
-    out = _run_under_jax(JAX_TRAIN.format(data=demo_data, runs=tmp_path / "runs", batch=63, predict=False),
+    out = _run_under_jax(JAX_TRAIN.format(args=_jax_args(tiny, tmp_path, 63), predict=False),
                          tmp_path, {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"})
     assert out["devices"] == 2 and out["epochs"] == 2 and out["val_score"] > 0.15
 

@@ -7,19 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from podium.config import load_config
 from podium.data.dataset import load_labeled_data
 from podium.models.backbones import build_backbone
 from podium.models.classifier import backbone_of, has_pretrained_backbone, load_classifier
 from podium.runners.train import make_loaders, train_and_evaluate
 from podium.tasks import get_task
 from tests_support import stop_after_epoch
-
-
-def _cfg(demo_data, tmp_path, *more):
-    return load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", "val_split=0.2",
-                              "folds=[0]", "backbone=tiny_cnn", "image_size=32", "batch_size=64", "lr=0.003",
-                              "verbose=0", "schedule=constant", *more])
 
 
 class WeightsPerEpoch(keras.callbacks.Callback):
@@ -57,8 +50,8 @@ class ConfidentlyWrongLastEpoch(RuinLastEpoch):
             head.set_weights([kernel, np.eye(len(bias), dtype=bias.dtype)[0] * 100])
 
 
-def test_the_best_epoch_predicts_not_the_last(demo_data, tmp_path):
-    cfg = _cfg(demo_data, tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
+def test_the_best_epoch_predicts_not_the_last(tiny, tmp_path):
+    cfg = tiny.cfg(tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
     snapshots = WeightsPerEpoch()
     result = train_and_evaluate(cfg, 0, extra_callbacks=[RuinLastEpoch(3), snapshots])
     history = pd.read_csv(result.fold_dir / "history.csv")
@@ -78,14 +71,14 @@ class TrainableAtStart(keras.callbacks.Callback):
         self.values = [keras.ops.convert_to_numpy(v).copy() for v in self.model.trainable_weights]
 
 
-def test_ema_checkpoints_the_averaged_weights(demo_data, tmp_path):
+def test_ema_checkpoints_the_averaged_weights(tiny, tmp_path):
     """ema=0.99 keeps an average that, over ~25 steps, stays near the initial weights while the raw weights
     move (one epoch: the best is the only one): the checkpoint must hold the average (EMA does not change the training path itself, so a
     checkpoint of the raw weights would be exactly as far from the start as the run without EMA)."""
     moved = {}
     for ema in (0.0, 0.99):
         start = TrainableAtStart()
-        cfg = _cfg(demo_data, tmp_path, "epochs=1", f"ema={ema}", "tta=[identity]", "early_stopping_patience=5",
+        cfg = tiny.cfg(tmp_path, "epochs=1", f"ema={ema}", "tta=[identity]", "early_stopping_patience=5",
                    f"name=ema-{ema}")
         result = train_and_evaluate(cfg, 0, extra_callbacks=[start])
         saved = keras.models.load_model(result.fold_dir / "best.keras").trainable_weights
@@ -103,8 +96,8 @@ class CountEpochs(keras.callbacks.Callback):
         self.epochs.append(epoch)
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(demo_data, tmp_path):
-    cfg = _cfg(demo_data, tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
+def test_an_interrupted_run_resumes_where_it_stopped(tiny, tmp_path):
+    cfg = tiny.cfg(tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(cfg, 0, extra_callbacks=[stop_after_epoch(1)])
     counter = CountEpochs()
@@ -117,8 +110,8 @@ def test_an_interrupted_run_resumes_where_it_stopped(demo_data, tmp_path):
     assert again.val_score == result.val_score
 
 
-def test_validation_batches_are_never_augmented(demo_data, tmp_path):
-    cfg = _cfg(demo_data, tmp_path, "augment=[flip,crop,color,erasing]", "cpu_augment=heavy")
+def test_validation_batches_are_never_augmented(tiny, tmp_path):
+    cfg = tiny.cfg(tmp_path, "augment=[flip,crop,color,erasing]", "cpu_augment=heavy")
     data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
     train, val = make_loaders(cfg, data, train_pos, val_pos)
@@ -131,8 +124,8 @@ def test_validation_batches_are_never_augmented(demo_data, tmp_path):
     np.testing.assert_array_equal(y.argmax(1), data.labels[rows])
 
 
-def test_split_is_disjoint_and_reported(demo_data, tmp_path):
-    cfg = _cfg(demo_data, tmp_path)
+def test_split_is_disjoint_and_reported(tiny, tmp_path):
+    cfg = tiny.cfg(tmp_path)
     data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
     assert not set(data.ids[train_pos]) & set(data.ids[val_pos])
@@ -156,8 +149,8 @@ class BackboneSnapshots(keras.callbacks.Callback):
         self.per_epoch.append({v.path: keras.ops.convert_to_numpy(v).copy() for v in backbone.weights})
 
 
-def test_unfreeze_strategy_trains_the_head_first_then_everything(demo_data, tmp_path):
-    cfg = _cfg(demo_data, tmp_path, "epochs=3", "freeze_backbone=true", "unfreeze_epoch=1",
+def test_unfreeze_strategy_trains_the_head_first_then_everything(tiny, tmp_path):
+    cfg = tiny.cfg(tmp_path, "epochs=3", "freeze_backbone=true", "unfreeze_epoch=1",
                "unfreeze_lr_factor=0.5", "tta=[identity]", "early_stopping_patience=10")
     snapshots = BackboneSnapshots()
     result = train_and_evaluate(cfg, 0, extra_callbacks=[snapshots])
@@ -170,14 +163,13 @@ def test_unfreeze_strategy_trains_the_head_first_then_everything(demo_data, tmp_
     assert history["learning_rate"].iloc[2] == pytest.approx(0.003 * 0.5)
 
 
-def test_a_run_fine_tunes_from_another_runs_best_checkpoint(demo_data, tmp_path):
+def test_a_run_fine_tunes_from_another_runs_best_checkpoint(tiny, tiny_run, tmp_path):
     """The transfer workflow of benchmarks/transfer_cifar10.py: a user's own pretraining run, then a run with
     weights=runs/<id>/fold-0/best.keras that trains the head alone, then the whole net, while BatchNorm keeps
     the pretrained statistics; its own best.keras is a pretrained start again (a chain of fine-tunings)."""
-    pretraining = train_and_evaluate(_cfg(demo_data, tmp_path, "name=pretrain", "epochs=1", "tta=[identity]"), 0)
-    checkpoint = pretraining.fold_dir / "best.keras"
+    checkpoint = tiny_run.run_dir / "fold-0" / "best.keras"  # the pretraining run
     pretrained = backbone_of(load_classifier(checkpoint, compile=False))
-    cfg = _cfg(demo_data, tmp_path, "name=finetune", f"weights={checkpoint}", "freeze_backbone=true",
+    cfg = tiny.cfg(tmp_path, "name=finetune", f"weights={checkpoint}", "freeze_backbone=true",
                "unfreeze_epoch=1", "epochs=2", "tta=[identity]", "early_stopping_patience=10")
     seen = BackboneSnapshots()
     result = train_and_evaluate(cfg, 0, extra_callbacks=[seen])
@@ -203,7 +195,7 @@ def test_a_run_fine_tunes_from_another_runs_best_checkpoint(demo_data, tmp_path)
         np.testing.assert_array_equal(got, want)
 
 
-def test_a_log_loss_run_keeps_the_epoch_of_the_lowest_val_log_loss(demo_data, tmp_path):
+def test_a_log_loss_run_keeps_the_epoch_of_the_lowest_val_log_loss(tiny, tmp_path):
     """metric=log_loss: no Keras metric logs it, so podium's per-epoch validation writes val_log_loss (beside
     the val_loss and val_accuracy fit would have logged); the checkpoint kept is the epoch of its minimum,
     and the fold's score is the log loss of that checkpoint's predictions (scikit-learn's, same rows). The last
@@ -211,7 +203,7 @@ def test_a_log_loss_run_keeps_the_epoch_of_the_lowest_val_log_loss(demo_data, tm
     maximum would keep it."""
     from sklearn.metrics import log_loss
 
-    cfg = _cfg(demo_data, tmp_path, "metric=log_loss", "epochs=4", "early_stopping_patience=10", "tta=[identity]",
+    cfg = tiny.cfg(tmp_path, "metric=log_loss", "epochs=4", "early_stopping_patience=10", "tta=[identity]",
                "lr=0.02")
     assert (cfg.resolved_monitor, cfg.resolved_mode) == ("val_log_loss", "min")
     snapshots = WeightsPerEpoch()
@@ -238,26 +230,24 @@ def test_a_log_loss_run_keeps_the_epoch_of_the_lowest_val_log_loss(demo_data, tm
     assert (recorded["metric"], recorded["direction"]) == ("log_loss", "min")
 
 
-def test_per_epoch_validation_sees_the_averaged_weights(demo_data, tmp_path):
+def test_per_epoch_validation_sees_the_averaged_weights(tiny, tmp_path):
     """With ema, the per-epoch log loss is the one of the checkpoint (which holds the averaged weights, see
     test_ema_checkpoints_the_averaged_weights), not of the raw weights training moved on with."""
-    cfg = _cfg(demo_data, tmp_path, "metric=log_loss", "epochs=1", "ema=0.9", "tta=[identity]", "lr=0.02")
+    cfg = tiny.cfg(tmp_path, "metric=log_loss", "epochs=1", "ema=0.9", "tta=[identity]", "lr=0.02")
     result = train_and_evaluate(cfg, 0)
     history = pd.read_csv(result.fold_dir / "history.csv")
     assert result.val_score == pytest.approx(history["val_log_loss"].iloc[0], abs=1e-4)
 
 
 @pytest.mark.slow
-def test_a_log_loss_run_records_its_metric_and_its_oof_cv(demo_data, tmp_path):
+def test_a_log_loss_run_records_its_metric_and_its_oof_cv(tiny, tmp_path):
     """The run's metrics.json: the metric and its direction, the CV over folds, and the OOF CV: the log loss
     of every out-of-fold row at once, as scikit-learn computes it on those rows (with TTA)."""
     from sklearn.metrics import log_loss
 
     from podium.workflow import train_run
 
-    cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", "n_folds=5", "folds=[0,1]",
-                             "backbone=tiny_cnn", "image_size=32", "epochs=1", "verbose=0", "metric=log_loss",
-                             "schedule=constant", "tta=[identity,hflip]"])
+    cfg = tiny.cfg(tmp_path, "val_split=0", "n_folds=5", "folds=[0,1]", "metric=log_loss", "tta=[identity,hflip]")
     summary = train_run(cfg, progress=False)
     record = json.loads((cfg.run_dir / "metrics.json").read_text())
     assert (record["metric"], record["direction"], record["monitor"]) == ("log_loss", "min", "val_log_loss")

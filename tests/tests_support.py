@@ -1,6 +1,9 @@
-"""Helpers shared by tests: real JPEG bytes from the embedded demo, a simulated kill, the submit log."""
+"""Helpers shared by tests: real JPEG bytes from the embedded demo, the tiny demo run's settings, a simulated
+kill, the submit log."""
 
 import csv
+import dataclasses
+import shutil
 import zipfile
 from pathlib import Path
 
@@ -29,3 +32,30 @@ def log_rows(target) -> list[dict]:
     """The rows of a submit target's submissions/log.csv."""
     with (target.submissions_dir / "log.csv").open() as handle:
         return list(csv.DictReader(handle))
+
+
+TINY_DEMO = ("val_split=0.2", "folds=[0]", "backbone=tiny_cnn", "image_size=32", "batch_size=64", "lr=0.003",
+             "verbose=0", "schedule=constant", "epochs=1", "tta=[identity]")
+
+
+class TinyDemo:
+    """The tiny demo run's settings in one place (tiny CNN, 32 px, one epoch, fold 0 of a 20% holdout: seconds
+    per fit on 2 cores). A test names only what it changes; later overrides win."""
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = data_dir
+
+    def args(self, base, *more: str, data=None) -> list[str]:
+        """`key=value` overrides for load_config or a `podium` verb; runs and submissions go under `base`."""
+        return [f"data_dir={data or self.data_dir}", f"runs_dir={Path(base) / 'runs'}",
+                f"submissions_dir={Path(base) / 'subs'}", *TINY_DEMO, *more]
+
+    def cfg(self, base, *more: str, data=None):
+        from podium.config import load_config
+
+        return load_config(None, self.args(base, *more, data=data))
+
+    def copy(self, cfg, base):
+        """The finished run `cfg` (its runs and submissions folders) copied under `base`, for tests that write."""
+        shutil.copytree(Path(cfg.runs_dir).parent, base, dirs_exist_ok=True)
+        return dataclasses.replace(cfg, runs_dir=str(Path(base) / "runs"), submissions_dir=str(Path(base) / "subs"))

@@ -40,6 +40,11 @@ def tick_size(n: int) -> int:
 def plot_class_distribution(counts: Mapping[str, int], out_path: str | os.PathLike,
                             title: str = "images per class") -> Path:
     """Horizontal bars, largest first, counts written on the bars: imbalance shows before training."""
+    return save_png(draw_class_distribution(counts, title), out_path)
+
+
+def draw_class_distribution(counts: Mapping[str, int], title: str = "images per class") -> Figure:
+    """plot_class_distribution's figure, unsaved: a test can read the bars it draws."""
     if not counts:
         raise PodiumError("No classes to plot.", expected="a count per class", received="an empty mapping",
                           fix="check that the index has labeled train rows")
@@ -56,4 +61,4 @@ def plot_class_distribution(counts: Mapping[str, int], out_path: str | os.PathLi
     ax.set_xlim(0, max(values) * 1.12 + 1)
     ax.set_xlabel("images")
     ax.set_title(f"{title} ({len(names)} classes, {sum(values)} images)")
-    return save_png(fig, out_path)
+    return fig

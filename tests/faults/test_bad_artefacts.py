@@ -20,15 +20,14 @@ from podium import artefacts
 from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
+from tests_support import TinyDemo
 
 pytestmark = pytest.mark.slow
 
 
 def _cfg(base, *more):
-    return load_config(None, [f"data_dir={base / 'data'}", f"runs_dir={base / 'runs'}",
-                              f"submissions_dir={base / 'subs'}", "n_folds=2", "folds=[0,1]", "backbone=tiny_cnn",
-                              "image_size=32", "batch_size=64", "lr=0.003", "verbose=0", "schedule=constant",
-                              "epochs=1", "tta=[identity]", *more])
+    """The tiny demo run on two folds, in this module's private data folder (one case edits its index)."""
+    return TinyDemo(base / "data").cfg(base, "val_split=0", "n_folds=2", "folds=[0,1]", *more)
 
 
 @pytest.fixture(scope="module")

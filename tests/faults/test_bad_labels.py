@@ -199,17 +199,15 @@ def test_changed_labels_refuse_folds_train_and_predict_until_rebuilt_and_retrain
 
 
 @pytest.mark.slow
-def test_a_fold_reused_by_the_search_with_other_labels_is_refused(demo_data, tmp_path):
+def test_a_fold_reused_by_the_search_with_other_labels_is_refused(tiny, tmp_path):
     """The search calls train_and_evaluate directly (no run-level data.json): each fold records the data it
     learned (fold-<k>/data.json), so a finished fold is never silently reused for other labels."""
     import dataclasses
 
-    from podium.config import load_config
     from podium.data.dataset import load_labeled_data
     from podium.runners.train import train_and_evaluate
 
-    cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path}", "val_split=0.2", "folds=[0]",
-                             "image_size=32", "epochs=1", "verbose=0", "tta=[identity]"])
+    cfg = tiny.cfg(tmp_path)
     data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     first = train_and_evaluate(cfg, 0, data=data)
     assert train_and_evaluate(cfg, 0, data=data).val_score == first.val_score  # same data: reused

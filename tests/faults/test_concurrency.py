@@ -47,13 +47,8 @@ def holder():
         proc.wait()
 
 
-def _args(demo_data, tmp_path):
-    return [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", f"submissions_dir={tmp_path / 'subs'}",
-            "val_split=0.2", "folds=[0]", "image_size=32", "epochs=1", "verbose=0"]
-
-
-def test_a_second_train_of_the_same_run_is_refused_naming_the_holder(demo_data, tmp_path, capsys, holder):
-    args = _args(demo_data, tmp_path)
+def test_a_second_train_of_the_same_run_is_refused_naming_the_holder(tiny, tmp_path, capsys, holder):
+    args = tiny.args(tmp_path)
     run_dir = load_config(None, args).run_dir
     proc = holder(run_dir)
     code = main(["train", *args])

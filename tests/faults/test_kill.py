@@ -30,10 +30,9 @@ train_and_evaluate(load_config(None, sys.argv[1:]), 0, extra_callbacks=[KillAfte
 """
 
 
-def _args(demo_data, tmp_path, *more):
-    return [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", f"submissions_dir={tmp_path / 'subs'}",
-            "val_split=0.2", "folds=[0]", "image_size=32", "epochs=4", "early_stopping_patience=10",
-            "schedule=constant", "verbose=0", *more]
+def _args(tiny, tmp_path, *more):
+    """The tiny demo run, four epochs long (killed after the second)."""
+    return tiny.args(tmp_path, "epochs=4", "early_stopping_patience=10", *more)
 
 
 def _cli(capsys, *argv):
@@ -43,8 +42,8 @@ def _cli(capsys, *argv):
 
 
 @pytest.mark.slow
-def test_predict_after_kill_9_refuses_the_unfinished_fold_unless_asked(demo_data, tmp_path, capsys):
-    args = _args(demo_data, tmp_path)
+def test_predict_after_kill_9_refuses_the_unfinished_fold_unless_asked(tiny, tmp_path, capsys):
+    args = _args(tiny, tmp_path)
     killed = subprocess.run([sys.executable, "-c", KILLED_AT_EPOCH_2, *args], capture_output=True, text=True)
     assert killed.returncode == -9, killed.stderr[-2000:]
     cfg = load_config(None, args)
@@ -93,8 +92,8 @@ class StopAfter:
 
 
 @pytest.mark.slow
-def test_a_fold_being_retrained_is_unfinished_until_it_ends(demo_data, tmp_path):
-    cfg = load_config(None, _args(demo_data, tmp_path, "epochs=2", "tta=[identity]"))
+def test_a_fold_being_retrained_is_unfinished_until_it_ends(tiny, tmp_path):
+    cfg = load_config(None, _args(tiny, tmp_path, "epochs=2", "tta=[identity]"))
     train_and_evaluate(cfg, 0)
     assert [u.finished for u in used_folds(cfg)] == [True]
     with pytest.raises(Interrupt):  # FORCE=1 retraining, interrupted: the old metrics.json must not vouch for it
@@ -102,6 +101,6 @@ def test_a_fold_being_retrained_is_unfinished_until_it_ends(demo_data, tmp_path)
     assert not fold_finished(fold_dir_of(cfg, 0))
     with pytest.raises(PodiumError, match="did not finish"):
         used_folds(cfg)
-    allowed = load_config(None, _args(demo_data, tmp_path, "epochs=2", "tta=[identity]", "allow_unfinished=true"))
+    allowed = load_config(None, _args(tiny, tmp_path, "epochs=2", "tta=[identity]", "allow_unfinished=true"))
     [used] = used_folds(allowed)
     assert not used.finished and used.epochs_run == 1 and used.best_epoch == 1

@@ -16,7 +16,6 @@ import pytest
 
 from podium.training.checkpoints import SafeBackupAndRestore
 from podium.data.competitions import load_competition
-from podium.config import load_config
 from podium.data.extract import extract, fetch
 from podium.errors import PodiumError
 from podium.io import write_text
@@ -144,12 +143,10 @@ def test_a_cut_short_backup_file_is_named_not_an_hdf5_traceback(tmp_path, damage
 
 
 @pytest.mark.slow
-def test_a_damaged_training_backup_is_named_and_the_named_fix_resumes_training(demo_data, tmp_path):
+def test_a_damaged_training_backup_is_named_and_the_named_fix_resumes_training(tiny, tmp_path):
     """A backup cut short (an older podium, a failing disk): not an HDF5 traceback, but the file, its size
     and the fix; applying the fix (delete the backup folder) retrains that fold."""
-    cfg = load_config(None, [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", "val_split=0.2", "folds=[0]",
-                             "backbone=tiny_cnn", "image_size=32", "batch_size=64", "verbose=0", "epochs=3",
-                             "schedule=constant", "tta=[identity]"])
+    cfg = tiny.cfg(tmp_path, "epochs=3")
     with pytest.raises(KeyboardInterrupt):
         train_and_evaluate(cfg, 0, extra_callbacks=[stop_after_epoch(0)])
     weights = cfg.run_dir / "fold-0" / "backup" / "latest.weights.h5"

@@ -13,11 +13,6 @@ from podium.config import PREDICTION_KEYS, load_config, save_config
 from podium.submission.record import prediction_settings, submission_path
 
 
-def _args(demo_data, tmp_path, *more):
-    return [f"data_dir={demo_data}", f"runs_dir={tmp_path / 'runs'}", f"submissions_dir={tmp_path / 'subs'}",
-            "val_split=0.2", "folds=[0]", "image_size=32", "epochs=1", "verbose=0", *more]
-
-
 def _sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -39,8 +34,8 @@ def test_names_follow_the_prediction_settings_not_the_run_alone(tmp_path):
 
 
 @pytest.mark.slow
-def test_each_prediction_has_its_own_file_and_a_record_of_what_made_it(demo_data, tmp_path, capsys):
-    args = _args(demo_data, tmp_path)
+def test_each_prediction_has_its_own_file_and_a_record_of_what_made_it(tiny, tmp_path, capsys):
+    args = tiny.args(tmp_path, "tta=[identity,hflip]")  # the run's own views; the test predicts with others
     assert main(["train", *args]) == 0
     assert main(["predict", *args]) == 0
     cfg = load_config(None, args)

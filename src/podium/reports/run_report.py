@@ -69,6 +69,11 @@ class RunSummary(TypedDict):
 def plot_history(history: pd.DataFrame, out_path: str | os.PathLike, monitor: str = "val_loss",
                  mode: str = "auto") -> Path:
     """Loss, metric and learning-rate panels of a Keras CSVLogger history, the best epoch marked."""
+    return save_png(draw_history(history, monitor, mode), out_path)
+
+
+def draw_history(history: pd.DataFrame, monitor: str = "val_loss", mode: str = "auto") -> Figure:
+    """plot_history's figure, unsaved: a test can read the curves and the best-epoch marker it draws."""
     mode = resolve_mode(monitor, mode)
     check_history(history, monitor)
     epochs = epoch_numbers(history)
@@ -88,7 +93,7 @@ def plot_history(history: pd.DataFrame, out_path: str | os.PathLike, monitor: st
     headline = (f"best epoch {int(epochs[best])} by {monitor} ({mode})" if best is not None
                 else f"{monitor} has no numbers")
     fig.suptitle(f"training history: {headline}")
-    return save_png(fig, out_path)
+    return fig
 
 
 def _history_panels(history: pd.DataFrame) -> list[tuple[str, list[str]]]:
@@ -119,6 +124,11 @@ def _draw_series(ax: Any, epochs: np.ndarray, history: pd.DataFrame, columns: li
 def plot_confusion(cm: np.ndarray, class_names: Sequence[str], out_path: str | os.PathLike,
                    normalize: bool = True) -> Path:
     """Heat map, rows = true class; normalized by row so rare classes are as readable as common ones."""
+    return save_png(draw_confusion(cm, class_names, normalize), out_path)
+
+
+def draw_confusion(cm: np.ndarray, class_names: Sequence[str], normalize: bool = True) -> Figure:
+    """plot_confusion's figure, unsaved: a test can read the cells and numbers it draws."""
     matrix = np.asarray(cm, dtype=float)
     n = len(class_names)
     if matrix.shape != (n, n):
@@ -140,7 +150,7 @@ def plot_confusion(cm: np.ndarray, class_names: Sequence[str], out_path: str | o
     ax.set_title("confusion matrix" + (" (share of each true class)" if normalize else " (counts)"))
     if n <= ANNOTATE_UP_TO:
         _annotate_cells(ax, matrix, normalize)
-    return save_png(fig, out_path)
+    return fig
 
 
 def _annotate_cells(ax: Any, matrix: np.ndarray, normalize: bool) -> None:
@@ -303,6 +313,12 @@ def _figure(size: tuple[float, float]) -> Figure:
 def plot_cv_vs_public(cv: Sequence[float], public: Sequence[float], labels: Sequence[str],
                       out_path: str | os.PathLike, title: str = "CV vs public score") -> Path:
     """One point per scored submission: points on a rising line mean the CV ranks submissions as Kaggle does."""
+    return save_png(draw_cv_vs_public(cv, public, labels, title), out_path)
+
+
+def draw_cv_vs_public(cv: Sequence[float], public: Sequence[float], labels: Sequence[str],
+                      title: str = "CV vs public score") -> Figure:
+    """plot_cv_vs_public's figure, unsaved: a test can read the points and the fitted line it draws."""
     fig = _figure((5.5, 4.2))
     ax = fig.subplots()
     ax.scatter(cv, public, color="steelblue", zorder=3)
@@ -317,7 +333,7 @@ def plot_cv_vs_public(cv: Sequence[float], public: Sequence[float], labels: Sequ
     ax.set_ylabel("public leaderboard score")
     ax.set_title(f"{title} ({len(cv)} submissions)")
     ax.grid(alpha=0.3)
-    return save_png(fig, out_path)
+    return fig
 
 
 def summary_lines(record: dict, cv_tta_mean: float) -> list[str]:
