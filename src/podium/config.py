@@ -429,6 +429,12 @@ def _default(f: dataclasses.Field) -> Any:
 
 PLUMBING_KEYS = keys_with_role(PLUMBING)  # differ between machines and runs by design (podium.reports.html)
 PREDICTION_KEYS = keys_with_role(PREDICTS)  # name a submission made with other settings (podium.submission.record)
+# The settings an inference kernel takes from the config it is rendered from (podium.kaggle.kernels) over its
+# package's: the predict-time keys except those the package already fixed (package_run keeps only the folds
+# used, refuses unfinished ones unless allowed, and writes the measured views with tta_auto off), plus
+# batch_size, which trains (so it is the packaged run's) and is the batch the kernel predicts in.
+FIXED_IN_PACKAGE = ("folds", "allow_unfinished", "tta_auto")
+INFERENCE_KEYS = tuple(k for k in PREDICTION_KEYS if k not in FIXED_IN_PACKAGE) + ("batch_size",)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None
