@@ -16,7 +16,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from podium.catalog import BACKBONES, BackboneSpec, Mode  # noqa: F401 (re-exported)
+from podium.catalog import BACKBONES, BackboneSpec  # noqa: F401 (re-exported)
 from podium.catalog import backbone as get, backbone_names as names  # noqa: F401 (re-exported)
 from podium.errors import PodiumError
 from podium.models.checkpoint_files import ZIP, file_format
