@@ -1,8 +1,11 @@
-"""podium's modules import each other without cycles, counting imports inside functions too.
+"""podium's modules import each other without cycles and only downward through the layers, counting imports
+inside functions too.
 
 A cycle hidden in a function still ties two modules together: neither can be understood, tested or moved
-without the other, and module-level use of either turns it into an ImportError. The graph is read from
-the source (AST), so nothing is imported to build it.
+without the other, and module-level use of either turns it into an ImportError. An import that climbs a
+layer does the same at a larger scale: the lower module can no longer be read, tested or loaded (config
+without keras) without the higher one. The graph is read from the source (AST), so nothing is imported to
+build it.
 """
 
 from __future__ import annotations
@@ -92,7 +95,7 @@ def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_sees_function_level_imports():
     graph = import_graph()
-    assert "podium.training.augment" in graph["podium.config"]  # imported inside _check_values only
+    assert "podium.config_reference" in graph["podium.cli.main"]  # imported inside _cmd_config only
 
 
 def test_podium_has_no_import_cycles():
@@ -109,6 +112,66 @@ def _reach(graph: dict[str, set[str]], module: str) -> set[str]:
                 seen.add(target)
                 todo.append(target)
     return seen
+
+
+# The layers, bottom to top: a module imports its own layer or lower ones (between folders of one layer too;
+# cycles are refused above). `name/` is a folder (every module in it), `name` a top-level module; `podium` is
+# the package's __init__. Entries may name modules still to come (lazy, spec/); a new folder or top-level
+# module fails test_every_module_sits_in_exactly_one_layer until it is placed here.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    ("base", ("podium", "errors", "io", "paths", "backoff", "progress", "figures", "extras", "task_keys",
+              "artefacts", "boxes", "lazy", "catalog")),
+    ("data", ("data/", "scoring/", "submission/", "config", "config_reference")),
+    ("parts", ("models/", "training/", "reports/")),  # training/: the pieces tasks use; reports: plots, summaries
+    ("tasks", ("tasks/",)),
+    ("runners", ("runners/", "experiments/", "workflow", "spec/")),
+    ("products", ("blend", "search/", "kaggle/")),
+    ("entry", ("cli/",)),
+]
+
+
+def _place(module: str) -> str:
+    """The LAYERS entry a module falls under: `data/` for podium.data.x (and podium.data), `config` for
+    podium.config, `podium` for the package itself."""
+    parts = module.split(".")
+    if len(parts) == 1:
+        return "podium"
+    folder = SRC / parts[1]
+    return f"{parts[1]}/" if folder.is_dir() else parts[1]
+
+
+def layer_of() -> dict[str, int]:
+    """Each LAYERS entry -> its layer's position (0 = base)."""
+    return {entry: rank for rank, (_, entries) in enumerate(LAYERS) for entry in entries}
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Every import of a higher layer, as `a -> b (layer x -> layer y)`."""
+    rank, names = layer_of(), [name for name, _ in LAYERS]
+    found = []
+    for module in sorted(graph):
+        for target in sorted(graph[module]):
+            here, there = rank.get(_place(module), -1), rank.get(_place(target), -1)  # unplaced: the test above
+            if here >= 0 and there > here:
+                found.append(f"{module} -> {target} (layer {names[here]} -> layer {names[there]})")
+    return found
+
+
+def test_every_module_sits_in_exactly_one_layer():
+    entries = [entry for _, layer in LAYERS for entry in layer]
+    assert sorted(e for e in set(entries) if entries.count(e) > 1) == [], "an entry is in two layers"
+    unplaced = sorted({_place(module) for module in import_graph()} - set(entries))
+    assert unplaced == [], f"modules or folders the layer table does not place (add them to LAYERS): {unplaced}"
+
+
+def test_imports_only_go_down_the_layers():
+    upward = upward_imports(import_graph())
+    assert upward == [], "imports of a higher layer:\n" + "\n".join(upward)
+
+
+def test_the_layer_check_sees_an_upward_import():
+    graph = {"podium.config": {"podium.training.augment"}, "podium.training.augment": {"podium.errors"}}
+    assert upward_imports(graph) == ["podium.config -> podium.training.augment (layer data -> layer parts)"]
 
 
 def test_config_and_data_sit_below_the_task_objects():

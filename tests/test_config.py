@@ -187,3 +187,16 @@ def test_a_monitor_naming_another_registry_metric_is_refused_before_training():
     check_monitor(load_config(None, ["metric=log_loss", "monitor=val_loss"]))
     with pytest.raises(PodiumError, match="names metric roc_auc, which this run does not compute"):
         check_monitor(load_config(None, ["metric=log_loss", "monitor=val_roc_auc"]))
+
+
+def test_an_inference_kernel_takes_the_predict_time_keys_its_package_leaves_open():
+    """One list, derived from the keys' roles: a new predict-time key reaches the kernel unless package_run
+    fixes it; batch_size (a training key) is the one addition."""
+    from podium.config import FIXED_IN_PACKAGE, INFERENCE_KEYS, PREDICTION_KEYS
+    from podium.kaggle import inference
+
+    assert inference.INFERENCE_KEYS == INFERENCE_KEYS
+    assert set(PREDICTION_KEYS) - set(INFERENCE_KEYS) == set(FIXED_IN_PACKAGE) == {"folds", "allow_unfinished",
+                                                                                  "tta_auto"}
+    assert set(INFERENCE_KEYS) - set(PREDICTION_KEYS) == {"batch_size"}
+    assert set(INFERENCE_KEYS) == {"tta", "batch_size", "mask_threshold", "min_object_pixels"}  # as written by hand

@@ -109,6 +109,7 @@ def test_a_missing_archive_named_in_the_spec_is_still_an_error_when_no_folder_st
 def test_files_copied_from_a_folder_are_kept_by_later_stages_without_asking_kaggle(tmp_path, monkeypatch):
     """`make data SRC=<folder>` then `make run`/`make train` (no SRC): the copied files are used; nothing asks
     Kaggle for credentials. Without that record (or with FORCE=1) the same call goes to Kaggle."""
+    from podium.kaggle.source import KAGGLE_SOURCE
     from tests_support import DEMO_DIR
 
     for name in ("KAGGLE_API_TOKEN", "KAGGLE_USERNAME", "KAGGLE_KEY"):
@@ -120,7 +121,7 @@ def test_files_copied_from_a_folder_are_kept_by_later_stages_without_asking_kagg
     assert extract(spec, raw, tmp_path / "cifar10") is True
 
     with pytest.raises(PodiumError, match="Kaggle credentials"):
-        fetch(spec, raw, force=True)
+        fetch(spec, raw, force=True, sources={"kaggle": KAGGLE_SOURCE})
     (tmp_path / "raw" / "cifar10.source.json").unlink()
     with pytest.raises(PodiumError, match="Kaggle credentials"):
-        fetch(spec, raw)
+        fetch(spec, raw, sources={"kaggle": KAGGLE_SOURCE})

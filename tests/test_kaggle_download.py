@@ -21,6 +21,14 @@ rules_url: https://www.kaggle.com/competitions/tiny-comp/rules
 """
 
 
+def make_data(competition: str, data_dir: str, force: bool = False):
+    """What `make data COMP=<spec>` runs: prepare_data with the sources the CLI hands down (Kaggle's among them)."""
+    from podium.cli.data import data_sources
+    from podium.workflow import prepare_data
+
+    return prepare_data(competition, data_dir, force=force, sources=data_sources())
+
+
 def _jpeg(color) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8), color).save(buffer, "JPEG")
@@ -51,10 +59,8 @@ def spec_path(tmp_path) -> str:
 
 
 def test_make_data_downloads_extracts_and_indexes_then_sends_nothing(standin, kaggle_home, spec_path, tmp_path):
-    from podium.workflow import prepare_data
-
     standin.add_competition("tiny-comp", competition_files())
-    summary = prepare_data(spec_path, str(tmp_path / "data"))
+    summary = make_data(spec_path, str(tmp_path / "data"))
     assert (summary.n_train, summary.n_test, summary.n_classes) == (6, 2, 2)
     raw = tmp_path / "data" / "raw" / "tiny-comp"
     assert (raw / "train.zip").read_bytes() == competition_files()["train.zip"]  # kept as received
@@ -68,29 +74,25 @@ def test_make_data_downloads_extracts_and_indexes_then_sends_nothing(standin, ka
         "GET /files/tiny-comp/train.zip -> 200",
     ]
     standin.clear_log()
-    again = prepare_data(spec_path, str(tmp_path / "data"))
+    again = make_data(spec_path, str(tmp_path / "data"))
     assert standin.log == [] and not again.extracted
-    prepare_data(spec_path, str(tmp_path / "data"), force=True)
+    make_data(spec_path, str(tmp_path / "data"), force=True)
     assert len(standin.requests_named("GET /files/")) == 3
 
 
 def test_a_missing_file_is_fetched_alone(standin, kaggle_home, spec_path, tmp_path):
-    from podium.workflow import prepare_data
-
     standin.add_competition("tiny-comp", competition_files())
-    prepare_data(spec_path, str(tmp_path / "data"))
+    make_data(spec_path, str(tmp_path / "data"))
     (tmp_path / "data" / "raw" / "tiny-comp" / "test.zip").unlink()
     standin.clear_log()
-    prepare_data(spec_path, str(tmp_path / "data"))
+    make_data(spec_path, str(tmp_path / "data"))
     assert standin.requests_named("GET /files/") == ["GET /files/tiny-comp/test.zip -> 200"]
 
 
 def test_rules_not_accepted_names_the_rules_page(standin, kaggle_home, spec_path, tmp_path):
-    from podium.workflow import prepare_data
-
     standin.add_competition("tiny-comp", competition_files(), rules_accepted=False)
     with pytest.raises(PodiumError) as err:
-        prepare_data(spec_path, str(tmp_path / "data"))
+        make_data(spec_path, str(tmp_path / "data"))
     assert "https://www.kaggle.com/competitions/tiny-comp/rules" in str(err.value)
     assert "rules" in err.value.what and RULES_MESSAGE in str(err.value)
     assert not list((tmp_path / "data" / "raw" / "tiny-comp").iterdir())
@@ -163,13 +165,11 @@ def test_persistent_500_ends_in_a_clear_message(standin, session, tmp_path):
 
 
 def test_zip_slip_archive_is_rejected_and_nothing_lands_outside(standin, kaggle_home, spec_path, tmp_path):
-    from podium.workflow import prepare_data
-
     files = competition_files()
     files["train.zip"] = _zip({"train/cat/0.jpg": _jpeg("red"), "../../escaped.txt": b"pwned"})
     standin.add_competition("tiny-comp", files)
     with pytest.raises(PodiumError, match="'..' path component"):
-        prepare_data(spec_path, str(tmp_path / "data"))
+        make_data(spec_path, str(tmp_path / "data"))
     assert not list(tmp_path.rglob("escaped.txt"))
     assert not (tmp_path / "data" / "tiny-comp").exists()
     assert (tmp_path / "data" / "raw" / "tiny-comp" / "train.zip").is_file()  # kept for inspection

@@ -18,13 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
+from podium import catalog
 from podium.data.advice import check_config
 from podium.data.competitions import load_competition
 from podium.errors import PodiumError
 from podium.paths import check_folder, check_name
 from podium.io import parse_yaml  # a syntax error names the override, line and column
 from podium.io import read_yaml_mapping, write_yaml
-from podium.models import backbones
 from podium.scoring.registry import METRICS, Metric, monitor_direction, resolve_metric
 from podium.task_keys import TASK_KEYS, TaskName, tasks_where
 
@@ -253,17 +253,11 @@ class ExperimentConfig:
             check_folder(getattr(self, key), key)
 
     def _check_values(self) -> None:
-        # lazy: keras loads when a config is validated, not when podium.config is imported
-        from podium.training import augment
-        from podium.training import tta
-
-        _check_choice("backbone", self.backbone, backbones.names())
-        for name in self.augment:
-            _check_choice("augment", name, augment.batch_recipe_names())
-        _check_choice("cpu_augment", self.cpu_augment, augment.cpu_recipe_names())
-        for name in self.tta:
-            _check_choice("tta", name, tta.view_names())
-        smallest = backbones.get(self.backbone).min_size
+        for key, choices in catalog.CHOICES.items():  # names only: no keras to validate a config
+            value = getattr(self, key)
+            for name in value if isinstance(value, list) else [value]:
+                _check_choice(key, name, list(choices))
+        smallest = catalog.backbone(self.backbone).min_size
         if self.image_size and self.image_size < smallest:
             raise PodiumError(f"Config key 'image_size' is too small for backbone {self.backbone}.",
                               expected=f"image_size >= {smallest}, or 0 for the backbone's default",
@@ -353,7 +347,7 @@ class ExperimentConfig:
 
     @property
     def resolved_image_size(self) -> int:
-        return self.image_size or backbones.get(self.backbone).default_size
+        return self.image_size or catalog.backbone(self.backbone).default_size
 
     @property
     def resolved_metric(self) -> Metric:
@@ -435,6 +429,12 @@ def _default(f: dataclasses.Field) -> Any:
 
 PLUMBING_KEYS = keys_with_role(PLUMBING)  # differ between machines and runs by design (podium.reports.html)
 PREDICTION_KEYS = keys_with_role(PREDICTS)  # name a submission made with other settings (podium.submission.record)
+# The settings an inference kernel takes from the config it is rendered from (podium.kaggle.kernels) over its
+# package's: the predict-time keys except those the package already fixed (package_run keeps only the folds
+# used, refuses unfinished ones unless allowed, and writes the measured views with tta_auto off), plus
+# batch_size, which trains (so it is the packaged run's) and is the batch the kernel predicts in.
+FIXED_IN_PACKAGE = ("folds", "allow_unfinished", "tta_auto")
+INFERENCE_KEYS = tuple(k for k in PREDICTION_KEYS if k not in FIXED_IN_PACKAGE) + ("batch_size",)
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | dict[str, Any] | None = None

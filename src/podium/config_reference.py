@@ -20,12 +20,12 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
+from podium.catalog import CHOICES
 from podium.config import ADDED_LATER, PLUMBING, PREDICTS, TRAINS, ExperimentConfig, role_of
 from podium.data.competitions import builtin_slugs
 from podium.io import write_text
-from podium.models import backbones
 from podium.task_keys import TASK_KEYS
 
 PAGE = Path("docs/config-reference.md")
@@ -37,15 +37,6 @@ ROLE_TEXT = {
     PREDICTS: "read at predict time only: not part of the run id; named in a submission that differs",
     PLUMBING: "paths, verbosity, workers: not part of the run id",
 }
-
-
-def _registry_choices() -> dict[str, Callable[[], list[str]]]:
-    """The keys whose values are names checked against a registry (ExperimentConfig._check_values)."""
-    # lazy: the registries of augment recipes and TTA views import keras
-    from podium.training import augment, tta
-
-    return {"backbone": backbones.names, "augment": augment.batch_recipe_names,
-            "cpu_augment": augment.cpu_recipe_names, "tta": tta.view_names}
 
 
 @dataclass
@@ -91,7 +82,6 @@ def write_config_reference(path: str | Path = PAGE) -> Path:
 def _sections(cls: type) -> list[Section]:
     hints = typing.get_type_hints(cls)
     comments = _comments(cls)
-    registries = _registry_choices()
     sections: list[Section] = []
     for f in dataclasses.fields(cls):
         title, section_note, above, beside = comments.get(f.name, ("", "", "", ""))
@@ -99,7 +89,7 @@ def _sections(cls: type) -> list[Section]:
             sections.append(Section(title or "keys", section_note))
         note = _sentences(above, beside, _task_note(f.name))
         sections[-1].keys.append(Key(f.name, _type_text(hints[f.name]), _value_text(_default(f)),
-                                     _valid_text(f, hints[f.name], registries), role_of(f), note))
+                                     _valid_text(f, hints[f.name]), role_of(f), note))
     return sections
 
 
@@ -171,7 +161,7 @@ def _type_text(hint: Any) -> str:
     return getattr(hint, "__name__", str(hint))
 
 
-def _valid_text(f: dataclasses.Field, hint: Any, registries: dict[str, Callable[[], list[str]]]) -> str:
+def _valid_text(f: dataclasses.Field, hint: Any) -> str:
     bounds = f.metadata.get("range")
     if bounds is not None:
         text = bounds.text(f.name)
@@ -179,8 +169,8 @@ def _valid_text(f: dataclasses.Field, hint: Any, registries: dict[str, Callable[
     choices = _literal_choices(hint)
     if choices:
         return "one of: " + ", ".join(_value_text(choice) for choice in choices)
-    if f.name in registries:
-        names = ", ".join(registries[f.name]())
+    if f.name in CHOICES:  # the names ExperimentConfig._check_values checks against
+        names = ", ".join(CHOICES[f.name])
         return f"each one of: {names}" if typing.get_origin(hint) is list else f"one of: {names}"
     if f.name == "monitor":
         return _monitors()

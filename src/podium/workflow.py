@@ -10,6 +10,7 @@ import json
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 import pandas as pd
@@ -24,7 +25,9 @@ from podium.data.folds import index_fingerprint, load_or_make_split, read_split_
 from podium.data.groups import GROUP_KEY, attach_group_keys
 from podium.data.index import build_index, class_names, load_index, save_index
 from podium.data.source_files import labels_table_notes
+from podium.data.sources import LOCAL, Source
 from podium.errors import PodiumError
+from podium.experiments.synthetic_files import GENERATED_SOURCE
 from podium.io import write_json, write_text
 from podium.paths import check_folder
 from podium.tasks.base import PredictSummary
@@ -51,14 +54,18 @@ class DataSummary:
 
 
 def prepare_data(competition: str, data_dir: str = "data", source_dir: str | None = None,
-                 force: bool = False) -> DataSummary:
-    """make data: fetch the files, unpack them safely, index every image (bad ones reported, not fatal)."""
+                 force: bool = False, sources: Mapping[str, Source] | None = None) -> DataSummary:
+    """make data: fetch the files, unpack them safely, index every image (bad ones reported, not fatal).
+
+    `sources`: where each spec `source:` is fetched from (podium.data.sources), handed down by the entry point;
+    by default the embedded demo and the generated shapes (Kaggle's download is the CLI's: podium.kaggle.source)."""
     check_folder(data_dir, "data_dir")
     spec = load_competition(competition)
     task = get_task(spec.task)
     raw_dir = Path(data_dir) / "raw" / spec.slug
     root = Path(data_dir) / spec.slug
-    fetch(spec, raw_dir, Path(source_dir) if source_dir else None, force=force)
+    fetch(spec, raw_dir, Path(source_dir) if source_dir else None, force=force,
+          sources=sources or {**LOCAL, "generated": GENERATED_SOURCE})
     extracted = extract(spec, raw_dir, root, force=force)
     index_path = root / "index.parquet"
     if extracted or force or not index_path.is_file():

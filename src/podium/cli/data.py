@@ -6,12 +6,27 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from podium.data.hash_search import DEFAULT_THRESHOLD
 from podium.errors import PodiumError
 
+if TYPE_CHECKING:
+    # lazy: the annotation only; podium.data.sources loads the competition specs' metric registry (sklearn)
+    from podium.data.sources import Source
+
 AddVerb = Callable[..., argparse.ArgumentParser]
+
+
+def data_sources() -> dict[str, Source]:
+    """Where `make data` (and `make run`) fetch a competition from, by its spec's `source:` name: chosen here,
+    at the entry point, and handed down (podium.data.sources), so data/ imports no Kaggle client or generator."""
+    # lazy: `podium --help` loads none of this
+    from podium.data.sources import LOCAL
+    from podium.experiments.synthetic_files import GENERATED_SOURCE
+    from podium.kaggle.source import KAGGLE_SOURCE
+
+    return {**LOCAL, "generated": GENERATED_SOURCE, "kaggle": KAGGLE_SOURCE}
 
 
 def add_verbs(verb: AddVerb) -> None:

@@ -82,7 +82,7 @@ def _cmd_data(args) -> None:
     # lazy: `podium --help` loads none of this
     from podium.workflow import prepare_data
 
-    _print_data(prepare_data(args.competition, args.data_dir, args.source, args.force))
+    _print_data(prepare_data(args.competition, args.data_dir, args.source, args.force, cli_data.data_sources()))
 
 
 def _print_data(summary) -> None:
@@ -174,7 +174,7 @@ def _cmd_run(args) -> None:
 
     started = time.perf_counter()
     cfg = _config(args)
-    _print_data(prepare_data(cfg.competition, cfg.data_dir, args.source))
+    _print_data(prepare_data(cfg.competition, cfg.data_dir, args.source, sources=cli_data.data_sources()))
     cli_data.print_advice(cfg)
     _print_split(make_split(cfg))
     print(f"train: run {cfg.run_id} -> {cfg.run_dir}")

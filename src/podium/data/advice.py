@@ -15,10 +15,10 @@ from collections import Counter
 
 import pandas as pd
 
+from podium.catalog import backbone
 from podium.data.competitions import load_competition
 from podium.data.index import load_index
 from podium.errors import PodiumError
-from podium.models import backbones
 from podium.task_keys import TASK_KEYS
 
 # batch recipes and TTA views that mirror or turn the image (podium.training.orientation): a mirrored or turned
@@ -117,7 +117,7 @@ def _upscale_warning(cfg, spec, train, classes) -> str:
     if not side or size / side < UPSCALE_WARN:
         return ""
     factor = size / side
-    smallest = backbones.get(cfg.backbone).min_size
+    smallest = backbone(cfg.backbone).min_size
     if cfg.weights.strip().lower() == "none":
         suggest = max(side, smallest)
         why = (f"a model trained from scratch learns nothing from interpolated pixels and pays {factor ** 2:.0f}x "

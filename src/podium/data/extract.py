@@ -9,45 +9,32 @@ is unpacked one level. Write faults (disk full, read-only folder) end as PodiumE
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import shutil
 import stat
 import zipfile
-from importlib import resources
 from pathlib import Path, PurePosixPath
+from typing import Mapping
 
 from podium.data.competitions import CompetitionSpec
+from podium.data.sources import LOCAL, Source, file_identity, pick_source, unpacked
 from podium.errors import PodiumError
 from podium.paths import MARKER as MADE, check_folder, is_made, mark_made, remove_made
-from podium.experiments.synthetic_files import write_generated
-from podium.io import atomic_path, check_free_space, guarded_write, make_dirs, remove_stale_temps, write_json
-from podium.kaggle.client import download_competition
+from podium.io import check_free_space, guarded_write, make_dirs
 
 MARKER = ".podium-extracted.json"
-HASHED_UP_TO = 64 * 2**20  # files this small are compared by content too, not only size and mtime
 _SHOW = 12  # entries listed when a folder the spec names is not in the archive
 
 
-def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, force: bool = False) -> list[Path]:
-    """Copy the competition's files into raw_dir (untouched from then on); return what is there."""
+def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, force: bool = False,
+          sources: Mapping[str, Source] = LOCAL) -> list[Path]:
+    """Bring the competition's files into raw_dir (untouched from then on) from the source podium.data.sources
+    picks: source_dir, else the spec's `source:` among `sources` (the entry point hands down the ones data/
+    cannot make: Kaggle's download, the generated shapes); return what is there."""
     make_dirs(raw_dir)
-    if source_dir is None and spec.source == "embedded":
-        source_dir = Path(str(resources.files("podium") / "demo"))
-    if source_dir is None and spec.source == "generated":
-        if force or not all((raw_dir / name).is_file() for name in spec.archives):
-            with guarded_write(raw_dir):
-                write_generated(spec.slug, raw_dir)  # seeded: the same bytes on every machine
-    elif source_dir is None and not force and _copied_from_folder(raw_dir, spec):
-        pass  # `make data SRC=` filled raw_dir: later stages (make run, make train) keep those files, asking no one
-    elif source_dir is None:
-        download_competition(spec, raw_dir, force=force)
-    else:
-        _copy_files(Path(source_dir), raw_dir, force)
-        _record_source(raw_dir, spec, Path(source_dir))
-    missing = [name for name in spec.archives if not (raw_dir / name).is_file() and not _unpacked(raw_dir, name)]
+    pick_source(spec, raw_dir, source_dir, force, sources).fetch(spec, raw_dir, force)
+    missing = [name for name in spec.archives if not (raw_dir / name).is_file() and not unpacked(raw_dir, name)]
     if missing:
         raise PodiumError(f"Competition '{spec.slug}' is missing files in {raw_dir}.",
                           expected=", ".join(spec.archives), received=", ".join(p.name for p in sorted(raw_dir.iterdir())) or "nothing",
@@ -58,7 +45,7 @@ def fetch(spec: CompetitionSpec, raw_dir: Path, source_dir: Path | None = None, 
 def extract(spec: CompetitionSpec, raw_dir: Path, data_root: Path, force: bool = False) -> bool:
     """Unpack raw_dir into data_root; return False when it is already unpacked from the same files.
 
-    A linked folder (an already-unpacked source, see _copy_files) is linked again, not copied."""
+    A linked folder (an already-unpacked source, see podium.data.sources.FolderSource) is linked again, not copied."""
     sources = [p for p in sorted(raw_dir.iterdir()) if not p.name.startswith(".")]
     fingerprint = {p.name: file_identity(p) for p in sources if p.is_file()}
     fingerprint.update({f"{p.name}/": str(p.resolve()) for p in sources if p.is_symlink() and p.is_dir()})
@@ -192,86 +179,11 @@ def find_folders(root: Path, name: str, depth: int = 3) -> list[str]:
     return sorted(found)[:_SHOW]
 
 
-def _source_record(raw_dir: Path) -> Path:
-    """Beside raw_dir, like the Kaggle download's manifest: which folder `make data SRC=` copied from."""
-    return raw_dir.parent / f"{raw_dir.name}.source.json"
-
-
-def _record_source(raw_dir: Path, spec: CompetitionSpec, source_dir: Path) -> None:
-    """Written only when it changes: a read-only data folder that already holds the copy is still readable."""
-    record = {"competition": spec.slug, "source": str(source_dir.resolve())}
-    path = _source_record(raw_dir)
-    with contextlib.suppress(OSError, ValueError):
-        if json.loads(path.read_text(encoding="utf-8")) == record:
-            return
-    write_json(path, record)
-
-
-def _copied_from_folder(raw_dir: Path, spec: CompetitionSpec) -> bool:
-    """raw_dir was filled from a local folder and still holds every archive the spec names."""
-    return _source_record(raw_dir).is_file() and all(
-        (raw_dir / name).is_file() or _unpacked(raw_dir, name) for name in spec.archives)
-
-
-def _copy_files(source_dir: Path, raw_dir: Path, force: bool) -> None:
-    """Files are copied (when their content differs); folders (a competition already unpacked, as
-    /kaggle/input/<slug> holds it, Airbus' 30 GB of JPEGs among them) are linked, read-only and without a copy."""
-    if not source_dir.is_dir():
-        raise PodiumError(f"Source folder {source_dir} does not exist.",
-                          expected="a folder holding the competition's files as Kaggle serves them",
-                          received=str(source_dir), fix="pass SRC=<folder with train.zip, test.zip, ...>")
-    for path in sorted(source_dir.iterdir()):
-        if path.name.startswith((".", "__")):  # hidden files, __MACOSX, __pycache__
-            continue
-        target = raw_dir / path.name
-        if path.is_dir():
-            if target.is_symlink() and target.resolve() == path.resolve() and not force:
-                continue
-            with guarded_write(target):
-                if target.is_symlink() or target.is_file():
-                    target.unlink()
-                elif target.is_dir():
-                    remove_made(target, f"a copy of {path}")  # podium links folders: a real one is not podium's
-                target.symlink_to(path.resolve(), target_is_directory=True)
-        elif path.is_file() and path.suffix != ".py":
-            remove_stale_temps(target)
-            with contextlib.suppress(OSError):  # older podium's fixed temp name; cleaning never blocks a read
-                target.with_name(f".{target.name}.tmp").unlink(missing_ok=True)
-            if force or not target.is_file() or target.is_symlink() or not same_content(path, target):
-                with atomic_path(target) as tmp:
-                    shutil.copyfile(path, tmp)
-                    shutil.copystat(path, tmp)  # the source's mtime: the next comparison is cheap
-
-
-def same_content(a: Path, b: Path) -> bool:
-    """Equal size and mtime (ns), and equal bytes too for files up to HASHED_UP_TO: a file edited in place
-    keeps its size, and a copy tool can keep its mtime."""
-    return file_identity(a) == file_identity(b)
-
-
-def file_identity(path: Path) -> str:
-    """size:mtime_ns, plus the sha1 for files up to HASHED_UP_TO (big archives: size and mtime only)."""
-    info = path.stat()
-    identity = f"{info.st_size}:{info.st_mtime_ns}"
-    if info.st_size <= HASHED_UP_TO:
-        digest = hashlib.sha1()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(2**20), b""):
-                digest.update(block)
-        identity += f":{digest.hexdigest()}"
-    return identity
-
-
 def _read_marker(marker: Path) -> dict | None:
     try:
         return json.loads(marker.read_text())
     except (OSError, ValueError):
         return None
-
-
-def _unpacked(raw_dir: Path, archive: str) -> bool:
-    """Kaggle serves a competition's train.zip unpacked as train/ in a kernel's input: either will do."""
-    return archive.lower().endswith(".zip") and (raw_dir / archive[:-4]).is_dir()
 
 
 def _unpacked_size(raw_dir: Path) -> int:

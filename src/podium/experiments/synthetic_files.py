@@ -23,14 +23,16 @@ and boxes to the model's size and back is exercised with a non-square original.
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from podium.errors import PodiumError
-from podium.io import atomic_path, write_csv
+from podium.data.competitions import CompetitionSpec
 from podium.data.rle import submission_frame
+from podium.errors import PodiumError
+from podium.io import atomic_path, guarded_write, write_csv
 from podium.experiments.synthetic import (LABEL_SET_CLASSES, ShapeSet, make_ellipse_shares, make_label_sets,
                                           make_shapes, mask_box, share_grades)
 
@@ -51,6 +53,23 @@ def write_generated(slug: str, out_dir: str | Path) -> Path:
     writer = {"shapes-multilabel": write_label_set_competition, "shapes-regression": write_share_competition,
               "shapes-ordinal": write_share_competition}.get(slug, write_shapes_competition)
     return writer(out_dir, **GENERATED[slug])
+
+
+@dataclass(frozen=True)
+class GeneratedSource:
+    """`make data`'s source for a spec with `source: generated` (podium.data.sources.Source): the files written
+    when one is missing (or force), seeded, so the same bytes on every machine."""
+
+    name: str = "generated"
+    remote: bool = False
+
+    def fetch(self, spec: CompetitionSpec, raw_dir: Path, force: bool = False) -> None:
+        if force or not all((raw_dir / name).is_file() for name in spec.archives):
+            with guarded_write(raw_dir):
+                write_generated(spec.slug, raw_dir)
+
+
+GENERATED_SOURCE = GeneratedSource()
 
 
 def write_share_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64, seed: int = 0,

@@ -277,7 +277,15 @@ class InferenceSummary:
         return self.n_test / seconds if seconds > 0 else float("nan")
 
 
-INFERENCE_KEYS = ("tta", "batch_size", "mask_threshold", "min_object_pixels")  # may differ from training
+def __getattr__(name: str) -> Any:
+    """INFERENCE_KEYS is podium.config's (derived from the keys' roles), read on use: this module's top stays
+    standard library only."""
+    if name == "INFERENCE_KEYS":
+        # lazy: check_environment runs before podium.config's imports (pandas, sklearn) can fail
+        from podium.config import INFERENCE_KEYS
+
+        return INFERENCE_KEYS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):

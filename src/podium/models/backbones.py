@@ -1,12 +1,8 @@
-"""Registry of backbones: which keras constructor, which input range, which sizes.
+"""Backbones built from the registry (podium.catalog.BACKBONES): which keras constructor, which input range.
 
-The registry, never the user, decides the preprocessing: feeding a backbone the wrong input range is
-the most expensive silent mistake in transfer learning (EfficientNet fed /255 pixels trains to a
-fraction of its accuracy without any error). Every `mode` below was read off the keras source
-(keras/src/applications/*.py) and is checked against keras' own `preprocess_input` in
-tests/test_backbones.py.
-
-`names()` and `get()` import no keras, so config validation stays cheap.
+The registry itself (names, sizes, preprocessing modes) lives in podium.catalog so config validation needs
+no keras; `names()`, `get()`, `BACKBONES` and `BackboneSpec` are the same objects, re-exported for the
+model code. Every from-scratch entry there has its builder here (_FROM_SCRATCH; tests/test_catalog.py).
 """
 
 from __future__ import annotations
@@ -16,19 +12,18 @@ import json
 import math
 import warnings
 import zipfile
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
+from podium.catalog import BACKBONES, BackboneSpec  # noqa: F401 (re-exported)
+from podium.catalog import backbone as get, backbone_names as names  # noqa: F401 (re-exported)
 from podium.errors import PodiumError
 from podium.models.checkpoint_files import ZIP, file_format
 from podium.models.weights_files import WeightsMismatch, load_weights_file
 
 if TYPE_CHECKING:
     import keras
-
-Mode = Literal["raw", "tf", "caffe", "torch", "unit"]
 
 BACKBONE_NAME = "backbone"  # the sub-model's name inside a classifier; set_backbone_trainable finds it by it
 WEIGHT_FILE_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
@@ -38,63 +33,8 @@ WEIGHT_FILE_SUFFIXES = (".weights.h5", ".h5", ".hdf5", ".keras")
 # (tensorflow/tensorflow#49930). Values from keras/src/applications/efficientnet.py.
 _EFFICIENTNET_IMAGENET_STDDEV_RGB = (0.229, 0.224, 0.225)
 
-
-@dataclass(frozen=True)
-class BackboneSpec:
-    """One backbone. `mode` is what Preprocess does to 0..255 pixels before the keras model sees them:
-    raw (the keras model rescales itself), tf (-1..1), caffe (BGR, ImageNet mean), torch (ImageNet
-    mean/std), unit (/255, tiny CNN). `default_size`: the resolution the weights were trained at;
-    `min_size`: the smallest input keras accepts."""
-
-    name: str
-    constructor: str  # attribute of keras.applications; "" for the from-scratch nets (tiny_cnn, resnet9)
-    reference_module: str  # keras.applications.<module>.preprocess_input is the ground truth
-    mode: Mode
-    default_size: int
-    min_size: int = 32
-
-    @property
-    def has_pretrained_weights(self) -> bool:
-        return bool(self.constructor)
-
-
-def _efficientnets() -> list[BackboneSpec]:
-    sizes = (224, 240, 260, 300, 380, 456, 528, 600)  # B0..B7, as in keras' EfficientNetB<i>()
-    return [BackboneSpec(f"efficientnet_b{i}", f"EfficientNetB{i}", "efficientnet", "raw", size)
-            for i, size in enumerate(sizes)]
-
-
-def _efficientnets_v2() -> list[BackboneSpec]:
-    sizes = {"b0": 224, "b1": 240, "b2": 260, "b3": 300, "s": 384}  # keras' EfficientNetV2*()
-    return [BackboneSpec(f"efficientnetv2_{v}", f"EfficientNetV2{v.upper()}", "efficientnet_v2", "raw", size)
-            for v, size in sizes.items()]
-
-
-_AIRBENCH_WIDTHS = {"s": (32, 64, 128), "m": (48, 96, 192), "l": (64, 128, 256)}  # airbench94 itself: 64-256-256
-
-BACKBONES: dict[str, BackboneSpec] = {spec.name: spec for spec in [
-    BackboneSpec("tiny_cnn", "", "", "unit", default_size=32, min_size=8),
-    BackboneSpec("resnet9", "", "", "unit", default_size=32, min_size=8),
-    *(BackboneSpec(f"airbench_{size}", "", "", "unit", default_size=32, min_size=8) for size in _AIRBENCH_WIDTHS),
-    BackboneSpec("resnet50", "ResNet50", "resnet50", "caffe", 224),
-    BackboneSpec("resnet50v2", "ResNet50V2", "resnet_v2", "tf", 224),
-    BackboneSpec("xception", "Xception", "xception", "tf", 299, min_size=71),
-    *_efficientnets(),
-    *_efficientnets_v2(),
-    BackboneSpec("convnext_tiny", "ConvNeXtTiny", "convnext", "raw", 224),
-    BackboneSpec("mobilenetv3_large", "MobileNetV3Large", "mobilenet_v3", "raw", 224),
-]}
-
-
-def names() -> list[str]:
-    return list(BACKBONES)
-
-
-def get(name: str) -> BackboneSpec:
-    if name not in BACKBONES:
-        raise PodiumError(f"Unknown backbone {name!r}.", expected=f"one of: {', '.join(names())}",
-                          received=repr(name), fix="set backbone= to one of the listed names")
-    return BACKBONES[name]
+# the widths of podium.catalog.AIRBENCH_SIZES; airbench94 itself: 64-256-256
+_AIRBENCH_WIDTHS = {"s": (32, 64, 128), "m": (48, 96, 192), "l": (64, 128, 256)}
 
 
 def __getattr__(attr: str) -> Any:

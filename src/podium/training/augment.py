@@ -30,6 +30,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from podium import catalog
 from podium.errors import PodiumError
 from podium.extras import require
 from podium.figures import new_figure, save_png
@@ -150,7 +151,7 @@ BATCH_RECIPES: dict[str, BatchRecipe] = {
 
 
 def batch_recipe_names() -> list[str]:
-    return list(BATCH_RECIPES)
+    return list(catalog.BATCH_AUGMENTS)  # BATCH_RECIPES' keys (tests/test_catalog.py)
 
 
 class BatchAugmenter:
@@ -255,7 +256,7 @@ CPU_RECIPES: dict[str, Callable[[], list] | None] = {
 
 
 def cpu_recipe_names() -> list[str]:
-    return list(CPU_RECIPES)
+    return list(catalog.CPU_AUGMENTS)  # CPU_RECIPES' keys (tests/test_catalog.py)
 
 
 class CpuAugmenter:
