@@ -339,7 +339,6 @@ def _weights_dataset(folder: Path, weights: Path, ref: str) -> Path:
     return folder
 
 
-
 def podium_source_zip() -> bytes:
     """src/podium as a deterministic zip: *.py and the competition specs; no caches, no demo archives."""
     package = SPEC_DIR.parent
@@ -357,7 +356,7 @@ def podium_source_zip() -> bytes:
 
 
 def _inlined(cfg: ExperimentConfig) -> dict[str, str]:
-    """What both scripts carry: the competition (its spec when not built in) and podium's code."""
+    """What both jobs read about the competition: its slug, and its spec when it is not a built-in one."""
     competition = load_competition(cfg.competition)
     builtin = (SPEC_DIR / f"{cfg.competition}.yaml").is_file()
     spec_yaml = "" if builtin else yaml.safe_dump(

@@ -2,10 +2,11 @@
 
 podium's own code travels inside it (PODIUM_SOURCE, a deterministic zip of src/podium, base64), so the
 kernel needs no pip and no internet for it; the kernel unpacks it and runs one job module of this folder
-from that copy: training_kernel (the whole job, as `podium run`) or inference_kernel (a code competition's
-offline prediction), reading /kaggle/input and writing /kaggle/working (podium.kaggle.scripts.runtime). Rendering fills only the block between the two `podium kernel settings` lines
-(podium.kaggle.kernels.fill_script); everything else is this file as it is, imported and checked by the
-tests. Standard library only: nothing but the inlined copy of podium is imported.
+from that copy: training_kernel (the whole job, as `podium run`) or inference_kernel (a code
+competition's offline prediction), reading /kaggle/input and writing /kaggle/working
+(podium.kaggle.scripts.runtime). Rendering fills only the block between the two `podium kernel settings`
+lines (podium.kaggle.kernels.fill_script); everything else is this file as it is, imported and checked by
+the tests. Standard library only: nothing but the inlined copy of podium is imported.
 """
 import base64
 import importlib
