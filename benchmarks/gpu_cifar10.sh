@@ -1,8 +1,12 @@
 #!/usr/bin/env bash
-# CIFAR-10 to 91% / 93% on one GPU with KERAS_BACKEND=jax and no TensorFlow, in ONE device call:
-#   here, once:   bash benchmarks/gpu_prepare.sh
-#   device tool:  run(command="bash benchmarks/gpu_cifar10.sh", carry=[".gpu"], timeout_s=600)
-# Writes $OUT/gpu_cifar10.json, $OUT/log.txt and each config's submission CSV.
+# CIFAR-10 to 91% / 93% on one NVIDIA GPU with KERAS_BACKEND=jax (TensorFlow is never imported), on your
+# own GPU machine, from a clone of this repository:
+#   pip install -c requirements.lock -e '.[all,jax-cuda]'      # once (docs/install.md, "On an NVIDIA GPU")
+#   PACKAGE=/path/to/cifar10-compact.tar.xz bash benchmarks/gpu_cifar10.sh
+# PACKAGE: CIFAR-10 as JPEGs, train/<class>/*.jpg, test/*.jpg and sample_submission.csv (id,label), as a
+# .tar.xz or the folder it unpacks to. A GPU machine without network: run benchmarks/gpu_prepare.sh on
+# a machine with PyPI, copy the clone with its .gpu/ folder over, then run this (WHEELS and PACKAGE
+# default to .gpu/). Writes $OUT/gpu_cifar10.json, $OUT/log.txt and each config's submission CSV.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}
@@ -12,9 +16,10 @@ PY=${PY:-python3}
 DEPS=/tmp/podium-deps
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true
-# podium from the source tree, keras from the carried wheels; everything else is the image's own
-"$PY" -m pip install --quiet --no-index --find-links "$WHEELS" --target "$DEPS" --no-deps keras==3.15.1 namex optree \
-  || { mkdir -p "$DEPS"; for wheel in "$WHEELS"/*.whl; do "$PY" -m zipfile -e "$wheel" "$DEPS"; done; }  # a wheel is a zip
+if [ -d "$WHEELS" ]; then  # offline: keras from the copied wheels; everything else is the machine's own
+  "$PY" -m pip install --quiet --no-index --find-links "$WHEELS" --target "$DEPS" --no-deps keras==3.15.1 namex optree \
+    || { mkdir -p "$DEPS"; for wheel in "$WHEELS"/*.whl; do "$PY" -m zipfile -e "$wheel" "$DEPS"; done; }  # a wheel is a zip
+fi
 export PYTHONPATH="$PWD/src:$DEPS${PYTHONPATH:+:$PYTHONPATH}"
 export KERAS_BACKEND=jax NO_ALBUMENTATIONS_UPDATE=1
 "$PY" -c "import jax, keras, importlib.util as u; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__, \

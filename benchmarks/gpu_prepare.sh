@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# Run HERE (a machine with PyPI), once, before benchmarks/gpu_cifar10.sh: fills .gpu/ (git-ignored via
-# .git/info/exclude) with the CIFAR-10 package and the wheels the GPU image lacks, so that one device call
-# with carry [".gpu"] has everything (the GPU machine has JAX but no keras and no network).
+# Only for a GPU machine without network. Run it HERE (a machine with PyPI), once, in the clone:
+#   PACKAGE=/path/to/cifar10-compact.tar.xz bash benchmarks/gpu_prepare.sh
+# It fills .gpu/ (git-ignored via .git/info/exclude) with the CIFAR-10 package and the wheels such a GPU image
+# typically lacks (keras, namex, optree; it has JAX). Copy the clone, .gpu/ included, to the GPU machine and
+# run benchmarks/gpu_cifar10.sh there: it installs keras from .gpu/wheels and reads .gpu/cifar10-compact.tar.xz.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PACKAGE=${PACKAGE:-../shared/data/cifar10/cifar10-compact.tar.xz}
+PACKAGE=${PACKAGE:?set PACKAGE to the CIFAR-10 JPEG package (.tar.xz: train/<class>/*.jpg, test/*.jpg, sample_submission.csv)}
 PIP=${PIP:-.venv/bin/pip}
 mkdir -p .gpu/wheels
 mkdir -p .git/info; grep -qx "/.gpu/" .git/info/exclude 2>/dev/null || echo "/.gpu/" >> .git/info/exclude

@@ -80,7 +80,7 @@ def test_kaggle_without_its_client_names_the_kaggle_extra():
     code, out = _run_without(["kaggle", "kagglesdk"], """
         from podium.kaggle.credentials import Credentials
         from podium.errors import PodiumError
-        from podium.kaggle.client import _build_api
+        from podium.kaggle.session import _build_api
 
         try:
             _build_api(Credentials(username="someone", key="0" * 32))

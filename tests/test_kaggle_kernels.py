@@ -46,7 +46,7 @@ def test_render_writes_metadata_the_client_accepts_and_a_script(cfg, tmp_path):
     script = (rendered.folder / "podium_kernel.py").read_text()
     compile(script, "podium_kernel.py", "exec")
     assert rendered.token in script and "/kaggle/working" in script and "pip install" not in script
-    assert "train_run(cfg" in script and "predict_run(cfg" in script
+    assert '"job": "training_kernel"' in script  # the whole job, as `podium run` runs it (workflow.run_all)
 
 
 def test_tpu_and_no_accelerator(cfg, tmp_path):
@@ -85,7 +85,7 @@ def test_internet_off_needs_weights_from_a_dataset(cfg, tmp_path):
     meta = rendered.metadata
     assert meta["enable_internet"] is False
     assert meta["dataset_sources"] == ["podium-tester/podium-demo-weights"]
-    assert 'WEIGHTS_FILE = "/kaggle/input/podium-demo-weights/b0.weights.h5"' in \
+    assert '"weights_file": "/kaggle/input/podium-demo-weights/b0.weights.h5"' in \
         (rendered.folder / "podium_kernel.py").read_text()
     dataset_meta = json.loads((rendered.weights_dataset / "dataset-metadata.json").read_text())
     assert dataset_meta["id"] == "podium-tester/podium-demo-weights"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Mapping
@@ -393,3 +394,34 @@ def _class_prior(index: pd.DataFrame, classes: list[str], task: str) -> np.ndarr
     train = index[(index["split"] == "train") & index["ok"]]
     return get_task(task).class_prior(train["label"], classes)
 
+
+
+# ---- the whole job ------------------------------------------------------------------------------
+@dataclass
+class JobSummary:
+    """What each stage of the whole job returned, for the caller to print or record."""
+
+    data: DataSummary
+    split: SplitSummary
+    train: RunSummary
+    predict: PredictSummary
+
+
+def run_all(cfg: ExperimentConfig, source_dir: str | None = None, sources: Mapping[str, Source] | None = None,
+            report: Callable[[str, object], None] | None = None) -> JobSummary:
+    """`podium run` and the training kernel: data -> folds -> train -> predict, written once.
+
+    `report(stage, summary)` is called as each stage ("data", "folds", "train", "predict") finishes, before
+    the next one starts: the CLI prints there, the kernel makes its run a package; nothing prints here.
+    `sources` are the entry point's (the CLI's include Kaggle's download), passed to prepare_data.
+    """
+    tell = report or (lambda stage, summary: None)
+    data = prepare_data(cfg.competition, cfg.data_dir, source_dir, sources=sources)
+    tell("data", data)
+    split = make_split(cfg)
+    tell("folds", split)
+    trained = train_run(cfg)
+    tell("train", trained)
+    predicted = predict_run(cfg)
+    tell("predict", predicted)
+    return JobSummary(data, split, trained, predicted)

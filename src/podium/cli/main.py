@@ -170,16 +170,21 @@ def _print_predict(summary) -> None:
 
 def _cmd_run(args) -> None:
     # lazy: `podium --help` loads none of this
-    from podium.workflow import make_split, predict_run, prepare_data, train_run
+    from podium.workflow import run_all
 
     started = time.perf_counter()
     cfg = _config(args)
-    _print_data(prepare_data(cfg.competition, cfg.data_dir, args.source, sources=cli_data.data_sources()))
-    cli_data.print_advice(cfg)
-    _print_split(make_split(cfg))
-    print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
-    _print_train(train_run(cfg))
-    _print_predict(predict_run(cfg))
+
+    def data_done(summary) -> None:
+        _print_data(summary)
+        cli_data.print_advice(cfg)
+
+    def folds_done(summary) -> None:
+        _print_split(summary)
+        print(f"train: run {cfg.run_id} -> {cfg.run_dir}")  # before training's own progress lines
+
+    printers = {"data": data_done, "folds": folds_done, "train": _print_train, "predict": _print_predict}
+    run_all(cfg, args.source, sources=cli_data.data_sources(), report=lambda stage, summary: printers[stage](summary))
     print(f"done in {time.perf_counter() - started:.0f} s")
 
 

@@ -170,30 +170,45 @@ def push(session: kaggle_api.KaggleSession, folder: Path, clock: Callable[[], fl
             return adopted  # the lost push did start a run: adopt it, start no second one
     meta = json.loads((folder / "kernel-metadata.json").read_text(encoding="utf-8"))
     _check_kernel_sources(session, folder, meta)
-    made_from = json.loads(rendered.read_text(encoding="utf-8"))
-    timeout = int(made_from.get("timeout_seconds") or 0)
-    token = restamp_token(folder, meta.get("code_file", ""))
-    state = {"ref": meta["id"], "version": None, "url": "", "token": token, "pushed_at": clock(),
-             "seen_active": False, "status": OUTCOME_UNKNOWN, "timeout_seconds": timeout,
-             "previous_version": (previous or {}).get("version") or (previous or {}).get("previous_version"),
-             # what this version runs: make submit compares it with the run it is asked to submit
-             **{key: made_from[key] for key in RUN_RECORD_KEYS if key in made_from}}
+    state = _new_push(folder, meta, json.loads(rendered.read_text(encoding="utf-8")), previous, clock())
     write_json(folder / "push.json", state)  # before sending: a lost answer is reconciled, never re-sent
     try:
-        result = kaggle_api.push_kernel(session, folder, timeout)
+        result = kaggle_api.push_kernel(session, folder, state["timeout_seconds"])
     except kaggle_api.OutcomeUnknown as exc:  # a lost or unreadable answer, a 5xx: Kaggle may have acted
-        adopted = _reconcile_quietly(session, folder, state, policy)
-        if adopted is not None:
-            return adopted
-        raise PodiumError(f"The push of {state['ref']} got no answer, and Kaggle shows no version carrying its "
-                          f"token {token} (yet).", expected="an answer to SaveKernel", received=exc.received,
-                          fix="run make push EXP=... again when the network works: it first looks for this push "
-                              "on Kaggle and sends only if it is still not there (make status looks too)") from exc
+        return _settle_lost_push(session, folder, state, policy, exc)
     except PodiumError:
         # Kaggle refused (a 4xx, a 429 retried until refused for good, a connection never made): nothing was
         # created, so push.json goes back to what it said before
         _restore_push(folder, previous)
         raise
+    return _record_pushed(folder, state, result)
+
+
+def _new_push(folder: Path, meta: dict, made_from: dict, previous: dict | None, now: float) -> dict:
+    """push.json of a push about to be sent: a fresh token stamped into the script, status OUTCOME_UNKNOWN."""
+    token = restamp_token(folder, meta.get("code_file", ""))
+    return {"ref": meta["id"], "version": None, "url": "", "token": token, "pushed_at": now,
+            "seen_active": False, "status": OUTCOME_UNKNOWN,
+            "timeout_seconds": int(made_from.get("timeout_seconds") or 0),
+            "previous_version": (previous or {}).get("version") or (previous or {}).get("previous_version"),
+            # what this version runs: make submit compares it with the run it is asked to submit
+            **{key: made_from[key] for key in RUN_RECORD_KEYS if key in made_from}}
+
+
+def _settle_lost_push(session: kaggle_api.KaggleSession, folder: Path, state: dict, policy: ReconcilePolicy,
+                      exc: kaggle_api.OutcomeUnknown) -> dict:
+    """A push whose answer was lost: the version carrying its token when Kaggle shows one, else an error."""
+    adopted = _reconcile_quietly(session, folder, state, policy)
+    if adopted is not None:
+        return adopted
+    raise PodiumError(f"The push of {state['ref']} got no answer, and Kaggle shows no version carrying its "
+                      f"token {state['token']} (yet).", expected="an answer to SaveKernel", received=exc.received,
+                      fix="run make push EXP=... again when the network works: it first looks for this push "
+                          "on Kaggle and sends only if it is still not there (make status looks too)") from exc
+
+
+def _record_pushed(folder: Path, state: dict, result: dict) -> dict:
+    """push.json of a push Kaggle answered; refused (after recording it) when Kaggle dropped a source."""
     answered = str(result["ref"] or "").strip("/")
     state.update(version=result["version"], url=result["url"], status="PUSHED",
                  ref=answered if answered.count("/") == 1 else state["ref"])  # owner/slug, whatever the form
@@ -405,8 +420,6 @@ def download_output(session: kaggle_api.KaggleSession, folder: Path, runs_dir: s
     A run that ended ERROR / CANCEL_ACKNOWLEDGED is fetched too (its kernel.log says why), into
     runs/<slug>-v<version>-failed/ so it is never taken for a trained run, and then this raises.
     """
-    import requests
-
     pushed = read_push(folder)
     if pushed.get("status") not in TERMINAL:
         raise PodiumError(f"Kernel {pushed['ref']} version {pushed['version']} has not finished (as far as podium "
@@ -418,26 +431,10 @@ def download_output(session: kaggle_api.KaggleSession, folder: Path, runs_dir: s
     staging = run_dir.with_name(f".{run_dir.name}.partial")
     remove_made(staging, "downloading kernel output", legacy=any_folder)
     mark_made(staging, "downloading kernel output")
-    get = get or (lambda url: requests.get(url, timeout=300))
-    rejected, saved = [], []
     try:
-        for name, url in files:
-            target = staging / _safe_output_name(name)
-            response = session.call(f"downloading output {name}", _fetch, get, url)
-            problem = error_page_reason(name, response.status_code, response.headers.get("Content-Type", ""),
-                                        response.content)
-            if problem:
-                rejected.append(f"{name}: {problem}")
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(response.content)
-            saved.append(name)
+        saved = _download_files(session, files, staging, get, pushed["ref"], run_dir)
         if log:
             write_text(staging / "kernel.log", session.creds.redact(log))
-        if rejected:
-            raise PodiumError(f"{len(rejected)} output file(s) of {pushed['ref']} came back as error pages.",
-                              expected="the files the kernel wrote", received="; ".join(rejected[:5]),
-                              fix="run make output again later; nothing was written to " + str(run_dir))
         record = _check_run_record(staging, pushed)
         remove_made(run_dir, "a kernel's output", legacy=lambda p: (p / "kernel.log").is_file())
         os.replace(staging, run_dir)
@@ -451,6 +448,31 @@ def download_output(session: kaggle_api.KaggleSession, folder: Path, runs_dir: s
                           expected="status COMPLETE", received=pushed.get("failure") or "no message from Kaggle",
                           fix=f"{where}, fix the cause, then make push EXP=... (a new run)")
     return OutputSummary(run_dir, saved, record)
+
+
+def _download_files(session: kaggle_api.KaggleSession, files: list[tuple[str, str]], staging: Path,
+                    get: Callable | None, ref: str, run_dir: Path) -> list[str]:
+    """Every listed output into `staging`; raises, naming them, when any came back as an error page."""
+    import requests
+
+    get = get or (lambda url: requests.get(url, timeout=300))
+    rejected, saved = [], []
+    for name, url in files:
+        target = staging / _safe_output_name(name)
+        response = session.call(f"downloading output {name}", _fetch, get, url)
+        problem = error_page_reason(name, response.status_code, response.headers.get("Content-Type", ""),
+                                    response.content)
+        if problem:
+            rejected.append(f"{name}: {problem}")
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(response.content)
+        saved.append(name)
+    if rejected:
+        raise PodiumError(f"{len(rejected)} output file(s) of {ref} came back as error pages.",
+                          expected="the files the kernel wrote", received="; ".join(rejected[:5]),
+                          fix="run make output again later; nothing was written to " + str(run_dir))
+    return saved
 
 
 def _fetch(get: Callable, url: str):

@@ -1,9 +1,10 @@
 """`make kernel`: render kernels/<slug>/ so one config trains on Kaggle's GPUs exactly as it does here.
 
-The folder holds kernel-metadata.json and one script, podium_kernel.py, which runs the same stages as
-`make data/folds/train/predict` (prepare_data, make_split, train_run -> train_and_evaluate per fold,
-predict_run), reading the competition from /kaggle/input and writing runs/, submissions/ and
-submission.csv to /kaggle/working.
+The folder holds kernel-metadata.json and one script, podium_kernel.py: a copy of
+podium/kaggle/scripts/kernel.py whose settings block says to run the training job
+(scripts/training_kernel.py: the whole job as `podium run` runs it, podium.workflow.run_all), reading the
+competition from /kaggle/input and writing runs/, submissions/ and submission.csv to /kaggle/working. The
+scripts are real Python files; rendering fills only the settings block (fill_script), never formats code.
 
 podium's own code is inlined into the script (a deterministic zip of src/podium, base64), not shipped
 as a Kaggle dataset. Why: the code then belongs to the kernel version that runs it. A dataset version is
@@ -50,7 +51,11 @@ from podium.paths import check_name
 from podium.io import file_sha256, hash_file, read_yaml_mapping, write_json, write_text
 from podium.kaggle.inference import INFERENCE_KEYS, package_run, run_dataset_slug
 
-SCRIPT_NAME = "podium_kernel.py"
+SCRIPT_NAME = "podium_kernel.py"  # what a rendered kernel's script is called in kernels/<slug>/
+SCRIPTS = Path(__file__).with_name("scripts")  # the kernel as a real file, and its jobs: podium.kaggle.scripts
+KERNEL_SCRIPT = "kernel.py"  # what a rendered kernel's script is a copy of, its settings block filled
+SETTINGS_START = "# >>> podium kernel settings"  # the block fill_script fills, between these two lines
+SETTINGS_END = "# <<< podium kernel settings"
 # accelerator name -> (machine_shape sent to Kaggle, enable_gpu, enable_tpu); names as `kaggle kernels push
 # --accelerator` takes them. "TPU" is a podium alias for TpuV6E8.
 ACCELERATORS = {
@@ -206,13 +211,8 @@ def render_kernel(cfg: ExperimentConfig, spec: KernelSpec, owner: str, out_root:
                           received=repr(slug), fix="set slug: in the kernel spec")
     if spec.mode == "inference":
         return _render_inference(cfg, spec, owner, slug, Path(out_root) / slug)
-    competition = load_competition(cfg.competition)
-    weights_input = ""
-    weights_folder = None
     weights_slug = f"{slug[:42]}-weights"  # Kaggle dataset slugs are at most 50 characters
-    if spec.weights_file:
-        weights_input = f"/kaggle/input/{weights_slug}/{Path(spec.weights_file).name}"
-    elif not spec.enable_internet and cfg.weights == "imagenet":
+    if not spec.weights_file and not spec.enable_internet and cfg.weights == "imagenet":
         raise PodiumError("A kernel without internet cannot download ImageNet weights.",
                           expected="weights_file: <local weights file> in the kernel spec (uploaded as a dataset), "
                                    "or weights: none", received="weights: imagenet, enable_internet: false",
@@ -220,29 +220,13 @@ def render_kernel(cfg: ExperimentConfig, spec: KernelSpec, owner: str, out_root:
     folder = Path(out_root) / slug
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
-    machine_shape, gpu, tpu = ACCELERATORS[spec.accelerator]
-    sources = list(spec.dataset_sources)
+    sources, weights_input, weights_folder = list(spec.dataset_sources), "", None
     if spec.weights_file:
+        weights_input = f"/kaggle/input/{weights_slug}/{Path(spec.weights_file).name}"
         sources.append(f"{owner}/{weights_slug}")
         weights_folder = _weights_dataset(folder / "weights-dataset", Path(spec.weights_file),
                                           f"{owner}/{weights_slug}")
-    metadata = {
-        "id": f"{owner}/{slug}",
-        "title": spec.title or slug.replace("-", " "),
-        "code_file": SCRIPT_NAME,
-        "language": "python",
-        "kernel_type": "script",
-        "is_private": spec.is_private,
-        "enable_gpu": gpu,
-        "enable_tpu": tpu,
-        "enable_internet": spec.enable_internet,
-        "dataset_sources": sources,
-        "competition_sources": [competition.slug],
-        "kernel_sources": [],
-        "model_sources": [],
-    }
-    if machine_shape:
-        metadata["machine_shape"] = machine_shape
+    metadata = _metadata(cfg, spec, owner, slug, sources, [], spec.enable_internet)
     write_json(folder / "kernel-metadata.json", metadata)
     write_text(folder / SCRIPT_NAME, kernel_script(cfg, token, weights_input))
     write_json(folder / "podium-kernel.json", {"token": token, "config": cfg.name, **run_record(cfg, "train"),
@@ -255,10 +239,8 @@ def _render_inference(cfg: ExperimentConfig, spec: KernelSpec, owner: str, slug:
                       ) -> RenderedKernel:
     """The offline kernel of a code competition: the run comes packaged as a dataset (or a training
     kernel's output), the script predicts and writes submission.csv; no pip, no internet."""
-    competition = load_competition(cfg.competition)
     folder.mkdir(parents=True, exist_ok=True)
     token = secrets.token_hex(8)
-    machine_shape, gpu, tpu = ACCELERATORS[spec.accelerator]
     sources, kernels, run_dataset = list(spec.dataset_sources), [], None
     if spec.run_source == "dataset":
         ref = f"{owner}/{run_dataset_slug(slug)}"
@@ -266,14 +248,7 @@ def _render_inference(cfg: ExperimentConfig, spec: KernelSpec, owner: str, slug:
         sources.append(ref)
     else:
         kernels.append(spec.run_kernel)
-    metadata = {
-        "id": f"{owner}/{slug}", "title": spec.title or slug.replace("-", " "), "code_file": SCRIPT_NAME,
-        "language": "python", "kernel_type": "script", "is_private": spec.is_private, "enable_gpu": gpu,
-        "enable_tpu": tpu, "enable_internet": False, "dataset_sources": sources,
-        "competition_sources": [competition.slug], "kernel_sources": kernels, "model_sources": [],
-    }
-    if machine_shape:
-        metadata["machine_shape"] = machine_shape
+    metadata = _metadata(cfg, spec, owner, slug, sources, kernels, False)
     write_json(folder / "kernel-metadata.json", metadata)
     write_text(folder / SCRIPT_NAME, inference_script(cfg, token))
     write_json(folder / "podium-kernel.json", {"token": token, "config": cfg.name, **run_record(cfg, "inference"),
@@ -282,6 +257,22 @@ def _render_inference(cfg: ExperimentConfig, spec: KernelSpec, owner: str, slug:
                                                "timeout_seconds": spec.timeout_seconds,
                                                "run_dataset": str(run_dataset or ""), "weights_dataset": ""})
     return RenderedKernel(folder, metadata["id"], metadata, token, None, run_dataset)
+
+
+def _metadata(cfg: ExperimentConfig, spec: KernelSpec, owner: str, slug: str, sources: list[str],
+              kernels: list[str], internet: bool) -> dict[str, Any]:
+    """kernel-metadata.json, as `kaggle kernels push` reads it (machine_shape only with an accelerator)."""
+    machine_shape, gpu, tpu = ACCELERATORS[spec.accelerator]
+    metadata = {
+        "id": f"{owner}/{slug}", "title": spec.title or slug.replace("-", " "), "code_file": SCRIPT_NAME,
+        "language": "python", "kernel_type": "script", "is_private": spec.is_private, "enable_gpu": gpu,
+        "enable_tpu": tpu, "enable_internet": internet, "dataset_sources": sources,
+        "competition_sources": [load_competition(cfg.competition).slug], "kernel_sources": kernels,
+        "model_sources": [],
+    }
+    if machine_shape:
+        metadata["machine_shape"] = machine_shape
+    return metadata
 
 
 RUN_RECORD_KEYS = ("run_id", "config_hash", "run_digest", "settings")
@@ -348,7 +339,6 @@ def _weights_dataset(folder: Path, weights: Path, ref: str) -> Path:
     return folder
 
 
-
 def podium_source_zip() -> bytes:
     """src/podium as a deterministic zip: *.py and the competition specs; no caches, no demo archives."""
     package = SPEC_DIR.parent
@@ -366,176 +356,43 @@ def podium_source_zip() -> bytes:
 
 
 def _inlined(cfg: ExperimentConfig) -> dict[str, str]:
-    """What both scripts carry: the competition (its spec when not built in), podium's code, the roots."""
+    """What both jobs read about the competition: its slug, and its spec when it is not a built-in one."""
     competition = load_competition(cfg.competition)
     builtin = (SPEC_DIR / f"{cfg.competition}.yaml").is_file()
     spec_yaml = "" if builtin else yaml.safe_dump(
         {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(competition).items()})
-    code = base64.b64encode(podium_source_zip()).decode()
-    code_lines = "\n".join(code[i:i + 100] for i in range(0, len(code), 100))
-    return {"name": cfg.name, "run_id": cfg.run_id, "slug": competition.slug, "spec_yaml": spec_yaml,
-            "code": code_lines, "preamble": _PREAMBLE}
+    return {"competition": competition.slug, "spec_yaml": spec_yaml}
 
 
 def kernel_script(cfg: ExperimentConfig, token: str, weights_input: str = "") -> str:
-    return _SCRIPT.format(token=token, config=json.dumps(cfg.to_dict(), indent=1), weights=weights_input,
-                          **_inlined(cfg))
+    """The training kernel (scripts/training_kernel.py's job) with this config, token and weights filled in."""
+    settings = {"config": cfg.to_dict(), **_inlined(cfg), "weights_file": weights_input}
+    return fill_script("training_kernel", f"config '{cfg.name}', local run {cfg.run_id}", token, settings)
 
 
 def inference_script(cfg: ExperimentConfig, token: str) -> str:
     """The offline script: nothing about the test set is in it; the inference-time settings of cfg are."""
-    settings = {key: getattr(cfg, key) for key in INFERENCE_KEYS}
-    return _INFERENCE_SCRIPT.format(token=token, settings=json.dumps(settings), **_inlined(cfg))
+    settings = {"run_id": cfg.run_id, **_inlined(cfg),
+                "inference": {key: getattr(cfg, key) for key in INFERENCE_KEYS}}
+    return fill_script("inference_kernel", f"config '{cfg.name}', run {cfg.run_id}", token, settings)
 
 
-# In both scripts: roots from the environment (Kaggle's paths by default; `make rehearse` points them at a
-# local tree), and podium unpacked from the inlined zip into a fresh scratch folder. Inserted verbatim.
-_PREAMBLE = '''INPUT = Path(os.environ.get("PODIUM_KAGGLE_INPUT", "/kaggle/input"))
-WORK = Path(os.environ.get("PODIUM_KAGGLE_WORKING", "/kaggle/working"))
-SCRATCH = Path(os.environ.get("PODIUM_SCRATCH", "/tmp/podium"))
+def fill_script(job: str, about: str, token: str, settings: dict[str, Any]) -> str:
+    """scripts/kernel.py with only its settings block filled: the token, which job module of
+    podium.kaggle.scripts it runs with which settings (JSON: the job's READS), and podium's code (base64 of
+    podium_source_zip). Never a format over code: every other line is the file as the tests import it."""
+    head, _, tail = split_settings_block((SCRIPTS / KERNEL_SCRIPT).read_text(encoding="utf-8"))
+    code = base64.b64encode(podium_source_zip()).decode()
+    filled = "\n".join([
+        f"# {about}; rendered by `make kernel`, do not edit", f'RUN_TOKEN = "{token}"',
+        'SETTINGS = json.loads(r"""', json.dumps({"job": job, **settings}, indent=1), '""")',
+        'PODIUM_SOURCE = """', *(code[i:i + 100] for i in range(0, len(code), 100)), '"""', ""])
+    return head + filled + tail
 
 
-def unpack_podium():
-    target = SCRATCH / "src"
-    shutil.rmtree(target, ignore_errors=True)
-    with zipfile.ZipFile(io.BytesIO(base64.b64decode("".join(PODIUM_SOURCE.split())))) as archive:
-        archive.extractall(target)
-    sys.path.insert(0, str(target))
-
-
-def competition_input():
-    for folder in (INPUT / COMPETITION, INPUT / "competitions" / COMPETITION):
-        if folder.is_dir():
-            return folder
-    raise SystemExit("competition data is not attached: add it to the kernel's competition sources "
-                     "(looked for " + str(INPUT / COMPETITION) + ")")
-'''
-
-
-_SCRIPT = '''"""podium kernel for config '{name}' (local run {run_id}); generated by `make kernel`, do not edit.
-
-Runs podium's stages on Kaggle: competition files from /kaggle/input, everything kept in /kaggle/working.
-"""
-import base64
-import io
-import json
-import os
-import shutil
-import sys
-import zipfile
-from pathlib import Path
-
-RUN_TOKEN = "{token}"
-CONFIG = json.loads(r"""{config}""")
-COMPETITION = "{slug}"
-SPEC_YAML = r"""{spec_yaml}"""
-WEIGHTS_FILE = "{weights}"
-PODIUM_SOURCE = """
-{code}
-"""
-{preamble}
-
-
-def main():
-    unpack_podium()
-    from podium.config import ExperimentConfig
-    from podium.workflow import make_split, predict_run, prepare_data, train_run
-
-    values = dict(CONFIG, data_dir=str(SCRATCH / "data"), runs_dir=str(WORK / "runs"),
-                  submissions_dir=str(WORK / "submissions"), verbose=2)
-    if SPEC_YAML.strip():
-        spec_path = SCRATCH / "competition.yaml"
-        spec_path.write_text(SPEC_YAML)
-        values["competition"] = str(spec_path)
-    if WEIGHTS_FILE:
-        values["weights"] = WEIGHTS_FILE
-    cfg = ExperimentConfig(**values)
-    prepare_data(cfg.competition, cfg.data_dir, source_dir=str(competition_input()))
-    make_split(cfg)
-    summary = train_run(cfg, progress=True)  # plain progress lines in the log (podium.progress)
-    from podium.kaggle.inference import write_run_classes
-
-    write_run_classes(cfg)  # runs/<run_id>/ is then a run package: an inference kernel can read this output
-    prediction = predict_run(cfg, progress=True)
-    shutil.copyfile(prediction.submission, WORK / "submission.csv")
-    record = {{"token": RUN_TOKEN, "run_id": cfg.run_id, "cv_mean": summary.cv_mean,
-              "cv_tta_mean": summary.cv_tta_mean, "submission": str(prediction.submission.relative_to(WORK))}}
-    (WORK / "podium-run.json").write_text(json.dumps(record, indent=1))
-    print(summary.report_text)
-
-
-if __name__ == "__main__":
-    main()
-'''
-
-_INFERENCE_SCRIPT = '''"""podium inference kernel for config '{name}' (run {run_id}); generated by `make kernel`, do not edit.
-
-Offline: no internet, no pip. Finds the packaged run under the input folder, indexes the competition's
-test images when it runs (a code competition's hidden test set has other ids than the public one),
-predicts TTA views x folds, and writes submission.csv validated against the sample found then.
-"""
-import base64
-import io
-import json
-import os
-import shutil
-import sys
-import time
-import zipfile
-from pathlib import Path
-
-RUN_TOKEN = "{token}"
-RUN_ID = "{run_id}"
-COMPETITION = "{slug}"
-SPEC_YAML = r"""{spec_yaml}"""
-SETTINGS = json.loads(r"""{settings}""")  # inference-time settings of the rendered config (tta, ...)
-PODIUM_SOURCE = """
-{code}
-"""
-{preamble}
-
-def main():
-    started = time.perf_counter()
-    unpack_podium()
-    from podium.kaggle import inference
-    from podium.errors import PodiumError
-
-    try:
-        env = inference.check_environment()  # before anything heavy: say what is missing, then stop
-    except PodiumError as exc:
-        raise SystemExit(f"podium: {{exc}}")
-    print(inference.describe_environment(env), flush=True)
-    competition = competition_input()
-    try:
-        # the competition's own folder (maybe 100,000 test files) is never walked for the run
-        skip = (competition.name,) if competition.parent == INPUT else (competition.parent.name,)
-        run_dir = inference.find_run(INPUT, RUN_ID, skip=skip)
-        for note in inference.version_notes(run_dir, env):
-            print(f"inference: note: {{note}}", flush=True)
-        overrides = dict(SETTINGS)
-        if SPEC_YAML.strip() and not (run_dir / "competition.yaml").is_file():
-            spec_path = SCRATCH / "competition.yaml"
-            spec_path.write_text(SPEC_YAML)
-            overrides["competition"] = str(spec_path)
-        print(f"inference: run {{run_dir}}; competition files {{competition}}", flush=True)
-        WORK.mkdir(parents=True, exist_ok=True)
-        summary = inference.predict_from_package(run_dir, competition, WORK / "submission.csv", SCRATCH / "work",
-                                                 overrides, progress=True)  # plain lines in the log (podium.progress)
-    except PodiumError as exc:
-        raise SystemExit(f"podium: {{exc}}")
-    print(f"inference: {{summary.n_rows}} rows -> {{summary.submission}} ({{summary.n_unreadable}} unreadable "
-          f"test images got {{summary.unreadable_note}})")
-    print(f"inference: predicted {{summary.counts}}")
-    for line in inference.timing_lines(summary):
-        print(line)
-    record = {{"token": RUN_TOKEN, "run_id": summary.run_id, "mode": "inference", "n_test": summary.n_test,
-              "n_rows": summary.n_rows, "n_unreadable": summary.n_unreadable, "timings": summary.timings,
-              "images_per_second": summary.images_per_second, "submission": "submission.csv",
-              "podium_file": env.podium_file, "versions": env.versions}}
-    (WORK / "podium-run.json").write_text(json.dumps(record, indent=1))
-    print(f"inference: done in {{time.perf_counter() - started:.1f}} s")
-
-
-if __name__ == "__main__":
-    main()
-'''
+def split_settings_block(text: str) -> tuple[str, str, str]:
+    """(up to and with the START line, the block's lines, from the END line on) of a kernel script."""
+    start = text.index(SETTINGS_START)
+    start = text.index("\n", start) + 1
+    end = text.index(SETTINGS_END, start)
+    return text[:start], text[start:end], text[end:]
