@@ -77,3 +77,16 @@ def test_the_inference_package_carries_the_resolved_views(untrained_run, tmp_pat
     package_run(untrained_run, tmp_path / "package", "tester/demo-run")
     packaged = yaml.safe_load((tmp_path / "package" / untrained_run.run_id / "config.yaml").read_text(encoding="utf-8"))
     assert packaged["tta"] == ["identity"] and packaged["tta_auto"] is False
+
+
+def test_the_inference_kernel_applies_the_resolved_views_too(untrained_run):
+    """The kernel's settings go over its package's config: they must not bring back views that hurt."""
+    from podium.kaggle.kernels import inference_script, run_record
+
+    _measured(untrained_run, 0.30, 0.25)
+    script = inference_script(untrained_run, "0" * 32)
+    settings = json.loads(script.split('SETTINGS = json.loads(r"""', 1)[1].split('""")', 1)[0])
+    assert settings["inference"]["tta"] == ["identity"]
+    assert run_record(untrained_run, "inference")["settings"]["tta"] == ["identity"]
+    _measured(untrained_run, 0.25, 0.30)  # the views helped: kept
+    assert run_record(untrained_run, "inference")["settings"]["tta"] == ["identity", "hflip"]

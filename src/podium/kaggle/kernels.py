@@ -50,6 +50,7 @@ from podium.errors import PodiumError
 from podium.paths import check_name
 from podium.io import file_sha256, hash_file, read_yaml_mapping, write_json, write_text
 from podium.kaggle.inference import INFERENCE_KEYS, package_run, run_dataset_slug
+from podium.workflow import measured_tta
 
 SCRIPT_NAME = "podium_kernel.py"  # what a rendered kernel's script is called in kernels/<slug>/
 SCRIPTS = Path(__file__).with_name("scripts")  # the kernel as a real file, and its jobs: podium.kaggle.scripts
@@ -286,8 +287,15 @@ def run_record(cfg: ExperimentConfig, mode: str) -> dict[str, Any]:
                               "settings": None}
     if mode == "inference":
         record["run_digest"] = checkpoints_digest(cfg.run_dir)
-        record["settings"] = json.loads(json.dumps({key: getattr(cfg, key) for key in INFERENCE_KEYS}))
+        record["settings"] = inference_settings(cfg)
     return record
+
+
+def inference_settings(cfg: ExperimentConfig) -> dict[str, Any]:
+    """The predict-time settings an inference kernel applies over its package's config, tta_auto resolved as
+    package_run and `make predict` resolve it: the kernel never brings back views the run measured to hurt."""
+    resolved = measured_tta(cfg)[0]
+    return json.loads(json.dumps({key: getattr(resolved, key) for key in INFERENCE_KEYS}))
 
 
 def checkpoints_digest(run_dir: str | Path) -> str:
@@ -313,7 +321,7 @@ def pushed_run_changes(pushed: dict[str, Any], cfg: ExperimentConfig) -> list[st
         if now and now != pushed["run_digest"]:
             changes.append(f"the checkpoints in {cfg.run_dir} changed since the push (retrained)")
     if pushed.get("settings") is not None:
-        now = json.loads(json.dumps({key: getattr(cfg, key) for key in INFERENCE_KEYS}))
+        now = inference_settings(cfg)
         changed = sorted(k for k in set(now) | set(pushed["settings"]) if now.get(k) != pushed["settings"].get(k))
         if changed:
             changes.append("inference settings changed since the push: " + ", ".join(
@@ -373,7 +381,7 @@ def kernel_script(cfg: ExperimentConfig, token: str, weights_input: str = "") ->
 def inference_script(cfg: ExperimentConfig, token: str) -> str:
     """The offline script: nothing about the test set is in it; the inference-time settings of cfg are."""
     settings = {"run_id": cfg.run_id, **_inlined(cfg),
-                "inference": {key: getattr(cfg, key) for key in INFERENCE_KEYS}}
+                "inference": inference_settings(cfg)}
     return fill_script("inference_kernel", f"config '{cfg.name}', run {cfg.run_id}", token, settings)
 
 
