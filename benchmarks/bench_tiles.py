@@ -5,7 +5,7 @@ are cut from it at (0,0), (0,256), (256,0), (256,256), as Airbus' tiles overlap 
 saved as JPEG (quality 90). Scenes never share a photo, so the truth is known: a scene's four tiles
 belong together, tiles of different scenes do not.
 
-    python benchmarks/bench_tiles.py [--cifar ../shared/data/cifar10] [--scenes N]
+    python benchmarks/bench_tiles.py [--cifar <folder with the CIFAR-10 JPEG package: train.zip, test.zip>] [--scenes N]
 
 Writes benchmarks/results/tiles.{json,md}: per detector (whole-image pHash; blocks with min_blocks 1
 and 2), the share of scenes whose four tiles end in one group, wrong merges, and hashing speed.
