@@ -48,7 +48,7 @@ def main() -> None:
     space = load_space(space_path)
 
     warm = load_config("configs/demo.yaml", {**fixed, "epochs": 1, "runs_dir": str(work / "warm")})
-    train_and_evaluate(warm, 0, data=load_labeled_data(warm, get_task(warm.task), progress=False))
+    train_and_evaluate(warm, get_task(warm.task), 0, data=load_labeled_data(warm, get_task(warm.task), progress=False))
 
     started = time.perf_counter()
     data = load_labeled_data(warm, get_task(warm.task), progress=False)
@@ -57,7 +57,7 @@ def main() -> None:
     direct_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    outcome = run_search(space)
+    outcome = run_search(space, get_task(space.base_config().task))
     search_seconds = time.perf_counter() - started
 
     results = {

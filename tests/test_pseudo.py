@@ -85,8 +85,8 @@ def source_run(demo_data, tmp_path_factory):
 
     runs = tmp_path_factory.mktemp("pseudo") / "runs"
     cfg = _cfg(demo_data, runs, "name=source", f"submissions_dir={runs.parent / 'submissions'}")
-    train_run(cfg, progress=False)
-    predict_run(cfg, progress=False)
+    train_run(cfg, get_task(cfg.task), progress=False)
+    predict_run(cfg, get_task(cfg.task), progress=False)
     return cfg
 
 
@@ -100,8 +100,8 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data
     plain_cfg = _cfg(demo_data, runs, "name=student")
     pseudo_cfg = _cfg(demo_data, runs, "name=student", f"pseudo_run={source_run.run_id}", "pseudo_top_share=0.3",
                       "pseudo_weight=0.5")
-    plain = train_run(plain_cfg, progress=False)  # first, so the pseudo run's report compares against it
-    with_pseudo = train_run(pseudo_cfg, progress=False)
+    plain = train_run(plain_cfg, get_task(plain_cfg.task), progress=False)  # first, so the pseudo run's report compares against it
+    with_pseudo = train_run(pseudo_cfg, get_task(pseudo_cfg.task), progress=False)
 
     # validation: exactly the labelled images of the split, in both runs
     oof_plain = pd.read_parquet(plain_cfg.run_dir / "fold-0" / "oof.parquet")
@@ -135,8 +135,8 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, demo_data
 
     # the loaders: pseudo rows only in training, weighted; validation rows unchanged
     pseudo, _ = fold_pseudo_labels(pseudo_cfg, data, val_pos)
-    train, val = make_loaders(pseudo_cfg, data, train_pos, val_pos, pseudo=pseudo)
-    plain_train, plain_val = make_loaders(plain_cfg, data, train_pos, val_pos)
+    train, val = make_loaders(pseudo_cfg, get_task(pseudo_cfg.task), data, train_pos, val_pos, pseudo=pseudo)
+    plain_train, plain_val = make_loaders(plain_cfg, get_task(plain_cfg.task), data, train_pos, val_pos)
     assert len(train.positions) == len(plain_train.positions) + added
     assert np.array_equal(val.positions, plain_val.positions) and len(val[0]) == 2  # no weights in validation
     weights = train.sample_weights[train.positions]

@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 
+from podium.tasks import get_task
 from podium.training import runtime
 from podium.config import load_config
 from podium.errors import PodiumError
@@ -89,7 +90,7 @@ class Probe(keras.callbacks.Callback):
 def test_train_and_evaluate_uses_precision_and_jit_from_the_config_and_restores_the_policy(demo_data, tmp_path):
     probe = Probe()
     cfg = _cfg(demo_data, tmp_path, "precision=mixed_bfloat16", "jit_compile=false")
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[probe])
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[probe])
     assert (probe.policy, probe.conv_dtype, probe.jit_compile) == ("mixed_bfloat16", "bfloat16", False)
     assert keras.mixed_precision.global_policy().name == "float32"  # nothing leaks into the next run
     assert 0.0 <= result.val_score <= 1.0 and result.epochs_run == 1
@@ -123,8 +124,8 @@ JAX_TRAIN = """
                              "augment=[flip,crop]", "tta=[identity,hflip]", "schedule=constant", "lr=0.003"])
     devices = []
     count = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: devices.append(runtime.parallel_devices()))
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[count])
-    submission = predict_run(cfg, progress=False) if {predict} else None
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[count])
+    submission = predict_run(cfg, get_task(cfg.task), progress=False) if {predict} else None
     print(json.dumps({{"backend": keras.backend.backend(), "val_score": result.val_score,
                       "val_score_tta": result.val_score_tta, "epochs": result.epochs_run,
                       "rows": submission.n_rows if submission else 0, "devices": devices[0],
@@ -187,8 +188,8 @@ JAX_SEGMENTATION = """
                                    "epochs=6", "unet_filters=8", "verbose=0"])
     prepare_data(cfg.competition, cfg.data_dir)
     make_split(cfg)
-    summary = train_run(cfg, progress=False)
-    submission = predict_run(cfg, progress=False)
+    summary = train_run(cfg, get_task(cfg.task), progress=False)
+    submission = predict_run(cfg, get_task(cfg.task), progress=False)
     print(json.dumps({{"backend": keras.backend.backend(), "dice": summary.cv_mean, "rows": submission.n_rows,
                       "images": submission.counts["images"],
                       "tensorflow_loaded": any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules)}}))

@@ -44,7 +44,7 @@ def _registry_choices() -> dict[str, Callable[[], list[str]]]:
     # lazy: the registries of augment recipes and TTA views import keras
     from podium.training import augment, tta
 
-    return {"backbone": backbones.names, "augment": augment.batch_recipe_names,
+    return {"task": lambda: list(TASK_KEYS), "backbone": backbones.names, "augment": augment.batch_recipe_names,
             "cpu_augment": augment.cpu_recipe_names, "tta": tta.view_names}
 
 

@@ -136,12 +136,13 @@ def _print_notes(stage: str, notes: list[str]) -> None:
 
 def _cmd_train(args) -> None:
     # lazy: `podium --help` loads none of this
+    from podium.tasks import get_task
     from podium.workflow import train_run
 
     cfg = _config(args)
     cli_data.print_advice(cfg)
     print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
-    _print_train(train_run(cfg, force=args.force))
+    _print_train(train_run(cfg, get_task(cfg.task), force=args.force))
 
 
 def _print_train(summary) -> None:
@@ -151,9 +152,11 @@ def _print_train(summary) -> None:
 
 def _cmd_predict(args) -> None:
     # lazy: `podium --help` loads none of this
+    from podium.tasks import get_task
     from podium.workflow import predict_run
 
-    _print_predict(predict_run(_config(args)))
+    cfg = _config(args)
+    _print_predict(predict_run(cfg, get_task(cfg.task)))
 
 
 def _print_predict(summary) -> None:
@@ -170,6 +173,7 @@ def _print_predict(summary) -> None:
 
 def _cmd_run(args) -> None:
     # lazy: `podium --help` loads none of this
+    from podium.tasks import get_task
     from podium.workflow import make_split, predict_run, prepare_data, train_run
 
     started = time.perf_counter()
@@ -178,8 +182,9 @@ def _cmd_run(args) -> None:
     cli_data.print_advice(cfg)
     _print_split(make_split(cfg))
     print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
-    _print_train(train_run(cfg))
-    _print_predict(predict_run(cfg))
+    task = get_task(cfg.task)
+    _print_train(train_run(cfg, task))
+    _print_predict(predict_run(cfg, task))
     print(f"done in {time.perf_counter() - started:.0f} s")
 
 

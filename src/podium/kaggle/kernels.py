@@ -452,11 +452,14 @@ def main():
     cfg = ExperimentConfig(**values)
     prepare_data(cfg.competition, cfg.data_dir, source_dir=str(competition_input()))
     make_split(cfg)
-    summary = train_run(cfg, progress=True)  # plain progress lines in the log (podium.progress)
+    from podium.tasks import get_task
+
+    task = get_task(cfg.task)  # resolved once: the kernel is an entry point
+    summary = train_run(cfg, task, progress=True)  # plain progress lines in the log (podium.progress)
     from podium.kaggle.inference import write_run_classes
 
-    write_run_classes(cfg)  # runs/<run_id>/ is then a run package: an inference kernel can read this output
-    prediction = predict_run(cfg, progress=True)
+    write_run_classes(cfg, task)  # runs/<run_id>/ is then a run package: an inference kernel can read this output
+    prediction = predict_run(cfg, task, progress=True)
     shutil.copyfile(prediction.submission, WORK / "submission.csv")
     record = {{"token": RUN_TOKEN, "run_id": cfg.run_id, "cv_mean": summary.cv_mean,
               "cv_tta_mean": summary.cv_tta_mean, "submission": str(prediction.submission.relative_to(WORK))}}
