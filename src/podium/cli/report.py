@@ -1,4 +1,4 @@
-"""CLI verbs of blending and the report: blend, report. Handlers print; the work is in blend.py and
+"""CLI verbs of blending and the report: blend, report. Handlers print; the work is in podium.blend and
 reports/html.py."""
 
 from __future__ import annotations

@@ -117,7 +117,6 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
         raise PodiumError(f"Fold {fold} is not among the config's folds.", expected=str(cfg.folds),
                           received=str(fold), fix=f"add it: folds=[{fold}]")
     started = time.perf_counter()
-    metric = cfg.resolved_metric
     validation.check_monitor(cfg)
     data = data or load_labeled_data(cfg, task)
     data_key = fold_data_key(data)
@@ -135,13 +134,41 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
     done.unlink(missing_ok=True)  # from here until it is rewritten, the fold is unfinished
     write_json(fold_dir / FOLD_DATA, {"data": data_key, **({"pseudo": pseudo_record} if pseudo else {})})
     model = task.build_model(cfg, data.num_classes)
+    weights = _class_weights(cfg, task, data, train_batches)
+    fit_started = time.perf_counter()
+    _fit(cfg, task, model, weights, data, val_pos, train_batches, val_batches, fold_dir, extra_callbacks)
+    fit_seconds = time.perf_counter() - fit_started
+
+    history = pd.read_csv(fold_dir / "history.csv")
+    scores = _score_fold(cfg, task, data, fold, val_pos, val_batches, fold_dir)
+    result = FoldResult(
+        fold=fold, fold_dir=fold_dir, monitor=cfg.resolved_monitor, best_epoch=_best_epoch(history, cfg),
+        epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
+        n_val=len(val_pos), seconds=time.perf_counter() - started,
+        seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra,
+        n_pseudo=len(pseudo.ids) if pseudo is not None else 0, metric=cfg.resolved_metric.label,
+        direction=cfg.resolved_metric.direction)
+    write_json(done, result.to_dict())
+    return result
+
+
+def _class_weights(cfg: ExperimentConfig, task: Task, data: LabeledData, train_batches: ImageBatches
+                   ) -> dict | None:
+    """class_weight for fit, where the task balances classes; folded into the sample weights when the
+    batches carry some (pseudo-labels), since Keras takes class or sample weights, not both."""
     weights = class_weights(train_batches.labels[train_batches.positions], data.num_classes, cfg.class_weight) \
         if task.keys.class_balancing else None
-    if weights and train_batches.sample_weights is not None:  # Keras takes class or sample weights, not both
+    if weights and train_batches.sample_weights is not None:
         train_batches.sample_weights = train_batches.sample_weights * np.array(
             [weights[int(label)] for label in train_batches.labels], dtype="float32")
         weights = None
-    fit_started = time.perf_counter()
+    return weights
+
+
+def _fit(cfg: ExperimentConfig, task: Task, model: keras.Model, weights: dict | None, data: LabeledData,
+         val_pos: np.ndarray, train_batches: ImageBatches, val_batches: ImageBatches, fold_dir: Path,
+         extra_callbacks: list[keras.callbacks.Callback] | tuple) -> None:
+    """The fold's model fitted phase by phase (head-only, then unfrozen), resuming from its backup."""
     for first_epoch, last_epoch, phase_cfg in training_phases(cfg):
         if 0 < last_epoch < cfg.epochs and _epochs_logged(fold_dir) >= last_epoch:
             continue  # resuming inside the unfreeze phase: its backup restores the weights
@@ -153,7 +180,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
                       jit_compile=runtime.jit_compile(cfg.jit_compile),
                       **task.compile_arguments(cfg, data.num_classes))
         # fit validates, unless it cannot log the metric: then EpochValidation does, in the same one pass
-        own = validation.EpochValidation(task, metric, data, val_pos, val_batches,
+        own = validation.EpochValidation(task, cfg.resolved_metric, data, val_pos, val_batches,
                                          task.compile_arguments(cfg, data.num_classes)) \
             if validation.needs_own_validation(cfg) else None
         model.fit(runtime.device_batches(train_batches),
@@ -161,27 +188,22 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
                   initial_epoch=first_epoch, epochs=last_epoch,
                   callbacks=make_callbacks(cfg, fold_dir, own) + list(extra_callbacks), class_weight=weights,
                   verbose=cfg.verbose)
-    fit_seconds = time.perf_counter() - fit_started
 
-    history = pd.read_csv(fold_dir / "history.csv")
+
+def _score_fold(cfg: ExperimentConfig, task: Task, data: LabeledData, fold: int, val_pos: np.ndarray,
+                val_batches: ImageBatches, fold_dir: Path):
+    """The best checkpoint's scores on the validation part, with and without TTA; its OOF files written."""
     views = list(dict.fromkeys(["identity", *cfg.tta]))
     with runtime.single_device():
         best_model = load_classifier(fold_dir / "best.keras", compile=task.compile_on_load)
         _, per_view = tta.predict_tta(best_model, val_batches, views, invert=task.view_inverter())
     plain = per_view["identity"]
     with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
-    scores = task.fold_scores(data, val_pos, fold, plain, with_tta, metric)
+    scores = task.fold_scores(data, val_pos, fold, plain, with_tta, cfg.resolved_metric)
     write_parquet(fold_dir / "oof.parquet", scores.oof)
     task.save_oof_outputs(fold_dir, with_tta)  # what `make blend` averages (masks, boxes)
     _stamp_oof(cfg, task, fold, fold_dir)
-    result = FoldResult(
-        fold=fold, fold_dir=fold_dir, monitor=cfg.resolved_monitor, best_epoch=_best_epoch(history, cfg),
-        epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
-        n_val=len(val_pos), seconds=time.perf_counter() - started,
-        seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra,
-        n_pseudo=len(pseudo.ids) if pseudo is not None else 0, metric=metric.label, direction=metric.direction)
-    write_json(done, result.to_dict())
-    return result
+    return scores
 
 
 def _stamp_oof(cfg: ExperimentConfig, task: Task, fold: int, fold_dir: Path) -> None:
