@@ -67,10 +67,10 @@ from podium.submission.validate import read_competition_sample
 from podium.tasks.base import Task, TestPredictions, normalised_rows
 from podium.workflow import class_prior
 from podium.blend.fit import (GRID_POINTS, BlendScores, Objective, blend_oof, combine, default_objective,
-                                  fit_weights, honest_oof, rank_scaled, simplex_grid)
+                              fit_weights, honest_oof, rank_scaled, simplex_grid)
 from podium.blend.runs import (METHODS, BlendRun, BlendSpec, blend_config, check_compatible, check_name_free,
-                                   check_same_metric, load_blend_spec, load_run, load_test_predictions, oof_truth,
-                                   run_config, _folds_used)
+                               check_same_metric, folds_used, load_blend_spec, load_run, load_test_predictions,
+                               oof_truth, run_config)
 
 __all__ = ["GRID_POINTS", "METHODS", "BlendRun", "BlendScores", "BlendSpec", "BlendSummary", "Objective",
            "blend_config", "blend_oof", "check_compatible", "check_name_free", "check_same_metric", "combine",
@@ -209,7 +209,7 @@ def _save_predictions(run_dir: Path, spec: BlendSpec, task: Task, runs_dir: str 
                     remake=f'make blend RUNS="{" ".join(spec.runs)}" BLEND_METHOD={spec.method} '
                            f"BLEND_NAME={spec.label}",
                     inputs=[Path(runs_dir) / r / "test_predictions.npy" for r in spec.runs],
-                    folds=[{"run": r, **f} for r in spec.runs for f in _folds_used(Path(runs_dir) / r)],
+                    folds=[{"run": r, **f} for r in spec.runs for f in folds_used(Path(runs_dir) / r)],
                     companions=[run_dir / "test_ids.csv"])
 
 

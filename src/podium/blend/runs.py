@@ -253,7 +253,8 @@ def check_same_metric(runs: list[BlendRun], runs_dir: str | Path) -> Metric:
     return found[0][1]
 
 
-def _folds_used(run_dir: Path) -> list[dict]:
+def folds_used(run_dir: Path) -> list[dict]:
+    """The folds a run's test predictions were made by (their stamp), recorded with the blend's."""
     record = artefacts.read_record(run_dir / "test_predictions.npy") or {}
     return list(record.get("folds", []))
 
