@@ -52,8 +52,9 @@ def main() -> None:
 
     started = time.perf_counter()
     data = load_labeled_data(warm, get_task(warm.task), progress=False)
+    task = get_task(warm.task)  # a benchmark is an entry point: the task is resolved here
     direct = [train_and_evaluate(resolve_config(space, trial_values(space, {"lr": lr}), seed=0,
-                                                runs_dir=work / "direct-runs"), 0, data=data) for lr in LRS]
+                                                runs_dir=work / "direct-runs"), task, 0, data=data) for lr in LRS]
     direct_seconds = time.perf_counter() - started
 
     started = time.perf_counter()

@@ -84,7 +84,7 @@ def test_a_scan_predicts_little_past_an_early_failure():
 def test_pruning_needs_more_than_its_core(tmp_path):
     data = shapes_data(make_shapes(8, 32, seed=0), get_task("classification"), fold=1)
     with pytest.raises(PodiumError):
-        select_samples(_cfg(tmp_path), data)
+        select_samples(_cfg(tmp_path), get_task("classification"), data)
 
 
 @pytest.mark.slow

@@ -153,7 +153,8 @@ def test_pseudo_runs_that_cannot_be_used_are_refused(source_run, demo_data, tmp_
 
     runs = Path(source_run.runs_dir)
     with pytest.raises(PodiumError, match="does not exist") as caught:
-        train_run(_cfg(demo_data, runs, "name=x", "pseudo_run=nope-0000", "pseudo_threshold=0.9"), progress=False)
+        train_run(_cfg(demo_data, runs, "name=x", "pseudo_run=nope-0000", "pseudo_threshold=0.9"),
+                  get_task("classification"), progress=False)
     assert "runs/" in caught.value.fix
     root = source_run.data_root
     index = load_index(root / "index.parquet")

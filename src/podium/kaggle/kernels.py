@@ -439,6 +439,7 @@ PODIUM_SOURCE = """
 def main():
     unpack_podium()
     from podium.config import ExperimentConfig
+    from podium.tasks import get_task
     from podium.workflow import make_split, predict_run, prepare_data, train_run
 
     values = dict(CONFIG, data_dir=str(SCRATCH / "data"), runs_dir=str(WORK / "runs"),
@@ -452,8 +453,6 @@ def main():
     cfg = ExperimentConfig(**values)
     prepare_data(cfg.competition, cfg.data_dir, source_dir=str(competition_input()))
     make_split(cfg)
-    from podium.tasks import get_task
-
     task = get_task(cfg.task)  # resolved once: the kernel is an entry point
     summary = train_run(cfg, task, progress=True)  # plain progress lines in the log (podium.progress)
     from podium.kaggle.inference import write_run_classes
