@@ -82,7 +82,9 @@ def rows_weighted_score(fold_dirs: list[Path]) -> float | None:
 
 
 class Task:
-    """The defaults are classification's; a task overrides what it does differently."""
+    """The defaults are mostly classification's (the blend, rehearsal and pruning hooks default to the plainest
+    reading: values scored as they are, columns checked against the sample); a task overrides what it does
+    differently. A new one joins with `podium.tasks.register(task, keys)`."""
 
     name: str = ""
     score_logged: str = ""  # the logged metric that tracks the fold score (what a search's pruner watches)
