@@ -117,6 +117,7 @@ JAX_TRAIN = """
     from podium.training import runtime
     from podium.config import load_config
     from podium.runners.train import train_and_evaluate
+    from podium.tasks import get_task
     from podium.workflow import predict_run
 
     cfg = load_config(None, ["competition=demo", "data_dir={data}", "runs_dir={runs}", "val_split=0.2", "folds=[0]",
@@ -182,6 +183,7 @@ JAX_SEGMENTATION = """
     import json, sys
     import keras
     from podium.config import load_config
+    from podium.tasks import get_task
     from podium.workflow import make_split, predict_run, prepare_data, train_run
 
     cfg = load_config("{config}", ["data_dir={data}", "runs_dir={runs}", "submissions_dir={subs}", "image_size=32",
