@@ -90,7 +90,8 @@ def epoch_seconds(data_dir: Path, runs_dir: Path, epochs: int, rounds: int, repe
         for metric, cfg in configs.items():
             timer, fit_validation = epoch_timer(), fit_timer_class()
             podium_seconds.clear()
-            result = train_and_evaluate(cfg, 0, data=data, extra_callbacks=[timer, fit_validation], force=True)
+            result = train_and_evaluate(cfg, tasks.get_task(cfg.task), 0, data=data,
+                                        extra_callbacks=[timer, fit_validation], force=True)
             seconds[metric].append(steady(timer.seconds))
             validation_s[metric].append(steady(podium_seconds if podium_seconds else fit_validation.seconds))
             scores[metric] = result.val_score

@@ -48,16 +48,17 @@ def main() -> None:
     space = load_space(space_path)
 
     warm = load_config("configs/demo.yaml", {**fixed, "epochs": 1, "runs_dir": str(work / "warm")})
-    train_and_evaluate(warm, 0, data=load_labeled_data(warm, get_task(warm.task), progress=False))
+    train_and_evaluate(warm, get_task(warm.task), 0, data=load_labeled_data(warm, get_task(warm.task), progress=False))
 
     started = time.perf_counter()
     data = load_labeled_data(warm, get_task(warm.task), progress=False)
+    task = get_task(warm.task)  # a benchmark is an entry point: the task is resolved here
     direct = [train_and_evaluate(resolve_config(space, trial_values(space, {"lr": lr}), seed=0,
-                                                runs_dir=work / "direct-runs"), 0, data=data) for lr in LRS]
+                                                runs_dir=work / "direct-runs"), task, 0, data=data) for lr in LRS]
     direct_seconds = time.perf_counter() - started
 
     started = time.perf_counter()
-    outcome = run_search(space)
+    outcome = run_search(space, get_task(space.base_config().task))
     search_seconds = time.perf_counter() - started
 
     results = {

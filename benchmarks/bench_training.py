@@ -76,9 +76,10 @@ def bare_fit(cfg, x_train, y_train, x_val, y_val, epochs: int, augment: list[str
     from podium.training.schedules import make_optimizer
 
     keras.utils.set_random_seed(cfg.seed)
-    model = tasks.build_model(cfg, y_train.shape[1])
+    task = tasks.get_task(cfg.task)  # a benchmark is an entry point: the task is resolved here
+    model = task.build_model(cfg, y_train.shape[1])
     steps = int(np.ceil(len(x_train) / cfg.batch_size))
-    model.compile(optimizer=make_optimizer(cfg, steps), **tasks.compile_arguments(cfg, y_train.shape[1]))
+    model.compile(optimizer=make_optimizer(cfg, steps), **task.compile_arguments(cfg, y_train.shape[1]))
     timer = epoch_timer()
     layers = hand_written_augment(augment, cfg.resolved_image_size)
     if layers is None:
@@ -104,12 +105,13 @@ def podium_vs_bare(data_dir: Path, runs_dir: Path, size: int, epochs: int, augme
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
     from podium.runners.train import train_and_evaluate
+    from podium.tasks import get_task
 
     cfg = load_config(None, [f"data_dir={data_dir}", f"runs_dir={runs_dir}", "val_split=0.2", "folds=[0]",
                              "backbone=tiny_cnn", f"image_size={size}", "batch_size=64", f"epochs={epochs}",
                              "schedule=constant", "verbose=0", f"augment={json.dumps(augment)}",
                              "tta=[identity]", f"early_stopping_patience={epochs + 1}", f"workers={workers}"])
-    data = load_labeled_data(cfg, tasks.get_task(cfg.task))
+    data = load_labeled_data(cfg, get_task(cfg.task))
     train_pos, val_pos = data.fold_positions(0)
     train_pos = np.tile(train_pos, repeat)
     data.fold_positions = lambda fold: (train_pos, val_pos)  # the tiled rows, for podium's loader too
@@ -121,7 +123,8 @@ def podium_vs_bare(data_dir: Path, runs_dir: Path, size: int, epochs: int, augme
     firsts: dict[str, list[float]] = {name: [] for name in rates}
     for _ in range(rounds):
         podium_timer = epoch_timer()
-        result = train_and_evaluate(cfg, 0, data=data, extra_callbacks=[podium_timer], force=True)
+        result = train_and_evaluate(cfg, get_task(cfg.task), 0, data=data, extra_callbacks=[podium_timer],
+                                    force=True)
         arms = {"podium": podium_timer.seconds,
                 "bare_raw": bare_fit(cfg, x_train, y_train, x_val, y_val, epochs, [])}
         if augment:

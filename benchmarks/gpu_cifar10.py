@@ -125,10 +125,11 @@ def bare_fit_img_s(cfg, data, epochs: int) -> dict:
     y = keras.utils.to_categorical(data.labels[train_pos], data.num_classes)
     clock = accuracy_clock()
     with runtime.training_context(cfg.precision, cfg.distribute):
-        model = tasks.build_model(cfg, data.num_classes)
+        task = tasks.get_task(cfg.task)
+        model = task.build_model(cfg, data.num_classes)
         steps = int(np.ceil(len(x) / cfg.batch_size))
         model.compile(optimizer=make_optimizer(cfg, steps), jit_compile=runtime.jit_compile(cfg.jit_compile),
-                      **tasks.compile_arguments(cfg, data.num_classes))
+                      **task.compile_arguments(cfg, data.num_classes))
         model.fit(x, y, batch_size=cfg.batch_size, epochs=epochs, callbacks=[clock], verbose=0)
     steady = float(np.median([r["epoch_s"] for r in clock.rows[1:]])) if len(clock.rows) > 1 else clock.rows[0]["epoch_s"]
     return {"epochs": epochs, "first_epoch_s": clock.rows[0]["epoch_s"], "steady_epoch_s": steady,
@@ -147,10 +148,10 @@ def run_config(config: Path, data_dir: Path, runs_dir: Path, out: Path, override
     data = load_labeled_data(cfg, get_task(cfg.task))  # builds the uint8 cache once (not part of training time)
     clock = accuracy_clock()
     started = time.perf_counter()
-    result = train_and_evaluate(cfg, cfg.folds[0], data=data, extra_callbacks=[clock], force=True)
+    result = train_and_evaluate(cfg, get_task(cfg.task), cfg.folds[0], data=data, extra_callbacks=[clock], force=True)
     total = time.perf_counter() - started
     steady = float(np.median([r["epoch_s"] for r in clock.rows[1:]])) if len(clock.rows) > 1 else clock.rows[0]["epoch_s"]
-    submission = predict_run(cfg, progress=False)
+    submission = predict_run(cfg, get_task(cfg.task), progress=False)
     shutil.copyfile(submission.submission, out / f"{cfg.name}-submission.csv")
     report = {"config": str(config), "run_id": cfg.run_id, "epochs": result.epochs_run, "n_train": result.n_train,
               "n_heldout": result.n_val, "heldout_accuracy": result.val_score,

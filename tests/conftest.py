@@ -41,9 +41,10 @@ def tiny(demo_data) -> TinyDemo:
 def tiny_run(tiny, tmp_path_factory):
     """A finished, predicted tiny demo run, trained once per session: its config. Read-only; a test that adds
     runs beside it or damages its files works on tiny.copy(tiny_run, somewhere)."""
+    from podium.tasks import get_task
     from podium.workflow import predict_run, train_run
 
     cfg = tiny.cfg(tmp_path_factory.mktemp("tiny"), "name=tiny")
-    train_run(cfg, progress=False)
-    predict_run(cfg, progress=False)
+    train_run(cfg, get_task(cfg.task), progress=False)
+    predict_run(cfg, get_task(cfg.task), progress=False)
     return cfg

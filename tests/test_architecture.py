@@ -125,7 +125,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("parts", ("models/", "training/", "reports/")),  # training/: the pieces tasks use; reports: plots, summaries
     ("tasks", ("tasks/",)),
     ("runners", ("runners/", "experiments/", "workflow", "spec/")),
-    ("products", ("blend", "search/", "kaggle/")),
+    ("products", ("blend/", "search/", "kaggle/")),
     ("entry", ("cli/",)),
 ]
 

@@ -33,7 +33,7 @@ def test_oversampling_touches_training_rows_only(tiny, tmp_path):
     cfg = tiny.cfg(tmp_path, "oversample_to=300")
     data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
-    train, val = make_loaders(cfg, data, train_pos, val_pos)
+    train, val = make_loaders(cfg, get_task(cfg.task), data, train_pos, val_pos)
     assert np.bincount(data.labels[train.positions]).min() == 300  # 160 per class in training -> 300
     np.testing.assert_array_equal(val.positions, val_pos)
 
@@ -41,7 +41,7 @@ def test_oversampling_touches_training_rows_only(tiny, tmp_path):
 @pytest.mark.parametrize("extra", [["loss=focal", "focal_gamma=2.0"], ["class_weight=balanced"]])
 def test_focal_loss_and_class_weights_train(tiny, tmp_path, extra):
     cfg = tiny.cfg(tmp_path, *extra)
-    result = train_and_evaluate(cfg, 0)
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0)
     assert result.epochs_run == 1 and 0.0 <= result.val_score <= 1.0
 
 
@@ -75,7 +75,7 @@ def test_keep_empty_is_for_segmentation_and_leaves_validation_whole(tmp_path):
                           task="segmentation")
     cfg = ExperimentConfig(task="segmentation", monitor="val_dice", image_size=32, unet_filters=4, epochs=1,
                            val_split=0.2, keep_empty=0.5, runs_dir=str(tmp_path), verbose=0, augment=[])
-    result = train_and_evaluate(cfg, 0, data=data)
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, data=data)
     train = folds == 1
     objects, empties = int((shapes.has_object[train] == 1).sum()), int((shapes.has_object[train] == 0).sum())
     assert result.n_train == objects + round(0.5 * empties) and result.n_val == int((folds == 0).sum())

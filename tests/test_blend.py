@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from podium.tasks import get_task
 from podium.blend import (BlendRun, Objective, blend_oof, check_compatible, check_same_metric, combine,
                           fit_weights, load_blend_spec, rank_scaled, simplex_grid)
 from podium.scoring.registry import resolve_metric
@@ -93,7 +94,7 @@ def test_a_log_loss_blend_is_fitted_on_log_loss_itself_and_scored_lower_is_bette
     overconfident = calibrated ** 6 / (calibrated ** 6).sum(1, keepdims=True)  # same argmax, far sharper
     folds = np.arange(n) % 3
     stack = np.stack([overconfident, calibrated])
-    log_loss = Objective(resolve_metric("log_loss"), "classification")
+    log_loss = Objective(resolve_metric("log_loss"), get_task("classification"))
     scores = blend_oof(stack, labels, folds, ["sharp", "calibrated"], "weights", log_loss)
     assert scores.metric == "log_loss" and scores.direction == "min" and "itself" in scores.fitted_on
     assert scores.weights[1] > scores.weights[0]
@@ -120,7 +121,7 @@ def test_multilabel_blend_thresholds_are_chosen_on_the_fitting_rows_only():
     runs = np.stack([np.clip(0.5 * truth + rng.random((n, c)) * 0.6, 0, 1) for _ in range(2)])
     folds = np.arange(n) % 3
     metric = resolve_metric({"name": "fbeta", "beta": 2, "average": "samples"})
-    objective = Objective(metric, "multilabel")
+    objective = Objective(metric, get_task("multilabel"))
     scores = blend_oof(runs, truth, folds, ["a", "b"], "weights", objective)
     assert "log_loss" in scores.fitted_on and scores.metric == metric.label
     for k, w, score in zip(scores.folds, scores.fold_weights, scores.fold_scores):
@@ -214,8 +215,8 @@ def two_runs(tmp_path_factory):
         cfg = load_config(ROOT / "configs" / "demo.yaml", [*dirs, "epochs=2", "folds=[0,1]", f"seed={seed}",
                                                            "verbose=0", f"name={name}"])
         make_split(cfg)
-        train_run(cfg, progress=False)
-        predict_run(cfg, progress=False)
+        train_run(cfg, get_task(cfg.task), progress=False)
+        predict_run(cfg, get_task(cfg.task), progress=False)
         ids.append(cfg.run_id)
     return base, ids
 

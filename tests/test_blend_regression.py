@@ -47,7 +47,7 @@ def _two_regressors(n=200, seed=0, grades=False):
 
 def test_rmse_blend_weights_are_fitted_lower_is_better_and_scored_on_the_other_folds():
     truth, stack, folds = _two_regressors()
-    objective = Objective(resolve_metric("rmse"), "regression")
+    objective = Objective(resolve_metric("rmse"), get_task("regression"))
     scores = blend_oof(stack, truth, folds, ["good", "weak"], "weights", objective)
     assert scores.metric == "rmse" and scores.direction == "min" and "the metric itself" in scores.fitted_on
     values = stack[..., 0]
@@ -64,7 +64,7 @@ def test_rmse_blend_weights_are_fitted_lower_is_better_and_scored_on_the_other_f
 
 def test_qwk_blend_fits_rmse_and_grades_each_fold_at_cuts_fitted_on_the_other_folds():
     truth, stack, folds = _two_regressors(grades=True, seed=1)
-    objective = Objective(resolve_metric("qwk"), "regression")
+    objective = Objective(resolve_metric("qwk"), get_task("regression"))
     scores = blend_oof(stack, truth, folds, ["good", "weak"], "weights", objective)
     assert scores.metric == "qwk" and scores.direction == "max" and scores.fitted_on.startswith("rmse (smooth proxy")
     values, grades = stack[..., 0], np.arange(5)
@@ -199,7 +199,7 @@ def test_blend_two_regression_runs_honestly_and_submit_the_numbers(two_regressio
     assert "different target scales" in capsys.readouterr().err
     shutil.rmtree(rescaled)
     # a regression run with a classification run: refused naming the tasks
-    real = __import__("podium.blend", fromlist=["load_run"]).load_run(first, runs_dir)
+    real = __import__("podium.blend", fromlist=["load_run"]).load_run(first, get_task("regression"), runs_dir)
     classified = real.oof.assign(prob_q1=0.5).drop(columns=["target", "prediction"])
     other = BlendRun("cls", load_config(None, {"competition": "shapes-regression"}), real.data, classified, ["q1"])
     with pytest.raises(PodiumError, match="differ in task"):

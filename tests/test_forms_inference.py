@@ -29,7 +29,7 @@ def test_the_inference_kernel_writes_a_probability_submission(tmp_path):
     prepare_data(cfg.competition, cfg.data_dir, str(source))
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
-    tasks.build_model(cfg, 2).save(fold_dir / "best.keras")  # untrained: the point is the path and the form
+    tasks.get_task(cfg.task).build_model(cfg, 2).save(fold_dir / "best.keras")  # untrained: the point is the path and the form
     (fold_dir / "metrics.json").write_text(json.dumps({"best_epoch": 1, "epochs_run": 1}))
     package = package_run(cfg, tmp_path / "package", "tester/redux-run") / cfg.run_id
     out = tmp_path / "submission.csv"

@@ -29,7 +29,7 @@ def untrained_run(demo_data, tmp_path_factory):
                                                         "folds": [0], "verbose": 0})
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
-    tasks.build_model(cfg, 10).save(fold_dir / "best.keras")
+    tasks.get_task(cfg.task).build_model(cfg, 10).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text(json.dumps({"best_epoch": 1, "epochs_run": 1}))
     return cfg
 
@@ -206,7 +206,7 @@ def test_masks_and_boxes_go_through_the_same_package_and_writers(config, classes
     prepare_data(cfg.competition, cfg.data_dir)  # the generated competition: seeded files, written here
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
-    tasks.build_model(cfg, classes).save(fold_dir / "best.keras")
+    tasks.get_task(cfg.task).build_model(cfg, classes).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
     package = package_run(cfg, tmp_path / "package", "tester/shapes-run") / cfg.run_id
     out = tmp_path / "submission.csv"
@@ -250,7 +250,7 @@ def test_a_multilabel_package_carries_the_thresholds_make_predict_uses(tmp_path)
     prepare_data(cfg.competition, cfg.data_dir)
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
-    tasks.build_model(cfg, 3).save(fold_dir / "best.keras")
+    tasks.get_task(cfg.task).build_model(cfg, 3).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
     chosen = {"ellipse": 0.0, "rectangle": 0.0, "triangle": 0.0}  # every label passes: visible in each row
     (cfg.run_dir / "thresholds.json").write_text(json.dumps({"thresholds": chosen}))

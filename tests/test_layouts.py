@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from podium.tasks import get_task
 from podium.data.cache import load_cached
 from podium.data.competitions import load_competition
 from podium.data.images import decode_image, read_image_bytes, resize_square
@@ -195,7 +196,7 @@ def test_the_inference_kernel_converts_the_test_csv_into_its_scratch_not_the_rea
                              "augment": [], "tta": ["identity"], "folds": [0], "verbose": 0})
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
-    tasks.build_model(cfg, 3).save(fold_dir / "best.keras")
+    tasks.get_task(cfg.task).build_model(cfg, 3).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
     package = package_run(cfg, tmp_path / "package", "tester/digits-run") / cfg.run_id
     competition = tmp_path / "digits-like"  # the files as Kaggle mounts them: read-only
@@ -371,4 +372,4 @@ def test_rehearsal_refuses_a_pixel_competition_saying_why(tmp_path):
     cfg = load_config(None, {"competition": "digit-recognizer", "data_dir": str(tmp_path / "data"), "augment": [],
                              "tta": ["identity"]})
     with pytest.raises(PodiumError, match="cannot rename the test images of a pixels layout"):
-        rehearse(cfg, tmp_path)
+        rehearse(cfg, get_task(cfg.task), tmp_path)

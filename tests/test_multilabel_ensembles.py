@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from podium.tasks import get_task
 from podium.cli.main import main
 from podium.experiments.synthetic import LABEL_SET_CLASSES
 from podium.experiments.synthetic_files import write_label_set_competition
@@ -84,7 +85,6 @@ def test_two_multilabel_runs_blend_with_honest_thresholds(two_runs, capsys):
 def test_multilabel_pseudo_labels_train_with_their_label_sets(two_runs):
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
-    from podium.tasks import get_task
     from podium.runners.pseudo import label_set_confidence
     from podium.runners.train import fold_pseudo_labels, make_loaders
     from podium.workflow import train_run
@@ -93,7 +93,7 @@ def test_multilabel_pseudo_labels_train_with_their_label_sets(two_runs):
     runs_dir = base / "runs"
     cfg = load_config(ROOT / "configs" / "shapes-multilabel.yaml",
                       [*dirs, "seed=5", "epochs=1", f"pseudo_run={source}", "pseudo_top_share=0.5"])
-    train_run(cfg, progress=False)
+    train_run(cfg, get_task(cfg.task), progress=False)
     record = json.loads((cfg.run_dir / "metrics.json").read_text())["pseudo_labels"]
     assert record["run"] == source and "label set" in record["rule"] and record["total"] > 0
     assert set(record["per_class"]) == set(CLASSES)
@@ -110,7 +110,7 @@ def test_multilabel_pseudo_labels_train_with_their_label_sets(two_runs):
     np.testing.assert_array_equal(pseudo.labels, label_sets(test[rows], thresholds))  # the decided label sets
     np.testing.assert_allclose(pseudo.confidence, label_set_confidence(test[rows], thresholds), rtol=1e-6)
     assert record["per_fold"]["0"]["total"] == len(pseudo.ids)
-    train, val = make_loaders(cfg, data, train_pos, val_pos, pseudo=pseudo)
+    train, val = make_loaders(cfg, get_task(cfg.task), data, train_pos, val_pos, pseudo=pseudo)
     n = len(data.images)
     assert len(train.positions) == len(train_pos) + len(pseudo.ids) and np.array_equal(val.positions, val_pos)
     np.testing.assert_array_equal(train.targets[n:], pseudo.labels)  # pseudo rows train on their label sets

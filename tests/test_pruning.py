@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from podium.tasks import get_task
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
 from podium.experiments.pruning import (per_sample_scores, run_shapes_experiment, scan_window, select_samples,
@@ -19,17 +20,17 @@ def _cfg(tmp_path, **overrides):
 
 
 def test_per_sample_score_is_right_class_for_classification():
-    data = shapes_data(make_shapes(4, 32, seed=0, object_probability=0.5), "classification", fold=1)
+    data = shapes_data(make_shapes(4, 32, seed=0, object_probability=0.5), get_task("classification"), fold=1)
     one_hot_right = np.eye(2)[data.labels]
-    np.testing.assert_array_equal(per_sample_scores("classification", data, np.arange(4), one_hot_right), 1)
-    np.testing.assert_array_equal(per_sample_scores("classification", data, np.arange(4), 1 - one_hot_right), 0)
+    np.testing.assert_array_equal(per_sample_scores(get_task("classification"), data, np.arange(4), one_hot_right), 1)
+    np.testing.assert_array_equal(per_sample_scores(get_task("classification"), data, np.arange(4), 1 - one_hot_right), 0)
 
 
 def test_classification_pruning_keeps_fewer_than_it_sees_and_reaches_its_threshold(tmp_path):
     cfg = _cfg(tmp_path, prune_threshold=0.9)
-    data = shapes_data(make_shapes(160, 32, seed=11, object_probability=0.5), "classification", fold=1)
+    data = shapes_data(make_shapes(160, 32, seed=11, object_probability=0.5), get_task("classification"), fold=1)
     rounds = []
-    selection = select_samples(cfg, data, progress=rounds.append)
+    selection = select_samples(cfg, get_task(cfg.task), data, progress=rounds.append)
     assert selection.n_seen == 160
     assert cfg.prune_core <= len(selection.kept) < 160
     assert len(set(selection.kept.tolist())) == len(selection.kept)  # nothing added twice
@@ -39,8 +40,8 @@ def test_classification_pruning_keeps_fewer_than_it_sees_and_reaches_its_thresho
 
 def test_a_share_of_the_kept_set_per_round_means_fewer_rounds_than_samples_added(tmp_path):
     cfg = _cfg(tmp_path, prune_threshold=0.9, prune_add=1, prune_add_share=0.5, prune_chunk=160)
-    data = shapes_data(make_shapes(160, 32, seed=11, object_probability=0.5), "classification", fold=1)
-    selection = select_samples(cfg, data)
+    data = shapes_data(make_shapes(160, 32, seed=11, object_probability=0.5), get_task("classification"), fold=1)
+    selection = select_samples(cfg, get_task(cfg.task), data)
     assert len(set(selection.kept.tolist())) == len(selection.kept)
     assert selection.rounds - 1 < len(selection.kept) - cfg.prune_core  # some round added more than one
 
@@ -81,15 +82,15 @@ def test_a_scan_predicts_little_past_an_early_failure():
 
 
 def test_pruning_needs_more_than_its_core(tmp_path):
-    data = shapes_data(make_shapes(8, 32, seed=0), "classification", fold=1)
+    data = shapes_data(make_shapes(8, 32, seed=0), get_task("classification"), fold=1)
     with pytest.raises(PodiumError):
-        select_samples(_cfg(tmp_path), data)
+        select_samples(_cfg(tmp_path), get_task("classification"), data)
 
 
 @pytest.mark.slow
 def test_segmentation_experiment_reports_every_arm_on_a_fresh_set(tmp_path):
     cfg = _cfg(tmp_path, task="segmentation", monitor="val_dice", unet_filters=8, prune_threshold=0.5, epochs=3)
-    report = run_shapes_experiment(cfg, n=120, n_val=24, n_test=40, out_dir=tmp_path / "prune")
+    report = run_shapes_experiment(cfg, get_task(cfg.task), n=120, n_val=24, n_test=40, out_dir=tmp_path / "prune")
     assert report.n_kept < report.n_seen == 120
     assert report.reached_threshold
     assert set(report.scores) == {"selection", "all", "kept", "kept_same_steps", "random_same_steps"}

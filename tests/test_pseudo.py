@@ -88,8 +88,8 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, tiny, tmp
     plain_cfg = tiny.cfg(base, "name=student")
     pseudo_cfg = tiny.cfg(base, "name=student", f"pseudo_run={source_run.run_id}", "pseudo_top_share=0.3",
                       "pseudo_weight=0.5")
-    plain = train_run(plain_cfg, progress=False)  # first, so the pseudo run's report compares against it
-    with_pseudo = train_run(pseudo_cfg, progress=False)
+    plain = train_run(plain_cfg, get_task(plain_cfg.task), progress=False)  # first, so the pseudo run's report compares against it
+    with_pseudo = train_run(pseudo_cfg, get_task(pseudo_cfg.task), progress=False)
 
     # validation: exactly the labelled images of the split, in both runs
     oof_plain = pd.read_parquet(plain_cfg.run_dir / "fold-0" / "oof.parquet")
@@ -123,8 +123,8 @@ def test_pseudo_labels_join_training_only_and_are_reported(source_run, tiny, tmp
 
     # the loaders: pseudo rows only in training, weighted; validation rows unchanged
     pseudo, _ = fold_pseudo_labels(pseudo_cfg, data, val_pos)
-    train, val = make_loaders(pseudo_cfg, data, train_pos, val_pos, pseudo=pseudo)
-    plain_train, plain_val = make_loaders(plain_cfg, data, train_pos, val_pos)
+    train, val = make_loaders(pseudo_cfg, get_task(pseudo_cfg.task), data, train_pos, val_pos, pseudo=pseudo)
+    plain_train, plain_val = make_loaders(plain_cfg, get_task(plain_cfg.task), data, train_pos, val_pos)
     assert len(train.positions) == len(plain_train.positions) + added
     assert np.array_equal(val.positions, plain_val.positions) and len(val[0]) == 2  # no weights in validation
     weights = train.sample_weights[train.positions]
@@ -141,7 +141,8 @@ def test_pseudo_runs_that_cannot_be_used_are_refused(source_run, tiny):
 
     runs = Path(source_run.runs_dir)
     with pytest.raises(PodiumError, match="does not exist") as caught:
-        train_run(tiny.cfg(runs.parent, "name=x", "pseudo_run=nope-0000", "pseudo_threshold=0.9"), progress=False)
+        train_run(tiny.cfg(runs.parent, "name=x", "pseudo_run=nope-0000", "pseudo_threshold=0.9"),
+                  get_task("classification"), progress=False)
     assert "runs/" in caught.value.fix
     root = source_run.data_root
     index = load_index(root / "index.parquet")

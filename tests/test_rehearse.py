@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from podium.tasks import get_task
 from podium.cli.main import main
 from podium.errors import PodiumError
 
@@ -36,7 +37,7 @@ def test_rehearsal_refuses_a_training_kernel(tmp_path):
     cfg = load_config(ROOT / "configs" / "demo.yaml")
     (tmp_path / "podium-kernel.json").write_text(json.dumps({"token": "t", "run_id": cfg.run_id}))
     with pytest.raises(PodiumError, match="training kernel"):
-        rehearse(cfg, tmp_path)
+        rehearse(cfg, get_task(cfg.task), tmp_path)
 
 
 @pytest.mark.slow

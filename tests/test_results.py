@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from podium.tasks import get_task
 from podium.search import results
 from podium.cli.main import main
 from podium.config import load_config
@@ -33,7 +34,7 @@ def write_space(path, demo_data, runs_dir, **extra):
 def finished_grid(demo_data, tmp_path_factory):
     root = tmp_path_factory.mktemp("grid")
     space = load_space(write_space(root / "grid.yaml", demo_data, root / "runs"))
-    outcome = run_search(space)
+    outcome = run_search(space, get_task(space.base_config().task))
     return space, outcome, results.write_results(space)
 
 
@@ -94,7 +95,7 @@ def test_exported_best_config_trains(finished_grid, tmp_path):
                                             "folds": [0], "verbose": 0})
     assert cfg.lr == best["lr"] and str(cfg.augment).replace("'", "") == best["augment"]
     assert (cfg.val_split, cfg.n_folds, cfg.seed) == (0.0, 5, 42)  # the base's k-fold policy, not the 30% holdout
-    result = train_and_evaluate(cfg, 0)
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0)
     assert result.epochs_run == 1 and 0.0 <= result.val_score <= 1.0
     assert (tmp_path / "final" / cfg.run_id / "fold-0" / "best.keras").is_file()
 

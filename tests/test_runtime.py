@@ -16,6 +16,7 @@ import keras
 import numpy as np
 import pytest
 
+from podium.tasks import get_task
 from podium.training import runtime
 from podium.config import load_config
 from podium.errors import PodiumError
@@ -83,7 +84,7 @@ class Probe(keras.callbacks.Callback):
 def test_train_and_evaluate_uses_precision_and_jit_from_the_config_and_restores_the_policy(tiny, tmp_path):
     probe = Probe()
     cfg = tiny.cfg(tmp_path, "tta=[identity,hflip]", "precision=mixed_bfloat16", "jit_compile=false")
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[probe])
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[probe])
     assert (probe.policy, probe.conv_dtype, probe.jit_compile) == ("mixed_bfloat16", "bfloat16", False)
     assert keras.mixed_precision.global_policy().name == "float32"  # nothing leaks into the next run
     assert 0.0 <= result.val_score <= 1.0 and result.epochs_run == 1
@@ -110,13 +111,14 @@ JAX_TRAIN = """
     from podium.training import runtime
     from podium.config import load_config
     from podium.runners.train import train_and_evaluate
+    from podium.tasks import get_task
     from podium.workflow import predict_run
 
     cfg = load_config(None, {args!r})
     devices = []
     count = keras.callbacks.LambdaCallback(on_train_begin=lambda logs: devices.append(runtime.parallel_devices()))
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[count])
-    submission = predict_run(cfg, progress=False) if {predict} else None
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[count])
+    submission = predict_run(cfg, get_task(cfg.task), progress=False) if {predict} else None
     print(json.dumps({{"backend": keras.backend.backend(), "val_score": result.val_score,
                       "val_score_tta": result.val_score_tta, "epochs": result.epochs_run,
                       "rows": submission.n_rows if submission else 0, "devices": devices[0],
@@ -178,14 +180,15 @@ JAX_SEGMENTATION = """
     import json, sys
     import keras
     from podium.config import load_config
+    from podium.tasks import get_task
     from podium.workflow import make_split, predict_run, prepare_data, train_run
 
     cfg = load_config("{config}", ["data_dir={data}", "runs_dir={runs}", "submissions_dir={subs}", "image_size=32",
                                    "epochs=6", "unet_filters=8", "verbose=0"])
     prepare_data(cfg.competition, cfg.data_dir)
     make_split(cfg)
-    summary = train_run(cfg, progress=False)
-    submission = predict_run(cfg, progress=False)
+    summary = train_run(cfg, get_task(cfg.task), progress=False)
+    submission = predict_run(cfg, get_task(cfg.task), progress=False)
     print(json.dumps({{"backend": keras.backend.backend(), "dice": summary.cv_mean, "rows": submission.n_rows,
                       "images": submission.counts["images"],
                       "tensorflow_loaded": any(m == "tensorflow" or m.startswith("tensorflow.") for m in sys.modules)}}))

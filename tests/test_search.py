@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from podium.tasks import get_task
 from podium.cli.main import main
 from podium.errors import PodiumError
 from podium.search.study import load_space, open_study, run_search, trial_values
@@ -96,7 +97,7 @@ def test_killed_search_resumes_without_redoing_finished_work(tmp_path, demo_data
     space = load_space(space_file(tmp_path, demo_data, {"lr": [0.001, 0.004]}, seeds=2,
                                   overrides={"epochs": 2}))
     with pytest.raises(KeyboardInterrupt):
-        run_search(space, callback_factories=[lambda trial, cfg: InterruptAt(trial, cfg, (1, 1))])
+        run_search(space, get_task(space.base_config().task), callback_factories=[lambda trial, cfg: InterruptAt(trial, cfg, (1, 1))])
     first = open_study(space, create=False).trials
     assert [t.state.name for t in first] == ["COMPLETE", "FAIL"]
     assert first[1].user_attrs["interrupted"] and len(first[1].user_attrs["seeds"]) == 1
@@ -104,7 +105,7 @@ def test_killed_search_resumes_without_redoing_finished_work(tmp_path, demo_data
                 for t in first for s in t.user_attrs["seeds"]}
     assert len(finished) == 3  # trial 0's two seeds, trial 1's first seed
 
-    outcome = run_search(space)  # the restart
+    outcome = run_search(space, get_task(space.base_config().task))  # the restart
     trials = open_study(space, create=False).trials
     assert [(t.state.name, t.params["lr"]) for t in trials] == [("COMPLETE", 0.001), ("FAIL", 0.004),
                                                                 ("COMPLETE", 0.004)]
@@ -114,7 +115,7 @@ def test_killed_search_resumes_without_redoing_finished_work(tmp_path, demo_data
     resumed = trials[2].user_attrs["seeds"][1]
     history = pd.read_csv(f"{resumed['run_dir']}/fold-0/history.csv")
     assert list(history["epoch"]) == [0, 1]  # the cut seed resumed after its saved epoch, not from scratch
-    assert run_search(space).ran == 0  # nothing owed any more
+    assert run_search(space, get_task(space.base_config().task)).ran == 0  # nothing owed any more
 
 
 @pytest.mark.slow
@@ -123,13 +124,13 @@ def test_failing_trial_is_recorded_and_the_search_goes_on(tmp_path, demo_data):
     missing = str(tmp_path / "missing.weights.h5")
     space = load_space(space_file(tmp_path, demo_data, {"weights": [missing, "none"]}, seeds=1,
                                   overrides={"epochs": 1}))
-    outcome = run_search(space)
+    outcome = run_search(space, get_task(space.base_config().task))
     trials = open_study(space, create=False).trials
     assert {t.params["weights"]: t.state.name for t in trials} == {missing: "FAIL", "none": "COMPLETE"}
     failed = next(t for t in trials if t.state.name == "FAIL")
     assert "PodiumError" in failed.user_attrs["error"] and "missing.weights.h5" in failed.user_attrs["error"]
     assert (outcome.failed, outcome.complete) == (1, 1)
-    assert run_search(space).ran == 0  # a trial that failed on its own is not retried forever
+    assert run_search(space, get_task(space.base_config().task)).ran == 0  # a trial that failed on its own is not retried forever
 
 
 @pytest.mark.slow
@@ -138,7 +139,7 @@ def test_hopeless_trial_is_pruned_before_its_last_epoch(tmp_path, demo_data):
                                   overrides={"epochs": 4, "early_stopping_patience": 10},
                                   pruner={"type": "percentile", "percentile": 25, "startup_trials": 1,
                                           "warmup_epochs": 1}))
-    run_search(space)
+    run_search(space, get_task(space.base_config().task))
     good, hopeless = open_study(space, create=False).trials
     assert good.state == optuna.trial.TrialState.COMPLETE and len(good.intermediate_values) == 4
     assert hopeless.state == optuna.trial.TrialState.PRUNED
@@ -151,12 +152,12 @@ def test_random_sampler_with_a_trial_cap_continues_where_it_stopped(tmp_path, de
     space = load_space(space_file(tmp_path, demo_data, {"lr": {"type": "float", "low": 1e-4, "high": 1e-2,
                                                               "log": True}},
                                   sampler="random", trials=2, seeds=1, overrides={"epochs": 1}))
-    assert run_search(space, max_trials=1).ran == 1
-    assert run_search(space).ran == 1
+    assert run_search(space, get_task(space.base_config().task), max_trials=1).ran == 1
+    assert run_search(space, get_task(space.base_config().task)).ran == 1
     trials = open_study(space, create=False).trials
     lrs = [t.params["lr"] for t in trials]
     assert len(trials) == 2 and lrs[0] != lrs[1] and all(1e-4 <= lr <= 1e-2 for lr in lrs)
-    assert run_search(space).ran == 0
+    assert run_search(space, get_task(space.base_config().task)).ran == 0
 
 
 def test_augs_verb_writes_the_preview_grid_and_costs(tmp_path, demo_data, capsys):

@@ -5,6 +5,7 @@ import keras
 import numpy as np
 import pytest
 
+from podium.tasks import get_task
 from podium.training import seg_losses
 from podium.scoring import segmentation as seg_scores
 from podium.training import tta
@@ -155,7 +156,7 @@ def test_unet_learns_the_ellipses_through_train_and_evaluate(tmp_path):
     cfg = ExperimentConfig(task="segmentation", image_size=32, monitor="val_dice", epochs=15, batch_size=16,
                            lr=3e-3, val_split=0.2, runs_dir=str(tmp_path), verbose=0, dropout=0.0, unet_filters=8,
                            schedule="constant", early_stopping_patience=15, augment=["flip"], tta=["identity", "hflip"])
-    result = train_and_evaluate(cfg, 0, data=data)
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, data=data)
     # Predicting nothing scores Dice 0 on every image here (each has an ellipse). Measured: ~0.71, 0.72 with TTA.
     assert result.val_score > 0.6
     assert result.val_score_tta > 0.6
@@ -165,7 +166,6 @@ def test_unet_learns_the_ellipses_through_train_and_evaluate(tmp_path):
 
 def test_a_segmentation_config_on_the_classification_demo_is_refused_at_every_stage():
     from podium.data.dataset import load_labeled_data
-    from podium.tasks import get_task
     from podium.workflow import predict_run
 
     cfg = ExperimentConfig(task="segmentation", monitor="val_dice")  # competition: demo (classification)

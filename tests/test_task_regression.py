@@ -245,7 +245,7 @@ def test_an_ordinal_package_carries_the_cuts_and_the_scale_make_predict_uses(tmp
     prepare_data(cfg.competition, cfg.data_dir)
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
-    tasks.build_model(cfg, 5).save(fold_dir / "best.keras")
+    tasks.get_task(cfg.task).build_model(cfg, 5).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
     cuts = [-1e6, -1e6 + 1, -1e6 + 2, -1e6 + 3]  # every prediction lies above: grade 4 everywhere
     (cfg.run_dir / QWK_CUTS).write_text(json.dumps({"grades": [0, 1, 2, 3, 4], "cuts": cuts}))

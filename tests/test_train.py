@@ -53,7 +53,7 @@ class ConfidentlyWrongLastEpoch(RuinLastEpoch):
 def test_the_best_epoch_predicts_not_the_last(tiny, tmp_path):
     cfg = tiny.cfg(tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
     snapshots = WeightsPerEpoch()
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[RuinLastEpoch(3), snapshots])
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[RuinLastEpoch(3), snapshots])
     history = pd.read_csv(result.fold_dir / "history.csv")
     assert len(history) == 4
     best = int(history["val_accuracy"].idxmax())
@@ -80,7 +80,7 @@ def test_ema_checkpoints_the_averaged_weights(tiny, tmp_path):
         start = TrainableAtStart()
         cfg = tiny.cfg(tmp_path, "epochs=1", f"ema={ema}", "tta=[identity]", "early_stopping_patience=5",
                    f"name=ema-{ema}")
-        result = train_and_evaluate(cfg, 0, extra_callbacks=[start])
+        result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[start])
         saved = keras.models.load_model(result.fold_dir / "best.keras").trainable_weights
         moved[ema] = sum(float(np.abs(keras.ops.convert_to_numpy(got) - want).sum())
                          for got, want in zip(saved, start.values))
@@ -99,14 +99,14 @@ class CountEpochs(keras.callbacks.Callback):
 def test_an_interrupted_run_resumes_where_it_stopped(tiny, tmp_path):
     cfg = tiny.cfg(tmp_path, "epochs=4", "early_stopping_patience=10", "tta=[identity]")
     with pytest.raises(KeyboardInterrupt):
-        train_and_evaluate(cfg, 0, extra_callbacks=[stop_after_epoch(1)])
+        train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[stop_after_epoch(1)])
     counter = CountEpochs()
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[counter])
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[counter])
     assert counter.epochs == [2, 3]  # epochs 0 and 1 were not trained again
     history = pd.read_csv(result.fold_dir / "history.csv")
     assert history["epoch"].tolist() == [0, 1, 2, 3]
     assert result.epochs_run == 4
-    again = train_and_evaluate(cfg, 0)  # a finished fold is read back, not retrained
+    again = train_and_evaluate(cfg, get_task(cfg.task), 0)  # a finished fold is read back, not retrained
     assert again.val_score == result.val_score
 
 
@@ -114,7 +114,7 @@ def test_validation_batches_are_never_augmented(tiny, tmp_path):
     cfg = tiny.cfg(tmp_path, "augment=[flip,crop,color,erasing]", "cpu_augment=heavy")
     data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     train_pos, val_pos = data.fold_positions(0)
-    train, val = make_loaders(cfg, data, train_pos, val_pos)
+    train, val = make_loaders(cfg, get_task(cfg.task), data, train_pos, val_pos)
     assert train.augmented and not val.augmented
     seen = np.concatenate([val[i][0] for i in range(len(val))])
     np.testing.assert_array_equal(seen, data.images[val_pos].astype("float32"))
@@ -153,7 +153,7 @@ def test_unfreeze_strategy_trains_the_head_first_then_everything(tiny, tmp_path)
     cfg = tiny.cfg(tmp_path, "epochs=3", "freeze_backbone=true", "unfreeze_epoch=1",
                "unfreeze_lr_factor=0.5", "tta=[identity]", "early_stopping_patience=10")
     snapshots = BackboneSnapshots()
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[snapshots])
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[snapshots])
     start, after_head_phase, after_fine_tune = snapshots.per_epoch[0], snapshots.per_epoch[1], snapshots.per_epoch[2]
     for before, after in zip(start.values(), after_head_phase.values()):
         np.testing.assert_array_equal(before, after)  # epoch 0: the backbone is frozen
@@ -172,7 +172,7 @@ def test_a_run_fine_tunes_from_another_runs_best_checkpoint(tiny, tiny_run, tmp_
     cfg = tiny.cfg(tmp_path, "name=finetune", f"weights={checkpoint}", "freeze_backbone=true",
                "unfreeze_epoch=1", "epochs=2", "tta=[identity]", "early_stopping_patience=10")
     seen = BackboneSnapshots()
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[seen])
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[seen])
 
     start, after_head_only, after_unfrozen = seen.per_epoch
     assert start.keys() == {v.path for v in pretrained.weights}
@@ -207,7 +207,7 @@ def test_a_log_loss_run_keeps_the_epoch_of_the_lowest_val_log_loss(tiny, tmp_pat
                "lr=0.02")
     assert (cfg.resolved_monitor, cfg.resolved_mode) == ("val_log_loss", "min")
     snapshots = WeightsPerEpoch()
-    result = train_and_evaluate(cfg, 0, extra_callbacks=[ConfidentlyWrongLastEpoch(3), snapshots])
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[ConfidentlyWrongLastEpoch(3), snapshots])
     history = pd.read_csv(result.fold_dir / "history.csv")
     assert history["val_log_loss"].iloc[3] > 20  # -log(1e-15) = 34.5 for the 90% of images not of class 0
     assert {"val_log_loss", "val_loss", "val_accuracy", "loss", "accuracy"} <= set(history.columns)
@@ -234,7 +234,7 @@ def test_per_epoch_validation_sees_the_averaged_weights(tiny, tmp_path):
     """With ema, the per-epoch log loss is the one of the checkpoint (which holds the averaged weights, see
     test_ema_checkpoints_the_averaged_weights), not of the raw weights training moved on with."""
     cfg = tiny.cfg(tmp_path, "metric=log_loss", "epochs=1", "ema=0.9", "tta=[identity]", "lr=0.02")
-    result = train_and_evaluate(cfg, 0)
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0)
     history = pd.read_csv(result.fold_dir / "history.csv")
     assert result.val_score == pytest.approx(history["val_log_loss"].iloc[0], abs=1e-4)
 
@@ -248,7 +248,7 @@ def test_a_log_loss_run_records_its_metric_and_its_oof_cv(tiny, tmp_path):
     from podium.workflow import train_run
 
     cfg = tiny.cfg(tmp_path, "val_split=0", "n_folds=5", "folds=[0,1]", "metric=log_loss", "tta=[identity,hflip]")
-    summary = train_run(cfg, progress=False)
+    summary = train_run(cfg, get_task(cfg.task), progress=False)
     record = json.loads((cfg.run_dir / "metrics.json").read_text())
     assert (record["metric"], record["direction"], record["monitor"]) == ("log_loss", "min", "val_log_loss")
     oof = pd.concat([pd.read_parquet(cfg.run_dir / f"fold-{k}" / "oof.parquet") for k in (0, 1)])
@@ -263,5 +263,5 @@ def test_a_log_loss_run_records_its_metric_and_its_oof_cv(tiny, tmp_path):
     fold_record = cfg.run_dir / "fold-0" / "metrics.json"
     fold_record.write_text(json.dumps({k: v for k, v in json.loads(fold_record.read_text()).items()
                                        if k not in ("metric", "direction")}))
-    again = train_run(cfg, progress=False)
+    again = train_run(cfg, get_task(cfg.task), progress=False)
     assert any("fold(s) 0 (its task score" in note and "FORCE=1" in note for note in again.notes)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from podium.tasks import get_task
 from podium.config import load_config
 from podium.errors import PodiumError
 from podium.workflow import measured_tta, predict_run
@@ -24,7 +25,7 @@ def untrained_run(demo_data, tmp_path_factory):
                                                         "folds": [0], "verbose": 0, "tta_auto": True})
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
-    tasks.build_model(cfg, 10).save(fold_dir / "best.keras")
+    tasks.get_task(cfg.task).build_model(cfg, 10).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text(json.dumps({"best_epoch": 1, "epochs_run": 1}))
     return cfg
 
@@ -62,7 +63,7 @@ def test_tta_auto_needs_the_runs_own_measurement_of_those_views(untrained_run):
 
 def test_predict_writes_the_submission_with_the_measured_views_and_says_why(untrained_run):
     _measured(untrained_run, 0.30, 0.25)
-    summary = predict_run(untrained_run, progress=False)
+    summary = predict_run(untrained_run, get_task(untrained_run.task), progress=False)
     assert any("identity alone" in note for note in summary.notes)
     record = json.loads(summary.record.read_text(encoding="utf-8"))
     assert "identity" in json.dumps(record) and len(pd.read_csv(summary.submission)) == summary.n_rows

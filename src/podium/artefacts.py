@@ -33,8 +33,6 @@ from podium.io import file_sha256, write_json
 
 SUFFIX = ".made.json"
 KINDS = ("probabilities", "ranks", "masks", "boxes", "numbers")
-TASK_KINDS = {"classification": "probabilities", "multilabel": "probabilities", "segmentation": "masks",
-              "localization": "boxes", "regression": "numbers"}  # what a task's trained model outputs
 CHUNK_ROWS = 256  # rows checked for NaN at a time (masks need not sit in memory at once)
 
 

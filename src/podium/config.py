@@ -26,7 +26,7 @@ from podium.paths import check_folder, check_name
 from podium.io import parse_yaml  # a syntax error names the override, line and column
 from podium.io import read_yaml_mapping, write_yaml
 from podium.scoring.registry import METRICS, Metric, monitor_direction, resolve_metric
-from podium.task_keys import TASK_KEYS, TaskName, tasks_where
+from podium.task_keys import TASK_KEYS, TaskName, task_keys, tasks_where
 
 Schedule = Literal["constant", "piecewise", "plateau", "cosine", "onecycle"]
 Optimizer = Literal["adam", "adamw", "sgd"]
@@ -253,6 +253,7 @@ class ExperimentConfig:
             check_folder(getattr(self, key), key)
 
     def _check_values(self) -> None:
+        task_keys(self.task)  # an unknown task: the error listing the registered ones (podium.tasks.register)
         for key, choices in catalog.CHOICES.items():  # names only: no keras to validate a config
             value = getattr(self, key)
             for name in value if isinstance(value, list) else [value]:
@@ -304,8 +305,8 @@ class ExperimentConfig:
                               received=f"pseudo_threshold={self.pseudo_threshold}, "
                                        f"pseudo_top_share={self.pseudo_top_share}",
                               fix="set pseudo_threshold=0.9, or pseudo_top_share=0.2 (and the other to 0)")
-        if not TASK_KEYS[self.task].class_balancing and self.task != "multilabel":  # a label set per image too
-            only = "|".join([*tasks_where("class_balancing"), "multilabel"])
+        if not TASK_KEYS[self.task].pseudo_labels:  # one label, or one label set, per image
+            only = "|".join(tasks_where("pseudo_labels"))
             raise PodiumError(f"Pseudo-labels are {only}-only; this config trains {self.task}.",
                               expected=f"task={only} with pseudo_run",
                               received=f"task={self.task}, pseudo_run={self.pseudo_run}",
@@ -320,7 +321,7 @@ class ExperimentConfig:
             metric = resolve_metric(self.metric)  # an unknown name or parameter: the error naming the valid ones
             _check_metric_task(metric, self.task, "Config key 'metric'")
             self.metric = metric.label
-        scorable = [f"val_{name}" for name, entry in METRICS.items() if self.task in entry.tasks]
+        scorable = [f"val_{name}" for name, entry in METRICS.items() if entry.scores(self.task)]
         names = ["metric"] + [f"{prefix}{name}" for prefix in ("val_", "") for name in keys.logged]
         if not keys.any_monitor and self.monitor not in names + scorable:
             raise PodiumError(f"monitor={self.monitor!r} is not logged by task={self.task}.",
@@ -485,8 +486,8 @@ def _reject_unknown(values: dict[str, Any], source: str) -> None:
 
 
 def _check_metric_task(metric: Metric, task: str, where: str) -> None:
-    if task not in metric.spec.tasks:
-        fits = [name for name, entry in METRICS.items() if task in entry.tasks]
+    if not metric.spec.scores(task):
+        fits = [name for name, entry in METRICS.items() if entry.scores(task)]
         raise PodiumError(f"{where}: metric {metric.label} cannot score task {task}.",
                           expected=f"a metric of {task}: {', '.join(fits)}", received=f"metric={metric.label}",
                           fix=f"set metric= one of those, or leave it empty for the competition's metric")

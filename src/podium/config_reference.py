@@ -172,6 +172,8 @@ def _valid_text(f: dataclasses.Field, hint: Any) -> str:
     if f.name in CHOICES:  # the names ExperimentConfig._check_values checks against
         names = ", ".join(CHOICES[f.name])
         return f"each one of: {names}" if typing.get_origin(hint) is list else f"one of: {names}"
+    if f.name == "task":  # the registered tasks (podium.tasks.register)
+        return "one of: " + ", ".join(TASK_KEYS)
     if f.name == "monitor":
         return _monitors()
     if f.name == "competition":

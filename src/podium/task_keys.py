@@ -8,14 +8,13 @@ import the task objects, whose methods reach data/, models/ and training/. Every
 
 from __future__ import annotations
 
-import typing
 from dataclasses import dataclass
 from typing import Literal
 
 from podium.errors import PodiumError
 
-TaskName = Literal["classification", "segmentation", "localization", "multilabel", "regression"]
-TASK_NAMES: tuple[str, ...] = typing.get_args(TaskName)
+TaskName = str  # a key of TASK_KEYS: the shipped tasks, and any a caller registers (podium.tasks.register)
+TASK_NAMES: tuple[str, ...] = ("classification", "segmentation", "localization", "multilabel", "regression")  # shipped
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,14 @@ class TaskKeys:
     # registry metrics Keras already logs for the task during fit, and under which name (without val_): a
     # run monitoring one of these needs no per-epoch computation of its own (podium.training.validation)
     native_metrics: tuple[tuple[str, str], ...] = ()
+    submission_form: str = "label"  # the submission form when the spec sets none (podium.scoring.forms)
+    pixel_layout: bool = False  # a competition may store its images as CSV pixel columns beside one label
+    # what a pseudo-label is (podium.runners.pseudo): "labels" one class per image, "sets" a label set per
+    # image; "": pseudo-labels do not apply
+    pseudo_labels: Literal["", "labels", "sets"] = ""
+    flip_warning: bool = False  # `make train` warns when flips may change what a symbol image shows (data.advice)
+    calibrated: bool = False  # softmax probabilities: temperature scaling applies (podium.scoring.calibration)
+    outputs_like: str = ""  # a registered task whose outputs are this one's: its registry metrics score this one
 
     def native_logged(self, metric: str) -> str:
         """`val_<name>` under which fit logs registry metric `metric`; "" when it does not."""
@@ -45,25 +52,29 @@ class TaskKeys:
 
 TASK_KEYS: dict[str, TaskKeys] = {
     "classification": TaskKeys(logged=("loss", "accuracy"), any_monitor=True, class_balancing=True,
-                               needs_labels_csv=False, native_metrics=(("accuracy", "accuracy"),)),
+                               needs_labels_csv=False, native_metrics=(("accuracy", "accuracy"),),
+                               pixel_layout=True, pseudo_labels="labels", calibrated=True,
+                               flip_warning=True),
     # a mask rides through every geometric recipe; each TTA view here is undone on the mask (training.tta)
     "segmentation": TaskKeys(logged=("loss", "dice", "iou"),
                              augments=("flip", "vflip", "rot90", "crop", "rotation", "zoom", "translation"),
                              tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose",
                                         "shift_left", "shift_right", "shift_up", "shift_down"),
                              empty_images=True, label_fields=("rle_column",), rows_per_image="objects",
-                             default_metric="dice", native_metrics=(("dice", "dice"), ("mean_iou", "iou"))),
+                             default_metric="dice", native_metrics=(("dice", "dice"), ("mean_iou", "iou")),
+                             submission_form="rle"),
     # a box survives flips, quarter turns of the square input and a shift exactly (training.augment_pairs); the
     # flips, turns and transpose are undone on it exactly (training.orientation); a clipped shift or zoom is not
     "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "vflip", "rot90", "crop"),
                              tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose"),
                              label_fields=("label_column", "box_columns"),
                              submission_fields=("submission_id_column", "submission_label_column", "box_columns"),
-                             default_metric="mean_iou",
+                             default_metric="mean_iou", submission_form="boxes",
                              native_metrics=(("mean_iou", "box_iou"), ("accuracy", "accuracy"))),
     # Keras' F1Score(micro, 0.5) is micro_f1 but for an image with no class above 0.5 (the fold score gives it
     # its most probable class)
-    "multilabel": TaskKeys(logged=("loss", "f1"), default_metric="micro_f1", native_metrics=(("micro_f1", "f1"),)),
+    "multilabel": TaskKeys(logged=("loss", "f1"), default_metric="micro_f1", native_metrics=(("micro_f1", "f1"),),
+                           pseudo_labels="sets"),
     # a number of the whole image survives every geometric change that keeps the image whole; zoom changes a
     # share, cutmix/mixup/erasing change what a count or share measures. fit logs rmse/mae of the standardised
     # target (podium.tasks.regression): the target's units times a constant, so the same epoch is best
@@ -73,18 +84,32 @@ TASK_KEYS: dict[str, TaskKeys] = {
                                       "shift_left", "shift_right", "shift_up", "shift_down"),
                            label_fields=("label_column",),
                            submission_fields=("submission_id_column", "submission_label_column"),
-                           default_metric="rmse", native_metrics=(("rmse", "rmse"), ("mae", "mae"))),
+                           default_metric="rmse", native_metrics=(("rmse", "rmse"), ("mae", "mae")),
+                           submission_form="number"),
 }
 
 
 def task_keys(name: str) -> TaskKeys:
     """The keys of task `name`; an unknown name is an error listing the known ones."""
     if name not in TASK_KEYS:
-        raise PodiumError(f"Unknown task {name!r}.", expected=f"one of: {', '.join(TASK_NAMES)}", received=repr(name),
+        raise PodiumError(f"Unknown task {name!r}.", expected=f"one of: {', '.join(TASK_KEYS)}", received=repr(name),
                           fix="set task= to one of the listed names")
     return TASK_KEYS[name]
 
 
 def tasks_where(fact: str) -> list[str]:
     """The task names whose keys have `fact` true, for error messages ("classification-only")."""
-    return [name for name in TASK_NAMES if getattr(TASK_KEYS[name], fact)]
+    return [name for name, keys in TASK_KEYS.items() if getattr(keys, fact)]
+
+
+def add_task_keys(name: str, keys: TaskKeys) -> None:
+    """A new task's keys (podium.tasks.register calls this): config validation and load_competition accept it."""
+    TASK_KEYS[name] = keys
+
+
+def remove_task_keys(name: str) -> None:
+    """Undo add_task_keys (a test's own task leaves the registry as it found it)."""
+    if name in TASK_NAMES:
+        raise PodiumError(f"Task {name!r} ships with podium and cannot be removed.", expected="a registered task",
+                          received=repr(name), fix="remove only a task your code registered")
+    TASK_KEYS.pop(name, None)

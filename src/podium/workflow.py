@@ -31,7 +31,7 @@ from podium.errors import PodiumError
 from podium.experiments.synthetic_files import GENERATED_SOURCE
 from podium.io import write_json, write_text
 from podium.paths import check_folder
-from podium.tasks.base import PredictSummary
+from podium.tasks.base import PredictSummary, Task
 from podium.runners.predict import predict_test, used_folds, write_task_submission
 from podium.submission.validate import read_competition_sample
 from podium.submission.record import submission_path, write_record
@@ -182,19 +182,19 @@ class RunSummary:
         return gain if self.direction == "max" else -gain
 
 
-def train_run(cfg: ExperimentConfig, force: bool = False, progress: bool = True) -> RunSummary:
+def train_run(cfg: ExperimentConfig, task: Task, force: bool = False, progress: bool = True) -> RunSummary:
     """make train: every configured fold, then the run's reports from the out-of-fold predictions.
 
     One process at a time per run folder (podium.training.run_lock); the run records the data it trains on
     (runs/<run-id>/data.json) and refuses to continue on other data unless `force` retrains it.
     """
     with run_lock(cfg.run_dir, "train"):
-        return _train_run(cfg, force, progress)
+        return _train_run(cfg, task, force, progress)
 
 
-def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary:
+def _train_run(cfg: ExperimentConfig, task: Task, force: bool, progress: bool) -> RunSummary:
     started = time.perf_counter()
-    data = load_labeled_data(cfg, get_task(cfg.task), progress=progress)  # a split of other labels is refused here
+    data = load_labeled_data(cfg, task, progress=progress)  # a split of other labels is refused here
     notes = list(read_split_record(data.split_path).get("notes", []))
     index = load_index(competition_root(cfg)[1] / "index.parquet")
     current = {**data_record(index, data.split_path), "classes": [str(c) for c in data.classes]}
@@ -204,8 +204,8 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
     notes += _check_run_data(cfg, current, force)
     run_cfg, kept = _run_folds(cfg)
     save_config(run_cfg, cfg.run_dir / "config.yaml")
-    results = [train_and_evaluate(cfg, fold, data=data, force=force) for fold in cfg.folds]
-    results = sorted(results + [train_and_evaluate(run_cfg, fold, data=data) for fold in kept],  # read back
+    results = [train_and_evaluate(cfg, task, fold, data=data, force=force) for fold in cfg.folds]
+    results = sorted(results + [train_and_evaluate(run_cfg, task, fold, data=data) for fold in kept],  # read back
                      key=lambda r: r.fold)
     if kept:
         notes.append(f"fold(s) {kept} finished earlier on the same data: kept in the run's config and CV "
@@ -224,18 +224,17 @@ def _train_run(cfg: ExperimentConfig, force: bool, progress: bool) -> RunSummary
                          report_text="", wall_seconds=0.0, notes=notes, metric=metric.label,
                          direction=metric.direction)
     summary.wall_seconds = time.perf_counter() - started
-    summary.report_text = _write_run_report(cfg, data, summary)
+    summary.report_text = _write_run_report(cfg, task, data, summary)
     return summary
 
 
-def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
+def _write_run_report(cfg: ExperimentConfig, task: Task, data, summary: RunSummary) -> str:
     run_dir, plots = cfg.run_dir, cfg.run_dir / "plots"
     oof = pd.concat([pd.read_parquet(r.fold_dir / "oof.parquet") for r in summary.folds], ignore_index=True)
     for result in summary.folds:
         report.plot_history(pd.read_csv(result.fold_dir / "history.csv"), plots / f"history-fold-{result.fold}.png",
                             monitor=cfg.resolved_monitor, mode=cfg.resolved_mode)
     extra_names = list(summary.folds[0].extra)
-    task = get_task(cfg.task)
     summary.cv_oof = task.oof_score(cfg.resolved_metric, data, oof, [r.fold_dir for r in summary.folds])
     run_metrics = {
         "run_id": cfg.run_id, "competition": data.spec.slug, "task": cfg.task, "metric": summary.metric,
@@ -259,7 +258,7 @@ def _write_run_report(cfg: ExperimentConfig, data, summary: RunSummary) -> str:
     return text
 
 
-def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
+def predict_run(cfg: ExperimentConfig, task: Task, progress: bool = True) -> PredictSummary:
     """make predict: TTA x folds on the test images, then the task's validated submission file.
 
     Refuses a run trained on other data than the index's now, and folds whose training did not finish
@@ -275,31 +274,31 @@ def predict_run(cfg: ExperimentConfig, progress: bool = True) -> PredictSummary:
     with run_lock(cfg.run_dir, "predict"):
         data, notes = _predict_data_check(cfg, index)
         notes = [*measured_note, *notes]
-        classes = class_names(index, spec, get_task(cfg.task))
+        classes = class_names(index, spec, task)
         check_trained_classes(cfg, data.get("classes"), classes)
         folds = used_folds(cfg)
-        predictions = predict_test(cfg, index, progress=progress)
-        if "classes" not in data and cfg.task in ("classification", "multilabel") and predictions.values.ndim == 2:
+        predictions = predict_test(cfg, task, index, progress=progress)
+        if "classes" not in data and task.class_columns and predictions.values.ndim == 2:
             check_trained_classes(cfg, predictions.values.shape[1], classes)  # a run recorded before classes were
         path = submission_path(cfg)
-        summary = write_task_submission(cfg, spec, predictions, sample, path, classes,
-                                        _class_prior(index, classes, cfg.task))
+        summary = write_task_submission(cfg, task, spec, predictions, sample, path, classes,
+                                        class_prior(index, classes, task))
         summary.folds_used = [f.describe() for f in folds]
         summary.scored, tta_notes = run_score_lines(cfg)
         summary.notes = [*notes, *tta_notes, *summary.notes]  # the writer's own (e.g. the calibration's) kept
         summary.record = write_record(cfg, path, [f.to_dict() for f in folds], data)
         write_json(cfg.run_dir / "test_predictions.json", json.loads(summary.record.read_text(encoding="utf-8")))
-        stamp_test_predictions(cfg, index, [f.to_dict() for f in folds])
+        stamp_test_predictions(cfg, task, index, [f.to_dict() for f in folds])
         summary.notes += [f"UNFINISHED fold {f.fold} used (allow_unfinished=true): recorded with the test predictions, "
                           "which a blend or a pseudo-label run refuses" for f in folds if not f.finished]
     return summary
 
 
-def stamp_test_predictions(cfg: ExperimentConfig, index: pd.DataFrame, folds: list[dict]) -> None:
+def stamp_test_predictions(cfg: ExperimentConfig, task: Task, index: pd.DataFrame, folds: list[dict]) -> None:
     """runs/<id>/test_predictions.npy carries what made it (podium.artefacts): the test images, each fold's
     metrics.json (a fold retrained since makes it stale) and whether each fold finished."""
     run_dir = cfg.run_dir
-    artefacts.stamp(run_dir / "test_predictions.npy", kind=artefacts.TASK_KINDS.get(cfg.task, "numbers"),
+    artefacts.stamp(run_dir / "test_predictions.npy", kind=task.output_kind,
                     images=artefacts.test_images(index), made_by="make predict",
                     remake=f"make predict with run {cfg.run_id}'s config ({run_dir / 'config.yaml'})",
                     inputs=[run_dir / f"fold-{f['fold']}" / "metrics.json" for f in folds],
@@ -390,9 +389,10 @@ def _predict_data_check(cfg: ExperimentConfig, index: pd.DataFrame) -> tuple[dic
     return recorded, notes
 
 
-def _class_prior(index: pd.DataFrame, classes: list[str], task: str) -> np.ndarray:
+def class_prior(index: pd.DataFrame, classes: list[str], task: Task) -> np.ndarray:
+    """What an undecodable test image gets: the task's prior over the index's readable train labels."""
     train = index[(index["split"] == "train") & index["ok"]]
-    return get_task(task).class_prior(train["label"], classes)
+    return task.class_prior(train["label"], classes)
 
 
 
@@ -407,7 +407,8 @@ class JobSummary:
     predict: PredictSummary
 
 
-def run_all(cfg: ExperimentConfig, source_dir: str | None = None, sources: Mapping[str, Source] | None = None,
+def run_all(cfg: ExperimentConfig, task: Task, source_dir: str | None = None,
+            sources: Mapping[str, Source] | None = None,
             report: Callable[[str, object], None] | None = None) -> JobSummary:
     """`podium run` and the training kernel: data -> folds -> train -> predict, written once.
 
@@ -420,8 +421,8 @@ def run_all(cfg: ExperimentConfig, source_dir: str | None = None, sources: Mappi
     tell("data", data)
     split = make_split(cfg)
     tell("folds", split)
-    trained = train_run(cfg)
+    trained = train_run(cfg, task)
     tell("train", trained)
-    predicted = predict_run(cfg)
+    predicted = predict_run(cfg, task)
     tell("predict", predicted)
     return JobSummary(data, split, trained, predicted)

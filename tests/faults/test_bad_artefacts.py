@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from podium.tasks import get_task
 from podium import artefacts
 from podium.cli.main import main
 from podium.config import load_config
@@ -40,8 +41,8 @@ def runs(tmp_path_factory):
     made = []
     for seed in (1, 2):
         cfg = _cfg(base, f"seed={seed}", f"name=r{seed}")
-        train_run(cfg, progress=False)
-        predict_run(cfg, progress=False)
+        train_run(cfg, get_task(cfg.task), progress=False)
+        predict_run(cfg, get_task(cfg.task), progress=False)
         made.append(cfg)
     return base, made
 
@@ -165,7 +166,7 @@ def test_unfinished_folds_are_said_and_never_flow_on_silently(runs, capsys):
     cfg = _cfg(base, "seed=1", "name=killed", "allow_unfinished=true")
     shutil.copytree(r1.run_dir, cfg.run_dir)
     (cfg.run_dir / "fold-1" / "metrics.json").unlink()
-    summary = predict_run(cfg, progress=False)
+    summary = predict_run(cfg, get_task(cfg.task), progress=False)
     assert any("UNFINISHED fold 1" in n for n in summary.notes)
     assert artefacts.read_record(cfg.run_dir / "test_predictions.npy")["finished"] is False
     _refused_both(base, r1, cfg.run_id, capsys, "did not finish")
@@ -216,7 +217,7 @@ def test_a_later_folds_k_keeps_the_finished_runs_folds_in_its_config_and_cv(runs
     before = json.loads((whole.run_dir / "metrics.json").read_text())
     assert [f["fold"] for f in before["folds"]] == [0, 1]
     only = dataclasses.replace(whole, folds=[1])
-    summary = train_run(only, force=True, progress=False)  # fold 1 retrained on the same data
+    summary = train_run(only, get_task(only.task), force=True, progress=False)  # fold 1 retrained on the same data
     assert [r.fold for r in summary.folds] == [0, 1]
     assert load_config(whole.run_dir / "config.yaml").folds == [0, 1]
     after = json.loads((whole.run_dir / "metrics.json").read_text())

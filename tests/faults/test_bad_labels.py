@@ -209,11 +209,11 @@ def test_a_fold_reused_by_the_search_with_other_labels_is_refused(tiny, tmp_path
 
     cfg = tiny.cfg(tmp_path)
     data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
-    first = train_and_evaluate(cfg, 0, data=data)
-    assert train_and_evaluate(cfg, 0, data=data).val_score == first.val_score  # same data: reused
+    first = train_and_evaluate(cfg, get_task(cfg.task), 0, data=data)
+    assert train_and_evaluate(cfg, get_task(cfg.task), 0, data=data).val_score == first.val_score  # same data: reused
     relabeled = dataclasses.replace(data, labels=(data.labels + 1) % data.num_classes)
     with pytest.raises(PodiumError, match="trained on other data") as err:
-        train_and_evaluate(cfg, 0, data=relabeled)
+        train_and_evaluate(cfg, get_task(cfg.task), 0, data=relabeled)
     assert "FORCE=1" in str(err.value)
-    train_and_evaluate(cfg, 0, data=relabeled, force=True)  # the named fix works
-    train_and_evaluate(cfg, 0, data=relabeled)
+    train_and_evaluate(cfg, get_task(cfg.task), 0, data=relabeled, force=True)  # the named fix works
+    train_and_evaluate(cfg, get_task(cfg.task), 0, data=relabeled)

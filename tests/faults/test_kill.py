@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from podium.tasks import get_task
 from podium.cli.main import main
 from podium.config import load_config
 from podium.errors import PodiumError
@@ -20,13 +21,15 @@ import os, signal, sys
 import keras
 from podium.config import load_config
 from podium.runners.train import train_and_evaluate
+from podium.tasks import get_task
 
 class KillAfter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if epoch == 1:  # after the checkpoint, history and backup of epoch 2 were written
             os.kill(os.getpid(), signal.SIGKILL)
 
-train_and_evaluate(load_config(None, sys.argv[1:]), 0, extra_callbacks=[KillAfter()])
+cfg = load_config(None, sys.argv[1:])
+train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[KillAfter()])
 """
 
 
@@ -94,10 +97,10 @@ class StopAfter:
 @pytest.mark.slow
 def test_a_fold_being_retrained_is_unfinished_until_it_ends(tiny, tmp_path):
     cfg = load_config(None, _args(tiny, tmp_path, "epochs=2", "tta=[identity]"))
-    train_and_evaluate(cfg, 0)
+    train_and_evaluate(cfg, get_task(cfg.task), 0)
     assert [u.finished for u in used_folds(cfg)] == [True]
     with pytest.raises(Interrupt):  # FORCE=1 retraining, interrupted: the old metrics.json must not vouch for it
-        train_and_evaluate(cfg, 0, force=True, extra_callbacks=[StopAfter(0)])
+        train_and_evaluate(cfg, get_task(cfg.task), 0, force=True, extra_callbacks=[StopAfter(0)])
     assert not fold_finished(fold_dir_of(cfg, 0))
     with pytest.raises(PodiumError, match="did not finish"):
         used_folds(cfg)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from podium.tasks import get_task
 from podium.training.checkpoints import SafeBackupAndRestore
 from podium.data.competitions import load_competition
 from podium.data.extract import extract, fetch
@@ -148,17 +149,17 @@ def test_a_damaged_training_backup_is_named_and_the_named_fix_resumes_training(t
     and the fix; applying the fix (delete the backup folder) retrains that fold."""
     cfg = tiny.cfg(tmp_path, "epochs=3")
     with pytest.raises(KeyboardInterrupt):
-        train_and_evaluate(cfg, 0, extra_callbacks=[stop_after_epoch(0)])
+        train_and_evaluate(cfg, get_task(cfg.task), 0, extra_callbacks=[stop_after_epoch(0)])
     weights = cfg.run_dir / "fold-0" / "backup" / "latest.weights.h5"
     whole = weights.read_bytes()
     weights.write_bytes(whole[: len(whole) // 2])
     with pytest.raises(PodiumError) as caught:
-        train_and_evaluate(cfg, 0)
+        train_and_evaluate(cfg, get_task(cfg.task), 0)
     text = str(caught.value)
     assert f"The checkpoint {weights} is damaged" in text and "the training backup cannot be read" in text
     assert f"delete {weights.parent}" in text
     shutil.rmtree(weights.parent)  # the fix, as the message gives it
-    result = train_and_evaluate(cfg, 0)
+    result = train_and_evaluate(cfg, get_task(cfg.task), 0)
     assert result.epochs_run == 3
     assert pd.read_csv(result.fold_dir / "history.csv")["epoch"].tolist() == [0, 1, 2]
 

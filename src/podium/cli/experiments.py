@@ -43,6 +43,7 @@ def _cmd_prune(args) -> None:
     from podium.config import load_config
     from podium.io import write_text
     from podium.experiments.pruning import run_shapes_experiment, seed_summary
+    from podium.tasks import get_task
 
     cfg = load_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path(cfg.runs_dir) / f"{cfg.name}-prune-n{args.n}"
@@ -52,8 +53,9 @@ def _cmd_prune(args) -> None:
     reports = []
     for seed in seeds:
         seed_out = out / f"seed-{seed}" if len(seeds) > 1 else out
-        reports.append(run_shapes_experiment(dataclasses.replace(cfg, seed=seed), args.n, args.n_val, args.n_test,
-                                             seed_out, progress=lambda line: print(f"  {line}", flush=True)))
+        reports.append(run_shapes_experiment(dataclasses.replace(cfg, seed=seed), get_task(cfg.task), args.n,
+                                             args.n_val, args.n_test, seed_out,
+                                             progress=lambda line: print(f"  {line}", flush=True)))
         print(reports[-1].text(), flush=True)
     if len(seeds) > 1:
         table = seed_summary(reports)

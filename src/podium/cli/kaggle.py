@@ -140,10 +140,11 @@ def _cmd_kernel(args) -> None:
 def _cmd_rehearse(args) -> None:
     # lazy: `podium --help` loads none of this
     from podium.kaggle.rehearse import accuracy_line, rehearse
+    from podium.tasks import get_task
 
     cfg, _, folder = _kernel_folder(args)
     print(f"rehearse: {folder}/podium_kernel.py offline on the test images under new ids ...", flush=True)
-    summary = rehearse(cfg, folder, labels=args.labels, allow_network=args.allow_network, timeout=args.timeout)
+    summary = rehearse(cfg, get_task(cfg.task), folder, labels=args.labels, allow_network=args.allow_network, timeout=args.timeout)
     print("\n".join(f"  | {line}" for line in summary.log.rstrip().splitlines()[-40:]))
     print(f"rehearse: network {summary.network}")
     print(f"rehearse: podium imported from {summary.podium_file or '(not printed)'} "

@@ -136,12 +136,13 @@ def _print_notes(stage: str, notes: list[str]) -> None:
 
 def _cmd_train(args) -> None:
     # lazy: `podium --help` loads none of this
+    from podium.tasks import get_task
     from podium.workflow import train_run
 
     cfg = _config(args)
     cli_data.print_advice(cfg)
     print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
-    _print_train(train_run(cfg, force=args.force))
+    _print_train(train_run(cfg, get_task(cfg.task), force=args.force))
 
 
 def _print_train(summary) -> None:
@@ -151,9 +152,11 @@ def _print_train(summary) -> None:
 
 def _cmd_predict(args) -> None:
     # lazy: `podium --help` loads none of this
+    from podium.tasks import get_task
     from podium.workflow import predict_run
 
-    _print_predict(predict_run(_config(args)))
+    cfg = _config(args)
+    _print_predict(predict_run(cfg, get_task(cfg.task)))
 
 
 def _print_predict(summary) -> None:
@@ -170,10 +173,12 @@ def _print_predict(summary) -> None:
 
 def _cmd_run(args) -> None:
     # lazy: `podium --help` loads none of this
+    from podium.tasks import get_task
     from podium.workflow import run_all
 
     started = time.perf_counter()
     cfg = _config(args)
+    task = get_task(cfg.task)
 
     def data_done(summary) -> None:
         _print_data(summary)
@@ -184,7 +189,8 @@ def _cmd_run(args) -> None:
         print(f"train: run {cfg.run_id} -> {cfg.run_dir}")  # before training's own progress lines
 
     printers = {"data": data_done, "folds": folds_done, "train": _print_train, "predict": _print_predict}
-    run_all(cfg, args.source, sources=cli_data.data_sources(), report=lambda stage, summary: printers[stage](summary))
+    run_all(cfg, task, args.source, sources=cli_data.data_sources(),
+            report=lambda stage, summary: printers[stage](summary))
     print(f"done in {time.perf_counter() - started:.0f} s")
 
 

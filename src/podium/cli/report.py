@@ -1,4 +1,4 @@
-"""CLI verbs of blending and the report: blend, report. Handlers print; the work is in blend.py and
+"""CLI verbs of blending and the report: blend, report. Handlers print; the work is in podium.blend and
 reports/html.py."""
 
 from __future__ import annotations
@@ -27,11 +27,13 @@ def add_verbs(verb: AddVerb) -> None:
 
 def _cmd_blend(args) -> None:
     # lazy: `podium --help` loads none of this
-    from podium.blend import load_blend_spec, run_blend, summary_lines
+    from podium.blend import load_blend_spec, run_blend, run_config, summary_lines
+    from podium.tasks import get_task
 
     runs = [r for item in args.runs for r in item.split()]
     spec = load_blend_spec(args.blend, runs=runs, method=args.method, name=args.name)
-    summary = run_blend(spec, args.runs_dir)
+    task = get_task(run_config(spec.runs[0], args.runs_dir).task)  # the runs' task, from the first run's config
+    summary = run_blend(spec, task, args.runs_dir)
     print("\n".join(summary_lines(summary)))
 
 

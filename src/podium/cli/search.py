@@ -44,6 +44,7 @@ def _space(args):
 def _cmd_search(args) -> None:
     # lazy: `podium --help` loads none of this
     from podium.search.study import optuna, run_search
+    from podium.tasks import get_task
 
     space = _space(args)
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial below says it all
@@ -61,7 +62,8 @@ def _cmd_search(args) -> None:
               f"{time.perf_counter() - started:.0f} s", flush=True)
 
     with _sigterm_as_interrupt():
-        outcome = run_search(space, storage=args.storage, max_trials=args.trials, on_trial_end=report)
+        outcome = run_search(space, get_task(space.base_config().task), storage=args.storage,
+                             max_trials=args.trials, on_trial_end=report)
     print(f"search: {outcome.ran} trial(s) run now; study has {outcome.complete} complete, {outcome.pruned} pruned, "
           f"{outcome.failed} failed ({outcome.seconds:.0f} s)")
     _print_results(space, args.storage)
@@ -88,9 +90,10 @@ def _cmd_lr_find(args) -> None:
     # lazy: `podium --help` loads none of this
     from podium.config import load_config
     from podium.runners.lr_find import lr_range_test
+    from podium.tasks import get_task
 
     cfg = load_config(args.config, args.overrides)
-    result = lr_range_test(cfg, steps=args.steps, min_lr=args.min_lr, max_lr=args.max_lr)
+    result = lr_range_test(cfg, get_task(cfg.task), steps=args.steps, min_lr=args.min_lr, max_lr=args.max_lr)
     end = "the loss diverged" if result.diverged else "the sweep ended before the loss diverged: raise --max-lr"
     print(f"lr-find: {len(result.lrs)} steps from {result.lrs[0]:.1e} to {result.lrs[-1]:.1e}; {end}")
     print(f"lr-find: lowest smoothed loss at lr={result.min_loss_lr:.2e}; steepest descent at "

@@ -98,7 +98,7 @@ def _native_side(train: pd.DataFrame) -> tuple[int, int]:
 
 def _flip_warning(cfg, spec, train, classes) -> str:
     used = flip_settings(cfg)
-    if not used or spec.flip_invariant is not None or cfg.task != "classification":
+    if not used or spec.flip_invariant is not None or not TASK_KEYS[cfg.task].flip_warning:
         return ""
     width, height = _native_side(train)
     if not looks_like_symbols(classes) or max(width, height) > SMALL_SIDE:

@@ -17,7 +17,7 @@ from podium.errors import PodiumError
 from podium.paths import check_name
 from podium.io import read_yaml_mapping
 from podium.scoring.registry import Metric, check_metric_form, resolve_metric
-from podium.task_keys import TaskName, task_keys
+from podium.task_keys import TaskName, task_keys, tasks_where
 
 SPEC_DIR = Path(__file__).parents[1] / "competitions"  # package data: src/podium/competitions/*.yaml
 
@@ -58,7 +58,7 @@ class CompetitionSpec:
     group_column: str = ""
     # the competition's metric (podium.scoring.registry, docs/metrics.md): a name, or a name with its
     # parameters ({name: map_at_k, k: 5}); it picks the checkpoint, scores folds, fits blends (`resolved_metric`);
-    # "" = the task's usual one (TASK_METRICS: accuracy, dice, mean_iou, micro_f1, rmse)
+    # "" = the task's usual one (TaskKeys.default_metric: accuracy, dice, mean_iou, micro_f1, rmse)
     metric: Any = ""
     # what the submission holds (docs/competition-spec.md): label | probability (one column, P(positive_class))
     # | probabilities (a column per class, named as the sample names them) | top_k (k space-separated labels,
@@ -90,11 +90,11 @@ class CompetitionSpec:
 
     @property
     def resolved_metric(self) -> Metric:
-        return resolve_metric(self.metric or TASK_METRICS.get(self.task, "accuracy"))
+        return resolve_metric(self.metric or task_keys(self.task).default_metric)
 
     @property
     def resolved_submission_format(self) -> str:
-        return self.submission_format or TASK_SUBMISSION_FORMS.get(self.task, "label")
+        return self.submission_format or task_keys(self.task).submission_form
 
     @property
     def resolved_top_k(self) -> int:
@@ -102,16 +102,9 @@ class CompetitionSpec:
         return self.top_k or int(self.resolved_metric.kwargs.get("k", 0))
 
 
-# the metric of each task when the spec names none
-TASK_METRICS = {"classification": "accuracy", "multilabel": "micro_f1", "segmentation": "dice",
-                "localization": "mean_iou", "regression": "rmse"}
 # layout filename: the text before the first dot of a name with a part between label and extension
 # (cat.123.jpg -> cat); a stray README.png matches nothing, so it is named, not read as a class of one
 DEFAULT_LABEL_PATTERN = r"([^.]+)\.[^.]+\."
-
-# the submission form of each task when the spec names none
-TASK_SUBMISSION_FORMS = {"classification": "label", "multilabel": "label", "segmentation": "rle",
-                         "localization": "boxes", "regression": "number"}
 
 
 def builtin_slugs() -> list[str]:
@@ -214,9 +207,10 @@ def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:
 
 def _check_layout_fields(spec: CompetitionSpec, path: Path) -> None:
     """image_shape and label_pattern are well formed and belong to the layout that reads them."""
-    if spec.layout == "pixels" and spec.task != "classification":
+    if spec.layout == "pixels" and not task_keys(spec.task).pixel_layout:
+        pixels = "|".join(tasks_where("pixel_layout"))
         raise PodiumError(f"Competition spec {path} has layout: pixels with task {spec.task}.",
-                          expected="task: classification (a label column beside the pixel columns)",
+                          expected=f"task: {pixels} (a label column beside the pixel columns)",
                           received=f"task: {spec.task}", fix="set task: classification, or another layout")
     shape = spec.image_shape
     if shape:

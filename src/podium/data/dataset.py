@@ -19,7 +19,7 @@ from podium.errors import PodiumError
 
 
 class DataTask(IndexTask, Protocol):
-    """What loading the labeled data asks the run's task: podium.tasks.get_task(cfg.task), passed in."""
+    """What loading the labeled data asks the run's task: the task object its entry point resolved, passed in."""
 
     def label_indices(self, labels: pd.Series, classes: list[str]) -> np.ndarray: ...
 

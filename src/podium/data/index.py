@@ -40,7 +40,7 @@ _SHOW = 5  # how many offending names an error message lists
 
 
 class IndexTask(Protocol):
-    """What the index asks the competition's task: podium.tasks.get_task(spec.task), passed in by the caller."""
+    """What the index asks the competition's task: the task object its entry point resolved, passed in."""
 
     def index_labels(self, spec: CompetitionSpec, data_root: Path) -> pd.DataFrame | None: ...
 

@@ -25,7 +25,6 @@ from typing import Callable
 import keras
 import numpy as np
 
-from podium import tasks
 from podium.config import ExperimentConfig
 from podium.data.dataset import LabeledData, in_memory_data
 from podium.data.pipeline import ImageBatches
@@ -34,8 +33,8 @@ from podium.models.classifier import load_classifier
 from podium.training.schedules import make_optimizer
 from podium.experiments.synthetic import ShapeSet, make_shapes
 from podium.io import write_json, write_text
-from podium.scoring import segmentation as seg_scores
 from podium.runners.train import make_loaders, train_and_evaluate
+from podium.tasks.base import Task
 
 FAIL_MARGIN = 0.95  # the original experiment: `if val_iou < precision * 0.95`
 FIRST_PIECE = 16  # samples the first scan predicts; later ones start from twice the last gap
@@ -55,13 +54,13 @@ class Selection:
     model: keras.Model | None = field(default=None, repr=False, compare=False)  # the selection's own model
 
 
-def per_sample_scores(task: str, data: LabeledData, positions: np.ndarray, predictions: np.ndarray) -> np.ndarray:
+def per_sample_scores(task: Task, data: LabeledData, positions: np.ndarray, predictions: np.ndarray) -> np.ndarray:
     """One number per sample in 0..1: right class (classification), the data-pruning experiment's stepped IoU
     (segmentation), box IoU times right class (localization): the task's own (podium.tasks)."""
-    return tasks.get_task(task).per_sample_scores(data, positions, predictions)
+    return task.per_sample_scores(data, positions, predictions)
 
 
-def select_samples(cfg: ExperimentConfig, data: LabeledData, positions: np.ndarray | None = None,
+def select_samples(cfg: ExperimentConfig, task: Task, data: LabeledData, positions: np.ndarray | None = None,
                    progress: Callable[[str], None] | None = None) -> Selection:
     """The selection loop over `positions` (default: every row) in their order; see the module docstring.
     `progress` gets one line per round (the CLI prints it; the library does not)."""
@@ -71,16 +70,16 @@ def select_samples(cfg: ExperimentConfig, data: LabeledData, positions: np.ndarr
         raise PodiumError("Pruning needs more samples than its core set.", expected=f"> prune_core={cfg.prune_core}",
                           received=f"{len(positions)} samples", fix="lower prune_core or give more data")
     keras.utils.set_random_seed(cfg.seed)
-    model = tasks.build_model(cfg, data.num_classes)
+    model = task.build_model(cfg, data.num_classes)
     steady = dataclasses.replace(cfg, schedule="constant")  # a schedule has no meaning across rounds
     # compiled once: recompiling every round would retrace the train step each time
-    model.compile(optimizer=make_optimizer(steady, 1), **tasks.compile_arguments(cfg, data.num_classes))
+    model.compile(optimizer=make_optimizer(steady, 1), **task.compile_arguments(cfg, data.num_classes))
     kept = list(positions[:cfg.prune_core])
-    (epochs, steps), rounds = _train_until(model, steady, data, np.asarray(kept)), 1
+    (epochs, steps), rounds = _train_until(model, steady, task, data, np.asarray(kept)), 1
     cursor, piece, n_predicted = cfg.prune_core, FIRST_PIECE, 0
 
     def scores_of(chunk: np.ndarray) -> np.ndarray:
-        return per_sample_scores(cfg.task, data, chunk, _predict(model, data, chunk, cfg))
+        return per_sample_scores(task, data, chunk, _predict(model, data, chunk, cfg))
 
     while cursor < len(positions):
         want = max(cfg.prune_add, int(cfg.prune_add_share * len(kept)))
@@ -92,14 +91,14 @@ def select_samples(cfg: ExperimentConfig, data: LabeledData, positions: np.ndarr
         if len(failing) == 0:
             continue
         kept.extend(positions[failing])
-        round_epochs, round_steps = _train_until(model, steady, data, np.asarray(kept))
+        round_epochs, round_steps = _train_until(model, steady, task, data, np.asarray(kept))
         epochs, steps = epochs + round_epochs, steps + round_steps
         rounds += 1
         if progress is not None:
             progress(f"round {rounds}: seen {cursor} of {len(positions)}, kept {len(kept)}, "
                      f"{time.perf_counter() - started:.0f} s")
     kept_arr = np.asarray(kept)
-    kept_score = float(per_sample_scores(cfg.task, data, kept_arr, _predict(model, data, kept_arr, cfg)).mean())
+    kept_score = float(per_sample_scores(task, data, kept_arr, _predict(model, data, kept_arr, cfg)).mean())
     return Selection(kept=kept_arr, n_seen=len(positions), rounds=rounds, epochs=epochs, steps=steps,
                      kept_score=kept_score, reached_threshold=kept_score >= cfg.prune_threshold,
                      seconds=time.perf_counter() - started, n_predicted=n_predicted, model=model)
@@ -125,13 +124,14 @@ def scan_window(scores_of: Callable[[np.ndarray], np.ndarray], positions: np.nda
     return np.asarray(found, dtype=int), scanned, start - cursor
 
 
-def _train_until(model: keras.Model, cfg: ExperimentConfig, data: LabeledData, kept: np.ndarray) -> tuple[int, int]:
+def _train_until(model: keras.Model, cfg: ExperimentConfig, task: Task, data: LabeledData, kept: np.ndarray
+                 ) -> tuple[int, int]:
     """Epochs on the kept set (with the config's augmentation) until its mean score reaches the threshold;
     returns (epochs, steps)."""
-    train, _ = make_loaders(cfg, data, kept, kept[:1])
+    train, _ = make_loaders(cfg, task, data, kept, kept[:1])
     for epoch in range(1, cfg.prune_max_epochs + 1):
         model.fit(train, epochs=1, verbose=0)
-        if per_sample_scores(cfg.task, data, kept, _predict(model, data, kept, cfg)).mean() >= cfg.prune_threshold:
+        if per_sample_scores(task, data, kept, _predict(model, data, kept, cfg)).mean() >= cfg.prune_threshold:
             return epoch, epoch * len(train)
     return cfg.prune_max_epochs, cfg.prune_max_epochs * len(train)
 
@@ -212,15 +212,12 @@ def seed_summary(reports: list[PruningReport]) -> str:
     return "\n".join(lines)
 
 
-def shapes_data(shapes: ShapeSet, task: str, fold: int) -> LabeledData:
-    """A ShapeSet as LabeledData: segmentation masks the ellipse, classification asks 'is there one?'."""
-    if task == "segmentation":
-        return in_memory_data(shapes.images, shapes.has_object, np.full(len(shapes), fold), ["none", "ellipse"],
-                              targets=shapes.masks, task=task)
-    if task == "localization":
-        return in_memory_data(shapes.images, shapes.bright, np.full(len(shapes), fold), ["dark", "bright"],
-                              targets=shapes.boxes, task=task)
-    return in_memory_data(shapes.images, shapes.has_object, np.full(len(shapes), fold), ["none", "ellipse"])
+def shapes_data(shapes: ShapeSet, task: Task, fold: int) -> LabeledData:
+    """A ShapeSet as LabeledData, read as the task says (Task.shapes_label, shapes_targets): segmentation masks
+    the ellipse, localization boxes it, classification asks 'is there one?'."""
+    targets = getattr(shapes, task.shapes_targets) if task.shapes_targets else None
+    return in_memory_data(shapes.images, getattr(shapes, task.shapes_label), np.full(len(shapes), fold),
+                          list(task.shapes_classes), targets=targets, task=task.name)
 
 
 def concat_data(*parts: LabeledData) -> LabeledData:
@@ -236,7 +233,7 @@ def subset(data: LabeledData, positions: np.ndarray) -> LabeledData:
                           ids=data.ids[positions])
 
 
-def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int, out_dir: str | Path | None = None,
+def run_shapes_experiment(cfg: ExperimentConfig, task: Task, n: int, n_val: int, n_test: int, out_dir: str | Path | None = None,
                           progress: Callable[[str], None] | None = None) -> PruningReport:
     """The pruning experiment end to end on generated data: select from n, then every arm of ARMS on
     n_test fresh samples.
@@ -246,11 +243,10 @@ def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int
     the time (label: is there one?).
     """
     size = cfg.resolved_image_size
-    share = 0.5 if cfg.task == "classification" else 1.0
-    pool, val, test = (shapes_data(make_shapes(k, size, cfg.seed * 3 + i, share), cfg.task, fold)
+    pool, val, test = (shapes_data(make_shapes(k, size, cfg.seed * 3 + i, task.shapes_object_share), task, fold)
                        for i, (k, fold) in enumerate(((n, 1), (n_val, 0), (n_test, 0))))
-    selection = select_samples(cfg, pool, progress=progress)
-    scores = {"selection": score_set(cfg.task, test, _predict(selection.model, test, np.arange(n_test), cfg))}
+    selection = select_samples(cfg, task, pool, progress=progress)
+    scores = {"selection": score_set(task, test, _predict(selection.model, test, np.arange(n_test), cfg))}
     epochs, steps = {"selection": selection.epochs}, {"selection": selection.steps}
     seconds = {"selection": selection.seconds}
     keras.backend.clear_session()
@@ -266,10 +262,10 @@ def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int
     for arm, (rows, arm_epochs) in plan.items():
         arm_cfg = dataclasses.replace(cfg, name=f"{cfg.name}-prune-{arm}-n{n}-s{cfg.seed}", epochs=arm_epochs)
         started = time.perf_counter()
-        result = train_and_evaluate(arm_cfg, 0, data=concat_data(subset(pool, rows), val), force=True)
+        result = train_and_evaluate(arm_cfg, task, 0, data=concat_data(subset(pool, rows), val), force=True)
         seconds[f"train_{arm}"] = time.perf_counter() - started
         model = load_classifier(result.fold_dir / "best.keras", compile=False)
-        scores[arm] = score_set(cfg.task, test, _predict(model, test, np.arange(n_test), cfg))
+        scores[arm] = score_set(task, test, _predict(model, test, np.arange(n_test), cfg))
         epochs[arm], steps[arm] = arm_epochs, arm_epochs * int(np.ceil(len(rows) / cfg.batch_size))
         keras.backend.clear_session()
         if progress is not None:
@@ -287,11 +283,8 @@ def run_shapes_experiment(cfg: ExperimentConfig, n: int, n_val: int, n_test: int
     return report
 
 
-def score_set(task: str, data: LabeledData, predictions: np.ndarray) -> dict:
+def score_set(task: Task, data: LabeledData, predictions: np.ndarray) -> dict:
     """The numbers the report compares: the selection's per-sample score, plus the task's usual ones."""
     positions = np.arange(len(data.images))
-    scores = {"per_sample": float(per_sample_scores(task, data, positions, predictions).mean())}
-    if task == "segmentation":
-        scores.update(dice=float(seg_scores.dice_per_image(data.targets, predictions).mean()),
-                      iou=float(seg_scores.iou_per_image(data.targets, predictions).mean()))
-    return scores
+    return {"per_sample": float(per_sample_scores(task, data, positions, predictions).mean()),
+            **task.pruning_scores(data, predictions)}

@@ -126,27 +126,26 @@ def version_notes(run_dir: Path, env: Environment) -> list[str]:
 
 
 # -------------------------------------------------------------------------------------- packaging
-def class_table(cfg) -> dict[str, list]:
+def class_table(cfg, task) -> dict[str, list]:
     """The model's output order and the readable train images per class, from the index used in training."""
     # lazy: this module's top is standard library only, so check_environment runs first
     from podium.data.dataset import competition_root
     from podium.data.index import class_names, load_index
-    from podium.tasks import get_task
 
     spec, root = competition_root(cfg)
     index = load_index(root / "index.parquet")
-    classes = class_names(index, spec, get_task(spec.task))
+    classes = class_names(index, spec, task)
     train = index[(index["split"] == "train") & index["ok"]]
     counts = train["label"].astype(str).value_counts()
     return {"classes": classes, "counts": [int(counts.get(name, 0)) for name in classes]}
 
 
-def write_run_classes(cfg) -> Path:
+def write_run_classes(cfg, task) -> Path:
     """classes.json beside the run's checkpoints (the training kernel does this, so its output is a package)."""
     # lazy: this module's top is standard library only, so check_environment runs first
     from podium.io import write_json
 
-    return write_json(cfg.run_dir / "classes.json", class_table(cfg))
+    return write_json(cfg.run_dir / "classes.json", class_table(cfg, task))
 
 
 def package_run(cfg, folder: str | Path, ref: str) -> Path:
@@ -154,38 +153,19 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
 
     Checkpoints are hard-linked when the file system allows (no copy of large files), else copied;
     a file already there with the same content is left alone, so an unchanged run keeps its bytes and
-    mtimes and its upload is skipped.
+    mtimes and its upload is skipped. The packaging verb's entry: the run's task is resolved here, once.
     """
-    import dataclasses
-
-    import keras
-
     # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.data.competitions import load_competition
-    from podium.config import save_config
-    from podium.io import write_json, write_yaml
-    from podium.tasks import get_task
+    from podium.io import write_json
     from podium.runners.predict import used_folds
-    from podium.workflow import measured_tta
+    from podium.tasks import get_task
 
+    task = get_task(cfg.task)
     used = used_folds(cfg)  # raises, naming the missing folds, and unfinished ones unless allow_unfinished
     checkpoints = [u.checkpoint for u in used]
     folder = Path(folder)
     target = folder / cfg.run_id
-    target.mkdir(parents=True, exist_ok=True)
-    # the kernel predicts with the views `make predict` would: tta_auto resolved here, against the run's metrics
-    save_config(dataclasses.replace(measured_tta(cfg)[0], tta_auto=False), target / "config.yaml")
-    spec = load_competition(cfg.competition)
-    write_yaml(target / "competition.yaml",
-               {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()})
-    table = class_table(cfg)
-    write_json(target / "classes.json", table)
-    write_json(target / "package.json", {"run_id": cfg.run_id, "task": cfg.task, "folds": list(cfg.folds),
-                                         "folds_used": [{**u.to_dict(), "checkpoint": f"fold-{u.fold}/best.keras"}
-                                                        for u in used],
-                                         "unfinished_folds": [u.fold for u in used if not u.finished],
-                                         "keras": keras.__version__, "backend": keras.backend.backend(),
-                                         "podium": podium.__version__})
+    table = _write_package_records(cfg, task, target, used)
     metrics = cfg.run_dir / "metrics.json"
     if metrics.is_file():
         place_file(metrics, target / "metrics.json")
@@ -194,12 +174,41 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
                                              "(its report was not written); the checkpoints are complete"})
     for fold, checkpoint in zip(cfg.folds, checkpoints):
         place_file(checkpoint, target / f"fold-{fold}" / "best.keras")
-    for path in get_task(cfg.task).package_files(cfg, [str(c) for c in table["classes"]]):
+    for path in task.package_files(cfg, [str(c) for c in table["classes"]]):
         place_file(path, target / path.name)
     slug = ref.split("/")[1]
     write_json(folder / "dataset-metadata.json", {"id": ref, "title": slug.replace("-", " ")[:50],
                                                   "licenses": [{"name": "CC0-1.0"}]})
     return folder
+
+
+def _write_package_records(cfg, task, target: Path, used: list) -> dict[str, list]:
+    """The package's config (TTA views resolved), competition spec, classes.json and package.json."""
+    import dataclasses
+
+    import keras
+
+    # lazy: this module's top is standard library only, so check_environment runs first
+    from podium.config import save_config
+    from podium.data.competitions import load_competition
+    from podium.io import write_json, write_yaml
+    from podium.workflow import measured_tta
+
+    target.mkdir(parents=True, exist_ok=True)
+    # the kernel predicts with the views `make predict` would: tta_auto resolved here, against the run's metrics
+    save_config(dataclasses.replace(measured_tta(cfg)[0], tta_auto=False), target / "config.yaml")
+    spec = load_competition(cfg.competition)
+    write_yaml(target / "competition.yaml",
+               {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()})
+    table = class_table(cfg, task)
+    write_json(target / "classes.json", table)
+    write_json(target / "package.json", {"run_id": cfg.run_id, "task": cfg.task, "folds": list(cfg.folds),
+                                         "folds_used": [{**u.to_dict(), "checkpoint": f"fold-{u.fold}/best.keras"}
+                                                        for u in used],
+                                         "unfinished_folds": [u.fold for u in used if not u.finished],
+                                         "keras": keras.__version__, "backend": keras.backend.backend(),
+                                         "podium": podium.__version__})
+    return table
 
 
 def run_dataset_slug(kernel_slug: str) -> str:
@@ -289,7 +298,8 @@ def __getattr__(name: str) -> Any:
 
 
 def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
-    """(cfg, classes, prior) of a packaged run, the paths pointed into scratch."""
+    """(cfg, task, classes, prior) of a packaged run, the paths pointed into scratch: the inference kernel's
+    one resolution of the run's task object (from the packaged config)."""
     import numpy as np
 
     # lazy: this module's top is standard library only, so check_environment runs first
@@ -311,13 +321,14 @@ def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
                           fix="package the run again with make kernel (a kernel rendered by this podium)")
     table = json.loads(classes_path.read_text(encoding="utf-8"))
     classes = [str(c) for c in table["classes"]]
-    for name in get_task(cfg.task).package_file_names:  # e.g. multi-label thresholds: read from the run folder
+    task = get_task(cfg.task)
+    for name in task.package_file_names:  # e.g. multi-label thresholds: read from the run folder
         if (run_dir / name).is_file():
             cfg.run_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run_dir / name, cfg.run_dir / name)
     counts = np.asarray(table.get("counts") or [0] * len(classes), dtype="float64")
     prior = counts / counts.sum() if counts.sum() > 0 else np.eye(len(classes))[0]  # no counts: the first class
-    return cfg, classes, prior.astype("float32")
+    return cfg, task, classes, prior.astype("float32")
 
 
 def predict_from_package(run_dir: str | Path, competition_input: str | Path, out_csv: str | Path,
@@ -335,9 +346,35 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
     run_dir, competition_input, scratch = Path(run_dir), Path(competition_input), Path(scratch)
     timings: dict[str, float] = {}
     started = clock()
-    cfg, classes, prior = load_package(run_dir, dict(overrides or {}), scratch)
+    cfg, task, classes, prior = load_package(run_dir, dict(overrides or {}), scratch)
     spec = _spec(cfg)
     require_task(cfg, spec)
+    checkpoints, test_dir = _package_inputs(run_dir, cfg, spec, competition_input)
+    # read first: a broken sample stops here, before minutes of prediction
+    sample = read_competition_sample(competition_input / spec.sample_submission, spec, classes)
+    timings["load package"] = clock() - started
+    mark = clock()
+    rows = test_rows(build_test_index(spec, competition_input, progress=progress, pixels_dir=scratch / "pixels"))
+    timings["index"] = clock() - mark
+    log(f"inference: {len(rows)} test images indexed in {test_dir} ({int((~rows['ok']).sum())} unreadable), "
+        f"{len(sample)} rows in the sample submission; folds {list(cfg.folds)} x TTA {list(cfg.tta)}")
+    stage: dict[str, float] = {}
+    predictions = predict_rows(cfg, task, rows, competition_input, scratch / "cache", checkpoints, scratch / "predictions",
+                               progress=progress, timings=stage)
+    timings.update(stage)
+    mark = clock()
+    written = write_task_submission(cfg, task, spec, predictions, sample, Path(out_csv), classes, prior)
+    timings["write"] = clock() - mark
+    timings["total"] = clock() - started
+    return InferenceSummary(submission=written.submission, run_id=run_dir.name, n_test=len(rows),
+                            n_rows=written.n_rows, n_unreadable=written.n_unreadable,
+                            unreadable_note=written.unreadable_note.replace("training class prior",
+                                                                            "packaged training class prior"),
+                            counts=written.counts, timings=timings)
+
+
+def _package_inputs(run_dir: Path, cfg, spec, competition_input: Path) -> tuple[list[Path], Path]:
+    """The packaged fold checkpoints and the competition's test folder (or pixels CSV), both checked to exist."""
     checkpoints = [run_dir / f"fold-{k}" / "best.keras" for k in cfg.folds]
     missing = [str(p) for p in checkpoints if not p.is_file()]
     if missing:
@@ -353,27 +390,7 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
                           expected=f"the unpacked competition files ({test_dir.name}"
                                    f"{'' if spec.layout == 'pixels' else '/'}, {spec.sample_submission})",
                           received=present, fix="attach the competition to the kernel (competition_sources)")
-    # read first: a broken sample stops here, before minutes of prediction
-    sample = read_competition_sample(competition_input / spec.sample_submission, spec, classes)
-    timings["load package"] = clock() - started
-    mark = clock()
-    rows = test_rows(build_test_index(spec, competition_input, progress=progress, pixels_dir=scratch / "pixels"))
-    timings["index"] = clock() - mark
-    log(f"inference: {len(rows)} test images indexed in {test_dir} ({int((~rows['ok']).sum())} unreadable), "
-        f"{len(sample)} rows in the sample submission; folds {list(cfg.folds)} x TTA {list(cfg.tta)}")
-    stage: dict[str, float] = {}
-    predictions = predict_rows(cfg, rows, competition_input, scratch / "cache", checkpoints, scratch / "predictions",
-                               progress=progress, timings=stage)
-    timings.update(stage)
-    mark = clock()
-    written = write_task_submission(cfg, spec, predictions, sample, Path(out_csv), classes, prior)
-    timings["write"] = clock() - mark
-    timings["total"] = clock() - started
-    return InferenceSummary(submission=written.submission, run_id=run_dir.name, n_test=len(rows),
-                            n_rows=written.n_rows, n_unreadable=written.n_unreadable,
-                            unreadable_note=written.unreadable_note.replace("training class prior",
-                                                                            "packaged training class prior"),
-                            counts=written.counts, timings=timings)
+    return checkpoints, test_dir
 
 
 def _spec(cfg):

@@ -36,7 +36,8 @@ from podium.errors import PodiumError
 from podium.paths import mark_made, remove_made
 from podium.io import write_csv, write_json, write_text
 from podium.kaggle.inference import find_run, package_run
-from podium.submission.validate import class_submission_problems, column_problems, read_competition_sample
+from podium.submission.validate import read_competition_sample
+from podium.tasks.base import Task
 
 NEW_ID_PREFIX = "rehearse-"
 # Runs the rendered script: podium only from its scratch copy, and the interfaces it can see printed.
@@ -87,7 +88,7 @@ class RehearsalSummary:
 REHEARSAL_FOLDERS = {"input", "scratch", "working", "home"}  # what a rehearsal writes into its folder
 
 
-def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_network: bool = False,
+def rehearse(cfg, task: Task, folder: str | Path, labels: str | Path | None = None, allow_network: bool = False,
              timeout: float = 3600.0, seed: int = 0, python: str = sys.executable,
              clock: Callable[[], float] = time.perf_counter) -> RehearsalSummary:
     """Run kernels/<slug>/podium_kernel.py (mode inference) offline on a renamed copy of the test set."""
@@ -113,22 +114,11 @@ def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_ne
     truth = read_labels(labels, spec, set(id_map.values())) if labels else None  # before the script runs
     write_csv(work / "ids.csv", pd.DataFrame({"id": list(id_map), "original_id": list(id_map.values())}))
     _run_tree(cfg, rendered, input_root)
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work / "home"), "LANG": "C.UTF-8",
-           "PODIUM_KAGGLE_INPUT": str(input_root), "PODIUM_KAGGLE_WORKING": str(working),
-           "PODIUM_SCRATCH": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
-    if "KERAS_BACKEND" in os.environ:
-        env["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
     command = [python, "-I", "-c", BOOTSTRAP, str(folder / "podium_kernel.py")]
     if network.startswith("none"):
         command = ["unshare", "-n", *command]
     started = clock()
-    try:
-        done = subprocess.run(command, env=env, cwd=working, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True, timeout=timeout)
-        returncode, log = done.returncode, done.stdout
-    except subprocess.TimeoutExpired as exc:
-        returncode, log = 124, (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
-        log += f"\nrehearsal: stopped after {timeout:.0f} s"
+    returncode, log = _run_script(command, work, input_root, scratch, working, timeout)
     wall = clock() - started
     write_text(work / "kernel.log", log)
     found = re.findall(r"podium imported from (\S+)", log)
@@ -137,7 +127,7 @@ def rehearse(cfg, folder: str | Path, labels: str | Path | None = None, allow_ne
     summary = RehearsalSummary(folder=work, returncode=returncode, wall_seconds=wall, network=network,
                                podium_file=podium_file, inlined=inlined, n_test=len(id_map), log=log)
     if returncode == 0:
-        _check_outputs(summary, cfg, spec, working, sample, id_map, truth, _classes(cfg, spec, input_root))
+        _check_outputs(summary, task, spec, working, sample, id_map, truth, _classes(cfg, spec, input_root))
     record = {k: v for k, v in asdict(summary).items() if k != "log"}
     write_json(work / "rehearsal.json", {**record, "ok": summary.ok, "labels": str(labels or ""),
                                          "kernel_log": str(work / "kernel.log")})
@@ -224,15 +214,33 @@ def _run_tree(cfg, rendered: dict, input_root: Path) -> None:
         (runs / "dataset-metadata.json").unlink()
 
 
+def _run_script(command: list[str], work: Path, input_root: Path, scratch: Path, working: Path, timeout: float
+                ) -> tuple[int, str]:
+    """(return code, log) of the kernel script run as Kaggle runs it: its own HOME, the competition under the
+    input folder, nothing of this environment but PATH (and KERAS_BACKEND); 124 when it ran out of time."""
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work / "home"), "LANG": "C.UTF-8",
+           "PODIUM_KAGGLE_INPUT": str(input_root), "PODIUM_KAGGLE_WORKING": str(working),
+           "PODIUM_SCRATCH": str(scratch), "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1"}
+    if "KERAS_BACKEND" in os.environ:
+        env["KERAS_BACKEND"] = os.environ["KERAS_BACKEND"]
+    try:
+        done = subprocess.run(command, env=env, cwd=working, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, timeout=timeout)
+        return done.returncode, done.stdout
+    except subprocess.TimeoutExpired as exc:
+        log = (exc.stdout or b"").decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        return 124, log + f"\nrehearsal: stopped after {timeout:.0f} s"
+
+
 def _classes(cfg, spec, input_root: Path) -> list[str]:
     """The class names of the run the script found, as it found it."""
     run_dir = find_run(input_root, cfg.run_id, skip=(spec.slug,))
     return json.loads((run_dir / "classes.json").read_text(encoding="utf-8"))["classes"]
 
 
-def _check_outputs(summary: RehearsalSummary, cfg, spec, working: Path, sample: pd.DataFrame,
+def _check_outputs(summary: RehearsalSummary, task: Task, spec, working: Path, sample: pd.DataFrame,
                    id_map: dict[str, str], truth: pd.DataFrame | None, classes: list[str]) -> None:
-    id_column, label_column = spec.submission_id_column, spec.submission_label_column
+    id_column = spec.submission_id_column
     path = working / "submission.csv"
     if not path.is_file():
         summary.problems.append("the script wrote no submission.csv")
@@ -240,15 +248,12 @@ def _check_outputs(summary: RehearsalSummary, cfg, spec, working: Path, sample: 
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     summary.n_rows = len(frame)
     summary.ids_match = id_column in frame and frame[id_column].tolist() == sample[id_column].tolist()
-    if cfg.task == "classification":
-        summary.problems += class_submission_problems(frame, sample, spec, classes)
-    else:
-        summary.problems += column_problems(frame, sample)
+    summary.problems += task.rehearsal_problems(frame, sample, spec, classes)
     record = working / "podium-run.json"
     if record.is_file():
         run = json.loads(record.read_text(encoding="utf-8"))
         summary.timings, summary.images_per_second = run.get("timings", {}), run.get("images_per_second")
-    if truth is not None and cfg.task == "classification" and spec.resolved_submission_format == "label":
+    if truth is not None and task.labels_per_image and spec.resolved_submission_format == "label":
         summary.accuracy, summary.accuracy_rows = score_against_labels(frame, id_map, truth, spec)
 
 

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from podium import tasks
+from podium.tasks.base import Task
 from podium.config import ExperimentConfig
 from podium.data.dataset import load_labeled_data
 from podium.errors import PodiumError
@@ -50,7 +50,7 @@ def lr_schedule(step: int, steps: int, min_lr: float, max_lr: float) -> float:
     return min_lr * (max_lr / min_lr) ** (step / max(1, steps - 1))
 
 
-def lr_range_test(cfg: ExperimentConfig, *, steps: int = 200, min_lr: float = 1e-7, max_lr: float = 10.0,
+def lr_range_test(cfg: ExperimentConfig, task: Task, *, steps: int = 200, min_lr: float = 1e-7, max_lr: float = 10.0,
                   data=None, out_dir: str | Path | None = None) -> LrFindResult:
     """Sweep the LR on cfg's model, optimizer, augmentation and training split; plot and suggest."""
     if not (0 < min_lr < max_lr) or steps < 10:
@@ -58,14 +58,14 @@ def lr_range_test(cfg: ExperimentConfig, *, steps: int = 200, min_lr: float = 1e
                           received=f"min_lr={min_lr}, max_lr={max_lr}, steps={steps}",
                           fix="e.g. --min-lr 1e-7 --max-lr 10 --steps 200")
     out_dir = Path(out_dir) if out_dir else Path(cfg.runs_dir) / "lr-find" / cfg.run_id
-    data = data or load_labeled_data(cfg, tasks.get_task(cfg.task), progress=False)
+    data = data or load_labeled_data(cfg, task, progress=False)
     train_pos, val_pos = data.fold_positions(cfg.folds[0])
     keras.utils.set_random_seed(cfg.seed)
-    batches, _ = make_loaders(cfg, data, train_pos, val_pos)
+    batches, _ = make_loaders(cfg, task, data, train_pos, val_pos)
     constant = dataclasses.replace(cfg, schedule="constant", lr=min_lr)  # the sweep sets the LR itself
-    model = tasks.build_model(cfg, data.num_classes)
+    model = task.build_model(cfg, data.num_classes)
     model.compile(optimizer=make_optimizer(constant, len(batches)),
-                  loss=tasks.compile_arguments(cfg, data.num_classes)["loss"])  # the task's own training loss
+                  loss=task.compile_arguments(cfg, data.num_classes)["loss"])  # the task's own training loss
 
     lrs, losses, smoothed = [], [], []
     average, best, diverged = 0.0, math.inf, False

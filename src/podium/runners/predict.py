@@ -15,8 +15,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from podium import tasks
-from podium.tasks.base import PredictSummary, TestPredictions
+from podium.tasks.base import PredictSummary, Task, TestPredictions
 from podium.training import tta
 from podium.data.competitions import CompetitionSpec
 from podium.config import ExperimentConfig
@@ -94,14 +93,14 @@ def _fold_state(cfg: ExperimentConfig, fold: int, fold_dir: Path, finished: bool
     return UsedFold(fold, fold_dir / "best.keras", False, best, len(history))
 
 
-def predict_test(cfg: ExperimentConfig, index: pd.DataFrame, progress: bool = True) -> TestPredictions:
+def predict_test(cfg: ExperimentConfig, task: Task, index: pd.DataFrame, progress: bool = True) -> TestPredictions:
     """Every fold's best checkpoint x every TTA view on the readable test images of `make data`'s index."""
     _, root = competition_root(cfg)
-    return predict_rows(cfg, test_rows(index), root, root / "cache", trained_folds(cfg), cfg.run_dir,
+    return predict_rows(cfg, task, test_rows(index), root, root / "cache", trained_folds(cfg), cfg.run_dir,
                         progress=progress)
 
 
-def predict_rows(cfg: ExperimentConfig, rows: pd.DataFrame, data_root: Path, cache_dir: Path,
+def predict_rows(cfg: ExperimentConfig, task: Task, rows: pd.DataFrame, data_root: Path, cache_dir: Path,
                  checkpoints: list[Path], out_dir: Path, progress: bool = True,
                  timings: dict[str, float] | None = None) -> TestPredictions:
     """Checkpoints x TTA views on the readable index `rows` (test rows sorted by id), averaged.
@@ -121,7 +120,7 @@ def predict_rows(cfg: ExperimentConfig, rows: pd.DataFrame, data_root: Path, cac
     images = load_cached(rows[readable].reset_index(drop=True), Path(data_root), cfg.resolved_image_size,
                          Path(cache_dir), progress=progress)
     decoded = time.perf_counter()
-    invert = tasks.get_task(cfg.task).view_inverter()
+    invert = task.view_inverter()
     path = Path(out_dir) / "test_predictions.npy"
     with atomic_path(path) as tmp:
         total = None
@@ -153,7 +152,7 @@ def predict_rows(cfg: ExperimentConfig, rows: pd.DataFrame, data_root: Path, cac
 
 
 # ---------------------------------------------------------------------------------- the submission
-def write_task_submission(cfg: ExperimentConfig, spec: CompetitionSpec, predictions: TestPredictions,
+def write_task_submission(cfg: ExperimentConfig, task: Task, spec: CompetitionSpec, predictions: TestPredictions,
                           sample: pd.DataFrame, path: Path, classes: list[str], prior: np.ndarray
                           ) -> PredictSummary:
     """The task's validated submission file from test predictions, written atomically.
@@ -166,8 +165,8 @@ def write_task_submission(cfg: ExperimentConfig, spec: CompetitionSpec, predicti
     if calibrated is not None:  # the writer sees calibrated probabilities; test_predictions.npy stays raw
         predictions = TestPredictions(rows=predictions.rows, readable=predictions.readable,
                                       values=calibrated.apply(np.asarray(predictions.values)))
-    summary = tasks.get_task(cfg.task).write_submission(cfg, spec, classes, np.asarray(prior, dtype="float32"),
-                                                        predictions, sample, Path(path))
+    summary = task.write_submission(cfg, spec, classes, np.asarray(prior, dtype="float32"), predictions, sample,
+                                    Path(path))
     if calibrated is not None:
         summary.notes.append(calibrated.summary())
     return summary

@@ -37,6 +37,7 @@ import pandas as pd
 
 from podium import artefacts
 from podium.config import load_config
+from podium.task_keys import task_keys
 from podium.data.cache import load_cached
 from podium.data.dataset import test_rows
 from podium.errors import PodiumError
@@ -167,7 +168,7 @@ def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataF
         raise PodiumError(f"The pseudo-label run '{run_id}' predicted other test images than the index's now.",
                           expected=f"the {len(rows)} test ids of the index", received=f"{len(saved)} ids, not the same",
                           fix=f"make predict the run '{run_id}' again on the current data")
-    if cfg.task == "multilabel":
+    if task_keys(cfg.task).pseudo_labels == "sets":  # a label set per image (multilabel)
         source_thresholds(run_dir, classes)  # refused here, before any fold trains
     readable = rows[rows["ok"].to_numpy(dtype=bool)].reset_index(drop=True)
     remake = "make blend again with the same runs, method and name" if (run_dir / "blend.yaml").is_file() else \
@@ -184,7 +185,7 @@ def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataF
 def load_pseudo_labels(cfg, classes: list[str], index: pd.DataFrame, data_root: Path) -> PseudoLabels:
     """The confident test predictions of `cfg.pseudo_run` with their pixels at the run's image size."""
     readable, probs, source_folds = check_source(cfg, classes, index)
-    if cfg.task == "multilabel":
+    if task_keys(cfg.task).pseudo_labels == "sets":  # a label set per image (multilabel)
         thresholds = source_thresholds(Path(cfg.runs_dir) / cfg.pseudo_run, classes)
         chosen, labels, confidence = select_confident_sets(probs, thresholds, cfg.pseudo_threshold,
                                                            cfg.pseudo_top_share)

@@ -1,4 +1,4 @@
-"""The single training entry: `train_and_evaluate(cfg, fold)`, used by `make train` and by the search.
+"""The single training entry: `train_and_evaluate(cfg, task, fold)`, used by `make train` and by the search.
 
 Callbacks are built fresh per call in `make_callbacks`, and after fit the best checkpoint, not the
 last epoch, is what predicts (the users' own notebooks got this wrong more than once).
@@ -20,7 +20,7 @@ import pandas as pd
 from podium import artefacts
 from podium.training import augment
 from podium.training import runtime
-from podium import tasks
+from podium.tasks.base import OOF_OUTPUTS, Task
 from podium.training import tta
 from podium.training import validation
 from podium.training.balance import class_weights, oversample
@@ -65,7 +65,7 @@ def fold_dir_of(cfg: ExperimentConfig, fold: int) -> Path:
     return cfg.run_dir / f"fold-{fold}"
 
 
-def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | None = None,
+def train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: LabeledData | None = None,
                        extra_callbacks: list[keras.callbacks.Callback] | tuple = (),
                        force: bool = False) -> FoldResult:
     """Train on every fold but `fold`, validate on `fold`; resume an interrupted run of the same config.
@@ -73,7 +73,7 @@ def train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | 
     Runs under the config's precision policy and device distribution, both restored on return.
     """
     with run_lock(cfg.run_dir, "train"), runtime.training_context(cfg.precision, cfg.distribute):
-        return _train_and_evaluate(cfg, fold, data=data, extra_callbacks=extra_callbacks, force=force)
+        return _train_and_evaluate(cfg, task, fold, data=data, extra_callbacks=extra_callbacks, force=force)
 
 
 def fold_finished(fold_dir: Path) -> bool:
@@ -105,7 +105,7 @@ def _check_fold_data(fold_dir: Path, fold: int, key: str) -> None:
                           fix="retrain it with `make train FORCE=1` (a search: start a new one under another name)")
 
 
-def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData | None,
+def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: LabeledData | None,
                         extra_callbacks: list[keras.callbacks.Callback] | tuple, force: bool) -> FoldResult:
     fold_dir = fold_dir_of(cfg, fold)
     done = fold_dir / "metrics.json"
@@ -117,8 +117,6 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
         raise PodiumError(f"Fold {fold} is not among the config's folds.", expected=str(cfg.folds),
                           received=str(fold), fix=f"add it: folds=[{fold}]")
     started = time.perf_counter()
-    task = tasks.get_task(cfg.task)
-    metric = cfg.resolved_metric
     validation.check_monitor(cfg)
     data = data or load_labeled_data(cfg, task)
     data_key = fold_data_key(data)
@@ -128,7 +126,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
     train_pos = task.train_positions(cfg, data, train_pos)
     pseudo, pseudo_record = fold_pseudo_labels(cfg, data, val_pos) if cfg.pseudo_run else (None, None)
     runtime.seed_everything(cfg.seed)
-    train_batches, val_batches = make_loaders(cfg, data, train_pos, val_pos, pseudo=pseudo)
+    train_batches, val_batches = make_loaders(cfg, task, data, train_pos, val_pos, pseudo=pseudo)
 
     if force or not (fold_dir / "backup").exists():
         _clear_fold_dir(fold_dir)
@@ -136,13 +134,41 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
     done.unlink(missing_ok=True)  # from here until it is rewritten, the fold is unfinished
     write_json(fold_dir / FOLD_DATA, {"data": data_key, **({"pseudo": pseudo_record} if pseudo else {})})
     model = task.build_model(cfg, data.num_classes)
+    weights = _class_weights(cfg, task, data, train_batches)
+    fit_started = time.perf_counter()
+    _fit(cfg, task, model, weights, data, val_pos, train_batches, val_batches, fold_dir, extra_callbacks)
+    fit_seconds = time.perf_counter() - fit_started
+
+    history = pd.read_csv(fold_dir / "history.csv")
+    scores = _score_fold(cfg, task, data, fold, val_pos, val_batches, fold_dir)
+    result = FoldResult(
+        fold=fold, fold_dir=fold_dir, monitor=cfg.resolved_monitor, best_epoch=_best_epoch(history, cfg),
+        epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
+        n_val=len(val_pos), seconds=time.perf_counter() - started,
+        seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra,
+        n_pseudo=len(pseudo.ids) if pseudo is not None else 0, metric=cfg.resolved_metric.label,
+        direction=cfg.resolved_metric.direction)
+    write_json(done, result.to_dict())
+    return result
+
+
+def _class_weights(cfg: ExperimentConfig, task: Task, data: LabeledData, train_batches: ImageBatches
+                   ) -> dict | None:
+    """class_weight for fit, where the task balances classes; folded into the sample weights when the
+    batches carry some (pseudo-labels), since Keras takes class or sample weights, not both."""
     weights = class_weights(train_batches.labels[train_batches.positions], data.num_classes, cfg.class_weight) \
         if task.keys.class_balancing else None
-    if weights and train_batches.sample_weights is not None:  # Keras takes class or sample weights, not both
+    if weights and train_batches.sample_weights is not None:
         train_batches.sample_weights = train_batches.sample_weights * np.array(
             [weights[int(label)] for label in train_batches.labels], dtype="float32")
         weights = None
-    fit_started = time.perf_counter()
+    return weights
+
+
+def _fit(cfg: ExperimentConfig, task: Task, model: keras.Model, weights: dict | None, data: LabeledData,
+         val_pos: np.ndarray, train_batches: ImageBatches, val_batches: ImageBatches, fold_dir: Path,
+         extra_callbacks: list[keras.callbacks.Callback] | tuple) -> None:
+    """The fold's model fitted phase by phase (head-only, then unfrozen), resuming from its backup."""
     for first_epoch, last_epoch, phase_cfg in training_phases(cfg):
         if 0 < last_epoch < cfg.epochs and _epochs_logged(fold_dir) >= last_epoch:
             continue  # resuming inside the unfreeze phase: its backup restores the weights
@@ -154,7 +180,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
                       jit_compile=runtime.jit_compile(cfg.jit_compile),
                       **task.compile_arguments(cfg, data.num_classes))
         # fit validates, unless it cannot log the metric: then EpochValidation does, in the same one pass
-        own = validation.EpochValidation(task, metric, data, val_pos, val_batches,
+        own = validation.EpochValidation(task, cfg.resolved_metric, data, val_pos, val_batches,
                                          task.compile_arguments(cfg, data.num_classes)) \
             if validation.needs_own_validation(cfg) else None
         model.fit(runtime.device_batches(train_batches),
@@ -162,38 +188,33 @@ def _train_and_evaluate(cfg: ExperimentConfig, fold: int, *, data: LabeledData |
                   initial_epoch=first_epoch, epochs=last_epoch,
                   callbacks=make_callbacks(cfg, fold_dir, own) + list(extra_callbacks), class_weight=weights,
                   verbose=cfg.verbose)
-    fit_seconds = time.perf_counter() - fit_started
 
-    history = pd.read_csv(fold_dir / "history.csv")
+
+def _score_fold(cfg: ExperimentConfig, task: Task, data: LabeledData, fold: int, val_pos: np.ndarray,
+                val_batches: ImageBatches, fold_dir: Path):
+    """The best checkpoint's scores on the validation part, with and without TTA; its OOF files written."""
     views = list(dict.fromkeys(["identity", *cfg.tta]))
     with runtime.single_device():
         best_model = load_classifier(fold_dir / "best.keras", compile=task.compile_on_load)
         _, per_view = tta.predict_tta(best_model, val_batches, views, invert=task.view_inverter())
     plain = per_view["identity"]
     with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
-    scores = task.fold_scores(data, val_pos, fold, plain, with_tta, metric)
+    scores = task.fold_scores(data, val_pos, fold, plain, with_tta, cfg.resolved_metric)
     write_parquet(fold_dir / "oof.parquet", scores.oof)
     task.save_oof_outputs(fold_dir, with_tta)  # what `make blend` averages (masks, boxes)
-    _stamp_oof(cfg, fold, fold_dir)
-    result = FoldResult(
-        fold=fold, fold_dir=fold_dir, monitor=cfg.resolved_monitor, best_epoch=_best_epoch(history, cfg),
-        epochs_run=len(history), val_score=scores.plain, val_score_tta=scores.with_tta, n_train=len(train_pos),
-        n_val=len(val_pos), seconds=time.perf_counter() - started,
-        seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra,
-        n_pseudo=len(pseudo.ids) if pseudo is not None else 0, metric=metric.label, direction=metric.direction)
-    write_json(done, result.to_dict())
-    return result
+    _stamp_oof(cfg, task, fold, fold_dir)
+    return scores
 
 
-def _stamp_oof(cfg: ExperimentConfig, fold: int, fold_dir: Path) -> None:
+def _stamp_oof(cfg: ExperimentConfig, task: Task, fold: int, fold_dir: Path) -> None:
     """The fold's OOF files carry what they were made from (podium.artefacts): the training images, the fold."""
     index_path = competition_root(cfg)[1] / "index.parquet"
     # a fold trained on images handed in memory (no index on disk): nothing to fingerprint them by
     images = artefacts.train_images(load_index(index_path)) if index_path.is_file() else None
     remake = f"make train FORCE=1 with run {cfg.run_id}'s config ({cfg.run_dir / 'config.yaml'}), folds=[{fold}]"
-    for name in ("oof.parquet", tasks.OOF_OUTPUTS):
+    for name in ("oof.parquet", OOF_OUTPUTS):
         if (fold_dir / name).is_file():
-            artefacts.stamp(fold_dir / name, kind=artefacts.TASK_KINDS.get(cfg.task, "numbers"), images=images,
+            artefacts.stamp(fold_dir / name, kind=task.output_kind, images=images,
                             remake=remake, made_by="make train", folds=[{"fold": fold, "finished": True}])
 
 
@@ -229,13 +250,12 @@ def fold_pseudo_labels(cfg: ExperimentConfig, data: LabeledData, val_pos: np.nda
                   "left_out_near_duplicates": int(len(pseudo.ids) - len(fold.ids))}
 
 
-def make_loaders(cfg: ExperimentConfig, data: LabeledData, train_pos: np.ndarray, val_pos: np.ndarray,
+def make_loaders(cfg: ExperimentConfig, task: Task, data: LabeledData, train_pos: np.ndarray, val_pos: np.ndarray,
                  pseudo: PseudoLabels | None = None) -> tuple[ImageBatches, ImageBatches]:
     """Only the training loader is handed augmenters; validation sees the cached pixels as they are.
 
     `pseudo` test images join the training loader only, after the labelled rows, weighted per sample."""
     size = cfg.resolved_image_size
-    task = tasks.get_task(cfg.task)
     targets = task.batch_targets(cfg, data)
     if targets is not None:
         images, train_targets, weights = data.images, targets, None
@@ -320,7 +340,7 @@ def _best_so_far(history_csv: Path, cfg: ExperimentConfig) -> float | None:
 
 def _clear_fold_dir(fold_dir: Path) -> None:
     """A fresh start must not append to, or compare against, an earlier run's files."""
-    for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet", tasks.OOF_OUTPUTS):
+    for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet", OOF_OUTPUTS):
         (fold_dir / name).unlink(missing_ok=True)
         artefacts.record_path(fold_dir / name).unlink(missing_ok=True)
     remove_made(fold_dir / "backup", "a fold's training backup", legacy=_keras_backup)

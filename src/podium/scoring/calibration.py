@@ -37,6 +37,7 @@ from podium.errors import PodiumError
 from podium.io import write_json
 from podium.scoring.forms import from_class_probabilities, positive_index
 from podium.scoring.registry import Metric
+from podium.task_keys import task_keys
 
 CALIBRATION = "calibration.json"  # in the run folder: T, the per-fold T and the metric before/after on OOF
 CALIBRATED_METRICS = ("log_loss",)
@@ -46,7 +47,7 @@ TINY = 1e-15  # probabilities are clipped here before the log (Kaggle's log-loss
 
 def applies(metric: Metric, task: str) -> bool:
     """Temperature scaling changes this metric's score (see the module docstring for the others)."""
-    return task == "classification" and metric.name in CALIBRATED_METRICS
+    return task_keys(task).calibrated and metric.name in CALIBRATED_METRICS
 
 
 def scale(probs: np.ndarray, temperature: float) -> np.ndarray:

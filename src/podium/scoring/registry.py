@@ -31,6 +31,7 @@ import numpy as np
 import numpy.typing as npt
 
 from podium.errors import PodiumError
+from podium.task_keys import task_keys
 from podium.scoring.metrics import accuracy, macro_f1  # one definition each, with the index checks
 from podium.scoring.segmentation import airbus_score, dice_per_image, iou_per_image
 
@@ -91,6 +92,11 @@ class MetricDef:
     proxy: str = ""  # a smooth metric a blend fits in its place (a step function cannot be fitted); "" = itself
     definition: str = ""  # Kaggle's definition, for docs/metrics.md
     competitions: str = ""  # real competitions scored by it
+
+    def scores(self, task: str) -> bool:
+        """It can score `task`: one of its tasks, or a registered task whose outputs are one of theirs
+        (TaskKeys.outputs_like)."""
+        return task in self.tasks or task_keys(task).outputs_like in self.tasks
 
 
 @dataclass(frozen=True)
@@ -553,8 +559,8 @@ def _scalar(text: str) -> Any:
 
 def check_metric_form(metric: Metric, form: str, task: str, where: str = "the competition spec") -> None:
     """The metric can score the submission form and the task's outputs: refused before anything trains."""
-    if task not in metric.spec.tasks:
-        fits = [name for name, entry in METRICS.items() if task in entry.tasks]
+    if not metric.spec.scores(task):
+        fits = [name for name, entry in METRICS.items() if entry.scores(task)]
         raise PodiumError(f"Metric {metric.label} in {where} cannot score task {task}.",
                           expected=f"a metric of {task}: {', '.join(fits)}",
                           received=f"metric {metric.label} (tasks: {', '.join(metric.spec.tasks)})",

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 import keras
 import yaml
 
-from podium import tasks
+from podium.tasks.base import Task
 from podium.config import ExperimentConfig, load_config, parse_overrides
 from podium.data.dataset import load_labeled_data
 from podium.errors import PodiumError
@@ -324,7 +324,7 @@ class SearchOutcome:
 CallbackFactory = Callable[[optuna.Trial, ExperimentConfig], keras.callbacks.Callback]
 
 
-def run_search(space: SearchSpace, *, storage: str | None = None, max_trials: int | None = None,
+def run_search(space: SearchSpace, task: Task, *, storage: str | None = None, max_trials: int | None = None,
                callback_factories: Sequence[CallbackFactory] = (),
                on_trial_end: Callable[[optuna.trial.FrozenTrial], None] | None = None) -> SearchOutcome:
     """Run (or resume) the study until the plan is done: the whole grid, or `trials` finished trials.
@@ -340,7 +340,7 @@ def run_search(space: SearchSpace, *, storage: str | None = None, max_trials: in
         plan = min(plan, max_trials)
     ran = 0
     if plan > 0:
-        objective = _Objective(space, callback_factories)
+        objective = _Objective(space, task, callback_factories)
         callbacks = [lambda _study, trial: on_trial_end(trial)] if on_trial_end else None
         before = _finished(study)
         study.optimize(objective, n_trials=plan, catch=(Exception,), callbacks=callbacks)
@@ -493,7 +493,8 @@ def _state_counts(study: optuna.Study) -> dict:
 class _Objective:
     """One trial: every seed of one configuration through train_and_evaluate; value = mean val_score."""
 
-    def __init__(self, space: SearchSpace, callback_factories: Sequence[CallbackFactory]):
+    def __init__(self, space: SearchSpace, task: Task, callback_factories: Sequence[CallbackFactory]):
+        self.task = task  # the base config's: a search never searches the task
         self.space = space
         self.callback_factories = list(callback_factories)
         self.runs_dir = space.study_dir / "runs"
@@ -532,7 +533,7 @@ class _Objective:
             for fold in cfg.folds:
                 callbacks = [EpochReporter(trial, prune=position == 0, logged=cfg.metric_logged)]
                 callbacks += [make(trial, cfg) for make in self.callback_factories]
-                fold_results.append(train_and_evaluate(cfg, fold, data=data, extra_callbacks=callbacks))
+                fold_results.append(train_and_evaluate(cfg, self.task, fold, data=data, extra_callbacks=callbacks))
             seeds.append(_seed_record(seed, cfg, fold_results))
             trial.set_user_attr(ATTR_SEEDS, seeds)  # kept even if a later seed is interrupted
         return sum(s["val_score"] for s in seeds) / len(seeds)
@@ -540,7 +541,7 @@ class _Objective:
     def _labeled_data(self, cfg: ExperimentConfig):
         key = (cfg.data_dir, cfg.competition, cfg.resolved_image_size, cfg.n_folds, cfg.val_split, cfg.split_seed)
         if self._data is None or self._data[0] != key:
-            self._data = (key, load_labeled_data(cfg, tasks.get_task(cfg.task), progress=False))
+            self._data = (key, load_labeled_data(cfg, self.task, progress=False))
         return self._data[1]
 
     def _aug_cost(self, cfg: ExperimentConfig, data) -> float | None:

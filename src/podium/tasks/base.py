@@ -19,6 +19,7 @@ import pandas as pd
 from podium.errors import PodiumError
 from podium.io import atomic_path
 from podium.scoring.registry import Metric, resolve_metric
+from podium.submission.validate import column_problems
 from podium.task_keys import TASK_KEYS, TaskKeys
 
 OOF_OUTPUTS = "oof_outputs.npy"  # beside oof.parquet: a fold's raw TTA outputs, row for row (what a blend averages)
@@ -66,6 +67,12 @@ class PredictSummary:
     scored: str = ""  # the run's CV in its metric ("" when the run has no metrics.json yet)
 
 
+def normalised_rows(probs: np.ndarray) -> np.ndarray:
+    """Rows divided by their sums (a weighted mean of softmax rows already sums to one; ranks do not)."""
+    probs = np.clip(np.asarray(probs, dtype="float64"), 0, None)
+    return probs / np.clip(probs.sum(axis=1, keepdims=True), 1e-7, None)
+
+
 def rows_weighted_score(fold_dirs: list[Path]) -> float | None:
     """The mean over every out-of-fold image of a per-image score (Dice, IoU, box IoU, accuracy), from the
     folds' metrics.json: their TTA scores weighted by their validation rows."""
@@ -75,7 +82,9 @@ def rows_weighted_score(fold_dirs: list[Path]) -> float | None:
 
 
 class Task:
-    """The defaults are classification's; a task overrides what it does differently."""
+    """The defaults are mostly classification's (the blend, rehearsal and pruning hooks default to the plainest
+    reading: values scored as they are, columns checked against the sample); a task overrides what it does
+    differently. A new one joins with `podium.tasks.register(task, keys)`."""
 
     name: str = ""
     score_logged: str = ""  # the logged metric that tracks the fold score (what a search's pruner watches)
@@ -83,6 +92,8 @@ class Task:
     saved_outputs_dtype: str | None = "float32"  # oof_outputs.npy's dtype; None: oof.parquet holds them already
     compile_on_load: bool = False  # best.keras reloads compiled (its loss needs no custom objects)
     index_label_words: dict[str, str] | None = None  # how `make data` names the index labels; None: classes
+    output_kind: str = "probabilities"  # what its saved predictions hold (podium.artefacts kinds)
+    class_columns: bool = True  # its outputs are one column per class (probabilities), as many as the classes
 
     @property
     def keys(self) -> TaskKeys:
@@ -197,6 +208,18 @@ class Task:
         raise PodiumError(f"Task {self.name} has no per-sample score.", expected="classification, segmentation "
                           "or localization", received=self.name, fix="prune with one of those tasks")
 
+    # the data-pruning experiment on generated shapes (podium.experiments.pruning): the ShapeSet field that is
+    # the label, its class names, the field holding the targets (None: the label is all) and the share of
+    # images with an ellipse
+    shapes_label: str = "has_object"
+    shapes_classes: tuple[str, ...] = ("none", "ellipse")
+    shapes_targets: str | None = None
+    shapes_object_share: float = 0.5
+
+    def pruning_scores(self, data, predictions: np.ndarray) -> dict:
+        """The task's usual numbers beside the per-sample score in the pruning experiment's report."""
+        return {}
+
     def save_oof_outputs(self, fold_dir, with_tta: np.ndarray) -> None:
         """The fold's raw TTA outputs in oof.parquet's row order, unless oof.parquet holds them already."""
         if self.saved_outputs_dtype is None:
@@ -221,14 +244,23 @@ class Task:
         task reads both from that file alone; None: the blend reads prob_<class> columns or oof_outputs.npy."""
         return None
 
+    def blend_truth(self, oof: pd.DataFrame, classes: list[str], metric: Metric | None) -> np.ndarray | None:
+        """What a blend scores the OOF rows against, where oof.parquet holds it: the class indices when the
+        averaged values are its prob_<class> columns; None: the index's targets by id (masks, boxes)."""
+        return oof["label"].to_numpy(dtype="int64") if self.saved_outputs_dtype is None else None
+
+    def blend_positive(self, spec, classes: list[str]) -> int:
+        """The class a `probability` metric reads from blended class probabilities."""
+        return 1
+
     def blend_score(self, metric, values: np.ndarray, truth: np.ndarray, fit_values: np.ndarray | None,
-                    fit_truth: np.ndarray | None) -> float | None:
-        """The metric on blended `blend_oof` values, anything it needs fitted (cut points) fitted on the fit
-        rows only; None: the blend's own reading of class probabilities, label sets, masks and boxes."""
-        return None
+                    fit_truth: np.ndarray | None, positive: int = 1, k: int = 0) -> float:
+        """The metric on blended values in the task's form, anything it needs fitted (cut points, thresholds)
+        fitted on the fit rows only; this default scores the values as they are (masks)."""
+        return metric(truth, values)
 
     def blend_files(self, run_dirs: list[Path], blend_dir: Path, metric, truth: np.ndarray, values: np.ndarray,
-                    folds: np.ndarray) -> dict:
+                    folds: np.ndarray, classes: list[str] = ()) -> dict:
         """The run-folder files this task's writer reads, made in a blend's folder from its runs' folders and
         its blended OOF rows (final weights); returns what the blend's metrics.json records of them."""
         return {}
@@ -242,6 +274,13 @@ class Task:
     def validate_submission(self, frame: pd.DataFrame, sample: pd.DataFrame, spec, index: pd.DataFrame) -> None:
         """The same check `make predict` ran, against the sample: what `make submit` re-runs offline."""
         raise NotImplementedError
+
+    labels_per_image: bool = False  # the submission's label column holds one class per image (an accuracy reads it)
+
+    def rehearsal_problems(self, frame: pd.DataFrame, sample: pd.DataFrame, spec, classes: list[str]) -> list[str]:
+        """What is wrong with a kernel's submission.csv, read without the index (the offline rehearsal):
+        this default checks the columns and rows against the sample only."""
+        return column_problems(frame, sample)
 
     # ---- `make spec` (podium.spec): what drafting and checking a competition spec ask of the task ----------
     spec_form_from_sample: bool = True  # the sample's one prediction column says submission_format (label, top_k...)

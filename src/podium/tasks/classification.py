@@ -17,8 +17,8 @@ from podium.scoring import calibration, metrics
 from podium.scoring.forms import from_class_probabilities, positive_index
 from podium.scoring.run_metric import run_metric
 from podium.scoring.metrics import accuracy
-from podium.submission.validate import validate_class_submission, write_class_submission
-from podium.tasks.base import FoldScores, PredictSummary, Task
+from podium.submission.validate import class_submission_problems, validate_class_submission, write_class_submission
+from podium.tasks.base import FoldScores, PredictSummary, Task, normalised_rows
 
 
 def make_loss(cfg):
@@ -80,6 +80,16 @@ class Classification(Task):
                                        plots / "class_distribution.png")
         return {"macro_f1": float(table.loc["macro avg", "f1"])}, table
 
+    def blend_positive(self, spec, classes):
+        return positive_index(spec.positive_class, classes) if len(classes) == 2 or spec.positive_class else 1
+
+    def blend_score(self, metric, values, truth, fit_values, fit_truth, positive=1, k=0):
+        """Blended class probabilities in the metric's form; rmse (QWK's proxy) on the expected grade."""
+        if metric.reads == "numbers":  # rmse, QWK's proxy: the expected grade against the true one
+            return metric(truth, normalised_rows(values) @ np.arange(values.shape[1]))
+        probs = normalised_rows(values) if metric.reads in ("probability", "probabilities") else values
+        return metric(*from_class_probabilities(metric, truth, probs, positive=positive, k=k))
+
     package_file_names = (calibration.CALIBRATION,)
 
     def package_files(self, cfg, classes):
@@ -99,6 +109,11 @@ class Classification(Task):
         return PredictSummary(submission=path, n_rows=len(sample), n_unreadable=predictions.n_unreadable,
                               counts={k: int(v) for k, v in counts.items()},
                               unreadable_note="the training class prior")
+
+    labels_per_image = True
+
+    def rehearsal_problems(self, frame, sample, spec, classes):
+        return class_submission_problems(frame, sample, spec, classes)
 
     def validate_submission(self, frame, sample, spec, index) -> None:
         validate_class_submission(frame, sample, spec, class_names(index, spec, self))

@@ -16,8 +16,21 @@ from podium.tasks.base import FoldScores, PredictSummary, Task, rows_weighted_sc
 
 class Localization(Task):
     name = "localization"
+    shapes_label, shapes_classes, shapes_targets, shapes_object_share = "bright", ("dark", "bright"), "boxes", 1.0
+    class_columns = False
     score_logged = "val_box_iou"
     metric_name = "box IoU"
+    output_kind = "boxes"
+
+    def blend_truth(self, oof, classes, metric):
+        """The class indices for a label metric (the class part scored); else the boxes of the index."""
+        if metric is not None and metric.reads == "labels" and "label" in oof:
+            return oof["label"].to_numpy(dtype="int64")
+        return None
+
+    def blend_score(self, metric, values, truth, fit_values, fit_truth, positive=1, k=0):
+        """The box part (the last four outputs) against the boxes, or the class part's argmax."""
+        return metric(truth, values[:, -4:]) if metric.reads == "boxes" else metric(truth, values[:, :-4].argmax(1))
 
     def check_targets(self, spec, data_root, index) -> None:
         check_targets(spec, data_root, index, box_problems)

@@ -117,6 +117,7 @@ def honest_threshold_scores(truth: np.ndarray, probs: np.ndarray, folds: np.ndar
 
 class Multilabel(Task):
     name = "multilabel"
+    shapes_object_share = 1.0
     score_logged = "val_f1"
     metric_name = "micro F1"
     saved_outputs_dtype = None  # its probabilities are oof.parquet's prob_<class> columns
@@ -166,6 +167,28 @@ class Multilabel(Task):
         extra = {"f1_tuned": micro_f1(truth, decide(with_tta, tuned)),
                  "exact_match": float((decide(plain, half) == truth.astype(bool)).all(axis=1).mean())}
         return FoldScores(micro_f1(truth, decide(plain, half)), micro_f1(truth, decide(with_tta, half)), extra, oof)
+
+    def blend_truth(self, oof, classes, metric):
+        return multi_hot(oof["label"], classes)
+
+    def blend_score(self, metric, values, truth, fit_values, fit_truth, positive=1, k=0):
+        """Each label's binary log loss (a label-set metric's proxy), or label sets at thresholds chosen on
+        the fit rows."""
+        if metric.name == "log_loss":
+            return float(np.mean([metric(truth[:, c], np.clip(values[:, c], 0, 1)) for c in range(truth.shape[1])]))
+        if metric.reads == "label_sets":
+            chosen = choose_thresholds(fit_truth if fit_truth is not None else truth,
+                                       fit_values if fit_values is not None else values, metric)
+            return metric(*from_label_probabilities(metric, truth, values, chosen))
+        return metric(*from_label_probabilities(metric, truth, values))
+
+    def blend_files(self, run_dirs, blend_dir, metric, truth, values, folds, classes=()):
+        """The blend's own thresholds, chosen on its blended OOF rows: thresholds.json, which its writer reads."""
+        thresholds = choose_thresholds(truth, values, metric)
+        record = threshold_record(list(classes), thresholds, metric, truth, values, folds,
+                                  f"{len(truth)} blended out-of-fold predictions")
+        write_json(Path(blend_dir) / THRESHOLDS, record)
+        return {"thresholds": record}
 
     package_file_names = (THRESHOLDS,)
 

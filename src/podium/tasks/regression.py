@@ -149,6 +149,9 @@ def uses_qwk(spec) -> bool:
 # ---- the task ---------------------------------------------------------------------------------------
 class Regression(Task):
     name = "regression"
+    shapes_object_share = 1.0
+    class_columns = False
+    output_kind = "numbers"
     score_logged = "val_rmse"
     metric_name = "rmse"
     saved_outputs_dtype = None  # its predictions are oof.parquet's prediction column, in the target's units
@@ -279,7 +282,7 @@ class Regression(Task):
         quintile bins the split stratified on."""
         return oof[["prediction"]].to_numpy(dtype="float64"), oof["target"].to_numpy(dtype="float64")
 
-    def blend_score(self, metric, values, truth, fit_values, fit_truth):
+    def blend_score(self, metric, values, truth, fit_values, fit_truth, positive=1, k=0):
         """rmse/mae on the numbers; qwk on grades cut where cuts fitted on the fit rows put them (the honest
         per-fold figure when the fit rows are the other folds', as in the run's own report)."""
         values = np.asarray(values, dtype=float).reshape(len(values), -1)[:, 0]
@@ -291,7 +294,7 @@ class Regression(Task):
         cuts = fit_cuts(np.asarray(fit_truth).astype(int), fit_values, grades)
         return metric(*from_numbers(metric, truth, values, cuts=cuts, grades=grades))
 
-    def blend_files(self, run_dirs, blend_dir, metric, truth, values, folds):
+    def blend_files(self, run_dirs, blend_dir, metric, truth, values, folds, classes=()):
         """target_scale.json (test_predictions.npy are standardised outputs: only runs of one scale average),
         and for qwk the blend's qwk_cuts.json, fitted on its blended OOF rows."""
         records = []

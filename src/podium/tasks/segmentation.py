@@ -19,6 +19,10 @@ from podium.training.balance import keep_empty
 
 class Segmentation(Task):
     name = "segmentation"
+    shapes_targets = "masks"
+    shapes_object_share = 1.0
+    class_columns = False
+    output_kind = "masks"
     score_logged = "val_dice"
     metric_name = "dice"
     saved_outputs_dtype = "float16"  # half the disk, ample for a 0.5 threshold
@@ -83,6 +87,10 @@ class Segmentation(Task):
 
     def per_sample_scores(self, data, positions, predictions) -> np.ndarray:
         return stepped_iou_per_image(data.targets[positions], predictions)
+
+    def pruning_scores(self, data, predictions):
+        return {"dice": float(seg_scores.dice_per_image(data.targets, predictions).mean()),
+                "iou": float(seg_scores.iou_per_image(data.targets, predictions).mean())}
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
         id_column, rle_column = spec.submission_id_column, spec.submission_label_column

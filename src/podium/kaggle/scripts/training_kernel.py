@@ -15,6 +15,7 @@ from typing import Any
 from podium.config import ExperimentConfig
 from podium.kaggle.inference import write_run_classes
 from podium.kaggle.scripts.runtime import competition_input, kaggle_roots
+from podium.tasks import get_task
 from podium.workflow import run_all
 
 READS = ("config", "competition", "spec_yaml", "weights_file")  # the settings make kernel fills in
@@ -37,13 +38,14 @@ def kaggle_config(settings: dict[str, Any], work: Path, scratch: Path) -> Experi
 def main(settings: dict[str, Any], token: str, scratch: Path) -> None:
     source, work = kaggle_roots()
     cfg = kaggle_config(settings, work, scratch)
+    task = get_task(cfg.task)  # resolved once: the kernel is an entry point
 
     def stage_done(stage: str, summary: object) -> None:
         if stage == "train":  # runs/<run_id>/ is then a run package: an inference kernel can read this output
-            write_run_classes(cfg)
+            write_run_classes(cfg, task)
 
     # progress as plain lines in the log (podium.progress)
-    job = run_all(cfg, source_dir=str(competition_input(source, settings["competition"])), report=stage_done)
+    job = run_all(cfg, task, source_dir=str(competition_input(source, settings["competition"])), report=stage_done)
     shutil.copyfile(job.predict.submission, work / "submission.csv")
     record = {"token": token, "run_id": cfg.run_id, "cv_mean": job.train.cv_mean,
               "cv_tta_mean": job.train.cv_tta_mean, "submission": str(job.predict.submission.relative_to(work))}
