@@ -8,11 +8,28 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from podium.lazy import LazyModule
 from podium.data.hash_search import DEFAULT_THRESHOLD
 from podium.errors import PodiumError
 
+# imported on first use: `podium --help` loads none of this
+advice = LazyModule("podium.data.advice")
+competitions = LazyModule("podium.data.competitions")
+config = LazyModule("podium.config")
+data_audit = LazyModule("podium.data.audit")
+data_eda = LazyModule("podium.data.eda")
+dup_quality = LazyModule("podium.data.dup_quality")
+duplicates = LazyModule("podium.data.duplicates")
+folds = LazyModule("podium.data.folds")
+index = LazyModule("podium.data.index")
+io = LazyModule("podium.io")
+podium_spec = LazyModule("podium.spec")
+source = LazyModule("podium.kaggle.source")
+sources = LazyModule("podium.data.sources")
+synthetic_files = LazyModule("podium.experiments.synthetic_files")
+
 if TYPE_CHECKING:
-    # lazy: the annotation only; podium.data.sources loads the competition specs' metric registry (sklearn)
+    # the annotation only; podium.data.sources loads the competition specs' metric registry (sklearn)
     from podium.data.sources import Source
 
 AddVerb = Callable[..., argparse.ArgumentParser]
@@ -21,12 +38,7 @@ AddVerb = Callable[..., argparse.ArgumentParser]
 def data_sources() -> dict[str, Source]:
     """Where `make data` (and `make run`) fetch a competition from, by its spec's `source:` name: chosen here,
     at the entry point, and handed down (podium.data.sources), so data/ imports no Kaggle client or generator."""
-    # lazy: `podium --help` loads none of this
-    from podium.data.sources import LOCAL
-    from podium.experiments.synthetic_files import GENERATED_SOURCE
-    from podium.kaggle.source import KAGGLE_SOURCE
-
-    return {**LOCAL, "generated": GENERATED_SOURCE, "kaggle": KAGGLE_SOURCE}
+    return {**sources.LOCAL, "generated": synthetic_files.GENERATED_SOURCE, "kaggle": source.KAGGLE_SOURCE}
 
 
 def add_verbs(verb: AddVerb) -> None:
@@ -72,12 +84,8 @@ def _where(parser: argparse.ArgumentParser) -> None:
 
 
 def _data_root(args) -> tuple[object, Path]:
-    # lazy: `podium --help` loads none of this
-    from podium.data.competitions import load_competition
-    from podium.config import load_config
-
-    cfg = load_config(args.config, args.overrides)
-    slug = load_competition(args.competition or cfg.competition).slug
+    cfg = config.load_config(args.config, args.overrides)
+    slug = competitions.load_competition(args.competition or cfg.competition).slug
     return cfg, Path(cfg.data_dir) / slug
 
 
@@ -85,10 +93,8 @@ def _cmd_dups(args) -> None:
     cfg, root = _data_root(args)
     if args.benchmark:
         return _benchmark(root, args)
-    # lazy: `podium --help` loads none of this
-    from podium.data.duplicates import run_dups
 
-    result = run_dups(root, args.threshold, args.mirrored, force=args.force, progress=True, tiles=args.tiles,
+    result = duplicates.run_dups(root, args.threshold, args.mirrored, force=args.force, progress=True, tiles=args.tiles,
                       tile_min_blocks=args.tile_min_blocks)
     s = result.summary
     print(f"dups: {s.hashed} of {s.images} images hashed ({s.flat} too flat to hash, grouped by bytes only), "
@@ -118,20 +124,13 @@ def _cmd_dups(args) -> None:
 
 
 def _benchmark(root: Path, args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.data.dup_quality import measure_detector
-    from podium.data.duplicates import duplicates_dir
-    from podium.data.folds import labeled_rows
-    from podium.data.index import load_index
-    from podium.io import write_json, write_text
-
-    rows = labeled_rows(load_index(root / "index.parquet"))
-    result = measure_detector([root / p for p in rows["path"]], args.threshold, args.per_transform,
+    rows = folds.labeled_rows(index.load_index(root / "index.parquet"))
+    result = dup_quality.measure_detector([root / p for p in rows["path"]], args.threshold, args.per_transform,
                               mirrored=args.mirrored, progress=True)
-    out = duplicates_dir(root)
+    out = duplicates.duplicates_dir(root)
     text = result.markdown() + "\nby threshold (recall / precision):\n\n" + result.scan_markdown()
-    write_text(out / "quality.md", text)
-    write_json(out / "quality.json", {"threshold": result.threshold, "mirrored": result.mirrored,
+    io.write_text(out / "quality.md", text)
+    io.write_json(out / "quality.json", {"threshold": result.threshold, "mirrored": result.mirrored,
                                       "background": result.background, "per_transform": result.per_transform,
                                       "table": result.table.to_dict(orient="records"),
                                       "scan": result.scan.to_dict(orient="records")})
@@ -142,20 +141,14 @@ def _benchmark(root: Path, args) -> None:
 
 
 def _cmd_audit(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.data.audit import audit_split, read_split
-    from podium.data.duplicates import dups_settings, dups_tiles
-    from podium.data.folds import split_path
-    from podium.data.index import load_index
-
     cfg, root = _data_root(args)
-    path = Path(args.split) if args.split else split_path(root, cfg.n_folds, cfg.val_split, cfg.split_seed)
-    saved_threshold, saved_mirrored = dups_settings(root)
-    saved_tiles, min_blocks = dups_tiles(root)
+    path = Path(args.split) if args.split else folds.split_path(root, cfg.n_folds, cfg.val_split, cfg.split_seed)
+    saved_threshold, saved_mirrored = duplicates.dups_settings(root)
+    saved_tiles, min_blocks = duplicates.dups_tiles(root)
     threshold = saved_threshold if args.threshold is None else args.threshold
     mirrored = args.mirrored or saved_mirrored
     tiles = saved_tiles if args.tiles is None else args.tiles
-    report = audit_split(load_index(root / "index.parquet"), read_split(path), root, path, threshold, mirrored,
+    report = data_audit.audit_split(index.load_index(root / "index.parquet"), data_audit.read_split(path), root, path, threshold, mirrored,
                          progress=True, tiles=tiles, tile_min_blocks=min_blocks)
     print(f"audit: {report.split_path}: clean: no duplicate pair across its {report.folds} folds "
           f"({report.images} images, threshold {report.threshold}{', mirrored' if report.mirrored else ''}"
@@ -165,12 +158,8 @@ def _cmd_audit(args) -> None:
 
 
 def _cmd_eda(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.data.index import load_index
-    from podium.data.eda import make_eda
-
     _, root = _data_root(args)
-    result = make_eda(load_index(root / "index.parquet"), root, Path(args.out) if args.out else None, args.sample)
+    result = data_eda.make_eda(index.load_index(root / "index.parquet"), root, Path(args.out) if args.out else None, args.sample)
     classes = result.summary["classes"]
     print(f"eda: {classes['images']} train images in {classes['classes']} classes, largest {classes['largest']}, "
           f"smallest {classes['smallest']}, imbalance ratio {classes['imbalance_ratio']:.2f}")
@@ -184,20 +173,16 @@ def _cmd_eda(args) -> None:
 
 
 def _cmd_spec(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.data.competitions import load_competition
-    from podium.spec import check_spec, default_out, draft_spec, write_draft
-
     if not args.source:
         raise PodiumError("`podium spec` needs the folder of downloaded files.", expected="--source <folder>",
                           received="no --source", fix="make spec SRC=<folder with the competition's files>")
     _print_slug(args)
-    out = Path(args.out) if args.out else default_out(args.source, args.slug)
+    out = Path(args.out) if args.out else podium_spec.default_out(args.source, args.slug)
     if out.exists() and not args.force:
         print(f"spec: {out} exists: checking it against {args.source} (FORCE=1 drafts a new one over it)")
     else:
-        draft = draft_spec(args.source, args.slug)
-        write_draft(draft, out, force=args.force)
+        draft = podium_spec.draft_spec(args.source, args.slug)
+        podium_spec.write_draft(draft, out, force=args.force)
         found = draft.values
         how = {"csv": f"labels CSV {found.get('labels_csv')} ({found.get('id_column')} -> "
                       f"{found.get('label_column') or found.get('rle_column')})",
@@ -214,8 +199,8 @@ def _cmd_spec(args) -> None:
         print(f"spec: images: {draft.images['summary']}")
         if draft.images.get("advice"):
             print(f"spec: {draft.images['advice']}")
-    spec = load_competition(str(out))
-    check = check_spec(spec, args.source)
+    spec = competitions.load_competition(str(out))
+    check = podium_spec.check_spec(spec, args.source)
     for note in check.notes:
         print(f"spec: note: {note}")
     for number, problem in enumerate(check.problems, start=1):
@@ -236,9 +221,6 @@ KAGGLE_SLUG = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")  # what a kaggle.com/competi
 def _print_slug(args) -> None:
     """The slug names data/<slug>/, the spec file and what `make data` downloads: say which one is used and
     how to set it; refuse one Kaggle would not have."""
-    # lazy: `podium --help` loads none of this
-    from podium.spec import default_out
-
     if args.slug is not None and not KAGGLE_SLUG.fullmatch(args.slug):
         raise PodiumError("SLUG is not a Kaggle competition slug.",
                           expected="lowercase letters, digits and single hyphens, as in "
@@ -247,7 +229,7 @@ def _print_slug(args) -> None:
                                                        f"{re.sub(r'[^a-z0-9]+', '-', args.slug.lower()).strip('-')}")
     if args.slug is None:
         folder = Path(args.source).resolve().name
-        print(f"spec: slug '{default_out(args.source).stem}' (from the folder name '{folder}'): if the competition's URL "
+        print(f"spec: slug '{podium_spec.default_out(args.source).stem}' (from the folder name '{folder}'): if the competition's URL "
               f"(kaggle.com/competitions/<slug>) says otherwise, set it: make spec SRC={args.source} SLUG=<slug> "
               "(podium spec --slug <slug>)")
     else:
@@ -256,8 +238,5 @@ def _print_slug(args) -> None:
 
 def print_advice(cfg) -> None:
     """The config-vs-data warnings of podium.data.advice, printed at folds, train and run (never fatal)."""
-    # lazy: `podium --help` loads none of this
-    from podium.data.advice import index_warnings
-
-    for warning in index_warnings(cfg):
+    for warning in advice.index_warnings(cfg):
         print(f"advice: {warning}")

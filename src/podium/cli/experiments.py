@@ -8,6 +8,15 @@ import argparse
 from pathlib import Path
 from typing import Callable
 
+from podium.lazy import LazyModule
+# imported on first use: `podium --help` loads none of this
+config = LazyModule("podium.config")
+io = LazyModule("podium.io")
+pruning = LazyModule("podium.experiments.pruning")
+synthetic = LazyModule("podium.experiments.synthetic")
+synthetic_files = LazyModule("podium.experiments.synthetic_files")
+tasks = LazyModule("podium.tasks")
+
 AddVerb = Callable[..., argparse.ArgumentParser]
 
 
@@ -39,13 +48,8 @@ def _seed_list(text: str) -> list[int]:
 def _cmd_prune(args) -> None:
     import dataclasses
 
-    # lazy: `podium --help` loads none of this
-    from podium.config import load_config
-    from podium.io import write_text
-    from podium.experiments.pruning import run_shapes_experiment, seed_summary
-    from podium.tasks import get_task
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = config.load_config(args.config, args.overrides)
     out = Path(args.out) if args.out else Path(cfg.runs_dir) / f"{cfg.name}-prune-n{args.n}"
     seeds = args.seeds or [cfg.seed]
     print(f"prune: task={cfg.task}, {args.n} samples at {cfg.resolved_image_size} px, threshold "
@@ -53,21 +57,17 @@ def _cmd_prune(args) -> None:
     reports = []
     for seed in seeds:
         seed_out = out / f"seed-{seed}" if len(seeds) > 1 else out
-        reports.append(run_shapes_experiment(dataclasses.replace(cfg, seed=seed), get_task(cfg.task), args.n,
+        reports.append(pruning.run_shapes_experiment(dataclasses.replace(cfg, seed=seed), tasks.get_task(cfg.task), args.n,
                                              args.n_val, args.n_test, seed_out,
                                              progress=lambda line: print(f"  {line}", flush=True)))
         print(reports[-1].text(), flush=True)
     if len(seeds) > 1:
-        table = seed_summary(reports)
-        write_text(out / "summary.md", table + "\n")
+        table = pruning.seed_summary(reports)
+        io.write_text(out / "summary.md", table + "\n")
         print(table)
 
 
 def _cmd_synth(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.experiments.synthetic import make_shapes
-    from podium.experiments.synthetic_files import write_shapes
-
-    shapes = make_shapes(args.n, args.size, args.seed, args.object_probability)
-    out = write_shapes(shapes, args.out)
+    shapes = synthetic.make_shapes(args.n, args.size, args.seed, args.object_probability)
+    out = synthetic_files.write_shapes(shapes, args.out)
     print(f"synth: {args.n} images of {args.size} px -> {out}/train, train_ship_segmentations.csv, train_boxes.csv")

@@ -11,7 +11,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
+from podium.lazy import LazyModule
 from podium.errors import PodiumError
+
+# imported on first use: `podium --help` loads none of this
+client = LazyModule("podium.kaggle.client")
+config = LazyModule("podium.config")
+inference = LazyModule("podium.kaggle.inference")
+kernel_runs = LazyModule("podium.kaggle.kernel_runs")
+kernels = LazyModule("podium.kaggle.kernels")
+rehearse = LazyModule("podium.kaggle.rehearse")
+submit = LazyModule("podium.kaggle.submit")
+tasks = LazyModule("podium.tasks")
 
 AddVerb = Callable[..., argparse.ArgumentParser]
 
@@ -49,38 +60,28 @@ def add_verbs(verb: AddVerb) -> None:
 
 
 def _session():
-    # lazy: `podium --help` loads none of this
-    from podium.kaggle.client import KaggleSession
-
-    return KaggleSession()  # logs credential warnings (world-readable kaggle.json) to stderr
+    return client.KaggleSession()  # logs credential warnings (world-readable kaggle.json) to stderr
 
 
 def _config(args):
-    # lazy: `podium --help` loads none of this
-    from podium.config import load_config
-
-    return load_config(args.config, args.overrides)
+    return config.load_config(args.config, args.overrides)
 
 
 def _cmd_submit(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.kaggle.kernels import load_kernel_spec
-    from podium.kaggle.submit import PollPolicy, choose_target, run_config, submit
-
     started = time.perf_counter()
     if args.run:
-        cfg = run_config(args.run)
-        folder = Path("kernels") / load_kernel_spec(args.kernel).resolved_slug(cfg)
+        cfg = submit.run_config(args.run)
+        folder = Path("kernels") / kernels.load_kernel_spec(args.kernel).resolved_slug(cfg)
     else:
         cfg, _, folder = _kernel_folder(args)
-    target = choose_target(cfg, folder, kernel_named=bool(args.kernel))
+    target = submit.choose_target(cfg, folder, kernel_named=bool(args.kernel))
     if target.kernel:
         print(f"submit: kernel {target.kernel.ref} version {target.kernel.version} -> {target.competition.slug} "
               "(code competition: Kaggle re-runs it on the hidden test set and scores its submission.csv)")
     else:
         print(f"submit: {target.file} -> {target.competition.slug} (validating first)")
-    poll = PollPolicy(timeout=args.timeout, interval=args.poll_interval)
-    result = submit(target, _session(), poll, again=args.again, wait=not args.no_wait)
+    poll = submit.PollPolicy(timeout=args.timeout, interval=args.poll_interval)
+    result = submit.submit(target, _session(), poll, again=args.again, wait=not args.no_wait)
     for event in result.events:
         print(f"submit: {event}")
     print(f"submit: message '{result.message}'")
@@ -99,52 +100,40 @@ def _cmd_submit(args) -> None:
 
 
 def _kernel_folder(args) -> tuple:
-    # lazy: `podium --help` loads none of this
-    from podium.kaggle.kernels import load_kernel_spec
-
     cfg = _config(args)
-    spec = load_kernel_spec(args.kernel)
+    spec = kernels.load_kernel_spec(args.kernel)
     return cfg, spec, Path("kernels") / spec.resolved_slug(cfg)
 
 
 def _cmd_kernel(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.kaggle.kernel_runs import publish_dataset, publish_weights
-    from podium.kaggle.inference import package_notes
-    from podium.kaggle.kernels import render_kernel
-
     cfg, spec, _ = _kernel_folder(args)
     uploads = not args.no_upload and (spec.weights_file or (spec.mode == "inference" and spec.run_source == "dataset"))
     session = None if (spec.owner and not uploads) else _session()
-    rendered = render_kernel(cfg, spec, owner=spec.owner or session.username)
+    rendered = kernels.render_kernel(cfg, spec, owner=spec.owner or session.username)
     meta = rendered.metadata
     print(f"kernel: {rendered.folder}/ ({rendered.ref}, {spec.mode}, {meta.get('machine_shape', 'no accelerator')}, "
           f"internet {'on' if meta['enable_internet'] else 'off'}, private {meta['is_private']})")
     if rendered.weights_dataset is not None and not args.no_upload:
-        ref = publish_weights(session, rendered.weights_dataset)
+        ref = kernel_runs.publish_weights(session, rendered.weights_dataset)
         print(f"kernel: weights dataset {ref} uploaded" if ref else "kernel: weights dataset unchanged")
     if rendered.run_dataset is not None:
         name = json.loads((rendered.run_dataset / "dataset-metadata.json").read_text())["id"]
         print(f"kernel: run {cfg.run_id} packaged in {rendered.run_dataset}/ (dataset {name})")
-        for note in package_notes(rendered.run_dataset / cfg.run_id):
+        for note in inference.package_notes(rendered.run_dataset / cfg.run_id):
             print(f"kernel: note: {note}")
         if args.no_upload:
             print("kernel: not uploaded (--no-upload); make rehearse runs it here offline")
         else:
-            ref = publish_dataset(session, rendered.run_dataset, notes=f"podium run {cfg.run_id}")
+            ref = kernel_runs.publish_dataset(session, rendered.run_dataset, notes=f"podium run {cfg.run_id}")
             print(f"kernel: run dataset {ref} uploaded" if ref else "kernel: run dataset unchanged, not uploaded")
     elif meta.get("kernel_sources"):
         print(f"kernel: the run is read from kernel {', '.join(meta['kernel_sources'])}'s output (runs/{cfg.run_id}/)")
 
 
 def _cmd_rehearse(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.kaggle.rehearse import accuracy_line, rehearse
-    from podium.tasks import get_task
-
     cfg, _, folder = _kernel_folder(args)
     print(f"rehearse: {folder}/podium_kernel.py offline on the test images under new ids ...", flush=True)
-    summary = rehearse(cfg, get_task(cfg.task), folder, labels=args.labels, allow_network=args.allow_network, timeout=args.timeout)
+    summary = rehearse.rehearse(cfg, tasks.get_task(cfg.task), folder, labels=args.labels, allow_network=args.allow_network, timeout=args.timeout)
     print("\n".join(f"  | {line}" for line in summary.log.rstrip().splitlines()[-40:]))
     print(f"rehearse: network {summary.network}")
     print(f"rehearse: podium imported from {summary.podium_file or '(not printed)'} "
@@ -152,7 +141,7 @@ def _cmd_rehearse(args) -> None:
     print(f"rehearse: exit {summary.returncode}, wall {summary.wall_seconds:.1f} s, {summary.n_rows} rows for "
           f"{summary.n_test} renamed test images, ids match the rebuilt sample: {summary.ids_match}")
     if args.labels:
-        print(f"rehearse: {accuracy_line(summary, args.labels)}")
+        print(f"rehearse: {rehearse.accuracy_line(summary, args.labels)}")
     print(f"rehearse: summary {summary.folder / 'rehearsal.json'}, log {summary.folder / 'kernel.log'}")
     if not summary.ok:
         raise PodiumError("The rehearsal failed.", expected="exit 0, podium from the inlined copy, a valid "
@@ -162,11 +151,8 @@ def _cmd_rehearse(args) -> None:
 
 
 def _cmd_push(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.kaggle.kernel_runs import push
-
     _, _, folder = _kernel_folder(args)
-    state = push(_session(), folder)
+    state = kernel_runs.push(_session(), folder)
     if state.get("adopted"):  # a push whose answer was lost did start this run
         print(f"push: the answer to the push (token {state['token']}) was lost, but Kaggle has it: "
               f"{state['ref']} version {state['version']}; nothing was sent again")
@@ -176,16 +162,13 @@ def _cmd_push(args) -> None:
 
 
 def _cmd_status(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.kaggle.kernel_runs import StatusPolicy, wait_for_kernel
-
     _, _, folder = _kernel_folder(args)
 
     def progress(state, elapsed: float) -> None:
         print(f"status: {state.ref} v{state.version}: {state.status} ({elapsed:.0f} s)", flush=True)
 
-    policy = StatusPolicy(timeout=args.timeout, interval=args.poll_interval)
-    state = wait_for_kernel(_session(), folder, policy, on_progress=progress)
+    policy = kernel_runs.StatusPolicy(timeout=args.timeout, interval=args.poll_interval)
+    state = kernel_runs.wait_for_kernel(_session(), folder, policy, on_progress=progress)
     if not state.finished:
         print(f"status: still {state.status} after {args.timeout:.0f} s; run make status again")
     elif state.failed:  # exit 2 via PodiumError: a failed GPU run must not look like success to make or CI
@@ -197,11 +180,8 @@ def _cmd_status(args) -> None:
 
 
 def _cmd_output(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.kaggle.kernel_runs import download_output
-
     cfg, _, folder = _kernel_folder(args)
-    summary = download_output(_session(), folder, cfg.runs_dir)
+    summary = kernel_runs.download_output(_session(), folder, cfg.runs_dir)
     print(f"output: {len(summary.files)} file(s) -> {summary.run_dir}/")
     if summary.run_record:
         print(f"output: run {summary.run_record.get('run_id')} cv {summary.run_record.get('cv_mean')}")

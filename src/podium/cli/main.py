@@ -6,10 +6,19 @@ import argparse
 import sys
 import time
 
+from podium.lazy import LazyModule
 from podium.cli import (data as cli_data, experiments as cli_tasks, kaggle as cli_kaggle, report as cli_report,
                         search as cli_search)
 from podium.cli.quiet import quiet_tensorflow_startup
 from podium.errors import PodiumError
+
+# imported on first use: `podium --help` loads none of this
+config_reference = LazyModule("podium.config_reference")
+folds = LazyModule("podium.data.folds")
+io = LazyModule("podium.io")
+podium_config = LazyModule("podium.config")
+tasks = LazyModule("podium.tasks")
+workflow = LazyModule("podium.workflow")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,10 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:  # a write fault no writer translated (disk full, read-only): the same message
-        # lazy: `podium --help` loads none of this
-        from podium.io import write_fault
 
-        error = write_fault(exc)
+        error = io.write_fault(exc)
         if error is None:
             raise
         print(f"error: {error}", file=sys.stderr)
@@ -72,25 +79,16 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config(args):
-    # lazy: `podium --help` loads none of this
-    from podium.config import load_config
-
-    return load_config(args.config, args.overrides)  # also refuses flips a spec says change the meaning
+    return podium_config.load_config(args.config, args.overrides)  # also refuses flips a spec says change the meaning
 
 
 def _cmd_data(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.workflow import prepare_data
-
-    _print_data(prepare_data(args.competition, args.data_dir, args.source, args.force, cli_data.data_sources()))
+    _print_data(workflow.prepare_data(args.competition, args.data_dir, args.source, args.force, cli_data.data_sources()))
 
 
 def _print_data(summary) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.tasks import get_task
-
     state = "unpacked" if summary.extracted else "already unpacked"
-    names = get_task(summary.task).index_label_words
+    names = tasks.get_task(summary.task).index_label_words
     if names:  # the index label says something else than the class (segmentation: has objects)
         what = ", ".join(f"{v} {names.get(k, k)}" for k, v in summary.label_counts.items())
         print(f"data: {summary.root} ({state}): {summary.n_train} train images ({what}), {summary.n_test} test images")
@@ -105,21 +103,16 @@ def _print_data(summary) -> None:
 
 
 def _cmd_folds(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.workflow import make_split
-
     cfg = _config(args)
     cli_data.print_advice(cfg)
-    _print_split(make_split(cfg, force=args.force))
+    _print_split(workflow.make_split(cfg, force=args.force))
 
 
 def _print_split(summary) -> None:
     if getattr(summary, "holdout", False):  # one validation part and one training part, not folds
-        # lazy: `podium --help` loads none of this
-        from podium.data.folds import TRAINING_FOLD_OF_HOLDOUT, VALIDATION_FOLD_OF_HOLDOUT
 
-        val = int(summary.sizes.get(VALIDATION_FOLD_OF_HOLDOUT, 0))
-        train = int(summary.sizes.get(TRAINING_FOLD_OF_HOLDOUT, 0))
+        val = int(summary.sizes.get(folds.VALIDATION_FOLD_OF_HOLDOUT, 0))
+        train = int(summary.sizes.get(folds.TRAINING_FOLD_OF_HOLDOUT, 0))
         print(f"folds: {summary.path}: holdout: {train} training images, {val} validation images "
               f"({val / max(train + val, 1):.0%} held out)")
         _print_notes("folds", summary.notes)
@@ -135,14 +128,10 @@ def _print_notes(stage: str, notes: list[str]) -> None:
 
 
 def _cmd_train(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.tasks import get_task
-    from podium.workflow import train_run
-
     cfg = _config(args)
     cli_data.print_advice(cfg)
     print(f"train: run {cfg.run_id} -> {cfg.run_dir}")
-    _print_train(train_run(cfg, get_task(cfg.task), force=args.force))
+    _print_train(workflow.train_run(cfg, tasks.get_task(cfg.task), force=args.force))
 
 
 def _print_train(summary) -> None:
@@ -151,12 +140,8 @@ def _print_train(summary) -> None:
 
 
 def _cmd_predict(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.tasks import get_task
-    from podium.workflow import predict_run
-
     cfg = _config(args)
-    _print_predict(predict_run(cfg, get_task(cfg.task)))
+    _print_predict(workflow.predict_run(cfg, tasks.get_task(cfg.task)))
 
 
 def _print_predict(summary) -> None:
@@ -172,13 +157,9 @@ def _print_predict(summary) -> None:
 
 
 def _cmd_run(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.tasks import get_task
-    from podium.workflow import run_all
-
     started = time.perf_counter()
     cfg = _config(args)
-    task = get_task(cfg.task)
+    task = tasks.get_task(cfg.task)
 
     def data_done(summary) -> None:
         _print_data(summary)
@@ -189,7 +170,7 @@ def _cmd_run(args) -> None:
         print(f"train: run {cfg.run_id} -> {cfg.run_dir}")  # before training's own progress lines
 
     printers = {"data": data_done, "folds": folds_done, "train": _print_train, "predict": _print_predict}
-    run_all(cfg, task, args.source, sources=cli_data.data_sources(),
+    workflow.run_all(cfg, task, args.source, sources=cli_data.data_sources(),
             report=lambda stage, summary: printers[stage](summary))
     print(f"done in {time.perf_counter() - started:.0f} s")
 
@@ -198,10 +179,7 @@ def _cmd_config(args) -> None:
     import yaml
 
     if args.reference:
-        # lazy: `podium --help` loads none of this
-        from podium.config_reference import write_config_reference
-
-        print(f"wrote {write_config_reference(args.reference)}")
+        print(f"wrote {config_reference.write_config_reference(args.reference)}")
         return
     cfg = _config(args)
     print(yaml.safe_dump({"run_id": cfg.run_id, **cfg.to_dict()}, sort_keys=False), end="")

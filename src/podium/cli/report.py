@@ -6,6 +6,12 @@ from __future__ import annotations
 import argparse
 from typing import Callable
 
+from podium.lazy import LazyModule
+# imported on first use: `podium --help` loads none of this
+html = LazyModule("podium.reports.html")
+podium_blend = LazyModule("podium.blend")
+tasks = LazyModule("podium.tasks")
+
 AddVerb = Callable[..., argparse.ArgumentParser]
 
 
@@ -26,22 +32,15 @@ def add_verbs(verb: AddVerb) -> None:
 
 
 def _cmd_blend(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.blend import load_blend_spec, run_blend, run_config, summary_lines
-    from podium.tasks import get_task
-
     runs = [r for item in args.runs for r in item.split()]
-    spec = load_blend_spec(args.blend, runs=runs, method=args.method, name=args.name)
-    task = get_task(run_config(spec.runs[0], args.runs_dir).task)  # the runs' task, from the first run's config
-    summary = run_blend(spec, task, args.runs_dir)
-    print("\n".join(summary_lines(summary)))
+    spec = podium_blend.load_blend_spec(args.blend, runs=runs, method=args.method, name=args.name)
+    task = tasks.get_task(podium_blend.run_config(spec.runs[0], args.runs_dir).task)  # the runs' task, from the first run's config
+    summary = podium_blend.run_blend(spec, task, args.runs_dir)
+    print("\n".join(podium_blend.summary_lines(summary)))
 
 
 def _cmd_report(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.reports.html import build_report
-
-    built = build_report(args.runs_dir, args.submissions_dir, args.out)
+    built = html.build_report(args.runs_dir, args.submissions_dir, args.out)
     print(f"report: {built.page} ({built.n_runs} runs, {built.n_searches} searches, {built.n_blends} blends, "
           f"{built.n_submissions} logged submissions; {built.n_files} files, {built.bytes / 1e6:.1f} MB, "
           f"{built.seconds:.1f} s)")

@@ -9,6 +9,16 @@ import signal
 import time
 from typing import Callable
 
+from podium.lazy import LazyModule
+# imported on first use: `podium --help` loads none of this
+augment = LazyModule("podium.training.augment")
+config = LazyModule("podium.config")
+dataset = LazyModule("podium.data.dataset")
+lr_find = LazyModule("podium.runners.lr_find")
+results = LazyModule("podium.search.results")
+study = LazyModule("podium.search.study")
+tasks = LazyModule("podium.tasks")
+
 AddVerb = Callable[..., argparse.ArgumentParser]
 DEFAULT_SPACE = "configs/search/demo-space.yaml"
 
@@ -35,19 +45,12 @@ def _space_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _space(args):
-    # lazy: `podium --help` loads none of this
-    from podium.search.study import load_space
-
-    return load_space(args.space, base=args.config, overrides=args.overrides)
+    return study.load_space(args.space, base=args.config, overrides=args.overrides)
 
 
 def _cmd_search(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.search.study import optuna, run_search
-    from podium.tasks import get_task
-
     space = _space(args)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial below says it all
+    study.optuna.logging.set_verbosity(study.optuna.logging.WARNING)  # one line per trial below says it all
     metric = space.metric
     print(f"search: {space.name} ({space.sampler}, {len(space.seeds)} seed(s) per configuration, scored by "
           f"{metric.label}, {'lower' if metric.direction == 'min' else 'higher'} is better) -> {space.study_dir}")
@@ -62,7 +65,7 @@ def _cmd_search(args) -> None:
               f"{time.perf_counter() - started:.0f} s", flush=True)
 
     with _sigterm_as_interrupt():
-        outcome = run_search(space, get_task(space.base_config().task), storage=args.storage,
+        outcome = study.run_search(space, tasks.get_task(space.base_config().task), storage=args.storage,
                              max_trials=args.trials, on_trial_end=report)
     print(f"search: {outcome.ran} trial(s) run now; study has {outcome.complete} complete, {outcome.pruned} pruned, "
           f"{outcome.failed} failed ({outcome.seconds:.0f} s)")
@@ -74,10 +77,7 @@ def _cmd_results(args) -> None:
 
 
 def _print_results(space, storage) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.search.results import write_results
-
-    summary = write_results(space, storage)
+    summary = results.write_results(space, storage)
     print(summary.markdown)
     print(f"results: {summary.csv}, {summary.md}")
     for path in summary.plots:
@@ -87,13 +87,8 @@ def _print_results(space, storage) -> None:
 
 
 def _cmd_lr_find(args) -> None:
-    # lazy: `podium --help` loads none of this
-    from podium.config import load_config
-    from podium.runners.lr_find import lr_range_test
-    from podium.tasks import get_task
-
-    cfg = load_config(args.config, args.overrides)
-    result = lr_range_test(cfg, get_task(cfg.task), steps=args.steps, min_lr=args.min_lr, max_lr=args.max_lr)
+    cfg = config.load_config(args.config, args.overrides)
+    result = lr_find.lr_range_test(cfg, tasks.get_task(cfg.task), steps=args.steps, min_lr=args.min_lr, max_lr=args.max_lr)
     end = "the loss diverged" if result.diverged else "the sweep ended before the loss diverged: raise --max-lr"
     print(f"lr-find: {len(result.lrs)} steps from {result.lrs[0]:.1e} to {result.lrs[-1]:.1e}; {end}")
     print(f"lr-find: lowest smoothed loss at lr={result.min_loss_lr:.2e}; steepest descent at "
@@ -105,15 +100,10 @@ def _cmd_lr_find(args) -> None:
 def _cmd_augs(args) -> None:
     from pathlib import Path
 
-    # lazy: `podium --help` loads none of this
-    from podium.training import augment
-    from podium.config import load_config
-    from podium.data.dataset import load_labeled_data
-    from podium.tasks import get_task
 
-    cfg = load_config(args.config, args.overrides)
+    cfg = config.load_config(args.config, args.overrides)
     recipes = args.recipes or [*cfg.augment, *([cfg.cpu_augment] if cfg.cpu_augment != "none" else [])]
-    data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
+    data = dataset.load_labeled_data(cfg, tasks.get_task(cfg.task), progress=False)
     images = data.images[_one_per_class(data.labels, args.images)]
     out = Path(args.out) if args.out else Path(cfg.runs_dir) / "augs" / f"{'-'.join(recipes) or 'none'}.png"
     path = augment.preview_grid(images, recipes, out, seed=cfg.seed)

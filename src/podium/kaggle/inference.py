@@ -33,7 +33,19 @@ from pathlib import Path
 from typing import Any, Callable
 
 import podium
+from podium.lazy import LazyModule
 from podium.errors import PodiumError
+
+# imported on first use: this module's top is standard library only, so check_environment runs first
+competitions = LazyModule("podium.data.competitions")
+config = LazyModule("podium.config")
+data_index = LazyModule("podium.data.index")
+dataset = LazyModule("podium.data.dataset")
+io = LazyModule("podium.io")
+predict = LazyModule("podium.runners.predict")
+tasks = LazyModule("podium.tasks")
+validate = LazyModule("podium.submission.validate")
+workflow = LazyModule("podium.workflow")
 
 RUN_FILES = ("config.yaml", "competition.yaml", "classes.json", "package.json", "metrics.json")
 FIND_DEPTH = 5  # how deep under /kaggle/input a run folder is looked for
@@ -128,13 +140,9 @@ def version_notes(run_dir: Path, env: Environment) -> list[str]:
 # -------------------------------------------------------------------------------------- packaging
 def class_table(cfg, task) -> dict[str, list]:
     """The model's output order and the readable train images per class, from the index used in training."""
-    # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.data.dataset import competition_root
-    from podium.data.index import class_names, load_index
-
-    spec, root = competition_root(cfg)
-    index = load_index(root / "index.parquet")
-    classes = class_names(index, spec, task)
+    spec, root = dataset.competition_root(cfg)
+    index = data_index.load_index(root / "index.parquet")
+    classes = data_index.class_names(index, spec, task)
     train = index[(index["split"] == "train") & index["ok"]]
     counts = train["label"].astype(str).value_counts()
     return {"classes": classes, "counts": [int(counts.get(name, 0)) for name in classes]}
@@ -142,10 +150,7 @@ def class_table(cfg, task) -> dict[str, list]:
 
 def write_run_classes(cfg, task) -> Path:
     """classes.json beside the run's checkpoints (the training kernel does this, so its output is a package)."""
-    # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.io import write_json
-
-    return write_json(cfg.run_dir / "classes.json", class_table(cfg, task))
+    return io.write_json(cfg.run_dir / "classes.json", class_table(cfg, task))
 
 
 def package_run(cfg, folder: str | Path, ref: str) -> Path:
@@ -155,13 +160,8 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
     a file already there with the same content is left alone, so an unchanged run keeps its bytes and
     mtimes and its upload is skipped. The packaging verb's entry: the run's task is resolved here, once.
     """
-    # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.io import write_json
-    from podium.runners.predict import used_folds
-    from podium.tasks import get_task
-
-    task = get_task(cfg.task)
-    used = used_folds(cfg)  # raises, naming the missing folds, and unfinished ones unless allow_unfinished
+    task = tasks.get_task(cfg.task)
+    used = predict.used_folds(cfg)  # raises, naming the missing folds, and unfinished ones unless allow_unfinished
     checkpoints = [u.checkpoint for u in used]
     folder = Path(folder)
     target = folder / cfg.run_id
@@ -170,14 +170,14 @@ def package_run(cfg, folder: str | Path, ref: str) -> Path:
     if metrics.is_file():
         place_file(metrics, target / "metrics.json")
     else:
-        write_json(target / "metrics.json", {"run_id": cfg.run_id, "note": "the run has no metrics.json "
+        io.write_json(target / "metrics.json", {"run_id": cfg.run_id, "note": "the run has no metrics.json "
                                              "(its report was not written); the checkpoints are complete"})
     for fold, checkpoint in zip(cfg.folds, checkpoints):
         place_file(checkpoint, target / f"fold-{fold}" / "best.keras")
     for path in task.package_files(cfg, [str(c) for c in table["classes"]]):
         place_file(path, target / path.name)
     slug = ref.split("/")[1]
-    write_json(folder / "dataset-metadata.json", {"id": ref, "title": slug.replace("-", " ")[:50],
+    io.write_json(folder / "dataset-metadata.json", {"id": ref, "title": slug.replace("-", " ")[:50],
                                                   "licenses": [{"name": "CC0-1.0"}]})
     return folder
 
@@ -188,21 +188,16 @@ def _write_package_records(cfg, task, target: Path, used: list) -> dict[str, lis
 
     import keras
 
-    # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.config import save_config
-    from podium.data.competitions import load_competition
-    from podium.io import write_json, write_yaml
-    from podium.workflow import measured_tta
 
     target.mkdir(parents=True, exist_ok=True)
     # the kernel predicts with the views `make predict` would: tta_auto resolved here, against the run's metrics
-    save_config(dataclasses.replace(measured_tta(cfg)[0], tta_auto=False), target / "config.yaml")
-    spec = load_competition(cfg.competition)
-    write_yaml(target / "competition.yaml",
+    config.save_config(dataclasses.replace(workflow.measured_tta(cfg)[0], tta_auto=False), target / "config.yaml")
+    spec = competitions.load_competition(cfg.competition)
+    io.write_yaml(target / "competition.yaml",
                {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(spec).items()})
     table = class_table(cfg, task)
-    write_json(target / "classes.json", table)
-    write_json(target / "package.json", {"run_id": cfg.run_id, "task": cfg.task, "folds": list(cfg.folds),
+    io.write_json(target / "classes.json", table)
+    io.write_json(target / "package.json", {"run_id": cfg.run_id, "task": cfg.task, "folds": list(cfg.folds),
                                          "folds_used": [{**u.to_dict(), "checkpoint": f"fold-{u.fold}/best.keras"}
                                                         for u in used],
                                          "unfinished_folds": [u.fold for u in used if not u.finished],
@@ -218,12 +213,9 @@ def run_dataset_slug(kernel_slug: str) -> str:
 
 def place_file(source: Path, target: Path) -> bool:
     """Hard link (else copy) source to target unless target already holds the same bytes; True if written."""
-    # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.io import file_sha256
-
     source, target = Path(source).expanduser(), Path(target)
     if target.is_file() and (os.path.samefile(source, target) or (target.stat().st_size == source.stat().st_size
-                                                                  and file_sha256(target) == file_sha256(source))):
+                                                                  and io.file_sha256(target) == io.file_sha256(source))):
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     target.unlink(missing_ok=True)
@@ -290,10 +282,7 @@ def __getattr__(name: str) -> Any:
     """INFERENCE_KEYS is podium.config's (derived from the keys' roles), read on use: this module's top stays
     standard library only."""
     if name == "INFERENCE_KEYS":
-        # lazy: check_environment runs before podium.config's imports (pandas, sklearn) can fail
-        from podium.config import INFERENCE_KEYS
-
-        return INFERENCE_KEYS
+        return config.INFERENCE_KEYS
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -302,9 +291,6 @@ def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
     one resolution of the run's task object (from the packaged config)."""
     import numpy as np
 
-    # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.config import load_config
-    from podium.tasks import get_task
 
     run_dir = Path(run_dir)
     values = {"data_dir": str(scratch / "data"), "runs_dir": str(scratch / "runs"),
@@ -312,7 +298,7 @@ def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
     if (run_dir / "competition.yaml").is_file():
         values["competition"] = str(run_dir / "competition.yaml")
     values.update(overrides)
-    cfg = load_config(run_dir / "config.yaml", values)
+    cfg = config.load_config(run_dir / "config.yaml", values)
     classes_path = run_dir / "classes.json"
     if not classes_path.is_file():
         raise PodiumError(f"The packaged run {run_dir} has no classes.json.", expected="classes.json (the "
@@ -321,7 +307,7 @@ def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
                           fix="package the run again with make kernel (a kernel rendered by this podium)")
     table = json.loads(classes_path.read_text(encoding="utf-8"))
     classes = [str(c) for c in table["classes"]]
-    task = get_task(cfg.task)
+    task = tasks.get_task(cfg.task)
     for name in task.package_file_names:  # e.g. multi-label thresholds: read from the run folder
         if (run_dir / name).is_file():
             cfg.run_dir.mkdir(parents=True, exist_ok=True)
@@ -337,33 +323,27 @@ def predict_from_package(run_dir: str | Path, competition_input: str | Path, out
                          ) -> InferenceSummary:
     """Index the test images found now, predict TTA views x packaged folds chunk by chunk, and write the
     submission validated against the sample found now. Writes only under `scratch` and `out_csv`."""
-    # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.data.dataset import require_task, test_rows
-    from podium.data.index import build_test_index
-    from podium.runners.predict import predict_rows, write_task_submission
-    from podium.submission.validate import read_competition_sample
-
     run_dir, competition_input, scratch = Path(run_dir), Path(competition_input), Path(scratch)
     timings: dict[str, float] = {}
     started = clock()
     cfg, task, classes, prior = load_package(run_dir, dict(overrides or {}), scratch)
     spec = _spec(cfg)
-    require_task(cfg, spec)
+    dataset.require_task(cfg, spec)
     checkpoints, test_dir = _package_inputs(run_dir, cfg, spec, competition_input)
     # read first: a broken sample stops here, before minutes of prediction
-    sample = read_competition_sample(competition_input / spec.sample_submission, spec, classes)
+    sample = validate.read_competition_sample(competition_input / spec.sample_submission, spec, classes)
     timings["load package"] = clock() - started
     mark = clock()
-    rows = test_rows(build_test_index(spec, competition_input, progress=progress, pixels_dir=scratch / "pixels"))
+    rows = dataset.test_rows(data_index.build_test_index(spec, competition_input, progress=progress, pixels_dir=scratch / "pixels"))
     timings["index"] = clock() - mark
     log(f"inference: {len(rows)} test images indexed in {test_dir} ({int((~rows['ok']).sum())} unreadable), "
         f"{len(sample)} rows in the sample submission; folds {list(cfg.folds)} x TTA {list(cfg.tta)}")
     stage: dict[str, float] = {}
-    predictions = predict_rows(cfg, task, rows, competition_input, scratch / "cache", checkpoints, scratch / "predictions",
+    predictions = predict.predict_rows(cfg, task, rows, competition_input, scratch / "cache", checkpoints, scratch / "predictions",
                                progress=progress, timings=stage)
     timings.update(stage)
     mark = clock()
-    written = write_task_submission(cfg, task, spec, predictions, sample, Path(out_csv), classes, prior)
+    written = predict.write_task_submission(cfg, task, spec, predictions, sample, Path(out_csv), classes, prior)
     timings["write"] = clock() - mark
     timings["total"] = clock() - started
     return InferenceSummary(submission=written.submission, run_id=run_dir.name, n_test=len(rows),
@@ -394,10 +374,7 @@ def _package_inputs(run_dir: Path, cfg, spec, competition_input: Path) -> tuple[
 
 
 def _spec(cfg):
-    # lazy: this module's top is standard library only, so check_environment runs first
-    from podium.data.competitions import load_competition
-
-    return load_competition(cfg.competition)
+    return competitions.load_competition(cfg.competition)
 
 
 def timing_lines(summary: InferenceSummary) -> list[str]:

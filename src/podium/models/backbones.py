@@ -16,11 +16,15 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from podium.lazy import LazyModule
 from podium.catalog import BACKBONES, BackboneSpec  # noqa: F401 (re-exported)
 from podium.catalog import backbone as get, backbone_names as names  # noqa: F401 (re-exported)
 from podium.errors import PodiumError
 from podium.models.checkpoint_files import ZIP, file_format
 from podium.models.weights_files import WeightsMismatch, load_weights_file
+
+# imported on first use: names() and get() load no keras (config validation)
+layers = LazyModule("podium.models.layers")
 
 if TYPE_CHECKING:
     import keras
@@ -40,10 +44,7 @@ _AIRBENCH_WIDTHS = {"s": (32, 64, 128), "m": (48, 96, 192), "l": (64, 128, 256)}
 def __getattr__(attr: str) -> Any:
     """`from podium.models.backbones import Preprocess` works, without importing keras for `names()`."""
     if attr == "Preprocess":
-        # lazy: names() and get() load no keras (config validation)
-        from podium.models.layers import Preprocess
-
-        return Preprocess
+        return layers.Preprocess
     raise AttributeError(f"module {__name__!r} has no attribute {attr!r}")
 
 

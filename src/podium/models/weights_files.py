@@ -24,8 +24,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from podium.errors import PodiumError
+from podium.lazy import LazyModule
 from podium.models.checkpoint_files import HDF5, HDF5_SIGNATURE, ZIP, checkpoint_damage, damaged_checkpoint, \
     file_format, first_bytes
+
+layers = LazyModule("podium.models.layers")  # imported on first use: keras, for .keras files only
 
 if TYPE_CHECKING:
     import keras
@@ -129,9 +132,7 @@ def _copy_from_saved_model(model: keras.Model, path: Path) -> None:
     saved model gives all its weights, which must match the backbone's one for one."""
     import keras
 
-    # lazy: the weights of a podium .keras file need its Preprocess layer registered to load
-    import podium.models.layers  # noqa: F401
-
+    layers.initialize()  # the weights of a podium .keras file need its Preprocess layer registered to load
     try:
         with _named_for_keras(path, KERAS_MODEL) as link:
             saved = keras.saving.load_model(link, compile=False)

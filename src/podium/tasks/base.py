@@ -16,11 +16,15 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from podium.lazy import LazyModule
 from podium.errors import PodiumError
 from podium.io import atomic_path
 from podium.scoring.registry import Metric, resolve_metric
 from podium.submission.validate import column_problems
 from podium.task_keys import TASK_KEYS, TaskKeys
+
+# imported on first use: `import podium.tasks` loads no keras
+augment = LazyModule("podium.training.augment")
 
 OOF_OUTPUTS = "oof_outputs.npy"  # beside oof.parquet: a fold's raw TTA outputs, row for row (what a blend averages)
 
@@ -144,9 +148,6 @@ class Task:
     def pair_augmenter(self, cfg):
         """The batch augmenter of (images, targets); None: none configured. This default leaves the
         targets as they are (image-level labels), as classification's augments do (mixup mixes them)."""
-        # lazy: `import podium.tasks` loads no keras
-        from podium.training import augment
-
         return augment.make_batch_augmenter(cfg.augment, cfg.resolved_image_size, cfg.seed)
 
     # ---- model ----------------------------------------------------------------------------------

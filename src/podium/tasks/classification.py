@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.lazy import LazyModule
 from podium.data.index import class_names
 from podium.io import write_text
 from podium.figures import plot_class_distribution
@@ -19,6 +20,9 @@ from podium.scoring.run_metric import run_metric
 from podium.scoring.metrics import accuracy
 from podium.submission.validate import class_submission_problems, validate_class_submission, write_class_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task, normalised_rows
+
+# imported on first use: `import podium.tasks` loads no keras
+classifier = LazyModule("podium.models.classifier")
 
 
 def make_loss(cfg):
@@ -40,10 +44,7 @@ class Classification(Task):
         return None
 
     def build_model(self, cfg, num_classes: int):
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.classifier import build_classifier
-
-        return build_classifier(cfg, num_classes)
+        return classifier.build_classifier(cfg, num_classes)
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
         return {"loss": make_loss(cfg), "metrics": ["accuracy"]}

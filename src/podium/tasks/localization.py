@@ -6,12 +6,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from podium.lazy import LazyModule
 from podium.data.dataset import test_rows
 from podium.data.index import class_names
 from podium.data.targets import box_problems, check_targets, image_shapes, load_boxes
 from podium.scoring.metrics import accuracy
 from podium.boxes import box_iou
+from podium.submission import boxes as box_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task, rows_weighted_score
+
+# imported on first use: `import podium.tasks` loads no keras
+augment_pairs = LazyModule("podium.training.augment_pairs")
+localization = LazyModule("podium.models.localization")
 
 
 class Localization(Task):
@@ -39,35 +45,20 @@ class Localization(Task):
         return load_boxes(spec, data_root, rows)
 
     def batch_targets(self, cfg, data) -> np.ndarray:
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.localization import targets
-
-        return targets(data.labels, super().batch_targets(cfg, data), data.num_classes)
+        return localization.targets(data.labels, super().batch_targets(cfg, data), data.num_classes)
 
     def pair_augmenter(self, cfg):
         """Moves the target with the pixels."""
-        # lazy: `import podium.tasks` loads no keras
-        from podium.training.augment_pairs import BoxAugmenter
-
-        return BoxAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
+        return augment_pairs.BoxAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
 
     def build_model(self, cfg, num_classes: int):
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.localization import build_localizer
-
-        return build_localizer(cfg, num_classes)
+        return localization.build_localizer(cfg, num_classes)
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.localization import ClassAndBoxLoss, localization_metrics
-
-        return {"loss": ClassAndBoxLoss(num_classes, cfg.box_weight), "metrics": localization_metrics(num_classes)}
+        return {"loss": localization.ClassAndBoxLoss(num_classes, cfg.box_weight), "metrics": localization.localization_metrics(num_classes)}
 
     def view_inverter(self):
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.localization import unflip_predictions
-
-        return unflip_predictions
+        return localization.unflip_predictions
 
     own_score = "box_iou"
 
@@ -101,36 +92,27 @@ class Localization(Task):
 
     def run_report(self, data, oof, run_dir, plots, shown: int = 16):
         """True (green) and predicted (red) boxes on the first validation images, with their IoU."""
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.localization import plot_boxes
-
         position_of = {image_id: k for k, image_id in enumerate(data.ids)}
         head = oof.head(shown)
         positions = np.array([position_of[i] for i in head["id"]])
         predicted = head[["box_x1", "box_y1", "box_x2", "box_y2"]].to_numpy()
-        plot_boxes(np.asarray(data.images[positions]), data.targets[positions], predicted, plots / "boxes.png")
+        localization.plot_boxes(np.asarray(data.images[positions]), data.targets[positions], predicted, plots / "boxes.png")
         return {}, None
 
     def write_submission(self, cfg, spec, classes, prior, predictions, sample, path):
-        # lazy: `import podium.tasks` loads no keras
-        from podium.submission.boxes import box_frame, write_box_submission
-
         c = len(classes)
         predicted = {image_id: (classes[int(row[:c].argmax())], row[c:])
                      for image_id, row in zip(predictions.readable_ids, np.asarray(predictions.values))}
         shapes = image_shapes(predictions.rows)
-        frame = box_frame(sample, spec, predicted, shapes)
-        write_box_submission(path, frame, sample, spec, classes, shapes)
+        frame = box_submission.box_frame(sample, spec, predicted, shapes)
+        box_submission.write_box_submission(path, frame, sample, spec, classes, shapes)
         counts = frame[spec.submission_label_column].value_counts()
         return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
                               counts={k: int(v) for k, v in counts.items()},
                               unreadable_note="the sample submission's placeholder row")
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        # lazy: `import podium.tasks` loads no keras
-        from podium.submission.boxes import validate_box_submission
-
-        validate_box_submission(frame, sample, spec, class_names(index, spec, self),
+        box_submission.validate_box_submission(frame, sample, spec, class_names(index, spec, self),
                                 image_shapes(test_rows(index)))
 
     # ---- `make spec` --------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.lazy import LazyModule
 from podium.data.index import class_names
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_json
@@ -29,6 +30,9 @@ from podium.scoring.run_metric import run_metric
 from podium.submission.validate import (probability_columns, refuse_problems, submission_frame, submission_problems,
                                         validate_class_submission)
 from podium.tasks.base import FoldScores, PredictSummary, Task
+
+# imported on first use: `import podium.tasks` loads no keras
+classifier = LazyModule("podium.models.classifier")
 
 THRESHOLDS = "thresholds.json"  # in the run folder: per-class thresholds chosen on its out-of-fold predictions
 CANDIDATES = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -136,10 +140,7 @@ class Multilabel(Task):
         return multi_hot(rows["label"], classes)
 
     def build_model(self, cfg, num_classes: int):
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.classifier import build_classifier
-
-        return build_classifier(cfg, num_classes, activation="sigmoid")
+        return classifier.build_classifier(cfg, num_classes, activation="sigmoid")
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
         import keras

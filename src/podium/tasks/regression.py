@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.lazy import LazyModule
 from podium.data.competitions import load_competition
 from podium.data.dataset import competition_root
 from podium.data.folds import labeled_rows
@@ -36,6 +37,9 @@ from podium.scoring.forms import from_numbers, grade_values, start_cuts, to_grad
 from podium.scoring.registry import mae, qwk, resolve_metric, rmse
 from podium.submission.validate import submission_frame, validate_number_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task
+
+# imported on first use: `import podium.tasks` loads no keras
+regression = LazyModule("podium.models.regression")
 
 TARGET_SCALE = "target_scale.json"  # in the run folder: the mean and sd the model's outputs are standardised by
 QWK_CUTS = "qwk_cuts.json"  # in the run folder: cut points between grades, fitted on every OOF row
@@ -179,16 +183,10 @@ class Regression(Task):
         return ((np.asarray(super().batch_targets(cfg, data), dtype=float) - mean) / sd).astype("float32")
 
     def build_model(self, cfg, num_classes: int):
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.regression import build_regressor
-
-        return build_regressor(cfg)
+        return regression.build_regressor(cfg)
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.regression import regression_loss, regression_metrics
-
-        return {"loss": regression_loss(cfg.regression_loss), "metrics": regression_metrics()}
+        return {"loss": regression.regression_loss(cfg.regression_loss), "metrics": regression.regression_metrics()}
 
     def target_values(self, data, outputs) -> np.ndarray:
         """(n,) numbers in the target's units from the model's (n, 1) standardised outputs: what a metric

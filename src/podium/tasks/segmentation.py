@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.lazy import LazyModule
 from podium.data.dataset import test_rows
 from podium.data.targets import check_targets, image_shapes, load_masks, mask_labels, mask_problems
 from podium.scoring import segmentation as seg_scores
@@ -15,6 +16,12 @@ from podium.scoring.segmentation import stepped_iou_per_image
 from podium.submission.masks import in_sample_order, mask_rows, validate_mask_submission, write_mask_submission
 from podium.tasks.base import FoldScores, PredictSummary, Task, rows_weighted_score
 from podium.training.balance import keep_empty
+
+# imported on first use: `import podium.tasks` loads no keras
+augment_pairs = LazyModule("podium.training.augment_pairs")
+seg_losses = LazyModule("podium.training.seg_losses")
+segmentation = LazyModule("podium.models.segmentation")
+tta = LazyModule("podium.training.tta")
 
 
 class Segmentation(Task):
@@ -43,28 +50,16 @@ class Segmentation(Task):
 
     def pair_augmenter(self, cfg):
         """Moves the target with the pixels."""
-        # lazy: `import podium.tasks` loads no keras
-        from podium.training.augment_pairs import MaskAugmenter
-
-        return MaskAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
+        return augment_pairs.MaskAugmenter(cfg.augment, cfg.resolved_image_size, cfg.seed) if cfg.augment else None
 
     def build_model(self, cfg, num_classes: int):
-        # lazy: `import podium.tasks` loads no keras
-        from podium.models.segmentation import build_segmenter
-
-        return build_segmenter(cfg)
+        return segmentation.build_segmenter(cfg)
 
     def compile_arguments(self, cfg, num_classes: int) -> dict:
-        # lazy: `import podium.tasks` loads no keras
-        from podium.training.seg_losses import make_seg_loss, seg_metrics
-
-        return {"loss": make_seg_loss(cfg.seg_loss, cfg.focal_gamma), "metrics": seg_metrics()}
+        return {"loss": seg_losses.make_seg_loss(cfg.seg_loss, cfg.focal_gamma), "metrics": seg_losses.seg_metrics()}
 
     def view_inverter(self):
-        # lazy: `import podium.tasks` loads no keras
-        from podium.training.tta import undo_view
-
-        return undo_view
+        return tta.undo_view
 
     own_score = "dice"
 
