@@ -234,3 +234,24 @@ def test_the_late_import_check_sees_one():
     tree = ast.parse("def f():\n    from podium.config import load_config\n")
     assert len(_late_imports(tree)) == 1
     assert _late_imports(ast.parse("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from podium.x import y\n")) == []
+
+
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 600, 50
+
+
+def test_modules_and_functions_stay_small():
+    """A module over 600 lines holds more than one job and a function over 50 lines more than one step: split
+    them by job and by named step (issue 22), so a reader and a test can take one at a time."""
+    big_modules, long_functions = [], []
+    for path in SRC.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(SRC.parent)
+        if len(text.splitlines()) > MAX_MODULE_LINES:
+            big_modules.append(f"{where}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long_functions.append(f"{where}:{node.lineno} {node.name}: {length} lines")
+    assert big_modules == [], f"modules over {MAX_MODULE_LINES} lines: {big_modules}"
+    assert long_functions == [], f"functions over {MAX_FUNCTION_LINES} lines: {long_functions}"
