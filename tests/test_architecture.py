@@ -255,3 +255,14 @@ def test_modules_and_functions_stay_small():
                     long_functions.append(f"{where}:{node.lineno} {node.name}: {length} lines")
     assert big_modules == [], f"modules over {MAX_MODULE_LINES} lines: {big_modules}"
     assert long_functions == [], f"functions over {MAX_FUNCTION_LINES} lines: {long_functions}"
+
+
+def test_no_module_imports_another_s_private_names():
+    """A `_name` is its module's own business: what another module needs is public, named for what it does."""
+    private = []
+    for path in SRC.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("podium") and not node.level:
+                private += [f"{path.relative_to(SRC.parent)}:{node.lineno} {alias.name}" for alias in node.names
+                            if alias.name.startswith("_") and not alias.name.startswith("__")]
+    assert private == [], f"private names imported across modules: {private}"

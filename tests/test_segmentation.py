@@ -169,6 +169,6 @@ def test_a_segmentation_config_on_the_classification_demo_is_refused_at_every_st
     from podium.workflow import predict_run
 
     cfg = ExperimentConfig(task="segmentation", monitor="val_dice")  # competition: demo (classification)
-    for stage in (lambda cfg: load_labeled_data(cfg, get_task(cfg.task)), predict_run):
+    for stage in (lambda cfg: load_labeled_data(cfg, get_task(cfg.task)), lambda cfg: predict_run(cfg, get_task(cfg.task))):
         with pytest.raises(PodiumError, match="is a classification competition, the config trains segmentation"):
             stage(cfg)

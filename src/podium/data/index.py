@@ -165,7 +165,7 @@ def _csv_entries(spec: CompetitionSpec, data_root: Path, task: IndexTask) -> lis
     files = _image_files(train_dir, spec)
     if not files:
         _raise_no_images(spec, train_dir, f"the images named in {spec.labels_csv}")
-    lookup = _FileLookup(files, train_dir)
+    lookup = FileLookup(files, train_dir)
     ids = labels[spec.id_column].tolist()
     _check_unique_ids([_Entry(i, "train", Path(), "") for i in ids], "train", source=spec.labels_csv)
     paths = [lookup.find(i) for i in ids]
@@ -226,7 +226,7 @@ def _read_labels_csv(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     return frame
 
 
-class _FileLookup:
+class FileLookup:
     """Resolve a CSV id to a file: relative path, then exact file name, then stem. Kaggle CSVs use all three."""
 
     def __init__(self, files: list[Path], train_dir: Path):
@@ -248,7 +248,7 @@ class _FileLookup:
         return candidates[0] if candidates else None
 
 
-def _check_found(spec: CompetitionSpec, ids: list[str], paths: list[Path | None], lookup: _FileLookup) -> None:
+def _check_found(spec: CompetitionSpec, ids: list[str], paths: list[Path | None], lookup: FileLookup) -> None:
     if lookup.ambiguous:
         raise PodiumError(f"{len(lookup.ambiguous)} ids in {spec.labels_csv} match more than one file.",
                           expected="each id naming exactly one image under " + spec.train_dir,

@@ -58,7 +58,7 @@ def pooled_features(cfg: ModelConfig) -> tuple[keras.KerasTensor, keras.KerasTen
     size = cfg.resolved_image_size
     base = backbones.build_backbone(spec, size, cfg.weights)
     pretrained = backbones.is_pretrained(cfg.weights)
-    _set_trainable(base, not cfg.freeze_backbone, keep_batchnorm_frozen=pretrained)
+    set_trainable(base, not cfg.freeze_backbone, keep_batchnorm_frozen=pretrained)
 
     inputs = keras.Input((size, size, 3), dtype="float32", name="image")
     x = Preprocess(spec.mode, name="preprocess")(inputs)
@@ -82,7 +82,7 @@ def set_backbone_trainable(model: keras.Model, trainable: bool) -> None:
     Takes effect at the next `model.compile()`; BatchNorm of a pretrained backbone stays in
     inference mode either way (see module docstring).
     """
-    _set_trainable(backbone_of(model), trainable, keep_batchnorm_frozen=has_pretrained_backbone(model))
+    set_trainable(backbone_of(model), trainable, keep_batchnorm_frozen=has_pretrained_backbone(model))
 
 
 def has_pretrained_backbone(model: keras.Model) -> bool:
@@ -95,7 +95,7 @@ def has_pretrained_backbone(model: keras.Model) -> bool:
     return False
 
 
-def _set_trainable(base: keras.Model, trainable: bool, keep_batchnorm_frozen: bool) -> None:
+def set_trainable(base: keras.Model, trainable: bool, keep_batchnorm_frozen: bool) -> None:
     import keras
 
     base.trainable = trainable  # recursive in Keras 3

@@ -18,7 +18,7 @@ from keras import layers
 from podium.models import backbones
 from podium.errors import PodiumError
 from podium.models.layers import Preprocess
-from podium.models.classifier import _set_trainable
+from podium.models.classifier import set_trainable
 
 DECODERS = ("unet", "residual_unet")
 MAX_SKIPS = 5  # strides 1/2 .. 1/32, as deep as common backbones go
@@ -40,7 +40,7 @@ def encoder_on_input(cfg) -> tuple[keras.KerasTensor, list]:
     base = backbones.build_backbone(spec, size, cfg.weights)
     pretrained = backbones.is_pretrained(cfg.weights)
     features = encoder_features(base, size)
-    _set_trainable(features, not cfg.freeze_backbone, keep_batchnorm_frozen=pretrained)
+    set_trainable(features, not cfg.freeze_backbone, keep_batchnorm_frozen=pretrained)
 
     inputs = keras.Input((size, size, 3), dtype="float32", name="image")
     x = Preprocess(spec.mode, name="preprocess")(inputs)

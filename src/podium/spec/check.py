@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 import pandas as pd
 
 from podium.data.competitions import CompetitionSpec
-from podium.data.index import _FileLookup
+from podium.data.index import FileLookup
 from podium.spec.scan import SourceFile, SourceView, few, parent, read_csv, scan_source, under
 from podium.spec.scan_pixels import PixelCsv, pixel_csv, pixel_shape
 from podium.submission.form_checks import sample_form_problems
@@ -189,7 +189,7 @@ def _check_ids(spec: CompetitionSpec, frame: pd.DataFrame, file: SourceFile, tra
     base = spec.train_dir.rstrip("/")
     root = Path("/") / "virtual"
     train_root = root / base if base not in ("", ".") else root
-    lookup = _FileLookup([root / f.rel for f in train], train_root)
+    lookup = FileLookup([root / f.rel for f in train], train_root)
     ids = list(frame[spec.id_column])
     if TASK_KEYS[spec.task].rows_per_image != "one":
         ids = list(dict.fromkeys(ids))

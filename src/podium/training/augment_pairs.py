@@ -18,8 +18,8 @@ import keras
 from keras import ops
 
 from podium.training import orientation
-from podium.training.augment import BATCH_RECIPES, FLOAT, ROT90_CHOICES, VALUE_RANGE, VFLIP_CHOICES, _crop_pad, \
-    _derive_seed, _gather_rows
+from podium.training.augment import BATCH_RECIPES, FLOAT, ROT90_CHOICES, VALUE_RANGE, VFLIP_CHOICES, crop_pad, \
+    derive_seed, gather_rows
 from podium.errors import PodiumError
 from podium.task_keys import TASK_KEYS
 
@@ -33,7 +33,7 @@ class MaskAugmenter:
 
     def __init__(self, names: Sequence[str], image_size: int, seed: int):
         _check_supported(names, GEOMETRIC_RECIPES, "segmentation")
-        self.layers = [BATCH_RECIPES[name].build(image_size, _derive_seed(seed, i)) for i, name in enumerate(names)]
+        self.layers = [BATCH_RECIPES[name].build(image_size, derive_seed(seed, i)) for i, name in enumerate(names)]
 
     def __call__(self, images, masks):
         stacked = ops.concatenate([ops.cast(images, FLOAT), ops.cast(masks, FLOAT) * 255.0], axis=-1)
@@ -52,7 +52,7 @@ class BoxAugmenter:
 
     def __init__(self, names: Sequence[str], image_size: int, seed: int):
         _check_supported(names, BOX_RECIPES, "localization")
-        self.flip, self.pad = "flip" in names, (_crop_pad(image_size) if "crop" in names else 0)
+        self.flip, self.pad = "flip" in names, (crop_pad(image_size) if "crop" in names else 0)
         self.orientations = [choices for name, choices in (("vflip", VFLIP_CHOICES), ("rot90", ROT90_CHOICES))
                              if name in names]
         self.seed_generator = keras.random.SeedGenerator(seed)
@@ -78,8 +78,8 @@ class BoxAugmenter:
         pad = self.pad
         padded = ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=BOX_FILL)
         offsets = keras.random.randint((batch, 2), 0, 2 * pad + 1, seed=self.seed_generator)  # (row, col)
-        rows_first = _gather_rows(padded, offsets[:, 0], height)
-        shifted = ops.transpose(_gather_rows(ops.transpose(rows_first, (0, 2, 1, 3)), offsets[:, 1], width),
+        rows_first = gather_rows(padded, offsets[:, 0], height)
+        shifted = ops.transpose(gather_rows(ops.transpose(rows_first, (0, 2, 1, 3)), offsets[:, 1], width),
                                 (0, 2, 1, 3))
         # the crop starts at offset in padded pixels, so content moves by (pad - offset) pixels
         dx = ops.cast(pad - offsets[:, 1], FLOAT) / ops.cast(width, FLOAT)
