@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 OPTIONAL = ("kaggle", "kagglesdk", "optuna", "albumentations")
 
@@ -89,3 +91,31 @@ def test_kaggle_without_its_client_names_the_kaggle_extra():
     """)
     assert code == 0, out
     assert "needs the optional package 'kaggle'" in out and "pip install 'podium[kaggle]'" in out
+
+
+# ------------------------------------------------------------------------------------------ in process
+def test_require_returns_an_installed_module_and_names_the_extra_of_a_missing_one(monkeypatch):
+    """The same check in this process: sys.modules holding None makes the import system refuse a name."""
+    from podium import extras
+    from podium.errors import PodiumError
+
+    assert extras.require("json.decoder").JSONDecoder  # a module that is there comes back as it is
+    for module, extra in (("optuna", "search"), ("albumentations", "augment"), ("kagglesdk.kaggle_client", "kaggle")):
+        for name in {module, module.partition(".")[0]}:  # absent even where an earlier test imported it
+            monkeypatch.setitem(sys.modules, name, None)
+        with pytest.raises(PodiumError, match=f"optional package '{module.partition('.')[0]}'") as caught:
+            extras.require(module)
+        assert f"pip install 'podium[{extra}]'" in caught.value.fix
+        assert str(caught.value).startswith(extras.NEEDED_FOR[extra])
+
+
+def test_a_missing_dependency_of_an_installed_package_is_not_blamed_on_its_extra(tmp_path, monkeypatch):
+    """optuna is there, but something it imports is not: its own ModuleNotFoundError says what."""
+    (tmp_path / "optuna").mkdir()
+    (tmp_path / "optuna" / "__init__.py").write_text("import podium_test_absent_dependency\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "optuna", raising=False)
+    from podium import extras
+
+    with pytest.raises(ModuleNotFoundError, match="podium_test_absent_dependency"):
+        extras.require("optuna")
