@@ -205,10 +205,11 @@ def test_runs_of_other_splits_competitions_or_folds_are_refused_naming_the_diffe
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     """Two 2-epoch demo runs (folds 0 and 1, other seeds), trained and predicted, in a private folder."""
-    from podium.workflow import make_split, predict_run, prepare_data, train_run
+    from podium.workflow import make_split, predict_run, train_run
+    from tests_support import make_data
 
     base = tmp_path_factory.mktemp("blend")
-    prepare_data("demo", str(base / "data"))
+    make_data("demo", str(base / "data"))
     dirs = [f"data_dir={base / 'data'}", f"runs_dir={base / 'runs'}", f"submissions_dir={base / 'submissions'}"]
     ids = []
     for seed, name in ((1, "first"), (2, "second")):

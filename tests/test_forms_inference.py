@@ -18,7 +18,7 @@ from podium.errors import PodiumError
 def test_the_inference_kernel_writes_a_probability_submission(tmp_path):
     from podium import tasks
     from podium.kaggle.inference import package_run, predict_from_package
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     source, truth = demo_competition(tmp_path / "redux-like", ["cat", "dog"], lambda n: {"label": ["0.5"] * n}, 10)
     spec_path = tmp_path / "spec.yaml"
@@ -26,7 +26,7 @@ def test_the_inference_kernel_writes_a_probability_submission(tmp_path):
                          "positive_class: cat\n")
     cfg = load_config(experiment_config(tmp_path / "redux.yaml", spec_path, 1),
                       {"data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0})
-    prepare_data(cfg.competition, cfg.data_dir, str(source))
+    make_data(cfg.competition, cfg.data_dir, str(source))
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, 2).save(fold_dir / "best.keras")  # untrained: the point is the path and the form

@@ -199,11 +199,11 @@ def test_masks_and_boxes_go_through_the_same_package_and_writers(config, classes
     the path, a submission the task's validator accepts, with a row for every test image found)."""
     from podium import tasks
     from podium.kaggle.inference import package_run, predict_from_package
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     cfg = load_config(ROOT / "configs" / f"{config}.yaml", {"data_dir": str(tmp_path / "data"),
                                                             "runs_dir": str(tmp_path / "runs"), "verbose": 0})
-    prepare_data(cfg.competition, cfg.data_dir)  # the generated competition: seeded files, written here
+    make_data(cfg.competition, cfg.data_dir)  # the generated competition: seeded files, written here
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, classes).save(fold_dir / "best.keras")
@@ -243,11 +243,11 @@ def test_a_multilabel_package_carries_the_thresholds_make_predict_uses(tmp_path)
     fold) travels in the package; the kernel predicts with them, not with a silent 0.5."""
     from podium import tasks
     from podium.kaggle.inference import package_run, predict_from_package
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     cfg = load_config(ROOT / "configs" / "shapes-multilabel.yaml", {
         "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32})
-    prepare_data(cfg.competition, cfg.data_dir)
+    make_data(cfg.competition, cfg.data_dir)
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, 3).save(fold_dir / "best.keras")

@@ -260,9 +260,9 @@ def seg_run(tmp_path, standin, kaggle_home):
     from podium.config import ExperimentConfig, save_config
     from podium.data.rle import encode
     from podium.kaggle.submit import resolve_target
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
-    prepare_data("shapes-segmentation", str(tmp_path / "data"))
+    make_data("shapes-segmentation", str(tmp_path / "data"))
     cfg = ExperimentConfig(competition="shapes-segmentation", task="segmentation", monitor="val_dice",
                            data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"),
                            submissions_dir=str(tmp_path / "submissions"))

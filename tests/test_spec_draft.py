@@ -15,7 +15,7 @@ from podium.cli.main import main
 from podium.data.competitions import load_competition
 from podium.spec import check_spec, draft_spec, write_draft
 from podium.errors import PodiumError
-from podium.workflow import prepare_data
+from tests_support import make_data
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "src" / "podium" / "demo"
 
@@ -77,7 +77,7 @@ def test_folder_layout_draft_makes_make_data_index_every_image(folder_source, tm
     assert draft.images["width"] == draft.images["height"] == 32 and draft.images["channels"] == "colour"
     check = check_spec(spec, folder_source)
     assert check.ok, check.problems
-    summary = prepare_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(folder_source))
+    summary = make_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(folder_source))
     assert (summary.n_train, summary.n_test, summary.n_classes) == (2000, 500, 10)
     assert (check.n_train, check.n_test, len(check.classes)) == (summary.n_train, summary.n_test, summary.n_classes)
 
@@ -95,7 +95,7 @@ def test_csv_layout_draft_finds_columns_and_filename_ids_and_make_data_indexes_e
     assert "# " in text and "2000 of its values name a train image (file names)" in text
     check = check_spec(spec, csv_source)
     assert check.ok, check.problems
-    summary = prepare_data(str(out), str(tmp_path / "data"), str(csv_source))
+    summary = make_data(str(out), str(tmp_path / "data"), str(csv_source))
     assert (summary.n_train, summary.n_test, summary.n_classes) == (2000, 500, 10)
     assert (check.n_train, check.n_test) == (summary.n_train, summary.n_test)
 
@@ -115,7 +115,7 @@ def test_nested_class_folders_and_filename_ids_like_journey_springfield(demo_roo
     assert (spec.train_dir, spec.test_dir, spec.submission_id) == ("train/simpsons_dataset", "testset/testset",
                                                                      "filename")
     assert (spec.submission_id_column, spec.submission_label_column) == ("Id", "Expected")
-    summary = prepare_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(source))
+    summary = make_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(source))
     assert (summary.n_train, summary.n_test, summary.n_classes) == (2000, 50, 10)
 
 
@@ -138,7 +138,7 @@ def test_task_found_from_the_labels_csv_columns(task, tmp_path):
         assert (spec.labels_csv, spec.label_column, spec.box_columns, spec.box_format) == \
             ("train_boxes.csv", "label", ("x1", "y1", "x2", "y2"), "xyxy")
     assert check_spec(spec, source).ok
-    summary = prepare_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(source))
+    summary = make_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(source))
     assert (summary.n_train, summary.n_test) == (12, 4)
 
 

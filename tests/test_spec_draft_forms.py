@@ -12,7 +12,7 @@ from podium.data.competitions import load_competition
 from podium.data.sample_form import infer_submission_form
 from podium.spec import check_spec, draft_spec, write_draft
 from podium.errors import PodiumError
-from podium.workflow import prepare_data
+from tests_support import make_data
 
 PETS = ["cat", "dog"]
 LEAVES = ["healthy", "multiple_diseases", "rust", "scab"]
@@ -116,7 +116,7 @@ def test_make_data_refuses_a_label_sample_for_a_log_loss_probability_spec(tmp_pa
     source, _ = demo_competition(tmp_path / "redux", PETS, lambda n: {"label": ["cat"] * n}, 5)
     spec = _spec_file(tmp_path / "s.yaml", metric="log_loss", submission_format="probability")
     with pytest.raises(PodiumError, match="does not look like a submission_format: probability") as err:
-        prepare_data(spec, str(tmp_path / "data"), str(source))
+        make_data(spec, str(tmp_path / "data"), str(source))
     assert "holds text such as 'cat'" in err.value.received
     assert "label-form sample" in err.value.received
     assert check_spec(load_competition(spec), source).problems  # `make spec`'s check names it too
@@ -127,13 +127,13 @@ def test_make_data_refuses_a_class_column_that_names_no_class_and_an_unknown_pos
                                  lambda n: {"bird": ["0.5"] * n, "frogs": ["0.5"] * n}, 5)
     spec = _spec_file(tmp_path / "s.yaml", metric="mean_columnwise_auc", submission_format="probabilities")
     with pytest.raises(PodiumError) as err:
-        prepare_data(spec, str(tmp_path / "data"), str(source))
+        make_data(spec, str(tmp_path / "data"), str(source))
     assert "name no class: 'frogs'; did you mean 'frog'?" in err.value.received
     assert "class(es) have no column in the sample: 'frog'" in err.value.received
     source, _ = demo_competition(tmp_path / "redux", PETS, lambda n: {"label": ["0.5"] * n}, 5)
     spec = _spec_file(tmp_path / "p.yaml", metric="log_loss", submission_format="probability", positive_class="dogs")
     with pytest.raises(PodiumError, match="positive_class 'dogs' is not a class"):
-        prepare_data(spec, str(tmp_path / "data2"), str(source))
+        make_data(spec, str(tmp_path / "data2"), str(source))
 
 
 def test_a_positive_class_outside_fixed_classes_and_a_quoted_top_k_are_refused_at_load(tmp_path):
@@ -183,7 +183,7 @@ def test_a_petfinder_like_folder_drafts_regression_with_rmse_that_make_spec_chec
     assert "numbers that are not whole (12 distinct, from 12 to 81.85)" in text
     assert "Evaluation page: rmse (PetFinder Pawpularity) or mae" in text and "qwk" in text
     assert "the target: 12 distinct numbers" in text and "classes:" not in text
-    data = prepare_data(str(out), str(tmp_path / "data"), str(source))  # `make data` reads it as drafted
+    data = make_data(str(out), str(tmp_path / "data"), str(source))  # `make data` reads it as drafted
     assert (data.task, data.n_train, data.n_test) == ("regression", 12, 4)
     assert sorted(data.label_counts) == ["q1", "q2", "q3", "q4", "q5"]  # target quintiles, what folds stratify on
     # a share in 0..1 (shapes-regression) is a number too, not P(one class): the train labels decide

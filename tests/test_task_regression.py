@@ -237,12 +237,12 @@ def test_an_ordinal_package_carries_the_cuts_and_the_scale_make_predict_uses(tmp
     of fold) travels in the package; the kernel grades with those cuts, not with plain rounding."""
     from podium import tasks
     from podium.kaggle.inference import package_run, predict_from_package
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     cfg = load_config(ROOT / "configs" / "shapes-regression.yaml", {
         "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32,
         "competition": "shapes-ordinal", "folds": [0], "tta": ["identity"]})
-    prepare_data(cfg.competition, cfg.data_dir)
+    make_data(cfg.competition, cfg.data_dir)
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, 5).save(fold_dir / "best.keras")

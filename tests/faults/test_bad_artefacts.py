@@ -34,10 +34,11 @@ def _cfg(base, *more):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Two finished, predicted runs of the demo in a private data folder (one case edits its index)."""
-    from podium.workflow import predict_run, prepare_data, train_run
+    from podium.workflow import predict_run, train_run
+    from tests_support import make_data
 
     base = tmp_path_factory.mktemp("artefacts")
-    prepare_data("demo", str(base / "data"))
+    make_data("demo", str(base / "data"))
     made = []
     for seed in (1, 2):
         cfg = _cfg(base, f"seed={seed}", f"name=r{seed}")
