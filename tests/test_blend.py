@@ -244,7 +244,7 @@ def test_blend_two_real_runs_honestly_and_submit_it(two_runs, capsys):
     target = resolve_target(run_id=blend_dir.name, runs_dir=runs_dir)
     assert target.cv == pytest.approx(metrics["cv_mean"])
     assert target.file == base / "submissions" / "demo" / f"{blend_dir.name}.csv"
-    validate_file(target)
+    validate_file(target, get_task(target.competition.task))
     capsys.readouterr()
     assert main(["blend", "--runs", first, blend_dir.name, "--runs-dir", runs_dir]) == 2  # no blend of a blend
     assert "is a blend" in capsys.readouterr().err
@@ -343,4 +343,4 @@ def test_blend_boxes_and_masks_of_two_real_runs(tmp_path, config, capsys):
                    for weight, run in zip(w, (first, second)))
     np.testing.assert_allclose(np.load(blend_dir / "test_predictions.npy"), expected, atol=1e-5)
     target = resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir))
-    validate_file(target)
+    validate_file(target, get_task(target.competition.task))

@@ -198,12 +198,13 @@ def test_the_inference_kernel_converts_the_test_csv_into_its_scratch_not_the_rea
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, 3).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
-    package = package_run(cfg, tmp_path / "package", "tester/digits-run") / cfg.run_id
+    package = package_run(cfg, get_task(cfg.task), tmp_path / "package", "tester/digits-run") / cfg.run_id
     competition = tmp_path / "digits-like"  # the files as Kaggle mounts them: read-only
     os.chmod(competition, stat.S_IRUSR | stat.S_IXUSR)
     try:
         out = tmp_path / "submission.csv"
-        summary = predict_from_package(package, competition, out, tmp_path / "scratch", log=lambda line: None)
+        summary = predict_from_package(package, get_task(cfg.task), competition, out, tmp_path / "scratch",
+                                       log=lambda line: None)
     finally:
         os.chmod(competition, stat.S_IRWXU)
     submission = pd.read_csv(out, dtype=str)
@@ -306,7 +307,8 @@ def test_label_in_file_name_folder_trains_and_predicts(tmp_path):
 
 # ---- make spec --------------------------------------------------------------------------------------------
 def test_make_spec_recognises_pixel_csvs_and_its_draft_makes_the_same_index(tmp_path):
-    from podium.spec import check_spec, draft_spec, write_draft
+    from podium.spec import draft_spec, write_draft
+    from tests_support import spec_check
 
     made = _write_pixel_source(tmp_path / "digit-recognizer", per_class=4, n_test=3)
     draft = draft_spec(tmp_path / "digit-recognizer")
@@ -319,7 +321,7 @@ def test_make_spec_recognises_pixel_csvs_and_its_draft_makes_the_same_index(tmp_
     assert "pixel<N> columns" in draft.notes["layout"]
     spec_path = write_draft(draft, tmp_path / "drafted.yaml")
     spec = load_competition(str(spec_path))
-    check = check_spec(spec, tmp_path / "digit-recognizer")
+    check = spec_check(spec, tmp_path / "digit-recognizer")
     assert check.ok, check.problems
     assert (check.n_train, check.n_test, check.classes) == (12, 3, ["0", "1", "2"])
     summary = make_data(str(spec_path), str(tmp_path / "data"), source_dir=str(tmp_path / "digit-recognizer"))
@@ -329,7 +331,8 @@ def test_make_spec_recognises_pixel_csvs_and_its_draft_makes_the_same_index(tmp_
 
 
 def test_make_spec_recognises_labels_in_file_names(tmp_path):
-    from podium.spec import check_spec, draft_spec, write_draft
+    from podium.spec import draft_spec, write_draft
+    from tests_support import spec_check
 
     source = _write_filename_source(tmp_path / "dogs-vs-cats", per_class=5)
     draft = draft_spec(source)
@@ -337,7 +340,7 @@ def test_make_spec_recognises_labels_in_file_names(tmp_path):
     assert draft.values["test_dir"] == "test1" and "label_pattern" not in draft.values
     assert "start with one of 3 labels (the text before the first dot)" in draft.notes["layout"]
     spec = load_competition(str(write_draft(draft, tmp_path / "drafted.yaml")))
-    check = check_spec(spec, source)
+    check = spec_check(spec, source)
     assert check.ok, check.problems
     assert check.classes == list(CLASSES) and check.n_train == 15
 
@@ -345,7 +348,7 @@ def test_make_spec_recognises_labels_in_file_names(tmp_path):
         path.rename(path.with_name(path.name.replace(".", "-", 1)))  # cat-3.jpg: before a separator
     draft = draft_spec(source)
     assert draft.values["layout"] == "filename" and draft.values["label_pattern"] == "([^._-]+)[_-]"
-    assert check_spec(load_competition(str(write_draft(draft, tmp_path / "drafted.yaml", force=True))), source).ok
+    assert spec_check(load_competition(str(write_draft(draft, tmp_path / "drafted.yaml", force=True))), source).ok
 
 
 def test_pixel_rows_read_as_bytes_are_a_hash_of_their_pixels(digits):
