@@ -45,6 +45,15 @@ def run(demo_data, tmp_path, standin, kaggle_home):
     return resolve_target(cfg=cfg)
 
 
+def test_submit_refuses_a_task_other_than_the_competitions(run, standin, session, poll):
+    """make submit hands down the competition's task; another one is named before anything is sent."""
+    from podium.kaggle.submit import submit
+
+    with pytest.raises(PodiumError, match="is a classification competition, the task given is segmentation"):
+        submit(run, get_task("segmentation"), session, poll)
+    assert not (run.submissions_dir / "log.csv").exists()
+
+
 def test_submit_validates_sends_logs_and_records_the_score(run, standin, session, poll):
     from podium.kaggle.submit import submit
 

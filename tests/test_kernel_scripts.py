@@ -21,8 +21,8 @@ import pytest
 
 from podium.config import load_config
 from podium.kaggle.kernels import (KERNEL_SCRIPT, SCRIPT_NAME, SCRIPTS, inference_script, kernel_script,
-from podium.tasks import get_task
                                    load_kernel_spec, render_kernel, split_settings_block)
+from podium.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT_FILES = sorted(path.name for path in SCRIPTS.glob("*.py") if path.name != "__init__.py")
