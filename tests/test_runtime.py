@@ -181,12 +181,11 @@ JAX_SEGMENTATION = """
     import keras
     from podium.config import load_config
     from podium.tasks import get_task
-    from podium.workflow import make_split, predict_run, train_run
-    from tests_support import make_data
+    from podium.workflow import make_split, predict_run, prepare_data, train_run
 
     cfg = load_config("{config}", ["data_dir={data}", "runs_dir={runs}", "submissions_dir={subs}", "image_size=32",
                                    "epochs=6", "unet_filters=8", "verbose=0"])
-    make_data(cfg.competition, cfg.data_dir)
+    prepare_data(cfg.competition, get_task(cfg.task), cfg.data_dir)
     make_split(cfg)
     summary = train_run(cfg, get_task(cfg.task), progress=False)
     submission = predict_run(cfg, get_task(cfg.task), progress=False)
