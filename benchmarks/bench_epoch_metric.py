@@ -145,10 +145,11 @@ def main() -> None:
     import keras
 
     from podium.io import write_json, write_text
+    from podium.tasks import get_task
     from podium.workflow import prepare_data
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="podium-bench-"))
-    prepare_data("demo", str(data_dir))
+    prepare_data("demo", get_task("classification"), str(data_dir))
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
     started = time.perf_counter()
     result = epoch_seconds(data_dir, Path(tempfile.mkdtemp(prefix="podium-bench-runs-")), args.epochs,

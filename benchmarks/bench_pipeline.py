@@ -25,6 +25,7 @@ from podium.data.folds import labeled_rows
 from podium.data.images import load_resized
 from podium.data.pipeline import ImageBatches
 from podium.io import write_json, write_text
+from podium.tasks import get_task
 from podium.workflow import prepare_data
 
 RESULTS = Path(__file__).with_name("results")
@@ -61,7 +62,7 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None, help="where to unpack the demo (default: a temp folder)")
     args = parser.parse_args()
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="podium-bench-"))
-    summary = prepare_data("demo", str(data_dir))
+    summary = prepare_data("demo", get_task("classification"), str(data_dir))
     import pandas as pd
 
     rows = labeled_rows(pd.read_parquet(summary.root / "index.parquet"))

@@ -23,7 +23,9 @@ from podium.data.cache import load_cached
 from podium.data.duplicates import run_dups
 from podium.data.index import load_index
 from podium.data.pixels import convert_pixel_csv
+from podium.data.competitions import load_competition
 from podium.io import write_json, write_text
+from podium.tasks import get_task
 from podium.workflow import prepare_data
 
 RESULTS = Path(__file__).with_name("results")
@@ -65,7 +67,9 @@ def main() -> None:
         convert_peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
         started = time.perf_counter()
-        summary = prepare_data(str(tmp / "digits.yaml"), str(tmp / "data"), source_dir=str(tmp / "digits"))
+        spec = str(tmp / "digits.yaml")  # a benchmark is an entry point: the task is resolved here
+        summary = prepare_data(spec, get_task(load_competition(spec).task), str(tmp / "data"),
+                               source_dir=str(tmp / "digits"))
         data_s = time.perf_counter() - started
         index = load_index(summary.root / "index.parquet")
         train = index[index["split"] == "train"].reset_index(drop=True)

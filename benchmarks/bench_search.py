@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="podium-bench-search-"))
     data_dir = Path(args.data_dir or work / "data")
-    prepare_data("demo", str(data_dir))
+    prepare_data("demo", get_task("classification"), str(data_dir))
     fixed = {"data_dir": str(data_dir), "epochs": args.epochs, "verbose": 0, "schedule": "constant",
              "early_stopping_patience": args.epochs, "val_split": 0.3, "folds": [0]}
     space_path = work / "space.yaml"

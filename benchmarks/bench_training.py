@@ -275,10 +275,11 @@ def main() -> None:
     import keras
 
     from podium.io import write_json, write_text
+    from podium.tasks import get_task
     from podium.workflow import prepare_data
 
     data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="podium-bench-"))
-    prepare_data("demo", str(data_dir))
+    prepare_data("demo", get_task("classification"), str(data_dir))
     runs_dir = Path(tempfile.mkdtemp(prefix="podium-bench-runs-"))
     results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                      "backend": keras.backend.backend()}

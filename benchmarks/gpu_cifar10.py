@@ -181,11 +181,12 @@ def main() -> None:
     out, work = Path(args.out), Path(args.work)
     out.mkdir(parents=True, exist_ok=True)
     enable_compilation_cache(work / "xla-cache")
+    from podium.tasks import get_task
     from podium.workflow import prepare_data
 
     started = time.perf_counter()
     source = package_to_source(Path(args.package), work, limit=100 if args.quick else 0)
-    summary = prepare_data("cifar10", str(work / "data"), source_dir=str(source))
+    summary = prepare_data("cifar10", get_task("classification"), str(work / "data"), source_dir=str(source))
     prepare_s = time.perf_counter() - started
     overrides = ["epochs=1", "warmup_epochs=0", "batch_size=64", "lr=0.05", "workers=1"] if args.quick else []
     results = {"backend": keras.backend.backend(), "python": sys.version.split()[0], "keras": keras.__version__,

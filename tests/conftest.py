@@ -23,10 +23,10 @@ def demo_root(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def demo_data(tmp_path_factory) -> Path:
     """A data_dir where `make data COMP=demo` has run (fetched, unpacked, indexed). Treat as read-only."""
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     data_dir = tmp_path_factory.mktemp("data")
-    prepare_data("demo", str(data_dir))
+    make_data("demo", str(data_dir))
     return data_dir
 
 

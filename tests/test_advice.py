@@ -14,7 +14,7 @@ from podium.config import load_config
 from podium.data.advice import config_warnings, looks_like_symbols, refuse_flips
 from podium.data.index import load_index
 from podium.errors import PodiumError
-from podium.workflow import prepare_data
+from tests_support import make_data
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,7 +47,7 @@ def digits(tmp_path_factory):
     base = tmp_path_factory.mktemp("digits")
     _write_digits(base / "src")
     spec = _spec(base / "digits.yaml", "digits8")
-    prepare_data(str(spec), str(base / "data"), str(base / "src"))
+    make_data(str(spec), str(base / "data"), str(base / "src"))
     return spec, base / "data"
 
 

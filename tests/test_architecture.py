@@ -266,3 +266,24 @@ def test_no_module_imports_another_s_private_names():
                 private += [f"{path.relative_to(SRC.parent)}:{node.lineno} {alias.name}" for alias in node.names
                             if alias.name.startswith("_") and not alias.name.startswith("__")]
     assert private == [], f"private names imported across modules: {private}"
+# Where a task name becomes its object (podium.tasks.get_task): the entry points, which pass the object down.
+# spec/draft: `make spec` finds the task in the files it drafts a spec for; no config or spec names it yet.
+TASK_RESOLVERS = ("podium/cli/", "podium/kaggle/scripts/", "podium/tasks/__init__.py", "podium/spec/draft.py")
+
+
+def _get_task_calls(tree: ast.AST) -> list[int]:
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and getattr(node.func, "id", getattr(node.func, "attr", "")) == "get_task"]
+
+
+def test_the_task_is_resolved_only_at_the_entry_points():
+    """get_task(name) is called by the CLI verbs and the kernel scripts (benchmarks sit outside the package):
+    everything below them is handed the task object, so no module looks its task up by name twice."""
+    below = [f"{path.relative_to(SRC.parent)}:{line}" for path in SRC.rglob("*.py")
+             if not str(path.relative_to(SRC.parent)).startswith(TASK_RESOLVERS)
+             for line in _get_task_calls(ast.parse(path.read_text(encoding="utf-8")))]
+    assert below == [], f"get_task below the entry points (take the task object as a parameter): {below}"
+
+
+def test_the_task_check_sees_a_call():
+    assert _get_task_calls(ast.parse("from podium import tasks\ntasks.get_task(cfg.task)\nget_task('x')\n")) == [2, 3]

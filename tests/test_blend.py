@@ -205,10 +205,11 @@ def test_runs_of_other_splits_competitions_or_folds_are_refused_naming_the_diffe
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory):
     """Two 2-epoch demo runs (folds 0 and 1, other seeds), trained and predicted, in a private folder."""
-    from podium.workflow import make_split, predict_run, prepare_data, train_run
+    from podium.workflow import make_split, predict_run, train_run
+    from tests_support import make_data
 
     base = tmp_path_factory.mktemp("blend")
-    prepare_data("demo", str(base / "data"))
+    make_data("demo", str(base / "data"))
     dirs = [f"data_dir={base / 'data'}", f"runs_dir={base / 'runs'}", f"submissions_dir={base / 'submissions'}"]
     ids = []
     for seed, name in ((1, "first"), (2, "second")):
@@ -243,7 +244,7 @@ def test_blend_two_real_runs_honestly_and_submit_it(two_runs, capsys):
     target = resolve_target(run_id=blend_dir.name, runs_dir=runs_dir)
     assert target.cv == pytest.approx(metrics["cv_mean"])
     assert target.file == base / "submissions" / "demo" / f"{blend_dir.name}.csv"
-    validate_file(target)
+    validate_file(target, get_task(target.competition.task))
     capsys.readouterr()
     assert main(["blend", "--runs", first, blend_dir.name, "--runs-dir", runs_dir]) == 2  # no blend of a blend
     assert "is a blend" in capsys.readouterr().err
@@ -342,4 +343,4 @@ def test_blend_boxes_and_masks_of_two_real_runs(tmp_path, config, capsys):
                    for weight, run in zip(w, (first, second)))
     np.testing.assert_allclose(np.load(blend_dir / "test_predictions.npy"), expected, atol=1e-5)
     target = resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir))
-    validate_file(target)
+    validate_file(target, get_task(target.competition.task))

@@ -183,7 +183,7 @@ def test_blend_two_regression_runs_honestly_and_submit_the_numbers(two_regressio
     np.testing.assert_allclose(submission["share"], expected[:, 0] * scale["sd"] + scale["mean"], rtol=1e-5, atol=1e-6)
     target = resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir))
     assert target.cv == pytest.approx(metrics["cv_mean"])
-    validate_file(target)
+    validate_file(target, get_task(target.competition.task))
     with capsys.disabled():
         print(f"\nregression blend: runs {[round(metrics['run_oof_cv'][r]['mean'], 4) for r in (first, second)]}, "
               f"weights {w.round(2).tolist()}, honest CV RMSE {metrics['cv_mean']:.4f} +/- {metrics['cv_std']:.4f}, "
@@ -271,7 +271,8 @@ def test_blend_two_ordinal_runs_scores_honest_qwk_and_writes_grades_at_its_own_c
     submission = pd.read_csv(base / "submissions" / "shapes-ordinal" / f"{blend_dir.name}.csv")
     assert submission["grade"].dtype.kind == "i"
     np.testing.assert_array_equal(submission["grade"], to_grades(test_numbers, saved["cuts"], grades))
-    validate_file(resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir)))
+    target = resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir))
+    validate_file(target, get_task(target.competition.task))
     with capsys.disabled():
         print(f"\nordinal blend: runs {[round(metrics['run_oof_cv'][r]['mean'], 4) for r in (first, second)]}, "
               f"weights {w.round(2).tolist()}, honest CV QWK {metrics['cv_mean']:.4f} +/- {metrics['cv_std']:.4f}, "

@@ -69,7 +69,7 @@ def test_an_unpacked_source_as_kaggle_kernels_see_it_is_linked_not_copied(tmp_pa
     from podium.config import ExperimentConfig
     from podium.data.dataset import load_labeled_data
     from podium.experiments.synthetic_files import write_shapes_competition
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     raw = write_shapes_competition(tmp_path / "raw", n_train=10, n_test=3, size=32, seed=4, object_probability=0.7)
     kaggle_input = tmp_path / "kaggle-input"
@@ -80,7 +80,7 @@ def test_an_unpacked_source_as_kaggle_kernels_see_it_is_linked_not_copied(tmp_pa
     for name in ("train_ship_segmentations.csv", "sample_submission.csv"):
         (kaggle_input / name).write_bytes((raw / name).read_bytes())
 
-    summary = prepare_data("shapes-segmentation", str(tmp_path / "data"), source_dir=str(kaggle_input))
+    summary = make_data("shapes-segmentation", str(tmp_path / "data"), source_dir=str(kaggle_input))
     assert (summary.n_train, summary.n_test, summary.bad_files) == (10, 3, [])
     root = tmp_path / "data" / "shapes-segmentation"
     assert (root / "train").is_symlink() and (root / "train").resolve() == (kaggle_input / "train").resolve()
@@ -89,7 +89,7 @@ def test_an_unpacked_source_as_kaggle_kernels_see_it_is_linked_not_copied(tmp_pa
     data = load_labeled_data(cfg, get_task(cfg.task), progress=False)
     assert data.images.shape == (10, 32, 32, 3) and data.targets.shape == (10, 32, 32, 1)
     # a second `make data` sees the same linked folders and unpacks nothing; the source is untouched
-    assert not prepare_data("shapes-segmentation", str(tmp_path / "data"), source_dir=str(kaggle_input)).extracted
+    assert not make_data("shapes-segmentation", str(tmp_path / "data"), source_dir=str(kaggle_input)).extracted
     assert len(list((kaggle_input / "train").iterdir())) == 10
 
 
@@ -125,3 +125,12 @@ def test_files_copied_from_a_folder_are_kept_by_later_stages_without_asking_kagg
     (tmp_path / "raw" / "cifar10.source.json").unlink()
     with pytest.raises(PodiumError, match="Kaggle credentials"):
         fetch(spec, raw, sources={"kaggle": KAGGLE_SOURCE})
+
+
+def test_make_data_refuses_a_task_other_than_the_specs(tmp_path):
+    """The entry point resolves the spec's task; another one is named before anything is fetched."""
+    from podium.workflow import prepare_data
+
+    with pytest.raises(PodiumError, match="is a classification competition, the task given is segmentation"):
+        prepare_data("demo", get_task("segmentation"), str(tmp_path / "data"))
+    assert not (tmp_path / "data" / "raw").exists()

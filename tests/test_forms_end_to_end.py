@@ -20,6 +20,7 @@ from podium.data.competitions import load_competition
 from podium.spec import draft_spec, write_draft
 from podium.kaggle.submit import resolve_target, validate_file
 from podium.scoring.registry import resolve_metric
+from podium.tasks import get_task
 
 
 def _run(tmp_path: Path, source: Path, epochs: int, **spec_fields) -> tuple[pd.DataFrame, Path, list[str], object]:
@@ -40,7 +41,8 @@ def _run(tmp_path: Path, source: Path, epochs: int, **spec_fields) -> tuple[pd.D
     spec = load_competition(str(spec_path))
     submission = tmp_path / "submissions" / spec.slug / f"{run_dir.name}.csv"
     frame = pd.read_csv(submission, dtype=str, keep_default_na=False)
-    validate_file(resolve_target(run_dir.name, load_config(config, dirs)))  # `make submit`'s offline check
+    target = resolve_target(run_dir.name, load_config(config, dirs))
+    validate_file(target, get_task(target.competition.task))  # `make submit`'s offline check
     classes = sorted(spec_classes(source))  # the model's output order: the sorted train labels
     return frame, run_dir, classes, spec
 

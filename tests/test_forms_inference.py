@@ -13,12 +13,13 @@ import pytest
 from forms_support import BROKEN_ID, demo_competition, experiment_config
 from podium.config import load_config
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 
 def test_the_inference_kernel_writes_a_probability_submission(tmp_path):
     from podium import tasks
     from podium.kaggle.inference import package_run, predict_from_package
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     source, truth = demo_competition(tmp_path / "redux-like", ["cat", "dog"], lambda n: {"label": ["0.5"] * n}, 10)
     spec_path = tmp_path / "spec.yaml"
@@ -26,14 +27,15 @@ def test_the_inference_kernel_writes_a_probability_submission(tmp_path):
                          "positive_class: cat\n")
     cfg = load_config(experiment_config(tmp_path / "redux.yaml", spec_path, 1),
                       {"data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0})
-    prepare_data(cfg.competition, cfg.data_dir, str(source))
+    make_data(cfg.competition, cfg.data_dir, str(source))
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, 2).save(fold_dir / "best.keras")  # untrained: the point is the path and the form
     (fold_dir / "metrics.json").write_text(json.dumps({"best_epoch": 1, "epochs_run": 1}))
-    package = package_run(cfg, tmp_path / "package", "tester/redux-run") / cfg.run_id
+    package = package_run(cfg, get_task(cfg.task), tmp_path / "package", "tester/redux-run") / cfg.run_id
     out = tmp_path / "submission.csv"
-    summary = predict_from_package(package, cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
+    summary = predict_from_package(package, get_task(cfg.task), cfg.data_root, out, tmp_path / "scratch",
+                                   log=lambda line: None)
 
     written = pd.read_csv(out, dtype=str, keep_default_na=False)
     sample = pd.read_csv(source / "sample_submission.csv", dtype=str)
@@ -45,6 +47,6 @@ def test_the_inference_kernel_writes_a_probability_submission(tmp_path):
     # the kernel reads the sample it finds at run time: a label-form sample there is refused before predicting
     pd.DataFrame({"id": sample["id"], "label": "cat"}).to_csv(cfg.data_root / "sample_submission.csv", index=False)
     with pytest.raises(PodiumError, match="does not look like a submission_format: probability"):
-        predict_from_package(package, cfg.data_root, tmp_path / "again.csv", tmp_path / "scratch2",
+        predict_from_package(package, get_task(cfg.task), cfg.data_root, tmp_path / "again.csv", tmp_path / "scratch2",
                              log=lambda line: None)
     assert not (tmp_path / "again.csv").exists()

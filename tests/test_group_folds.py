@@ -247,7 +247,7 @@ def test_a_group_column_the_spec_cannot_use_is_refused_at_load(tmp_path, fields,
 def test_make_data_reads_the_groups_and_rereads_them_when_the_spec_changes(grouped, tmp_path):
     """`make data` (prepare_data) on a folder of downloaded files: the index holds the spec's groups; a
     changed group_column is read again by the next `make data`, without unpacking again."""
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     source, labels, _ = grouped
     spec = tmp_path / "spec.yaml"
@@ -255,24 +255,24 @@ def test_make_data_reads_the_groups_and_rereads_them_when_the_spec_changes(group
                   label_column="diagnosis", archives=["train.csv"], group_column="patient")
     spec.write_text(yaml.safe_dump(fields))
     data_dir = tmp_path / "data"
-    prepare_data(str(spec), str(data_dir), source_dir=str(source))
+    make_data(str(spec), str(data_dir), source_dir=str(source))
     index = load_index(data_dir / "grouped" / "index.parquet")
     assert set(index.loc[index["split"] == "train", GROUP_KEY]) == {f"patient={p}" for p in labels["patient"]}
     spec.write_text(yaml.safe_dump({**fields, "group_column": "scanner"}))
-    summary = prepare_data(str(spec), str(data_dir))
+    summary = make_data(str(spec), str(data_dir))
     assert not summary.extracted
     index = load_index(data_dir / "grouped" / "index.parquet")
     assert set(index.loc[index["split"] == "train", GROUP_KEY]) == {f"scanner={s}" for s in labels["scanner"]}
     spec.write_text(yaml.safe_dump({**fields, "group_column": "lesion"}))
     with pytest.raises(PodiumError, match="no group column 'lesion'"):
-        prepare_data(str(spec), str(data_dir))
+        make_data(str(spec), str(data_dir))
 
 
 def test_cli_folds_then_audit_on_a_grouped_competition(grouped, tmp_path, capsys):
     """`make folds` keeps patients whole and `make audit` says so; a split edited by hand fails the audit
     (exit 2, the patient named) and a changed group_column makes `make folds` refuse the saved split."""
     from podium.cli.main import main
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     source, labels, _ = grouped
     spec = tmp_path / "spec.yaml"
@@ -280,7 +280,7 @@ def test_cli_folds_then_audit_on_a_grouped_competition(grouped, tmp_path, capsys
                   label_column="diagnosis", archives=["train.csv"], group_column="patient")
     spec.write_text(yaml.safe_dump(fields))
     data_dir = tmp_path / "data"
-    prepare_data(str(spec), str(data_dir), source_dir=str(source))
+    make_data(str(spec), str(data_dir), source_dir=str(source))
     common = [f"competition={spec}", f"data_dir={data_dir}", "n_folds=5", "split_seed=42"]
     assert main(["folds", *common]) == 0
     path = data_dir / "grouped" / "splits" / "folds-k5-s42.csv"
@@ -298,7 +298,7 @@ def test_cli_folds_then_audit_on_a_grouped_competition(grouped, tmp_path, capsys
     assert "group(s) of the group column across folds" in capsys.readouterr().err
 
     spec.write_text(yaml.safe_dump({**fields, "group_column": "scanner"}))
-    prepare_data(str(spec), str(data_dir))
+    make_data(str(spec), str(data_dir))
     assert main(["folds", *common]) == 2
     err = capsys.readouterr().err
     assert "group_column 'patient'" in err and "make folds FORCE=1" in err

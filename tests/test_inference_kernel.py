@@ -15,6 +15,7 @@ from kaggle_standin import kaggle_home, standin  # noqa: F401 (fixtures)
 from podium.config import load_config
 from podium.errors import PodiumError
 from podium.kaggle.kernels import SCRIPT_NAME, load_kernel_spec, render_kernel
+from podium.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,7 +55,8 @@ def test_inference_spec_forces_internet_off_and_refuses_what_cannot_work_offline
 
 def test_render_packages_the_run_as_a_dataset_and_attaches_it(untrained_run, demo_data, tmp_path):
     cfg = untrained_run
-    rendered = render_kernel(cfg, _inference_spec(slug="podium-demo-infer"), owner="ignored", out_root=tmp_path)
+    rendered = render_kernel(cfg, get_task(cfg.task), _inference_spec(slug="podium-demo-infer"), owner="ignored",
+                             out_root=tmp_path)
     meta = rendered.metadata
     assert meta["enable_internet"] is False and meta["competition_sources"] == ["demo"]
     assert meta["dataset_sources"] == ["tester/podium-demo-infer-run"] and meta["kernel_sources"] == []
@@ -69,10 +71,11 @@ def test_render_packages_the_run_as_a_dataset_and_attaches_it(untrained_run, dem
     assert checkpoint.read_bytes() == (cfg.run_dir / "fold-0" / "best.keras").read_bytes()
     assert json.loads((package / "package.json").read_text())["keras"].startswith("3.")
     stamp = checkpoint.stat().st_mtime_ns, checkpoint.stat().st_ino
-    render_kernel(cfg, _inference_spec(slug="podium-demo-infer"), owner="ignored", out_root=tmp_path)
+    render_kernel(cfg, get_task(cfg.task), _inference_spec(slug="podium-demo-infer"), owner="ignored",
+                  out_root=tmp_path)
     assert (checkpoint.stat().st_mtime_ns, checkpoint.stat().st_ino) == stamp  # unchanged content: not rewritten
 
-    from_kernel = render_kernel(cfg, _inference_spec(slug="podium-demo-infer2", run_source="kernel",
+    from_kernel = render_kernel(cfg, get_task(cfg.task), _inference_spec(slug="podium-demo-infer2", run_source="kernel",
                                                      run_kernel="tester/podium-demo"), "x", tmp_path)
     assert from_kernel.metadata["kernel_sources"] == ["tester/podium-demo"] and from_kernel.run_dataset is None
     assert from_kernel.metadata["dataset_sources"] == []
@@ -82,7 +85,7 @@ def test_a_run_with_an_untrained_fold_is_not_packaged(untrained_run, tmp_path):
     cfg = load_config(ROOT / "configs" / "demo.yaml", {**{k: getattr(untrained_run, k) for k in
                                                          ("data_dir", "runs_dir")}, "folds": [0, 1]})
     with pytest.raises(PodiumError, match="fold-1"):
-        render_kernel(cfg, _inference_spec(), owner="x", out_root=tmp_path)
+        render_kernel(cfg, get_task(cfg.task), _inference_spec(), owner="x", out_root=tmp_path)
 
 
 def test_find_run_prefers_the_run_id_and_refuses_ambiguity(tmp_path):
@@ -129,7 +132,7 @@ def _run_script(folder: Path, root: Path, extra_env: dict | None = None) -> subp
 def test_script_indexes_the_test_files_it_finds_and_gives_an_unreadable_image_a_row(untrained_run, demo_data,
                                                                                      tmp_path):
     cfg = untrained_run
-    rendered = render_kernel(cfg, _inference_spec(), owner="x", out_root=tmp_path / "kernels")
+    rendered = render_kernel(cfg, get_task(cfg.task), _inference_spec(), owner="x", out_root=tmp_path / "kernels")
     # test files made AFTER rendering, with ids the demo never had, one of them not an image at all
     names = [f"hidden-{k:03d}" for k in range(37)] + ["broken"]
     competition = _kaggle_tree(demo_data, tmp_path, names)
@@ -155,7 +158,8 @@ def test_script_indexes_the_test_files_it_finds_and_gives_an_unreadable_image_a_
     ("__version__ = '2.15.0'", "keras 2.15.0 (needs >= 3.0)"),
 ])
 def test_script_stops_early_naming_a_missing_or_old_keras(untrained_run, tmp_path, fake_init, says):
-    rendered = render_kernel(untrained_run, _inference_spec(), owner="x", out_root=tmp_path / "kernels")
+    rendered = render_kernel(untrained_run, get_task(untrained_run.task), _inference_spec(), owner="x",
+                             out_root=tmp_path / "kernels")
     fake = tmp_path / "fake"
     (fake / "keras").mkdir(parents=True)
     (fake / "keras" / "__init__.py").write_text(fake_init + "\n")
@@ -199,18 +203,19 @@ def test_masks_and_boxes_go_through_the_same_package_and_writers(config, classes
     the path, a submission the task's validator accepts, with a row for every test image found)."""
     from podium import tasks
     from podium.kaggle.inference import package_run, predict_from_package
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     cfg = load_config(ROOT / "configs" / f"{config}.yaml", {"data_dir": str(tmp_path / "data"),
                                                             "runs_dir": str(tmp_path / "runs"), "verbose": 0})
-    prepare_data(cfg.competition, cfg.data_dir)  # the generated competition: seeded files, written here
+    make_data(cfg.competition, cfg.data_dir)  # the generated competition: seeded files, written here
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, classes).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
-    package = package_run(cfg, tmp_path / "package", "tester/shapes-run") / cfg.run_id
+    package = package_run(cfg, get_task(cfg.task), tmp_path / "package", "tester/shapes-run") / cfg.run_id
     out = tmp_path / "submission.csv"
-    summary = predict_from_package(package, cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
+    summary = predict_from_package(package, get_task(cfg.task), cfg.data_root, out, tmp_path / "scratch",
+                                   log=lambda line: None)
     submission = pd.read_csv(out, dtype=str, keep_default_na=False)
     from podium.data.competitions import load_competition
 
@@ -243,21 +248,21 @@ def test_a_multilabel_package_carries_the_thresholds_make_predict_uses(tmp_path)
     fold) travels in the package; the kernel predicts with them, not with a silent 0.5."""
     from podium import tasks
     from podium.kaggle.inference import package_run, predict_from_package
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     cfg = load_config(ROOT / "configs" / "shapes-multilabel.yaml", {
         "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32})
-    prepare_data(cfg.competition, cfg.data_dir)
+    make_data(cfg.competition, cfg.data_dir)
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, 3).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
     chosen = {"ellipse": 0.0, "rectangle": 0.0, "triangle": 0.0}  # every label passes: visible in each row
     (cfg.run_dir / "thresholds.json").write_text(json.dumps({"thresholds": chosen}))
-    package = package_run(cfg, tmp_path / "package", "tester/shapes-run") / cfg.run_id
+    package = package_run(cfg, get_task(cfg.task), tmp_path / "package", "tester/shapes-run") / cfg.run_id
     assert json.loads((package / "thresholds.json").read_text())["thresholds"] == chosen
     out = tmp_path / "submission.csv"
-    predict_from_package(package, cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
+    predict_from_package(package, get_task(cfg.task), cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
     submission = pd.read_csv(out, dtype=str, keep_default_na=False)
     label = [c for c in submission.columns if c != submission.columns[0]][0]
     assert set(submission[label]) == {"ellipse rectangle triangle"}

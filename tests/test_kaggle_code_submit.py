@@ -13,6 +13,7 @@ import pytest
 from kaggle_standin import Kernel, Sleeps, kaggle_home, poll, session, standin  # noqa: F401 (fixtures)
 from tests_support import log_rows
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 API = "POST /api/v1/competitions.CompetitionApiService/"
 CODE_SPEC = "slug: tiny-code\ntitle: a code competition\nsubmission_kind: code\n"
@@ -64,7 +65,7 @@ def create_bodies(standin) -> list[dict]:
 def test_the_pushed_version_is_submitted_once_logged_and_scored(target, standin, session, poll):
     from podium.kaggle.submit import submit
 
-    result = submit(target, session, poll)
+    result = submit(target, get_task(target.competition.task), session, poll)
     assert standin.log == [f"{API}ListSubmissions -> 200", f"{API}CreateCodeSubmission -> 200"] + \
         [f"{API}ListSubmissions -> 200"] * 4  # scored on the 4th poll (code_score_after_polls = 3)
     (body,) = create_bodies(standin)
@@ -84,7 +85,7 @@ def test_a_lost_answer_listed_late_is_adopted_not_resent(target, standin, sessio
 
     standin.late_list = 2  # Kaggle lists the new submission only two list calls later
     standin.fail("CreateCodeSubmission", reset="after")
-    result = submit(target, session, poll)
+    result = submit(target, get_task(target.competition.task), session, poll)
     assert len(standin.submissions["tiny-code"]) == 1 and result.adopted and result.status == "scored"
     assert standin.requests_named("CreateCodeSubmission") == [
         f"{API}CreateCodeSubmission -> 200 handled, then RESET"]
@@ -100,12 +101,12 @@ def test_the_wait_for_the_score_survives_the_process_and_is_resumed(target, stan
     standin.code_score_after_polls = 50  # a long re-run on the hidden test set
     clock = iter(range(0, 10_000, 10))
     short = PollPolicy(timeout=30, interval=5, factor=2, sleep=Sleeps(), clock=lambda: float(next(clock)))
-    first = submit(target, session, short)
+    first = submit(target, get_task(target.competition.task), session, short)
     assert first.status == "pending" and log_rows(target)[0]["status"] == "pending"
     standin.submissions["tiny-code"][0].polls_until_scored = 0  # Kaggle finished re-running it meanwhile
     standin.clear_log()
     later = KaggleSession(retry=RetryPolicy(sleep=Sleeps()))  # `make submit` again, in a new process
-    resumed = submit(target, later, short)
+    resumed = submit(target, get_task(target.competition.task), later, short)
     assert resumed.status == "scored" and resumed.adopted
     assert standin.log == [f"{API}ListSubmissions -> 200"] and not standin.requests_named("Create")
     assert [r["status"] for r in log_rows(target)] == ["scored"]
@@ -117,11 +118,11 @@ def test_a_crash_before_the_answer_is_reconciled_by_the_next_run(target, standin
     standin.fail("CreateCodeSubmission", reset="after")
     standin.fail("ListSubmissions", reset="before", times=999, after=1)  # then the network dies for good
     with pytest.raises(PodiumError, match="could not be checked"):
-        submit(target, session, poll)
+        submit(target, get_task(target.competition.task), session, poll)
     (row,) = log_rows(target)
     assert row["status"] == "sending" and row["note"].startswith("outcome unknown")
     standin.faults.clear()
-    result = submit(target, session, poll)
+    result = submit(target, get_task(target.competition.task), session, poll)
     assert result.adopted and len(standin.submissions["tiny-code"]) == 1
     assert [r["status"] for r in log_rows(target)] == ["scored"]
 
@@ -131,10 +132,10 @@ def test_a_refusal_marks_the_row_failed_and_the_next_run_sends_with_a_new_token(
 
     standin.fail("CreateCodeSubmission", status=403)
     with pytest.raises(PodiumError, match="rules have not been accepted"):
-        submit(target, session, poll)
+        submit(target, get_task(target.competition.task), session, poll)
     (row,) = log_rows(target)
     assert row["status"] == "failed" and row["note"].startswith("nothing sent: Kaggle refused access (HTTP 403)")
-    result = submit(target, session, poll)
+    result = submit(target, get_task(target.competition.task), session, poll)
     assert result.status == "scored" and len(standin.submissions["tiny-code"]) == 1
     failed, scored = log_rows(target)
     assert (failed["status"], scored["status"]) == ("failed", "scored") and failed["token"] != scored["token"]

@@ -24,9 +24,12 @@ rules_url: https://www.kaggle.com/competitions/tiny-comp/rules
 def make_data(competition: str, data_dir: str, force: bool = False):
     """What `make data COMP=<spec>` runs: prepare_data with the sources the CLI hands down (Kaggle's among them)."""
     from podium.cli.data import data_sources
+    from podium.data.competitions import load_competition
+    from podium.tasks import get_task
     from podium.workflow import prepare_data
 
-    return prepare_data(competition, data_dir, force=force, sources=data_sources())
+    task = get_task(load_competition(competition).task)
+    return prepare_data(competition, task, data_dir, force=force, sources=data_sources())
 
 
 def _jpeg(color) -> bytes:

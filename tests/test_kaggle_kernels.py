@@ -13,6 +13,7 @@ import pytest
 
 from kaggle_standin import Sleeps, kaggle_home, session, standin  # noqa: F401 (fixtures)
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 REPO = Path(__file__).resolve().parents[1]
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
@@ -30,7 +31,7 @@ def cfg(tmp_path):
 def render(cfg, tmp_path, **spec_values):
     from podium.kaggle.kernels import load_kernel_spec, render_kernel
 
-    return render_kernel(cfg, load_kernel_spec(None, spec_values), owner="podium-tester",
+    return render_kernel(cfg, get_task(cfg.task), load_kernel_spec(None, spec_values), owner="podium-tester",
                          out_root=tmp_path / "kernels")
 
 

@@ -27,6 +27,7 @@ from kaggle_standin import Kernel, Sleeps, Submission, kaggle_home, poll, sessio
 from test_kaggle_submit import run  # noqa: F401 (fixture: a finished demo run with a valid CSV)
 from tests_support import log_rows
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 API = "POST /api/v1/competitions.CompetitionApiService/"
 
@@ -60,7 +61,7 @@ def test_an_earlier_attempt_further_down_the_list_is_found_not_sent_again(run, s
     SubmissionLog(run.submissions_dir / "log.csv").append(
         {"competition": "demo", "file": str(run.file), "message": message, "status": "sending",
          "run_id": run.run_id, "token": token, "sha256": file_sha256(run.file)})
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert result.adopted and result.ref == 4242 and result.public_score == "0.77"
     assert creates(standin) == [] and len(standin.submissions["demo"]) == 46
     assert len(standin.pages_served) >= -(-46 // page)  # the look read down to it, page by page
@@ -71,10 +72,10 @@ def test_a_pending_score_on_page_two_arrives(run, standin, session, poll):
     from podium.kaggle.client import KaggleSession, RetryPolicy
     from podium.kaggle.submit import submit
 
-    first = submit(run, session, poll, wait=False)
+    first = submit(run, get_task(run.competition.task), session, poll, wait=False)
     assert first.status == "submitted"
     others(standin, "demo", 25)  # the team submits 25 more before Kaggle scores ours: it is on page 2
-    resumed = submit(run, KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll)
+    resumed = submit(run, get_task(run.competition.task), KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll)
     assert (resumed.status, resumed.public_score) == ("scored", "0.91250") and len(creates(standin)) == 1
     assert any(start >= 20 for start, _ in standin.pages_served)  # page 2 was read
     assert log_rows(run)[0]["status"] == "scored"
@@ -85,7 +86,7 @@ def test_a_page_that_fails_once_is_read_again(run, standin, session, poll):
 
     others(standin, "demo", 30)
     standin.fail("ListSubmissions", status=503, after=1)  # page 2 of the first look
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert result.status == "scored" and len(creates(standin)) == 1 and session.retry.sleep == [2.0]
 
 
@@ -114,7 +115,7 @@ def test_an_unreadable_answer_to_create_is_reconciled_not_resent(run, standin, s
     from podium.kaggle.submit import submit
 
     standin.fail("CreateSubmission", garble=True, **garble)
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert result.adopted and len(standin.submissions["demo"]) == 1 and len(creates(standin)) == 1
     assert any("could not be read" in e or "named no submission" in e for e in result.events)
     assert [r["status"] for r in log_rows(run)] == ["scored"]
@@ -130,12 +131,12 @@ def test_the_next_submit_asks_kaggle_before_sending_again(run, standin, session,
     standin.fail("CreateSubmission", garble=True, **garble)
     standin.fail("ListSubmissions", status=502, times=999, after=1)
     with pytest.raises(PodiumError, match="could not be checked") as err:
-        submit(run, session, poll)
+        submit(run, get_task(run.competition.task), session, poll)
     assert "HTTP 502" in str(err.value)
     (row,) = log_rows(run)
     assert row["status"] == "sending" and row["note"].startswith("outcome unknown")
     standin.faults.clear()
-    again = submit(run, KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll)
+    again = submit(run, get_task(run.competition.task), KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll)
     assert again.adopted and len(standin.submissions["demo"]) == 1 and len(creates(standin)) == 1
 
 
@@ -143,7 +144,7 @@ def test_an_unreadable_list_is_read_again(run, standin, session, poll):
     from podium.kaggle.submit import submit
 
     standin.fail("ListSubmissions", garble=True, **GARBLED["html-200"])
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert result.status == "scored" and len(creates(standin)) == 1 and session.retry.sleep == [2.0]
 
 
@@ -159,7 +160,7 @@ def test_an_unreadable_answer_to_a_code_submission_is_reconciled(standin, sessio
                           submissions_dir=tmp_path / "submissions",
                           kernel=KernelVersion("podium-tester/k-code", 1, "COMPLETE"))
     standin.fail("CreateCodeSubmission", garble=True, **GARBLED["html-200"])
-    result = submit(target, session, poll)
+    result = submit(target, get_task(target.competition.task), session, poll)
     assert result.adopted and len(standin.submissions["tiny-code"]) == 1
     assert len(creates(standin, "CreateCodeSubmission")) == 1
 
@@ -169,7 +170,8 @@ def render_train_kernel(tmp_path, **spec):
     from podium.kaggle.kernels import load_kernel_spec, render_kernel
 
     cfg = load_config(None, {"name": "demo", "competition": "cifar10", "runs_dir": str(tmp_path / "runs")})
-    return cfg, render_kernel(cfg, load_kernel_spec(None, spec), owner="podium-tester", out_root=tmp_path / "k")
+    return cfg, render_kernel(cfg, get_task(cfg.task), load_kernel_spec(None, spec), owner="podium-tester",
+                              out_root=tmp_path / "k")
 
 
 @pytest.mark.parametrize("garble", [GARBLED["cut-json"], GARBLED["html-200"], GARBLED["empty-json"]],
@@ -218,19 +220,20 @@ def test_two_submits_at_once_send_once(run, standin, session, poll):
     reached, release = threading.Event(), threading.Event()
     standin.fail("CreateSubmission", hold=(reached, release))
     results: list = []
-    first = threading.Thread(target=lambda: results.append(submit(run, session, poll, wait=False)))
+    task = get_task(run.competition.task)
+    first = threading.Thread(target=lambda: results.append(submit(run, task, session, poll, wait=False)))
     first.start()
     try:
         assert reached.wait(30)
         second = KaggleSession(retry=RetryPolicy(sleep=Sleeps()))
         with pytest.raises(PodiumError, match="in use by another podium process") as err:
-            submit(run, second, poll)
+            submit(run, get_task(run.competition.task), second, poll)
         assert "make submit" in str(err.value) and f"pid {__import__('os').getpid()}" in str(err.value)
     finally:
         release.set()
         first.join(30)
     assert results[0].status == "submitted" and len(creates(standin)) == 1
-    later = submit(run, KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll)
+    later = submit(run, get_task(run.competition.task), KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll)
     assert later.adopted and later.status == "scored" and len(creates(standin)) == 1
     assert len(log_rows(run)) == 1
 
@@ -251,11 +254,11 @@ def test_a_submit_held_by_another_process_is_refused_before_anything(run, standi
         from podium.kaggle.submit import submit
 
         with pytest.raises(PodiumError, match=f"pid {holder.pid}"):
-            submit(run, session, poll)
+            submit(run, get_task(run.competition.task), session, poll)
         assert standin.log == [] and not (run.submissions_dir / "log.csv").exists()
     finally:
         holder.communicate("")
-    assert submit(run, session, poll).status == "scored"  # released: it goes through
+    assert submit(run, get_task(run.competition.task), session, poll).status == "scored"  # released: it goes through
 
 
 def test_submits_of_different_files_do_not_block_each_other(run, tmp_path):
@@ -510,9 +513,10 @@ def test_again_on_an_attempt_of_unknown_outcome_asks_kaggle_first(run, standin, 
     standin.fail("CreateSubmission", garble=True, **GARBLED["html-200"])
     standin.fail("ListSubmissions", status=502, times=999, after=1)
     with pytest.raises(PodiumError, match="could not be checked"):
-        submit(run, session, poll)
+        submit(run, get_task(run.competition.task), session, poll)
     standin.faults.clear()
-    again = submit(run, KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll, again=True)
+    again = submit(run, get_task(run.competition.task), KaggleSession(retry=RetryPolicy(sleep=Sleeps())), poll,
+                   again=True)
     assert again.adopted and len(standin.submissions["demo"]) == 1 and len(creates(standin)) == 1
 
 
@@ -531,5 +535,5 @@ def test_a_code_submission_answer_without_a_reference_is_unknown_not_refused(sta
                           submissions_dir=tmp_path / "submissions",
                           kernel=KernelVersion("podium-tester/k-code", 1, "COMPLETE"))
     standin.fail("CreateCodeSubmission", garble=True, body=body)
-    result = submit(target, session, poll)
+    result = submit(target, get_task(target.competition.task), session, poll)
     assert result.adopted and len(standin.submissions["tiny-code"]) == 1

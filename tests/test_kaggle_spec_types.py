@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 WRONG = {
     "quoted-false": ("is_private: \"false\"\n", "is_private", "true or false", "'false' (str)"),
@@ -70,7 +71,7 @@ def test_values_of_the_right_type_load_and_render_as_written(tmp_path):
     assert (spec.is_private, spec.enable_internet, spec.dataset_sources, spec.timeout_seconds) == \
         (False, False, ("alice/extra-data",), 0)
     cfg = load_config(None, {"name": "demo", "competition": "cifar10", "runs_dir": str(tmp_path / "runs")})
-    rendered = render_kernel(cfg, spec, owner="tester", out_root=tmp_path / "kernels")
+    rendered = render_kernel(cfg, get_task(cfg.task), spec, owner="tester", out_root=tmp_path / "kernels")
     meta = json.loads((rendered.folder / "kernel-metadata.json").read_text())
     assert meta["is_private"] is False and meta["enable_internet"] is False
     assert meta["dataset_sources"] == ["alice/extra-data"]

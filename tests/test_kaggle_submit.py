@@ -12,6 +12,7 @@ import pytest
 from kaggle_standin import Sleeps, kaggle_home, poll, session, standin  # noqa: F401 (fixtures)
 from tests_support import log_rows
 from podium.errors import PodiumError
+from podium.tasks import get_task
 
 SUBMIT_SEQUENCE = [
     "POST /api/v1/competitions.CompetitionApiService/ListSubmissions -> 200",  # is this attempt there already?
@@ -44,10 +45,19 @@ def run(demo_data, tmp_path, standin, kaggle_home):
     return resolve_target(cfg=cfg)
 
 
+def test_submit_refuses_a_task_other_than_the_competitions(run, standin, session, poll):
+    """make submit hands down the competition's task; another one is named before anything is sent."""
+    from podium.kaggle.submit import submit
+
+    with pytest.raises(PodiumError, match="is a classification competition, the task given is segmentation"):
+        submit(run, get_task("segmentation"), session, poll)
+    assert not (run.submissions_dir / "log.csv").exists()
+
+
 def test_submit_validates_sends_logs_and_records_the_score(run, standin, session, poll):
     from podium.kaggle.submit import submit
 
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert standin.log == SUBMIT_SEQUENCE
     (sent,) = standin.submissions["demo"]
     assert sent.content == run.file.read_bytes()
@@ -68,7 +78,7 @@ def test_an_invalid_file_sends_nothing_and_logs_nothing(run, standin, session, p
     frame.loc[0, "label"] = "kitten"
     frame.to_csv(run.file, index=False)
     with pytest.raises(PodiumError, match="kitten"):
-        submit(run, session, poll)
+        submit(run, get_task(run.competition.task), session, poll)
     assert standin.log == [] and not (run.submissions_dir / "log.csv").exists()
 
 
@@ -76,7 +86,7 @@ def test_reset_after_create_submission_is_adopted_not_resent(run, standin, sessi
     from podium.kaggle.submit import submit
 
     standin.fail("CreateSubmission", reset="after")
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert len(standin.submissions["demo"]) == 1  # the server has it once
     assert result.adopted and result.status == "scored"
     assert standin.requests_named("CreateSubmission") == [
@@ -92,7 +102,7 @@ def test_a_create_listed_only_seconds_later_is_waited_for_not_resent(run, standi
 
     standin.late_list = 3
     standin.fail("CreateSubmission", reset="after")
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert len(standin.submissions["demo"]) == 1 and result.adopted and result.status == "scored"
     assert len(standin.requests_named("CreateSubmission")) == 1
     names = [line.split("/")[-1] for line in standin.log]
@@ -115,12 +125,12 @@ def test_a_failure_that_sent_nothing_marks_the_row_failed(run, standin, session,
 
     standin.fail(**fault)
     with pytest.raises(PodiumError, match=said):
-        submit(run, session, poll)
+        submit(run, get_task(run.competition.task), session, poll)
     assert standin.submissions.get("demo", []) == []
     (row,) = log_rows(run)
     assert row["status"] == "failed" and row["note"].startswith("nothing sent: ")
     standin.faults.clear()
-    result = submit(run, session, poll)  # the same command again sends, with a new token
+    result = submit(run, get_task(run.competition.task), session, poll)  # the same command again: a new token
     assert result.status == "scored" and not result.adopted and len(standin.submissions["demo"]) == 1
     failed, scored = log_rows(run)
     assert (failed["status"], scored["status"]) == ("failed", "scored") and failed["token"] != scored["token"]
@@ -133,7 +143,7 @@ def test_an_older_log_without_the_note_column_is_read_and_kept(run, standin, ses
     old.parent.mkdir(parents=True, exist_ok=True)
     columns = [c for c in LOG_COLUMNS if c != "note"] + ["mine"]
     old.write_text(",".join(columns) + "\n" + ",".join(f"old-{c}" for c in columns) + "\n")
-    submit(run, session, poll)
+    submit(run, get_task(run.competition.task), session, poll)
     first, second = log_rows(run)
     assert first["token"] == "old-token" and first["mine"] == "old-mine" and first["note"] == ""
     assert second["status"] == "scored"
@@ -143,7 +153,7 @@ def test_reset_mid_upload_ends_in_one_submission(run, standin, session, poll):
     from podium.kaggle.submit import submit
 
     standin.fail("PUT /upload", reset="mid-body")
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert len(standin.submissions["demo"]) == 1 and result.status == "scored"
     # the session retries the whole call (a fresh upload link), the file from its start; the client's own
     # urllib3 retry is off (it slept any Retry-After the upload host sent, uncapped)
@@ -159,7 +169,7 @@ def test_a_refusing_answer_to_create_is_retried_after_a_look(run, standin, sessi
     from podium.kaggle.submit import submit
 
     standin.fail("CreateSubmission", status=status, retry_after=retry_after)
-    submit(run, session, poll)
+    submit(run, get_task(run.competition.task), session, poll)
     assert len(standin.submissions["demo"]) == 1
     assert session.retry.sleep == [11.0 if retry_after else 2.0]
     names = [line.split("/")[-1].split(" ")[0] for line in standin.log]
@@ -174,7 +184,7 @@ def test_a_server_error_on_create_is_reconciled_like_a_lost_answer(run, standin,
     from podium.kaggle.submit import submit
 
     standin.fail("CreateSubmission", status=status)
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert len(standin.submissions["demo"]) == 1 and not result.adopted
     assert session.retry.sleep == [2.0, 4.0, 8.0, 16.0, 32.0, 58.0]  # 120 s of looking before re-sending
     names = [line.split("/")[-1].split(" ")[0] for line in standin.log]
@@ -190,11 +200,11 @@ def test_a_crash_between_log_and_send_is_resumed_with_the_same_token(run, standi
     standin.fail("CreateSubmission", reset="after")
     standin.fail("ListSubmissions", reset="before", times=99, after=1)  # then the network dies for good
     with pytest.raises(PodiumError):
-        submit(run, session, poll)
+        submit(run, get_task(run.competition.task), session, poll)
     (row,) = log_rows(run)
     assert row["status"] == "sending"
     standin.faults.clear()
-    result = submit(run, session, poll)  # the user runs the command again
+    result = submit(run, get_task(run.competition.task), session, poll)  # the user runs the command again
     assert len(standin.submissions["demo"]) == 1 and result.adopted
     assert len(log_rows(run)) == 1 and log_rows(run)[0]["status"] == "scored"
 
@@ -202,11 +212,11 @@ def test_a_crash_between_log_and_send_is_resumed_with_the_same_token(run, standi
 def test_rerunning_after_success_sends_nothing(run, standin, session, poll):
     from podium.kaggle.submit import submit
 
-    submit(run, session, poll)
+    submit(run, get_task(run.competition.task), session, poll)
     standin.clear_log()
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert standin.log == [] and result.adopted and result.public_score == "0.91250"
-    again = submit(run, session, poll, again=True)
+    again = submit(run, get_task(run.competition.task), session, poll, again=True)
     assert len(standin.submissions["demo"]) == 2 and not again.adopted
     assert len(log_rows(run)) == 2
 
@@ -217,12 +227,12 @@ def test_unscored_within_the_bound_is_pending_then_resumed(run, standin, session
     standin.score_after_polls = 50
     clock = iter(range(0, 10_000, 10))
     bounded = PollPolicy(timeout=60, interval=5, factor=2, sleep=Sleeps(), clock=lambda: float(next(clock)))
-    result = submit(run, session, bounded)
+    result = submit(run, get_task(run.competition.task), session, bounded)
     assert result.status == "pending" and log_rows(run)[0]["status"] == "pending"
     assert bounded.sleep == [5, 10, 20]  # backoff, bounded by the timeout
     standin.submissions["demo"][0].polls_until_scored = 0
     standin.clear_log()
-    resumed = submit(run, session, bounded)
+    resumed = submit(run, get_task(run.competition.task), session, bounded)
     assert resumed.status == "scored" and not standin.requests_named("CreateSubmission")
 
 
@@ -230,9 +240,9 @@ def test_scoring_error_is_recorded(run, standin, session, poll):
     from podium.kaggle.submit import submit
 
     standin.score_after_polls = 99
-    submit(run, session, poll, wait=False)
+    submit(run, get_task(run.competition.task), session, poll, wait=False)
     standin.submissions["demo"][0].status = "ERROR"
-    result = submit(run, session, poll)
+    result = submit(run, get_task(run.competition.task), session, poll)
     assert result.status == "error" and log_rows(run)[0]["status"] == "error"
 
 
@@ -241,7 +251,7 @@ def test_rules_not_accepted_on_submit_names_the_rules_page(run, standin, session
 
     standin.competitions["demo"]["rules_accepted"] = False
     with pytest.raises(PodiumError, match="https://www.kaggle.com/competitions/demo/rules"):
-        submit(run, session, poll)
+        submit(run, get_task(run.competition.task), session, poll)
     assert standin.submissions == {}
 
 
@@ -260,9 +270,9 @@ def seg_run(tmp_path, standin, kaggle_home):
     from podium.config import ExperimentConfig, save_config
     from podium.data.rle import encode
     from podium.kaggle.submit import resolve_target
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
-    prepare_data("shapes-segmentation", str(tmp_path / "data"))
+    make_data("shapes-segmentation", str(tmp_path / "data"))
     cfg = ExperimentConfig(competition="shapes-segmentation", task="segmentation", monitor="val_dice",
                            data_dir=str(tmp_path / "data"), runs_dir=str(tmp_path / "runs"),
                            submissions_dir=str(tmp_path / "submissions"))
@@ -285,7 +295,7 @@ def test_a_segmentation_file_with_several_rows_per_image_is_validated_as_rle_and
                                                                                       poll):
     from podium.kaggle.submit import submit
 
-    result = submit(seg_run, session, poll)
+    result = submit(seg_run, get_task(seg_run.competition.task), session, poll)
     (sent,) = standin.submissions["shapes-segmentation"]
     assert sent.content == seg_run.file.read_bytes() and result.status == "scored"
 
@@ -297,5 +307,5 @@ def test_overlapping_ships_in_a_segmentation_file_send_nothing(seg_run, standin,
     frame.loc[1, "EncodedPixels"] = frame.loc[0, "EncodedPixels"]  # the same ship twice
     frame.to_csv(seg_run.file, index=False)
     with pytest.raises(PodiumError, match="overlap"):
-        submit(seg_run, session, poll)
+        submit(seg_run, get_task(seg_run.competition.task), session, poll)
     assert standin.submissions.get("shapes-segmentation", []) == [] and standin.log == []

@@ -22,6 +22,7 @@ import pytest
 from podium.config import load_config
 from podium.kaggle.kernels import (KERNEL_SCRIPT, SCRIPT_NAME, SCRIPTS, inference_script, kernel_script,
                                    load_kernel_spec, render_kernel, split_settings_block)
+from podium.tasks import get_task
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT_FILES = sorted(path.name for path in SCRIPTS.glob("*.py") if path.name != "__init__.py")
@@ -97,8 +98,8 @@ def test_rendered_training_kernel_runs_the_whole_job_as_on_kaggle(tmp_path):
     """podium from the script's own copy, the competition from the input folder, one epoch of one fold:
     submission.csv, the run record with the token, and a run folder an inference kernel can read."""
     cfg = load_config(ROOT / "configs" / "demo.yaml", {"folds": [0], "epochs": 1})
-    rendered = render_kernel(cfg, load_kernel_spec(overrides={"owner": "tester", "accelerator": "none"}),
-                             owner="x", out_root=tmp_path / "kernels")
+    spec = load_kernel_spec(overrides={"owner": "tester", "accelerator": "none"})
+    rendered = render_kernel(cfg, get_task(cfg.task), spec, owner="x", out_root=tmp_path / "kernels")
     competition = tmp_path / "input" / "demo"
     shutil.copytree(ROOT / "src" / "podium" / "demo", competition)
     env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "TF_CPP_MIN_LOG_LEVEL": "3",

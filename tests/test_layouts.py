@@ -19,7 +19,7 @@ from podium.data.competitions import load_competition
 from podium.data.images import decode_image, read_image_bytes, resize_square
 from podium.data.index import load_index
 from podium.errors import PodiumError
-from podium.workflow import prepare_data
+from tests_support import make_data
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_DIR = ROOT / "src" / "podium" / "demo"
@@ -67,7 +67,7 @@ def _write_pixel_source(folder: Path, per_class: int = 10, n_test: int = 9, rgb:
 @pytest.fixture
 def digits(tmp_path) -> dict:
     made = _write_pixel_source(tmp_path / "digits-like")
-    summary = prepare_data(str(made["spec"]), str(tmp_path / "data"), source_dir=str(tmp_path / "digits-like"))
+    summary = make_data(str(made["spec"]), str(tmp_path / "data"), source_dir=str(tmp_path / "digits-like"))
     return {**made, "root": summary.root, "summary": summary, "index": load_index(summary.root / "index.parquet")}
 
 
@@ -93,7 +93,7 @@ def test_pixel_csv_rows_become_index_rows_naming_one_array_without_image_files(d
 def test_rgb_pixel_csv_with_image_shape_keeps_its_colours(tmp_path):
     made = _write_pixel_source(tmp_path / "rgb-like", per_class=3, n_test=3, rgb=True,
                                spec_extra="image_shape: [32, 32, 3]\n")
-    summary = prepare_data(str(made["spec"]), str(tmp_path / "data"), source_dir=str(tmp_path / "rgb-like"))
+    summary = make_data(str(made["spec"]), str(tmp_path / "data"), source_dir=str(tmp_path / "rgb-like"))
     index = load_index(summary.root / "index.parquet")
     row = index[index["path"] == "pixels/train.npy#4"].iloc[0]
     assert (decode_image(summary.root / row.path) == made["train"][4]).all()
@@ -117,7 +117,7 @@ def _pixel_error(tmp_path, frame: pd.DataFrame, extra: str = "") -> str:
     spec = tmp_path / "bad.yaml"
     spec.write_text("slug: bad\nlayout: pixels\narchives: [train.csv, test.csv]\nlabels_csv: train.csv\n" + extra)
     with pytest.raises(PodiumError) as caught:
-        prepare_data(str(spec), str(tmp_path / "data"), source_dir=str(folder))
+        make_data(str(spec), str(tmp_path / "data"), source_dir=str(folder))
     return str(caught.value)
 
 
@@ -176,7 +176,7 @@ def test_dups_and_eda_run_on_a_pixel_layout_and_find_a_copied_row(tmp_path):
         tmp_path / "dup-like" / "test.csv", index=False)
     pd.DataFrame({"ImageId": range(1, 5), "Label": 0}).to_csv(tmp_path / "dup-like" / "sample_submission.csv",
                                                                index=False)
-    summary = prepare_data(str(made["spec"]), str(tmp_path / "data"), source_dir=str(tmp_path / "dup-like"))
+    summary = make_data(str(made["spec"]), str(tmp_path / "data"), source_dir=str(tmp_path / "dup-like"))
     result = run_dups(summary.root)
     matches = pd.read_csv(result.train_test_path, dtype=str)
     assert result.test_with_train_copies == 1 and matches["test_id"].tolist() == ["4"]
@@ -198,12 +198,13 @@ def test_the_inference_kernel_converts_the_test_csv_into_its_scratch_not_the_rea
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, 3).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
-    package = package_run(cfg, tmp_path / "package", "tester/digits-run") / cfg.run_id
+    package = package_run(cfg, get_task(cfg.task), tmp_path / "package", "tester/digits-run") / cfg.run_id
     competition = tmp_path / "digits-like"  # the files as Kaggle mounts them: read-only
     os.chmod(competition, stat.S_IRUSR | stat.S_IXUSR)
     try:
         out = tmp_path / "submission.csv"
-        summary = predict_from_package(package, competition, out, tmp_path / "scratch", log=lambda line: None)
+        summary = predict_from_package(package, get_task(cfg.task), competition, out, tmp_path / "scratch",
+                                       log=lambda line: None)
     finally:
         os.chmod(competition, stat.S_IRWXU)
     submission = pd.read_csv(out, dtype=str)
@@ -262,7 +263,7 @@ def _filename_spec(tmp_path: Path, extra: str = "") -> Path:
 
 def test_labels_read_from_train_file_names(tmp_path):
     source = _write_filename_source(tmp_path / "pets")
-    summary = prepare_data(str(_filename_spec(tmp_path)), str(tmp_path / "data"), source_dir=str(source))
+    summary = make_data(str(_filename_spec(tmp_path)), str(tmp_path / "data"), source_dir=str(source))
     index = load_index(summary.root / "index.parquet")
     train = index[index["split"] == "train"]
     assert summary.label_counts == {"airplane": 8, "cat": 8, "ship": 8}
@@ -274,7 +275,7 @@ def test_labels_read_from_train_file_names(tmp_path):
 def test_a_train_file_name_the_pattern_does_not_match_stops_make_data_naming_it(tmp_path):
     source = _write_filename_source(tmp_path / "pets", stray="README_picture.png")
     with pytest.raises(PodiumError, match=r"1 of 25 train file names .*README_picture\.png") as caught:
-        prepare_data(str(_filename_spec(tmp_path)), str(tmp_path / "data"), source_dir=str(source))
+        make_data(str(_filename_spec(tmp_path)), str(tmp_path / "data"), source_dir=str(source))
     assert "label_pattern" in caught.value.fix
 
 
@@ -282,7 +283,7 @@ def test_a_label_pattern_reads_labels_before_a_separator(tmp_path):
     source = _write_filename_source(tmp_path / "pets")
     for path in (source / "train").iterdir():
         path.rename(path.with_name(path.name.replace(".", "_", 1)))  # cat_3.jpg
-    summary = prepare_data(str(_filename_spec(tmp_path, "label_pattern: '([a-z]+)_'\n")), str(tmp_path / "data"),
+    summary = make_data(str(_filename_spec(tmp_path, "label_pattern: '([a-z]+)_'\n")), str(tmp_path / "data"),
                            source_dir=str(source))
     assert summary.label_counts == {"airplane": 8, "cat": 8, "ship": 8}
 
@@ -306,7 +307,8 @@ def test_label_in_file_name_folder_trains_and_predicts(tmp_path):
 
 # ---- make spec --------------------------------------------------------------------------------------------
 def test_make_spec_recognises_pixel_csvs_and_its_draft_makes_the_same_index(tmp_path):
-    from podium.spec import check_spec, draft_spec, write_draft
+    from podium.spec import draft_spec, write_draft
+    from tests_support import spec_check
 
     made = _write_pixel_source(tmp_path / "digit-recognizer", per_class=4, n_test=3)
     draft = draft_spec(tmp_path / "digit-recognizer")
@@ -319,17 +321,18 @@ def test_make_spec_recognises_pixel_csvs_and_its_draft_makes_the_same_index(tmp_
     assert "pixel<N> columns" in draft.notes["layout"]
     spec_path = write_draft(draft, tmp_path / "drafted.yaml")
     spec = load_competition(str(spec_path))
-    check = check_spec(spec, tmp_path / "digit-recognizer")
+    check = spec_check(spec, tmp_path / "digit-recognizer")
     assert check.ok, check.problems
     assert (check.n_train, check.n_test, check.classes) == (12, 3, ["0", "1", "2"])
-    summary = prepare_data(str(spec_path), str(tmp_path / "data"), source_dir=str(tmp_path / "digit-recognizer"))
+    summary = make_data(str(spec_path), str(tmp_path / "data"), source_dir=str(tmp_path / "digit-recognizer"))
     assert (summary.n_train, summary.n_test) == (12, 3)
     made["spec"].write_text(made["spec"].read_text() + "image_shape: [28, 28]\n")
     assert load_competition(str(made["spec"])).image_shape == spec.image_shape
 
 
 def test_make_spec_recognises_labels_in_file_names(tmp_path):
-    from podium.spec import check_spec, draft_spec, write_draft
+    from podium.spec import draft_spec, write_draft
+    from tests_support import spec_check
 
     source = _write_filename_source(tmp_path / "dogs-vs-cats", per_class=5)
     draft = draft_spec(source)
@@ -337,7 +340,7 @@ def test_make_spec_recognises_labels_in_file_names(tmp_path):
     assert draft.values["test_dir"] == "test1" and "label_pattern" not in draft.values
     assert "start with one of 3 labels (the text before the first dot)" in draft.notes["layout"]
     spec = load_competition(str(write_draft(draft, tmp_path / "drafted.yaml")))
-    check = check_spec(spec, source)
+    check = spec_check(spec, source)
     assert check.ok, check.problems
     assert check.classes == list(CLASSES) and check.n_train == 15
 
@@ -345,7 +348,7 @@ def test_make_spec_recognises_labels_in_file_names(tmp_path):
         path.rename(path.with_name(path.name.replace(".", "-", 1)))  # cat-3.jpg: before a separator
     draft = draft_spec(source)
     assert draft.values["layout"] == "filename" and draft.values["label_pattern"] == "([^._-]+)[_-]"
-    assert check_spec(load_competition(str(write_draft(draft, tmp_path / "drafted.yaml", force=True))), source).ok
+    assert spec_check(load_competition(str(write_draft(draft, tmp_path / "drafted.yaml", force=True))), source).ok
 
 
 def test_pixel_rows_read_as_bytes_are_a_hash_of_their_pixels(digits):

@@ -49,9 +49,9 @@ def test_lr_find_verb_prints_the_suggestion(demo_data, tmp_path, capsys):
 
 
 def test_range_test_sweeps_a_segmentation_model_with_its_own_loss(tmp_path):
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
-    prepare_data("shapes-segmentation", str(tmp_path / "data"))
+    make_data("shapes-segmentation", str(tmp_path / "data"))
     cfg = load_config("configs/shapes-segmentation.yaml", [f"data_dir={tmp_path / 'data'}",
                                                           f"runs_dir={tmp_path / 'runs'}", "image_size=32",
                                                           "unet_filters=8", "verbose=0"])

@@ -72,7 +72,7 @@ def test_two_multilabel_runs_blend_with_honest_thresholds(two_runs, capsys):
     np.testing.assert_allclose([saved["thresholds"][c] for c in CLASSES], final)
     assert saved["honest"]["cv_mean"] is not None and saved["tuned_in_sample"] >= saved["honest"]["cv_mean"] - 1e-9
     target = resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir))
-    validate_file(target)
+    validate_file(target, get_task(target.competition.task))
     submission = pd.read_csv(target.file, dtype=str, keep_default_na=False)
     test = np.load(blend_dir / "test_predictions.npy")
     expected = [" ".join(c for c, on in zip(CLASSES, row) if on)

@@ -185,7 +185,7 @@ JAX_SEGMENTATION = """
 
     cfg = load_config("{config}", ["data_dir={data}", "runs_dir={runs}", "submissions_dir={subs}", "image_size=32",
                                    "epochs=6", "unet_filters=8", "verbose=0"])
-    prepare_data(cfg.competition, cfg.data_dir)
+    prepare_data(cfg.competition, get_task(cfg.task), cfg.data_dir)
     make_split(cfg)
     summary = train_run(cfg, get_task(cfg.task), progress=False)
     submission = predict_run(cfg, get_task(cfg.task), progress=False)

@@ -13,9 +13,10 @@ from PIL import Image
 
 from podium.cli.main import main
 from podium.data.competitions import load_competition
-from podium.spec import check_spec, draft_spec, write_draft
+from podium.spec import draft_spec, write_draft
+from tests_support import spec_check
 from podium.errors import PodiumError
-from podium.workflow import prepare_data
+from tests_support import make_data
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "src" / "podium" / "demo"
 
@@ -75,9 +76,9 @@ def test_folder_layout_draft_makes_make_data_index_every_image(folder_source, tm
     assert (spec.submission_id_column, spec.submission_label_column) == ("id", "label")
     assert sorted(spec.archives) == ["sample_submission.csv", "test.zip", "train.zip"]
     assert draft.images["width"] == draft.images["height"] == 32 and draft.images["channels"] == "colour"
-    check = check_spec(spec, folder_source)
+    check = spec_check(spec, folder_source)
     assert check.ok, check.problems
-    summary = prepare_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(folder_source))
+    summary = make_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(folder_source))
     assert (summary.n_train, summary.n_test, summary.n_classes) == (2000, 500, 10)
     assert (check.n_train, check.n_test, len(check.classes)) == (summary.n_train, summary.n_test, summary.n_classes)
 
@@ -93,9 +94,9 @@ def test_csv_layout_draft_finds_columns_and_filename_ids_and_make_data_indexes_e
     assert sorted(spec.archives) == ["sample_submission.csv", "test_images.zip", "train_labels.csv"]
     text = out.read_text()
     assert "# " in text and "2000 of its values name a train image (file names)" in text
-    check = check_spec(spec, csv_source)
+    check = spec_check(spec, csv_source)
     assert check.ok, check.problems
-    summary = prepare_data(str(out), str(tmp_path / "data"), str(csv_source))
+    summary = make_data(str(out), str(tmp_path / "data"), str(csv_source))
     assert (summary.n_train, summary.n_test, summary.n_classes) == (2000, 500, 10)
     assert (check.n_train, check.n_test) == (summary.n_train, summary.n_test)
 
@@ -115,7 +116,7 @@ def test_nested_class_folders_and_filename_ids_like_journey_springfield(demo_roo
     assert (spec.train_dir, spec.test_dir, spec.submission_id) == ("train/simpsons_dataset", "testset/testset",
                                                                      "filename")
     assert (spec.submission_id_column, spec.submission_label_column) == ("Id", "Expected")
-    summary = prepare_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(source))
+    summary = make_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(source))
     assert (summary.n_train, summary.n_test, summary.n_classes) == (2000, 50, 10)
 
 
@@ -137,8 +138,8 @@ def test_task_found_from_the_labels_csv_columns(task, tmp_path):
     else:
         assert (spec.labels_csv, spec.label_column, spec.box_columns, spec.box_format) == \
             ("train_boxes.csv", "label", ("x1", "y1", "x2", "y2"), "xyxy")
-    assert check_spec(spec, source).ok
-    summary = prepare_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(source))
+    assert spec_check(spec, source).ok
+    summary = make_data(str(tmp_path / "spec.yaml"), str(tmp_path / "data"), str(source))
     assert (summary.n_train, summary.n_test) == (12, 4)
 
 
@@ -163,14 +164,14 @@ def test_digit_classes_on_8px_images_draft_flip_invariant_false_and_the_size(tmp
     assert draft.images["channels"] == "grayscale" and (draft.images["width"], draft.images["height"]) == (8, 8)
     assert "image_size: 8" in (tmp_path / "spec.yaml").read_text()
     assert spec.image_extensions == (".jpg", ".png")
-    assert check_spec(spec, source).ok
+    assert spec_check(spec, source).ok
 
 
 def test_check_names_each_problem_with_its_fix(folder_source, tmp_path):
     draft = draft_spec(folder_source)
     draft.set(archives=["train.zip", "test.zip", "labels.csv"], test_dir="testing", submission_id="filename")
     (tmp_path / "bad.yaml").write_text(draft.yaml_text())
-    check = check_spec(load_competition(str(tmp_path / "bad.yaml")), folder_source)
+    check = spec_check(load_competition(str(tmp_path / "bad.yaml")), folder_source)
     text = "\n".join(check.problems)
     assert len(check.problems) == 2, text
     assert "archives lists 'labels.csv'" in text and "test_dir 'testing' holds no images" in text
@@ -178,7 +179,7 @@ def test_check_names_each_problem_with_its_fix(folder_source, tmp_path):
     draft.set(archives=["train.zip"], test_dir="test", submission_id="filename", layout="csv",
                         labels_csv="train.csv")
     (tmp_path / "bad2.yaml").write_text(draft.yaml_text())
-    problems = check_spec(load_competition(str(tmp_path / "bad2.yaml")), folder_source).problems
+    problems = spec_check(load_competition(str(tmp_path / "bad2.yaml")), folder_source).problems
     assert any("labels_csv 'train.csv' is not among the files" in p for p in problems)
     assert any("500 of 500 sample submission ids name no file" in p and "submission_id: stem matches 500" in p
                for p in problems)
@@ -188,7 +189,7 @@ def test_check_of_a_csv_spec_with_wrong_columns_and_ids(csv_source, tmp_path):
     draft = draft_spec(csv_source)
     draft.set(label_column="Species")
     (tmp_path / "a.yaml").write_text(draft.yaml_text())
-    problems = check_spec(load_competition(str(tmp_path / "a.yaml")), csv_source).problems
+    problems = spec_check(load_competition(str(tmp_path / "a.yaml")), csv_source).problems
     assert problems == ["label_column 'Species' is not a column of train_labels.csv. Fix: pick one of "
                         "['image', 'species', 'source']"]
     frame = pd.read_csv(csv_source / "train_labels.csv", dtype=str)
@@ -196,7 +197,7 @@ def test_check_of_a_csv_spec_with_wrong_columns_and_ids(csv_source, tmp_path):
     frame.to_csv(csv_source / "train_labels.csv", index=False)
     draft.set(label_column="species")
     (tmp_path / "b.yaml").write_text(draft.yaml_text())
-    check = check_spec(load_competition(str(tmp_path / "b.yaml")), csv_source)
+    check = spec_check(load_competition(str(tmp_path / "b.yaml")), csv_source)
     assert len(check.problems) == 1 and "3 of 2000 ids in train_labels.csv name no image" in check.problems[0]
     assert any("3 images under 'train_images' have no row" in n for n in check.notes)
 
@@ -245,7 +246,7 @@ def test_a_premade_validation_folder_beside_train_is_named_in_a_note(demo_root, 
             path.rename(source / "valid" / label / path.name)
     draft, spec = _draft_and_load(source, tmp_path / "spec.yaml")
     assert spec.train_dir == "train"
-    check = check_spec(spec, source)
+    check = spec_check(spec, source)
     assert check.ok and check.n_train == 1960
     assert any(n.startswith("valid also hold(s) folders of these classes") for n in check.notes), check.notes
 
@@ -260,7 +261,7 @@ def test_labels_written_as_paths_relative_to_the_train_folder(demo_root, tmp_pat
     pd.DataFrame(rows).to_csv(source / "meta.csv", index=False)
     draft, spec = _draft_and_load(source, tmp_path / "spec.yaml")
     assert (spec.layout, spec.train_dir, spec.id_column, spec.label_column) == ("csv", "data/images", "path", "kind")
-    check = check_spec(spec, source)
+    check = spec_check(spec, source)
     assert check.ok, check.problems
     assert check.n_train == 2000
 
@@ -287,4 +288,4 @@ def test_two_labels_csvs_pick_one_with_its_matching_sample_and_name_the_other(tm
         ("localization", "train_boxes.csv", "sample_submission_boxes.csv")
     text = (tmp_path / "spec.yaml").read_text()
     assert "# other labels CSVs found: train_ship_segmentations.csv (segmentation, 10 images)" in text
-    assert check_spec(spec, source).ok
+    assert spec_check(spec, source).ok

@@ -10,9 +10,10 @@ import pytest
 from forms_support import demo_competition
 from podium.data.competitions import load_competition
 from podium.data.sample_form import infer_submission_form
-from podium.spec import check_spec, draft_spec, write_draft
+from podium.spec import draft_spec, write_draft
+from tests_support import spec_check
 from podium.errors import PodiumError
-from podium.workflow import prepare_data
+from tests_support import make_data
 
 PETS = ["cat", "dog"]
 LEAVES = ["healthy", "multiple_diseases", "rust", "scab"]
@@ -71,7 +72,7 @@ def test_a_redux_like_folder_drafts_probability_of_the_last_class_and_log_loss(t
     spec, text = _draft(source, tmp_path / "spec.yaml")
     assert (spec.submission_format, spec.positive_class, spec.resolved_metric.name) == ("probability", "dog", "log_loss")
     assert "holds numbers in 0..1 (e.g. 0.5): P(one class)" in text and "CHECK: the class" in text
-    assert check_spec(spec, source).ok
+    assert spec_check(spec, source).ok
 
 
 def test_a_plant_like_folder_drafts_probabilities_and_a_top_3_sample_drafts_map_at_3(tmp_path):
@@ -82,11 +83,11 @@ def test_a_plant_like_folder_drafts_probabilities_and_a_top_3_sample_drafts_map_
     assert (spec.submission_format, spec.resolved_metric.name) == ("probabilities", "log_loss")
     assert "4 number columns beyond the id, 4 of them named as classes found in train" in text
     assert "mean_columnwise_auc" in text  # the other metric of this form, named for the user to check
-    assert check_spec(spec, source).ok
+    assert spec_check(spec, source).ok
     source, _ = demo_competition(tmp_path / "top3", classes, lambda n: {"label": ["airplane bird frog"] * n}, 5)
     spec, text = _draft(source, tmp_path / "top3.yaml")
     assert (spec.submission_format, spec.resolved_top_k, spec.resolved_metric.label) == ("top_k", 3, "map_at_k(k=3)")
-    assert check_spec(spec, source).ok
+    assert spec_check(spec, source).ok
 
 
 # ---- bad contracts, refused before anything trains ----------------------------------------------------
@@ -116,10 +117,10 @@ def test_make_data_refuses_a_label_sample_for_a_log_loss_probability_spec(tmp_pa
     source, _ = demo_competition(tmp_path / "redux", PETS, lambda n: {"label": ["cat"] * n}, 5)
     spec = _spec_file(tmp_path / "s.yaml", metric="log_loss", submission_format="probability")
     with pytest.raises(PodiumError, match="does not look like a submission_format: probability") as err:
-        prepare_data(spec, str(tmp_path / "data"), str(source))
+        make_data(spec, str(tmp_path / "data"), str(source))
     assert "holds text such as 'cat'" in err.value.received
     assert "label-form sample" in err.value.received
-    assert check_spec(load_competition(spec), source).problems  # `make spec`'s check names it too
+    assert spec_check(load_competition(spec), source).problems  # `make spec`'s check names it too
 
 
 def test_make_data_refuses_a_class_column_that_names_no_class_and_an_unknown_positive_class(tmp_path):
@@ -127,13 +128,13 @@ def test_make_data_refuses_a_class_column_that_names_no_class_and_an_unknown_pos
                                  lambda n: {"bird": ["0.5"] * n, "frogs": ["0.5"] * n}, 5)
     spec = _spec_file(tmp_path / "s.yaml", metric="mean_columnwise_auc", submission_format="probabilities")
     with pytest.raises(PodiumError) as err:
-        prepare_data(spec, str(tmp_path / "data"), str(source))
+        make_data(spec, str(tmp_path / "data"), str(source))
     assert "name no class: 'frogs'; did you mean 'frog'?" in err.value.received
     assert "class(es) have no column in the sample: 'frog'" in err.value.received
     source, _ = demo_competition(tmp_path / "redux", PETS, lambda n: {"label": ["0.5"] * n}, 5)
     spec = _spec_file(tmp_path / "p.yaml", metric="log_loss", submission_format="probability", positive_class="dogs")
     with pytest.raises(PodiumError, match="positive_class 'dogs' is not a class"):
-        prepare_data(spec, str(tmp_path / "data2"), str(source))
+        make_data(spec, str(tmp_path / "data2"), str(source))
 
 
 def test_a_positive_class_outside_fixed_classes_and_a_quoted_top_k_are_refused_at_load(tmp_path):
@@ -183,14 +184,14 @@ def test_a_petfinder_like_folder_drafts_regression_with_rmse_that_make_spec_chec
     assert "numbers that are not whole (12 distinct, from 12 to 81.85)" in text
     assert "Evaluation page: rmse (PetFinder Pawpularity) or mae" in text and "qwk" in text
     assert "the target: 12 distinct numbers" in text and "classes:" not in text
-    data = prepare_data(str(out), str(tmp_path / "data"), str(source))  # `make data` reads it as drafted
+    data = make_data(str(out), str(tmp_path / "data"), str(source))  # `make data` reads it as drafted
     assert (data.task, data.n_train, data.n_test) == ("regression", 12, 4)
     assert sorted(data.label_counts) == ["q1", "q2", "q3", "q4", "q5"]  # target quintiles, what folds stratify on
     # a share in 0..1 (shapes-regression) is a number too, not P(one class): the train labels decide
     shares = _pawpularity_like(tmp_path / "shares", "share", [f"{0.05 + 0.07 * k:.3f}" for k in range(12)], "0.5")
     spec, text = _draft(shares, tmp_path / "shares.yaml")
     assert (spec.task, spec.submission_format, spec.resolved_metric.name) == ("regression", "number", "rmse")
-    assert check_spec(spec, shares).ok
+    assert spec_check(spec, shares).ok
 
 
 def test_integer_grades_draft_qwk_and_name_its_two_choices(tmp_path):
@@ -201,14 +202,14 @@ def test_integer_grades_draft_qwk_and_name_its_two_choices(tmp_path):
     assert "grades 0..4 (its name says so)" in text and "flip_invariant: null" in text
     flat = " ".join(line.lstrip("# ") for line in text.splitlines())
     assert "(1) task classification with metric: qwk" in flat and "(2) task: regression with metric: qwk" in flat
-    assert check_spec(spec, source).ok
+    assert spec_check(spec, source).ok
     # the note's other choice, two lines changed, loads and checks: regression, qwk, integer-grade numbers
     other = text.replace("task: classification", "task: regression").replace(
         "submission_format: label", "submission_format: number")
     (tmp_path / "aptos-regression.yaml").write_text(other)
     regression = load_competition(str(tmp_path / "aptos-regression.yaml"))
     assert (regression.task, regression.resolved_metric.name) == ("regression", "qwk")
-    assert check_spec(regression, source).ok
+    assert spec_check(regression, source).ok
     # whole-number class codes under a plain name (Cassava's 0..4 `label`): accuracy drafted, qwk's choices noted
     codes = _pawpularity_like(tmp_path / "cassava", "label", grades, "4")
     spec, text = _draft(codes, tmp_path / "cassava.yaml")

@@ -237,25 +237,25 @@ def test_an_ordinal_package_carries_the_cuts_and_the_scale_make_predict_uses(tmp
     of fold) travels in the package; the kernel grades with those cuts, not with plain rounding."""
     from podium import tasks
     from podium.kaggle.inference import package_run, predict_from_package
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     cfg = load_config(ROOT / "configs" / "shapes-regression.yaml", {
         "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32,
         "competition": "shapes-ordinal", "folds": [0], "tta": ["identity"]})
-    prepare_data(cfg.competition, cfg.data_dir)
+    make_data(cfg.competition, cfg.data_dir)
     fold_dir = cfg.run_dir / "fold-0"
     fold_dir.mkdir(parents=True)
     tasks.get_task(cfg.task).build_model(cfg, 5).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
     cuts = [-1e6, -1e6 + 1, -1e6 + 2, -1e6 + 3]  # every prediction lies above: grade 4 everywhere
     (cfg.run_dir / QWK_CUTS).write_text(json.dumps({"grades": [0, 1, 2, 3, 4], "cuts": cuts}))
-    package = package_run(cfg, tmp_path / "package", "tester/shapes-run") / cfg.run_id
+    package = package_run(cfg, get_task(cfg.task), tmp_path / "package", "tester/shapes-run") / cfg.run_id
     assert json.loads((package / QWK_CUTS).read_text())["cuts"] == cuts
     scale = json.loads((package / TARGET_SCALE).read_text())
     labels = pd.read_csv(cfg.data_root / "train_grades.csv")
     assert scale["mean"] == pytest.approx(labels["grade"].mean()) and scale["sd"] == pytest.approx(labels["grade"].std(ddof=0))
     out = tmp_path / "submission.csv"
-    predict_from_package(package, cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
+    predict_from_package(package, get_task(cfg.task), cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
     submission = pd.read_csv(out, dtype=str, keep_default_na=False)
     assert list(submission.columns) == ["ImageId", "grade"] and set(submission["grade"]) == {"4"}
 

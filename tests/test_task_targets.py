@@ -21,7 +21,7 @@ from podium.data.index import load_index
 from podium.data.targets import load_boxes, load_masks
 from podium.errors import PodiumError
 from podium.experiments.synthetic_files import write_shapes_competition
-from podium.workflow import prepare_data
+from tests_support import make_data
 from podium.tasks import get_task
 
 WIDTH, HEIGHT = 48, 40
@@ -48,8 +48,8 @@ def raw_dir(tmp_path_factory) -> Path:
 def data_dir(tmp_path_factory, raw_dir) -> Path:
     """`make data` run for both shapes competitions from raw_dir. Treat as read-only."""
     data = tmp_path_factory.mktemp("data")
-    prepare_data(SEG, data_dir=str(data), source_dir=str(raw_dir))
-    prepare_data(LOC, data_dir=str(data), source_dir=str(raw_dir))
+    make_data(SEG, data_dir=str(data), source_dir=str(raw_dir))
+    make_data(LOC, data_dir=str(data), source_dir=str(raw_dir))
     return data
 
 
@@ -95,7 +95,7 @@ def test_load_masks_are_the_full_size_masks_resized_to_the_model_size(data_dir, 
 
 def test_load_masks_reuses_its_cache_and_rebuilds_it_when_the_csv_changes(tmp_path, raw_dir):
     data = tmp_path / "data"
-    prepare_data(SEG, data_dir=str(data), source_dir=str(raw_dir))
+    make_data(SEG, data_dir=str(data), source_dir=str(raw_dir))
     spec, root = load_competition(SEG), data / SEG
     rows = labeled_rows(load_index(root / "index.parquet"))
     first = np.array(load_masks(spec, root, rows, 32, root / "cache", progress=False))
@@ -147,7 +147,7 @@ def test_load_boxes_of_an_xywh_spec_are_the_same_fractions(tmp_path, raw_copy, d
                                 "box_format: xywh\nbox_columns: [x, y, w, h]\n"
                                 "sample_submission: sample_submission_boxes.csv\nsubmission_id_column: ImageId\n"
                                 "submission_label_column: label\nsubmission_id: filename\nclasses: [bright, dark]\n")
-    prepare_data(spec_path, data_dir=str(tmp_path / "data"), source_dir=str(raw_copy))
+    make_data(spec_path, data_dir=str(tmp_path / "data"), source_dir=str(raw_copy))
     spec, root = load_competition(spec_path), tmp_path / "data" / "shapes-xywh"
     rows = labeled_rows(load_index(root / "index.parquet"))
     xyxy_rows = labeled_rows(load_index(data_dir / LOC / "index.parquet"))
@@ -182,7 +182,7 @@ def _corrupt(raw: Path, csv: str, image_id: str, **values) -> None:
 
 def _make_data_error(tmp_path: Path, slug: str, raw: Path) -> PodiumError:
     with pytest.raises(PodiumError) as caught:
-        prepare_data(slug, data_dir=str(tmp_path / "data"), source_dir=str(raw))
+        make_data(slug, data_dir=str(tmp_path / "data"), source_dir=str(raw))
     return caught.value
 
 
@@ -251,7 +251,7 @@ def test_a_classification_config_on_a_segmentation_competition_is_refused(data_d
 
 def test_a_segmentation_config_loads_masks_aligned_with_the_images(tmp_path, raw_dir):
     data = tmp_path / "data"
-    prepare_data(SEG, data_dir=str(data), source_dir=str(raw_dir))
+    make_data(SEG, data_dir=str(data), source_dir=str(raw_dir))
     cfg = ExperimentConfig(competition=SEG, data_dir=str(data), task="segmentation", monitor="val_dice",
                            image_size=32, val_split=0.25)
     loaded = load_labeled_data(cfg, get_task(cfg.task), progress=False)

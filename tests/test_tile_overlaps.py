@@ -83,7 +83,7 @@ def test_make_dups_with_tiles_keeps_a_scene_in_one_fold(tmp_path):
     from podium.data.duplicates import run_dups
     from podium.data.folds import load_or_make_split, make_kfold
     from podium.data.index import load_index
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     photos = real_demo_jpegs(16 * 8)
     source = tmp_path / "source"
@@ -98,7 +98,7 @@ def test_make_dups_with_tiles_keeps_a_scene_in_one_fold(tmp_path):
     spec = tmp_path / "tiles.yaml"
     spec.write_text("slug: tiles\nlayout: folder\n")
 
-    summary = prepare_data(str(spec), str(tmp_path / "data"), source_dir=str(source))
+    summary = make_data(str(spec), str(tmp_path / "data"), source_dir=str(source))
     root = summary.root
     # a split made from whole-image groups alone puts tiles of one scene in different folds: audit sees it
     plain_split, plain_path = load_or_make_split(load_index(root / "index.parquet"), root, 4, 0.0, 0)

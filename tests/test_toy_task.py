@@ -20,6 +20,7 @@ from podium import tasks
 from podium.cli.main import main
 from podium.task_keys import TASK_KEYS
 from podium.tasks.classification import Classification
+from podium.tasks import get_task
 
 SIZE = 16
 
@@ -103,7 +104,8 @@ def test_a_task_registered_in_the_test_runs_from_files_to_a_validated_submission
     submission = pd.read_csv(tmp_path / "submissions" / "toy-brightness" / f"{run_dir.name}.csv")
     assert submission["ImageId"].tolist() == truth["ImageId"].tolist()
     assert (submission["level"] == truth["level"]).mean() >= 0.9  # dark and bright: easy after two epochs
-    validate_file(resolve_target(run_dir.name, cfg))  # `make submit`'s offline check, by the registered task
+    target = resolve_target(run_dir.name, cfg)
+    validate_file(target, get_task(target.competition.task))  # `make submit`'s offline check, by the registered task
 
 
 def test_registering_refuses_a_shipped_name_and_unregistering_a_shipped_task():

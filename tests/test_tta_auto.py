@@ -75,7 +75,7 @@ def test_the_inference_package_carries_the_resolved_views(untrained_run, tmp_pat
     _measured(untrained_run, 0.30, 0.25)
     import yaml
 
-    package_run(untrained_run, tmp_path / "package", "tester/demo-run")
+    package_run(untrained_run, get_task(untrained_run.task), tmp_path / "package", "tester/demo-run")
     packaged = yaml.safe_load((tmp_path / "package" / untrained_run.run_id / "config.yaml").read_text(encoding="utf-8"))
     assert packaged["tta"] == ["identity"] and packaged["tta_auto"] is False
 

@@ -59,3 +59,20 @@ class TinyDemo:
         """The finished run `cfg` (its runs and submissions folders) copied under `base`, for tests that write."""
         shutil.copytree(Path(cfg.runs_dir).parent, base, dirs_exist_ok=True)
         return dataclasses.replace(cfg, runs_dir=str(Path(base) / "runs"), submissions_dir=str(Path(base) / "subs"))
+
+
+def make_data(competition: str, *args, **kwargs):
+    """prepare_data as `make data` calls it: the task resolved from the spec, as the entry point does."""
+    from podium.data.competitions import load_competition
+    from podium.tasks import get_task
+    from podium.workflow import prepare_data
+
+    return prepare_data(competition, get_task(load_competition(competition).task), *args, **kwargs)
+
+
+def spec_check(spec, source):
+    """check_spec as `make spec` calls it: the task resolved from the spec, as the entry point does."""
+    from podium.spec import check_spec
+    from podium.tasks import get_task
+
+    return check_spec(spec, get_task(spec.task), source)

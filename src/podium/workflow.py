@@ -35,7 +35,6 @@ from podium.tasks.base import PredictSummary, Task
 from podium.runners.predict import predict_test, used_folds, write_task_submission
 from podium.submission.validate import read_competition_sample
 from podium.submission.record import submission_path, write_record
-from podium.tasks import get_task
 from podium.training.run_lock import run_lock
 from podium.runners.train import FoldResult, fold_finished, train_and_evaluate
 from podium.runners.pseudo import check_source, run_summary
@@ -54,15 +53,19 @@ class DataSummary:
     notes: list[str] = field(default_factory=list)  # what reading the labels CSV changed (trimmed spaces)
 
 
-def prepare_data(competition: str, data_dir: str = "data", source_dir: str | None = None,
+def prepare_data(competition: str, task: Task, data_dir: str = "data", source_dir: str | None = None,
                  force: bool = False, sources: Mapping[str, Source] | None = None) -> DataSummary:
     """make data: fetch the files, unpack them safely, index every image (bad ones reported, not fatal).
 
+    `task`: the spec's task object, resolved by the entry point (`make data`, `podium run`, the training kernel).
     `sources`: where each spec `source:` is fetched from (podium.data.sources), handed down by the entry point;
     by default the embedded demo and the generated shapes (Kaggle's download is the CLI's: podium.kaggle.source)."""
     check_folder(data_dir, "data_dir")
     spec = load_competition(competition)
-    task = get_task(spec.task)
+    if task.name != spec.task:
+        raise PodiumError(f"Competition '{spec.slug}' is a {spec.task} competition, the task given is {task.name}.",
+                          expected=f"task={spec.task}", received=f"task={task.name}",
+                          fix=f"set task: {spec.task} in the experiment config (make data reads it from the spec)")
     raw_dir = Path(data_dir) / "raw" / spec.slug
     root = Path(data_dir) / spec.slug
     fetch(spec, raw_dir, Path(source_dir) if source_dir else None, force=force,
@@ -417,7 +420,7 @@ def run_all(cfg: ExperimentConfig, task: Task, source_dir: str | None = None,
     `sources` are the entry point's (the CLI's include Kaggle's download), passed to prepare_data.
     """
     tell = report or (lambda stage, summary: None)
-    data = prepare_data(cfg.competition, cfg.data_dir, source_dir, sources=sources)
+    data = prepare_data(cfg.competition, task, cfg.data_dir, source_dir, sources=sources)
     tell("data", data)
     split = make_split(cfg)
     tell("folds", split)

@@ -14,7 +14,7 @@ from PIL import Image
 from podium.data.extract import safe_unzip
 from podium.data.index import load_index
 from podium.errors import PodiumError
-from podium.workflow import prepare_data
+from tests_support import make_data
 from tests_support import real_demo_jpegs
 
 CLASSES = ("bird", "cat")
@@ -49,7 +49,7 @@ def _competition(tmp_path: Path, archives: dict[str, bytes], spec: str = "") -> 
 
 def test_windows_backslash_paths_unpack_as_folders(tmp_path):
     spec, source, data = _competition(tmp_path, {"all.zip": _zip(_members(sep="\\"))})
-    summary = prepare_data(str(spec), str(data), str(source))
+    summary = make_data(str(spec), str(data), str(source))
     assert (summary.n_train, summary.n_test, summary.n_classes) == (8, 3, 2)
     assert (data / "mini" / "train" / "bird" / "0.jpg").is_file()
     assert not [p for p in (data / "mini").rglob("*") if "\\" in p.name]
@@ -72,7 +72,7 @@ def test_a_zip_inside_the_zip_is_unpacked_one_level(tmp_path):
     inner = {"train.zip": _zip({k: v for k, v in members.items() if k.startswith("train/")}),
              "test.zip": _zip({k: v for k, v in members.items() if k.startswith("test/")})}
     spec, source, data = _competition(tmp_path, {"mini.zip": _zip(inner)})
-    summary = prepare_data(str(spec), str(data), str(source))
+    summary = make_data(str(spec), str(data), str(source))
     assert (summary.n_train, summary.n_test) == (8, 3)
     assert not list((data / "mini").glob("*.zip"))  # unpacked, then dropped; data/raw keeps the original
 
@@ -81,7 +81,7 @@ def test_a_zip_nested_deeper_is_named_not_sent_back_to_make_data(tmp_path):
     deeper = _zip({"level2.zip": _zip({"level3.zip": _zip(_members())})})
     spec, source, data = _competition(tmp_path, {"only.zip": deeper})
     with pytest.raises(PodiumError) as caught:
-        prepare_data(str(spec), str(data), str(source))
+        make_data(str(spec), str(data), str(source))
     text = str(caught.value)
     assert "have no train folder 'train'" in text and "level3.zip (a zip inside the archive)" in text
     assert "set train_dir" in text and "run `make data COMP" not in text
@@ -90,19 +90,19 @@ def test_a_zip_nested_deeper_is_named_not_sent_back_to_make_data(tmp_path):
     unzipped.mkdir()
     (unzipped / "level3.zip").write_bytes(_zip(_members()))
     spec.write_text("slug: mini\narchives: [level3.zip]\n")
-    summary = prepare_data(str(spec), str(data), str(unzipped))
+    summary = make_data(str(spec), str(data), str(unzipped))
     assert (summary.n_train, summary.n_test) == (8, 3)
 
 
 def test_images_one_folder_deeper_get_the_folder_to_write_in_the_spec_and_that_fix_works(tmp_path):
     spec, source, data = _competition(tmp_path, {"all.zip": _zip(_members(prefix="dataset"))})
     with pytest.raises(PodiumError) as caught:
-        prepare_data(str(spec), str(data), str(source))
+        make_data(str(spec), str(data), str(source))
     text = str(caught.value)
     assert "the archives unpacked to: dataset/ (2 folders, 0 files)" in text
     assert "set train_dir: dataset/train in the competition spec" in text
     spec.write_text(spec.read_text() + "train_dir: dataset/train\ntest_dir: dataset/test\n")
-    summary = prepare_data(str(spec), str(data), str(source))  # the fix the message gives, as given
+    summary = make_data(str(spec), str(data), str(source))  # the fix the message gives, as given
     assert (summary.n_train, summary.n_test, summary.extracted) == (8, 3, False)
 
 
@@ -119,7 +119,7 @@ def test_a_truncated_archive_fails_cleanly_and_keeps_nothing(tmp_path):
     whole = _zip(_members())
     spec, source, data = _competition(tmp_path, {"all.zip": whole[: len(whole) // 2]})
     with pytest.raises(PodiumError, match="not a readable zip file"):
-        prepare_data(str(spec), str(data), str(source))
+        make_data(str(spec), str(data), str(source))
     assert not (data / "mini").exists() and not list(data.glob(".mini.partial"))
 
 
@@ -141,17 +141,17 @@ def _bmp_zip(shade: int) -> bytes:
 def test_a_source_file_changed_in_place_with_the_same_size_is_copied_again(tmp_path, same_mtime):
     """`make data SRC=` used to compare sizes only and kept the stale copy (silently wrong)."""
     spec, source, data = _competition(tmp_path, {"all.zip": _bmp_zip(shade=0)})
-    first = prepare_data(str(spec), str(data), str(source))
+    first = make_data(str(spec), str(data), str(source))
     index_before = load_index(first.root / "index.parquet").set_index("id")["hash"]
     before = (source / "all.zip").stat()
     (source / "all.zip").write_bytes(_bmp_zip(shade=255))
     assert (source / "all.zip").stat().st_size == before.st_size  # same size, other bytes
     if same_mtime:
         os.utime(source / "all.zip", ns=(before.st_atime_ns, before.st_mtime_ns))
-    second = prepare_data(str(spec), str(data), str(source))  # the same command, no FORCE
+    second = make_data(str(spec), str(data), str(source))  # the same command, no FORCE
     assert (data / "raw" / "mini" / "all.zip").read_bytes() == (source / "all.zip").read_bytes()
     assert second.extracted
     index_after = load_index(second.root / "index.parquet").set_index("id")["hash"]
     assert index_after["bird/0"] != index_before["bird/0"] and index_after["cat/1"] == index_before["cat/1"]
-    third = prepare_data(str(spec), str(data), str(source))
+    third = make_data(str(spec), str(data), str(source))
     assert not third.extracted  # unchanged now: nothing copied or unpacked again

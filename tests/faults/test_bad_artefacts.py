@@ -34,10 +34,11 @@ def _cfg(base, *more):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """Two finished, predicted runs of the demo in a private data folder (one case edits its index)."""
-    from podium.workflow import predict_run, prepare_data, train_run
+    from podium.workflow import predict_run, train_run
+    from tests_support import make_data
 
     base = tmp_path_factory.mktemp("artefacts")
-    prepare_data("demo", str(base / "data"))
+    make_data("demo", str(base / "data"))
     made = []
     for seed in (1, 2):
         cfg = _cfg(base, f"seed={seed}", f"name=r{seed}")
@@ -170,13 +171,14 @@ def test_unfinished_folds_are_said_and_never_flow_on_silently(runs, capsys):
     assert any("UNFINISHED fold 1" in n for n in summary.notes)
     assert artefacts.read_record(cfg.run_dir / "test_predictions.npy")["finished"] is False
     _refused_both(base, r1, cfg.run_id, capsys, "did not finish")
-    folder = package_run(cfg, base / "package", "someone/killed-run")
+    folder = package_run(cfg, get_task(cfg.task), base / "package", "someone/killed-run")
     package = json.loads((folder / cfg.run_id / "package.json").read_text())
     assert package["unfinished_folds"] == [1]
     assert [f["finished"] for f in package["folds_used"]] == [True, False]
     assert package_notes(folder / cfg.run_id)[0].startswith("UNFINISHED: fold(s) [1]")
     with pytest.raises(PodiumError, match="did not finish"):
-        package_run(dataclasses.replace(cfg, allow_unfinished=False), base / "package2", "someone/killed-run")
+        package_run(dataclasses.replace(cfg, allow_unfinished=False), get_task(cfg.task), base / "package2",
+                    "someone/killed-run")
 
 
 def test_a_rank_blend_is_no_pseudo_label_teacher_and_a_blend_name_names_one_blend(runs, capsys):

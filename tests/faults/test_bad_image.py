@@ -14,7 +14,7 @@ from podium.data.cache import load_cached
 from podium.data.index import build_index, load_index, save_index
 from podium.data.eda import make_eda
 from podium.errors import PodiumError
-from podium.workflow import prepare_data
+from tests_support import make_data
 from podium.tasks import get_task
 
 
@@ -39,9 +39,9 @@ def test_an_image_deleted_after_indexing_is_named_and_make_data_force_brings_it_
     assert "2 of 300 image files listed in the index are gone" in text
     assert all(str(path) in text for path in gone)
     assert "`make data FORCE=1`" in text and "run `make data` again" not in text
-    prepare_data("demo", str(own_demo))  # what the old message advised: changes nothing
+    make_data("demo", str(own_demo))  # what the old message advised: changes nothing
     assert not any(path.exists() for path in gone)
-    prepare_data("demo", str(own_demo), force=True)  # the advice now given
+    make_data("demo", str(own_demo), force=True)  # the advice now given
     assert all(path.is_file() for path in gone)
     pixels = load_cached(rows, root, 32, tmp_path / "cache", progress=False)
     assert pixels.shape == (300, 32, 32, 3)

@@ -8,7 +8,7 @@ import pytest
 
 from podium.errors import PodiumError
 from podium.submission.validate import read_sample_submission
-from podium.workflow import prepare_data
+from tests_support import make_data
 
 CASES = {
     "binary": (b"\x89PNG\r\n\x1a\n\x00\xff\xfe\x00" * 20, "not a readable CSV"),
@@ -42,7 +42,7 @@ def test_the_fix_for_a_damaged_sample_is_force_and_it_works(demo_data, tmp_path)
     with pytest.raises(PodiumError) as caught:
         read_sample_submission(sample, "id", "label")
     assert "`make data FORCE=1`" in str(caught.value)
-    prepare_data("demo", str(data))  # plain `make data` reuses the unpacked files: still broken
+    make_data("demo", str(data))  # plain `make data` reuses the unpacked files: still broken
     assert sample.read_bytes() != good
-    prepare_data("demo", str(data), force=True)  # the fix the message gives
+    make_data("demo", str(data), force=True)  # the fix the message gives
     assert len(read_sample_submission(sample, "id", "label")) == 500

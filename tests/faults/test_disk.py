@@ -19,7 +19,7 @@ from podium.data.extract import fetch
 from podium.data.index import load_index
 from podium.errors import PodiumError
 from podium.io import format_size, guarded_write, preallocate, write_fault
-from podium.workflow import prepare_data
+from tests_support import make_data
 from small_disk import fill, leftovers, needs_mount, remount, small_disk
 
 DEMO = Path(__file__).resolve().parents[2] / "src" / "podium" / "demo"
@@ -53,7 +53,7 @@ def test_make_data_on_a_disk_too_small_refuses_before_unpacking_in_readable_unit
     data = tmp_path / "data"
     with small_disk(data, "4m"):  # the archives fit (2.5 MiB), their unpacked files do not
         with pytest.raises(PodiumError) as caught:
-            prepare_data("demo", str(data))
+            make_data("demo", str(data))
         text = str(caught.value)
         assert "Not enough free disk space" in text and "0.00 GiB" not in text
         assert "MiB" in text or "KiB" in text
@@ -67,13 +67,13 @@ def test_make_data_filling_the_disk_mid_unpack_leaves_nothing_and_works_once_the
     data = tmp_path / "data"
     with small_disk(data, "6m"):
         with pytest.raises(PodiumError) as caught:
-            prepare_data("demo", str(data))
+            make_data("demo", str(data))
         text = str(caught.value)
         assert "The disk is full" in text and str(data) in text and "free there" in text
         assert "run the same command again" in text
         assert leftovers(data) == [] and not (data / "demo").exists()
         remount(data, "size=32m")
-        summary = prepare_data("demo", str(data))  # the same command, now with room
+        summary = make_data("demo", str(data))  # the same command, now with room
         assert summary.n_train == 2000 and summary.n_test == 500 and leftovers(data) == []
 
 

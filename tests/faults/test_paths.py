@@ -190,14 +190,14 @@ def test_a_killed_report_leaves_no_staging_folder_for_good(tmp_path, runs_dir):
 
 
 def test_make_data_does_not_replace_a_data_folder_podium_did_not_unpack(tmp_path):
-    from podium.workflow import prepare_data
+    from tests_support import make_data
 
     mine = tmp_path / "data" / "demo"
     mine.mkdir(parents=True)
     (mine / "my-labels.csv").write_text("id,label\n")
     with pytest.raises(PodiumError, match="podium did not make it"):
-        prepare_data("demo", str(tmp_path / "data"))
+        make_data("demo", str(tmp_path / "data"))
     assert (mine / "my-labels.csv").read_text() == "id,label\n"
     (tmp_path / "data-file").write_text("x")
     with pytest.raises(PodiumError, match="'data_dir' must be a folder"):
-        prepare_data("demo", str(tmp_path / "data-file"))
+        make_data("demo", str(tmp_path / "data-file"))

@@ -18,7 +18,7 @@ from podium.data.cache import load_cached
 from podium.data.index import load_index
 from podium.errors import PodiumError
 from podium.io import atomic_path, write_csv, write_fault, write_text
-from podium.workflow import prepare_data
+from tests_support import make_data
 from small_disk import needs_mount, remount, small_disk
 
 SRC = Path(__file__).resolve().parents[2] / "src"
@@ -29,7 +29,7 @@ def readonly_data(tmp_path):
     """`make data COMP=demo` done, then the data folder remounted read-only (as a read-only bind mount)."""
     data = tmp_path / "data"
     with small_disk(data, "32m"):
-        prepare_data("demo", str(data))
+        make_data("demo", str(data))
         remount(data, "ro")
         yield data
 
@@ -57,10 +57,10 @@ def test_make_folds_force_in_a_read_only_data_folder_ends_in_one_line_not_a_trac
 
 @needs_mount
 def test_make_data_reads_a_read_only_folder_and_refuses_only_to_rewrite_it(readonly_data):
-    summary = prepare_data("demo", str(readonly_data))  # nothing to write: a correct result
+    summary = make_data("demo", str(readonly_data))  # nothing to write: a correct result
     assert summary.n_train == 2000 and not summary.extracted
     with pytest.raises(PodiumError, match="read-only file system"):
-        prepare_data("demo", str(readonly_data), force=True)
+        make_data("demo", str(readonly_data), force=True)
 
 
 def test_a_folder_of_another_user_is_named_with_the_fix(tmp_path):

@@ -27,6 +27,7 @@ podium_spec = LazyModule("podium.spec")
 source = LazyModule("podium.kaggle.source")
 sources = LazyModule("podium.data.sources")
 synthetic_files = LazyModule("podium.experiments.synthetic_files")
+tasks = LazyModule("podium.tasks")
 
 if TYPE_CHECKING:
     # the annotation only; podium.data.sources loads the competition specs' metric registry (sklearn)
@@ -200,7 +201,7 @@ def _cmd_spec(args) -> None:
         if draft.images.get("advice"):
             print(f"spec: {draft.images['advice']}")
     spec = competitions.load_competition(str(out))
-    check = podium_spec.check_spec(spec, args.source)
+    check = podium_spec.check_spec(spec, tasks.get_task(spec.task), args.source)  # the spec's task, resolved here
     for note in check.notes:
         print(f"spec: note: {note}")
     for number, problem in enumerate(check.problems, start=1):

@@ -81,7 +81,8 @@ def _cmd_submit(args) -> None:
     else:
         print(f"submit: {target.file} -> {target.competition.slug} (validating first)")
     poll = submit.PollPolicy(timeout=args.timeout, interval=args.poll_interval)
-    result = submit.submit(target, _session(), poll, again=args.again, wait=not args.no_wait)
+    task = tasks.get_task(target.competition.task)  # the competition's task: it validates the CSV
+    result = submit.submit(target, task, _session(), poll, again=args.again, wait=not args.no_wait)
     for event in result.events:
         print(f"submit: {event}")
     print(f"submit: message '{result.message}'")
@@ -109,7 +110,7 @@ def _cmd_kernel(args) -> None:
     cfg, spec, _ = _kernel_folder(args)
     uploads = not args.no_upload and (spec.weights_file or (spec.mode == "inference" and spec.run_source == "dataset"))
     session = None if (spec.owner and not uploads) else _session()
-    rendered = kernels.render_kernel(cfg, spec, owner=spec.owner or session.username)
+    rendered = kernels.render_kernel(cfg, tasks.get_task(cfg.task), spec, owner=spec.owner or session.username)
     meta = rendered.metadata
     print(f"kernel: {rendered.folder}/ ({rendered.ref}, {spec.mode}, {meta.get('machine_shape', 'no accelerator')}, "
           f"internet {'on' if meta['enable_internet'] else 'off'}, private {meta['is_private']})")

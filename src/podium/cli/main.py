@@ -14,6 +14,7 @@ from podium.errors import PodiumError
 
 # imported on first use: `podium --help` loads none of this
 config_reference = LazyModule("podium.config_reference")
+competitions = LazyModule("podium.data.competitions")
 folds = LazyModule("podium.data.folds")
 io = LazyModule("podium.io")
 podium_config = LazyModule("podium.config")
@@ -83,7 +84,9 @@ def _config(args):
 
 
 def _cmd_data(args) -> None:
-    _print_data(workflow.prepare_data(args.competition, args.data_dir, args.source, args.force, cli_data.data_sources()))
+    task = tasks.get_task(competitions.load_competition(args.competition).task)  # the spec's task, resolved here
+    _print_data(workflow.prepare_data(args.competition, task, args.data_dir, args.source, args.force,
+                                      cli_data.data_sources()))
 
 
 def _print_data(summary) -> None:

@@ -43,7 +43,6 @@ data_index = LazyModule("podium.data.index")
 dataset = LazyModule("podium.data.dataset")
 io = LazyModule("podium.io")
 predict = LazyModule("podium.runners.predict")
-tasks = LazyModule("podium.tasks")
 validate = LazyModule("podium.submission.validate")
 workflow = LazyModule("podium.workflow")
 
@@ -153,14 +152,14 @@ def write_run_classes(cfg, task) -> Path:
     return io.write_json(cfg.run_dir / "classes.json", class_table(cfg, task))
 
 
-def package_run(cfg, folder: str | Path, ref: str) -> Path:
+def package_run(cfg, task, folder: str | Path, ref: str) -> Path:
     """Write the dataset folder of a trained run for an inference kernel; refuses a run with untrained folds.
 
     Checkpoints are hard-linked when the file system allows (no copy of large files), else copied;
     a file already there with the same content is left alone, so an unchanged run keeps its bytes and
-    mtimes and its upload is skipped. The packaging verb's entry: the run's task is resolved here, once.
+    mtimes and its upload is skipped. `task`: the run's task object, resolved by the entry point (make kernel).
     """
-    task = tasks.get_task(cfg.task)
+    _require_task(cfg, task)
     used = predict.used_folds(cfg)  # raises, naming the missing folds, and unfinished ones unless allow_unfinished
     checkpoints = [u.checkpoint for u in used]
     folder = Path(folder)
@@ -286,19 +285,33 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
-    """(cfg, task, classes, prior) of a packaged run, the paths pointed into scratch: the inference kernel's
-    one resolution of the run's task object (from the packaged config)."""
-    import numpy as np
+def _require_task(cfg, task) -> None:
+    """The task object handed down must be the run's: its submission form and files follow from it."""
+    if task.name != cfg.task:
+        raise PodiumError(f"Run {cfg.run_id} trained task={cfg.task}, and was given the {task.name} task.",
+                          expected=f"task={cfg.task}", received=f"task={task.name}",
+                          fix="pass the task the run's config.yaml names (its task: key)")
 
 
+def package_config(run_dir: Path, overrides: dict[str, Any], scratch: Path):
+    """The packaged run's config, its paths pointed into scratch: the inference kernel resolves its task here."""
     run_dir = Path(run_dir)
     values = {"data_dir": str(scratch / "data"), "runs_dir": str(scratch / "runs"),
               "submissions_dir": str(scratch / "submissions"), "verbose": 0}
     if (run_dir / "competition.yaml").is_file():
         values["competition"] = str(run_dir / "competition.yaml")
     values.update(overrides)
-    cfg = config.load_config(run_dir / "config.yaml", values)
+    return config.load_config(run_dir / "config.yaml", values)
+
+
+def load_package(run_dir: Path, task, overrides: dict[str, Any], scratch: Path):
+    """(cfg, classes, prior) of a packaged run, the paths pointed into scratch; `task` is the run's task object,
+    resolved by the inference kernel (its entry point) from the packaged config."""
+    import numpy as np
+
+    run_dir = Path(run_dir)
+    cfg = package_config(run_dir, overrides, scratch)
+    _require_task(cfg, task)
     classes_path = run_dir / "classes.json"
     if not classes_path.is_file():
         raise PodiumError(f"The packaged run {run_dir} has no classes.json.", expected="classes.json (the "
@@ -307,26 +320,26 @@ def load_package(run_dir: Path, overrides: dict[str, Any], scratch: Path):
                           fix="package the run again with make kernel (a kernel rendered by this podium)")
     table = json.loads(classes_path.read_text(encoding="utf-8"))
     classes = [str(c) for c in table["classes"]]
-    task = tasks.get_task(cfg.task)
     for name in task.package_file_names:  # e.g. multi-label thresholds: read from the run folder
         if (run_dir / name).is_file():
             cfg.run_dir.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(run_dir / name, cfg.run_dir / name)
     counts = np.asarray(table.get("counts") or [0] * len(classes), dtype="float64")
     prior = counts / counts.sum() if counts.sum() > 0 else np.eye(len(classes))[0]  # no counts: the first class
-    return cfg, task, classes, prior.astype("float32")
+    return cfg, classes, prior.astype("float32")
 
 
-def predict_from_package(run_dir: str | Path, competition_input: str | Path, out_csv: str | Path,
+def predict_from_package(run_dir: str | Path, task, competition_input: str | Path, out_csv: str | Path,
                          scratch: str | Path, overrides: dict[str, Any] | None = None, progress: bool = False,
                          log: Callable[[str], None] = print, clock: Callable[[], float] = time.perf_counter
                          ) -> InferenceSummary:
     """Index the test images found now, predict TTA views x packaged folds chunk by chunk, and write the
-    submission validated against the sample found now. Writes only under `scratch` and `out_csv`."""
+    submission validated against the sample found now. Writes only under `scratch` and `out_csv`;
+    `task`: the run's task object, resolved by the inference kernel script from the packaged config."""
     run_dir, competition_input, scratch = Path(run_dir), Path(competition_input), Path(scratch)
     timings: dict[str, float] = {}
     started = clock()
-    cfg, task, classes, prior = load_package(run_dir, dict(overrides or {}), scratch)
+    cfg, classes, prior = load_package(run_dir, task, dict(overrides or {}), scratch)
     spec = _spec(cfg)
     dataset.require_task(cfg, spec)
     checkpoints, test_dir = _package_inputs(run_dir, cfg, spec, competition_input)

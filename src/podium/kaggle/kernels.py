@@ -48,6 +48,7 @@ from podium.data.competitions import SPEC_DIR, load_competition
 from podium.config import ExperimentConfig
 from podium.errors import PodiumError
 from podium.paths import check_name
+from podium.tasks.base import Task
 from podium.io import file_sha256, hash_file, read_yaml_mapping, write_json, write_text
 from podium.kaggle.inference import INFERENCE_KEYS, package_run, run_dataset_slug
 from podium.workflow import measured_tta
@@ -202,16 +203,17 @@ class RenderedKernel:
     run_dataset: Path | None = None  # inference: the packaged run to create/version as a dataset
 
 
-def render_kernel(cfg: ExperimentConfig, spec: KernelSpec, owner: str, out_root: str | Path = "kernels"
-                  ) -> RenderedKernel:
-    """Write kernels/<slug>/ (metadata, script, and the weights dataset folder when needed); no network."""
+def render_kernel(cfg: ExperimentConfig, task: Task, spec: KernelSpec, owner: str,
+                  out_root: str | Path = "kernels") -> RenderedKernel:
+    """Write kernels/<slug>/ (metadata, script, and the weights dataset folder when needed); no network.
+    `task`: the run's task object (make kernel resolves it), for packaging an inference kernel's run."""
     owner = spec.owner or owner
     slug = spec.resolved_slug(cfg)
     if not _SLUG.match(slug):
         raise PodiumError("The kernel slug is not one Kaggle accepts.", expected="5-50 of a-z, 0-9 and '-'",
                           received=repr(slug), fix="set slug: in the kernel spec")
     if spec.mode == "inference":
-        return _render_inference(cfg, spec, owner, slug, Path(out_root) / slug)
+        return _render_inference(cfg, task, spec, owner, slug, Path(out_root) / slug)
     weights_slug = f"{slug[:42]}-weights"  # Kaggle dataset slugs are at most 50 characters
     if not spec.weights_file and not spec.enable_internet and cfg.weights == "imagenet":
         raise PodiumError("A kernel without internet cannot download ImageNet weights.",
@@ -236,7 +238,7 @@ def render_kernel(cfg: ExperimentConfig, spec: KernelSpec, owner: str, out_root:
     return RenderedKernel(folder, metadata["id"], metadata, token, weights_folder)
 
 
-def _render_inference(cfg: ExperimentConfig, spec: KernelSpec, owner: str, slug: str, folder: Path
+def _render_inference(cfg: ExperimentConfig, task: Task, spec: KernelSpec, owner: str, slug: str, folder: Path
                       ) -> RenderedKernel:
     """The offline kernel of a code competition: the run comes packaged as a dataset (or a training
     kernel's output), the script predicts and writes submission.csv; no pip, no internet."""
@@ -245,7 +247,7 @@ def _render_inference(cfg: ExperimentConfig, spec: KernelSpec, owner: str, slug:
     sources, kernels, run_dataset = list(spec.dataset_sources), [], None
     if spec.run_source == "dataset":
         ref = f"{owner}/{run_dataset_slug(slug)}"
-        run_dataset = package_run(cfg, folder / "run-dataset", ref)
+        run_dataset = package_run(cfg, task, folder / "run-dataset", ref)
         sources.append(ref)
     else:
         kernels.append(spec.run_kernel)

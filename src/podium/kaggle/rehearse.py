@@ -113,7 +113,7 @@ def rehearse(cfg, task: Task, folder: str | Path, labels: str | Path | None = No
     id_map, sample = _competition_tree(spec, data_root, index, input_root / spec.slug, seed)
     truth = read_labels(labels, spec, set(id_map.values())) if labels else None  # before the script runs
     write_csv(work / "ids.csv", pd.DataFrame({"id": list(id_map), "original_id": list(id_map.values())}))
-    _run_tree(cfg, rendered, input_root)
+    _run_tree(cfg, task, rendered, input_root)
     command = [python, "-I", "-c", BOOTSTRAP, str(folder / "podium_kernel.py")]
     if network.startswith("none"):
         command = ["unshare", "-n", *command]
@@ -201,7 +201,7 @@ def _competition_tree(spec, data_root: Path, index: pd.DataFrame, target: Path, 
     return id_map, sample
 
 
-def _run_tree(cfg, rendered: dict, input_root: Path) -> None:
+def _run_tree(cfg, task: Task, rendered: dict, input_root: Path) -> None:
     """The run where the kernel's sources put it: the uploaded dataset, or the training kernel's output."""
     if rendered.get("run_source", "dataset") == "dataset":
         source = Path(rendered["run_dataset"])
@@ -210,7 +210,7 @@ def _run_tree(cfg, rendered: dict, input_root: Path) -> None:
                         ignore=shutil.ignore_patterns("dataset-metadata.json"))
     else:
         slug = rendered["run_kernel"].split("/")[1]
-        runs = package_run(cfg, input_root / slug / "runs", rendered["run_kernel"])
+        runs = package_run(cfg, task, input_root / slug / "runs", rendered["run_kernel"])
         (runs / "dataset-metadata.json").unlink()
 
 

@@ -51,7 +51,7 @@ from podium.kaggle import client as kaggle_api
 from podium.kaggle.kernels import pushed_run_changes
 from podium.kaggle.client import OutcomeUnknown, TransientError, find_submission, send_code_submission, send_submission
 from podium.submission.validate import read_competition_sample
-from podium.tasks import get_task
+from podium.tasks.base import Task
 from podium.training.run_lock import exclusive_lock
 
 LOG_COLUMNS = ["time", "competition", "file", "message", "cv", "status", "public_score", "ref", "run_id",
@@ -205,16 +205,21 @@ def _cv(cfg: ExperimentConfig) -> float | None:
     return json.loads(metrics.read_text(encoding="utf-8")).get("cv_mean") if metrics.is_file() else None
 
 
-def validate_file(target: SubmitTarget) -> None:
-    """The same validator `make predict` ran, for the competition's task, against its sample: no network."""
+def validate_file(target: SubmitTarget, task: Task) -> None:
+    """The same validator `make predict` ran, for the competition's task, against its sample: no network.
+    `task`: the competition's task object, resolved by the entry point (make submit)."""
     spec = target.competition
+    if task.name != spec.task:
+        raise PodiumError(f"Competition '{spec.slug}' is a {spec.task} competition, the task given is {task.name}.",
+                          expected=f"task={spec.task}", received=f"task={task.name}",
+                          fix="pass the task the competition spec names (its task: key)")
     index_path = target.data_root / "index.parquet"
     if not index_path.is_file():
         raise PodiumError("The competition's data is not prepared, so the submission cannot be checked.",
                           expected=str(index_path), received="no index", fix=f"make data COMP={spec.slug}")
     sample = read_competition_sample(target.data_root / spec.sample_submission, spec)
     frame = pd.read_csv(target.file, dtype=str, keep_default_na=False)
-    get_task(spec.task).validate_submission(frame, sample, spec, load_index(index_path))
+    task.validate_submission(frame, sample, spec, load_index(index_path))
 
 
 def submission_message(target: SubmitTarget, token: str) -> str:
@@ -318,12 +323,13 @@ class _Doubt:
     lost_here: bool = False  # a create of this process lost its answer: in doubt until found
 
 
-def submit(target: SubmitTarget, session=None, poll: PollPolicy | None = None, again: bool = False,
+def submit(target: SubmitTarget, task: Task, session=None, poll: PollPolicy | None = None, again: bool = False,
            wait: bool = True) -> SubmitResult:
-    """Validate, send once (adopting an earlier attempt found on Kaggle), log, and wait for the score."""
+    """Validate, send once (adopting an earlier attempt found on Kaggle), log, and wait for the score.
+    `task`: the competition's task object (make submit resolves it), which validates a CSV before it is sent."""
     poll = poll or PollPolicy()
     if target.kernel is None:
-        validate_file(target)  # nothing is sent, nor logged, if this raises
+        validate_file(target, task)  # nothing is sent, nor logged, if this raises
         digest = file_sha256(target.file)
     else:
         check_kernel(target)  # likewise

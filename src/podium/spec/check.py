@@ -23,7 +23,7 @@ from podium.spec.scan import SourceFile, SourceView, few, parent, read_csv, scan
 from podium.spec.scan_pixels import PixelCsv, pixel_csv, pixel_shape
 from podium.submission.form_checks import sample_form_problems
 from podium.task_keys import TASK_KEYS
-from podium.tasks import get_task
+from podium.tasks.base import Task
 
 
 @dataclass
@@ -39,8 +39,9 @@ class SpecCheck:
         return not self.problems
 
 
-def check_spec(spec: CompetitionSpec, source: str | os.PathLike) -> SpecCheck:
-    """Dry-run what `make data COMP=<spec> SRC=<source>` needs, without unpacking: every problem, with its fix."""
+def check_spec(spec: CompetitionSpec, task: Task, source: str | os.PathLike) -> SpecCheck:
+    """Dry-run what `make data COMP=<spec> SRC=<source>` needs, without unpacking: every problem, with its fix.
+    `task`: the spec's task object, resolved by the entry point (make spec), which reads the label values."""
     view = scan_source(source)
     check = SpecCheck(problems=list(view.problems))
     _check_archives(spec, view, check)
@@ -49,7 +50,7 @@ def check_spec(spec: CompetitionSpec, source: str | os.PathLike) -> SpecCheck:
     if spec.layout == "pixels":  # no image files: CSVs of pixel columns
         _check_pixels(spec, view, check)
     else:
-        _check_images(spec, view, check)
+        _check_images(spec, task, view, check)
     return check
 
 
@@ -61,7 +62,7 @@ def _check_archives(spec: CompetitionSpec, view: SourceView, check: SpecCheck) -
                                   f"{few(sorted(view.entries))}). Fix: remove it from archives or add the file")
 
 
-def _check_images(spec: CompetitionSpec, view: SourceView, check: SpecCheck) -> None:
+def _check_images(spec: CompetitionSpec, task: Task, view: SourceView, check: SpecCheck) -> None:
     """The train images and their labels as the spec's layout reads them, then the test images and the sample."""
     train = view.images(spec.train_dir, spec.image_extensions)
     test = view.images(spec.test_dir, spec.image_extensions)
@@ -74,7 +75,7 @@ def _check_images(spec: CompetitionSpec, view: SourceView, check: SpecCheck) -> 
     elif spec.layout == "filename":
         _check_filename(spec, train, check)
     else:
-        _check_labels_csv(spec, view, train, check)
+        _check_labels_csv(spec, task, view, train, check)
     if not test:
         check.problems.append(f"test_dir {spec.test_dir!r} holds no images. Fix: set test_dir to the folder of the "
                               f"test images (folders with images: {few(holding)})")
@@ -164,7 +165,8 @@ def _check_filename(spec: CompetitionSpec, train: list[SourceFile], check: SpecC
 
 
 # ---- layout csv: a labels CSV -------------------------------------------------------------------------
-def _check_labels_csv(spec: CompetitionSpec, view: SourceView, train: list[SourceFile], check: SpecCheck) -> None:
+def _check_labels_csv(spec: CompetitionSpec, task: Task, view: SourceView, train: list[SourceFile],
+                      check: SpecCheck) -> None:
     """The labels CSV is there with the columns the task reads, its ids name train images, its labels fit."""
     file = view.find(spec.labels_csv) if spec.labels_csv else None
     if file is None:
@@ -180,7 +182,7 @@ def _check_labels_csv(spec: CompetitionSpec, view: SourceView, train: list[Sourc
     if missing:
         return
     check.n_train = _check_ids(spec, frame, file, train, check)
-    _check_label_values(spec, frame, file, check)
+    _check_label_values(spec, task, frame, file, check)
 
 
 def _check_ids(spec: CompetitionSpec, frame: pd.DataFrame, file: SourceFile, train: list[SourceFile],
@@ -211,10 +213,10 @@ def _check_ids(spec: CompetitionSpec, frame: pd.DataFrame, file: SourceFile, tra
     return sum(p is not None for p in found)
 
 
-def _check_label_values(spec: CompetitionSpec, frame: pd.DataFrame, file: SourceFile, check: SpecCheck) -> None:
+def _check_label_values(spec: CompetitionSpec, task: Task, frame: pd.DataFrame, file: SourceFile,
+                        check: SpecCheck) -> None:
     """The label column's classes, as the task reads them; a task that checks them wants every row labelled
     with a class the spec lists."""
-    task = get_task(spec.task)
     column = frame[spec.label_column] if spec.label_column in frame.columns else None
     classes = task.spec_classes(column) if column is not None else None
     if classes is not None and task.spec_checks_labels:

@@ -38,7 +38,7 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
     slug = slug_of(source, slug)
     found = find_layout(view)
     header = _other_labels(found)
-    task = get_task(found.labels.task if found.labels else "classification")
+    task = get_task(found.labels.task if found.labels else "classification")  # found in the files: no spec names it yet
     fields = {**identity_fields(slug), **_layout_fields(view, found), **_test_fields(found.test_dir, found.sample)}
     fields["image_extensions"] = Drafted(sorted({PurePosixPath(f.rel).suffix.lower() for f in found.images}),
                                          "extensions of the images found")
@@ -89,7 +89,7 @@ def _labels_fields(labels: Labels) -> dict[str, Drafted]:
     fields = {"labels_csv": Drafted(labels.file.rel, f"{labels.rows} rows"),
               "id_column": Drafted(labels.id_column, f"{labels.matched} of its values name a train image "
                                                      f"({labels.how})")}
-    for name in get_task(labels.task).keys.label_fields:
+    for name in TASK_KEYS[labels.task].label_fields:
         fields.update(LABEL_FIELDS[name](labels))
     return fields
 

@@ -18,6 +18,9 @@ from typing import Any
 from podium.errors import PodiumError
 from podium.kaggle import inference
 from podium.kaggle.scripts.runtime import competition_input, kaggle_roots
+from podium.lazy import LazyModule
+
+tasks = LazyModule("podium.tasks")  # imported on first use: pandas after check_environment, not before
 
 READS = ("run_id", "competition", "spec_yaml", "inference")  # the settings make kernel fills in
 
@@ -38,7 +41,8 @@ def predict(settings: dict[str, Any], env: inference.Environment, source: Path, 
         overrides["competition"] = str(spec_path)
     print(f"inference: run {run_dir}; competition files {competition}", flush=True)
     work.mkdir(parents=True, exist_ok=True)
-    return inference.predict_from_package(run_dir, competition, work / "submission.csv", scratch / "work",
+    task = tasks.get_task(inference.package_config(run_dir, overrides, scratch / "work").task)  # resolved once, here
+    return inference.predict_from_package(run_dir, task, competition, work / "submission.csv", scratch / "work",
                                           overrides, progress=True)  # plain lines in the log (podium.progress)
 
 
