@@ -9,7 +9,6 @@ copies planted among real images. Writes benchmarks/results/duplicates.{json,md}
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import platform
 import tempfile

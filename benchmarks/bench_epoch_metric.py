@@ -18,7 +18,6 @@ Writes benchmarks/results/epoch-metric.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from podium.data.competitions import load_competition
 from podium.data.cache import load_cached
 from podium.data.folds import labeled_rows
 from podium.data.images import load_resized
