@@ -103,3 +103,11 @@ def test_the_check_sees_each_way_of_naming_a_module(tmp_path):
         path = tmp_path / f"test_{k}.py"
         path.write_text(source)
         assert named_by_tests(modules, [path]) == expected, source
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports tests/ and tests/faults/ by basename (rootdir-relative, no __init__): two test_x.py
+    stop the whole run at collection ("import file mismatch"), so a new test file needs a name of its own."""
+    tests = Path(__file__).resolve().parent
+    names = [path.name for path in tests.rglob("test_*.py")]
+    assert sorted({name for name in names if names.count(name) > 1}) == []
