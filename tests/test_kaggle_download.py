@@ -8,6 +8,7 @@ import zipfile
 import pytest
 from PIL import Image
 
+import tests_support
 from kaggle_standin import RULES_MESSAGE, kaggle_home, session, standin  # noqa: F401 (fixtures)
 from podium.errors import PodiumError
 
@@ -24,12 +25,8 @@ rules_url: https://www.kaggle.com/competitions/tiny-comp/rules
 def make_data(competition: str, data_dir: str, force: bool = False):
     """What `make data COMP=<spec>` runs: prepare_data with the sources the CLI hands down (Kaggle's among them)."""
     from podium.cli.data import data_sources
-    from podium.data.competitions import load_competition
-    from podium.tasks import get_task
-    from podium.workflow import prepare_data
 
-    task = get_task(load_competition(competition).task)
-    return prepare_data(competition, task, data_dir, force=force, sources=data_sources())
+    return tests_support.make_data(competition, data_dir, force=force, sources=data_sources())
 
 
 def _jpeg(color) -> bytes:

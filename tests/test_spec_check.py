@@ -6,16 +6,9 @@ import dataclasses
 import numpy as np
 
 from podium.data.competitions import CompetitionSpec
-from podium.spec.check import check_spec
-from podium.tasks import get_task
-from tests_support import real_demo_jpegs
+from tests_support import real_demo_jpegs, spec_check
 
 JPEG = real_demo_jpegs(1)[0]
-
-
-def _check(spec, source):
-    """check_spec as `make spec` calls it: with the task its entry point resolves from the spec."""
-    return check_spec(spec, get_task(spec.task), source)
 
 
 def _folder_source(tmp_path):
@@ -36,7 +29,7 @@ FOLDER = CompetitionSpec(slug="pets", layout="folder", archives=(), train_dir="t
 
 
 def test_a_fitting_folder_spec_passes_with_counts_classes_and_notes(tmp_path):
-    check = _check(FOLDER, _folder_source(tmp_path))
+    check = spec_check(FOLDER, _folder_source(tmp_path))
     assert check.ok, check.problems
     assert (check.n_train, check.n_test, check.classes) == (7, 2, ["cat", "dog"])
     assert any("valid" in note and "move those images" in note for note in check.notes)
@@ -50,7 +43,7 @@ def test_each_wrong_field_is_a_problem_with_its_fix(tmp_path):
                 "test_dir": "lies inside train_dir", "submission_id_column": "image_id",
                 "flip_invariant": "flip_invariant is 'yes'"}
     for field, value in cases.items():
-        problems = _check(dataclasses.replace(FOLDER, **{field: value}), source).problems
+        problems = spec_check(dataclasses.replace(FOLDER, **{field: value}), source).problems
         assert any(expected[field] in p and "Fix:" in p for p in problems), (field, problems)
 
 
@@ -73,19 +66,19 @@ PIXELS = CompetitionSpec(slug="digits", layout="pixels", archives=("train.csv", 
 
 def test_a_pixels_spec_is_checked_against_the_csv_headers(tmp_path):
     source = _pixel_source(tmp_path)
-    check = _check(PIXELS, source)
+    check = spec_check(PIXELS, source)
     assert check.ok, check.problems
     assert (check.n_train, check.n_test, check.classes) == (5, 3, ["0", "1"])
-    problems = _check(dataclasses.replace(PIXELS, image_shape=(2, 4)), source).problems
+    problems = spec_check(dataclasses.replace(PIXELS, image_shape=(2, 4)), source).problems
     assert any("16 pixel columns" in p and "image_shape: [4, 4]" in p for p in problems), problems
-    problems = _check(dataclasses.replace(PIXELS, label_column="digit"), source).problems
+    problems = spec_check(dataclasses.replace(PIXELS, label_column="digit"), source).problems
     assert any("no label column 'digit'" in p for p in problems), problems
-    problems = _check(dataclasses.replace(PIXELS, test_csv="missing.csv"), source).problems
+    problems = spec_check(dataclasses.replace(PIXELS, test_csv="missing.csv"), source).problems
     assert any("test_csv 'missing.csv' is not a CSV of pixel<N> columns" in p for p in problems), problems
 
 
 def test_sample_ids_that_name_no_test_row_are_a_problem(tmp_path):
     source = _pixel_source(tmp_path)
     (source / "sample_submission.csv").write_text("ImageId,Label\n1,0\n2,0\n9,0\n")
-    problems = _check(PIXELS, source).problems
+    problems = spec_check(PIXELS, source).problems
     assert any("1 sample submission ids name no test row (9)" in p for p in problems), problems

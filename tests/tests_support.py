@@ -72,7 +72,7 @@ def make_data(competition: str, *args, **kwargs):
 
 def spec_check(spec, source):
     """check_spec as `make spec` calls it: the task resolved from the spec, as the entry point does."""
-    from podium.spec import check_spec
+    from podium.spec.check import check_spec
     from podium.tasks import get_task
 
     return check_spec(spec, get_task(spec.task), source)
