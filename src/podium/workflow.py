@@ -20,7 +20,7 @@ from podium import artefacts
 from podium.reports import run_report as report
 from podium.data.competitions import load_competition
 from podium.config import ExperimentConfig, save_config
-from podium.data.dataset import competition_root, load_labeled_data, require_task
+from podium.data.dataset import competition_root, load_labeled_data, require_spec_task, require_task
 from podium.data.extract import extract, fetch
 from podium.data.folds import index_fingerprint, load_or_make_split, read_split_record, split_fingerprint, split_notes
 from podium.data.groups import GROUP_KEY, attach_group_keys
@@ -62,10 +62,8 @@ def prepare_data(competition: str, task: Task, data_dir: str = "data", source_di
     by default the embedded demo and the generated shapes (Kaggle's download is the CLI's: podium.kaggle.source)."""
     check_folder(data_dir, "data_dir")
     spec = load_competition(competition)
-    if task.name != spec.task:
-        raise PodiumError(f"Competition '{spec.slug}' is a {spec.task} competition, the task given is {task.name}.",
-                          expected=f"task={spec.task}", received=f"task={task.name}",
-                          fix=f"set task: {spec.task} in the experiment config (make data reads it from the spec)")
+    require_spec_task(spec, task.name, "the task given is",
+                      f"set task: {spec.task} in the experiment config (make data reads it from the spec)")
     raw_dir = Path(data_dir) / "raw" / spec.slug
     root = Path(data_dir) / spec.slug
     fetch(spec, raw_dir, Path(source_dir) if source_dir else None, force=force,

@@ -76,11 +76,16 @@ def competition_root(cfg) -> tuple[CompetitionSpec, Path]:
 
 def require_task(cfg, spec: CompetitionSpec) -> None:
     """The run's head and loss must be the competition's: a classifier cannot write RLE masks."""
-    task = getattr(cfg, "task", "classification")
+    require_spec_task(spec, getattr(cfg, "task", "classification"), "the config trains",
+                      f"set task: {spec.task} in the experiment config (see configs/shapes-*.yaml)")
+
+
+def require_spec_task(spec: CompetitionSpec, task: str, saying: str, fix: str) -> None:
+    """One refusal of a task other than the competition's, wherever a stage meets one (a config's data, `make
+    data`, `make submit`); `saying` says where the other task came from."""
     if task != spec.task:
-        raise PodiumError(f"Competition '{spec.slug}' is a {spec.task} competition, the config trains {task}.",
-                          expected=f"task={spec.task}", received=f"task={task}",
-                          fix=f"set task: {spec.task} in the experiment config (see configs/shapes-*.yaml)")
+        raise PodiumError(f"Competition '{spec.slug}' is a {spec.task} competition, {saying} {task}.",
+                          expected=f"task={spec.task}", received=f"task={task}", fix=fix)
 
 
 def load_labeled_data(cfg, task: DataTask, progress: bool = True) -> LabeledData:

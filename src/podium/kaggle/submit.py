@@ -41,6 +41,7 @@ import pandas as pd
 
 from podium.backoff import PollSchedule, Polling
 from podium.data.competitions import CompetitionSpec, load_competition
+from podium.data.dataset import require_spec_task
 from podium.config import ExperimentConfig, load_config
 from podium.errors import PodiumError
 from podium.paths import check_name
@@ -209,10 +210,7 @@ def validate_file(target: SubmitTarget, task: Task) -> None:
     """The same validator `make predict` ran, for the competition's task, against its sample: no network.
     `task`: the competition's task object, resolved by the entry point (make submit)."""
     spec = target.competition
-    if task.name != spec.task:
-        raise PodiumError(f"Competition '{spec.slug}' is a {spec.task} competition, the task given is {task.name}.",
-                          expected=f"task={spec.task}", received=f"task={task.name}",
-                          fix="pass the task the competition spec names (its task: key)")
+    require_spec_task(spec, task.name, "the task given is", "pass the task the competition spec names (its task: key)")
     index_path = target.data_root / "index.parquet"
     if not index_path.is_file():
         raise PodiumError("The competition's data is not prepared, so the submission cannot be checked.",
