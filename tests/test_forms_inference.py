@@ -50,3 +50,11 @@ def test_the_inference_kernel_writes_a_probability_submission(tmp_path):
         predict_from_package(package, get_task(cfg.task), cfg.data_root, tmp_path / "again.csv", tmp_path / "scratch2",
                              log=lambda line: None)
     assert not (tmp_path / "again.csv").exists()
+
+    # packaging and offline prediction are handed the task by their entry point: another task is refused
+    with pytest.raises(PodiumError, match="trained task=classification, and was given the segmentation task"):
+        package_run(cfg, get_task("segmentation"), tmp_path / "package-other", "tester/redux-run")
+    with pytest.raises(PodiumError, match="trained task=classification, and was given the segmentation task"):
+        predict_from_package(package, get_task("segmentation"), cfg.data_root, tmp_path / "other.csv",
+                             tmp_path / "scratch3", log=lambda line: None)
+    assert not (tmp_path / "package-other").exists() and not (tmp_path / "other.csv").exists()
