@@ -291,6 +291,10 @@ NAN_CASES = {
     "dice": (np.zeros((1, 2, 2)), np.full((1, 2, 2), np.nan)),
     "airbus_f2": (np.zeros((1, 2, 2)), np.full((1, 2, 2), np.nan)),
     "mean_iou": ([[0, 0, 1, 1]], [[0, 0, np.nan, 1]]),
+    "wheat_map": ([[[0, 0, 1, 1]]], [[[np.nan, 0, 0, 1, 1]]]),
+    "coco_map": ([[[0, 0, 0, 1, 1]]], [[[0, 0.5, 0, 0, np.nan, 1]]]),
+    "map_at_iou(iou=0.4)": ([[[0, 0, 0, 1, 1]]], [[[0, 0.5, np.nan, 0, 1, 1]]]),
+    "f2_iou": ([[[0, 0, np.nan, 1]]], [[]]),
 }
 
 

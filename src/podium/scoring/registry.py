@@ -13,6 +13,9 @@ A metric reads one *form* of prediction (`reads`), the same form its competition
 | numbers | (n,) float | (n,) float |
 | masks | (n, H, W[, 1]) 0/1 | (n, H, W[, 1]) probabilities |
 | boxes | (n, 4) xyxy fractions | (n, 4) xyxy fractions |
+| detections | per image (k, 4) xyxy, or (k, 5) class first | per image (m, 5) score then xyxy, or (m, 6) class first |
+
+(detections: lists with one entry per image, podium.scoring.detection)
 
 `resolve_metric("map_at_k")` is refused (k is required); `resolve_metric({"name": "map_at_k", "k": 5})` and
 `resolve_metric("map_at_k(k=5)")` are the same metric. Edge cases are documented values or a PodiumError,
@@ -32,13 +35,15 @@ import numpy.typing as npt
 
 from podium.errors import PodiumError
 from podium.task_keys import task_keys
+from podium.scoring.detection import coco_map, f2_iou, map_at_iou, wheat_map
 from podium.scoring.metrics import accuracy, macro_f1  # one definition each, with the index checks
 from podium.scoring.segmentation import airbus_score, dice_per_image, iou_per_image
 
 Direction = Literal["max", "min"]
-Reads = Literal["labels", "probability", "probabilities", "ranking", "label_sets", "numbers", "masks", "boxes"]
+Reads = Literal["labels", "probability", "probabilities", "ranking", "label_sets", "numbers", "masks", "boxes",
+                "detections"]
 READS: tuple[str, ...] = ("labels", "probability", "probabilities", "ranking", "label_sets", "numbers", "masks",
-                          "boxes")
+                          "boxes", "detections")
 LOG_LOSS_EPS = 1e-15  # Kaggle clips probabilities to [eps, 1 - eps] before the log
 ArrayLike = npt.ArrayLike
 
@@ -432,6 +437,13 @@ K = Param("k", int, None, low=1, text="how many ranked labels a row holds (MAP@5
 BETA = Param("beta", float, 1.0, low=0, low_inclusive=False, text="recall weighs beta times precision (F2: 2)")
 AVERAGE = Param("average", str, "samples", choices=("samples", "micro", "macro"),
                 text="samples: per image then mean (Planet); micro: decisions pooled; macro: per class then mean")
+IOU = Param("iou", float, 0.5, low=0, low_inclusive=False, text="the IoU a predicted box needs with a true one "
+                                                                  "(VinBigData: 0.4; at most 1)")
+INTERPOLATION = Param("interpolation", str, "coco", choices=("coco", "voc"),
+                      text="coco: AP read at 101 recall points; voc: area under the whole curve (PASCAL VOC 2010)")
+# the task whose object reads these is still to come (issue 23): no config can name task detection yet, and
+# MetricDef.scores is only asked about registered tasks, so naming it here changes nothing for the others
+_DETECTION = ("detection",)
 
 METRICS: dict[str, MetricDef] = {m.name: m for m in (
     MetricDef("accuracy", "max", "labels", accuracy, ("label",), ("classification", "localization"),
@@ -477,9 +489,24 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
               competitions="Airbus Ship Detection"),
     MetricDef("mean_iou", "max", "boxes", mean_iou, ("boxes", "rle"), ("localization", "segmentation"),
               definition="mean over images of |A∩B|/|A∪B| (boxes or masks)"),
+    MetricDef("wheat_map", "max", "detections", wheat_map, ("prediction_string",), _DETECTION,
+              definition="per image, the mean over IoU 0.50:0.05:0.75 of TP/(TP+FP+FN) (greedy matching by "
+                         "score), then the mean over images; nothing true nor predicted scores 1",
+              competitions="Global Wheat Detection"),
+    MetricDef("coco_map", "max", "detections", coco_map, ("prediction_string",), _DETECTION,
+              definition="COCO mAP@[.5:.95]: per class 101-point interpolated AP, mean over classes and IoU "
+                         "0.50:0.05:0.95 (pycocotools' stats[0])",
+              competitions="COCO-style detection competitions"),
+    MetricDef("map_at_iou", "max", "detections", map_at_iou, ("prediction_string",), _DETECTION,
+              (IOU, INTERPOLATION), definition="mAP at one IoU threshold: per class AP, mean over classes",
+              competitions="VinBigData Chest X-ray Abnormalities Detection (iou=0.4)"),
+    MetricDef("f2_iou", "max", "detections", f2_iou, ("prediction_string",), _DETECTION,
+              definition="per IoU 0.30:0.05:0.80, F2 of TP/FP/FN summed over images; mean over thresholds",
+              competitions="TensorFlow - Help Protect the Great Barrier Reef"),
 )}
 
-SUBMISSION_FORMS: tuple[str, ...] = ("label", "probability", "probabilities", "top_k", "number", "rle", "boxes")
+SUBMISSION_FORMS: tuple[str, ...] = ("label", "probability", "probabilities", "top_k", "number", "rle", "boxes",
+                                     "prediction_string")  # detection (podium.submission.prediction_string)
 
 
 def monitor_direction(monitor: str) -> str:
