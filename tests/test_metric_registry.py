@@ -254,6 +254,40 @@ def test_dice_small_cases_by_hand():
     assert m("dice")(truth[..., None], predicted[..., None]) == pytest.approx((2 / 3 + 1) / 2)  # (n, H, W, 1)
 
 
+def _kaggle_pair_dice(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Kaggle's per-pair Dice written out plainly (Severstal / Clouds): 1 when both are empty."""
+    a, b = truth.astype(bool), predicted > 0.5
+    if a.sum() + b.sum() == 0:
+        return 1.0
+    return 2 * (a & b).sum() / (a.sum() + b.sum())
+
+
+def test_mean_dice_pairs_is_the_mean_of_a_direct_per_pair_computation():
+    rng = np.random.default_rng(0)
+    truth = (rng.random((5, 6, 7, 3)) > 0.7).astype(np.uint8)
+    truth[1, ..., 2] = 0  # a class absent from an image
+    truth[3] = 0  # an image with no class at all
+    predicted = rng.random((5, 6, 7, 3))
+    predicted[3, ..., 0] = 0.1  # nothing predicted on the empty pair (3, 0): it scores 1
+    expected = np.mean([_kaggle_pair_dice(truth[i, ..., c], predicted[i, ..., c])
+                        for i in range(5) for c in range(3)])
+    assert m("mean_dice_pairs")(truth, predicted) == pytest.approx(expected)
+
+
+def test_mean_dice_pairs_by_hand_and_kaggles_empty_empty_rule():
+    truth = np.zeros((2, 2, 2, 2), np.uint8)
+    truth[0, 0, :, 0] = 1  # image 0, class 0: two pixels; every other pair is empty
+    predicted = np.zeros((2, 2, 2, 2))
+    predicted[0, 0, 0, 0] = 0.9  # one of the two found -> 2/3
+    predicted[1, 1, 1, 1] = 0.9  # a false positive on an empty pair -> 0
+    assert m("mean_dice_pairs")(truth, predicted) == pytest.approx((2 / 3 + 1 + 1 + 0) / 4)
+    assert m("mean_dice_pairs")(truth, np.zeros_like(predicted)) == pytest.approx(3 / 4)  # empty on empty: 1
+    assert m("mean_dice_pairs")(truth[..., :1], predicted[..., :1]) == pytest.approx(
+        m("dice")(truth[..., :1], predicted[..., :1]))  # one class: the per-image Dice
+    with pytest.raises(PodiumError, match="differ in shape"):
+        m("mean_dice_pairs")(truth, predicted[..., :1])
+
+
 def test_airbus_f2_small_cases_by_hand():
     truth = np.zeros((3, 4, 10), np.uint8)
     truth[0, 1, :] = 1  # one ship of 10 pixels
@@ -290,6 +324,7 @@ NAN_CASES = {
     "mae": ([np.nan, 2.0], [1.0, 2.0]),
     "dice": (np.zeros((1, 2, 2)), np.full((1, 2, 2), np.nan)),
     "airbus_f2": (np.zeros((1, 2, 2)), np.full((1, 2, 2), np.nan)),
+    "mean_dice_pairs": (np.zeros((1, 2, 2, 2)), np.full((1, 2, 2, 2), np.nan)),
     "mean_iou": ([[0, 0, 1, 1]], [[0, 0, np.nan, 1]]),
     "wheat_map": ([[[0, 0, 1, 1]]], [[[np.nan, 0, 0, 1, 1]]]),
     "coco_map": ([[[0, 0, 0, 1, 1]]], [[[0, 0.5, 0, 0, np.nan, 1]]]),

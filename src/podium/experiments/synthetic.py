@@ -134,12 +134,18 @@ def make_label_sets(n: int, size: int = 64, seed: int = 0, probability: float = 
             if shape is not None:
                 union |= shape
                 present[i, k] = 1
-        bright = rng.random() < 0.5
-        dark_noise = rng.random((size, size, 3)) * 0.4 + 0.1
-        light_noise = rng.random((size, size, 3)) * 0.4 + 0.5
-        sea, objects = (dark_noise, light_noise) if bright else (light_noise, dark_noise)
-        images[i] = np.clip(np.rint(np.where(union[..., None], objects, sea) * 255), 0, 255).astype(np.uint8)
+        images[i] = _paint(rng, union)
     return images, present
+
+
+def _paint(rng, union: np.ndarray) -> np.ndarray:
+    """The shapes in one colour, darker or brighter than the sea (a coin flip), both on per-pixel noise."""
+    size = union.shape[0]
+    bright = rng.random() < 0.5
+    dark_noise = rng.random((size, size, 3)) * 0.4 + 0.1
+    light_noise = rng.random((size, size, 3)) * 0.4 + 0.5
+    sea, objects = (dark_noise, light_noise) if bright else (light_noise, dark_noise)
+    return np.clip(np.rint(np.where(union[..., None], objects, sea) * 255), 0, 255).astype(np.uint8)
 
 
 def _apart(draw, union: np.ndarray, attempts: int = 50) -> np.ndarray | None:
@@ -178,6 +184,36 @@ def _triangle(rng, rows, cols, size: int, radius) -> np.ndarray:
             (r1, c1), (r2, c2) = corners[k], corners[(k + 1) % 3]
             inside &= (c2 - c1) * (rows - r1) - (r2 - r1) * (cols - c1) <= 0
     return inside
+
+
+# ---- segmentation with several classes: ellipses and rectangles, each its own mask channel -----------
+CLASS_MASK_CLASSES = ("ellipse", "rectangle")
+CLASS_MASK_COUNTS = (0.45, 0.35, 0.2)  # P(0, 1, 2 shapes of a class): about a fifth of the images hold neither
+
+
+def make_class_masks(n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(images (N,S,S,3) uint8, masks (N,S,S,2) uint8 0/1, channel k = CLASS_MASK_CLASSES[k]): 0-2 ellipses and
+    0-2 rectangles per image, never touching (a shape with no room is left out, and so absent from its mask),
+    one colour darker or brighter than the sea as make_label_sets draws them."""
+    if n < 1 or size < 16:
+        raise PodiumError("make_class_masks needs at least one image of at least 16 pixels.",
+                          expected="n >= 1, size >= 16", received=f"n={n}, size={size}", fix="raise n or size")
+    rng = np.random.default_rng(seed)
+    radius = (LABEL_SET_RADIUS[0] * size * 0.8, LABEL_SET_RADIUS[1] * size * 0.8)
+    images = np.zeros((n, size, size, 3), np.uint8)
+    masks = np.zeros((n, size, size, len(CLASS_MASK_CLASSES)), np.uint8)
+    rows, cols = np.mgrid[0:size, 0:size]
+    draw = (lambda: _ellipse(rng, rows, cols, size, radius), lambda: _rectangle(rng, size, radius))
+    for i in range(n):
+        union = np.zeros((size, size), bool)
+        for k in range(len(draw)):
+            for _ in range(rng.choice(len(CLASS_MASK_COUNTS), p=CLASS_MASK_COUNTS)):
+                shape = _apart(draw[k], union)
+                if shape is not None:
+                    union |= shape
+                    masks[i, ..., k] |= shape
+        images[i] = _paint(rng, union)
+    return images, masks
 
 
 # ---- regression: how much of the image one ellipse covers --------------------------------------------

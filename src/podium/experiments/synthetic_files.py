@@ -16,6 +16,10 @@ sample_submission_labels.csv (ImageId, labels "ellipse"), answers/test_labels.cs
 shapes-regression writes one ellipse per image and the share of the image it covers: train_shares.csv
 (ImageId, share), sample_submission_shares.csv (ImageId, share 0.0), answers/test_shares.csv; shapes-ordinal
 the same images with that share as a grade 0..4 (train_grades.csv: ImageId, grade; sample 0; answers).
+shapes-multiclass writes 64 x 64 images holding 0-2 ellipses and 0-2 rectangles, two mask classes (ClassId 1 =
+ellipse, 2 = rectangle; some images hold neither), in Severstal's layout: train.csv (ImageId_ClassId,
+EncodedPixels: one row per image–class pair, empty where the class is absent), sample_submission.csv (every
+test pair, "1 1"), answers/test.csv.
 Images are generated square and written at `file_size` (width, height), so the code that brings masks
 and boxes to the model's size and back is exercised with a non-square original.
 """
@@ -29,12 +33,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from podium.data.class_masks import join_id, rows_from_masks
 from podium.data.competitions import CompetitionSpec
 from podium.data.rle import submission_frame
 from podium.errors import PodiumError
 from podium.io import atomic_path, guarded_write, write_csv
-from podium.experiments.synthetic import (LABEL_SET_CLASSES, ShapeSet, make_ellipse_shares, make_label_sets,
-                                          make_shapes, mask_box, share_grades)
+from podium.experiments.synthetic import (CLASS_MASK_CLASSES, LABEL_SET_CLASSES, ShapeSet, make_class_masks,
+                                          make_ellipse_shares, make_label_sets, make_shapes, mask_box, share_grades)
 
 # The built-in competitions whose spec says `source: generated`: what `make data` writes for them.
 GENERATED = {
@@ -43,7 +48,9 @@ GENERATED = {
     "shapes-multilabel": dict(n_train=400, n_test=100, size=64, seed=2),
     "shapes-regression": dict(n_train=400, n_test=100, size=64, seed=3),
     "shapes-ordinal": dict(n_train=400, n_test=100, size=64, seed=4, grades=True),
+    "shapes-multiclass": dict(n_train=400, n_test=100, size=64, seed=5),
 }
+MULTICLASS_IDS = tuple(str(k + 1) for k in range(len(CLASS_MASK_CLASSES)))  # Severstal's ClassId: 1 = ellipse
 
 
 def write_generated(slug: str, out_dir: str | Path) -> Path:
@@ -51,7 +58,8 @@ def write_generated(slug: str, out_dir: str | Path) -> Path:
         raise PodiumError(f"No generator for competition '{slug}'.", expected=f"one of: {', '.join(GENERATED)}",
                           received=repr(slug), fix="use source: kaggle or embedded in the spec")
     writer = {"shapes-multilabel": write_label_set_competition, "shapes-regression": write_share_competition,
-              "shapes-ordinal": write_share_competition}.get(slug, write_shapes_competition)
+              "shapes-ordinal": write_share_competition,
+              "shapes-multiclass": write_class_mask_competition}.get(slug, write_shapes_competition)
     return writer(out_dir, **GENERATED[slug])
 
 
@@ -77,19 +85,11 @@ def write_share_competition(out_dir: str | Path, n_train: int, n_test: int, size
     """The ellipse shares (synthetic.make_ellipse_shares) as a regression competition of one number per image
     (PetFinder Pawpularity's form), or with `grades` as integer grades 0..4 scored by QWK (APTOS' form)."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     name, column = ("grades", "grade") if grades else ("shares", "share")
-    for split, n, split_seed in (("train", n_train, seed * 2), ("test", n_test, seed * 2 + 1)):
-        images, share = make_ellipse_shares(n, size, split_seed)
-        ids = [f"{split}-{seed}-{i:05d}.png" for i in range(n)]
-        _write_zip(out / f"{split}.zip", split, ids, images)
+    for split, ids, share in _image_splits(out, n_train, n_test, seed, lambda n, s: make_ellipse_shares(n, size, s)):
         values = share_grades(share) if grades else np.round(share.astype(float), 6)
         frame = pd.DataFrame({"ImageId": ids, column: values})
-        if split == "train":
-            write_csv(out / f"train_{name}.csv", frame)
-        else:
-            write_csv(out / "answers" / f"test_{name}.csv", frame)
-            write_csv(out / f"sample_submission_{name}.csv", frame.assign(**{column: 0 if grades else 0.0}))
+        _write_split(out, split, frame, frame.assign(**{column: 0 if grades else 0.0}), f"_{name}")
     return out
 
 
@@ -97,19 +97,44 @@ def write_label_set_competition(out_dir: str | Path, n_train: int, n_test: int, 
                                 seed: int = 0) -> Path:
     """The multi-label shapes (synthetic.make_label_sets) as a competition of space-separated labels."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for split, n, split_seed in (("train", n_train, seed * 2), ("test", n_test, seed * 2 + 1)):
-        images, present = make_label_sets(n, size, split_seed)
-        ids = [f"{split}-{seed}-{i:05d}.png" for i in range(n)]
-        _write_zip(out / f"{split}.zip", split, ids, images)
+    for split, ids, present in _image_splits(out, n_train, n_test, seed, lambda n, s: make_label_sets(n, size, s)):
         labels = [" ".join(name for name, on in zip(LABEL_SET_CLASSES, row) if on) for row in present]
         frame = pd.DataFrame({"ImageId": ids, "labels": labels})
-        if split == "train":
-            write_csv(out / "train_labels.csv", frame)
-        else:
-            write_csv(out / "answers" / "test_labels.csv", frame)
-            write_csv(out / "sample_submission_labels.csv", frame.assign(labels=LABEL_SET_CLASSES[0]))
+        _write_split(out, split, frame, frame.assign(labels=LABEL_SET_CLASSES[0]), "_labels")
     return out
+
+
+def write_class_mask_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64,
+                                 seed: int = 0) -> Path:
+    """The ellipse-and-rectangle masks (synthetic.make_class_masks) as a Severstal-form competition: one
+    `ImageId_ClassId, EncodedPixels` row per image–class pair, empty where the class is absent."""
+    out = Path(out_dir)
+    for split, ids, masks in _image_splits(out, n_train, n_test, seed, lambda n, s: make_class_masks(n, size, s)):
+        pairs = pd.DataFrame({"ImageId_ClassId": [join_id(i, c) for i in ids for c in MULTICLASS_IDS],
+                              "EncodedPixels": ""})
+        frame = rows_from_masks(pairs, dict(zip(ids, masks)), MULTICLASS_IDS)
+        _write_split(out, split, frame, pairs.assign(EncodedPixels="1 1"), "")
+    return out
+
+
+def _image_splits(out: Path, n_train: int, n_test: int, seed: int, make):
+    """Per split (train, test): `make(n, split_seed) -> (images, drawn)`, the images written to <split>.zip;
+    yields (split, ids, drawn)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for split, n, split_seed in (("train", n_train, seed * 2), ("test", n_test, seed * 2 + 1)):
+        images, drawn = make(n, split_seed)
+        ids = [f"{split}-{seed}-{i:05d}.png" for i in range(n)]
+        _write_zip(out / f"{split}.zip", split, ids, images)
+        yield split, ids, drawn
+
+
+def _write_split(out: Path, split: str, frame: pd.DataFrame, sample: pd.DataFrame, suffix: str) -> None:
+    """train<suffix>.csv; or the test set's answers/test<suffix>.csv, kept apart, and sample_submission<suffix>.csv."""
+    if split == "train":
+        write_csv(out / f"train{suffix}.csv", frame)
+    else:
+        write_csv(out / "answers" / f"test{suffix}.csv", frame)
+        write_csv(out / f"sample_submission{suffix}.csv", sample)
 
 
 def write_shapes_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 64,

@@ -11,7 +11,7 @@ A metric reads one *form* of prediction (`reads`), the same form its competition
 | ranking | (n,) int class index, or a list of index lists | (n, k) int class indices, best first |
 | label_sets | (n, C) 0/1 | (n, C) 0/1 |
 | numbers | (n,) float | (n,) float |
-| masks | (n, H, W[, 1]) 0/1 | (n, H, W[, 1]) probabilities |
+| masks | (n, H, W[, C]) 0/1 | (n, H, W[, C]) probabilities (C > 1: mean_dice_pairs) |
 | boxes | (n, 4) xyxy fractions | (n, 4) xyxy fractions |
 | detections | per image (k, 4) xyxy, or (k, 5) class first | per image (m, 5) score then xyxy, or (m, 6) class first |
 
@@ -37,7 +37,7 @@ from podium.errors import PodiumError
 from podium.task_keys import task_keys
 from podium.scoring.detection import coco_map, f2_iou, map_at_iou, wheat_map
 from podium.scoring.metrics import accuracy, macro_f1  # one definition each, with the index checks
-from podium.scoring.segmentation import airbus_score, dice_per_image, iou_per_image
+from podium.scoring.segmentation import airbus_score, dice_per_image, iou_per_image, mean_dice_pairs as _pairs
 
 Direction = Literal["max", "min"]
 Reads = Literal["labels", "probability", "probabilities", "ranking", "label_sets", "numbers", "masks", "boxes",
@@ -407,6 +407,11 @@ def dice(truth: ArrayLike, predicted: ArrayLike) -> float:
     return float(np.mean(dice_per_image(_finite(truth, "true masks"), _finite(predicted, "predicted masks"))))
 
 
+def mean_dice_pairs(truth: ArrayLike, predicted: ArrayLike) -> float:
+    """Severstal / Understanding Clouds: Dice per image–class pair of (n, H, W, C) masks, empty in both = 1, mean."""
+    return _pairs(_finite(truth, "true masks"), _finite(predicted, "predicted masks"))
+
+
 def airbus_f2(truth: ArrayLike, predicted: ArrayLike) -> float:
     """Airbus Ship Detection: F2 over IoU thresholds 0.5..0.95 per image, mean over images (see
     podium.scoring.segmentation)."""
@@ -484,6 +489,9 @@ METRICS: dict[str, MetricDef] = {m.name: m for m in (
     MetricDef("dice", "max", "masks", dice, ("rle",), ("segmentation",),
               definition="mean over images of 2|A∩B|/(|A|+|B|); empty in both scores 1",
               competitions="Carvana, SIIM-ACR Pneumothorax, Severstal"),
+    MetricDef("mean_dice_pairs", "max", "masks", mean_dice_pairs, ("rle",), ("segmentation",),
+              definition="mean over image–class pairs of 2|A∩B|/(|A|+|B|); a pair empty in both scores 1",
+              competitions="Severstal: Steel Defect Detection, Understanding Clouds from Satellite Images"),
     MetricDef("airbus_f2", "max", "masks", airbus_f2, ("rle",), ("segmentation",), proxy="dice",
               definition="F2 over IoU thresholds 0.5..0.95 per image, matched objects, mean over images",
               competitions="Airbus Ship Detection"),

@@ -1,5 +1,5 @@
-"""Segmentation scores on numpy masks, for validation and reports: Dice, IoU, the pruning experiment's stepped IoU
-and the Airbus Ship Detection score.
+"""Segmentation scores on numpy masks, for validation and reports: Dice, IoU, the pruning experiment's stepped IoU,
+the Airbus Ship Detection score and the mean Dice over image–class pairs of Severstal and Understanding Clouds.
 
 Airbus (Kaggle's evaluation page): per image, for each IoU threshold t in 0.50, 0.55, ..., 0.95, a
 predicted object whose IoU with a true object is *above* t is a true positive; F2(t) =
@@ -25,6 +25,30 @@ def dice_per_image(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.
     both = (truth & pred).sum(1)
     total = truth.sum(1) + pred.sum(1)
     return np.where(total == 0, 1.0, 2.0 * both / np.maximum(total, 1))
+
+
+def dice_per_pair(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5) -> np.ndarray:
+    """Hard Dice of each image–class pair of (N,H,W,C) masks/probabilities ((N,H,W): one class) -> (N, C).
+
+    Severstal and Understanding Clouds score every pair on its own, a pair empty in both scoring 1, and
+    take the mean over all pairs (`mean_dice_pairs`)."""
+    truth, pred = _channels(y_true), _channels(y_pred)
+    if truth.shape != pred.shape:
+        raise PodiumError("True and predicted masks differ in shape.", expected=str(truth.shape),
+                          received=str(pred.shape), fix="predict one channel per class at the masks' resolution")
+    if len(truth) == 0:
+        raise PodiumError("Nothing to score.", expected="at least one image", received="no masks",
+                          fix="check that the validation part is not empty")
+    truth = (truth > 0.5).reshape(len(truth), -1, truth.shape[-1])
+    pred = (pred > threshold).reshape(len(pred), -1, pred.shape[-1])
+    both = (truth & pred).sum(1)
+    total = truth.sum(1) + pred.sum(1)
+    return np.where(total == 0, 1.0, 2.0 * both / np.maximum(total, 1))
+
+
+def mean_dice_pairs(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5) -> float:
+    """The mean over image–class pairs of `dice_per_pair` (Severstal, Understanding Clouds)."""
+    return float(np.mean(dice_per_pair(y_true, y_pred, threshold)))
 
 
 def iou_per_image(y_true: np.ndarray, y_pred: np.ndarray, threshold: float = 0.5) -> np.ndarray:
@@ -96,6 +120,17 @@ def _squeeze(masks: np.ndarray) -> np.ndarray:
         raise PodiumError("Segmentation scores need a batch of single-channel masks.",
                           expected="(N, H, W) or (N, H, W, 1)", received=str(masks.shape),
                           fix="pass the masks of all images stacked")
+    return masks
+
+
+def _channels(masks: np.ndarray) -> np.ndarray:
+    masks = np.asarray(masks)
+    if masks.ndim == 3:
+        masks = masks[..., None]
+    if masks.ndim != 4:
+        raise PodiumError("Per-class segmentation scores need a batch of masks with one channel per class.",
+                          expected="(N, H, W, C) or (N, H, W)", received=str(masks.shape),
+                          fix="stack the masks of all images, classes last")
     return masks
 
 
