@@ -10,6 +10,7 @@ import yaml
 
 from podium.data.competitions import load_competition
 from podium.errors import PodiumError
+from podium.scoring import kaggle_metrics
 from podium.scoring.registry import (LOG_LOSS_EPS, METRICS, Metric, check_metric_form, metric_names,
                                      resolve_metric)
 
@@ -460,3 +461,11 @@ def test_docs_metrics_md_describes_every_registry_metric():
             assert task in section, f"{name}: task {task}"
         if entry.proxy:
             assert f"fits `{entry.proxy}`" in section, f"{name}: proxy {entry.proxy}"
+
+
+def test_registry_entries_compute_the_definitions_of_kaggle_metrics():
+    """The registry holds entries; the arithmetic is podium.scoring.kaggle_metrics', one definition each."""
+    for name in ("log_loss", "roc_auc", "qwk", "map_at_k", "rmse", "dice", "mean_dice_pairs", "mean_iou"):
+        assert METRICS[name].compute is getattr(kaggle_metrics, name)
+    assert kaggle_metrics.log_loss([0, 1], [[0.9, 0.1], [0.2, 0.8]]) == pytest.approx(
+        -(np.log(0.9) + np.log(0.8)) / 2)
