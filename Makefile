@@ -113,9 +113,11 @@ PRUNE_N ?= 1000
 PRUNE_SEEDS ?=
 .PHONY: prune synth demo-tasks
 
-demo-tasks: $(STAMP) ## segmentation (Airbus RLE) and box localization end to end on generated competitions
+demo-tasks: $(STAMP) ## segmentation (Airbus RLE, several classes), box localization and detection end to end on generated competitions
 	$(PODIUM) run --config configs/shapes-segmentation.yaml $(ARGS)
+	$(PODIUM) run --config configs/shapes-multiclass.yaml $(ARGS)
 	$(PODIUM) run --config configs/shapes-localization.yaml $(ARGS)
+	$(PODIUM) run --config configs/shapes-detection.yaml $(ARGS)
 
 prune: $(STAMP) ## data pruning on generated shapes: kept out of PRUNE_N, kept-only vs all on a fresh set (PRUNE_SEEDS=7,8,9: repeats)
 	$(PODIUM) prune --config $(EXP) --n $(PRUNE_N) $(if $(PRUNE_SEEDS),--seeds $(PRUNE_SEEDS)) $(ARGS)

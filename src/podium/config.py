@@ -203,6 +203,12 @@ class ExperimentConfig:
     # false positive at every IoU threshold of the Airbus score)
     mask_threshold: float = num(0.5, PREDICTS, gt=0, lt=1)
     min_object_pixels: int = num(10, PREDICTS, ge=0)
+    # detection submissions (podium.scoring.box_postprocess): boxes scored at least box_min_score (0: the
+    # threshold chosen on the run's out-of-fold maps for the competition's metric), class-aware NMS at
+    # box_nms_iou (0: none), at most max_boxes per image
+    box_min_score: float = num(0.0, PREDICTS, gt=0, lt=1, zero="chosen on the run's out-of-fold maps")
+    box_nms_iou: float = num(0.5, PREDICTS, gt=0, lt=1, zero="no NMS")
+    max_boxes: int = num(100, PREDICTS, ge=1)
     # predict with folds whose training did not finish (no fold-<k>/metrics.json, e.g. a killed `make
     # train`): refused unless set; the predict summary and the submission's sidecar then name them
     allow_unfinished: bool = key(False, PREDICTS)

@@ -12,13 +12,14 @@ from podium.errors import PodiumError
 from podium.task_keys import TASK_NAMES, TaskKeys, add_task_keys, remove_task_keys, task_keys
 from podium.tasks.base import OOF_OUTPUTS, FoldScores, Task
 from podium.tasks.classification import Classification
+from podium.tasks.detection import Detection
 from podium.tasks.localization import Localization
 from podium.tasks.multilabel import Multilabel
 from podium.tasks.regression import Regression
 from podium.tasks.segmentation import Segmentation
 
 TASKS: dict[str, Task] = {task.name: task for task in (Classification(), Segmentation(), Localization(),
-                                                       Multilabel(), Regression())}
+                                                       Multilabel(), Regression(), Detection())}
 
 __all__ = ["OOF_OUTPUTS", "TASKS", "FoldScores", "Task", "get_task", "register", "unregister"]
 
