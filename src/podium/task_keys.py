@@ -14,7 +14,8 @@ from typing import Literal
 from podium.errors import PodiumError
 
 TaskName = str  # a key of TASK_KEYS: the shipped tasks, and any a caller registers (podium.tasks.register)
-TASK_NAMES: tuple[str, ...] = ("classification", "segmentation", "localization", "multilabel", "regression")  # shipped
+TASK_NAMES: tuple[str, ...] = ("classification", "segmentation", "localization", "multilabel", "regression",
+                               "detection")  # shipped
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,13 @@ TASK_KEYS: dict[str, TaskKeys] = {
                            submission_fields=("submission_id_column", "submission_label_column"),
                            default_metric="rmse", native_metrics=(("rmse", "rmse"), ("mae", "mae")),
                            submission_form="number"),
+    # several boxes per image (podium.data.detection_targets); boxes move exactly with flips, quarter turns and a
+    # shift (training.augment_boxes), and the flips, turns and transpose are undone on the model's maps exactly
+    "detection": TaskKeys(logged=("loss",), augments=("flip", "vflip", "rot90", "crop"),
+                          tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose"),
+                          empty_images=True, label_fields=("box_columns",),
+                          submission_fields=("submission_id_column", "submission_label_column"),
+                          rows_per_image="objects", default_metric="coco_map", submission_form="prediction_string"),
 }
 
 
