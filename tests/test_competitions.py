@@ -27,8 +27,8 @@ def test_unknown_competition_and_unknown_field(tmp_path):
 
 def test_a_spec_names_a_known_task_and_keeps_masks_boxes_and_label_sets_in_a_csv(tmp_path):
     spec = tmp_path / "x.yaml"
-    spec.write_text("slug: x\ntask: detection\n")
-    with pytest.raises(PodiumError, match="Unknown task 'detection'") as caught:
+    spec.write_text("slug: x\ntask: keypoints\n")
+    with pytest.raises(PodiumError, match="Unknown task 'keypoints'") as caught:
         load_competition(str(spec))
     assert "multilabel" in str(caught.value)
     spec.write_text("slug: x\ntask: segmentation\nlayout: folder\n")

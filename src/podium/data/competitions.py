@@ -17,6 +17,7 @@ from podium.errors import PodiumError
 from podium.paths import check_name
 from podium.io import read_yaml_mapping
 from podium.scoring.registry import Metric, check_metric_form, resolve_metric
+from podium.submission.prediction_string import FORMATS, StringFormat
 from podium.task_keys import TaskName, task_keys, tasks_where
 
 SPEC_DIR = Path(__file__).parents[1] / "competitions"  # package data: src/podium/competitions/*.yaml
@@ -70,8 +71,15 @@ class CompetitionSpec:
     # segmentation: labels_csv's column of run-length strings, one row per object (Airbus); an image
     # without objects has one row with an empty string. The submission writes the same column.
     rle_column: str = "EncodedPixels"
-    # localization: labels_csv's (and the submission's) box columns, in pixels of the original image
+    # localization: labels_csv's (and the submission's) box columns, in pixels of the original image;
+    # detection: the labels CSV's, one row per box, or one column holding the box as a list ("[x, y, w, h]")
     box_columns: tuple[str, ...] = ("x1", "y1", "x2", "y2")
+    # detection: the labels CSV's class column, one class per box row; "" = one class (classes[0], else "object")
+    class_column: str = ""
+    # detection: how the submission writes boxes (podium.submission.prediction_string): a preset (global_wheat,
+    # vinbigdata, great_barrier_reef) or {box_format, has_class, score_first, empty_row}; "" = box_format's
+    # boxes, score first, a class first when class_column is set, "" for an image without boxes
+    prediction_string: Any = ""
     rules_url: str = ""
     # false: a mirrored image changes its meaning (digits, letters, text), so flip augments and flipped TTA
     # views are refused at config load; true: flips are fine; unset: podium.data.advice warns on a hunch
@@ -95,6 +103,11 @@ class CompetitionSpec:
     @property
     def resolved_submission_format(self) -> str:
         return self.submission_format or task_keys(self.task).submission_form
+
+    @property
+    def resolved_prediction_string(self) -> StringFormat:
+        """The submission's PredictionString format: the preset named, the fields given, or the default."""
+        return prediction_string_format(self.prediction_string, self.box_format, bool(self.class_column))
 
     @property
     def resolved_top_k(self) -> int:
@@ -148,7 +161,61 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
     _check_layout_fields(spec, path)
     _check_contract(spec, path)
     _check_group_column(spec, path)
+    _check_detection_fields(spec, path)
     return spec
+
+
+STRING_FIELDS = ("box_format", "has_class", "score_first", "empty_row")  # a prediction_string mapping's keys
+
+
+def prediction_string_format(value: Any, box_format: str = "xyxy", has_class: bool = False) -> StringFormat:
+    """A spec's prediction_string as a StringFormat: a preset's name, a mapping of its fields (unset fields from
+    the spec: its box_format, a class when it has a class column), or "" for those defaults alone."""
+    if isinstance(value, StringFormat):
+        return value
+    if isinstance(value, str) and value:
+        if value not in FORMATS:
+            raise PodiumError(f"Unknown prediction_string preset {value!r}.", expected=f"one of: {', '.join(FORMATS)}, "
+                              f"or a mapping of {', '.join(STRING_FIELDS)}", received=repr(value),
+                              fix="name a preset, or write the fields: {box_format: xywh, has_class: false}")
+        return FORMATS[value]
+    fields = {"box_format": box_format, "has_class": has_class, "score_first": True, "empty_row": ""}
+    if isinstance(value, dict):
+        unknown = [key for key in value if key not in STRING_FIELDS]
+        if unknown:
+            raise PodiumError(f"Unknown prediction_string field {unknown[0]!r}.", expected=f"fields among: "
+                              f"{', '.join(STRING_FIELDS)}", received=repr(sorted(value)), fix="remove or rename it")
+        wrong = [key for key in ("has_class", "score_first") if key in value and not isinstance(value[key], bool)]
+        if wrong:
+            raise PodiumError(f"prediction_string's {wrong[0]} is not true or false.", expected="true or false",
+                              received=f"{wrong[0]}: {value[wrong[0]]!r}", fix="write true or false, unquoted")
+        fields.update({key: (str(v) if key == "empty_row" and v is not None else v) for key, v in value.items()})
+        fields["empty_row"] = fields["empty_row"] or ""
+    elif value not in ("", None):
+        raise PodiumError("prediction_string is neither a preset name nor a mapping.",
+                          expected=f"a preset ({', '.join(FORMATS)}) or a mapping of {', '.join(STRING_FIELDS)}",
+                          received=repr(value), fix="e.g. prediction_string: global_wheat")
+    return StringFormat(**fields)
+
+
+def _check_detection_fields(spec: CompetitionSpec, path: Path) -> None:
+    """class_column and prediction_string belong to detection; its string format is well formed."""
+    detection = spec.task == "detection"
+    for name, default in (("class_column", ""), ("prediction_string", "")):
+        if not detection and getattr(spec, name) not in (default, None):
+            raise PodiumError(f"Competition spec {path} sets {name} with task {spec.task}.",
+                              expected=f"{name} only with task: detection", received=f"{name}: {getattr(spec, name)!r}",
+                              fix=f"remove {name}, or set task: detection")
+    if detection and not spec.class_column and len(spec.classes) > 1:
+        raise PodiumError(f"Competition spec {path} lists {len(spec.classes)} classes without a class_column.",
+                          expected="class_column naming the labels CSV's class of each box, or one class",
+                          received=f"classes: {list(spec.classes)}", fix="set class_column, or list one class")
+    if detection:
+        try:
+            spec.resolved_prediction_string
+        except PodiumError as exc:
+            raise PodiumError(f"Competition spec {path}: {exc.what}", expected=exc.expected, received=exc.received,
+                              fix=exc.fix) from None
 
 
 def _check_group_column(spec: CompetitionSpec, path: Path) -> None:
@@ -196,12 +263,15 @@ def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:
     if task_keys(spec.task).needs_labels_csv and (spec.layout != "csv" or not spec.labels_csv):
         raise PodiumError(f"Competition spec {path} has task {spec.task} without a labels CSV.",
                           expected="layout: csv and labels_csv naming the file of run-length masks (segmentation), "
-                                   "boxes (localization) or space-separated labels (multilabel)",
+                                   "boxes (localization, detection) or space-separated labels (multilabel)",
                           received=f"layout: {spec.layout}, labels_csv: {spec.labels_csv!r}",
                           fix="set layout: csv and labels_csv (see src/podium/competitions/airbus-ship-detection.yaml)")
-    if len(spec.box_columns) != 4 or len(set(spec.box_columns)) != 4:
+    one_column = spec.task == "detection" and len(spec.box_columns) == 1  # Global Wheat's bbox "[x, y, w, h]"
+    if not one_column and (len(spec.box_columns) != 4 or len(set(spec.box_columns)) != 4):
         raise PodiumError(f"Competition spec {path} needs four distinct box_columns.",
-                          expected="four names, e.g. [x1, y1, x2, y2] (xyxy) or [x, y, w, h] (xywh)",
+                          expected="four names, e.g. [x1, y1, x2, y2] (xyxy) or [x, y, w, h] (xywh)"
+                                   + ("; detection: or one column holding the box as a list, e.g. [bbox]"
+                                      if spec.task == "detection" else ""),
                           received=repr(list(spec.box_columns)), fix="list the four column names in box_format order")
 
 

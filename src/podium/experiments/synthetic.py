@@ -254,3 +254,53 @@ def make_ellipse_shares(n: int, size: int = 64, seed: int = 0) -> tuple[np.ndarr
 def share_grades(share: np.ndarray) -> np.ndarray:
     """The ordinal version of the share: grade 0..4 between GRADE_EDGES (as APTOS grades 0..4)."""
     return np.digitize(np.asarray(share, dtype=float), GRADE_EDGES).astype(int)
+
+
+# ---- detection: 0-8 ellipses, rectangles and triangles per image, some partly covering others --------
+DETECTION_CLASSES = ("ellipse", "rectangle", "triangle")
+DETECTION_EXTENT = (0.04, 0.2)  # half the extent of a shape, of the side: boxes of about 8% to 40% of it
+DETECTION_MAX_OBJECTS = 8
+DETECTION_OVERLAP = 0.25  # the most of its own area, or of an earlier shape's, a new shape may cover
+
+
+def make_detection_set(n: int, size: int = 96, seed: int = 0) -> tuple[np.ndarray, list[np.ndarray]]:
+    """(images (N,S,S,3) uint8, boxes: per image a (k, 5) float32 `[class, x1, y1, x2, y2]` array, fractions of
+    the side, class in DETECTION_CLASSES order): 0-8 shapes of varied size per image, each in its own dark or
+    bright colour on a noisy grey, later shapes drawn over earlier ones by at most DETECTION_OVERLAP of either
+    (a shape with no room is left out). A box is its whole shape's, the covered part included."""
+    if n < 1 or size < 32:
+        raise PodiumError("make_detection_set needs at least one image of at least 32 pixels.",
+                          expected="n >= 1, size >= 32", received=f"n={n}, size={size}", fix="raise n or size")
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, size, size, 3), np.uint8)
+    boxes = []
+    rows, cols = np.mgrid[0:size, 0:size]
+    draw = (lambda r: _ellipse(rng, rows, cols, size, (0.6 * r, r)), lambda r: _rectangle(rng, size, (0.6 * r, r)),
+            lambda r: _triangle(rng, rows, cols, size, (0.6 * r, r)))
+    for i in range(n):
+        picture = rng.random((size, size, 3)) * 0.3 + 0.35
+        shapes, found = [], []
+        for _ in range(rng.integers(0, DETECTION_MAX_OBJECTS + 1)):
+            k = int(rng.integers(len(draw)))
+            extent = rng.uniform(*DETECTION_EXTENT) * size
+            shape = _partly_over(lambda: draw[k](extent), shapes)
+            if shape is None:
+                continue
+            shapes.append(shape)
+            found.append((k, *mask_box(shape)))
+            level = rng.uniform(0.05, 0.25) if rng.random() < 0.5 else rng.uniform(0.75, 0.95)
+            colour = level + rng.uniform(-0.05, 0.05, 3) + (rng.random((size, size, 3)) - 0.5) * 0.1
+            picture = np.where(shape[..., None], colour, picture)
+        images[i] = np.clip(np.rint(picture * 255), 0, 255).astype(np.uint8)
+        boxes.append(np.array(found, np.float32).reshape(-1, 5))
+    return images, boxes
+
+
+def _partly_over(draw, shapes: list[np.ndarray], attempts: int = 30) -> np.ndarray | None:
+    """A drawn shape covering at most DETECTION_OVERLAP of itself and of each earlier shape; None: no room."""
+    for _ in range(attempts):
+        shape = draw()
+        area = shape.sum()
+        if area and all((shape & other).sum() <= DETECTION_OVERLAP * min(area, other.sum()) for other in shapes):
+            return shape
+    return None

@@ -20,6 +20,10 @@ shapes-multiclass writes 64 x 64 images holding 0-2 ellipses and 0-2 rectangles,
 ellipse, 2 = rectangle; some images hold neither), in Severstal's layout: train.csv (ImageId_ClassId,
 EncodedPixels: one row per image–class pair, empty where the class is absent), sample_submission.csv (every
 test pair, "1 1"), answers/test.csv.
+shapes-detection writes 96 x 96 images (stored at 120 x 96) holding 0-8 ellipses, rectangles and triangles, some
+partly over others, in Global Wheat's layout with a class: train.csv (image_id, x, y, w, h in pixels, class; one
+row per box, images without boxes absent), sample_submission.csv (image_id, PredictionString empty),
+answers/test.csv.
 Images are generated square and written at `file_size` (width, height), so the code that brings masks
 and boxes to the model's size and back is exercised with a non-square original.
 """
@@ -38,8 +42,9 @@ from podium.data.competitions import CompetitionSpec
 from podium.data.rle import submission_frame
 from podium.errors import PodiumError
 from podium.io import atomic_path, guarded_write, write_csv
-from podium.experiments.synthetic import (CLASS_MASK_CLASSES, LABEL_SET_CLASSES, ShapeSet, make_class_masks,
-                                          make_ellipse_shares, make_label_sets, make_shapes, mask_box, share_grades)
+from podium.experiments.synthetic import (CLASS_MASK_CLASSES, DETECTION_CLASSES, LABEL_SET_CLASSES, ShapeSet,
+                                          make_class_masks, make_detection_set, make_ellipse_shares, make_label_sets,
+                                          make_shapes, mask_box, share_grades)
 
 # The built-in competitions whose spec says `source: generated`: what `make data` writes for them.
 GENERATED = {
@@ -49,7 +54,9 @@ GENERATED = {
     "shapes-regression": dict(n_train=400, n_test=100, size=64, seed=3),
     "shapes-ordinal": dict(n_train=400, n_test=100, size=64, seed=4, grades=True),
     "shapes-multiclass": dict(n_train=400, n_test=100, size=64, seed=5),
+    "shapes-detection": dict(n_train=400, n_test=100, size=96, file_size=(120, 96), seed=6),
 }
+DETECTION_COLUMNS = ["image_id", "x", "y", "w", "h", "class"]  # shapes-detection's labels: xywh pixels
 MULTICLASS_IDS = tuple(str(k + 1) for k in range(len(CLASS_MASK_CLASSES)))  # Severstal's ClassId: 1 = ellipse
 
 
@@ -59,7 +66,8 @@ def write_generated(slug: str, out_dir: str | Path) -> Path:
                           received=repr(slug), fix="use source: kaggle or embedded in the spec")
     writer = {"shapes-multilabel": write_label_set_competition, "shapes-regression": write_share_competition,
               "shapes-ordinal": write_share_competition,
-              "shapes-multiclass": write_class_mask_competition}.get(slug, write_shapes_competition)
+              "shapes-multiclass": write_class_mask_competition,
+              "shapes-detection": write_detection_competition}.get(slug, write_shapes_competition)
     return writer(out_dir, **GENERATED[slug])
 
 
@@ -115,6 +123,40 @@ def write_class_mask_competition(out_dir: str | Path, n_train: int, n_test: int,
         frame = rows_from_masks(pairs, dict(zip(ids, masks)), MULTICLASS_IDS)
         _write_split(out, split, frame, pairs.assign(EncodedPixels="1 1"), "")
     return out
+
+
+def write_detection_competition(out_dir: str | Path, n_train: int, n_test: int, size: int = 96,
+                                file_size: tuple[int, int] | None = None, seed: int = 0) -> Path:
+    """The detection shapes (synthetic.make_detection_set), drawn square and written at file_size (width, height),
+    as a Global Wheat-form competition: train.csv one row per box (image_id, x, y, w, h in pixels, class; an
+    image without boxes has no row), sample_submission.csv (image_id, PredictionString empty), answers/test.csv."""
+    out = Path(out_dir)
+    width, height = file_size or (size, size)
+
+    def make(n: int, split_seed: int):
+        images, boxes = make_detection_set(n, size, split_seed)
+        return _stretched(images, width, height), boxes
+
+    for split, ids, boxes in _image_splits(out, n_train, n_test, seed, make):
+        frame = pd.DataFrame([_box_row(i, row, width, height) for i, rows in zip(ids, boxes) for row in rows],
+                             columns=DETECTION_COLUMNS)
+        _write_split(out, split, frame, pd.DataFrame({"image_id": ids, "PredictionString": ""}), "")
+    return out
+
+
+def _box_row(image_id: str, row: np.ndarray, width: int, height: int) -> list:
+    """One box [class, x1, y1, x2, y2] (fractions) as image_id, x, y, w, h (pixels, 2 decimals), class name."""
+    x1, y1, x2, y2 = (float(v) for v in row[1:] * [width, height, width, height])
+    return [image_id, *(round(v, 2) for v in (x1, y1, x2 - x1, y2 - y1)), DETECTION_CLASSES[int(row[0])]]
+
+
+def _stretched(images: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Images resized (bicubic) to width x height; boxes in fractions of the side need no change."""
+    from PIL import Image
+
+    if images.shape[1:3] == (height, width):
+        return images
+    return np.stack([np.asarray(Image.fromarray(im).resize((width, height), Image.BICUBIC)) for im in images])
 
 
 def _image_splits(out: Path, n_train: int, n_test: int, seed: int, make):

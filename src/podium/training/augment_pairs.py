@@ -17,15 +17,13 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from podium.training import orientation
-from podium.training.augment import BATCH_RECIPES, FLOAT, ROT90_CHOICES, VALUE_RANGE, VFLIP_CHOICES, crop_pad, \
-    derive_seed, gather_rows
+from podium.training import augment_boxes, orientation
+from podium.training.augment import BATCH_RECIPES, FLOAT, VALUE_RANGE, derive_seed
 from podium.errors import PodiumError
 from podium.task_keys import TASK_KEYS
 
 GEOMETRIC_RECIPES = TASK_KEYS["segmentation"].augments  # what a mask rides through exactly
 BOX_RECIPES = TASK_KEYS["localization"].augments  # what a box survives exactly
-BOX_FILL = 127.5  # grey: neither the dark nor the bright end of the pixel range
 
 
 class MaskAugmenter:
@@ -52,9 +50,7 @@ class BoxAugmenter:
 
     def __init__(self, names: Sequence[str], image_size: int, seed: int):
         _check_supported(names, BOX_RECIPES, "localization")
-        self.flip, self.pad = "flip" in names, (crop_pad(image_size) if "crop" in names else 0)
-        self.orientations = [choices for name, choices in (("vflip", VFLIP_CHOICES), ("rot90", ROT90_CHOICES))
-                             if name in names]
+        self.flip, self.pad, self.orientations = augment_boxes.box_recipes(names, image_size)
         self.seed_generator = keras.random.SeedGenerator(seed)
 
     def __call__(self, images, targets):
@@ -74,16 +70,7 @@ class BoxAugmenter:
         return ops.convert_to_numpy(images), ops.convert_to_numpy(targets)
 
     def _shift(self, images, targets):
-        batch, height, width, _ = ops.shape(images)
-        pad = self.pad
-        padded = ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], constant_values=BOX_FILL)
-        offsets = keras.random.randint((batch, 2), 0, 2 * pad + 1, seed=self.seed_generator)  # (row, col)
-        rows_first = gather_rows(padded, offsets[:, 0], height)
-        shifted = ops.transpose(gather_rows(ops.transpose(rows_first, (0, 2, 1, 3)), offsets[:, 1], width),
-                                (0, 2, 1, 3))
-        # the crop starts at offset in padded pixels, so content moves by (pad - offset) pixels
-        dx = ops.cast(pad - offsets[:, 1], FLOAT) / ops.cast(width, FLOAT)
-        dy = ops.cast(pad - offsets[:, 0], FLOAT) / ops.cast(height, FLOAT)
+        shifted, dx, dy = augment_boxes.random_shift(images, self.pad, self.seed_generator)
         head, box = targets[:, :-4], targets[:, -4:]
         moved = ops.clip(box + ops.stack([dx, dy, dx, dy], axis=1), 0.0, 1.0)
         return shifted, ops.concatenate([head, moved], axis=1)
