@@ -21,14 +21,6 @@ def _images(n: int, seed: int = 0):
     return truth, detections
 
 
-def test_true_boxes_drop_padding_and_put_the_class_first():
-    targets = np.array([[[0.1, 0.2, 0.3, 0.4, 1], [-1, -1, -1, -1, -1]],
-                        [[-1, -1, -1, -1, -1], [-1, -1, -1, -1, -1]]], np.float32)
-    first, second = post.true_boxes(targets)
-    np.testing.assert_allclose(first, [[1, 0.1, 0.2, 0.3, 0.4]])
-    assert second.shape == (0, 5)
-
-
 def test_a_counting_metric_gets_a_threshold_between_the_true_and_false_scores():
     truth, detections = _images(20)
     metric = resolve_metric("wheat_map")

@@ -12,7 +12,8 @@ import pandas as pd
 import pytest
 
 from podium.data.competitions import load_competition, prediction_string_format
-from podium.data.detection_targets import (DEFAULT_CLASS, NO_BOX, count_bin, detection_class_names, detection_labels,
+from podium.data.competitions import DEFAULT_BOX_CLASS
+from podium.data.detection_targets import (NO_BOX, count_bin, detection_class_names, detection_labels,
                                            detection_problems, detection_targets, image_boxes, read_box_rows,
                                            targets_to_detections)
 from podium.data.extract import extract
@@ -191,6 +192,6 @@ def test_targets_are_padded_fractions_with_class_indices(data_root):
 
 def test_one_class_without_a_class_column_is_named_object(root_copy, tmp_path):
     spec = _spec(tmp_path, class_column=None, classes=None, prediction_string="global_wheat")
-    assert detection_class_names(spec, root_copy) == [DEFAULT_CLASS]
-    boxes = image_boxes(spec, root_copy, [DEFAULT_CLASS])
+    assert detection_class_names(spec, root_copy) == [DEFAULT_BOX_CLASS]
+    boxes = image_boxes(spec, root_copy, [DEFAULT_BOX_CLASS])
     assert all((b[:, 0] == 0).all() for b in boxes.values())

@@ -32,7 +32,7 @@ from podium.errors import PodiumError
 from podium.io import file_sha256, write_json
 
 SUFFIX = ".made.json"
-KINDS = ("probabilities", "ranks", "masks", "boxes", "numbers", "heatmaps")  # heatmaps: a detector's maps
+KINDS = ("probabilities", "ranks", "masks", "boxes", "numbers", "detections")  # detections: a detector's maps or fused boxes
 CHUNK_ROWS = 256  # rows checked for NaN at a time (masks need not sit in memory at once)
 
 

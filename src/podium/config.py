@@ -209,6 +209,11 @@ class ExperimentConfig:
     box_min_score: float = num(0.0, PREDICTS, gt=0, lt=1, zero="chosen on the run's out-of-fold maps")
     box_nms_iou: float = num(0.5, PREDICTS, gt=0, lt=1, zero="no NMS")
     max_boxes: int = num(100, PREDICTS, ge=1)
+    # how a detector's TTA views and folds (and a blend's runs) become one: "mean" averages the undone centre
+    # maps (one grid: CenterNet's flip test), "wbf" decodes each and fuses the boxes (weighted boxes fusion at
+    # IoU wbf_iou, what Kaggle's detection winners used; runs of other image sizes or backbones blend too)
+    box_fusion: Literal["mean", "wbf"] = key("wbf", PREDICTS)
+    wbf_iou: float = num(0.55, PREDICTS, gt=0, lt=1)
     # predict with folds whose training did not finish (no fold-<k>/metrics.json, e.g. a killed `make
     # train`): refused unless set; the predict summary and the submission's sidecar then name them
     allow_unfinished: bool = key(False, PREDICTS)

@@ -45,6 +45,9 @@ class TaskKeys:
     flip_warning: bool = False  # `make train` warns when flips may change what a symbol image shows (data.advice)
     calibrated: bool = False  # softmax probabilities: temperature scaling applies (podium.scoring.calibration)
     outputs_like: str = ""  # a registered task whose outputs are this one's: its registry metrics score this one
+    # many boxes per image: the spec may name a class_column, a box as one list column ("[x, y, w, h]") and the
+    # submission's prediction_string; without a class column its one class is named (classes[0], else "object")
+    box_lists: bool = False
 
     def native_logged(self, metric: str) -> str:
         """`val_<name>` under which fit logs registry metric `metric`; "" when it does not."""
@@ -94,7 +97,8 @@ TASK_KEYS: dict[str, TaskKeys] = {
                           tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose"),
                           label_fields=("box_columns",),
                           submission_fields=("submission_id_column", "submission_label_column"),
-                          rows_per_image="objects", default_metric="coco_map", submission_form="prediction_string"),
+                          rows_per_image="objects", default_metric="coco_map", submission_form="prediction_string",
+                          box_lists=True),
 }
 
 

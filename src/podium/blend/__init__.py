@@ -101,10 +101,11 @@ class _Fitted:
     final: np.ndarray  # every row blended with the final weights
 
 
-def run_objective(metric: Metric, task: Task, competition, classes: list[str]) -> Objective:
-    """The objective of a blend of `task` runs: the metric, the positive class and k of the competition."""
+def run_objective(metric: Metric, task: Task, competition, classes: list[str], merge=None) -> Objective:
+    """The objective of a blend of `task` runs: the metric, the positive class and k of the competition, and how
+    the runs' outputs combine (None: the weighted mean; Task.output_merger)."""
     k = competition.resolved_top_k if metric.reads == "ranking" else 0
-    return Objective(metric, task, task.blend_positive(competition, classes), k)
+    return Objective(metric, task, task.blend_positive(competition, classes), k, merge)
 
 
 def run_blend(spec: BlendSpec, task: Task, runs_dir: str | Path = "runs", progress: bool = True) -> BlendSummary:
@@ -120,9 +121,9 @@ def run_blend(spec: BlendSpec, task: Task, runs_dir: str | Path = "runs", progre
     if first.class_probabilities and classes != first.classes:
         raise PodiumError("The runs' classes are not the competition's classes now.", expected=str(classes),
                           received=str(first.classes), fix="retrain the runs on the current data")
-    objective = run_objective(metric, task, competition, classes)
+    objective = run_objective(metric, task, competition, classes, task.output_merger(cfg))
     fitted = _fit(runs, task, spec, objective, progress)
-    rows, blended = _blended_test(runs, task, runs_dir, root, index, fitted.scores, spec.method)
+    rows, blended = _blended_test(runs, task, runs_dir, root, index, fitted.scores, spec.method, objective.merge)
     run_dir = Path(runs_dir) / cfg.run_id
     extra = task.blend_files([Path(runs_dir) / r for r in spec.runs], run_dir, metric, fitted.truth, fitted.final,
                              fitted.folds, classes)  # e.g. multilabel thresholds, regression's scale and QWK cuts
@@ -168,12 +169,12 @@ def _fit(runs: list[BlendRun], task: Task, spec: BlendSpec, objective: Objective
     truth = oof_truth(runs[0], task, objective.metric)
     folds = runs[0].oof["fold"].to_numpy()
     scores = blend_oof(stack, truth, folds, spec.runs, spec.method, objective, progress=progress)
-    return _Fitted(scores, truth, folds, honest_oof(stack, folds, scores, spec.method),
-                   combine(stack, np.asarray(scores.weights), spec.method))
+    return _Fitted(scores, truth, folds, honest_oof(stack, folds, scores, spec.method, objective.merge),
+                   combine(stack, np.asarray(scores.weights), spec.method, objective.merge))
 
 
 def _blended_test(runs: list[BlendRun], task: Task, runs_dir: str | Path, root: Path, index: pd.DataFrame,
-                  scores: BlendScores, method: str) -> tuple[pd.DataFrame, np.ndarray]:
+                  scores: BlendScores, method: str, merge=None) -> tuple[pd.DataFrame, np.ndarray]:
     """The index's test rows (with the sizes the mask and box writers need) and the runs' test predictions
     blended with the final weights; runs that predicted other images or shapes are refused."""
     first = runs[0]
@@ -188,7 +189,8 @@ def _blended_test(runs: list[BlendRun], task: Task, runs_dir: str | Path, root: 
             raise PodiumError(f"Runs '{first.run_id}' and '{run.run_id}' saved test predictions of other shapes.",
                               expected=str(tests[0][1].shape), received=str(values.shape),
                               fix="make predict both runs again")
-    blended = combine(np.stack([values for _, values in tests]), np.asarray(scores.weights), method).astype("float32")
+    blended = combine(np.stack([values for _, values in tests]), np.asarray(scores.weights), method,
+                      merge).astype("float32")
     rows = test_rows(index).reset_index(drop=True)
     if rows["id"].astype(str).tolist() != tests[0][0]["id"].tolist():
         raise PodiumError("The runs' test predictions are not for the index's test images now.",

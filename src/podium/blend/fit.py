@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,11 @@ def rank_scaled(probs: np.ndarray) -> np.ndarray:
     return (ranks - 1) / max(1, len(probs) - 1)
 
 
-def combine(stack: np.ndarray, weights: np.ndarray, method: str = "weights") -> np.ndarray:
-    """(runs, rows, classes) -> (rows, classes): the weighted mean, of ranks for `rank`."""
+def combine(stack: np.ndarray, weights: np.ndarray, method: str = "weights", merge=None) -> np.ndarray:
+    """(runs, rows, classes) -> (rows, classes): the weighted mean, of ranks for `rank`; or the task's merger of
+    the runs' outputs with these weights (Task.output_merger: a detector's weighted boxes fusion)."""
+    if merge is not None:
+        return merge(list(stack), [float(w) for w in weights])
     if method == "rank":
         stack = np.stack([rank_scaled(p) for p in stack])
     return np.tensordot(np.asarray(weights, dtype="float64"), stack, axes=1)
@@ -62,6 +66,7 @@ class Objective:
     task: Task  # the runs' task object: it reads the blended outputs (Task.blend_score)
     positive: int = 1  # the class a `probability` metric reads (classification)
     k: int = 0  # labels per row of a ranking metric
+    merge: Callable[[list[np.ndarray], list[float] | None], np.ndarray] | None = None  # Task.output_merger; None: mean
 
     @property
     def fitted(self) -> Metric:
@@ -109,7 +114,7 @@ def fit_weights(stack: np.ndarray, truth: np.ndarray, objective: Objective | Non
     equal = np.full(len(stack), 1 / len(stack))
     best_key, best = None, equal
     for w in grid:
-        key = (round(objective.fit_value(combine(stack, w), truth), 12), -float(np.abs(w - equal).sum()))
+        key = (round(objective.fit_value(combine(stack, w, merge=objective.merge), truth), 12), -float(np.abs(w - equal).sum()))
         if best_key is None or key > best_key:
             best_key, best = key, w
     return best
@@ -167,10 +172,11 @@ def blend_oof(stack: np.ndarray, truth: np.ndarray, folds: np.ndarray, run_ids: 
         other = ~held if (~held).any() else held
         w = fit_weights(stack[:, other], truth[other], objective) if method == "weights" else equal
         per_fold_weights.append([float(x) for x in w])
-        honest, fitted_rows = combine(stack[:, held], w, method), combine(stack[:, other], w, method)
+        honest, fitted_rows = combine(stack[:, held], w, method, objective.merge), \
+            combine(stack[:, other], w, method, objective.merge)
         scores.append(objective.score(honest, truth[held], fitted_rows, truth[other]))
-        optimistic = combine(stack[:, held], final, method)
-        in_sample.append(objective.score(optimistic, truth[held], combine(stack, final, method), truth))
+        optimistic = combine(stack[:, held], final, method, objective.merge)
+        in_sample.append(objective.score(optimistic, truth[held], combine(stack, final, method, objective.merge), truth))
         sign = 1 if objective.fitted.direction == "max" else -1
         fit_scores.append(sign * objective.fit_value(honest, truth[held]))
         in_sample_fit.append(sign * objective.fit_value(optimistic, truth[held]))
@@ -181,10 +187,10 @@ def blend_oof(stack: np.ndarray, truth: np.ndarray, folds: np.ndarray, run_ids: 
                        fitted_on=objective.fitted_on, fit_scores=fit_scores, in_sample_fit_scores=in_sample_fit)
 
 
-def honest_oof(stack: np.ndarray, folds: np.ndarray, scores: BlendScores, method: str) -> np.ndarray:
+def honest_oof(stack: np.ndarray, folds: np.ndarray, scores: BlendScores, method: str, merge=None) -> np.ndarray:
     """The blended OOF rows, each fold blended with the weights fitted on the other folds."""
     out = np.zeros(stack.shape[1:], dtype="float64")
     for k, w in zip(scores.folds, scores.fold_weights):
         held = folds == k
-        out[held] = combine(stack[:, held], np.asarray(w), method)
+        out[held] = combine(stack[:, held], np.asarray(w), method, merge)
     return out

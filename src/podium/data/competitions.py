@@ -162,9 +162,12 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
     _check_contract(spec, path)
     _check_group_column(spec, path)
     _check_detection_fields(spec, path)
+    if task_keys(spec.task).box_lists and not spec.classes and not spec.class_column:
+        spec = dataclasses.replace(spec, classes=(DEFAULT_BOX_CLASS,))  # one class, and every stage names it
     return spec
 
 
+DEFAULT_BOX_CLASS = "object"  # the one class of a detection spec naming neither class_column nor classes
 STRING_FIELDS = ("box_format", "has_class", "score_first", "empty_row")  # a prediction_string mapping's keys
 
 
@@ -200,7 +203,7 @@ def prediction_string_format(value: Any, box_format: str = "xyxy", has_class: bo
 
 def _check_detection_fields(spec: CompetitionSpec, path: Path) -> None:
     """class_column and prediction_string belong to detection; its string format is well formed."""
-    detection = spec.task == "detection"
+    detection = task_keys(spec.task).box_lists
     for name, default in (("class_column", ""), ("prediction_string", "")):
         if not detection and getattr(spec, name) not in (default, None):
             raise PodiumError(f"Competition spec {path} sets {name} with task {spec.task}.",
@@ -266,12 +269,12 @@ def _check_task_layout(spec: CompetitionSpec, path: Path) -> None:
                                    "boxes (localization, detection) or space-separated labels (multilabel)",
                           received=f"layout: {spec.layout}, labels_csv: {spec.labels_csv!r}",
                           fix="set layout: csv and labels_csv (see src/podium/competitions/airbus-ship-detection.yaml)")
-    one_column = spec.task == "detection" and len(spec.box_columns) == 1  # Global Wheat's bbox "[x, y, w, h]"
+    one_column = task_keys(spec.task).box_lists and len(spec.box_columns) == 1  # Global Wheat's bbox "[x, y, w, h]"
     if not one_column and (len(spec.box_columns) != 4 or len(set(spec.box_columns)) != 4):
         raise PodiumError(f"Competition spec {path} needs four distinct box_columns.",
                           expected="four names, e.g. [x1, y1, x2, y2] (xyxy) or [x, y, w, h] (xywh)"
                                    + ("; detection: or one column holding the box as a list, e.g. [bbox]"
-                                      if spec.task == "detection" else ""),
+                                      if task_keys(spec.task).box_lists else ""),
                           received=repr(list(spec.box_columns)), fix="list the four column names in box_format order")
 
 

@@ -21,11 +21,10 @@ import numpy as np
 import pandas as pd
 
 from podium.boxes import to_xyxy
-from podium.data.competitions import CompetitionSpec
+from podium.data.competitions import DEFAULT_BOX_CLASS, CompetitionSpec
 from podium.data.source_files import first_few, read_labels_table
 from podium.errors import PodiumError
 
-DEFAULT_CLASS = "object"  # the one class's name when the spec has neither class_column nor classes
 NO_BOX = "none"  # the index label of an image without boxes, with several classes
 PAD = -1.0  # a padding row of the targets: all four coordinates and the class
 BOX = ["x1", "y1", "x2", "y2"]  # read_box_rows' box columns: xyxy pixels, NaN on a row without a box
@@ -90,7 +89,7 @@ def detection_class_names(spec: CompetitionSpec, data_root: Path) -> list[str]:
     if spec.classes:
         return list(spec.classes)
     if not spec.class_column:
-        return [DEFAULT_CLASS]
+        return [DEFAULT_BOX_CLASS]
     rows = read_box_rows(spec, data_root)
     return sort_classes(rows.loc[rows["class"] != "", "class"].unique())
 

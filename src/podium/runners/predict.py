@@ -120,35 +120,48 @@ def predict_rows(cfg: ExperimentConfig, task: Task, rows: pd.DataFrame, data_roo
     images = load_cached(rows[readable].reset_index(drop=True), Path(data_root), cfg.resolved_image_size,
                          Path(cache_dir), progress=progress)
     decoded = time.perf_counter()
-    invert = task.view_inverter()
     path = Path(out_dir) / "test_predictions.npy"
     with atomic_path(path) as tmp:
-        total = None
-        starts = range(0, len(images), CHUNK)
-        steps = progress_bar(((c, s) for c in checkpoints for s in starts), total=len(checkpoints) * len(starts),
-                             desc=f"predict {len(images)} images x {len(checkpoints)} folds x {len(cfg.tta)} views",
-                             unit="chunk", enabled=progress)
-        loaded = None
-        for checkpoint, start in steps:  # checkpoint by checkpoint: each model is loaded once
-            if checkpoint != loaded:
-                if loaded is not None:
-                    keras.backend.clear_session()
-                model, loaded = load_classifier(checkpoint, compile=False), checkpoint
-            positions = np.arange(start, min(start + CHUNK, len(images)))
-            batches = ImageBatches(images, positions, batch_size=cfg.batch_size)
-            mean, _ = tta.predict_tta(model, batches, cfg.tta, invert)
-            if total is None:
-                total = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32,
-                                                  shape=(len(images), *mean.shape[1:]))
-                preallocate(tmp, tmp.stat().st_size, path)  # a full disk: an error here, not a SIGBUS
-            total[positions] += mean / len(checkpoints)
-        keras.backend.clear_session()
-        total.flush()
-        del total
+        _predict_into(tmp, path, cfg, task, images, checkpoints, progress)
     write_csv(Path(out_dir) / "test_ids.csv", rows[["id", "ok"]])
     if timings is not None:
         timings.update(decode=decoded - started, model=time.perf_counter() - decoded)
     return TestPredictions(rows=rows, readable=readable, values=np.load(path, mmap_mode="r"))
+
+
+def _predict_into(tmp: Path, path: Path, cfg: ExperimentConfig, task: Task, images: np.ndarray,
+                  checkpoints: list[Path], progress: bool) -> None:
+    """Checkpoints x views into the .npy at `tmp`: their mean accumulated in place (a memmap, chunk by chunk), or
+    the task's merger of the views, then of the checkpoints (a detector's fused boxes: small)."""
+    invert, merge = task.view_inverter(), task.output_merger(cfg)
+    total, merged = None, {checkpoint: [] for checkpoint in checkpoints}
+    starts = range(0, len(images), CHUNK)
+    steps = progress_bar(((c, s) for c in checkpoints for s in starts), total=len(checkpoints) * len(starts),
+                         desc=f"predict {len(images)} images x {len(checkpoints)} folds x {len(cfg.tta)} views",
+                         unit="chunk", enabled=progress)
+    loaded = None
+    for checkpoint, start in steps:  # checkpoint by checkpoint: each model is loaded once
+        if checkpoint != loaded:
+            if loaded is not None:
+                keras.backend.clear_session()
+            model, loaded = load_classifier(checkpoint, compile=False), checkpoint
+        positions = np.arange(start, min(start + CHUNK, len(images)))
+        batches = ImageBatches(images, positions, batch_size=cfg.batch_size)
+        mean, per_view = tta.predict_tta(model, batches, cfg.tta, invert)
+        if merge is not None:
+            merged[checkpoint].append(merge([per_view[view] for view in cfg.tta], None))
+            continue
+        if total is None:
+            total = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(images), *mean.shape[1:]))
+            preallocate(tmp, tmp.stat().st_size, path)  # a full disk: an error here, not a SIGBUS
+        total[positions] += mean / len(checkpoints)
+    keras.backend.clear_session()
+    if merge is not None:
+        with open(tmp, "wb") as handle:
+            np.save(handle, merge([np.concatenate(parts) for parts in merged.values()], None).astype(np.float32))
+        return
+    total.flush()
+    del total
 
 
 # ---------------------------------------------------------------------------------- the submission

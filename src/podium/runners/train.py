@@ -91,7 +91,7 @@ def fold_data_key(data: LabeledData) -> str:
     names = np.asarray(data.classes, dtype=object)[np.asarray(data.labels, dtype=int)]
     digest = hashlib.sha256(json.dumps([[str(i) for i in data.ids], [str(n) for n in names],
                                         [int(f) for f in data.folds]]).encode())
-    if data.targets is not None and np.ndim(data.targets) == 2:  # boxes, label sets: small
+    if data.targets is not None and np.ndim(data.targets) in (2, 3):  # boxes, label sets, box lists: small
         digest.update(np.ascontiguousarray(data.targets, dtype=np.float32).tobytes())
     return digest.hexdigest()[:16]
 
@@ -197,8 +197,8 @@ def _score_fold(cfg: ExperimentConfig, task: Task, data: LabeledData, fold: int,
     with runtime.single_device():
         best_model = load_classifier(fold_dir / "best.keras", compile=task.compile_on_load)
         _, per_view = tta.predict_tta(best_model, val_batches, views, invert=task.view_inverter())
-    plain = per_view["identity"]
-    with_tta = np.mean([per_view[v] for v in cfg.tta], axis=0)
+    plain, merge = per_view["identity"], task.output_merger(cfg)
+    with_tta = merge([per_view[v] for v in cfg.tta], None) if merge else np.mean([per_view[v] for v in cfg.tta], axis=0)
     scores = task.fold_scores(data, val_pos, fold, plain, with_tta, cfg.resolved_metric)
     write_parquet(fold_dir / "oof.parquet", scores.oof)
     task.save_oof_outputs(fold_dir, with_tta)  # what `make blend` averages (masks, boxes)

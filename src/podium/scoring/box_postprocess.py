@@ -56,16 +56,6 @@ def fold_settings(metric: Metric, nms_iou: float = 0.5, max_boxes: int = 100) ->
     return BoxSettings(min_score, nms_iou, max_boxes)
 
 
-def true_boxes(targets: np.ndarray) -> list[np.ndarray]:
-    """Per-image (k, 5) `[class, x1, y1, x2, y2]` from padded training targets (N, M, 5) `[x1, y1, x2, y2,
-    class]`, padding rows (class -1) dropped."""
-    out = []
-    for rows in np.asarray(targets, np.float32):
-        real = rows[rows[:, 4] >= 0]
-        out.append(np.concatenate([real[:, 4:5], real[:, :4]], axis=1))
-    return out
-
-
 def score(metric: Metric, truth: list[np.ndarray], detections: list[np.ndarray], settings: BoxSettings) -> float:
     return metric(truth, settings.apply(detections))
 

@@ -162,6 +162,11 @@ class Task:
         """How a prediction made on a TTA view is mapped back to the original image's frame; None: as is."""
         return None
 
+    def output_merger(self, cfg) -> Callable[[list[np.ndarray], list[float] | None], np.ndarray] | None:
+        """How the outputs several TTA views, folds or blended runs made for the same images become one, given
+        as (parts, weights or None); None: their (weighted) mean. A detector may fuse boxes instead (WBF)."""
+        return None
+
     # ---- scores ---------------------------------------------------------------------------------
     own_score: str = ""  # the key under which a fold's own task number stays in `extra` when another metric scores
 

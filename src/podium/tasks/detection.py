@@ -12,12 +12,14 @@ with an inference kernel. Blends average the maps of runs at one image size (the
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from podium.box_fusion import weighted_boxes_fusion
 from podium.lazy import LazyModule
 from podium.data import detection_targets
 from podium.data.dataset import load_labeled_data, test_rows
@@ -36,41 +38,51 @@ augment_boxes = LazyModule("podium.training.augment_boxes")
 detection_model = LazyModule("podium.models.detection")
 
 POSTPROCESS = "postprocess.json"  # in the run folder: the threshold chosen on its out-of-fold maps
-NO_BOX = "none"  # the index label of an image without a box
 
 
 class Detection(Task):
     name = "detection"
     class_columns = False
-    output_kind = "heatmaps"
+    output_kind = "detections"
     score_logged = "val_coco_map"
     metric_name = "COCO mAP"
     own_score = "coco_map"
     saved_outputs_dtype = "float16"  # centre maps: half the disk, ample for ranking peaks
-    index_label_words = {NO_BOX: "without boxes"}
+    index_label_words = {detection_targets.NO_BOX: "without boxes", "0": "without boxes"}
 
     # ---- data -----------------------------------------------------------------------------------
     def index_labels(self, spec, data_root: Path) -> pd.DataFrame:
-        """Every train image with its rarest class (folds stratify on it), "none" without a box."""
-        return detection_targets.index_labels(spec, data_root)
+        """Every train image, those the CSV never names too; the label folds stratify on is its box count's bin
+        with one class, else the rarest class it holds (podium.data.detection_targets)."""
+        return detection_targets.detection_labels(spec, data_root)
 
     def class_names(self, labels: pd.Series) -> list[str]:
-        return sorted(str(label) for label in labels.unique() if str(label) != NO_BOX)
+        """None: the index labels are what folds stratify on (box-count bins, rarest classes), not class names.
+        Every detection spec names its classes: listed with a class column (check_targets says which are
+        found), else its one class (load_competition names it)."""
+        return []
 
     def label_indices(self, labels: pd.Series, classes: list[str]) -> np.ndarray:
-        """The stratification label as an int (an image without a box: one past the classes)."""
+        """The rarest class an image holds as its index; 0 for a box-count bin (one class) or no box. Nothing
+        trains on it: the boxes are the targets (and part of a fold's data key)."""
         lookup = {name: k for k, name in enumerate(classes)}
-        return labels.astype(str).map(lambda name: lookup.get(name, len(classes))).to_numpy(dtype=int)
+        return labels.astype(str).map(lambda name: lookup.get(name, 0)).to_numpy(dtype=int)
 
     def class_prior(self, labels: pd.Series, classes: list[str]) -> np.ndarray:
         return np.full(len(classes), 1.0 / max(1, len(classes)), dtype="float32")
 
     def check_targets(self, spec, data_root, index) -> None:
+        if spec.class_column and not spec.classes:
+            found = detection_targets.detection_class_names(spec, data_root)
+            raise PodiumError(f"The detection spec {spec.slug!r} has a class column but lists no classes.",
+                              expected="classes: [...] in the spec (their order is the model's outputs, and "
+                                       "the class codes a PredictionString writes)",
+                              received=f"{len(found)} classes in {spec.labels_csv}'s {spec.class_column!r}",
+                              fix=f"add `classes: [{', '.join(found)}]` to the competition spec")
         check_targets(spec, data_root, index, detection_targets.detection_problems)
-        detection_targets.check_classes(spec, data_root, class_names(index, spec, self))
 
     def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
-        return detection_targets.load_targets(spec, data_root, rows, classes)
+        return detection_targets.detection_targets(spec, data_root, rows, classes)
 
     def pair_augmenter(self, cfg):
         """Moves every box with the pixels."""
@@ -88,13 +100,18 @@ class Detection(Task):
     def view_inverter(self):
         return detection_model.undo_view
 
+    def output_merger(self, cfg):
+        """box_fusion=wbf: each view's (fold's, run's) boxes decoded and fused; mean: the maps averaged."""
+        return functools.partial(fused_boxes, iou=cfg.wbf_iou, max_boxes=cfg.max_boxes) \
+            if cfg.box_fusion == "wbf" else None
+
     # ---- scores ---------------------------------------------------------------------------------
     def metric_pair(self, metric, data, positions, outputs):
         """True boxes against the boxes decoded from the maps, at the fold's setting for `metric`."""
-        return post.true_boxes(data.targets[positions]), post.fold_settings(metric).apply(decoded(outputs))
+        return detection_targets.targets_to_detections(data.targets[positions]), post.fold_settings(metric).apply(decoded(outputs))
 
     def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
-        metric, truth = self.default_metric(), post.true_boxes(data.targets[positions])
+        metric, truth = self.default_metric(), detection_targets.targets_to_detections(data.targets[positions])
         settings = post.fold_settings(metric)
         boxes, boxes_tta = settings.apply(decoded(plain)), settings.apply(decoded(with_tta))
         at_half = post.BoxSettings(0.5)
@@ -121,11 +138,11 @@ class Detection(Task):
         return None  # the index's boxes by id
 
     def blend_score(self, metric, values, truth, fit_values, fit_truth, positive=1, k=0):
-        return metric(post.true_boxes(truth), post.fold_settings(metric).apply(decoded(values)))
+        return metric(detection_targets.targets_to_detections(truth), post.fold_settings(metric).apply(decoded(values)))
 
     def blend_files(self, run_dirs, blend_dir, metric, truth, values, folds, classes=()):
         """The blend's own threshold, chosen on its blended OOF maps: postprocess.json, which its writer reads."""
-        record = post.settings_record(metric, post.true_boxes(truth), decoded(values), folds, 0.5, 100,
+        record = post.settings_record(metric, detection_targets.targets_to_detections(truth), decoded(values), folds, 0.5, 100,
                                       f"{len(truth)} blended out-of-fold maps")
         write_json(Path(blend_dir) / POSTPROCESS, record)
         return {"postprocess": record}
@@ -136,7 +153,8 @@ class Detection(Task):
         boxes = {image_id: rows for image_id, rows in
                  zip(predictions.readable_ids, settings.apply(decoded(predictions.values)))}
         shapes = image_shapes(predictions.rows)
-        frame = detection_submission.write_submission(path, boxes, shapes, sample, spec, classes)
+        frame = detection_submission.detection_frame(sample, spec, classes, boxes, shapes)
+        detection_submission.write_detection_submission(path, frame, sample, spec, classes, shapes)
         counts = pd.Series([classes[int(c)] for rows in boxes.values() for c in rows[:, 0]]).value_counts()
         return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable,
                               counts={"images with boxes": sum(len(rows) > 0 for rows in boxes.values()),
@@ -146,11 +164,11 @@ class Detection(Task):
                                      f"at most {settings.max_boxes} per image ({POSTPROCESS})"])
 
     def validate_submission(self, frame, sample, spec, index) -> None:
-        detection_submission.validate_submission(frame, sample, spec, class_names(index, spec, self),
-                                                 image_shapes(test_rows(index)))
+        detection_submission.validate_detection_submission(frame, sample, spec, class_names(index, spec, self),
+                                                           image_shapes(test_rows(index)))
 
     def rehearsal_problems(self, frame, sample, spec, classes):
-        return detection_submission.submission_problems(frame, sample, spec, classes)
+        return detection_submission.rehearsal_problems(frame, sample, spec, classes)
 
     # ---- `make spec` ----------------------------------------------------------------------------
     spec_form_from_sample = False  # the sample holds PredictionStrings
@@ -160,12 +178,27 @@ class Detection(Task):
         return sorted(set(labels) - {""})
 
 
-def decoded(maps) -> list[np.ndarray]:
+def decoded(values) -> list[np.ndarray]:
     """Per image `[class, score, x1, y1, x2, y2]` rows from (N, h, w, C + 4) maps, in chunks (a memmap of a
-    test set need not sit in memory)."""
+    test set need not sit in memory), or from fused boxes (N, K, 6) padded with class -1 (fused_boxes)."""
+    if np.ndim(values) == 3:
+        return [rows[rows[:, 0] >= 0] for rows in np.asarray(values, dtype=np.float32)]
     out = []
-    for start in range(0, len(maps), 256):
-        out.extend(detection_model.decode(np.asarray(maps[start:start + 256], dtype=np.float32)))
+    for start in range(0, len(values), 256):
+        out.extend(detection_model.decode(np.asarray(values[start:start + 256], dtype=np.float32)))
+    return out
+
+
+def fused_boxes(parts: list[np.ndarray], weights: list[float] | None, iou: float = 0.55,
+                max_boxes: int = 100) -> np.ndarray:
+    """Outputs of several views, folds or runs for the same images (maps or fused boxes) as one (N, max_boxes,
+    6) array of boxes: per image, each part's boxes fused by WBF with the parts' weights; padding rows -1."""
+    per_part = [decoded(part) for part in parts]
+    out = np.full((len(per_part[0]), max_boxes, 6), -1.0, np.float32)
+    out[..., 1] = 0.0
+    for image, rows in enumerate(zip(*per_part)):
+        fused = weighted_boxes_fusion(list(rows), weights, iou=iou)[:max_boxes]
+        out[image, :len(fused)] = fused
     return out
 
 
@@ -178,7 +211,7 @@ def oof_boxes(data, fold_dirs: list[Path]) -> tuple[list[np.ndarray], list[np.nd
         if not maps_path.is_file():
             continue
         positions = np.array([position_of[str(i)] for i in oof["id"]])
-        truth += post.true_boxes(data.targets[positions])
+        truth += detection_targets.targets_to_detections(data.targets[positions])
         boxes += decoded(np.load(maps_path, mmap_mode="r"))
         folds += oof["fold"].tolist()
     return truth, boxes, np.asarray(folds)

@@ -1,0 +1,99 @@
+"""Detection (podium.tasks.detection): many boxes of several classes per image, the generated shapes-detection
+competition from files to a validated PredictionString submission whose mAP@0.5 on held-back images is well
+above a fixed-box baseline's; the spec's classes, the threshold chosen out of fold and packaged."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from podium.cli.main import main
+from podium.data.competitions import load_competition
+from podium.errors import PodiumError
+from podium.experiments.synthetic_files import write_detection_competition
+from podium.scoring.registry import resolve_metric
+from podium.submission.prediction_string import parse
+from podium.tasks import get_task
+from tests_support import make_data
+
+ROOT = Path(__file__).resolve().parents[1]
+FILE_SIZE = (120, 96)  # width, height of the generated files
+
+
+def _truth(frame: pd.DataFrame, ids: list[str], classes: list[str]) -> list[np.ndarray]:
+    """Per image (k, 5) [class, x1, y1, x2, y2] in pixels from rows image_id, x, y, w, h, class."""
+    out = []
+    for image_id in ids:
+        rows = frame[frame["image_id"] == image_id]
+        xy = rows[["x", "y"]].to_numpy(float)
+        boxes = np.concatenate([xy, xy + rows[["w", "h"]].to_numpy(float)], axis=1)
+        out.append(np.concatenate([rows["class"].map(classes.index).to_numpy(float)[:, None], boxes], axis=1))
+    return out
+
+
+def _submitted(submission: pd.DataFrame, form) -> list[np.ndarray]:
+    out = []
+    for image_id, text in zip(submission["image_id"], submission["PredictionString"]):
+        found = parse(text, form, image_id, FILE_SIZE)
+        out.append(np.concatenate([found.classes[:, None], found.scores[:, None], found.boxes], axis=1)
+                   if len(found) else np.zeros((0, 6)))
+    return out
+
+
+def _fixed_box_baseline(train: pd.DataFrame, n_images: int, classes: list[str]) -> list[np.ndarray]:
+    """What a model that learned nothing about where objects are gives: the mean box, centred, of the most
+    frequent class, once per image."""
+    w, h = train["w"].mean(), train["h"].mean()
+    cls = classes.index(train["class"].value_counts().index[0])
+    cx, cy = FILE_SIZE[0] / 2, FILE_SIZE[1] / 2
+    return [np.array([[cls, 1.0, cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2]])] * n_images
+
+
+def test_a_class_column_without_classes_is_refused_with_the_classes_found(tmp_path):
+    raw = write_detection_competition(tmp_path / "raw", n_train=24, n_test=4, size=64, seed=3)
+    spec_path = tmp_path / "spec.yaml"
+    text = (ROOT / "src/podium/competitions/shapes-detection.yaml").read_text()
+    spec_path.write_text(text.replace("classes: [ellipse, rectangle, triangle]\n", ""))
+    with pytest.raises(PodiumError) as error:
+        make_data(str(spec_path), tmp_path / "data", raw)
+    assert "classes: [ellipse, rectangle, triangle]" in error.value.fix
+
+
+def test_a_spec_without_class_column_names_its_one_class(tmp_path):
+    text = (ROOT / "src/podium/competitions/shapes-detection.yaml").read_text()
+    spec_path = tmp_path / "wheat.yaml"
+    spec_path.write_text(text.replace("class_column: class\n", "").replace(
+        "classes: [ellipse, rectangle, triangle]\n", "").replace("{box_format: xywh, has_class: true}",
+                                                                   "global_wheat"))
+    spec = load_competition(str(spec_path))
+    assert spec.classes == ("object",) and not spec.resolved_prediction_string.has_class
+    assert get_task("detection").class_names(pd.Series(["0", "1", "2-3"])) == []
+
+
+@pytest.mark.slow
+def test_detection_files_to_a_submission_well_above_a_fixed_box(tmp_path):
+    raw = write_detection_competition(tmp_path / "raw", n_train=400, n_test=60, size=96, file_size=FILE_SIZE, seed=7)
+    dirs = [f"data_dir={tmp_path / 'data'}", f"runs_dir={tmp_path / 'runs'}",
+            f"submissions_dir={tmp_path / 'submissions'}", "verbose=0"]
+    assert main(["run", "--config", str(ROOT / "configs" / "shapes-detection.yaml"), "--source", str(raw),
+                 *dirs]) == 0
+    run_dir = next((tmp_path / "runs").iterdir())
+    submission = pd.read_csv(tmp_path / "submissions" / "shapes-detection" / f"{run_dir.name}.csv", dtype=str,
+                             keep_default_na=False)
+    sample = pd.read_csv(raw / "sample_submission.csv", dtype=str, keep_default_na=False)
+    assert submission["image_id"].tolist() == sample["image_id"].tolist()
+
+    spec = load_competition("shapes-detection")
+    classes = list(spec.classes)
+    answers = pd.read_csv(raw / "answers" / "test.csv")
+    truth = _truth(answers, submission["image_id"].tolist(), classes)
+    map50 = resolve_metric("map_at_iou(iou=0.5)")
+    score = map50(truth, _submitted(submission, spec.resolved_prediction_string))
+    baseline = map50(truth, _fixed_box_baseline(pd.read_csv(raw / "train.csv"), len(truth), classes))
+    settings = json.loads((run_dir / "postprocess.json").read_text())
+    print(f"\ndetection test mAP@0.5 {score:.3f}; fixed-box baseline {baseline:.3f}; settings {settings}")
+    assert score > baseline + 0.3, f"mAP@0.5 {score:.3f} vs fixed box {baseline:.3f}"
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["metric"] == "map_at_iou(iou=0.5)" and "map_50" in metrics["extra"]
