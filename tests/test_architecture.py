@@ -130,7 +130,8 @@ def _reach(graph: dict[str, set[str]], module: str) -> set[str]:
 # module fails test_every_module_sits_in_exactly_one_layer until it is placed here.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("base", ("podium", "errors", "io", "paths", "backoff", "progress", "figures", "extras", "task_keys",
-              "artefacts", "boxes", "lazy", "catalog")),
+              "artefacts", "boxes", "lazy", "catalog",
+              "box_fusion")),
     ("data", ("data/", "scoring/", "submission/", "config", "config_reference")),
     ("parts", ("models/", "training/", "reports/")),  # training/: the pieces tasks use; reports: plots, summaries
     ("tasks", ("tasks/",)),
