@@ -199,4 +199,5 @@ def test_an_inference_kernel_takes_the_predict_time_keys_its_package_leaves_open
     assert set(PREDICTION_KEYS) - set(INFERENCE_KEYS) == set(FIXED_IN_PACKAGE) == {"folds", "allow_unfinished",
                                                                                   "tta_auto"}
     assert set(INFERENCE_KEYS) - set(PREDICTION_KEYS) == {"batch_size"}
-    assert set(INFERENCE_KEYS) == {"tta", "batch_size", "mask_threshold", "min_object_pixels"}  # as written by hand
+    assert set(INFERENCE_KEYS) == {"tta", "batch_size", "mask_threshold", "min_object_pixels",  # as written by hand
+                                   "box_min_score", "box_nms_iou", "max_boxes", "box_fusion", "wbf_iou"}

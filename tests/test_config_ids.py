@@ -22,6 +22,7 @@ SHIPPED_RUN_IDS = {
     "configs/sf-dl-car-classification.yaml": "cars-xception-e2b6afb5",
     "configs/shapes-localization.yaml": "shapes-box-52db9070",
     "configs/shapes-multilabel.yaml": "shapes-multilabel-7bf637e0",
+    "configs/shapes-detection.yaml": "shapes-detection-dddb46e8",
     "configs/shapes-regression.yaml": "shapes-regression-e094b489",
     "configs/shapes-segmentation.yaml": "shapes-seg-2a26bf6b",
 }
@@ -84,7 +85,8 @@ def test_each_key_declares_its_role_beside_it():
     from podium.config import ADDED_LATER, PREDICTION_KEYS, ROLES, ExperimentConfig, key, keys_with_role, role_of
 
     assert all(role_of(f) in ROLES for f in dataclasses.fields(ExperimentConfig))
-    assert PREDICTION_KEYS == ("folds", "tta", "mask_threshold", "min_object_pixels", "allow_unfinished", "tta_auto")
+    assert PREDICTION_KEYS == ("folds", "tta", "mask_threshold", "min_object_pixels", "box_min_score", "box_nms_iou",
+                               "max_boxes", "box_fusion", "wbf_iou", "allow_unfinished", "tta_auto")
     assert "pseudo_run" in keys_with_role(ADDED_LATER) and "lr" not in keys_with_role(ADDED_LATER)
     with pytest.raises(TypeError, match="unknown role"):
         key(1, "sometimes")

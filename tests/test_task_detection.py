@@ -16,6 +16,7 @@ from podium.experiments.synthetic_files import write_detection_competition
 from podium.scoring.registry import resolve_metric
 from podium.submission.prediction_string import parse
 from podium.tasks import get_task
+from podium.tasks.detection import decoded, fused_boxes
 from tests_support import make_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,11 +73,27 @@ def test_a_spec_without_class_column_names_its_one_class(tmp_path):
     assert get_task("detection").class_names(pd.Series(["0", "1", "2-3"])) == []
 
 
+def test_views_folds_and_runs_fuse_by_wbf_into_padded_boxes():
+    """Two parts agreeing on a box fuse into one box at the mean score; a box only one part saw keeps half its
+    score; the result is (N, max_boxes, 6) padded with class -1, and decoded() reads it back."""
+    box = [0.2, 0.2, 0.6, 0.6]
+    first = np.full((1, 4, 6), -1.0, np.float32)
+    first[0, 0] = [1, 0.8, *box]
+    first[0, 1] = [0, 0.6, 0.7, 0.7, 0.9, 0.9]
+    second = np.full((1, 4, 6), -1.0, np.float32)
+    second[0, 0] = [1, 0.6, 0.22, 0.2, 0.62, 0.6]
+    fused = fused_boxes([first, second], None, iou=0.55, max_boxes=5)
+    assert fused.shape == (1, 5, 6) and (fused[0, 2:, 0] == -1).all()
+    rows = decoded(fused)[0]
+    assert rows[:, 0].tolist() == [1, 0] and rows[:, 1] == pytest.approx([0.7, 0.3])
+    assert rows[0, 2] == pytest.approx((0.2 * 0.8 + 0.22 * 0.6) / 1.4)
+
+
 @pytest.mark.slow
 def test_detection_files_to_a_submission_well_above_a_fixed_box(tmp_path):
-    raw = write_detection_competition(tmp_path / "raw", n_train=400, n_test=60, size=96, file_size=FILE_SIZE, seed=7)
+    raw = write_detection_competition(tmp_path / "raw", n_train=240, n_test=60, size=96, file_size=FILE_SIZE, seed=7)
     dirs = [f"data_dir={tmp_path / 'data'}", f"runs_dir={tmp_path / 'runs'}",
-            f"submissions_dir={tmp_path / 'submissions'}", "verbose=0"]
+            f"submissions_dir={tmp_path / 'submissions'}", "verbose=0", "epochs=15"]  # the shipped 40: mAP@0.5 0.99
     assert main(["run", "--config", str(ROOT / "configs" / "shapes-detection.yaml"), "--source", str(raw),
                  *dirs]) == 0
     run_dir = next((tmp_path / "runs").iterdir())
@@ -94,6 +111,6 @@ def test_detection_files_to_a_submission_well_above_a_fixed_box(tmp_path):
     baseline = map50(truth, _fixed_box_baseline(pd.read_csv(raw / "train.csv"), len(truth), classes))
     settings = json.loads((run_dir / "postprocess.json").read_text())
     print(f"\ndetection test mAP@0.5 {score:.3f}; fixed-box baseline {baseline:.3f}; settings {settings}")
-    assert score > baseline + 0.3, f"mAP@0.5 {score:.3f} vs fixed box {baseline:.3f}"
+    assert score > max(0.5, baseline + 0.3), f"mAP@0.5 {score:.3f} vs fixed box {baseline:.3f}"
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["metric"] == "map_at_iou(iou=0.5)" and "map_50" in metrics["extra"]
+    assert metrics["metric"].startswith("map_at_iou(iou=0.5") and "map_50" in metrics["extra"]

@@ -44,7 +44,7 @@ class Detection(Task):
     name = "detection"
     class_columns = False
     output_kind = "detections"
-    score_logged = "val_coco_map"
+    score_logged = "val_loss"  # fit logs no box metric: the run's metric is val_<metric> (training.validation)
     metric_name = "COCO mAP"
     own_score = "coco_map"
     saved_outputs_dtype = "float16"  # centre maps: half the disk, ample for ranking peaks
