@@ -70,6 +70,16 @@ class CompetitionSpec:
     # segmentation: labels_csv's column of run-length strings, one row per object (Airbus); an image
     # without objects has one row with an empty string. The submission writes the same column.
     rle_column: str = "EncodedPixels"
+    # segmentation with several classes (docs/tasks.md): "" = one mask per image (Airbus); exclusive = a pixel
+    # holds at most one class (a softmax with a background channel, Severstal); overlapping = classes may share
+    # pixels (a sigmoid per class, Understanding Clouds). Needs `classes`: the class ids as the files write
+    # them (1..4, Fish..Sugar), in channel order
+    class_masks: str = ""
+    # class_masks: the labels CSV's class column beside id_column (the image); "" = id_column joins image and
+    # class as <image>_<class> (Severstal's ImageId_ClassId, Clouds' Image_Label)
+    class_column: str = ""
+    # class_masks: the sample submission's class column beside submission_id_column; "" = the id joins them
+    submission_class_column: str = ""
     # localization: labels_csv's (and the submission's) box columns, in pixels of the original image
     box_columns: tuple[str, ...] = ("x1", "y1", "x2", "y2")
     rules_url: str = ""
@@ -90,7 +100,9 @@ class CompetitionSpec:
 
     @property
     def resolved_metric(self) -> Metric:
-        return resolve_metric(self.metric or task_keys(self.task).default_metric)
+        """The spec's metric; unset: the task's usual one (mean Dice over image–class pairs for class masks)."""
+        return resolve_metric(self.metric or ("mean_dice_pairs" if self.class_masks
+                                              else task_keys(self.task).default_metric))
 
     @property
     def resolved_submission_format(self) -> str:
@@ -148,7 +160,41 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
     _check_layout_fields(spec, path)
     _check_contract(spec, path)
     _check_group_column(spec, path)
+    _check_class_masks(spec, path)
     return spec
+
+
+CLASS_MASKS = {"": "one mask per image", "exclusive": "a pixel holds at most one class (softmax + background)",
+               "overlapping": "classes may share pixels (a sigmoid per class)"}
+
+
+def _check_class_masks(spec: CompetitionSpec, path: Path) -> None:
+    """class_masks is a known kind, on a segmentation spec with its classes (none holding the `_` that joins an
+    image and its class in one id); the class columns belong to it."""
+    if spec.class_masks not in CLASS_MASKS:
+        raise PodiumError(f"Competition spec {path} has an unknown class_masks {spec.class_masks!r}.",
+                          expected="one of: " + "; ".join(f"{k or '(empty)'}: {v}" for k, v in CLASS_MASKS.items()),
+                          received=f"class_masks: {spec.class_masks}", fix="set one of the listed values")
+    if not spec.class_masks:
+        for key in ("class_column", "submission_class_column"):
+            if getattr(spec, key):
+                raise PodiumError(f"Competition spec {path} sets {key} without class_masks.",
+                                  expected="class_masks: exclusive | overlapping beside it",
+                                  received=f"{key}: {getattr(spec, key)}", fix=f"set class_masks, or remove {key}")
+        return
+    joined = not spec.class_column or not spec.submission_class_column
+    if spec.task != "segmentation" or not spec.classes or len(set(spec.classes)) != len(spec.classes) \
+            or (joined and any("_" in c for c in spec.classes)):
+        raise PodiumError(f"Competition spec {path} sets class_masks: {spec.class_masks} without a segmentation "
+                          f"task and distinct classes.",
+                          expected="task: segmentation and classes: [the class ids as the files write them], "
+                                   "without `_` where an id joins image and class",
+                          received=f"task: {spec.task}, classes: {list(spec.classes)}",
+                          fix="e.g. task: segmentation, classes: [1, 2, 3, 4]")
+    if spec.resolved_metric.name != "mean_dice_pairs":
+        raise PodiumError(f"Competition spec {path} scores class masks with {spec.resolved_metric.label}.",
+                          expected="metric: mean_dice_pairs (or none: the mean Dice over image–class pairs)",
+                          received=f"metric: {spec.resolved_metric.label}", fix="set metric: mean_dice_pairs")
 
 
 def _check_group_column(spec: CompetitionSpec, path: Path) -> None:
