@@ -223,6 +223,35 @@ def test_postprocess_is_chosen_honestly_even_on_one_fold_and_a_blend_saves_its_o
     assert task.blend_files([], tmp_path / "x", None, truth, probabilities, np.zeros(12), ["empty", "object"]) == {}
 
 
+def test_an_inference_package_carries_the_postprocess_make_predict_uses(tmp_path):
+    """postprocess.json travels in the package; the offline kernel writes every pair with it (class 1 at
+    threshold 0 covers each image, class 2 at 1 is empty: visible in every row)."""
+    from podium.kaggle.inference import package_run, predict_from_package
+    from tests_support import make_data
+
+    cfg = load_config(ROOT / "configs" / "shapes-multiclass.yaml", {
+        "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32})
+    make_data(cfg.competition, cfg.data_dir)
+    task = get_task(cfg.task)
+    fold_dir = cfg.run_dir / "fold-0"
+    fold_dir.mkdir(parents=True)
+    task.build_model(cfg, 2).save(fold_dir / "best.keras")
+    (fold_dir / "metrics.json").write_text("{}")
+    chosen = {"classes": ["1", "2"], "thresholds": [0.0, 1.0], "min_sizes": [0, 0]}
+    (cfg.run_dir / POSTPROCESS).write_text(json.dumps(chosen))
+    package = package_run(cfg, task, tmp_path / "package", "tester/shapes-run") / cfg.run_id
+    assert json.loads((package / POSTPROCESS).read_text())["thresholds"] == [0.0, 1.0]
+    out = tmp_path / "submission.csv"
+    predict_from_package(package, task, cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
+    submission = pd.read_csv(out, dtype=str, keep_default_na=False)
+    sample = pd.read_csv(cfg.data_root / "sample_submission.csv", dtype=str, keep_default_na=False)
+    assert submission["ImageId_ClassId"].tolist() == sample["ImageId_ClassId"].tolist()
+    first = submission["ImageId_ClassId"].str.endswith("_1")
+    assert set(submission.loc[first, "EncodedPixels"]) == {"1 4096"}
+    assert set(submission.loc[~first, "EncodedPixels"]) == {""}
+    assert task.rehearsal_problems(submission, sample, load_competition(cfg.competition), ["1", "2"]) == []
+
+
 # ---- end to end ----------------------------------------------------------------------------------------------
 def _held_back_scores(raw: Path, submission: Path) -> tuple[float, float]:
     """(mean Dice over pairs of the submission, of every mask empty) on the answers kept apart."""

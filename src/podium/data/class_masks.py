@@ -239,5 +239,6 @@ def load_class_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame,
     if not len(rows):
         return np.zeros(shape, np.uint8)
     return cached_uint8(Path(cache_dir) / f"class-masks-{size}-{fingerprint}.u8", shape,
-                        {"fingerprint": fingerprint, "size": size, "class_mask_cache_version": CLASS_MASK_CACHE_VERSION},
+                        {"fingerprint": fingerprint, "size": size,
+                         "class_mask_cache_version": CLASS_MASK_CACHE_VERSION},
                         mask, progress, f"class masks {size}px")
