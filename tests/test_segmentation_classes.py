@@ -65,11 +65,15 @@ def _clouds_files(tmp_path, rows):
 def test_index_labels_name_the_rarest_class_held_and_make_data_checks_every_row(tmp_path):
     spec = _clouds_files(tmp_path, ["a.jpg_Fish,1 3", "a.jpg_Sugar,5 2", "b.jpg_Fish,1 1", "b.jpg_Sugar,",
                                     "c.jpg_Fish,", "c.jpg_Sugar,"])
+    (tmp_path / "train").mkdir()
+    for name in ("a.jpg", "d.jpg", ".e.jpg", "f.txt"):  # d.jpg: a train image the CSV does not name
+        (tmp_path / "train" / name).write_bytes(b"")
     labels = class_mask_labels(spec, tmp_path)
-    assert labels.to_dict("list") == {"Image_Label": ["a.jpg", "b.jpg", "c.jpg"], "label": ["Sugar", "Fish", EMPTY]}
+    assert labels.to_dict("list") == {"Image_Label": ["a.jpg", "b.jpg", "c.jpg", "d.jpg"],
+                                      "label": ["Sugar", "Fish", EMPTY, EMPTY]}
     task = get_task("segmentation")
     assert task.class_names(labels["label"]) == ["Fish", "Sugar"]
-    assert task.label_indices(labels["label"], ["Fish", "Sugar"]).tolist() == [1, 0, 0]
+    assert task.label_indices(labels["label"], ["Fish", "Sugar"]).tolist() == [1, 0, 0, 0]
     assert task.class_names(pd.Series(["object", "empty"])) == ["empty", "object"]  # one class: as before
     assert class_mask_problems(spec, tmp_path, {"a.jpg": (4, 2), "b.jpg": (4, 2), "c.jpg": (4, 2)}) == []
 

@@ -153,13 +153,18 @@ def read_class_rows(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
 
 
 def class_mask_labels(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
-    """One row per image for the index: its id and the rarest class it holds (fewest images), or EMPTY."""
+    """One row per image for the index: its id and the rarest class it holds (fewest images), or EMPTY. An image
+    file of train_dir that the CSV does not name holds no class (Severstal's train.csv lists only its masks)."""
     rows = read_class_rows(spec, data_root)
     filled = rows[~rows["rle"].map(is_empty)]
     counts = filled.drop_duplicates(["image", "class"])["class"].value_counts()
     rank = {c: (int(counts.get(c, 0)), k) for k, c in enumerate(spec.classes)}
     held = filled.groupby("image")["class"].agg(lambda names: min(set(names), key=rank.__getitem__)).to_dict()
-    images = sorted(set(rows["image"]))
+    extensions = {e.lower() for e in spec.image_extensions}
+    train_dir = Path(data_root) / spec.train_dir
+    files = {p.name for p in train_dir.rglob("*") if p.suffix.lower() in extensions and not p.name.startswith(".")} \
+        if train_dir.is_dir() else set()
+    images = sorted(set(rows["image"]) | files)
     return pd.DataFrame({spec.id_column: images, spec.label_column: [held.get(i, EMPTY) for i in images]})
 
 
