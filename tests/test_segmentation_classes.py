@@ -174,6 +174,17 @@ def test_augmentation_moves_every_class_channel_with_the_image():
         assert mask[..., 1].sum() == 32 and (mask[..., 1] <= mask[..., 0]).all()
 
 
+def test_tta_views_are_undone_on_every_class_channel():
+    from podium.training.tta import undo_view
+
+    masks = np.zeros((1, 8, 8, 2), np.float32)
+    masks[0, :2, :3, 0] = 1
+    masks[0, 5:, 6:, 1] = 1
+    for view, seen in (("hflip", masks[:, :, ::-1]), ("vflip", masks[:, ::-1]), ("rot90", np.rot90(masks, 1, (1, 2))),
+                       ("transpose", masks.transpose(0, 2, 1, 3))):
+        np.testing.assert_array_equal(undo_view(view, np.ascontiguousarray(seen)), masks)
+
+
 # ---- post-processing and submission -------------------------------------------------------------------------
 def test_masks_at_size_scale_the_minimum_size_and_keep_exclusive_classes_apart():
     probabilities = np.zeros((8, 8, 2), np.float32)

@@ -68,8 +68,8 @@ class Segmentation(Task):
         return load_masks(spec, data_root, rows, size, Path(data_root) / "cache", progress=progress)
 
     def class_names(self, labels: pd.Series) -> list[str]:
-        """"empty" and "object" (one mask per image); with several classes the spec lists them, and an image
-        holding none ("empty") names no class."""
+        """The index labels, EMPTY and OBJECT, with one mask per image; with several classes the spec lists them,
+        and an image holding none (EMPTY) names no class."""
         names = super().class_names(labels)
         return names if set(names) <= {EMPTY, OBJECT} else [name for name in names if name != EMPTY]
 
