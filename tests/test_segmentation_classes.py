@@ -323,3 +323,39 @@ def test_two_multiclass_runs_blend_per_class_into_a_validated_submission(tmp_pat
     assert json.loads((blend_dir / POSTPROCESS).read_text())["classes"] == ["1", "2"]
     target = resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir))
     validate_file(target, get_task(target.competition.task))
+
+
+@pytest.mark.slow
+def test_overlapping_classes_in_separate_columns_go_from_files_to_a_validated_submission(tmp_path):
+    """Understanding Clouds' form: class names, the labels CSV's image and class in two columns, the sample's
+    `Image_Label` ids joined, a sigmoid per class (class_masks: overlapping)."""
+    raw = write_class_mask_competition(tmp_path / "raw", n_train=80, n_test=10, size=64, seed=3)
+    names = {"1": "ellipse", "2": "rectangle"}
+    train = pd.read_csv(raw / "train.csv", dtype=str, keep_default_na=False)
+    image, class_id = train["ImageId_ClassId"].str.rsplit("_", n=1, expand=True).T.to_numpy()
+    pd.DataFrame({"Image": image, "Label": [names[c] for c in class_id],
+                  "EncodedPixels": train["EncodedPixels"]}).to_csv(
+        raw / "train.csv", index=False)
+    sample = pd.read_csv(raw / "sample_submission.csv", dtype=str, keep_default_na=False)
+    image, class_id = sample["ImageId_ClassId"].str.rsplit("_", n=1, expand=True).T.to_numpy()
+    pd.DataFrame({"Image_Label": [f"{i}_{names[c]}" for i, c in zip(image, class_id)], "EncodedPixels": "1 1"}).to_csv(
+        raw / "sample_submission.csv", index=False)
+    spec = tmp_path / "shapes-clouds.yaml"
+    spec.write_text("\n".join(["slug: shapes-clouds", "task: segmentation", "layout: csv",
+                               "archives: [train.zip, test.zip, train.csv, sample_submission.csv]",
+                               "labels_csv: train.csv", "id_column: Image", "class_column: Label",
+                               "submission_id_column: Image_Label", "submission_label_column: EncodedPixels",
+                               "submission_id: filename", "classes: [ellipse, rectangle]",
+                               "class_masks: overlapping"]) + "\n")
+    dirs = [f"data_dir={tmp_path / 'data'}", f"runs_dir={tmp_path / 'runs'}",
+            f"submissions_dir={tmp_path / 'submissions'}", "verbose=0", "epochs=2", "image_size=32",
+            f"competition={spec}"]
+    assert main(["run", "--config", str(ROOT / "configs" / "shapes-multiclass.yaml"), "--source", str(raw),
+                 *dirs]) == 0
+    run_dir = next((tmp_path / "runs").iterdir())
+    submission = pd.read_csv(tmp_path / "submissions" / "shapes-clouds" / f"{run_dir.name}.csv", dtype=str,
+                             keep_default_na=False)
+    assert submission["Image_Label"].tolist() == pd.read_csv(raw / "sample_submission.csv")["Image_Label"].tolist()
+    assert json.loads((run_dir / POSTPROCESS).read_text())["classes"] == ["ellipse", "rectangle"]
+    model_output = np.load(run_dir / "fold-0" / "oof_outputs.npy")
+    assert model_output.shape[1:] == (32, 32, 2)

@@ -262,4 +262,13 @@ def write_class_submission(cfg, spec, predictions, sample, path, chosen: dict) -
     for k, name in enumerate(classes):
         counts[f"images with class {name}"] = int(sum(m[..., k].any() for m in masks.values()))
     return PredictSummary(submission=path, n_rows=len(frame), n_unreadable=predictions.n_unreadable, counts=counts,
-                          unreadable_note="empty masks (no class)")
+                          unreadable_note="empty masks (no class)", notes=[postprocess_note(chosen)])
+
+
+def postprocess_note(chosen: dict) -> str:
+    """What the submission's masks were cut at, and what that scored out of fold."""
+    values = ", ".join(f"{name}: > {t:g}, >= {m} px" for name, t, m in zip(chosen["classes"], chosen["thresholds"],
+                                                                          chosen["min_sizes"]))
+    scored = (f"; honest OOF mean Dice over pairs {chosen['honest_score']:.4f} (0.5, no minimum: "
+              f"{chosen['plain_score']:.4f})" if "honest_score" in chosen else "")
+    return f"per-class post-processing ({chosen.get('source', '')}): {values}{scored}"
