@@ -21,6 +21,7 @@ SHIPPED_RUN_IDS = {
     "configs/prune-shapes-10k.yaml": "prune-shapes-10k-a8dbcfbb",
     "configs/sf-dl-car-classification.yaml": "cars-xception-e2b6afb5",
     "configs/shapes-localization.yaml": "shapes-box-52db9070",
+    "configs/shapes-multiclass.yaml": "shapes-multiclass-89371e69",
     "configs/shapes-multilabel.yaml": "shapes-multilabel-7bf637e0",
     "configs/shapes-detection.yaml": "shapes-detection-dddb46e8",
     "configs/shapes-regression.yaml": "shapes-regression-e094b489",

@@ -71,11 +71,20 @@ class CompetitionSpec:
     # segmentation: labels_csv's column of run-length strings, one row per object (Airbus); an image
     # without objects has one row with an empty string. The submission writes the same column.
     rle_column: str = "EncodedPixels"
+    # segmentation with several classes (docs/tasks.md): "" = one mask per image (Airbus); exclusive = a pixel
+    # holds at most one class (a softmax with a background channel, Severstal); overlapping = classes may share
+    # pixels (a sigmoid per class, Understanding Clouds). Needs `classes`: the class ids as the files write
+    # them (1..4, Fish..Sugar), in channel order
+    class_masks: str = ""
+    # the labels CSV's class column: detection, one class per box row ("" = one class: classes[0], else
+    # "object"); class_masks, the class beside id_column ("" = id_column joins image and class as
+    # <image>_<class>: Severstal's ImageId_ClassId, Clouds' Image_Label)
+    class_column: str = ""
+    # class_masks: the sample submission's class column beside submission_id_column; "" = the id joins them
+    submission_class_column: str = ""
     # localization: labels_csv's (and the submission's) box columns, in pixels of the original image;
     # detection: the labels CSV's, one row per box, or one column holding the box as a list ("[x, y, w, h]")
     box_columns: tuple[str, ...] = ("x1", "y1", "x2", "y2")
-    # detection: the labels CSV's class column, one class per box row; "" = one class (classes[0], else "object")
-    class_column: str = ""
     # detection: how the submission writes boxes (podium.submission.prediction_string): a preset (global_wheat,
     # vinbigdata, great_barrier_reef) or {box_format, has_class, score_first, empty_row}; "" = box_format's
     # boxes, score first, a class first when class_column is set, "" for an image without boxes
@@ -98,7 +107,9 @@ class CompetitionSpec:
 
     @property
     def resolved_metric(self) -> Metric:
-        return resolve_metric(self.metric or task_keys(self.task).default_metric)
+        """The spec's metric; unset: the task's usual one (mean Dice over image–class pairs for class masks)."""
+        return resolve_metric(self.metric or ("mean_dice_pairs" if self.class_masks
+                                              else task_keys(self.task).default_metric))
 
     @property
     def resolved_submission_format(self) -> str:
@@ -162,6 +173,7 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
     _check_contract(spec, path)
     _check_group_column(spec, path)
     _check_detection_fields(spec, path)
+    _check_class_masks(spec, path)
     if task_keys(spec.task).box_lists and not spec.classes and not spec.class_column:
         spec = dataclasses.replace(spec, classes=(DEFAULT_BOX_CLASS,))  # one class, and every stage names it
     return spec
@@ -205,9 +217,13 @@ def _check_detection_fields(spec: CompetitionSpec, path: Path) -> None:
     """class_column and prediction_string belong to detection; its string format is well formed."""
     detection = task_keys(spec.task).box_lists
     for name, default in (("class_column", ""), ("prediction_string", "")):
+        if name == "class_column" and spec.class_masks:
+            continue  # a class mask's class column (_check_class_masks)
         if not detection and getattr(spec, name) not in (default, None):
             raise PodiumError(f"Competition spec {path} sets {name} with task {spec.task}.",
-                              expected=f"{name} only with task: detection", received=f"{name}: {getattr(spec, name)!r}",
+                              expected=f"{name} only with task: detection"
+                                       + (" or with class_masks (segmentation)" if name == "class_column" else ""),
+                              received=f"{name}: {getattr(spec, name)!r}",
                               fix=f"remove {name}, or set task: detection")
     if detection and not spec.class_column and len(spec.classes) > 1:
         raise PodiumError(f"Competition spec {path} lists {len(spec.classes)} classes without a class_column.",
@@ -219,6 +235,39 @@ def _check_detection_fields(spec: CompetitionSpec, path: Path) -> None:
         except PodiumError as exc:
             raise PodiumError(f"Competition spec {path}: {exc.what}", expected=exc.expected, received=exc.received,
                               fix=exc.fix) from None
+
+
+CLASS_MASKS = {"": "one mask per image", "exclusive": "a pixel holds at most one class (softmax + background)",
+               "overlapping": "classes may share pixels (a sigmoid per class)"}
+
+
+def _check_class_masks(spec: CompetitionSpec, path: Path) -> None:
+    """class_masks is a known kind, on a segmentation spec with its classes (none holding the `_` that joins an
+    image and its class in one id); the class columns belong to it."""
+    if spec.class_masks not in CLASS_MASKS:
+        raise PodiumError(f"Competition spec {path} has an unknown class_masks {spec.class_masks!r}.",
+                          expected="one of: " + "; ".join(f"{k or '(empty)'}: {v}" for k, v in CLASS_MASKS.items()),
+                          received=f"class_masks: {spec.class_masks}", fix="set one of the listed values")
+    if not spec.class_masks:
+        for key in ("class_column", "submission_class_column"):
+            if getattr(spec, key) and not (key == "class_column" and task_keys(spec.task).box_lists):
+                raise PodiumError(f"Competition spec {path} sets {key} without class_masks.",
+                                  expected="class_masks: exclusive | overlapping beside it",
+                                  received=f"{key}: {getattr(spec, key)}", fix=f"set class_masks, or remove {key}")
+        return
+    joined = not spec.class_column or not spec.submission_class_column
+    if spec.task != "segmentation" or not spec.classes or len(set(spec.classes)) != len(spec.classes) \
+            or (joined and any("_" in c for c in spec.classes)):
+        raise PodiumError(f"Competition spec {path} sets class_masks: {spec.class_masks} without a segmentation "
+                          f"task and distinct classes.",
+                          expected="task: segmentation and classes: [the class ids as the files write them], "
+                                   "without `_` where an id joins image and class",
+                          received=f"task: {spec.task}, classes: {list(spec.classes)}",
+                          fix="e.g. task: segmentation, classes: [1, 2, 3, 4]")
+    if spec.resolved_metric.name != "mean_dice_pairs":
+        raise PodiumError(f"Competition spec {path} scores class masks with {spec.resolved_metric.label}.",
+                          expected="metric: mean_dice_pairs (or none: the mean Dice over image–class pairs)",
+                          received=f"metric: {spec.resolved_metric.label}", fix="set metric: mean_dice_pairs")
 
 
 def _check_group_column(spec: CompetitionSpec, path: Path) -> None:

@@ -1,6 +1,8 @@
 """Segmentation models: a U-Net decoder over a registry backbone's encoder features, and the plain
 residual U-Net of the data-pruning experiment (trained from scratch). Both take raw 0..255 pixels
-(Preprocess first) and end in one sigmoid channel.
+(Preprocess first) and end in one sigmoid channel, or with several classes (podium.tasks.segmentation) in a
+sigmoid per class (classes may overlap) or a softmax over the classes and a background channel (exclusive
+classes), the background then dropped so every head outputs (S, S, C) class probabilities.
 
 Encoder features are found, not listed per backbone: for every spatial resolution the backbone
 passes through, the *last* layer at that resolution is the skip connection (the layer just before it
@@ -24,11 +26,26 @@ DECODERS = ("unet", "residual_unet")
 MAX_SKIPS = 5  # strides 1/2 .. 1/32, as deep as common backbones go
 
 
-def build_segmenter(cfg) -> keras.Model:
-    """The config's decoder; output (S, S, 1) probabilities in float32."""
+def build_segmenter(cfg, classes: int = 1, exclusive: bool = False) -> keras.Model:
+    """The config's decoder; output (S, S, classes) probabilities in float32 (exclusive: softmax with a
+    background channel, dropped; else a sigmoid per class)."""
     if cfg.decoder == "residual_unet":
-        return build_residual_unet(cfg.resolved_image_size, cfg.unet_filters, cfg.dropout)
-    return build_backbone_unet(cfg)
+        return build_residual_unet(cfg.resolved_image_size, cfg.unet_filters, cfg.dropout, classes, exclusive)
+    return build_backbone_unet(cfg, classes, exclusive)
+
+
+def mask_head(x, classes: int = 1, exclusive: bool = False):
+    """The last 1x1 convolution: one sigmoid per class, or a softmax over background + classes whose background
+    channel is dropped with built-in layers (a .keras file reloads without custom objects)."""
+    if not exclusive:
+        return layers.Conv2D(classes, 1, activation="sigmoid", dtype="float32", name="mask")(x)
+    size = int(x.shape[1])
+    x = layers.Conv2D(classes + 1, 1, activation="softmax", dtype="float32", name="mask_with_background")(x)
+    x = layers.Reshape((size * size, classes + 1), dtype="float32", name="mask_pixels")(x)
+    x = layers.Permute((2, 1), dtype="float32", name="mask_channels_first")(x)
+    x = layers.Cropping1D((1, 0), dtype="float32", name="drop_background")(x)
+    x = layers.Permute((2, 1), dtype="float32", name="mask_channels_last")(x)
+    return layers.Reshape((size, size, classes), dtype="float32", name="mask")(x)
 
 
 def encoder_on_input(cfg) -> tuple[keras.KerasTensor, list]:
@@ -48,7 +65,7 @@ def encoder_on_input(cfg) -> tuple[keras.KerasTensor, list]:
     return inputs, list(maps) if isinstance(maps, (list, tuple)) else [maps]
 
 
-def build_backbone_unet(cfg) -> keras.Model:
+def build_backbone_unet(cfg, classes: int = 1, exclusive: bool = False) -> keras.Model:
     size = cfg.resolved_image_size
     inputs, skips = encoder_on_input(cfg)
     x = skips[-1]
@@ -59,8 +76,7 @@ def build_backbone_unet(cfg) -> keras.Model:
         x = layers.UpSampling2D(2, interpolation="bilinear", name=f"upsample_to_input_{x.shape[1]}")(x)
         x = _conv_bn_relu(x, cfg.unet_filters, f"head_{x.shape[1]}")
     x = layers.Dropout(cfg.dropout, name="head_dropout")(x)
-    outputs = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="mask")(x)
-    return keras.Model(inputs, outputs, name=f"podium_unet_{cfg.backbone}")
+    return keras.Model(inputs, mask_head(x, classes, exclusive), name=f"podium_unet_{cfg.backbone}")
 
 
 def encoder_features(base: keras.Model, image_size: int) -> keras.Model:
@@ -85,7 +101,8 @@ def encoder_features(base: keras.Model, image_size: int) -> keras.Model:
     return keras.Model(base.input, outputs, name=backbones.BACKBONE_NAME)
 
 
-def build_residual_unet(image_size: int, start_filters: int = 16, dropout: float = 0.5) -> keras.Model:
+def build_residual_unet(image_size: int, start_filters: int = 16, dropout: float = 0.5, classes: int = 1,
+                        exclusive: bool = False) -> keras.Model:
     """The data-pruning experiment's U-Net with residual blocks, depth reduced so the bottleneck stays >= 4 pixels."""
     depth = max(1, min(4, int(math.log2(image_size)) - 2))
     if image_size % (2 ** depth):
@@ -109,8 +126,7 @@ def build_residual_unet(image_size: int, start_filters: int = 16, dropout: float
         x = layers.Dropout(dropout, name=f"up{level}_dropout")(x)
         x = _residual_stage(x, filters, f"up{level}")
     x = layers.Dropout(dropout / 2, name="head_dropout")(x)
-    outputs = layers.Conv2D(1, 1, activation="sigmoid", dtype="float32", name="mask")(x)
-    return keras.Model(inputs, outputs, name="podium_residual_unet")
+    return keras.Model(inputs, mask_head(x, classes, exclusive), name="podium_residual_unet")
 
 
 def _residual_stage(x, filters: int, name: str):

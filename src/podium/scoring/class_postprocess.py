@@ -15,6 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
+from podium.data.images import resize_plane
 from podium.errors import PodiumError
 from podium.scoring.segmentation import mean_dice_pairs
 
@@ -56,6 +57,31 @@ def apply_postprocess(probabilities: np.ndarray, thresholds: Sequence[float], mi
             keep = sizes >= max(int(min_size), 1)
             keep[0] = False
             out[i, ..., c] = keep[labels]
+    return out
+
+
+def masks_at_size(probabilities: np.ndarray, height: int, width: int, thresholds: Sequence[float],
+                  min_sizes: Sequence[int], exclusive: bool = False) -> np.ndarray:
+    """(S, S, C) probabilities at the model's size -> (height, width, C) uint8 masks of the image: each class
+    resized (bilinear), above its threshold, components smaller than its min size dropped (min sizes were chosen
+    in model pixels, so they are scaled by the area ratio); exclusive classes: a pixel above two thresholds
+    goes to the likelier class."""
+    from scipy import ndimage
+
+    probabilities = np.asarray(probabilities, dtype=np.float32)
+    _per_class(thresholds, min_sizes, probabilities.shape[-1])
+    scale = height * width / float(probabilities.shape[0] * probabilities.shape[1])
+    resized = np.stack([resize_plane(probabilities[..., c], height, width)
+                        for c in range(probabilities.shape[-1])], axis=-1)
+    out = np.zeros(resized.shape, dtype=np.uint8)
+    for c, (threshold, min_size) in enumerate(zip(thresholds, min_sizes)):
+        labels, _ = ndimage.label(resized[..., c] > threshold, structure=EIGHT_CONNECTED)
+        keep = np.bincount(labels.ravel()) >= max(int(round(min_size * scale)), 1)
+        keep[0] = False
+        out[..., c] = keep[labels]
+    if exclusive and out.shape[-1] > 1:
+        likeliest = np.where(out.astype(bool), resized, -1.0).argmax(axis=-1)
+        out = out * (np.arange(out.shape[-1]) == likeliest[..., None])
     return out
 
 

@@ -5,6 +5,10 @@ Every test image of the sample appears at least once; each predicted object is i
 image, and no two objects of an image share a pixel (Airbus' scorer rejects overlaps). Predictions
 come at the model's size and are resized back to each image's own size before thresholding: a mask
 encoded at 256 px against a 768 px image would validate as numbers and score zero.
+
+With several classes (Severstal, Understanding Clouds) the rows are the sample's image–class pairs instead,
+each exactly once, its mask at the image's own size or empty (`class_mask_submission_problems`); exclusive
+classes may not share a pixel.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from podium.data import rle
+from podium.data.class_masks import join_id, split_id
 from podium.data.images import resize_plane
 from podium.errors import PodiumError
 from podium.io import atomic_path
@@ -129,4 +134,87 @@ def _run_problems(ids: list[str], values: list, shapes: Mapping[str, tuple[int, 
         problems.append(f"{len(mixed)} image(s) with an empty row beside object rows: {few_quoted(mixed)}")
     if overlapping:
         problems.append(f"{len(overlapping)} image(s) whose objects overlap: {few_quoted(overlapping)}")
+    return problems
+
+
+# ---- several classes: one row per image–class pair ------------------------------------------------------
+def class_mask_submission_problems(frame: pd.DataFrame, sample: pd.DataFrame, classes: Sequence[str],
+                                   shapes: Mapping[str, tuple[int, int]], exclusive: bool, id_column: str,
+                                   rle_column: str, class_column: str = "") -> list[str]:
+    """Every way a pair submission would be refused or mis-scored, one sentence each; [] when valid. A pair is
+    the id `<image>_<class>`, or the id and class columns; shapes: image -> (height, width) (an image without
+    one is checked for syntax only)."""
+    problems = column_problems(frame, sample)
+    if problems:
+        return problems
+    found, unknown = _pair_keys(frame, classes, id_column, class_column)
+    expected, _ = _pair_keys(sample, classes, id_column, class_column)
+    if unknown:
+        problems.append(f"{len(unknown)} row(s) name no known image–class pair: {'; '.join(unknown[:SHOWN])}")
+    counts = pd.Series([key for key in found if key is not None], dtype=object).value_counts()
+    repeated = [join_id(*key) for key, n in counts.items() if n > 1]
+    missing = [join_id(*key) for key in expected if key is not None and key not in counts.index]
+    wanted = set(expected)
+    extra = [join_id(*key) for key in found if key is not None and key not in wanted]
+    for count, what in ((repeated, "pair(s) on more than one row"), (missing, "pair(s) of the sample without a row"),
+                        (extra, "pair(s) not in the sample")):
+        if count:
+            problems.append(f"{len(count)} {what}: {few_quoted(count)}")
+    return problems + _pair_run_problems(found, frame[rle_column].tolist(), shapes, exclusive)
+
+
+def validate_class_mask_submission(frame: pd.DataFrame, sample: pd.DataFrame, classes: Sequence[str],
+                                   shapes: Mapping[str, tuple[int, int]], exclusive: bool, id_column: str,
+                                   rle_column: str, class_column: str = "") -> None:
+    refuse_problems(class_mask_submission_problems(frame, sample, classes, shapes, exclusive, id_column, rle_column,
+                                                   class_column),
+                    "The segmentation submission would be refused or mis-scored",
+                    expected=f"columns {list(sample.columns)}; every image–class pair of the sample exactly once; a "
+                             f"run-length mask (1-indexed, column-major, sorted runs inside the image) or an empty "
+                             f"cell per pair" + ("; no pixel in two classes" if exclusive else ""),
+                    fix="build it with podium.data.class_masks.rows_from_masks(sample, masks, classes), masks at "
+                        "each image's own size")
+
+
+def _pair_keys(frame: pd.DataFrame, classes: Sequence[str], id_column: str, class_column: str
+               ) -> tuple[list, list[str]]:
+    """(image, class) per row (None where the row names no known pair) and what is wrong with those rows."""
+    keys, unknown = [], []
+    for row, record in enumerate(frame.to_dict("records"), start=1):
+        try:
+            if class_column:
+                image, class_name = str(record[id_column]), str(record[class_column])
+                split_id(join_id(image, class_name), classes)
+            else:
+                image, class_name = split_id(record[id_column], classes)
+            keys.append((image, class_name))
+        except PodiumError as exc:
+            keys.append(None)
+            unknown.append(f"row {row}: {exc.what}")
+    return keys, unknown
+
+
+def _pair_run_problems(keys: list, values: list, shapes: Mapping[str, tuple[int, int]], exclusive: bool) -> list[str]:
+    bad, overlapping, covered = [], [], {}
+    for row, (key, value) in enumerate(zip(keys, values), start=1):
+        if key is None or rle.is_empty(value):
+            continue
+        shape = shapes.get(key[0])
+        try:
+            starts, lengths = rle.runs(value, shape or (1, 2**62))
+        except PodiumError as exc:
+            bad.append(f"row {row} ({join_id(*key)!r}): {exc.what}")
+            continue
+        if exclusive and shape:
+            pixels = covered.setdefault(key[0], np.zeros(shape[0] * shape[1], bool))
+            for start, length in zip(starts, lengths):
+                if pixels[start:start + length].any() and key[0] not in overlapping:
+                    overlapping.append(key[0])
+                pixels[start:start + length] = True
+    problems = []
+    if bad:
+        problems.append(f"{len(bad)} row(s) with an invalid run-length string: {'; '.join(bad[:SHOWN])}")
+    if overlapping:
+        problems.append(f"{len(overlapping)} image(s) where two classes share a pixel (exclusive classes): "
+                        f"{few_quoted(overlapping)}")
     return problems
