@@ -10,13 +10,16 @@ import pandas as pd
 import pytest
 
 from podium.cli.main import main
+from podium.config import load_config
 from podium.data.competitions import load_competition
 from podium.errors import PodiumError
 from podium.experiments.synthetic_files import write_detection_competition
+from podium.kaggle.inference import package_run, predict_from_package
+from podium.kaggle.submit import resolve_target, validate_file
 from podium.scoring.registry import resolve_metric
 from podium.submission.prediction_string import parse
 from podium.tasks import get_task
-from podium.tasks.detection import decoded, fused_boxes
+from podium.tasks.detection import POSTPROCESS, decoded, fused_boxes
 from tests_support import make_data
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,3 +117,49 @@ def test_detection_files_to_a_submission_well_above_a_fixed_box(tmp_path):
     assert score > max(0.5, baseline + 0.3), f"mAP@0.5 {score:.3f} vs fixed box {baseline:.3f}"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["metric"].startswith("map_at_iou(iou=0.5") and "map_50" in metrics["extra"]
+
+
+def test_an_inference_package_carries_the_threshold_make_predict_chose(tmp_path):
+    """postprocess.json travels in the package and the offline kernel keeps only boxes scored at least its
+    min_score (0.999: an untrained head's peaks are all below it, so every row is empty)."""
+    cfg = load_config(ROOT / "configs" / "shapes-detection.yaml", {
+        "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32})
+    make_data(cfg.competition, cfg.data_dir)
+    task = get_task(cfg.task)
+    fold_dir = cfg.run_dir / "fold-0"
+    fold_dir.mkdir(parents=True)
+    task.build_model(cfg, 3).save(fold_dir / "best.keras")
+    (fold_dir / "metrics.json").write_text("{}")
+    (cfg.run_dir / POSTPROCESS).write_text(json.dumps({"min_score": 0.999, "nms_iou": 0.5, "max_boxes": 100}))
+    package = package_run(cfg, task, tmp_path / "package", "tester/shapes-run") / cfg.run_id
+    assert json.loads((package / POSTPROCESS).read_text())["min_score"] == 0.999
+    out = tmp_path / "submission.csv"
+    predict_from_package(package, task, cfg.data_root, out, tmp_path / "scratch", log=lambda line: None)
+    submission = pd.read_csv(out, dtype=str, keep_default_na=False)
+    sample = pd.read_csv(cfg.data_root / "sample_submission.csv", dtype=str, keep_default_na=False)
+    assert submission["image_id"].tolist() == sample["image_id"].tolist()
+    assert set(submission["PredictionString"]) == {""}
+    assert task.rehearsal_problems(submission, sample, load_competition(cfg.competition), list(load_competition(cfg.competition).classes)) == []
+
+
+@pytest.mark.slow
+def test_runs_at_two_image_sizes_blend_by_fusing_their_boxes(tmp_path):
+    """box_fusion=wbf saves fused boxes (N, max_boxes, 6) whatever the image size, so a 64 px and a 96 px run
+    blend: each image's boxes fused with the fitted weights, written as a validated submission."""
+    raw = write_detection_competition(tmp_path / "raw", n_train=100, n_test=12, size=96, seed=5)
+    runs_dir = tmp_path / "runs"
+    dirs = [f"data_dir={tmp_path / 'data'}", f"runs_dir={runs_dir}", f"submissions_dir={tmp_path / 'subs'}",
+            "verbose=0", "epochs=2", "folds=[0,1]"]
+    for size in (64, 96):
+        assert main(["run", "--config", str(ROOT / "configs" / "shapes-detection.yaml"), "--source", str(raw),
+                     *dirs, f"image_size={size}"]) == 0
+    first, second = sorted(p.name for p in runs_dir.iterdir())
+    assert np.load(runs_dir / first / "fold-0" / "oof_outputs.npy").shape[1:] == (100, 6)
+    assert main(["blend", "--runs", first, second, "--name", "sizes", "--runs-dir", str(runs_dir)]) == 0
+    blend_dir = next(runs_dir.glob("blend-sizes-*"))
+    metrics = json.loads((blend_dir / "metrics.json").read_text())
+    assert metrics["metric"].startswith("map_at_iou") and 0 <= metrics["cv_mean"] <= 1
+    assert np.load(blend_dir / "test_predictions.npy").shape == (12, 100, 6)
+    assert json.loads((blend_dir / POSTPROCESS).read_text())["metric"].startswith("map_at_iou")
+    target = resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir))
+    validate_file(target, get_task(target.competition.task))

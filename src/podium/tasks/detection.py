@@ -219,12 +219,12 @@ def oof_boxes(data, fold_dirs: list[Path]) -> tuple[list[np.ndarray], list[np.nd
 
 def run_settings(cfg, task: Task, metric: Metric) -> post.BoxSettings:
     """The submission's post-processing: box_min_score when the config sets it, else the threshold chosen on
-    the run's out-of-fold maps (recorded in postprocess.json with the honest per-fold figure), else the saved
-    file of a packaged run, else the metric's fold setting."""
+    the finished folds' out-of-fold outputs (recorded in postprocess.json with the honest per-fold figure), else
+    the saved file (a packaged run, a blend), else the metric's fold setting."""
     run_dir = Path(cfg.run_dir)
     if cfg.box_min_score:
         return post.BoxSettings(cfg.box_min_score, cfg.box_nms_iou, cfg.max_boxes)
-    fold_dirs = [p.parent for p in sorted(run_dir.glob("fold-*/metrics.json"))]
+    fold_dirs = [p.parent for p in sorted(run_dir.glob("fold-*/metrics.json")) if (p.parent / OOF_OUTPUTS).is_file()]
     if fold_dirs:
         record = _chosen_on_oof(cfg, task, metric, fold_dirs)
         return post.BoxSettings(record["min_score"], cfg.box_nms_iou, cfg.max_boxes)
