@@ -117,6 +117,7 @@ def test_detection_files_to_a_submission_well_above_a_fixed_box(tmp_path):
     assert score > max(0.5, baseline + 0.3), f"mAP@0.5 {score:.3f} vs fixed box {baseline:.3f}"
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["metric"].startswith("map_at_iou(iou=0.5") and "map_50" in metrics["extra"]
+    assert set(metrics["ap50_per_class"]) == set(classes) and (run_dir / "plots" / "boxes.png").is_file()
 
 
 def test_an_inference_package_carries_the_threshold_make_predict_chose(tmp_path):

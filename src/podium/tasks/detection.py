@@ -26,6 +26,7 @@ from podium.data.dataset import load_labeled_data, test_rows
 from podium.data.index import class_names
 from podium.data.targets import check_targets, image_shapes
 from podium.errors import PodiumError
+from podium.figures import new_figure, save_png
 from podium.io import write_json
 from podium.scoring import box_postprocess as post
 from podium.scoring.registry import Metric, resolve_metric
@@ -127,6 +128,22 @@ class Detection(Task):
         truth, boxes, _ = oof_boxes(data, fold_dirs)
         return metric(truth, post.fold_settings(metric).apply(boxes)) if truth else None
 
+    def run_report(self, data, oof, run_dir, plots, shown: int = 16):
+        """Per class: true boxes out of fold and AP at IoU 0.5 (with TTA); true (green) and predicted (red,
+        score >= 0.3) boxes on the first validation images (plots/boxes.png, in the HTML report)."""
+        fold_dirs = sorted(p.parent for p in Path(run_dir).glob("fold-*/oof.parquet"))
+        truth, boxes, _ = oof_boxes(data, fold_dirs)
+        if not truth:
+            return {}, None
+        ap50 = resolve_metric("map_at_iou(iou=0.5)")
+        table = pd.DataFrame([{"class": name, "true boxes": sum(int((t[:, 0] == k).sum()) for t in truth),
+                               "AP@0.5": class_ap(ap50, truth, boxes, k)} for k, name in enumerate(data.classes)])
+        position_of = {str(image_id): k for k, image_id in enumerate(data.ids)}
+        ids = pd.concat([pd.read_parquet(d / "oof.parquet") for d in fold_dirs])["id"].astype(str).tolist()[:shown]
+        draw_boxes(np.asarray(data.images[[position_of[i] for i in ids]]), truth[:shown],
+                   post.BoxSettings(0.3).apply(boxes[:shown]), data.classes, Path(plots) / "boxes.png")
+        return {"ap50_per_class": dict(zip(table["class"], table["AP@0.5"]))}, table
+
     package_file_names = (POSTPROCESS,)
 
     def package_files(self, cfg, classes):
@@ -215,6 +232,34 @@ def oof_boxes(data, fold_dirs: list[Path]) -> tuple[list[np.ndarray], list[np.nd
         boxes += decoded(np.load(maps_path, mmap_mode="r"))
         folds += oof["fold"].tolist()
     return truth, boxes, np.asarray(folds)
+
+
+def class_ap(metric: Metric, truth: list[np.ndarray], boxes: list[np.ndarray], k: int) -> float | None:
+    """`metric` on class k's boxes alone (None where class k has no true box)."""
+    mine = [t[t[:, 0] == k] for t in truth]
+    if not sum(len(t) for t in mine):
+        return None
+    return metric(mine, [b[b[:, 0] == k] for b in boxes])
+
+
+def draw_boxes(images: np.ndarray, truth: list[np.ndarray], boxes: list[np.ndarray], classes: list[str],
+               path: Path, columns: int = 8) -> Path:
+    """Images with their true boxes (green) and predicted ones (red, dashed, class and score)."""
+    from matplotlib.patches import Rectangle
+
+    rows = max(1, -(-len(images) // columns))
+    figure = new_figure((2 * columns, 2 * rows), 100)
+    axes = figure.subplots(rows, columns, squeeze=False)
+    for ax in axes.flat:
+        ax.set_axis_off()
+    side = images.shape[1]
+    for ax, image, true, found in zip(axes.flat, images, truth, boxes):
+        ax.imshow(image.astype(np.uint8))
+        for rows_, colour, style in ((true[:, 1:], "lime", "-"), (found[:, 2:], "red", "--")):
+            for x1, y1, x2, y2 in np.asarray(rows_) * side:
+                ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linestyle=style))
+        ax.set_title(f"{len(true)} true, {len(found)} found", fontsize=7)
+    return save_png(figure, path, dpi=80, bbox_inches="tight")
 
 
 def run_settings(cfg, task: Task, metric: Metric) -> post.BoxSettings:
