@@ -23,6 +23,7 @@ import pandas as pd
 from podium.boxes import to_xyxy
 from podium.data.competitions import DEFAULT_BOX_CLASS, CompetitionSpec
 from podium.data.source_files import first_few, read_labels_table
+from podium.data.targets import require_columns
 from podium.errors import PodiumError
 
 NO_BOX = "none"  # the index label of an image without boxes, with several classes
@@ -39,12 +40,7 @@ def read_box_rows(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     path, frame = read_labels_table(spec, data_root)
     roles = {"id": spec.id_column, **({"class": spec.class_column} if spec.class_column else {}),
              **{f"box ({spec.box_format})": column for column in spec.box_columns}}
-    missing = {role: column for role, column in roles.items() if column not in frame.columns}
-    if missing:
-        role, column = next(iter(missing.items()))
-        raise PodiumError(f"The labels CSV {path} has no {role} column {column!r}.",
-                          expected=f"columns {list(roles.values())}", received=f"columns {list(frame.columns)}",
-                          fix="set id_column/class_column/box_columns in the competition spec")
+    require_columns(frame, path, roles, fix="set id_column/class_column/box_columns in the competition spec")
     cells = frame[list(spec.box_columns)].to_numpy(dtype=object)
     values, problems = zip(*(_box_values(row) for row in cells)) if len(cells) else ((), ())
     pixels = np.array(values, np.float64).reshape(-1, 4)

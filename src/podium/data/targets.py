@@ -34,7 +34,7 @@ _SHOW = 5
 def read_mask_rows(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     """(id, run-length) rows exactly as written; "" where an image has no object."""
     path, frame = read_labels_table(spec, data_root)
-    _require_columns(frame, path, {"id": spec.id_column, "run-length": spec.rle_column})
+    require_columns(frame, path, {"id": spec.id_column, "run-length": spec.rle_column})
     return frame[[spec.id_column, spec.rle_column]]
 
 
@@ -50,7 +50,7 @@ def mask_labels(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
 def read_boxes(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:
     """id, class label and the four box columns as numbers (pixels, box_format), one row per image."""
     path, frame = read_labels_table(spec, data_root)
-    _require_columns(frame, path, {"id": spec.id_column, "label": spec.label_column,
+    require_columns(frame, path, {"id": spec.id_column, "label": spec.label_column,
                                    **{f"box ({spec.box_format})": column for column in spec.box_columns}})
     numbers = frame[list(spec.box_columns)].apply(pd.to_numeric, errors="coerce").astype("float64")
     bad = ~np.isfinite(numbers.to_numpy()).all(axis=1)
@@ -149,10 +149,12 @@ def load_boxes(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame) -> np
 
 
 # ---- helpers --------------------------------------------------------------------------------------
-def _require_columns(frame: pd.DataFrame, path: Path, roles: dict[str, str]) -> None:
+def require_columns(frame: pd.DataFrame, path: Path, roles: dict[str, str],
+                    fix: str = "set id_column/label_column/rle_column/box_columns in the competition spec") -> None:
+    """Every role's column is in the labels CSV, else one error naming the first missing and the columns there."""
     missing = {role: column for role, column in roles.items() if column not in frame.columns}
     if missing:
         role, column = next(iter(missing.items()))
         raise PodiumError(f"The labels CSV {path} has no {role} column {column!r}.",
                           expected=f"columns {list(roles.values())}", received=f"columns {list(frame.columns)}",
-                          fix="set id_column/label_column/rle_column/box_columns in the competition spec")
+                          fix=fix)
