@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import tempfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -19,6 +20,7 @@ import pandas as pd
 
 from podium.data.competitions import CompetitionSpec
 from podium.data.index import FileLookup
+from podium.errors import PodiumError
 from podium.spec.scan import SourceFile, SourceView, few, parent, read_csv, scan_source, under
 from podium.spec.scan_pixels import PixelCsv, pixel_csv, pixel_shape
 from podium.submission.form_checks import sample_form_problems
@@ -85,7 +87,7 @@ def _check_images(spec: CompetitionSpec, task: Task, view: SourceView, check: Sp
                               f"class folders")
     check.n_test = len(test)
     if test:
-        _check_sample(spec, view, test, check)
+        _check_sample(spec, task, view, test, check)
 
 
 # ---- layout folder: a folder per class ----------------------------------------------------------------
@@ -174,27 +176,52 @@ def _check_labels_csv(spec: CompetitionSpec, task: Task, view: SourceView, train
                               f"{few([f.rel for f in view.csvs()]) or 'the CSVs (none found)'}")
         return
     frame = read_csv(file)
-    roles = {"id_column": spec.id_column, **_spec_columns(spec, TASK_KEYS[spec.task].label_fields)}
+    roles = {"id_column": spec.id_column, **_spec_columns(spec, TASK_KEYS[spec.task].label_fields),
+             **_spec_columns(spec, ("class_column",) if spec.class_column else ())}
     missing = {role: column for role, column in roles.items() if column not in frame.columns}
     for role, column in missing.items():
         check.problems.append(f"{role} {column!r} is not a column of {file.rel}. Fix: pick one of "
                               f"{list(frame.columns)}")
     if missing:
         return
-    check.n_train = _check_ids(spec, frame, file, train, check)
+    ids = list(frame[spec.id_column])
+    if TASK_KEYS[spec.task].rows_per_image != "one":  # rows per object: the images as the task reads them
+        ids = _object_image_ids(spec, task, file, train, check)
+        check.classes = list(spec.classes)
+    check.n_train = _check_ids(spec, ids, file, train, check)
     _check_label_values(spec, task, frame, file, check)
 
 
-def _check_ids(spec: CompetitionSpec, frame: pd.DataFrame, file: SourceFile, train: list[SourceFile],
+def _object_image_ids(spec: CompetitionSpec, task: Task, file: SourceFile, train: list[SourceFile],
+                      check: SpecCheck) -> list[str]:
+    """The images of a labels CSV of one row per object (box, mask, image–class pair), read by the task's own
+    readers from a copy of the CSV beside empty stand-ins of the train images (a reader may list the images the
+    CSV never names: no boxes, no mask), and what they find wrong in its rows (no image sizes: `make data`
+    checks the rows against the images)."""
+    with tempfile.TemporaryDirectory() as folder:
+        for stand_in in [f.rel for f in train] + [spec.labels_csv]:
+            (Path(folder) / stand_in).parent.mkdir(parents=True, exist_ok=True)
+            (Path(folder) / stand_in).touch()
+        (Path(folder) / spec.labels_csv).write_bytes(file.read())
+        try:
+            problems = task.spec_label_problems(spec, Path(folder))
+            labels = task.index_labels(spec, Path(folder))
+        except PodiumError as exc:
+            check.problems.append(f"{file.rel} does not read as the spec says: {exc.what}. Fix: {exc.fix}")
+            return []
+    if problems:
+        check.problems.append(f"{len(problems)} rows of {file.rel} do not fit the spec ({few(problems)}). Fix: "
+                              f"check the spec's columns and classes against the CSV")
+    return [str(i) for i in labels[spec.id_column]] if labels is not None else []
+
+
+def _check_ids(spec: CompetitionSpec, ids: list[str], file: SourceFile, train: list[SourceFile],
                check: SpecCheck) -> int:
     """Each id names one train image (as the index finds it), once per image; returns how many are found."""
     base = spec.train_dir.rstrip("/")
     root = Path("/") / "virtual"
     train_root = root / base if base not in ("", ".") else root
     lookup = FileLookup([root / f.rel for f in train], train_root)
-    ids = list(frame[spec.id_column])
-    if TASK_KEYS[spec.task].rows_per_image != "one":
-        ids = list(dict.fromkeys(ids))
     repeated = [i for i, n in Counter(ids).items() if n > 1]
     if repeated:
         check.problems.append(f"{len(repeated)} ids occur more than once in {file.rel} ({few(repeated)}). "
@@ -269,25 +296,29 @@ def _sample_columns(frame: pd.DataFrame, file: SourceFile, needed: list[str], ch
     return not absent
 
 
-def _check_sample(spec: CompetitionSpec, view: SourceView, test: list[SourceFile], check: SpecCheck) -> None:
+def _check_sample(spec: CompetitionSpec, task: Task, view: SourceView, test: list[SourceFile],
+                  check: SpecCheck) -> None:
     """The sample's columns, its ids against the test files' names, and its form against submission_format."""
     file = _sample_file(spec, view, check)
     if file is None:
         return
     frame = read_csv(file)
-    needed = list(_spec_columns(spec, TASK_KEYS[spec.task].submission_fields).values())
+    fields = TASK_KEYS[spec.task].submission_fields + (("submission_class_column",) if spec.submission_class_column
+                                                       else ())
+    needed = list(_spec_columns(spec, fields).values())
     if spec.resolved_submission_format == "probabilities":  # a column per class instead of one label column
         needed = [spec.submission_id_column]
     if not _sample_columns(frame, file, needed, check):
         return
-    _check_sample_ids(spec, frame, test, check)
+    _check_sample_ids(spec, task, frame, test, check)
     for problem in sample_form_problems(frame, spec, check.classes or None):
         check.problems.append(f"the sample submission {file.rel} does not fit submission_format: "
                               f"{spec.resolved_submission_format}: {problem}. Fix: set submission_format (and the "
                               f"metric, positive_class, top_k) to what the sample holds (draft again to see)")
 
 
-def _check_sample_ids(spec: CompetitionSpec, frame: pd.DataFrame, test: list[SourceFile], check: SpecCheck) -> None:
+def _check_sample_ids(spec: CompetitionSpec, task: Task, frame: pd.DataFrame, test: list[SourceFile],
+                      check: SpecCheck) -> None:
     """Each sample id names one test file as submission_id says (stem or file name); the hint names the other."""
     names = [PurePosixPath(f.rel).name for f in test]
     test_ids = [PurePosixPath(n).stem for n in names] if spec.submission_id == "stem" else names
@@ -295,7 +326,11 @@ def _check_sample_ids(spec: CompetitionSpec, frame: pd.DataFrame, test: list[Sou
     if doubled:
         check.problems.append(f"{len(doubled)} test ids occur twice under {spec.test_dir!r} ({few(doubled)}). "
                               f"Fix: submission_id: filename if the sample ids carry the extension")
-    sample_ids = list(dict.fromkeys(frame[spec.submission_id_column]))
+    try:
+        sample_ids = list(dict.fromkeys(task.spec_sample_images(spec, frame)))
+    except PodiumError as exc:
+        check.problems.append(f"the sample submission's ids do not read as the spec says: {exc.what}. Fix: {exc.fix}")
+        return
     unmatched = sorted(set(sample_ids) - set(test_ids))
     if unmatched:
         other = "stem" if spec.submission_id == "filename" else "filename"

@@ -16,6 +16,7 @@ import pandas as pd
 
 from podium.data.sample_form import infer_submission_form
 from podium.errors import PodiumError
+from podium.spec.draft_objects import object_fields
 from podium.spec.draft_pixels import draft_pixels
 from podium.spec.record import (CLASSES_NOTE, NO_SAMPLE, Draft, Drafted, closing_fields, finished, flip_guess,
                                 identity_fields, sample_note, slug_of)
@@ -45,6 +46,8 @@ def draft_spec(source: str | os.PathLike, slug: str | None = None) -> Draft:
     fields["classes"] = Drafted([], CLASSES_NOTE)
     fields["metric"] = Drafted(task.keys.default_metric, "the task's usual metric: check the competition's "
                                                          "Evaluation page")
+    if found.labels and found.labels.objects:  # many rows per image: boxes, or masks of several classes
+        fields.update(object_fields(found.labels, found.sample))
     if found.sample and task.spec_form_from_sample:
         header += _draft_form(fields, read_csv(found.sample.file), found.sample, found.class_examples,
                               task.spec_label_sets)
@@ -108,8 +111,9 @@ LABEL_FIELDS: dict[str, Callable[[Labels], dict[str, Drafted]]] = {  # a label f
 
 def _test_fields(test_dir: str, sample: Sample | None) -> dict[str, Drafted]:
     """The test folder and the sample submission's file and columns (placeholders when none was found)."""
-    matched = (f": {sample.matched} of {sample.rows} sample ids match its files" if sample
-               else ": GUESSED, no sample submission found")
+    matched = (f": {sample.matched} test images named by the {sample.rows} sample rows (image–class pairs)"
+               if sample and sample.joined else f": {sample.matched} of {sample.rows} sample ids match its files"
+               if sample else ": GUESSED, no sample submission found")
     fields = {"test_dir": Drafted(test_dir or "test", "folder of the test images" + matched)}
     if not sample:
         return fields | {"sample_submission": Drafted("sample_submission.csv", NO_SAMPLE),

@@ -129,6 +129,8 @@ def _slug(name: str) -> str:
 def _yaml_value(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(_yaml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {_yaml_value(v)}" for key, v in value.items()) + "}"
     if value is None:
         return "null"
     if isinstance(value, bool):

@@ -19,6 +19,9 @@ from podium.data.competitions import DEFAULT_LABEL_PATTERN
 from podium.errors import PodiumError
 from podium.spec.scan import (IMAGE_EXTENSIONS, LABEL_NAMES, SHOW, SourceFile, SourceView, ancestors, few,
                               is_sample_name, parent, read_csv, under)
+from podium.spec.scan_objects import (ObjectFacts, box_list_column, box_numbers, detection_classes,
+                                      joined_images, mask_classes, read_box_format)
+from podium.task_keys import TASK_KEYS
 
 BOX_NAMES = {  # lower-case column names -> box_format
     ("x1", "y1", "x2", "y2"): "xyxy", ("xmin", "ymin", "xmax", "ymax"): "xyxy",
@@ -42,6 +45,7 @@ class Sample:
     submission_id: str
     test_dir: str
     matched: int
+    joined: bool = False  # each id joins a test image and a class (`img.jpg_1`): a row per image–class pair
 
 
 def _names_below(images: list[SourceFile]) -> dict[str, tuple[set[str], set[str]]]:
@@ -80,9 +84,15 @@ def find_samples(view: SourceView, images: list[SourceFile]) -> list[Sample]:
             continue
         id_column = frame.columns[0]
         folder, how, matched = _best_folder(set(frame[id_column]), below)
+        images = joined_images(frame[id_column])
+        joined = _best_folder(set(images), below) if images else ("", "", 0)
         others = [c for c in frame.columns if c != id_column]
         label_column = next((c for c in others if c.lower() in LABEL_NAMES), others[0])
-        found.append(Sample(file, list(frame.columns), len(frame), id_column, label_column, how, folder, matched))
+        is_joined = joined[2] > matched  # Severstal's sample: ImageId_ClassId
+        if is_joined:
+            folder, how, matched = joined
+        found.append(Sample(file, list(frame.columns), len(frame), id_column, label_column, how, folder, matched,
+                            is_joined))
     return sorted(found, key=lambda s: (-s.matched, "sample" not in s.file.rel.lower(), len(s.file.rel)))
 
 
@@ -90,7 +100,10 @@ def _sample_for(labels: Labels | None, samples: list[Sample]) -> Sample | None:
     """The first candidate that has the columns the task writes (boxes, run-lengths), else the best one."""
     if not samples:
         return None
-    needed = set(labels.box_columns) | ({labels.rle_column} if labels.rle_column else set()) if labels else set()
+    if not labels:
+        return samples[0]
+    boxes = set(labels.box_columns) if "box_columns" in TASK_KEYS[labels.task].submission_fields else set()
+    needed = boxes | ({labels.rle_column} if labels.rle_column else set())
     return next((s for s in samples if needed <= set(s.columns)), samples[0])
 
 
@@ -117,6 +130,8 @@ class Labels:
     rle_column: str = ""
     box_columns: tuple[str, ...] = ()
     box_format: str = "xyxy"
+    joined_id: bool = False  # the id column joins the image and a class (`img.jpg_1`): image–class pairs
+    objects: ObjectFacts | None = None  # many rows per image: detection's boxes, or masks of several classes
 
 
 def find_labels(view: SourceView, train_images: list[SourceFile], sample: Sample | None,
@@ -145,12 +160,18 @@ def _best_id_column(file: SourceFile, frame: pd.DataFrame, below: dict[str, tupl
         ids = set(frame[column])
         paths = sum("/" in i for i in ids) > len(ids) // 2  # ids like "cats/1.jpg"
         folder, how, matched = _best_folder({PurePosixPath(i).name for i in ids} if paths else ids, below)
+        images = set(joined_images(ids) or ()) if not paths else set()
+        joined = _best_folder(images, below) if images else ("", "", 0)
+        if joined[2] > matched:  # Severstal's ImageId_ClassId: img.jpg_1
+            ids, (folder, how, matched) = images, joined
         if matched < max(1, len(ids) // 2) or (best and matched <= best.matched):
             continue
         how = "paths relative to train_dir" if paths else "file names" if how == "filename" else "file stems"
         if paths:
             folder = _path_prefix(ids, train_images) or folder
-        best = Labels(file, len(frame), column, matched, how, folder)
+        best = Labels(file, len(frame), column, matched, how, folder, joined_id=ids is images)
+        if best.joined_id:
+            best.how += " joined with a class by the last `_`"
     return best
 
 
@@ -178,15 +199,43 @@ def _read_targets(labels: Labels, frame: pd.DataFrame, sample: Sample | None) ->
     if rle:
         labels.task, labels.rle_column = "segmentation", rle
         labels.task_reason = "found a column of run-length strings in the labels CSV"
+        labels.objects = mask_classes(frame, labels.id_column, rle, labels.joined_id)
+        if labels.objects:
+            labels.task_reason += f", one row per image–class pair ({labels.objects.class_reason})"
+            labels.class_examples = labels.objects.classes
         return
-    for names, box_format in BOX_NAMES.items():
-        if all(n in lower for n in names):
-            labels.task, labels.box_format = "localization", box_format
-            labels.task_reason = "found four box columns in the labels CSV"
-            labels.box_columns = tuple(lower[n] for n in names)
-            others = [c for c in others if c not in labels.box_columns]
-            break
+    names = next((names for names in BOX_NAMES if all(n in lower for n in names)), ())
+    listed = "" if names else box_list_column(frame, others)
+    labels.box_columns = tuple(lower[n] for n in names) or ((listed,) if listed else ())
+    if labels.box_columns:
+        numbers = box_numbers(frame, labels.box_columns)
+        labels.box_format, box_reason = read_box_format(numbers, BOX_NAMES.get(names, ""))
+        others = [c for c in others if c not in labels.box_columns]
+        if _many_boxes(labels, frame, sample):
+            _read_detection(labels, frame, box_reason)
+            return
+        labels.task, labels.task_reason = "localization", "found four box columns in the labels CSV"
     _read_label_column(labels, frame, others, sample)
+
+
+def _many_boxes(labels: Labels, frame: pd.DataFrame, sample: Sample | None) -> bool:
+    """Boxes are detection's (many per image) when an image has several rows, a box is one list column, or the
+    sample has no box columns to fill but a PredictionString."""
+    strings = sample is not None and not set(labels.box_columns) <= set(sample.columns) and any(
+        "prediction" in c.lower() for c in sample.columns)
+    return bool(frame[labels.id_column].duplicated().any() or len(labels.box_columns) == 1 or strings)
+
+
+def _read_detection(labels: Labels, frame: pd.DataFrame, box_reason: str) -> None:
+    """Detection: the box columns, their format, and the class column with its classes."""
+    repeated = int(frame[labels.id_column].duplicated().sum())
+    labels.task = "detection"
+    labels.task_reason = (f"found {'a box list column' if len(labels.box_columns) == 1 else 'four box columns'} in "
+                          f"the labels CSV, {repeated} rows repeating an image: several boxes per image")
+    filled = frame[list(labels.box_columns)].apply(lambda column: column.str.strip() != "").any(axis=1)
+    labels.objects = detection_classes(frame, [labels.id_column, *labels.box_columns], filled)
+    labels.objects.box_reason = box_reason
+    labels.class_examples = labels.objects.classes
 
 
 def _read_label_column(labels: Labels, frame: pd.DataFrame, others: list[str], sample: Sample | None) -> None:

@@ -297,3 +297,12 @@ class Task:
         """The classes `make spec` finds in the labels CSV's label column; None: it holds no class names to list
         (run-lengths, label sets, numbers)."""
         return sorted(set(labels) - {""})
+
+    def spec_label_problems(self, spec, data_root: Path) -> list[str]:
+        """What is wrong with the labels CSV's rows as the task's own reader reads them, for `make spec`'s check
+        (data_root holds the CSV alone: no image sizes to check against); []: its columns say all."""
+        return []
+
+    def spec_sample_images(self, spec, sample: pd.DataFrame) -> list[str]:
+        """The test image each row of the sample submission names (`make spec` matches them to the files)."""
+        return sample[spec.submission_id_column].astype(str).tolist()

@@ -194,6 +194,10 @@ class Detection(Task):
     def spec_classes(self, labels):
         return sorted(set(labels) - {""})
 
+    def spec_label_problems(self, spec, data_root):
+        """Every box that does not read as four numbers, every class outside the spec's (no image sizes)."""
+        return detection_targets.detection_problems(spec, data_root, {})
+
 
 def decoded(values) -> list[np.ndarray]:
     """Per image `[class, score, x1, y1, x2, y2]` rows from (N, h, w, C + 4) maps, in chunks (a memmap of a

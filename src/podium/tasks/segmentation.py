@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from podium.lazy import LazyModule
-from podium.data.class_masks import (EMPTY, class_mask_labels, class_mask_problems, load_class_masks,
+from podium.data.class_masks import (EMPTY, class_mask_labels, class_mask_problems, load_class_masks, pairs,
                                      rows_from_masks, spec_columns)
 from podium.data.competitions import load_competition
 from podium.data.dataset import load_labeled_data, test_rows
@@ -188,6 +188,16 @@ class Segmentation(Task):
 
     def spec_classes(self, labels):
         return None
+
+    def spec_label_problems(self, spec, data_root):
+        """Several classes: every id that joins no image and known class (no image sizes to read masks at)."""
+        return class_mask_problems(spec, data_root, {}) if spec.class_masks else []
+
+    def spec_sample_images(self, spec, sample):
+        """Several classes: the image of each image–class pair."""
+        if not spec.class_masks:
+            return super().spec_sample_images(spec, sample)
+        return [image for image, _ in pairs(sample, spec.classes, **spec_columns(spec, submission=True))]
 
 
 # ---- several classes -------------------------------------------------------------------------------------
