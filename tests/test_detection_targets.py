@@ -90,7 +90,7 @@ def test_detection_fields_belong_to_detection_and_one_box_column_only_there(tmp_
     assert spec.box_columns == ("bbox",)
     with pytest.raises(PodiumError, match="classes without a class_column"):
         _spec(tmp_path, class_column=None)
-    with pytest.raises(PodiumError, match="class_column only with task: detection"):
+    with pytest.raises(PodiumError, match="class_column without class_masks"):
         _spec(tmp_path, task="localization", prediction_string=None, metric="mean_iou", classes="[a]")
     with pytest.raises(PodiumError, match="four distinct box_columns"):
         _spec(tmp_path, task="localization", class_column=None, prediction_string=None, metric="mean_iou",

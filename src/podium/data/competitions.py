@@ -217,13 +217,11 @@ def _check_detection_fields(spec: CompetitionSpec, path: Path) -> None:
     """class_column and prediction_string belong to detection; its string format is well formed."""
     detection = task_keys(spec.task).box_lists
     for name, default in (("class_column", ""), ("prediction_string", "")):
-        if name == "class_column" and spec.class_masks:
-            continue  # a class mask's class column (_check_class_masks)
+        if name == "class_column":
+            continue  # detection's, or a class mask's (_check_class_masks refuses it elsewhere)
         if not detection and getattr(spec, name) not in (default, None):
             raise PodiumError(f"Competition spec {path} sets {name} with task {spec.task}.",
-                              expected=f"{name} only with task: detection"
-                                       + (" or with class_masks (segmentation)" if name == "class_column" else ""),
-                              received=f"{name}: {getattr(spec, name)!r}",
+                              expected=f"{name} only with task: detection", received=f"{name}: {getattr(spec, name)!r}",
                               fix=f"remove {name}, or set task: detection")
     if detection and not spec.class_column and len(spec.classes) > 1:
         raise PodiumError(f"Competition spec {path} lists {len(spec.classes)} classes without a class_column.",
@@ -252,7 +250,8 @@ def _check_class_masks(spec: CompetitionSpec, path: Path) -> None:
         for key in ("class_column", "submission_class_column"):
             if getattr(spec, key) and not (key == "class_column" and task_keys(spec.task).box_lists):
                 raise PodiumError(f"Competition spec {path} sets {key} without class_masks.",
-                                  expected="class_masks: exclusive | overlapping beside it",
+                                  expected="class_masks: exclusive | overlapping beside it (segmentation), or "
+                                           "task: detection (a class per box)",
                                   received=f"{key}: {getattr(spec, key)}", fix=f"set class_masks, or remove {key}")
         return
     joined = not spec.class_column or not spec.submission_class_column
