@@ -132,7 +132,8 @@ def test_the_index_lists_every_train_image_with_the_images_without_boxes(data_ro
     assert len(labels) == 30 and "train-6-00000" in labels.index
     counts = pd.read_csv(root_copy / "wheat.csv")["image_id"].value_counts()
     assert all(labels[i] == count_bin(int(counts.get(i, 0))) for i in labels.index)
-    assert [count_bin(n) for n in (0, 1, 2, 3, 4, 7, 8, 40)] == ["0", "1", "2-3", "2-3", "4-7", "4-7", "8-15", "32-63"]
+    assert [count_bin(n) for n in (0, 1, 2, 3, 4, 7, 8, 40)] == ["0 boxes", "1 box", "2-3 boxes", "2-3 boxes",
+                                                                    "4-7 boxes", "4-7 boxes", "8-15 boxes", "32-63 boxes"]
 
 
 def test_rows_with_empty_boxes_mean_no_box_and_their_class_is_no_class(root_copy, tmp_path):

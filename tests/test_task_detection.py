@@ -73,7 +73,7 @@ def test_a_spec_without_class_column_names_its_one_class(tmp_path):
                                                                    "global_wheat"))
     spec = load_competition(str(spec_path))
     assert spec.classes == ("object",) and not spec.resolved_prediction_string.has_class
-    assert get_task("detection").class_names(pd.Series(["0", "1", "2-3"])) == []
+    assert get_task("detection").class_names(pd.Series(["0 boxes", "1 box", "2-3 boxes"])) == []
 
 
 def test_views_folds_and_runs_fuse_by_wbf_into_padded_boxes():

@@ -91,9 +91,9 @@ def _cmd_data(args) -> None:
 
 def _print_data(summary) -> None:
     state = "unpacked" if summary.extracted else "already unpacked"
-    names = tasks.get_task(summary.task).index_label_words
-    if names:  # the index label says something else than the class (segmentation: has objects)
-        what = ", ".join(f"{v} {names.get(k, k)}" for k, v in summary.label_counts.items())
+    task = tasks.get_task(summary.task)
+    if task.index_label_words:  # the index label says something else than the class (segmentation: has objects)
+        what = ", ".join(f"{v} {task.index_label_word(k)}" for k, v in summary.label_counts.items())
         print(f"data: {summary.root} ({state}): {summary.n_train} train images ({what}), {summary.n_test} test images")
     else:
         print(f"data: {summary.root} ({state}): {summary.n_train} train images in {summary.n_classes} classes, "

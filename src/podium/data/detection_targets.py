@@ -5,7 +5,7 @@ column holding the box as a list, Global Wheat's `bbox` "[834.0, 222.0, 56.0, 36
 class_column, its class. A row whose box cells are empty means "this image has no box" (VinBigData's
 "No finding", whose class is then no class); an image with no row at all has no box (Global Wheat lists only
 images with wheat). So the index lists every train image, not only the CSV's: its label is what folds
-stratify on, the box count's bin with one class ("0", "1", "2-3", "4-7", ...), else the rarest class the
+stratify on, the box count's bin with one class ("0 boxes", "1 box", "2-3 boxes", ...), else the rarest class the
 image holds ("none" without boxes). Training reads `(N, M, 5)` rows `[x1, y1, x2, y2, class]` in fractions
 of the image's width and height (the square resize keeps fractions), padded with -1 (PLAN detection contract).
 Every row is checked at `make data` (detection_problems), so a bad box fails there with its id.
@@ -105,11 +105,12 @@ def _class_of(rows: pd.DataFrame, spec: CompetitionSpec, classes: list[str]) -> 
 
 # ---- the index ------------------------------------------------------------------------------------
 def count_bin(n: int) -> str:
-    """A box count as a power-of-two bin: 0, 1, 2-3, 4-7, 8-15, ... (folds keep each bin's share)."""
+    """A box count as a power-of-two bin, in words: "0 boxes", "1 box", "2-3 boxes", "4-7 boxes", ... (folds keep
+    each bin's share; never a class name, even a numeric one)."""
     if n < 2:
-        return str(n)
+        return f"{n} box{'' if n == 1 else 'es'}"
     low = 2 ** int(np.log2(n))
-    return f"{low}-{2 * low - 1}"
+    return f"{low}-{2 * low - 1} boxes"
 
 
 def detection_labels(spec: CompetitionSpec, data_root: Path) -> pd.DataFrame:

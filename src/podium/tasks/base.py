@@ -106,6 +106,10 @@ class Task:
         return TASK_KEYS[self.name]
 
     # ---- data -----------------------------------------------------------------------------------
+    def index_label_word(self, label: str) -> str:
+        """How `make data` names an index label that is not a class (index_label_words, else the label)."""
+        return (self.index_label_words or {}).get(label, label)
+
     def index_labels(self, spec, data_root: Path) -> pd.DataFrame | None:
         """(id, label) rows of a csv layout for the index; None: the labels CSV's label column as written."""
         return None

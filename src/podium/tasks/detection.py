@@ -49,9 +49,15 @@ class Detection(Task):
     metric_name = "COCO mAP"
     own_score = "coco_map"
     saved_outputs_dtype = "float16"  # centre maps: half the disk, ample for ranking peaks
-    index_label_words = {detection_targets.NO_BOX: "without boxes", "0": "without boxes"}
+    index_label_words = {detection_targets.NO_BOX: "without boxes", detection_targets.count_bin(0): "without boxes"}
 
     # ---- data -----------------------------------------------------------------------------------
+    def index_label_word(self, label: str) -> str:
+        """A box-count bin (one class: "2-3 boxes") as it is, or the rarest class held, in words."""
+        if label in self.index_label_words:
+            return self.index_label_words[label]
+        return f"with {label}" if label.endswith(("box", "boxes")) else f"holding {label} as their rarest class"
+
     def index_labels(self, spec, data_root: Path) -> pd.DataFrame:
         """Every train image, those the CSV never names too; the label folds stratify on is its box count's bin
         with one class, else the rarest class it holds (podium.data.detection_targets)."""
