@@ -114,7 +114,8 @@ def fit_weights(stack: np.ndarray, truth: np.ndarray, objective: Objective | Non
     equal = np.full(len(stack), 1 / len(stack))
     best_key, best = None, equal
     for w in grid:
-        key = (round(objective.fit_value(combine(stack, w, merge=objective.merge), truth), 12), -float(np.abs(w - equal).sum()))
+        blended = combine(stack, w, merge=objective.merge)
+        key = (round(objective.fit_value(blended, truth), 12), -float(np.abs(w - equal).sum()))
         if best_key is None or key > best_key:
             best_key, best = key, w
     return best
@@ -176,7 +177,8 @@ def blend_oof(stack: np.ndarray, truth: np.ndarray, folds: np.ndarray, run_ids: 
             combine(stack[:, other], w, method, objective.merge)
         scores.append(objective.score(honest, truth[held], fitted_rows, truth[other]))
         optimistic = combine(stack[:, held], final, method, objective.merge)
-        in_sample.append(objective.score(optimistic, truth[held], combine(stack, final, method, objective.merge), truth))
+        every_row = combine(stack, final, method, objective.merge)
+        in_sample.append(objective.score(optimistic, truth[held], every_row, truth))
         sign = 1 if objective.fitted.direction == "max" else -1
         fit_scores.append(sign * objective.fit_value(honest, truth[held]))
         in_sample_fit.append(sign * objective.fit_value(optimistic, truth[held]))

@@ -1,13 +1,15 @@
 """Many boxes of several classes per image (Global Wheat, VinBigData, the Great Barrier Reef): an anchor-free
 CenterNet-style head, the competition's mAP or F2, and a PredictionString per image.
 
-What flows between the stages is the model's dense output, (N, S/4, S/4, C + 4) per image: a centre heat map
-per class and the distances to the box's four sides. TTA views and folds average those maps after each view
-is undone on them (exact for flips, quarter turns and the transpose, whose inverse also swaps the side
-distances), as CenterNet averages its flip test; boxes are decoded from the average once, then thresholded
-and NMS-ed (podium.scoring.box_postprocess). The score threshold of a metric that counts every box (Global
-Wheat, F2) is chosen on the run's out-of-fold maps at `make predict`, saved in postprocess.json and packaged
-with an inference kernel. Blends average the maps of runs at one image size (their grids agree).
+The model's output is dense, (N, S/4, S/4, C + 4) per image: a centre heat map per class and the distances to
+the box's four sides. A TTA view is undone on those maps (exact for flips, quarter turns and the transpose,
+whose inverse also swaps the side distances). Then `box_fusion` says how views, folds and blended runs become
+one: `wbf` (the default) decodes each one's boxes and fuses them by weighted boxes fusion, so what is saved is
+(N, max_boxes, 6) boxes whatever the image size and runs of other sizes blend; `mean` averages the maps
+(CenterNet's flip test) and decodes once. Boxes are then thresholded, NMS-ed and capped
+(podium.scoring.box_postprocess); the threshold of a metric that counts every box (Global Wheat, F2) is chosen
+on the run's out-of-fold outputs at `make predict`, saved in postprocess.json and packaged with an inference
+kernel.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class Detection(Task):
     score_logged = "val_loss"  # fit logs no box metric: the run's metric is val_<metric> (training.validation)
     metric_name = "COCO mAP"
     own_score = "coco_map"
-    saved_outputs_dtype = "float16"  # centre maps: half the disk, ample for ranking peaks
+    saved_outputs_dtype = "float32"  # fused boxes' corners and scores (float16 would move a 1024 px box by 0.5 px)
     index_label_words = {detection_targets.NO_BOX: "without boxes", detection_targets.count_bin(0): "without boxes"}
 
     # ---- data -----------------------------------------------------------------------------------
@@ -115,7 +117,8 @@ class Detection(Task):
     # ---- scores ---------------------------------------------------------------------------------
     def metric_pair(self, metric, data, positions, outputs):
         """True boxes against the boxes decoded from the maps, at the fold's setting for `metric`."""
-        return detection_targets.targets_to_detections(data.targets[positions]), post.fold_settings(metric).apply(decoded(outputs))
+        truth = detection_targets.targets_to_detections(data.targets[positions])
+        return truth, post.fold_settings(metric).apply(decoded(outputs))
 
     def own_fold_scores(self, data, positions, fold, plain, with_tta) -> FoldScores:
         metric, truth = self.default_metric(), detection_targets.targets_to_detections(data.targets[positions])
@@ -165,7 +168,8 @@ class Detection(Task):
 
     def blend_files(self, run_dirs, blend_dir, metric, truth, values, folds, classes=()):
         """The blend's own threshold, chosen on its blended OOF maps: postprocess.json, which its writer reads."""
-        record = post.settings_record(metric, detection_targets.targets_to_detections(truth), decoded(values), folds, 0.5, 100,
+        record = post.settings_record(metric, detection_targets.targets_to_detections(truth), decoded(values), folds,
+                                      0.5, 100,
                                       f"{len(truth)} blended out-of-fold maps")
         write_json(Path(blend_dir) / POSTPROCESS, record)
         return {"postprocess": record}
