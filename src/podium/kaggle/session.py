@@ -1,8 +1,8 @@
 """One authenticated session with Kaggle, and podium's retries: the only retry loop.
 
 The official client logs in at import and exits on failure, so it is imported lazily, after podium has
-found the credentials itself (podium.kaggle.credentials),
-and that import-time login sends no request (_import_sends_nothing): podium alone introspects a token. Every call goes through `KaggleSession.call`,
+found the credentials itself (podium.kaggle.credentials), and that import-time login sends no request
+(_import_sends_nothing): podium alone introspects a token. Every call goes through `KaggleSession.call`,
 which retries what is safe to retry (429 after Retry-After, 5xx and dropped connections with exponential
 backoff, both bounded and with an injectable sleep) and turns everything else into a PodiumError naming
 the fix (podium.kaggle.faults says which is which).
