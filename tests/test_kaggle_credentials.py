@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -67,6 +70,18 @@ def test_api_token_is_introspected_and_sent_as_bearer(standin, kaggle_home, monk
     monkeypatch.setenv("KAGGLE_API_TOKEN", "expired")
     with pytest.raises(PodiumError, match="kaggle.com/settings"):  # 401 or inactive: both say where
         KaggleSession()
+
+
+def test_first_import_of_the_client_sends_nothing(standin, kaggle_home, monkeypatch):
+    """`import kaggle` logs in at import: in a fresh process (every command's first session), whatever ran
+    before in this one, the token is still introspected once, by podium."""
+    standin.token = "tok-abcdef-SECRET"
+    monkeypatch.setenv("KAGGLE_API_TOKEN", standin.token)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")])))
+    code = "from podium.kaggle.client import KaggleSession; print(KaggleSession().username)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.stdout.strip() == standin.username, done.stderr
+    assert standin.log == ["POST /api/v1/security.OAuthService/IntrospectToken -> 200"]
 
 
 def test_no_secret_in_any_artefact_after_the_whole_flow(standin, kaggle_home, demo_data, tmp_path, capsys):

@@ -1,7 +1,8 @@
 """One authenticated session with Kaggle, and podium's retries: the only retry loop.
 
 The official client logs in at import and exits on failure, so it is imported lazily, after podium has
-found the credentials itself (podium.kaggle.credentials). Every call goes through `KaggleSession.call`,
+found the credentials itself (podium.kaggle.credentials), and that import-time login sends no request
+(_import_sends_nothing): podium alone introspects a token. Every call goes through `KaggleSession.call`,
 which retries what is safe to retry (429 after Retry-After, 5xx and dropped connections with exponential
 backoff, both bounded and with an injectable sleep) and turns everything else into a PodiumError naming
 the fix (podium.kaggle.faults says which is which).
@@ -28,6 +29,7 @@ import contextlib
 import io
 import logging
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -177,7 +179,7 @@ def _build_api(creds: Credentials):
         kaggle_env = require("kagglesdk.kaggle_env")
         kaggle_env._env_to_endpoint[kaggle_env.KaggleEnv.LOCAL] = endpoint
         os.environ["KAGGLE_API_ENVIRONMENT"] = "LOCALHOST"
-    with contextlib.redirect_stdout(io.StringIO()):
+    with contextlib.redirect_stdout(io.StringIO()), _import_sends_nothing():
         KaggleApi = require("kaggle.api.kaggle_api_extended").KaggleApi
     api = KaggleApi()
     api.args = [a for a in KaggleApi.args if a != "--local"] + (["--local"] if endpoint else [])
@@ -191,3 +193,28 @@ def _build_api(creds: Credentials):
     return api
 
 
+
+
+@contextlib.contextmanager
+def _import_sends_nothing():
+    """The first `import kaggle` of a process sends no request.
+
+    kaggle/__init__.py logs in at import (KaggleApi().authenticate(), every error swallowed): with
+    KAGGLE_API_TOKEN (or ~/.kaggle/access_token) it asks Kaggle to introspect the token, which KaggleSession
+    then does again, with OAuth credentials it refreshes them; outside podium's retries and messages, and
+    only in the process's first session. Podium logs in itself, so while the client is first imported its
+    HTTP client refuses every request and that login gives up quietly."""
+    if "kaggle" in sys.modules:
+        yield
+        return
+    http_client = require("kagglesdk.kaggle_http_client").KaggleHttpClient
+    send = http_client.call
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("podium: no request while the kaggle client is imported (podium logs in itself)")
+
+    http_client.call = refuse
+    try:
+        yield
+    finally:
+        http_client.call = send
