@@ -193,8 +193,6 @@ def _build_api(creds: Credentials):
     return api
 
 
-
-
 @contextlib.contextmanager
 def _import_sends_nothing():
     """The first `import kaggle` of a process sends no request.
