@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from podium import artefacts
 from podium.cli.main import main
 from podium.config import load_config
 from podium.data.competitions import load_competition
@@ -18,7 +19,8 @@ from podium.kaggle.inference import package_run, predict_from_package
 from podium.kaggle.submit import resolve_target, validate_file
 from podium.scoring.registry import resolve_metric
 from podium.submission.prediction_string import parse
-from podium.tasks import get_task
+from podium.tasks import OOF_OUTPUTS, get_task
+from podium.tasks.base import finished_fold_dirs, read_oof_outputs
 from podium.tasks.detection import POSTPROCESS, decoded, fused_boxes
 from tests_support import make_data
 
@@ -164,3 +166,27 @@ def test_runs_at_two_image_sizes_blend_by_fusing_their_boxes(tmp_path):
     assert json.loads((blend_dir / POSTPROCESS).read_text())["metric"].startswith("map_at_iou")
     target = resolve_target(run_id=blend_dir.name, runs_dir=str(runs_dir))
     validate_file(target, get_task(target.competition.task))
+
+
+def test_out_of_fold_outputs_chosen_on_are_read_checked(tmp_path):
+    """What post-processing is chosen on (detection's threshold, the class masks' thresholds) is read through
+    podium.artefacts: rows and outputs in fold order; a file made from other images, or damaged, is refused."""
+    folds = []
+    for k in (0, 1):
+        fold_dir = tmp_path / f"fold-{k}"
+        fold_dir.mkdir()
+        pd.DataFrame({"id": [f"a{k}", f"b{k}"], "fold": k}).to_parquet(fold_dir / "oof.parquet")
+        np.save(fold_dir / OOF_OUTPUTS, np.full((2, 3), k, np.float32))
+        for name in ("oof.parquet", OOF_OUTPUTS):
+            artefacts.stamp(fold_dir / name, kind="detections", images="these", remake="make train",
+                            made_by="make train", folds=[{"fold": k, "finished": True}])
+        (fold_dir / "metrics.json").write_text("{}")
+        folds.append(fold_dir)
+    assert finished_fold_dirs(tmp_path) == folds
+    oof, outputs = read_oof_outputs(folds, "these")
+    assert oof["id"].tolist() == ["a0", "b0", "a1", "b1"] and outputs[:, 0].tolist() == [0, 0, 1, 1]
+    with pytest.raises(PodiumError, match="fold-0"):
+        read_oof_outputs(folds, "other images")
+    (folds[1] / OOF_OUTPUTS).write_bytes(b"damaged")
+    with pytest.raises(PodiumError, match="fold-1"):
+        read_oof_outputs(folds, "these")

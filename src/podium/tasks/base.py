@@ -16,7 +16,10 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
+from podium import artefacts
 from podium.lazy import LazyModule
+from podium.data.dataset import competition_root
+from podium.data.index import load_index
 from podium.errors import PodiumError
 from podium.io import atomic_path
 from podium.scoring.registry import Metric, resolve_metric
@@ -83,6 +86,32 @@ def rows_weighted_score(fold_dirs: list[Path]) -> float | None:
     records = [json.loads((Path(d) / "metrics.json").read_text(encoding="utf-8")) for d in fold_dirs]
     rows = sum(r["n_val"] for r in records)
     return sum(r["val_score_tta"] * r["n_val"] for r in records) / rows if rows else None
+
+
+def finished_fold_dirs(run_dir: Path) -> list[Path]:
+    """The run folder's folds whose training ended (metrics.json) with their out-of-fold outputs saved."""
+    return [p.parent for p in sorted(Path(run_dir).glob("fold-*/oof.parquet"))
+            if (p.parent / "metrics.json").is_file() and (p.parent / OOF_OUTPUTS).is_file()]
+
+
+def train_images_now(cfg) -> str:
+    """The fingerprint of the index's readable train images now: what a run's OOF files must be made from."""
+    return artefacts.train_images(load_index(competition_root(cfg)[1] / "index.parquet"))
+
+
+def read_oof_outputs(fold_dirs: list[Path], images: str | None = None) -> tuple[pd.DataFrame, np.ndarray]:
+    """The folds' oof.parquet rows and their saved outputs row for row, in fold order, each read through
+    podium.artefacts: a damaged file, NaN, or (given `images`, the index's train_images) one made from other
+    images is refused with the command that remakes it. What post-processing chosen out of fold reads."""
+    frames, outputs = [], []
+    for fold_dir in map(Path, fold_dirs):
+        remake = f"make train FORCE=1 with the run's config ({fold_dir.parent / 'config.yaml'})"
+        for name, into in (("oof.parquet", frames), (OOF_OUTPUTS, outputs)):
+            into.append(artefacts.read(fold_dir / name, what=f"{fold_dir.name}'s {name}", remake=remake,
+                                       images=images, legacy_ok=True).values)
+    if not frames:
+        return pd.DataFrame({"id": [], "fold": []}), np.zeros((0,), np.float32)
+    return pd.concat(frames, ignore_index=True), np.concatenate([np.asarray(o) for o in outputs])
 
 
 class Task:

@@ -34,7 +34,8 @@ from podium.scoring import box_postprocess as post
 from podium.scoring.registry import Metric, resolve_metric
 from podium.scoring.run_metric import run_metric
 from podium.submission import detections as detection_submission
-from podium.tasks.base import OOF_OUTPUTS, FoldScores, PredictSummary, Task
+from podium.tasks.base import (OOF_OUTPUTS, FoldScores, PredictSummary, Task, finished_fold_dirs,
+                               read_oof_outputs, train_images_now)
 
 # imported on first use: `import podium.tasks` loads no keras
 augment_boxes = LazyModule("podium.training.augment_boxes")
@@ -140,7 +141,7 @@ class Detection(Task):
     def run_report(self, data, oof, run_dir, plots, shown: int = 16):
         """Per class: true boxes out of fold and AP at IoU 0.5 (with TTA); true (green) and predicted (red,
         score >= 0.3) boxes on the first validation images (plots/boxes.png, in the HTML report)."""
-        fold_dirs = sorted(p.parent for p in Path(run_dir).glob("fold-*/oof.parquet"))
+        fold_dirs = finished_fold_dirs(run_dir)
         truth, boxes, _ = oof_boxes(data, fold_dirs)
         if not truth:
             return {}, None
@@ -233,19 +234,15 @@ def fused_boxes(parts: list[np.ndarray], weights: list[float] | None, iou: float
     return out
 
 
-def oof_boxes(data, fold_dirs: list[Path]) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
-    """(truth, decoded boxes, fold) of every finished fold's out-of-fold images, from its saved maps."""
+def oof_boxes(data, fold_dirs: list[Path], images: str | None = None
+              ) -> tuple[list[np.ndarray], list[np.ndarray], np.ndarray]:
+    """(truth, decoded boxes, fold) of the folds' out-of-fold images, from their saved outputs (read checked:
+    base.read_oof_outputs; `images` the index's train_images)."""
+    oof, outputs = read_oof_outputs(fold_dirs, images)
     position_of = {str(image_id): k for k, image_id in enumerate(data.ids)}
-    truth, boxes, folds = [], [], []
-    for fold_dir in fold_dirs:
-        oof, maps_path = pd.read_parquet(Path(fold_dir) / "oof.parquet"), Path(fold_dir) / OOF_OUTPUTS
-        if not maps_path.is_file():
-            continue
-        positions = np.array([position_of[str(i)] for i in oof["id"]])
-        truth += detection_targets.targets_to_detections(data.targets[positions])
-        boxes += decoded(np.load(maps_path, mmap_mode="r"))
-        folds += oof["fold"].tolist()
-    return truth, boxes, np.asarray(folds)
+    positions = np.array([position_of[str(i)] for i in oof["id"]], dtype=int)
+    truth = detection_targets.targets_to_detections(data.targets[positions]) if len(positions) else []
+    return truth, (decoded(outputs) if len(positions) else []), oof["fold"].to_numpy()
 
 
 def class_ap(metric: Metric, truth: list[np.ndarray], boxes: list[np.ndarray], k: int) -> float | None:
@@ -283,7 +280,7 @@ def run_settings(cfg, task: Task, metric: Metric) -> post.BoxSettings:
     run_dir = Path(cfg.run_dir)
     if cfg.box_min_score:
         return post.BoxSettings(cfg.box_min_score, cfg.box_nms_iou, cfg.max_boxes)
-    fold_dirs = [p.parent for p in sorted(run_dir.glob("fold-*/metrics.json")) if (p.parent / OOF_OUTPUTS).is_file()]
+    fold_dirs = finished_fold_dirs(run_dir)
     if fold_dirs:
         record = _chosen_on_oof(cfg, task, metric, fold_dirs)
         return post.BoxSettings(record["min_score"], cfg.box_nms_iou, cfg.max_boxes)
@@ -295,8 +292,8 @@ def run_settings(cfg, task: Task, metric: Metric) -> post.BoxSettings:
 
 
 def _chosen_on_oof(cfg, task: Task, metric: Metric, fold_dirs: list[Path]) -> dict:
-    data = load_labeled_data(cfg, task, progress=False)  # the boxes the OOF maps are scored against
-    truth, boxes, folds = oof_boxes(data, fold_dirs)
+    data = load_labeled_data(cfg, task, progress=False)  # the boxes the OOF outputs are scored against
+    truth, boxes, folds = oof_boxes(data, fold_dirs, train_images_now(cfg))
     if not truth:
         raise PodiumError(f"Run {cfg.run_id} has no out-of-fold maps to choose a box threshold on.",
                           expected=f"fold-*/{OOF_OUTPUTS} beside oof.parquet", received=f"folds {fold_dirs}",

@@ -29,7 +29,8 @@ from podium.scoring.class_postprocess import choose_postprocess, masks_at_size
 from podium.scoring.segmentation import dice_per_pair, stepped_iou_per_image
 from podium.submission.masks import (class_mask_submission_problems, in_sample_order, mask_rows,
                                      validate_class_mask_submission, validate_mask_submission, write_mask_submission)
-from podium.tasks.base import OOF_OUTPUTS, FoldScores, PredictSummary, Task, rows_weighted_score
+from podium.tasks.base import (FoldScores, PredictSummary, Task, finished_fold_dirs, read_oof_outputs,
+                               rows_weighted_score, train_images_now)
 from podium.training.balance import keep_empty
 
 # imported on first use: `import podium.tasks` loads no keras
@@ -234,15 +235,13 @@ def run_postprocess(cfg, spec, task) -> dict:
     postprocess.json; read from that file in a folder without them (an inference package, a blend); 0.5 and
     no minimum size when there is neither."""
     run_dir = Path(cfg.run_dir)
-    folds = [p.parent for p in sorted(run_dir.glob("fold-*/oof.parquet"))
-             if (p.parent / "metrics.json").is_file() and (p.parent / OOF_OUTPUTS).is_file()]
+    folds = finished_fold_dirs(run_dir)
     if not folds:
         if (run_dir / POSTPROCESS).is_file():
             return json.loads((run_dir / POSTPROCESS).read_text(encoding="utf-8"))
         return {"classes": list(spec.classes), "thresholds": [0.5] * len(spec.classes),
                 "min_sizes": [0] * len(spec.classes), "source": "defaults: no out-of-fold outputs"}
-    oof = pd.concat([pd.read_parquet(d / "oof.parquet") for d in folds], ignore_index=True)
-    probabilities = np.concatenate([np.load(d / OOF_OUTPUTS) for d in folds])
+    oof, probabilities = read_oof_outputs(folds, train_images_now(cfg))
     data = load_labeled_data(cfg, task, progress=False)
     position = {str(i): k for k, i in enumerate(data.ids)}
     truth = np.asarray(data.targets[[position[str(i)] for i in oof["id"]]])
