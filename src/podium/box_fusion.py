@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from podium.boxes import iou_matrix
 from podium.errors import PodiumError
 
 COLUMNS = ("class", "score", "x1", "y1", "x2", "y2")
@@ -31,14 +32,6 @@ def as_detections(dets) -> np.ndarray:
     return rows
 
 
-def iou_one_to_many(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one xyxy box with each row of (n, 4) boxes; 0 where the union is empty."""
-    inter = np.maximum(np.minimum(box[2], boxes[:, 2]) - np.maximum(box[0], boxes[:, 0]), 0.0) * \
-        np.maximum(np.minimum(box[3], boxes[:, 3]) - np.maximum(box[1], boxes[:, 1]), 0.0)
-    union = (box[2] - box[0]) * (box[3] - box[1]) + (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1]) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
-
-
 def nms(dets, iou: float = 0.5) -> np.ndarray:
     """Greedy non-maximum suppression per class: the best-scoring box stays and removes every box of its class
     that overlaps it by IoU > `iou`; rows come back by score, descending."""
@@ -51,7 +44,7 @@ def nms(dets, iou: float = 0.5) -> np.ndarray:
             continue
         later = np.arange(i + 1, len(rows))
         later = later[keep[later] & (rows[later, 0] == rows[i, 0])]
-        keep[later[iou_one_to_many(rows[i, 2:], rows[later, 2:]) > iou]] = False
+        keep[later[iou_matrix(rows[i, 2:], rows[later, 2:])[0] > iou]] = False
     return rows[keep]
 
 
@@ -103,7 +96,7 @@ def _fuse_class(boxes: np.ndarray, weights: np.ndarray, iou: float) -> np.ndarra
     clusters: list[list[np.ndarray]] = []
     fused = np.zeros((0, 8))
     for box in boxes:
-        overlaps = iou_one_to_many(box[4:], fused[:, 4:])
+        overlaps = iou_matrix(box[4:], fused[:, 4:])[0]
         best = int(np.argmax(overlaps)) if len(overlaps) and overlaps.max() > iou else -1
         if best < 0:
             clusters.append([box])

@@ -40,6 +40,18 @@ def box_iou(true_boxes: np.ndarray, pred_boxes: np.ndarray) -> np.ndarray:
     return (inter / np.maximum(union, np.float32(1e-7))).astype(np.float32)
 
 
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(len(a), len(b)) IoU of every pair of xyxy boxes, float64; 0 where the union is empty (the detection
+    metrics' matching, NMS and WBF)."""
+    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
+    low = np.maximum(a[:, None, :2], b[None, :, :2])
+    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.prod(np.clip(high - low, 0, None), axis=2)
+    area = lambda box: np.prod(box[:, 2:] - box[:, :2], axis=1)  # noqa: E731
+    union = area(a)[:, None] + area(b)[None, :] - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
 def centre_box_baseline(true_boxes: np.ndarray) -> np.ndarray:
     """The box a model that learned nothing about position would give: the mean size, centred."""
     sizes = (true_boxes[:, 2:] - true_boxes[:, :2]).mean(0)

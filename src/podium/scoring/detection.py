@@ -35,6 +35,7 @@ from typing import Sequence
 
 import numpy as np
 
+from podium.boxes import iou_matrix
 from podium.errors import PodiumError
 
 WHEAT_THRESHOLDS = np.linspace(0.5, 0.75, 6)
@@ -106,17 +107,6 @@ def _image(truth: np.ndarray, predicted: np.ndarray, index: int) -> ImageBoxes:
                               fix="put the class index in the first column")
     return ImageBoxes(truth[:, -4:], true_classes.astype(np.int64), predicted[:, -4:], scores,
                       classes.astype(np.int64))
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """(len(a), len(b)) IoU of xyxy boxes; 0 where the union is empty."""
-    a, b = np.asarray(a, np.float64).reshape(-1, 4), np.asarray(b, np.float64).reshape(-1, 4)
-    low = np.maximum(a[:, None, :2], b[None, :, :2])
-    high = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(high - low, 0, None), axis=2)
-    area = lambda box: np.prod(box[:, 2:] - box[:, :2], axis=1)  # noqa: E731
-    union = area(a)[:, None] + area(b)[None, :] - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def score_order(scores: np.ndarray) -> np.ndarray:
