@@ -242,16 +242,13 @@ def test_an_inference_package_carries_the_postprocess_make_predict_uses(tmp_path
     """postprocess.json travels in the package; the offline kernel writes every pair with it (class 1 at
     threshold 0 covers each image, class 2 at 1 is empty: visible in every row)."""
     from podium.kaggle.inference import package_run, predict_from_package
-    from tests_support import make_data
+    from tests_support import make_data, untrained_fold
 
     cfg = load_config(ROOT / "configs" / "shapes-multiclass.yaml", {
         "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32})
     make_data(cfg.competition, cfg.data_dir)
     task = get_task(cfg.task)
-    fold_dir = cfg.run_dir / "fold-0"
-    fold_dir.mkdir(parents=True)
-    task.build_model(cfg, 2).save(fold_dir / "best.keras")
-    (fold_dir / "metrics.json").write_text("{}")
+    untrained_fold(cfg, 2)
     chosen = {"classes": ["1", "2"], "thresholds": [0.0, 1.0], "min_sizes": [0, 0]}
     (cfg.run_dir / POSTPROCESS).write_text(json.dumps(chosen))
     package = package_run(cfg, task, tmp_path / "package", "tester/shapes-run") / cfg.run_id

@@ -22,7 +22,7 @@ from podium.submission.prediction_string import parse
 from podium.tasks import OOF_OUTPUTS, get_task
 from podium.tasks.base import finished_fold_dirs, read_oof_outputs
 from podium.tasks.detection import POSTPROCESS, decoded, fused_boxes
-from tests_support import make_data
+from tests_support import make_data, untrained_fold
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE_SIZE = (120, 96)  # width, height of the generated files
@@ -129,10 +129,7 @@ def test_an_inference_package_carries_the_threshold_make_predict_chose(tmp_path)
         "data_dir": str(tmp_path / "data"), "runs_dir": str(tmp_path / "runs"), "verbose": 0, "image_size": 32})
     make_data(cfg.competition, cfg.data_dir)
     task = get_task(cfg.task)
-    fold_dir = cfg.run_dir / "fold-0"
-    fold_dir.mkdir(parents=True)
-    task.build_model(cfg, 3).save(fold_dir / "best.keras")
-    (fold_dir / "metrics.json").write_text("{}")
+    untrained_fold(cfg, 3)
     (cfg.run_dir / POSTPROCESS).write_text(json.dumps({"min_score": 0.999, "nms_iou": 0.5, "max_boxes": 100}))
     package = package_run(cfg, task, tmp_path / "package", "tester/shapes-run") / cfg.run_id
     assert json.loads((package / POSTPROCESS).read_text())["min_score"] == 0.999

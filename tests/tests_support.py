@@ -76,3 +76,15 @@ def spec_check(spec, source):
     from podium.tasks import get_task
 
     return check_spec(spec, get_task(spec.task), source)
+
+
+def untrained_fold(cfg, num_classes: int, fold: int = 0):
+    """A finished fold of the config's run holding an untrained model (best.keras, an empty metrics.json): what
+    packaging and offline prediction need when the point is the path and the file forms, not the scores."""
+    from podium.tasks import get_task
+
+    fold_dir = cfg.run_dir / f"fold-{fold}"
+    fold_dir.mkdir(parents=True)
+    get_task(cfg.task).build_model(cfg, num_classes).save(fold_dir / "best.keras")
+    (fold_dir / "metrics.json").write_text("{}")
+    return fold_dir
