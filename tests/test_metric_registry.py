@@ -469,3 +469,16 @@ def test_registry_entries_compute_the_definitions_of_kaggle_metrics():
         assert METRICS[name].compute is getattr(kaggle_metrics, name)
     assert kaggle_metrics.log_loss([0, 1], [[0.9, 0.1], [0.2, 0.8]]) == pytest.approx(
         -(np.log(0.9) + np.log(0.8)) / 2)
+
+
+def test_mean_dice_pairs_equals_scikit_learns_f1_of_each_pairs_pixels():
+    """Dice of a pair is the F1 of its pixel decisions (scikit-learn's f1_score, the reference); Kaggle's rule
+    scores a pair empty in both 1, where f1_score's zero_division=1 says the same."""
+    rng = np.random.default_rng(3)
+    truth = (rng.random((4, 5, 6, 2)) > 0.6).astype(np.uint8)
+    truth[2] = 0
+    predicted = rng.random((4, 5, 6, 2))
+    predicted[2, ..., 1] = 0.2  # pair (2, 1): empty in both
+    reference = np.mean([skm.f1_score(truth[i, ..., c].ravel(), (predicted[i, ..., c] > 0.5).ravel(), zero_division=1)
+                         for i in range(4) for c in range(2)])
+    assert m("mean_dice_pairs")(truth, predicted) == pytest.approx(reference)
