@@ -60,6 +60,7 @@ config: $(STAMP) ## print EXP resolved with ARGS
 
 bench: $(STAMP) ## input pipeline benchmark on the demo, written to benchmarks/results/
 	$(BIN)/python benchmarks/bench_pipeline.py
+	$(BIN)/python benchmarks/bench_loader.py
 	$(BIN)/python benchmarks/bench_training.py && KERAS_BACKEND=jax $(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_epoch_metric.py
 	$(BIN)/python benchmarks/bench_detection.py

@@ -10,14 +10,20 @@ images/s depend on the machine):
 3. Peak RSS (VmHWM) of one epoch streamed from JPEGs without a cache, for a growing synthetic index;
    each N runs in its own subprocess so the high-water mark is that N's alone. It must stay flat.
 
-Writes benchmarks/results/training.{json,md}.
+With augmentation podium runs twice: as configured (`augment_in: auto`, [flip, crop] in the compiled train
+step) and with `augment_in=loader` (the recipes on the host, batch by batch: podium before issue 24).
+
+Writes benchmarks/results/training.{json,md} (training-overhead.* with --skip-tta-rss; -jax before the
+suffix on JAX), or under --results DIR.
 
     python benchmarks/bench_training.py [--epochs 4] [--rounds 3] [--rss-sizes 2000 8000 32000]
+    python benchmarks/bench_training.py --smoke --results /tmp/x   # seconds: one short round, training only
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -77,7 +83,7 @@ def bare_fit(cfg, x_train, y_train, x_val, y_val, epochs: int, augment: list[str
 
     keras.utils.set_random_seed(cfg.seed)
     task = tasks.get_task(cfg.task)  # a benchmark is an entry point: the task is resolved here
-    model = task.build_model(cfg, y_train.shape[1])
+    model = task.build_model(dataclasses.replace(cfg, augment=[]), y_train.shape[1])  # bare: no podium layer
     steps = int(np.ceil(len(x_train) / cfg.batch_size))
     model.compile(optimizer=make_optimizer(cfg, steps), **task.compile_arguments(cfg, y_train.shape[1]))
     timer = epoch_timer()
@@ -119,8 +125,9 @@ def podium_vs_bare(data_dir: Path, runs_dir: Path, size: int, epochs: int, augme
     y_train = np.eye(data.num_classes, dtype="float32")[data.labels[train_pos]]
     x_val = np.asarray(data.images[val_pos]).astype("float32")
     y_val = np.eye(data.num_classes, dtype="float32")[data.labels[val_pos]]
-    rates: dict[str, list[float]] = {"podium": [], "bare_raw": [], "bare_augmented": []}
+    rates: dict[str, list[float]] = {"podium": [], "podium_loader": [], "bare_raw": [], "bare_augmented": []}
     firsts: dict[str, list[float]] = {name: [] for name in rates}
+    loader_cfg = dataclasses.replace(cfg, augment_in="loader")
     for _ in range(rounds):
         podium_timer = epoch_timer()
         result = train_and_evaluate(cfg, get_task(cfg.task), 0, data=data, extra_callbacks=[podium_timer],
@@ -129,14 +136,24 @@ def podium_vs_bare(data_dir: Path, runs_dir: Path, size: int, epochs: int, augme
                 "bare_raw": bare_fit(cfg, x_train, y_train, x_val, y_val, epochs, [])}
         if augment:
             arms["bare_augmented"] = bare_fit(cfg, x_train, y_train, x_val, y_val, epochs, augment)
+            loader_timer = epoch_timer()
+            train_and_evaluate(loader_cfg, get_task(cfg.task), 0, data=data, extra_callbacks=[loader_timer],
+                               force=True)
+            arms["podium_loader"] = loader_timer.seconds
         for name, seconds in arms.items():
             rates[name].append(len(train_pos) / steady(seconds))
             firsts[name].append(seconds[0])
     best = {name: max(values) if values else None for name, values in rates.items()}
     like_for_like = best["bare_augmented"] if augment else best["bare_raw"]
+    like_rates = rates["bare_augmented"] if augment else rates["bare_raw"]
+    per_round = [p / b for p, b in zip(rates["podium"], like_rates)]
     return {"size": size, "augment": augment, "workers": workers, "n_train": len(train_pos), "n_val": len(val_pos),
-            "epochs": epochs, "rounds": rounds, "podium_img_s": best["podium"], "bare_fit_img_s": like_for_like,
+            "epochs": epochs, "rounds": rounds, "augment_in": cfg.resolved_augment_in,
+            "podium_img_s": best["podium"], "bare_fit_img_s": like_for_like,
             "bare_raw_img_s": best["bare_raw"], "podium_vs_bare": best["podium"] / like_for_like,
+            "podium_vs_bare_per_round": per_round,
+            "podium_loader_img_s": best["podium_loader"],
+            "podium_loader_vs_bare": best["podium_loader"] / like_for_like if best["podium_loader"] else None,
             "augment_cost": (best["bare_raw"] / best["bare_augmented"]) if augment else None,
             "img_s_all": rates, "first_epoch_s": {name: min(v) for name, v in firsts.items() if v},
             "podium_val_accuracy": result.val_score}
@@ -224,15 +241,21 @@ def markdown(results: dict) -> str:
              "augments too, written by hand (RandomFlip + RandomTranslation in a parallel tf.data map, "
              "prefetched); *augment cost* is bare raw arrays / bare augmented, the augmentation's own price. "
              f"Demo training rows tiled x{results['repeat']} so an epoch is as long as a real one; "
-             f"podium and bare alternate, best of {results['podium_vs_bare'][0]['rounds']} rounds each", "",
-             "| size | augment | workers | podium img/s | bare img/s (same augment) | podium / bare | "
-             "bare raw img/s | augment cost | first epoch podium / bare (s) |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---|"]
+             f"podium and bare alternate, best of {results['podium_vs_bare'][0]['rounds']} rounds each; *per round* is "
+             "each round's podium / bare, the spread. *podium, loader aug* is podium with `augment_in=loader` (the "
+             "recipes on the host, batch by batch, as before issue 24), timed in the same rounds", "",
+             "| size | augment | podium augments in | workers | podium img/s | bare img/s (same augment) | podium / bare "
+             "| per round | podium, loader aug / bare | bare raw img/s | augment cost | first epoch podium / bare (s) |",
+             "|---:|---|---|---:|---:|---:|---:|---|---:|---:|---:|---|"]
     for r in results["podium_vs_bare"]:
         cost = f"{r['augment_cost']:.2f}x" if r["augment_cost"] else "-"
         bare_first = r["first_epoch_s"].get("bare_augmented", r["first_epoch_s"]["bare_raw"])
-        lines.append(f"| {r['size']} | {','.join(r['augment']) or 'none'} | {r['workers']} | {r['podium_img_s']:.0f} | "
-                     f"{r['bare_fit_img_s']:.0f} | {r['podium_vs_bare']:.2f} | {r['bare_raw_img_s']:.0f} | {cost} | "
+        spread = ", ".join(f"{v:.2f}" for v in r["podium_vs_bare_per_round"])
+        loader = f"{r['podium_loader_vs_bare']:.2f}" if r["podium_loader_vs_bare"] else "-"
+        where = r["augment_in"] if r["augment"] else "-"
+        lines.append(f"| {r['size']} | {','.join(r['augment']) or 'none'} | {where} | {r['workers']} | "
+                     f"{r['podium_img_s']:.0f} | {r['bare_fit_img_s']:.0f} | {r['podium_vs_bare']:.2f} | {spread} | "
+                     f"{loader} | {r['bare_raw_img_s']:.0f} | {cost} | "
                      f"{r['first_epoch_s']['podium']:.1f} / {bare_first:.1f} |")
     if "tta" not in results:
         return "\n".join(lines + [""])
@@ -254,20 +277,32 @@ def markdown(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3, help="alternating podium/bare repeats (best-of)")
     parser.add_argument("--repeat", type=int, default=8, help="tile the demo's training rows this many times")
     parser.add_argument("--workers", type=int, nargs="+", default=[1], help="podium loader threads to time")
     parser.add_argument("--skip-tta-rss", action="store_true", help="time training only")
+    parser.add_argument("--augmented-only", action="store_true", help="time the [flip, crop] runs only")
     parser.add_argument("--extra-size", type=int, default=64, help="second training size (0: skip)")
     parser.add_argument("--tta-limit", type=int, default=512, help="images per TTA measurement")
     parser.add_argument("--rss-sizes", type=int, nargs="+", default=[2000, 8000, 32000])
     parser.add_argument("--size-rss", type=int, default=224)
     parser.add_argument("--data-dir", default=None, help="where to unpack the demo (default: a temp folder)")
+    parser.add_argument("--smoke", action="store_true", help="seconds: 2 epochs, one round, [flip, crop] only")
+    parser.add_argument("--results", default=str(RESULTS), help="folder for the results (and, given, the demo "
+                                                                 "data and runs)")
     parser.add_argument("--rss-child", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.smoke:
+        args.epochs, args.rounds, args.repeat, args.workers = 2, 1, 1, [1]
+        args.skip_tta_rss, args.augmented_only, args.extra_size = True, True, 0
+    return args
+
+
+def main() -> None:
+    args = parse_args()
     if args.rss_child:
         print(json.dumps(rss_child(args.rss_child, args.size_rss, Path(args.data_dir))))
         return
@@ -278,13 +313,17 @@ def main() -> None:
     from podium.tasks import get_task
     from podium.workflow import prepare_data
 
-    data_dir = Path(args.data_dir or tempfile.mkdtemp(prefix="podium-bench-"))
+    results_dir = Path(args.results)
+    own_folder = results_dir.resolve() != RESULTS.resolve()  # --results given: the data and runs go there too
+    work = results_dir / "training-work" if own_folder else Path(tempfile.mkdtemp(prefix="podium-bench-"))
+    data_dir = Path(args.data_dir) if args.data_dir else work / "data"
     prepare_data("demo", get_task("classification"), str(data_dir))
-    runs_dir = Path(tempfile.mkdtemp(prefix="podium-bench-runs-"))
+    runs_dir = work / "runs"
     results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                      "backend": keras.backend.backend()}
     sizes = [32] + ([args.extra_size] if args.extra_size else [])
-    runs = [(32, []), (32, ["flip", "crop"])] + [(size, []) for size in sizes[1:]]
+    runs = [(32, ["flip", "crop"])] if args.augmented_only else \
+        [(32, []), (32, ["flip", "crop"])] + [(size, []) for size in sizes[1:]]
     results["repeat"] = args.repeat
     results["podium_vs_bare"] = [podium_vs_bare(data_dir, runs_dir, size, args.epochs, augment, args.rounds,
                                                 workers, args.repeat)
@@ -293,12 +332,12 @@ def main() -> None:
         results["tta"] = [tta_per_view(data_dir, size, args.tta_limit, repeats=3) for size in (32, 224)]
         results["rss_size"] = args.size_rss
         results["peak_rss"] = peak_rss(args.rss_sizes, args.size_rss, data_dir)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    results_dir.mkdir(parents=True, exist_ok=True)
     suffix = ("" if results["backend"] == "tensorflow" else f"-{results['backend']}") + \
         ("-overhead" if args.skip_tta_rss else "")
-    write_json(RESULTS / f"training{suffix}.json", results)
+    write_json(results_dir / f"training{suffix}.json", results)
     table = markdown(results)
-    write_text(RESULTS / f"training{suffix}.md", table)
+    write_text(results_dir / f"training{suffix}.md", table)
     print(table)
 
 

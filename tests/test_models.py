@@ -79,9 +79,11 @@ def changed(before: dict[str, np.ndarray], after: dict[str, np.ndarray]) -> set[
 def test_classifier_takes_raw_pixels_and_preprocesses_first(demo_batch):
     model = build_classifier(tiny_config(), NUM_CLASSES)
     assert model.input_shape == (None, 32, 32, 3)
-    first = model.layers[1]
+    # after the input: the config's flip, in the train step only (identity here), then the preprocessing
+    assert [layer.name for layer in model.layers[1:3]] == ["train_augment", "preprocess"]
+    first = model.layers[2]
     assert isinstance(first, Preprocess) and first.mode == backbones.get("tiny_cnn").mode
-    assert model.layers[2] is backbone_of(model)
+    assert model.layers[3] is backbone_of(model)
     probs = predict(model, demo_batch[0])
     assert probs.shape == (64, NUM_CLASSES)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)

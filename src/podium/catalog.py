@@ -17,6 +17,9 @@ from podium.errors import PodiumError
 # batch recipes: Keras layers on the whole batch (podium.training.augment.BATCH_RECIPES)
 BATCH_AUGMENTS = ("flip", "vflip", "rot90", "crop", "rotation", "zoom", "translation", "color", "randaugment",
                   "mixup", "cutmix", "erasing")
+# batch recipes a compiled train step can run (podium.training.augment_layers.STEP_RECIPES): whole-batch keras.ops
+# that move pixels alone; config key augment_in puts a chain of them in the model
+STEP_AUGMENTS = ("flip", "vflip", "rot90", "crop")
 # CPU recipes: albumentations, one image at a time (podium.training.augment.CPU_RECIPES); "none" = off
 CPU_AUGMENTS = ("none", "light", "medium", "heavy")
 # test-time views (podium.training.tta.VIEWS)

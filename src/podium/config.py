@@ -195,6 +195,10 @@ class ExperimentConfig:
     # ---- augmentation --------------------------------------------------------------------------------
     augment: list[str] = key(["flip"])  # batch recipes (Keras layers)
     cpu_augment: str = "none"  # albumentations recipe, per image on the CPU
+    # where the batch recipes run: "model" in the compiled train step (layers inside the model, active only in
+    # training: podium.training.augment_layers), "loader" on the host batch by batch; "auto" the step when every
+    # recipe can run there (catalog.STEP_AUGMENTS) and the task's targets do not move with the image
+    augment_in: Literal["auto", "model", "loader"] = key("auto", ADDED_LATER)
 
     # ---- inference (read at predict time only) -------------------------------------------------------
     tta: list[str] = key(["identity", "hflip"], PREDICTS)
@@ -299,6 +303,7 @@ class ExperimentConfig:
                               fix=f"e.g. keep_empty=0.2 with task={masks}, or keep_empty=1")
         self._check_pseudo()
         self._check_task()
+        self._check_augment_in()
 
     def _check_pseudo(self) -> None:
         chosen = [k for k in ("pseudo_threshold", "pseudo_top_share") if getattr(self, k)]
@@ -353,7 +358,26 @@ class ExperimentConfig:
                                        f"{self.class_weight}, oversample_to={self.oversample_to}",
                               fix=f"reset them, or use task={only}")
 
+    def _check_augment_in(self) -> None:
+        if self.augment_in == "model" and self.augment and self.resolved_augment_in != "model":
+            movers = TASK_KEYS[self.task].targets_move
+            raise PodiumError("Config key augment_in=model, but this augmentation cannot run in the train step.",
+                              expected=f"augment a subset of [{', '.join(catalog.STEP_AUGMENTS)}] and a task whose "
+                                       "targets do not move with the image (classification, multilabel, regression)",
+                              received=f"augment={self.augment}, task={self.task}"
+                                       + (" (its targets move with the image)" if movers else ""),
+                              fix="set augment_in=auto (the loader runs what the step cannot)")
+
     # ---- derived values -------------------------------------------------------------------------
+    @property
+    def resolved_augment_in(self) -> str:
+        """Where the batch recipes run: "model" (the train step) or "loader" (the host). auto: the step when every
+        recipe can run there and the task's targets stay put (TaskKeys.targets_move: masks, boxes)."""
+        if self.augment_in == "loader" or not self.augment:
+            return "loader"
+        fits = all(name in catalog.STEP_AUGMENTS for name in self.augment) and not TASK_KEYS[self.task].targets_move
+        return "model" if fits else "loader"
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -23,6 +23,8 @@ class TaskKeys:
     logged: tuple[str, ...]  # what model.fit logs (monitor may name these, with or without val_)
     any_monitor: bool = False  # any monitor is accepted (the history decides): older configs monitor what they like
     augments: tuple[str, ...] | None = None  # batch augments that move the target with the image; None: any
+    # the targets move with the image (masks, boxes): the loader augments both (Task.pair_augmenter), never the step
+    targets_move: bool = False
     tta_views: tuple[str, ...] | None = None  # TTA views whose prediction can be undone; None: any
     class_balancing: bool = False  # cpu_augment, class_weight, oversample_to and pseudo-labels apply
     empty_images: bool = False  # images without objects exist, so keep_empty applies
@@ -60,7 +62,7 @@ TASK_KEYS: dict[str, TaskKeys] = {
                                pixel_layout=True, pseudo_labels="labels", calibrated=True,
                                flip_warning=True),
     # a mask rides through every geometric recipe; each TTA view here is undone on the mask (training.tta)
-    "segmentation": TaskKeys(logged=("loss", "dice", "iou"),
+    "segmentation": TaskKeys(targets_move=True, logged=("loss", "dice", "iou"),
                              augments=("flip", "vflip", "rot90", "crop", "rotation", "zoom", "translation"),
                              tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose",
                                         "shift_left", "shift_right", "shift_up", "shift_down"),
@@ -69,7 +71,8 @@ TASK_KEYS: dict[str, TaskKeys] = {
                              submission_form="rle"),
     # a box survives flips, quarter turns of the square input and a shift exactly (training.augment_pairs); the
     # flips, turns and transpose are undone on it exactly (training.orientation); a clipped shift or zoom is not
-    "localization": TaskKeys(logged=("loss", "accuracy", "box_iou"), augments=("flip", "vflip", "rot90", "crop"),
+    "localization": TaskKeys(targets_move=True, logged=("loss", "accuracy", "box_iou"),
+                             augments=("flip", "vflip", "rot90", "crop"),
                              tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose"),
                              label_fields=("label_column", "box_columns"),
                              submission_fields=("submission_id_column", "submission_label_column", "box_columns"),
@@ -93,7 +96,7 @@ TASK_KEYS: dict[str, TaskKeys] = {
     # many boxes per image: each box survives flips, quarter turns and a shift exactly (training.augment_boxes),
     # and each orientation view is undone exactly on the centre maps (models.detection.undo_view). fit logs the
     # loss only: the metric (mAP, F2) is computed per epoch from the decoded boxes (training.validation)
-    "detection": TaskKeys(logged=("loss",), augments=("flip", "vflip", "rot90", "crop"),
+    "detection": TaskKeys(targets_move=True, logged=("loss",), augments=("flip", "vflip", "rot90", "crop"),
                           tta_views=("identity", "hflip", "vflip", "rot90", "rot180", "rot270", "transpose"),
                           label_fields=("box_columns",),
                           submission_fields=("submission_id_column", "submission_label_column"),

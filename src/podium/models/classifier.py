@@ -20,9 +20,12 @@ from podium.models import backbones
 from podium.errors import PodiumError
 from podium.models.checkpoint_files import checkpoint_damage, damaged_checkpoint
 from podium.models.layers import Preprocess
+from podium.training.augment_layers import TrainAugment  # also registers it: a .keras file may hold it
 
 if TYPE_CHECKING:
     import keras
+
+TRAIN_AUGMENT = "train_augment"  # the name of the in-model augmentation layer, when there is one
 
 
 class ModelConfig(Protocol):
@@ -32,9 +35,14 @@ class ModelConfig(Protocol):
     weights: str
     dropout: float
     freeze_backbone: bool
+    augment: list[str]
+    seed: int
 
     @property
     def resolved_image_size(self) -> int: ...
+
+    @property
+    def resolved_augment_in(self) -> str: ...
 
 
 def build_classifier(cfg: ModelConfig, num_classes: int, activation: str = "softmax") -> keras.Model:
@@ -61,9 +69,18 @@ def pooled_features(cfg: ModelConfig) -> tuple[keras.KerasTensor, keras.KerasTen
     set_trainable(base, not cfg.freeze_backbone, keep_batchnorm_frozen=pretrained)
 
     inputs = keras.Input((size, size, 3), dtype="float32", name="image")
-    x = Preprocess(spec.mode, name="preprocess")(inputs)
+    x = train_augment(cfg)(inputs)
+    x = Preprocess(spec.mode, name="preprocess")(x)
     x = base(x, training=False) if pretrained else base(x)  # a from-scratch base trains its BN
     return inputs, keras.layers.Dropout(cfg.dropout, name="head_dropout")(x)
+
+
+def train_augment(cfg: ModelConfig):
+    """The batch recipes as the model's first layer when they run in the train step (config augment_in),
+    active only in training; the identity function when the loader runs them."""
+    if cfg.resolved_augment_in != "model":
+        return lambda inputs: inputs
+    return TrainAugment(cfg.augment, cfg.resolved_image_size, cfg.seed, name=TRAIN_AUGMENT)
 
 
 def backbone_of(model: keras.Model) -> keras.Model:

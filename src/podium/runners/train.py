@@ -252,7 +252,8 @@ def fold_pseudo_labels(cfg: ExperimentConfig, data: LabeledData, val_pos: np.nda
 
 def make_loaders(cfg: ExperimentConfig, task: Task, data: LabeledData, train_pos: np.ndarray, val_pos: np.ndarray,
                  pseudo: PseudoLabels | None = None) -> tuple[ImageBatches, ImageBatches]:
-    """Only the training loader is handed augmenters; validation sees the cached pixels as they are.
+    """Only the training loader is handed augmenters; validation sees the cached pixels as they are. The batch
+    recipes are not the loader's when they run in the model's train step (config augment_in, Task.pair_augmenter).
 
     `pseudo` test images join the training loader only, after the labelled rows, weighted per sample."""
     size = cfg.resolved_image_size
@@ -279,7 +280,7 @@ def make_loaders(cfg: ExperimentConfig, task: Task, data: LabeledData, train_pos
         train_pos = np.concatenate([train_pos, n + np.arange(len(pseudo.ids))])
     train = ImageBatches(
         images, train_pos, labels, data.num_classes, cfg.batch_size, shuffle=True, seed=cfg.seed,
-        batch_augment=augment.make_batch_augmenter(cfg.augment, size, cfg.seed),
+        batch_augment=task.pair_augmenter(cfg),  # None when the model augments in its train step
         image_augment=augment.make_cpu_augmenter(cfg.cpu_augment, size, cfg.seed), workers=cfg.workers,
         sample_weights=weights)
     val = ImageBatches(data.images, val_pos, data.labels, data.num_classes, cfg.batch_size)

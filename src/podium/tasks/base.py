@@ -180,7 +180,10 @@ class Task:
 
     def pair_augmenter(self, cfg):
         """The batch augmenter of (images, targets); None: none configured. This default leaves the
-        targets as they are (image-level labels), as classification's augments do (mixup mixes them)."""
+        targets as they are (image-level labels), as classification's augments do (mixup mixes them).
+        None too when the recipes run in the train step instead (config augment_in; the model holds them)."""
+        if cfg.resolved_augment_in == "model":
+            return None
         return augment.make_batch_augmenter(cfg.augment, cfg.resolved_image_size, cfg.seed)
 
     # ---- model ----------------------------------------------------------------------------------

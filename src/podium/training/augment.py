@@ -8,9 +8,12 @@ the labels with the same weights, which is why the augmenter takes and returns b
 Keras layer semantics worth knowing (Keras 3.15, read from its source):
 - `RandomCrop` crops every image of a batch at the *same* location, and outside training it *resizes*
   (centre crop + resize) instead of cropping; it cannot do the CIFAR pad-and-crop. "crop" is therefore
-  `TranslateCrop` below: reflect-pad by ~S/8 and crop back to S at a per-image offset.
+  `TranslateCrop` (podium.training.augment_layers): reflect-pad by ~S/8 and crop back to S at a per-image offset.
 - `RandomFlip` defaults to horizontal *and* vertical; "flip" asks for horizontal only. "vflip" and "rot90"
-  (top-down images) are `RandomOrientation` below, whole-batch keras.ops, not Keras' layers.
+  (top-down images) are `RandomOrientation` (augment_layers), whole-batch keras.ops, not Keras' layers.
+
+This module is the loader's side (BatchAugmenter, on the host, batch by batch). When config key `augment_in`
+puts the chain in the train step instead, the model holds augment_layers.TrainAugment and the loader gets none.
 - `MixUp`/`CutMix` mix labels only when called with a dict {"images", "labels"}; called on images alone
   they silently leave the labels unmixed. They also write the result into the dict they are given.
 - `RandomSaturation` is a no-op at factor 0.5 (not 0), and a single float f samples in [0, f]: 0.2 would
@@ -34,84 +37,11 @@ from podium import catalog
 from podium.errors import PodiumError
 from podium.extras import require
 from podium.figures import new_figure, save_png
-from podium.training import orientation
+from podium.training.augment_layers import FLOAT, ROT90_CHOICES, VFLIP_CHOICES, RandomOrientation, TranslateCrop, \
+    crop_pad, derive_seed
 
-FLOAT = "float32"  # layers pinned to float32: a global mixed_bfloat16 policy would round 0..255 pixels
 VALUE_RANGE = (0, 255)
 ORIGINAL = "original"  # preview-grid row name for the untouched images
-
-
-# ---- the one custom batch layer -----------------------------------------------------------------
-class TranslateCrop(keras.layers.Layer):
-    """CIFAR-style random crop: reflect-pad by `pad`, crop back to S at an independent offset per image.
-
-    Written with keras.ops (reflect pad + two row gathers) because keras.layers.RandomCrop shares one
-    offset across the batch and resizes at inference; whole-batch keras.ops cost nothing measurable in
-    an H100 measurement of ResNet-9 on JAX (docs/speed.md).
-    """
-
-    def __init__(self, pad: int, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.pad = int(pad)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, training=True):
-        if not training or self.pad == 0:
-            return images
-        batch, height, width, channels = ops.shape(images)
-        pad = self.pad
-        padded = ops.pad(images, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="reflect")
-        offsets = keras.random.randint((batch, 2), 0, 2 * pad + 1, seed=self.seed_generator)
-        rows_first = gather_rows(padded, offsets[:, 0], height)  # (B, S, S+2p, C)
-        cols_first = gather_rows(ops.transpose(rows_first, (0, 2, 1, 3)), offsets[:, 1], width)
-        return ops.transpose(cols_first, (0, 2, 1, 3))
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "pad": self.pad, "seed": self.seed}
-
-
-class RandomOrientation(keras.layers.Layer):
-    """Each image in one of `choices` (podium.training.orientation), drawn per image: vertical flips and
-    quarter turns for top-down images. Three `where`s over the whole batch, no per-image work."""
-
-    def __init__(self, choices: Sequence[str], seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.choices = list(choices)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
-
-    def call(self, images, training=True):
-        if not training:
-            return images
-        flags = orientation.random_flags(ops.shape(images)[0], self.choices, self.seed_generator)
-        return orientation.orient_where(images, *flags)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "choices": self.choices, "seed": self.seed}
-
-
-VFLIP_CHOICES = ("identity", "vflip")  # upside down half the time
-ROT90_CHOICES = ("identity", "rot90", "rot180", "rot270")  # a quarter turn, uniform over the four
-
-
-def gather_rows(images, starts, length: int):
-    """Rows starts[b] .. starts[b]+length of each image, as one flat row gather.
-
-    take on a (B*H, W*C) matrix is ~5x faster on CPU than take_along_axis with broadcast indices.
-    """
-    batch, height, width, channels = ops.shape(images)
-    flat_rows = ops.arange(batch, dtype="int32")[:, None] * height + ops.cast(starts, "int32")[:, None] \
-        + ops.arange(length, dtype="int32")[None, :]
-    picked = ops.take(ops.reshape(images, (batch * height, width * channels)), ops.reshape(flat_rows, (-1,)),
-                      axis=0)
-    return ops.reshape(picked, (batch, length, width, channels))
 
 
 # ---- batch recipes ------------------------------------------------------------------------------
@@ -119,10 +49,6 @@ def gather_rows(images, starts, length: int):
 class BatchRecipe:
     build: Callable[[int, int], keras.layers.Layer]  # (image_size, seed) -> a fresh layer
     mixes_labels: bool = False
-
-
-def crop_pad(image_size: int) -> int:
-    return max(1, round(image_size / 8))  # 4 px at 32 px, the CIFAR convention
 
 
 BATCH_RECIPES: dict[str, BatchRecipe] = {
@@ -207,11 +133,6 @@ def make_batch_augmenter(names: Sequence[str], image_size: int, seed: int) -> Ba
     if not names:
         return None
     return BatchAugmenter(names, image_size, seed)
-
-
-def derive_seed(seed: int, position: int) -> int:
-    """Distinct seed per chain position: two identical layers in a chain must not draw the same numbers."""
-    return int(seed) * 1009 + position
 
 
 # ---- CPU recipes (albumentations) ---------------------------------------------------------------

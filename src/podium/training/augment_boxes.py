@@ -18,7 +18,7 @@ from keras import ops
 
 from podium.errors import PodiumError
 from podium.training import orientation
-from podium.training.augment import FLOAT, ROT90_CHOICES, VFLIP_CHOICES, crop_pad, gather_rows
+from podium.training.augment_layers import FLOAT, ROT90_CHOICES, VFLIP_CHOICES, crop_pad, gather_rows
 
 MULTI_BOX_RECIPES = ("flip", "vflip", "rot90", "crop")  # what every box of an image survives exactly
 BOX_FILL = 127.5  # grey: neither the dark nor the bright end of the pixel range

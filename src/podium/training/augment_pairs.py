@@ -18,7 +18,8 @@ import keras
 from keras import ops
 
 from podium.training import augment_boxes, orientation
-from podium.training.augment import BATCH_RECIPES, FLOAT, VALUE_RANGE, derive_seed
+from podium.training.augment import BATCH_RECIPES, VALUE_RANGE
+from podium.training.augment_layers import FLOAT, derive_seed
 from podium.errors import PodiumError
 from podium.task_keys import TASK_KEYS
 
