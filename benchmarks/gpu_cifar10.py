@@ -12,6 +12,7 @@ reported without the first epoch) at the first epoch whose held-out accuracy (no
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import platform
@@ -126,7 +127,7 @@ def bare_fit_img_s(cfg, data, epochs: int) -> dict:
     clock = accuracy_clock()
     with runtime.training_context(cfg.precision, cfg.distribute):
         task = tasks.get_task(cfg.task)
-        model = task.build_model(cfg, data.num_classes)
+        model = task.build_model(dataclasses.replace(cfg, augment=[]), data.num_classes)  # no in-step augment
         steps = int(np.ceil(len(x) / cfg.batch_size))
         model.compile(optimizer=make_optimizer(cfg, steps), jit_compile=runtime.jit_compile(cfg.jit_compile),
                       **task.compile_arguments(cfg, data.num_classes))
