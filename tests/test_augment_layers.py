@@ -10,11 +10,6 @@ from __future__ import annotations
 
 import importlib.util
 import io
-import json
-import os
-import subprocess
-import sys
-import textwrap
 import zipfile
 from pathlib import Path
 
@@ -34,6 +29,7 @@ from podium.runners.train import make_loaders, train_and_evaluate
 from podium.tasks import get_task
 from podium.training.augment import BatchAugmenter, make_batch_augmenter
 from podium.training.augment_layers import STEP_RECIPES, HorizontalFlip, TrainAugment, crop_pad
+from tests_support import run_under_jax
 
 DEMO_TRAIN_ZIP = Path(__file__).resolve().parents[1] / "src" / "podium" / "demo" / "train.zip"
 SIZE = 32
@@ -213,10 +209,5 @@ JAX_STEP = """
 
 @pytest.mark.skipif(not HAS_JAX, reason="jax is not installed: the JAX backend path is untested here")
 def test_the_step_chain_trains_saves_and_loads_under_jax(tmp_path):
-    script = tmp_path / "under_jax.py"
-    script.write_text(textwrap.dedent(JAX_STEP.format(path=str(tmp_path / "best.keras"))))
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_under_jax(JAX_STEP.format(path=str(tmp_path / "best.keras")), tmp_path / "under_jax.py")
     assert out == {"backend": "jax", "same": True, "identity": True, "moved": True}

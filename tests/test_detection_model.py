@@ -5,11 +5,6 @@ JAX, and a tiny detector that learns 8 images of rectangles."""
 from __future__ import annotations
 
 import importlib.util
-import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -20,6 +15,7 @@ from podium.config import load_config
 from podium.errors import PodiumError
 from podium.models import detection
 from podium.training import orientation, runtime
+from tests_support import run_under_jax
 
 SIDE = 16  # cells of a 64 px image at stride 4
 BOXES = np.array([[[0.10, 0.10, 0.40, 0.50, 1], [0.50, 0.50, 0.90, 0.70, 0], [-1, -1, -1, -1, -1]],
@@ -166,12 +162,7 @@ JAX_LOSS = """
 def test_the_loss_is_the_same_under_jax(tmp_path):
     maps = np.random.default_rng(2).uniform(0.01, 0.3, (2, SIDE, SIDE, 6)).astype(np.float32)
     np.savez(tmp_path / "arrays.npz", y_true=BOXES, maps=maps)
-    script = tmp_path / "loss_under_jax.py"
-    script.write_text(textwrap.dedent(JAX_LOSS.format(path=str(tmp_path / "arrays.npz"))))
-    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
-    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    out = json.loads(done.stdout.strip().splitlines()[-1])
+    out = run_under_jax(JAX_LOSS.format(path=str(tmp_path / "arrays.npz")), tmp_path / "loss_under_jax.py")
     assert out["backend"] == "jax"
     assert out["loss"] == pytest.approx(loss_value(BOXES, maps, box_weight=1.5), rel=1e-5)
 

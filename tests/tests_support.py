@@ -3,7 +3,12 @@ kill, the submit log."""
 
 import csv
 import dataclasses
+import json
+import os
 import shutil
+import subprocess
+import sys
+import textwrap
 import zipfile
 from pathlib import Path
 
@@ -88,3 +93,13 @@ def untrained_fold(cfg, num_classes: int, fold: int = 0):
     get_task(cfg.task).build_model(cfg, num_classes).save(fold_dir / "best.keras")
     (fold_dir / "metrics.json").write_text("{}")
     return fold_dir
+
+
+def run_under_jax(code: str, script: Path) -> dict:
+    """`code` (dedented) written to `script` and run in a fresh Python under KERAS_BACKEND=jax on the CPU; the JSON
+    object its last stdout line prints. Fails the test, with its stderr, when it does not exit 0."""
+    script.write_text(textwrap.dedent(code))
+    env = {**os.environ, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu"}
+    done = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])

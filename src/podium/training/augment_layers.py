@@ -43,8 +43,23 @@ def gather_rows(images, starts, length: int):
     return ops.reshape(picked, (batch, length, width, channels))
 
 
+class SeededLayer(keras.layers.Layer):
+    """A shape-keeping layer that draws from its own seeded generator (its seed in its config)."""
+
+    def __init__(self, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}
+
+
 @keras.saving.register_keras_serializable(package="podium")
-class TranslateCrop(keras.layers.Layer):
+class TranslateCrop(SeededLayer):
     """CIFAR-style random crop: reflect-pad by `pad`, crop back to S at an independent offset per image.
 
     Written with keras.ops (reflect pad + two row gathers) because keras.layers.RandomCrop shares one
@@ -52,10 +67,8 @@ class TranslateCrop(keras.layers.Layer):
     """
 
     def __init__(self, pad: int, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         self.pad = int(pad)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
         if not training or self.pad == 0:
@@ -68,23 +81,18 @@ class TranslateCrop(keras.layers.Layer):
         cols_first = gather_rows(ops.transpose(rows_first, (0, 2, 1, 3)), offsets[:, 1], width)
         return ops.transpose(cols_first, (0, 2, 1, 3))
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
-        return {**super().get_config(), "pad": self.pad, "seed": self.seed}
+        return {**super().get_config(), "pad": self.pad}
 
 
 @keras.saving.register_keras_serializable(package="podium")
-class RandomOrientation(keras.layers.Layer):
+class RandomOrientation(SeededLayer):
     """Each image in one of `choices` (podium.training.orientation), drawn per image: vertical flips and
     quarter turns for top-down images. Three `where`s over the whole batch, no per-image work."""
 
     def __init__(self, choices: Sequence[str], seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(seed, **kwargs)
         self.choices = list(choices)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
         if not training:
@@ -92,35 +100,21 @@ class RandomOrientation(keras.layers.Layer):
         flags = orientation.random_flags(ops.shape(images)[0], self.choices, self.seed_generator)
         return orientation.orient_where(images, *flags)
 
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
     def get_config(self):
-        return {**super().get_config(), "choices": self.choices, "seed": self.seed}
+        return {**super().get_config(), "choices": self.choices}
 
 
 @keras.saving.register_keras_serializable(package="podium")
-class HorizontalFlip(keras.layers.Layer):
+class HorizontalFlip(SeededLayer):
     """Each image mirrored left-right with probability 1/2, drawn per image: one `where` over the batch.
 
     Not keras.layers.RandomFlip, which inside a model on JAX made an epoch 80x slower (docs/speed.md)."""
-
-    def __init__(self, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
 
     def call(self, images, training=True):
         if not training:
             return images
         flip = keras.random.uniform((ops.shape(images)[0],), seed=self.seed_generator) < 0.5
         return ops.where(flip[:, None, None, None], ops.flip(images, axis=2), images)
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), "seed": self.seed}
 
 
 # the recipes a train step can run: (image_size, seed) -> a fresh layer; the same names as the loader's
