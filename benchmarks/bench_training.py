@@ -69,7 +69,16 @@ def hand_written_augment(augment: list[str], size: int):
 
     layers = {"flip": lambda: keras.layers.RandomFlip("horizontal"),
               "crop": lambda: keras.layers.RandomTranslation(0.125, 0.125, fill_mode="reflect")}
-    return keras.Sequential([layers[name]() for name in augment]) if augment else None
+    chain = [layers[name]() for name in augment]
+    if not chain:
+        return None
+
+    def apply(images):  # not a keras.Sequential: under JAX that is a JAX model, which a tf.data map cannot trace;
+        for layer in chain:  # Keras' preprocessing layers alone switch to TensorFlow inside tf.data
+            images = layer(images, training=True)
+        return images
+
+    return apply
 
 
 def bare_fit(cfg, x_train, y_train, x_val, y_val, epochs: int, augment: list[str]) -> list[float]:
@@ -93,7 +102,7 @@ def bare_fit(cfg, x_train, y_train, x_val, y_val, epochs: int, augment: list[str
                   callbacks=[timer], verbose=0)
         return timer.seconds
     train = (tf.data.Dataset.from_tensor_slices((x_train, y_train)).shuffle(len(x_train), seed=cfg.seed)
-             .batch(cfg.batch_size).map(lambda x, y: (layers(x, training=True), y), num_parallel_calls=tf.data.AUTOTUNE)
+             .batch(cfg.batch_size).map(lambda x, y: (layers(x), y), num_parallel_calls=tf.data.AUTOTUNE)
              .prefetch(tf.data.AUTOTUNE))
     model.fit(train, epochs=epochs, validation_data=(x_val, y_val), batch_size=cfg.batch_size, callbacks=[timer],
               verbose=0)
