@@ -233,7 +233,7 @@ def main() -> None:
     source = package_to_source(package, work, limit=8 if args.smoke else 100 if args.quick else 0)
     summary = prepare_data("cifar10", get_task("classification"), str(work / "data"), source_dir=str(source))
     prepare_s = time.perf_counter() - started
-    overrides = SMOKE if args.smoke else QUICK if args.quick else []
+    overrides = [*SMOKE, f"submissions_dir={work / 'submissions'}"] if args.smoke else QUICK if args.quick else []
     results = {"backend": keras.backend.backend(), "python": sys.version.split()[0], "keras": keras.__version__,
                "machine": platform.node(), "gpu": _gpu_name(), "prepare_data_s": prepare_s,
                "n_train": summary.n_train, "n_test": summary.n_test,
