@@ -8,7 +8,8 @@ on a CPU, `--quick` checks the plumbing on a slice of the data in a minute or tw
 
 --package: the compact .tar.xz, the folder it unpacks to (train/<class>/*.jpg, test/*.jpg, sample_submission.csv)
 or the Kaggle layout (train.zip, test.zip, sample_submission.csv). --smoke: configs/cifar10-fast.yaml with
-tiny_cnn, 1 epoch, 8 images a class (of the package given, or of one generated under OUT), 1 bare epoch.
+tiny_cnn, 1 epoch, 8 images a class (of the package given, or of one generated under OUT when there is none),
+1 bare epoch.
 
 Time to X% is the training wall time (from the start of fit, XLA compilation included, and also
 reported without the first epoch) at the first epoch whose held-out accuracy (no TTA) reaches X.
@@ -229,7 +230,10 @@ def main() -> None:
     from podium.workflow import prepare_data
 
     started = time.perf_counter()
-    package = Path(args.package) if args.package else tiny_package(work / "package")
+    package = Path(args.package or work / "package")
+    if args.smoke and not package.exists():  # a smoke needs no data: generated, and said
+        print(f"--smoke: no package at {package}; a tiny generated one instead", flush=True)
+        package = tiny_package(work / "package")
     source = package_to_source(package, work, limit=8 if args.smoke else 100 if args.quick else 0)
     summary = prepare_data("cifar10", get_task("classification"), str(work / "data"), source_dir=str(source))
     prepare_s = time.perf_counter() - started

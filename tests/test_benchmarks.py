@@ -166,3 +166,22 @@ def test_the_cpu_recipe_script_runs_with_overrides(tmp_path):
     assert "backbone=tiny_cnn" in row and "| tiny_cnn | 1 |" in row
     assert any(name.startswith("tta-views-") for name in result_files(results))
     assert snapshot() == before
+
+
+@pytest.mark.slow
+def test_the_blend_script_runs_on_a_tiny_package(tmp_path):
+    """benchmarks/blend_cifar10.sh end to end at 1 epoch: three runs, their blend, the pseudo-label run and its
+    blend, and the table it reads back from their metrics.json (the keys a refactor could rename)."""
+    podium = Path(sys.executable).with_name("podium")
+    if not podium.is_file():
+        pytest.skip("no podium command beside this Python (pip install -e .)")
+    package, results, work = kaggle_package(tmp_path / "package"), tmp_path / "results", tmp_path / "work"
+    before = snapshot()
+    done = run(["bash", "benchmarks/blend_cifar10.sh", str(package)],
+               env={"PY": sys.executable, "PODIUM": str(podium), "RESULTS": str(results), "WORK": str(work),
+                    "EPOCHS": "1"})
+    assert done.returncode == 0, said(done)
+    table = (results / "blend-cifar10.md").read_text()
+    assert table.count("| `blend-") == 4 and "**Blend `blend-abc-" in table and "**Blend `blend-abc-pseudo-" in table
+    assert "Pseudo-labels (arm P): {" in table
+    assert snapshot() == before
