@@ -148,6 +148,9 @@ class ExperimentConfig:
     dropout: float = num(0.2, ge=0, lt=1)
     freeze_backbone: bool = False
     unfreeze_epoch: int = num(0, ge=0)  # with freeze_backbone: train the head alone until this epoch, then everything
+    # the first layer of a from-scratch airbench_* backbone: "whiten" sets its 2x2 filters to the whitening of the
+    # training images' patches and freezes them (the fast CIFAR-10 trainers' trick; podium.training.whitening)
+    stem_init: Literal["default", "whiten"] = key("default", ADDED_LATER)
     unfreeze_lr_factor: float = num(0.1, gt=0)  # the whole network fine-tunes at lr x this factor
 
     # ---- optimisation --------------------------------------------------------------------------------

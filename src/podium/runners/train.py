@@ -23,6 +23,7 @@ from podium.training import runtime
 from podium.tasks.base import OOF_OUTPUTS, Task
 from podium.training import tta
 from podium.training import validation
+from podium.training import whitening
 from podium.training.balance import class_weights, oversample
 from podium.training.checkpoints import SafeBackupAndRestore, SafeModelCheckpoint
 from podium.config import ExperimentConfig
@@ -134,6 +135,8 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
     done.unlink(missing_ok=True)  # from here until it is rewritten, the fold is unfinished
     write_json(fold_dir / FOLD_DATA, {"data": data_key, **({"pseudo": pseudo_record} if pseudo else {})})
     model = task.build_model(cfg, data.num_classes)
+    if cfg.stem_init == "whiten":
+        whitening.whiten_stem(model, data.images[whitening.spread_sample(train_pos)])
     weights = _class_weights(cfg, task, data, train_batches)
     fit_started = time.perf_counter()
     _fit(cfg, task, model, weights, data, val_pos, train_batches, val_batches, fold_dir, extra_callbacks)
