@@ -225,7 +225,7 @@ class ExperimentConfig:
     tta_auto: bool = key(False, PREDICTS)
 
     # ---- speed (podium.training.runtime resolves "auto" against the devices present; docs/speed.md) -----------
-    # precision auto: bf16 on a TPU or an A100/H100, fp16 on a T4, float32 on a CPU
+    # precision auto: bf16 on a TPU, an A100/H100 or a CPU with bf16 instructions (TensorFlow), fp16 on a T4, else float32
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = key("float32", ADDED_LATER)
     jit_compile: bool | None = key(None, ADDED_LATER)  # XLA; None: Keras' "auto"
     distribute: Literal["auto", "none"] = key("auto", ADDED_LATER)  # auto: data parallel over every device when there are several
