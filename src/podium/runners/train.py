@@ -119,7 +119,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
         raise PodiumError(f"Fold {fold} is not among the config's folds.", expected=str(cfg.folds),
                           received=str(fold), fix=f"add it: folds=[{fold}]")
     started = time.perf_counter()
-    deadline = time_budget.fold_deadline(cfg, cfg.run_dir, fold, _folds_left(cfg, fold))
+    deadline = time_budget.fold_deadline(cfg, cfg.run_dir, fold, _folds_left(cfg, fold, force))
     validation.check_monitor(cfg)
     data = data or load_labeled_data(cfg, task)
     data_key = fold_data_key(data)
@@ -204,11 +204,12 @@ def _compile(model: keras.Model, task: Task, cfg: ExperimentConfig, phase_cfg: E
                   jit_compile=runtime.jit_compile(cfg.jit_compile), **task.compile_arguments(cfg, data.num_classes))
 
 
-def _folds_left(cfg: ExperimentConfig, fold: int) -> int:
-    """This fold and the config's folds after it that are not finished: what shares a time budget."""
+def _folds_left(cfg: ExperimentConfig, fold: int, force: bool) -> int:
+    """This fold and the config's folds after it still to train (all of them with `force`): what shares a
+    time budget."""
     order = list(cfg.folds)
     later = order[order.index(fold) + 1:] if fold in order else []
-    return 1 + sum(not fold_finished(fold_dir_of(cfg, f)) for f in later)
+    return 1 + sum(force or not fold_finished(fold_dir_of(cfg, f)) for f in later)
 
 
 def _score_fold(cfg: ExperimentConfig, task: Task, data: LabeledData, fold: int, val_pos: np.ndarray,
