@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from podium.errors import PodiumError
+from podium.reports.run_report import draw_history
 from podium.runners.train import train_and_evaluate
 from podium.tasks import get_task
 from podium.training import time_budget
@@ -96,6 +97,9 @@ def test_a_budgeted_demo_fold_plans_trains_and_records_its_plan(tiny, tmp_path):
     assert plan["reserve_seconds"] > 0 and plan["epoch_seconds"] > 0
     assert json.loads((result.fold_dir / "metrics.json").read_text())["budget"]["epochs"] == plan["epochs"]
     assert time_budget.describe(0, result.budget)[0].startswith(f"budget: fold 0: planned {plan['epochs']} of at most 300")
+    figure = draw_history(pd.read_csv(result.fold_dir / "history.csv"), "val_accuracy")  # the plan is no curve
+    labels = {line.get_label() for ax in figure.axes for line in ax.get_lines()}
+    assert "learning_rate" in labels and "planned_epochs" not in labels
 
 
 def test_a_resumed_budgeted_fold_keeps_its_plan(tiny, tmp_path):

@@ -191,9 +191,9 @@ def _check_time_fields(spec: CompetitionSpec, path: Path) -> None:
                               ("time_limit_hours", (int, float), "a number of hours >= 0")):
         value = getattr(spec, name)
         if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+            example = 9 if name == "time_limit_hours" else 100000
             raise PodiumError(f"Competition spec {path}: {name} is not {text}.", expected=text,
-                              received=f"{name}: {value!r}", fix=f"write e.g. {name}: {9 if 'hours' in name else 100000}"
-                              f", unquoted (0: not stated)")
+                              received=f"{name}: {value!r}", fix=f"write e.g. {name}: {example}, unquoted (0: not stated)")
 
 
 DEFAULT_BOX_CLASS = "object"  # the one class of a detection spec naming neither class_column nor classes

@@ -1,8 +1,8 @@
 """A run that fits the clock it is given: `time_budget` (minutes) plans the epochs from timed first steps.
 
 With `time_budget` set (or a session limit given by a Kaggle training kernel, `session_budget`), each fold:
-1. takes its share of the time left: (deadline - now) / folds left to train (the run's clock starts when its
-   first fold to train starts in this process, so the data loading and caching inside a fold count);
+1. takes its share of the time left: (deadline - now) / folds left to train (the run's clock starts when
+   `make train` starts, before it loads and caches the data, or else when its first fold starts);
 2. times the real model on the real batches (`measure`): one step compiling the train function, then
    PROBE_STEPS steps; one validation batch compiling, then PROBE_VAL_STEPS batches. The weights are restored
    afterwards, so the probe trains nothing;
@@ -147,11 +147,17 @@ def kernel_budget_seconds(timeout_seconds: int, accelerator: str) -> float:
     return max(60.0, session - max(KERNEL_MARGIN_MIN_SECONDS, KERNEL_MARGIN_SHARE * session))
 
 
+def start_clock(run_dir: Path) -> None:
+    """Start the run's budget clock now (make train calls it before loading the data); without it, the first
+    fold trained starts it."""
+    _run_started[str(Path(run_dir).resolve())] = (_clock(), set())
+
+
 def fold_deadline(cfg, run_dir: Path, fold: int, folds_left: int) -> float | None:
     """When this fold must be done (a _clock() time), or None without a budget: its share of what is left.
 
-    The run's clock starts with the first fold trained in this process; training a fold it already started
-    (a resume, `make train` again) starts it again."""
+    The run's clock starts with `start_clock` (make train) or the first fold trained in this process; training
+    a fold it already started (a resume in the same process, a search's next trial) starts it again."""
     deadlines = list(_session_deadline[-1:])
     seconds = budget_seconds(cfg)
     if seconds is not None:
@@ -176,7 +182,7 @@ def plan_fold(cfg, fold_dir: Path, deadline: float | None, model: keras.Model, c
     plan = read_plan(fold_dir)
     if plan is None:
         compile_model(cfg)
-        measured = measure(model, train, val, own_validation)
+        measured = measure(model, train, val, own_validation, cfg.batch_size)
         views = len(dict.fromkeys(["identity", *cfg.tta]))
         plan = make_plan(cfg, measured, deadline, len(train), len(val), views, n_val, count_test_images(cfg))
         save_plan(fold_dir, plan)
@@ -191,7 +197,7 @@ def count_test_images(cfg) -> int:
     return int((load_index(index_path)["split"] == "test").sum())
 
 
-def measure(model: keras.Model, train, val, own_validation: bool) -> Measured:
+def measure(model: keras.Model, train, val, own_validation: bool, batch_size: int) -> Measured:
     """Time the compiled `model` on `train` / `val` batches (keras PyDatasets); its weights are put back.
     Validation is timed as the epoch runs it: evaluate, or predict where EpochValidation validates."""
     weights = model.get_weights()
@@ -206,7 +212,7 @@ def measure(model: keras.Model, train, val, own_validation: bool) -> Measured:
     model.set_weights(weights)
     step, val_batch = many / steps, val_many / val_steps
     return Measured(step=step, compile=max(0.0, first - step) + max(0.0, val_first - val_batch), val_batch=val_batch,
-                    batch_size=int(getattr(train, "batch_size", 0) or 1))
+                    batch_size=batch_size)
 
 
 def _timed(work: Callable[[], object]) -> float:
