@@ -21,7 +21,8 @@ so (`warning`): one epoch is the least a fold can train, and a run that stopped 
 
 The prediction reserve: the inference seconds per image measured by the validation probe x the TTA views
 x (validation images, scored with TTA after training + the test images `make predict` runs through this
-fold), x PREDICT_SAFETY, plus two compiles (the best checkpoint loaded for scoring and for predicting).
+fold), x PREDICT_SAFETY, plus one compile (the best checkpoint is loaded and its predict function traced for
+scoring, and again for predicting: lighter than the train and validation functions the compile was timed on).
 """
 
 from __future__ import annotations
@@ -224,7 +225,7 @@ def _timed(work: Callable[[], object]) -> float:
 def prediction_reserve(measured: Measured, views: int, n_val: int, n_test: int) -> float:
     """Seconds kept for what follows training: the fold's TTA scoring and its share of `make predict`."""
     per_image = measured.val_batch / max(1, measured.batch_size)
-    return PREDICT_SAFETY * per_image * views * (n_val + n_test) + 2 * measured.compile
+    return PREDICT_SAFETY * per_image * views * (n_val + n_test) + measured.compile
 
 
 def make_plan(cfg, measured: Measured, deadline: float, steps_per_epoch: int, val_batches: int,
