@@ -145,13 +145,19 @@ def test_without_a_budget_nothing_is_planned(tiny, tmp_path):
     assert "planned_epochs" not in pd.read_csv(result.fold_dir / "history.csv")
 
 
-def test_a_session_budget_applies_without_a_config_budget(tiny, tmp_path):
+def test_a_session_budget_applies_without_a_config_budget_and_folds_share_it(tiny, tmp_path):
+    """The folds left share what is left: with 600 s and two folds to train, this fold gets (about) 300 s."""
+    import time
+
     cfg = tiny.cfg(tmp_path)
     with time_budget.session_budget(600.0):
-        deadline = time_budget.fold_deadline(cfg, cfg.run_dir, 0, 2)
-        assert deadline is not None
+        share = time_budget.fold_deadline(cfg, cfg.run_dir, 0, 2) - time.monotonic()
+        alone = time_budget.fold_deadline(cfg, cfg.run_dir, 0, 1) - time.monotonic()
     assert time_budget.fold_deadline(cfg, cfg.run_dir, 0, 2) is None
-    assert np.isfinite(deadline)
+    assert 200 < share <= 300 and 400 < alone <= 600 and np.isfinite(share)
+    own = tiny.cfg(tmp_path, "time_budget=1")  # the config's own budget and a session: the earlier deadline wins
+    with time_budget.session_budget(600.0):
+        assert time_budget.fold_deadline(own, own.run_dir, 0, 1) - time.monotonic() <= 60
 
 
 def test_make_train_prints_the_plan(tiny, tmp_path, capsys):
