@@ -154,7 +154,10 @@ class ExperimentConfig:
     unfreeze_lr_factor: float = num(0.1, gt=0)  # the whole network fine-tunes at lr x this factor
 
     # ---- optimisation --------------------------------------------------------------------------------
-    epochs: int = num(10, ge=1)
+    epochs: int = num(10, ge=1)  # with time_budget: the upper bound of the planned epochs
+    # minutes a `make train` may take, its folds sharing them (podium.training.time_budget, docs/speed.md): the first
+    # steps are timed and the epochs that fit planned, the schedule built for them; 0 = off, train `epochs`
+    time_budget: float = num(0.0, ADDED_LATER, gt=0, zero="off: train `epochs`")
     batch_size: int = num(64, ge=1)
     optimizer: Optimizer = "adam"
     lr: float = num(1e-3, gt=0)

@@ -36,6 +36,7 @@ from podium.runners.predict import predict_test, used_folds, write_task_submissi
 from podium.submission.validate import read_competition_sample
 from podium.submission.record import submission_path, write_record
 from podium.training.run_lock import run_lock
+from podium.training import time_budget
 from podium.runners.train import FoldResult, fold_finished, train_and_evaluate
 from podium.runners.pseudo import check_source, run_summary
 
@@ -195,6 +196,7 @@ def train_run(cfg: ExperimentConfig, task: Task, force: bool = False, progress: 
 
 def _train_run(cfg: ExperimentConfig, task: Task, force: bool, progress: bool) -> RunSummary:
     started = time.perf_counter()
+    time_budget.start_clock(cfg.run_dir)  # a time_budget counts loading (and caching) the data too
     data = load_labeled_data(cfg, task, progress=progress)  # a split of other labels is refused here
     notes = list(read_split_record(data.split_path).get("notes", []))
     index = load_index(competition_root(cfg)[1] / "index.parquet")
