@@ -235,6 +235,9 @@ class ExperimentConfig:
 
     # ---- plumbing ------------------------------------------------------------------------------------
     workers: int = num(1, PLUMBING, ge=1)
+    # how decoded pixels are held (podium.data.cache; docs/speed.md): disk = the uint8 memmap cache, memory = in
+    # RAM, none = decoded batch by batch (streaming); auto = disk when it fits the free space, else memory, else none
+    cache: Literal["auto", "disk", "memory", "none"] = key("auto", PLUMBING)
     verbose: int = num(2, PLUMBING, ge=0, le=2)
 
     def __post_init__(self) -> None:
