@@ -63,6 +63,7 @@ bench: $(STAMP) ## input pipeline benchmark on the demo, written to benchmarks/r
 	$(BIN)/python benchmarks/bench_training.py && KERAS_BACKEND=jax $(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_epoch_metric.py
 	$(BIN)/python benchmarks/bench_detection.py
+	$(BIN)/python benchmarks/bench_stream.py
 
 clean: ## remove runs/ and the demo's data (keeps .venv and submissions/)
 	rm -rf runs data/demo data/raw/demo

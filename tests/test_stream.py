@@ -14,15 +14,13 @@ import pytest
 
 from podium.config import ExperimentConfig
 from podium.data.cache import CacheChoice, choose_cache, image_reader, load_cached, load_images
-from podium.data.competitions import load_competition
 from podium.data.dataset import load_labeled_data
-from podium.data.index import build_index
 from podium.data.pipeline import ImageBatches
 from podium.data.stream import StreamedRows, take
 from podium.errors import PodiumError
 from podium.experiments.synthetic_files import write_shapes_competition
 from podium.tasks import get_task
-from tests_support import make_data
+from tests_support import make_data, mini_demo
 
 SIZE = 40
 GIB = 1024 ** 3
@@ -31,15 +29,7 @@ GIB = 1024 ** 3
 @pytest.fixture(scope="module")
 def demo_rows(tmp_path_factory, demo_root):
     """(data_root, train rows, the cache of them) of 60 demo train images copied to a module folder."""
-    root = tmp_path_factory.mktemp("mini")
-    for class_dir in sorted((demo_root / "train").iterdir()):
-        for source in sorted(class_dir.glob("*.jpg"))[:6]:
-            target = root / "train" / class_dir.name / source.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, target)
-    (root / "test").mkdir()
-    shutil.copy(demo_root / "test" / "1.jpg", root / "test" / "1.jpg")
-    index = build_index(load_competition("demo"), root, get_task("classification"))
+    root, index = mini_demo(demo_root, tmp_path_factory.mktemp("mini") / "demo", 6, 1)
     rows = index[index.split == "train"].reset_index(drop=True)
     return root, rows, np.array(load_cached(rows, root, SIZE, root / "cache", progress=False))
 
