@@ -68,6 +68,7 @@ bench: $(STAMP) ## every self-contained benchmark (demo / generated data), writt
 	$(BIN)/python benchmarks/bench_training.py && KERAS_BACKEND=jax $(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_epoch_metric.py
 	$(BIN)/python benchmarks/bench_detection.py
+	$(BIN)/python benchmarks/bench_stream.py
 	$(BIN)/python benchmarks/bench_search.py
 	$(BIN)/python benchmarks/bench_pixels.py
 	$(BIN)/python benchmarks/bench_duplicates.py
