@@ -22,6 +22,7 @@ OUT=$RESULTS/cpu-cifar10.md
 LOG=$RUNS/cpu-cifar10.log
 export NO_ALBUMENTATIONS_UPDATE=1 TF_CPP_MIN_LOG_LEVEL=2
 mkdir -p "$RUNS" "$RESULTS" && : > "$LOG"
+trap 'echo "failed; the end of $LOG:" >&2; grep -v "^WARNING: All log\|^I0000" "$LOG" | tail -5 >&2' ERR
 
 "$PODIUM" data --competition cifar10 --source "$SRC" --data-dir "$DATA" >> "$LOG" 2>&1
 rm -rf "$DATA/cifar10/cache"  # building the cache is part of the budget
