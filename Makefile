@@ -58,12 +58,22 @@ predict: $(STAMP) ## TTA x folds on the test set and a validated submission CSV
 config: $(STAMP) ## print EXP resolved with ARGS
 	$(PODIUM) config --config $(EXP) $(ARGS)
 
-bench: $(STAMP) ## input pipeline benchmark on the demo, written to benchmarks/results/
+# make bench: every benchmark that needs nothing but this repository (the embedded demo, generated data) and
+# rewrites its own benchmarks/results/<name>.{json,md}. Not here: gpu_cifar10.sh (a GPU and the CIFAR-10
+# package), cpu_cifar10.sh, blend_cifar10.sh, transfer_cifar10.py (the CIFAR-10 package; tens of minutes to
+# hours), tta_views.py (a finished run), cpu_nets.py (appends a dated row per call: run it when choosing a CPU
+# recipe). Every benchmarks/*.py also runs with --smoke in the tests (tests/test_benchmarks.py).
+bench: $(STAMP) ## every self-contained benchmark (demo / generated data), written to benchmarks/results/
 	$(BIN)/python benchmarks/bench_pipeline.py
 	$(BIN)/python benchmarks/bench_loader.py
 	$(BIN)/python benchmarks/bench_training.py && KERAS_BACKEND=jax $(BIN)/python benchmarks/bench_training.py
 	$(BIN)/python benchmarks/bench_epoch_metric.py
 	$(BIN)/python benchmarks/bench_detection.py
+	$(BIN)/python benchmarks/bench_stream.py
+	$(BIN)/python benchmarks/bench_search.py
+	$(BIN)/python benchmarks/bench_pixels.py
+	$(BIN)/python benchmarks/bench_duplicates.py
+	$(BIN)/python benchmarks/bench_tiles.py
 
 clean: ## remove runs/ and the demo's data (keeps .venv and submissions/)
 	rm -rf runs data/demo data/raw/demo

@@ -11,6 +11,9 @@ timed on its own.
 Writes benchmarks/results/detection.{json,md}.
 
     python benchmarks/bench_detection.py [--size 256] [--batch 16] [--images 64] [--epochs 4] [--rounds 3]
+        [--results DIR] [--smoke]
+
+--smoke: 32 px, 8 images, batch 4, 2 epochs, one round (the test suite's check that the script runs).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bench_training import epoch_timer, steady  # noqa: E402
 
 RESULTS = Path(__file__).with_name("results")
 CLASSES, BOXES_PER_IMAGE = 2, 8
+SMOKE = {"size": 32, "batch": 4, "images": 8, "epochs": 2, "rounds": 1}
 
 
 def arrays(n: int, size: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -133,7 +137,12 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--suffix", default="", help="appended to the result files' names (e.g. -jax)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the result files go")
+    parser.add_argument("--smoke", action="store_true", help="tiny and quick: checks that the script runs")
     args = parser.parse_args()
+    if args.smoke:  # explicit arguments still win over the smoke sizes
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
 
     import keras
 
@@ -149,9 +158,9 @@ def main() -> None:
     result.update(backend=keras.backend.backend(), backbone=args.backbone, size=args.size, batch=args.batch,
                   images=args.images, rounds=args.rounds, epochs=args.epochs, load=load,
                   seconds=time.perf_counter() - started)
-    write_json(RESULTS / f"detection{args.suffix}.json", result)
+    write_json(args.results / f"detection{args.suffix}.json", result)
     text = markdown(result)
-    write_text(RESULTS / f"detection{args.suffix}.md", text)
+    write_text(args.results / f"detection{args.suffix}.md", text)
     print(text)
 
 

@@ -12,7 +12,10 @@ the per-epoch cost is then (podium's pass - fit's pass) / the accuracy arm's epo
 
 Writes benchmarks/results/epoch-metric.{json,md}.
 
-    python benchmarks/bench_epoch_metric.py [--epochs 5] [--rounds 3] [--repeat 2]
+    python benchmarks/bench_epoch_metric.py [--epochs 5] [--rounds 3] [--repeat 2] [--results DIR] [--smoke]
+
+--smoke: accuracy and log loss only, 256 training rows, 2 epochs, one round, the demo and the runs under
+--results (the test suite's check that the script runs).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from bench_training import epoch_timer, steady  # noqa: E402
 RESULTS = Path(__file__).with_name("results")
 METRICS = ("accuracy", "log_loss", "macro_f1", "map_at_k(k=3)", "qwk")
 TARGET = 1.05  # issue 20: the per-epoch metric may slow an epoch by 5% at most
+SMOKE = {"epochs": 2, "rounds": 1, "repeat": 1, "rows": 256, "metrics": ["accuracy", "log_loss"]}
 
 
 def validation_timers():
@@ -65,7 +69,8 @@ def validation_timers():
     return FitValidationTimer, validation.EpochValidation.on_epoch_end.timed
 
 
-def epoch_seconds(data_dir: Path, runs_dir: Path, epochs: int, rounds: int, repeat: int) -> dict:
+def epoch_seconds(data_dir: Path, runs_dir: Path, epochs: int, rounds: int, repeat: int,
+                  metrics: tuple[str, ...] = METRICS, rows: int = 0) -> dict:
     from podium import tasks
     from podium.config import load_config
     from podium.data.dataset import load_labeled_data
@@ -76,13 +81,13 @@ def epoch_seconds(data_dir: Path, runs_dir: Path, epochs: int, rounds: int, repe
             "image_size=32", "batch_size=64", f"epochs={epochs}", "schedule=constant", "verbose=0",
             "augment=[flip,crop]", "tta=[identity]", f"early_stopping_patience={epochs + 1}"]
     configs = {metric: load_config(None, base + [f"metric={metric}", f"name=bench-{k}"])
-               for k, metric in enumerate(METRICS)}
+               for k, metric in enumerate(metrics)}
     data = load_labeled_data(configs["accuracy"], tasks.get_task("classification"))
     train_pos, val_pos = data.fold_positions(0)
-    train_pos = np.tile(train_pos, repeat)
+    train_pos = np.tile(train_pos, repeat)[:rows or None]
     data.fold_positions = lambda fold: (train_pos, val_pos)  # the tiled rows: an epoch as long as a real one
-    seconds: dict[str, list[float]] = {metric: [] for metric in METRICS}
-    validation_s: dict[str, list[float]] = {metric: [] for metric in METRICS}
+    seconds: dict[str, list[float]] = {metric: [] for metric in metrics}
+    validation_s: dict[str, list[float]] = {metric: [] for metric in metrics}
     scores: dict[str, float] = {}
     fit_timer_class, podium_seconds = validation_timers()
     for _ in range(rounds):
@@ -105,7 +110,7 @@ def epoch_seconds(data_dir: Path, runs_dir: Path, epochs: int, rounds: int, repe
                               "validation_s": passes[metric], "validation_s_all": validation_s[metric],
                               "cost_per_epoch": (passes[metric] - passes["accuracy"]) / best["accuracy"],
                               "val_score": scores[metric]}
-                     for metric in METRICS}}
+                     for metric in metrics}}
 
 
 def markdown(result: dict) -> str:
@@ -139,7 +144,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--data-dir", default="")
     parser.add_argument("--suffix", default="", help="appended to the result files' names (e.g. -jax)")
+    parser.add_argument("--metrics", nargs="+", default=list(METRICS), help="accuracy first: the reference arm")
+    parser.add_argument("--rows", type=int, default=0, help="training rows kept after the repeat (0: all)")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the result files go")
+    parser.add_argument("--smoke", action="store_true", help="tiny and quick: checks that the script runs")
     args = parser.parse_args()
+    if args.smoke:  # explicit arguments still win over the smoke sizes
+        parser.set_defaults(**SMOKE, data_dir=str(args.results / "data"))
+        args = parser.parse_args()
 
     import keras
 
@@ -151,12 +163,13 @@ def main() -> None:
     prepare_data("demo", get_task("classification"), str(data_dir))
     load = " ".join(f"{v:.1f}" for v in os.getloadavg())
     started = time.perf_counter()
-    result = epoch_seconds(data_dir, Path(tempfile.mkdtemp(prefix="podium-bench-runs-")), args.epochs,
-                           args.rounds, args.repeat)
+    runs_dir = args.results / "runs" if args.smoke else Path(tempfile.mkdtemp(prefix="podium-bench-runs-"))
+    result = epoch_seconds(data_dir, runs_dir, args.epochs, args.rounds, args.repeat, tuple(args.metrics),
+                           args.rows)
     result.update(backend=keras.backend.backend(), seconds=time.perf_counter() - started, load=load)
-    write_json(RESULTS / f"epoch-metric{args.suffix}.json", result)
+    write_json(args.results / f"epoch-metric{args.suffix}.json", result)
     text = markdown(result)
-    write_text(RESULTS / f"epoch-metric{args.suffix}.md", text)
+    write_text(args.results / f"epoch-metric{args.suffix}.md", text)
     print(text)
 
 

@@ -3,7 +3,9 @@ and a 28,000-row test CSV generated here (seeded, MNIST-like: 80% zeros), throug
 and the memory it allocates in a second, traced run: numpy and pandas report their buffers to tracemalloc), `make data`
 (conversion + index), the 32 px cache and `make dups`. Writes benchmarks/results/pixels.{json,md}.
 
-    python benchmarks/bench_pixels.py [--rows 42000 --test-rows 28000]
+    python benchmarks/bench_pixels.py [--rows 42000 --test-rows 28000] [--results DIR] [--smoke]
+
+--smoke: 300 + 100 rows (the test suite's check that the script runs).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from podium.tasks import get_task
 from podium.workflow import prepare_data
 
 RESULTS = Path(__file__).with_name("results")
+SMOKE = {"rows": 300, "test_rows": 100}
 
 
 def write_csvs(folder: Path, rows: int, test_rows: int, seed: int = 0) -> None:
@@ -54,7 +57,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=42000)
     parser.add_argument("--test-rows", type=int, default=28000)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the result files go")
+    parser.add_argument("--smoke", action="store_true", help="tiny and quick: checks that the script runs")
     args = parser.parse_args()
+    if args.smoke:  # explicit arguments still win over the smoke sizes
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         write_csvs(tmp / "digits", args.rows, args.test_rows)
@@ -86,7 +94,7 @@ def main() -> None:
               "cache_32px_train_s": round(cache_s, 2), "dups_s": round(dups_s, 2), "image_files_written": images,
               "cpus": os.cpu_count(), "load_average": [round(v, 1) for v in os.getloadavg()],
               "python": platform.python_version()}
-    write_json(RESULTS / "pixels.json", result)
+    write_json(args.results / "pixels.json", result)
     lines = ["# `layout: pixels` at Digit Recognizer's size", "",
              f"Machine: {result['cpus']} CPUs (load average {result['load_average']} at the end: shared, so times are "
              f"indicative). Produced by `benchmarks/bench_pixels.py`.", "",
@@ -98,7 +106,7 @@ def main() -> None:
              f"{images} image files written |",
              f"| cache, train at 32 px | {args.rows:,} | {cache_s:.1f} | |",
              f"| make dups (hash + group) | {args.rows + args.test_rows:,} | {dups_s:.1f} | |", ""]
-    write_text(RESULTS / "pixels.md", "\n".join(lines))
+    write_text(args.results / "pixels.md", "\n".join(lines))
     print("\n".join(lines))
 
 

@@ -6,6 +6,9 @@ saved as JPEG (quality 90). Scenes never share a photo, so the truth is known: a
 belong together, tiles of different scenes do not.
 
     python benchmarks/bench_tiles.py [--cifar <folder with the CIFAR-10 JPEG package: train.zip, test.zip>] [--scenes N]
+        [--results DIR] [--smoke]
+
+--smoke: 2 scenes of the embedded demo (the test suite's check that the script runs).
 
 Writes benchmarks/results/tiles.{json,md}: per detector (whole-image pHash; blocks with min_blocks 1
 and 2), the share of scenes whose four tiles end in one group, wrong merges, and hashing speed.
@@ -38,6 +41,7 @@ RESULTS = ROOT / "benchmarks" / "results"
 DEMO_TRAIN = ROOT / "src" / "podium" / "demo" / "train.zip"
 CELL, TILE = 256, 768
 OFFSETS = [(0, 0), (0, CELL), (CELL, 0), (CELL, CELL)]
+SMOKE = {"scenes": 2}
 
 
 def photos(archive: Path, count: int) -> list[np.ndarray]:
@@ -75,7 +79,12 @@ def main() -> None:
     parser.add_argument("--cifar", help="folder of the CIFAR-10 package (train.zip); default: the embedded demo")
     parser.add_argument("--scenes", type=int, default=0, help="default: as many as the photos allow, at most 3000")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the result files go")
+    parser.add_argument("--smoke", action="store_true", help="tiny and quick: checks that the script runs")
     args = parser.parse_args()
+    if args.smoke:  # explicit arguments still win over the smoke sizes
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
     archive = Path(args.cifar) / "train.zip" if args.cifar else DEMO_TRAIN
     with zipfile.ZipFile(archive) as zf:
         available = sum(n.lower().endswith(".jpg") for n in zf.namelist())
@@ -104,7 +113,7 @@ def main() -> None:
                 "pairing_seconds": time.perf_counter() - started}
         results["usable_blocks"] = float(usable.mean())
     results["detectors"] = detectors
-    write_json(RESULTS / "tiles.json", results)
+    write_json(args.results / "tiles.json", results)
     lines = ["# Overlapping tiles (Airbus-shaped), `benchmarks/bench_tiles.py`", "",
              f"{scenes} scenes x 4 tiles of {TILE} px (JPEG q90) cut in 256 px steps from 4 x 4 mosaics of "
              f"CIFAR-10 photos upscaled to 256 px (`{archive.parent.name}/{archive.name}`); threshold "
@@ -115,7 +124,7 @@ def main() -> None:
     for name, d in detectors.items():
         lines.append(f"| {name} | {100 * d['scenes_found_whole']:.1f}% | {d['groups_mixing_scenes']} | "
                      f"{d['largest_group']} | {d['images_per_s']:.0f} |")
-    write_text(RESULTS / "tiles.md", "\n".join(lines) + "\n")
+    write_text(args.results / "tiles.md", "\n".join(lines) + "\n")
     print("\n".join(lines))
 
 

@@ -6,6 +6,9 @@ a case down). Run once per backend (KERAS_BACKEND=jax for JAX); rows are appende
 benchmarks/results/cpu-nets.md.
 
     python benchmarks/cpu_nets.py [--nets tiny_cnn airbench_s ...] [--jit 0 1] [--precision float32 mixed_bfloat16]
+        [--results DIR] [--smoke]
+
+--smoke: tiny_cnn, batch 16, 2 steps, one round (the test suite's check that the script runs).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 RESULTS = Path(__file__).with_name("results")
+SMOKE = {"nets": ["tiny_cnn"], "batch": 16, "steps": 2, "rounds": 1}
 
 
 def images_per_second(net: str, jit: bool, precision: str, batch: int, steps: int) -> float:
@@ -52,7 +56,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where cpu-nets.md is (appended to)")
+    parser.add_argument("--smoke", action="store_true", help="tiny and quick: checks that the script runs")
     args = parser.parse_args()
+    if args.smoke:  # explicit arguments still win over the smoke sizes
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args()
 
     import keras
 
@@ -61,8 +70,8 @@ def main() -> None:
     for _ in range(args.rounds):
         for case in cases:
             best[case] = max(best[case], images_per_second(*case, batch=args.batch, steps=args.steps))
-    out = RESULTS / "cpu-nets.md"
-    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = args.results / "cpu-nets.md"
+    args.results.mkdir(parents=True, exist_ok=True)
     if not out.exists():
         out.write_text("# Training images/s of the from-scratch nets on a CPU (benchmarks/cpu_nets.py)\n\n"
                        "bare model.fit, batch 256, 32 px, best of the rounds; compare rows of one date only\n\n"

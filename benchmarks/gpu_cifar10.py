@@ -4,6 +4,12 @@ Run by benchmarks/gpu_cifar10.sh on the device machine (KERAS_BACKEND=jax, no Te
 on a CPU, `--quick` checks the plumbing on a slice of the data in a minute or two:
 
     python benchmarks/gpu_cifar10.py --package DIR_OR_TAR_XZ --out OUT [--configs a.yaml b.yaml] [--quick]
+    python benchmarks/gpu_cifar10.py --smoke --results OUT [--package ...]   # seconds: the test suite's check
+
+--package: the compact .tar.xz, the folder it unpacks to (train/<class>/*.jpg, test/*.jpg, sample_submission.csv)
+or the Kaggle layout (train.zip, test.zip, sample_submission.csv). --smoke: configs/cifar10-fast.yaml with
+tiny_cnn, 1 epoch, 8 images a class (of the package given, or of one generated under OUT when there is none),
+1 bare epoch.
 
 Time to X% is the training wall time (from the start of fit, XLA compilation included, and also
 reported without the first epoch) at the first epoch whose held-out accuracy (no TTA) reaches X.
@@ -27,6 +33,9 @@ from pathlib import Path
 import numpy as np
 
 TARGETS = (0.91, 0.93)
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+QUICK = ["epochs=1", "warmup_epochs=0", "batch_size=64", "lr=0.05", "workers=1"]
+SMOKE = [*QUICK, "backbone=tiny_cnn", "batch_size=16", "val_split=0.2", "jit_compile=false"]
 
 
 def enable_compilation_cache(folder: Path) -> None:
@@ -49,7 +58,14 @@ def package_to_source(package: Path, work: Path, limit: int = 0) -> Path:
     if (source / "train.zip").is_file():
         return source
     unpacked = work / "unpacked"
-    if package.is_dir():
+    if (package / "train.zip").is_file():  # already the Kaggle layout
+        if not limit:
+            return package
+        for archive in ("train.zip", "test.zip"):
+            with zipfile.ZipFile(package / archive) as zf:
+                zf.extractall(unpacked)
+        shutil.copyfile(package / "sample_submission.csv", unpacked / "sample_submission.csv")
+    elif package.is_dir():
         unpacked = package
     else:
         with tarfile.open(package) as tar:
@@ -77,6 +93,28 @@ def package_to_source(package: Path, work: Path, limit: int = 0) -> Path:
     if not (source / "sample_submission.csv").is_file():
         shutil.copyfile(unpacked / "sample_submission.csv", source / "sample_submission.csv")
     return source
+
+
+def tiny_package(folder: Path, per_class: int = 8, test: int = 20, seed: int = 0) -> Path:
+    """The compact package's folder layout with a few 32 px JPEGs (a colour per class, noise on top)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+
+    def jpeg(path: Path, colour: np.ndarray) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pixels = np.clip(colour + rng.normal(0, 40, (32, 32, 3)), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(path, quality=90)
+
+    colours = rng.uniform(0, 255, (len(CLASSES), 3))
+    for k, name in enumerate(CLASSES):
+        for i in range(per_class):
+            jpeg(folder / "train" / name / f"{k * per_class + i}.jpg", colours[k])
+    for i in range(1, test + 1):
+        jpeg(folder / "test" / f"{i}.jpg", colours[i % len(CLASSES)])
+    (folder / "sample_submission.csv").write_text("id,label\n" + "".join(f"{i},{CLASSES[0]}\n"
+                                                                         for i in range(1, test + 1)))
+    return folder
 
 
 def accuracy_clock():
@@ -170,13 +208,20 @@ def run_config(config: Path, data_dir: Path, runs_dir: Path, out: Path, override
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--package", required=True, help="cifar10-compact.tar.xz, or the folder it unpacks to")
-    parser.add_argument("--out", default=os.environ.get("OUT", "gpu-out"))
+    parser.add_argument("--package", help="cifar10-compact.tar.xz, the folder it unpacks to, or the Kaggle layout "
+                        "(required unless --smoke)")
+    parser.add_argument("--out", "--results", default=os.environ.get("OUT", "gpu-out"))
     parser.add_argument("--work", default="/tmp/podium-cifar10")
     parser.add_argument("--configs", nargs="+", default=["configs/cifar10-fast-short.yaml", "configs/cifar10-fast.yaml"])
     parser.add_argument("--bare-epochs", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="CPU plumbing check: 100 images/class, 1 epoch")
+    parser.add_argument("--smoke", action="store_true", help="seconds on a CPU: tiny_cnn, 8 images a class, 1 epoch")
     args = parser.parse_args()
+    if args.smoke:  # explicit arguments still win
+        parser.set_defaults(work=str(Path(args.out) / "work"), configs=["configs/cifar10-fast.yaml"], bare_epochs=1)
+        args = parser.parse_args()
+    elif not args.package:
+        parser.error("--package is required (or --smoke)")
     import keras
 
     out, work = Path(args.out), Path(args.work)
@@ -186,17 +231,21 @@ def main() -> None:
     from podium.workflow import prepare_data
 
     started = time.perf_counter()
-    source = package_to_source(Path(args.package), work, limit=100 if args.quick else 0)
+    package = Path(args.package or work / "package")
+    if args.smoke and not package.exists():  # a smoke needs no data: generated, and said
+        print(f"--smoke: no package at {package}; a tiny generated one instead", flush=True)
+        package = tiny_package(work / "package")
+    source = package_to_source(package, work, limit=8 if args.smoke else 100 if args.quick else 0)
     summary = prepare_data("cifar10", get_task("classification"), str(work / "data"), source_dir=str(source))
     prepare_s = time.perf_counter() - started
-    overrides = ["epochs=1", "warmup_epochs=0", "batch_size=64", "lr=0.05", "workers=1"] if args.quick else []
+    overrides = [*SMOKE, f"submissions_dir={work / 'submissions'}"] if args.smoke else QUICK if args.quick else []
     results = {"backend": keras.backend.backend(), "python": sys.version.split()[0], "keras": keras.__version__,
                "machine": platform.node(), "gpu": _gpu_name(), "prepare_data_s": prepare_s,
                "n_train": summary.n_train, "n_test": summary.n_test,
                "tensorflow_installed": _importable("tensorflow"), "runs": []}
     for config in args.configs:
         report = run_config(Path(config), work / "data", work / "runs", out, overrides,
-                            0 if args.quick else args.bare_epochs)
+                            0 if args.quick and not args.smoke else args.bare_epochs)
         report["tensorflow_loaded"] = "tensorflow" in sys.modules
         results["runs"].append(report)
         (out / "gpu_cifar10.json").write_text(json.dumps(results, indent=1))

@@ -7,6 +7,8 @@
 # .tar.xz or the folder it unpacks to. A GPU machine without network: run benchmarks/gpu_prepare.sh on
 # a machine with PyPI, copy the clone with its .gpu/ folder over, then run this (WHEELS and PACKAGE
 # default to .gpu/). Writes $OUT/gpu_cifar10.json, $OUT/log.txt and each config's submission CSV.
+# Arguments go to gpu_cifar10.py: `--smoke` (tiny_cnn, 8 images a class, 1 epoch; a generated package when
+# PACKAGE is not there) checks the machine and the plumbing in a minute; tests/test_benchmarks.py runs it on a CPU.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$PWD/gpu-out}

@@ -2,6 +2,7 @@
 
     python benchmarks/transfer_cifar10.py <folder with the CIFAR-10 package: train.zip, test.zip, ...>
         [--seeds 1 2 3] [--budgets 200 50] [--pretrain-epochs 15] [--epochs 30 --unfreeze-epoch 10] [--reuse]
+        [--results DIR] [--smoke]
 
 Builds two competitions in Kaggle layout from the package (specs: benchmarks/transfer/):
   A: airplane, automobile, bird, cat, deer, all 25,000 train images; the backbone is pretrained here once;
@@ -11,6 +12,10 @@ Then, per seed, the same tiny CNN on B from scratch and fine-tuned from A's runs
 (weights=<that file>, a head-only phase, then the whole net at lr x unfreeze_lr_factor with BatchNorm in
 inference mode; the factor at podium's default 0.1 and, as an ablation, at 1), every step a podium command. Scores each submission against the held-back answers and writes
 benchmarks/results/transfer-cifar10.{md,json,png}; the commands' output goes to runs/transfer-cifar10/log.txt.
+
+--smoke: the embedded demo as the package (200 images a class), 20 labelled and 10 test images a class on B,
+one seed, one budget, one fine-tuned arm, 1 + 2 epochs; data, runs, submissions and results all under --results
+(the test suite's check that the script runs).
 """
 
 from __future__ import annotations
@@ -31,8 +36,9 @@ import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-WORK = Path("runs/transfer-cifar10")  # relative to ROOT: sources, answers, log
-RESULTS = Path("benchmarks/results")
+WORK = Path("transfer-cifar10")  # in the runs folder: sources, answers, log
+RESULTS = ROOT / "benchmarks" / "results"
+DEMO = ROOT / "src" / "podium" / "demo"
 SPEC_A, SPEC_B = "benchmarks/transfer/cifar10-transfer-a.yaml", "benchmarks/transfer/cifar10-transfer-b.yaml"
 PRETRAIN, FINETUNE = "benchmarks/transfer/pretrain-a.yaml", "benchmarks/transfer/finetune-b.yaml"
 A_CLASSES = ("airplane", "automobile", "bird", "cat", "deer")
@@ -43,11 +49,14 @@ UNFREEZE_EPOCH = 10  # of finetune-b.yaml's 30 epochs
 BUDGETS = (200, 50)  # labelled train images a class on B, of B_LABELLED; the rest validate
 UNFREEZE_LR_FACTORS = (0.1, 1.0)  # podium's default, and the unfrozen net at the head's rate (an ablation)
 PICK_SEED = 0  # which images of a class go to B's labelled and test parts
+SMOKE = {"package": DEMO, "seeds": [1], "budgets": [10], "labelled": 20, "test_per_class": 10, "pretrain_epochs": 1,
+         "epochs": 2, "unfreeze_epoch": 1, "unfreeze_lr_factors": [0.1]}
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("package", type=Path, help="folder with the CIFAR-10 package (train.zip, test.zip)")
+    parser.add_argument("package", type=Path, nargs="?",
+                        help="folder with the CIFAR-10 package (train.zip, test.zip); required unless --smoke")
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--budgets", type=int, nargs="+", default=list(BUDGETS),
                         help=f"labelled train images a class on B (of {B_LABELLED}; the rest validate)")
@@ -58,35 +67,55 @@ def main(argv: list[str] | None = None) -> int:
                         help="one fine-tuned arm per factor (podium's default 0.1 first)")
     parser.add_argument("--reuse", action="store_true",
                         help="keep the runs an earlier call finished (same run ids) and the timings it recorded")
+    parser.add_argument("--labelled", type=int, default=B_LABELLED, help="labelled images a class on B")
+    parser.add_argument("--test-per-class", type=int, default=B_TEST, help="held-back test images a class on B")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where the result files go")
+    parser.add_argument("--smoke", action="store_true",
+                        help="tiny and quick, everything under --results: checks that the script runs")
     args = parser.parse_args(argv)
-    package = args.package.resolve()
+    if args.smoke:  # explicit arguments still win over the smoke sizes
+        parser.set_defaults(**SMOKE)
+        args = parser.parse_args(argv)
+    elif args.package is None:
+        parser.error("the package folder is required (or --smoke)")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    package, results = args.package.resolve(), args.results.resolve()
     os.chdir(ROOT)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
-    WORK.mkdir(parents=True, exist_ok=True)
-    runner = Podium((WORK / "log.txt").open("a" if args.reuse else "w", encoding="utf-8"),
-                    earlier_timings(RESULTS / "transfer-cifar10.json") if args.reuse else {})
+    # where data, runs and submissions go: podium's defaults (data/, runs/, submissions/), or all under --results
+    place = [f"{key}_dir={results / key}" for key in ("data", "runs", "submissions")] if args.smoke else []
+    work = (results / "runs" if args.smoke else Path("runs")) / WORK
+    work.mkdir(parents=True, exist_ok=True)
+    runner = Podium((work / "log.txt").open("a" if args.reuse else "w", encoding="utf-8"),
+                    earlier_timings(results / "transfer-cifar10.json") if args.reuse else {}, work)
 
-    answers = build_sources(package, WORK)
-    runner("data", "--competition", SPEC_A, "--source", str(WORK / "src-a"))
-    runner("data", "--competition", SPEC_B, "--source", str(WORK / "src-b"))
+    answers = build_sources(package, work, args.labelled, args.test_per_class)
+    data_dir = ["--data-dir", str(results / "data")] if args.smoke else []
+    runner("data", "--competition", SPEC_A, "--source", str(work / "src-a"), *data_dir)
+    runner("data", "--competition", SPEC_B, "--source", str(work / "src-b"), *data_dir)
 
-    pre_overrides = [f"epochs={args.pretrain_epochs}"]
+    pre_overrides = [*place, f"epochs={args.pretrain_epochs}"]
     runner("folds", "--config", PRETRAIN, *pre_overrides)
     pretrain_s = runner.train(PRETRAIN, pre_overrides)
     pre_id = run_id(PRETRAIN, pre_overrides)
-    pretrained = WORK.parent / pre_id / "fold-0" / "best.keras"
-    pre_metrics = json.loads((WORK.parent / pre_id / "fold-0" / "metrics.json").read_text())
+    pretrained = work.parent / pre_id / "fold-0" / "best.keras"
+    pre_metrics = json.loads((work.parent / pre_id / "fold-0" / "metrics.json").read_text())
 
     epochs = [f"epochs={args.epochs}"] if args.epochs else []
-    arms = {"scratch": ["name=transfer-b-scratch"]}
+    arms = {"scratch": [*place, "name=transfer-b-scratch"]}
     for factor in args.unfreeze_lr_factors:
-        arms[fine_tuned(factor)] = ["name=transfer-b-finetune", f"weights={pretrained}", "freeze_backbone=true",
-                                    f"unfreeze_epoch={args.unfreeze_epoch}", f"unfreeze_lr_factor={factor:g}"]
+        arms[fine_tuned(factor)] = [*place, "name=transfer-b-finetune", f"weights={pretrained}",
+                                    "freeze_backbone=true", f"unfreeze_epoch={args.unfreeze_epoch}",
+                                    f"unfreeze_lr_factor={factor:g}"]
     runs = []
     for budget in args.budgets:
-        split = [f"val_split={1 - budget / B_LABELLED:.4f}"]  # 200 a class: finetune-b.yaml's own 0.3333
-        runner("folds", "--config", FINETUNE, *split)
+        split = [f"val_split={1 - budget / args.labelled:.4f}"]  # 200 a class: finetune-b.yaml's own 0.3333
+        runner("folds", "--config", FINETUNE, *place, *split)
         for seed in args.seeds:
             for arm, overrides in arms.items():
                 overrides = [*overrides, *split, *epochs, f"seed={seed}"]
@@ -95,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
                 runs.append(describe_run(arm, budget, seed, overrides, train_s, predict_s, answers))
 
     result = {
-        "design": {"a_classes": A_CLASSES, "b_classes": B_CLASSES, "b_labelled_per_class": B_LABELLED,
-                   "b_test_per_class": B_TEST, "budgets": args.budgets, "unfreeze_epoch": args.unfreeze_epoch,
+        "design": {"a_classes": A_CLASSES, "b_classes": B_CLASSES, "b_labelled_per_class": args.labelled,
+                   "b_test_per_class": args.test_per_class, "budgets": args.budgets,
+                   "unfreeze_epoch": args.unfreeze_epoch,
                    "configs": [PRETRAIN, FINETUNE], "specs": [SPEC_A, SPEC_B], "seeds": args.seeds},
         "pretrain": {"run": pre_id, "val_accuracy": pre_metrics["val_score"], "n_train": pre_metrics["n_train"],
                      "n_val": pre_metrics["n_val"], "epochs": pre_metrics["epochs_run"],
@@ -105,17 +135,18 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summarize(runs),
         "commands": runner.commands,
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "transfer-cifar10.json").write_text(json.dumps(result, indent=1) + "\n")
-    plot(runs, args.unfreeze_epoch, RESULTS / "transfer-cifar10.png")
+    results.mkdir(parents=True, exist_ok=True)
+    (results / "transfer-cifar10.json").write_text(json.dumps(result, indent=1) + "\n")
+    plot(runs, args.unfreeze_epoch, results / "transfer-cifar10.png")
     text = markdown(result)
-    (RESULTS / "transfer-cifar10.md").write_text(text)
+    (results / "transfer-cifar10.md").write_text(text)
     print(text)
     return 0
 
 
 # ---- the two competitions ---------------------------------------------------------------------------
-def build_sources(package: Path, work: Path) -> dict[str, str]:
+def build_sources(package: Path, work: Path, labelled: int = B_LABELLED, test_per_class: int = B_TEST
+                  ) -> dict[str, str]:
     """src-a/ and src-b/ in the package's own layout; returns B's held-back test answers (id -> class)."""
     rng = random.Random(PICK_SEED)
     with zipfile.ZipFile(package / "train.zip") as train, zipfile.ZipFile(package / "test.zip") as test:
@@ -129,15 +160,15 @@ def build_sources(package: Path, work: Path) -> dict[str, str]:
         write_package(work / "src-a", train, [(n, n) for c in A_CLASSES for n in by_class[c]],
                       test, [(n, n) for n in unlabelled])
 
-        labelled, held_back = [], []
+        chosen, held_back = [], []
         for cls in B_CLASSES:
             names = by_class[cls][:]
             rng.shuffle(names)
-            labelled += [(n, n) for n in names[:B_LABELLED]]
-            held_back += [(n, cls) for n in names[B_LABELLED:B_LABELLED + B_TEST]]
+            chosen += [(n, n) for n in names[:labelled]]
+            held_back += [(n, cls) for n in names[labelled:labelled + test_per_class]]
         rng.shuffle(held_back)
         answers = {str(i): cls for i, (_, cls) in enumerate(held_back, start=1)}
-        write_package(work / "src-b", train, labelled, train,
+        write_package(work / "src-b", train, chosen, train,
                       [(n, f"test/{i}.jpg") for i, (n, _) in enumerate(held_back, start=1)])
     with (work / "b-test-answers.csv").open("w", newline="") as handle:
         csv.writer(handle).writerows([("id", "label"), *answers.items()])
@@ -169,8 +200,8 @@ class Podium:
     seconds: on a shared machine the CPU seconds (user + system) say what the command cost, the wall its wait.
     `earlier`: {verb: {run id: Timing}} of runs to keep (--reuse) instead of training or predicting again."""
 
-    def __init__(self, log, earlier: dict[str, dict[str, Timing]]):
-        self.log, self.earlier, self.commands = log, earlier, []
+    def __init__(self, log, earlier: dict[str, dict[str, Timing]], work: Path = Path("runs") / WORK):
+        self.log, self.earlier, self.commands, self.work = log, earlier, [], work
 
     def __call__(self, *args: str) -> Timing:
         command = "podium " + shlex.join(args)
@@ -181,13 +212,13 @@ class Podium:
                               stderr=subprocess.STDOUT, text=True)
         seconds, cpu = round(time.perf_counter() - started, 1), round(_children_cpu() - cpu_before, 1)
         if done.returncode:
-            raise SystemExit(f"failed ({done.returncode}): {command}; see {WORK / 'log.txt'}")
+            raise SystemExit(f"failed ({done.returncode}): {command}; see {self.work / 'log.txt'}")
         self.commands.append({"command": command, "wall_seconds": seconds, "cpu_seconds": cpu, "reused": False})
         return seconds, cpu
 
     def train(self, config: str, overrides: list[str]) -> Timing:
         run = run_id(config, overrides)
-        return self._reused("train", run, (WORK.parent / run / "fold-0" / "metrics.json").is_file(),
+        return self._reused("train", run, (self.work.parent / run / "fold-0" / "metrics.json").is_file(),
                             "train", "--config", config, *overrides, "--force")
 
     def predict(self, config: str, overrides: list[str]) -> Timing:
@@ -321,10 +352,12 @@ def markdown(result: dict) -> str:
     lines = [
         "# Transfer learning on CIFAR-10 without ImageNet, 2 CPU cores", "",
         "`python benchmarks/transfer_cifar10.py <CIFAR-10 package folder>`. Pretraining set A: airplane, automobile,",
-        "bird, cat, deer (25,000 images). Target set B: dog, frog, horse, ship, truck, 300 labelled images a class",
+        f"bird, cat, deer ({pre['n_train'] + pre['n_val']:,} images). Target set B: dog, frog, horse, ship, truck, "
+        f"{design['b_labelled_per_class']} labelled images a class",
         f"split once (the same split for every seed) into {' or '.join(map(str, design['budgets']))} train images a "
-        "class and the rest for validation, scored on 1,000 more a class (5,000) that podium predicts without "
-        "their labels. Backbone: tiny_cnn at 32 px. Configs: `benchmarks/transfer/pretrain-a.yaml`,",
+        f"class and the rest for validation, scored on {design['b_test_per_class']:,} more a class "
+        f"({5 * design['b_test_per_class']:,}) that podium predicts without their labels.",
+        "Backbone: tiny_cnn at 32 px. Configs: `benchmarks/transfer/pretrain-a.yaml`,",
         "`benchmarks/transfer/finetune-b.yaml`; specs `benchmarks/transfer/cifar10-transfer-{a,b}.yaml`.", "",
         f"Pretraining on A: run `{pre['run']}`, {pre['epochs']} epochs on {pre['n_train']:,} images, validation",
         f"accuracy {pre['val_accuracy']:.4f} on {pre['n_val']:,}; `podium train` {pre['train_seconds']:.0f} s wall, "
@@ -335,7 +368,8 @@ def markdown(result: dict) -> str:
         "mode throughout (F = 0.1 is podium's default; F = 1 is the ablation of the lowered rate).", "",
         "Wall seconds include each command's start-up and any wait for the shared cores; CPU seconds (user +",
         "system, both cores together) are what the command itself cost.", "",
-        "| budget | arm | seed | run | test accuracy (5,000) | validation (best epoch) | train s wall / CPU | "
+        f"| budget | arm | seed | run | test accuracy ({5 * design['b_test_per_class']:,}) | validation (best epoch) | "
+        "train s wall / CPU | "
         "predict s wall / CPU |",
         "|---:|---|---:|---|---:|---:|---:|---:|",
     ]

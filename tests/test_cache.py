@@ -13,6 +13,7 @@ from podium.data.images import ImageDecodeError, load_resized
 from podium.data.index import build_index
 from podium.errors import PodiumError
 from podium.tasks import get_task
+from tests_support import mini_demo
 
 SIZE = 24
 
@@ -20,16 +21,7 @@ SIZE = 24
 @pytest.fixture
 def mini(demo_root, tmp_path):
     """(data_root, index) of 30 train + 6 test demo images copied to a folder the test may break."""
-    root = tmp_path / "mini"
-    for class_dir in sorted((demo_root / "train").iterdir()):
-        for source in sorted(class_dir.glob("*.jpg"))[:3]:
-            target = root / "train" / class_dir.name / source.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(source, target)
-    (root / "test").mkdir()
-    for n in range(1, 7):
-        shutil.copy(demo_root / "test" / f"{n}.jpg", root / "test" / f"{n}.jpg")
-    return root, build_index(load_competition("demo"), root, get_task("classification"))
+    return mini_demo(demo_root, tmp_path / "mini", 3, 6)
 
 
 def train_rows(index):

@@ -11,7 +11,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 SHIPPED_RUN_IDS = {
     "configs/airbus-ship-detection.yaml": "airbus-unet-effb0-d5d34f80",
-    "configs/cifar10-cpu.yaml": "cifar10-cpu-8110f9d5",
+    "configs/cifar10-cpu.yaml": "cifar10-cpu-8ed4f279",
     "configs/cifar10-fast-short.yaml": "cifar10-fast-short-49c266a9",
     "configs/cifar10-fast.yaml": "cifar10-fast-da89dcda",
     "configs/cifar10.yaml": "cifar10-tiny-b868976a",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import subprocess
@@ -479,3 +480,24 @@ def test_a_dataset_create_whose_answer_is_lost_is_adopted(tmp_path, standin, ses
     assert len(standin.datasets["podium-tester/podium-demo-run"]) == 1 and not standin.requests_named("Version")
     standin.clear_log()
     assert publish_dataset(session, folder, "podium run demo-x") is None and standin.log == [STATUS_200]
+
+
+def test_a_training_kernels_session_becomes_its_budget_unless_the_config_sets_one(cfg, tmp_path):
+    """The spec's timeout_seconds (else Kaggle's default session for the accelerator) less the margin reaches the
+    script as its session budget; a config with its own time_budget keeps it (0 sent), and the run id stays."""
+    from podium.kaggle.kernels import split_settings_block
+    from podium.training.time_budget import kernel_budget_seconds
+
+    def budget(rendered) -> float:
+        namespace: dict = {}
+        exec("import json\n" + split_settings_block((rendered.folder / "podium_kernel.py").read_text())[1], namespace)
+        recorded = json.loads((rendered.folder / "podium-kernel.json").read_text())
+        assert recorded["session_budget_seconds"] == namespace["SETTINGS"]["session_budget_seconds"]
+        assert recorded["run_id"] == cfg.run_id or recorded["run_id"] == own.run_id
+        return namespace["SETTINGS"]["session_budget_seconds"]
+
+    own = dataclasses.replace(cfg, time_budget=30.0)
+    assert budget(render(cfg, tmp_path, timeout_seconds=7200)) == pytest.approx(7200 - 600)  # the 10-minute floor
+    assert budget(render(cfg, tmp_path / "default")) == pytest.approx(12 * 3600 * 0.95)  # a T4: 12 h, 5% kept
+    assert budget(render(cfg, tmp_path / "tpu", accelerator="TPU")) == kernel_budget_seconds(0, "TPU")
+    assert budget(render(own, tmp_path / "own", timeout_seconds=7200)) == 0.0

@@ -77,6 +77,8 @@ def test_demo_inference_kernel_rehearsed_offline_on_renamed_test_set(tmp_path, m
     assert summary["accuracy"] == pytest.approx(accuracy)
     assert accuracy > 0.2, f"rehearsed demo accuracy {accuracy:.3f} is too close to chance (0.10)"
     assert f"accuracy against {HELD_BACK}: {accuracy:.4f}" in out
+    assert summary["projection"]["hidden_images"] == 500 and summary["projection"]["projected_seconds"] > 0
+    assert "500 hidden test images (the visible test set's size) would take about" in out
     print(f"rehearsal: wall {summary['wall_seconds']:.1f} s, accuracy {accuracy:.4f}, "
           f"{summary['images_per_second']:.0f} images/s")
 
@@ -142,3 +144,37 @@ def test_an_accuracy_on_a_handful_of_rows_says_how_many(tmp_path, spec):
     assert "0.6000 on 5 rows of 500 test images" in line and "too few" in line
     summary.accuracy_rows = 500
     assert accuracy_line(summary, path).endswith("0.6000 on 500 rows")
+
+
+def test_the_rehearsal_extrapolates_to_the_hidden_test_set_and_warns_past_the_limit(tmp_path, spec):
+    """index + decode + model grow with the images, the rest of the wall time does not; the spec's
+    hidden_test_images and time_limit_hours (a code competition without one: 9 h, said to be assumed)."""
+    import dataclasses
+
+    from podium.kaggle.rehearse import RehearsalSummary, project_hidden_run, projection_lines
+
+    summary = RehearsalSummary(folder=tmp_path, returncode=0, wall_seconds=15.0, network="none", podium_file="",
+                               inlined=True, n_test=500, timings={"load package": 1.0, "index": 1.0, "decode": 2.0,
+                                                                  "model": 2.0, "write": 0.5})
+    plain = project_hidden_run(summary, spec)  # 5 s for 500 images, 10 s fixed; a csv competition: no limit
+    assert plain["hidden_images"] == 500 and plain["projected_seconds"] == pytest.approx(15.0)
+    assert plain["limit_seconds"] is None and plain["fits"] and not plain["warning"]
+    hidden = dataclasses.replace(spec, hidden_test_images=2_000_000, time_limit_hours=2.0)
+    big = project_hidden_run(summary, hidden)  # 0.01 s an image: 20,000 s + 10 s, over 2 h
+    assert big["projected_seconds"] == pytest.approx(20_010.0) and not big["fits"]
+    assert "2,000,000 hidden test images would take about 5.6 h" in big["warning"] and "2.0 h limit" in big["warning"]
+    assert projection_lines(big)[-1].startswith("WARNING: ")
+    code = project_hidden_run(summary, dataclasses.replace(spec, submission_kind="code", hidden_test_images=100_000))
+    assert code["limit_seconds"] == 9 * 3600 and code["fits"] and code["limit_from"].startswith("assumed")
+    assert project_hidden_run(dataclasses.replace(summary, timings={}), spec) == {}
+
+
+@pytest.mark.parametrize("field, value", [("hidden_test_images", -1), ("hidden_test_images", 2.5),
+                                          ("time_limit_hours", True), ("time_limit_hours", "9")])
+def test_spec_time_fields_are_checked(tmp_path, field, value):
+    from podium.data.competitions import load_competition
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(f"slug: demo\n{field}: {json.dumps(value)}\n")
+    with pytest.raises(PodiumError, match=field):
+        load_competition(str(path))

@@ -30,6 +30,7 @@ NO_JAX = "jax is not installed (pip install -e '.[jax]'); the JAX backend path i
 
 @pytest.mark.parametrize("devices, expected", [
     ([Accelerator("cpu")], "float32"),
+    ([Accelerator("cpu", native_bf16=True)], "mixed_bfloat16"),  # AVX512-BF16 / AMX under TensorFlow
     ([Accelerator("gpu", 9.0)], "mixed_bfloat16"),  # H100
     ([Accelerator("gpu", 8.0), Accelerator("gpu", 8.0)], "mixed_bfloat16"),  # 2x A100
     ([Accelerator("gpu", 7.5), Accelerator("gpu", 7.5)], "mixed_float16"),  # Kaggle 2x T4
@@ -40,10 +41,22 @@ def test_auto_precision_follows_the_hardware(devices, expected):
     assert resolve_precision("float32", devices) == "float32"  # an explicit choice is kept
 
 
-def test_auto_precision_on_this_cpu_is_float32():
+def test_auto_precision_on_this_cpu_is_bf16_only_where_it_has_bf16_instructions():
     if runtime.accelerators()[0].platform != "cpu":
         pytest.skip("this machine has an accelerator")
-    assert resolve_precision("auto") == "float32"
+    native = runtime.cpu_has_bf16() and keras.backend.backend() == "tensorflow"
+    assert resolve_precision("auto") == ("mixed_bfloat16" if native else "float32")
+
+
+@pytest.mark.parametrize("flags, expected", [
+    ("flags\t\t: fpu sse4_2 avx512f avx512_bf16 amx_tile", True),
+    ("flags\t\t: fpu sse4_2 amx_bf16 amx_tile", True),
+    ("flags\t\t: fpu sse4_2 avx2 avx512f avx512_vnni", False),  # AVX-512 without bf16: emulated
+    ("processor\t: 0\nmodel name\t: avx512_bf16 in a name is no flag", False),
+    ("", False),
+])
+def test_cpu_bf16_is_read_from_the_flags_line(flags, expected):
+    assert runtime.cpu_has_bf16(flags) is expected
 
 
 def test_unknown_precision_is_a_podium_error():

@@ -21,6 +21,24 @@ def real_demo_jpegs(count: int) -> list[bytes]:
         return [zf.read(n) for n in names]
 
 
+def mini_demo(demo_root: Path, root: Path, per_class: int, n_test: int):
+    """(root, index) of the first `per_class` demo train images of each class and test images 1..n_test, copied
+    to `root` (a folder a test may break) and indexed."""
+    from podium.data.competitions import load_competition
+    from podium.data.index import build_index
+    from podium.tasks import get_task
+
+    for class_dir in sorted((Path(demo_root) / "train").iterdir()):
+        for source in sorted(class_dir.glob("*.jpg"))[:per_class]:
+            target = root / "train" / class_dir.name / source.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+    (root / "test").mkdir()
+    for n in range(1, n_test + 1):
+        shutil.copy(Path(demo_root) / "test" / f"{n}.jpg", root / "test" / f"{n}.jpg")
+    return root, build_index(load_competition("demo"), root, get_task("classification"))
+
+
 def stop_after_epoch(epoch: int):
     """A Keras callback that interrupts fit() like a kill would, after `epoch` (0-based) ends."""
     import keras

@@ -148,10 +148,16 @@ class ExperimentConfig:
     dropout: float = num(0.2, ge=0, lt=1)
     freeze_backbone: bool = False
     unfreeze_epoch: int = num(0, ge=0)  # with freeze_backbone: train the head alone until this epoch, then everything
+    # the first layer of a from-scratch airbench_* backbone: "whiten" sets its 2x2 filters to the whitening of the
+    # training images' patches and freezes them (the fast CIFAR-10 trainers' trick; podium.training.whitening)
+    stem_init: Literal["default", "whiten"] = key("default", ADDED_LATER)
     unfreeze_lr_factor: float = num(0.1, gt=0)  # the whole network fine-tunes at lr x this factor
 
     # ---- optimisation --------------------------------------------------------------------------------
-    epochs: int = num(10, ge=1)
+    epochs: int = num(10, ge=1)  # with time_budget: the upper bound of the planned epochs
+    # minutes a `make train` may take, its folds sharing them (podium.training.time_budget, docs/speed.md): the first
+    # steps are timed and the epochs that fit planned, the schedule built for them; 0 = off, train `epochs`
+    time_budget: float = num(0.0, ADDED_LATER, gt=0, zero="off: train `epochs`")
     batch_size: int = num(64, ge=1)
     optimizer: Optimizer = "adam"
     lr: float = num(1e-3, gt=0)
@@ -226,13 +232,16 @@ class ExperimentConfig:
     tta_auto: bool = key(False, PREDICTS)
 
     # ---- speed (podium.training.runtime resolves "auto" against the devices present; docs/speed.md) -----------
-    # precision auto: bf16 on a TPU or an A100/H100, fp16 on a T4, float32 on a CPU
+    # precision auto: bf16 on a TPU, an A100/H100 or a CPU with bf16 instructions (TensorFlow), fp16 on a T4, else float32
     precision: Literal["float32", "mixed_bfloat16", "mixed_float16", "auto"] = key("float32", ADDED_LATER)
     jit_compile: bool | None = key(None, ADDED_LATER)  # XLA; None: Keras' "auto"
     distribute: Literal["auto", "none"] = key("auto", ADDED_LATER)  # auto: data parallel over every device when there are several
 
     # ---- plumbing ------------------------------------------------------------------------------------
     workers: int = num(1, PLUMBING, ge=1)
+    # how decoded pixels are held (podium.data.cache; docs/speed.md): disk = the uint8 memmap cache, memory = in
+    # RAM, none = decoded batch by batch (streaming); auto = disk when it fits the free space, else memory, else none
+    cache: Literal["auto", "disk", "memory", "none"] = key("auto", PLUMBING)
     verbose: int = num(2, PLUMBING, ge=0, le=2)
 
     def __post_init__(self) -> None:

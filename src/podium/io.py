@@ -129,6 +129,11 @@ def _free_bytes(folder: Path) -> int:
         return 0
 
 
+def free_space(path: str | os.PathLike) -> int:
+    """Free bytes on the disk that holds `path` (its nearest existing folder when it is not made yet)."""
+    return _free_bytes(_existing_folder(Path(path)))
+
+
 def check_free_space(folder: str | os.PathLike, needed: float, what: str, fix: str) -> None:
     """Refuse before a large write (an unpack, a cache) that cannot fit, with sizes people can read."""
     folder = Path(folder)

@@ -36,6 +36,7 @@ from podium.runners.predict import predict_test, used_folds, write_task_submissi
 from podium.submission.validate import read_competition_sample
 from podium.submission.record import submission_path, write_record
 from podium.training.run_lock import run_lock
+from podium.training import time_budget
 from podium.runners.train import FoldResult, fold_finished, train_and_evaluate
 from podium.runners.pseudo import check_source, run_summary
 
@@ -195,8 +196,10 @@ def train_run(cfg: ExperimentConfig, task: Task, force: bool = False, progress: 
 
 def _train_run(cfg: ExperimentConfig, task: Task, force: bool, progress: bool) -> RunSummary:
     started = time.perf_counter()
+    time_budget.start_clock(cfg.run_dir)  # a time_budget counts loading (and caching) the data too
     data = load_labeled_data(cfg, task, progress=progress)  # a split of other labels is refused here
     notes = list(read_split_record(data.split_path).get("notes", []))
+    notes += [f"images held by cache={data.cache.reason}"] if data.cache is not None else []  # config key `cache`
     index = load_index(competition_root(cfg)[1] / "index.parquet")
     current = {**data_record(index, data.split_path), "classes": [str(c) for c in data.classes]}
     if cfg.pseudo_run:  # refused before any fold trains; recorded so the run says what it learned from
@@ -287,6 +290,7 @@ def predict_run(cfg: ExperimentConfig, task: Task, progress: bool = True) -> Pre
         summary.folds_used = [f.describe() for f in folds]
         summary.scored, tta_notes = run_score_lines(cfg)
         summary.notes = [*notes, *tta_notes, *summary.notes]  # the writer's own (e.g. the calibration's) kept
+        summary.notes += [f"test images held by cache={predictions.cache}"] if predictions.cache else []
         summary.record = write_record(cfg, path, [f.to_dict() for f in folds], data)
         write_json(cfg.run_dir / "test_predictions.json", json.loads(summary.record.read_text(encoding="utf-8")))
         stamp_test_predictions(cfg, task, index, [f.to_dict() for f in folds])

@@ -143,6 +143,9 @@ def _cmd_rehearse(args) -> None:
           f"{summary.n_test} renamed test images, ids match the rebuilt sample: {summary.ids_match}")
     if args.labels:
         print(f"rehearse: {rehearse.accuracy_line(summary, args.labels)}")
+    if summary.returncode == 0:
+        for line in rehearse.projection_lines(summary.projection):
+            print(f"rehearse: {line}")
     print(f"rehearse: summary {summary.folder / 'rehearsal.json'}, log {summary.folder / 'kernel.log'}")
     if not summary.ok:
         raise PodiumError("The rehearsal failed.", expected="exit 0, podium from the inlined copy, a valid "

@@ -20,6 +20,7 @@ io = LazyModule("podium.io")
 podium_config = LazyModule("podium.config")
 tasks = LazyModule("podium.tasks")
 workflow = LazyModule("podium.workflow")
+time_budget = LazyModule("podium.training.time_budget")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -140,6 +141,9 @@ def _cmd_train(args) -> None:
 def _print_train(summary) -> None:
     _print_notes("train", summary.notes)
     print(summary.report_text)
+    for result in summary.folds:  # what a time_budget planned, and where its guard stopped
+        for line in time_budget.describe(result.fold, result.budget):
+            print(line)
 
 
 def _cmd_predict(args) -> None:

@@ -218,7 +218,7 @@ def _overlap(covered: dict, image: str, class_name: str, starts, lengths, shape,
 
 
 def load_class_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size: int, cache_dir: Path,
-                     progress: bool = True) -> np.ndarray:
+                     progress: bool = True, cache: str = "disk") -> np.ndarray:
     """Read-only (len(rows), size, size, C) uint8 0/1 masks of index `rows`, in their order, cached; channel c is
     spec.classes[c], each brought to the model's size on its own."""
     check_image_size(size)
@@ -246,4 +246,4 @@ def load_class_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame,
     return cached_uint8(Path(cache_dir) / f"class-masks-{size}-{fingerprint}.u8", shape,
                         {"fingerprint": fingerprint, "size": size,
                          "class_mask_cache_version": CLASS_MASK_CACHE_VERSION},
-                        mask, progress, f"class masks {size}px")
+                        mask, progress, f"class masks {size}px", mode=cache)

@@ -96,6 +96,11 @@ class CompetitionSpec:
     # csv: `make submit` uploads the CSV; code: Kaggle re-runs a kernel version on the hidden test set and
     # scores the submission.csv it writes, so `make submit` submits the pushed kernel version instead
     submission_kind: Literal["csv", "code"] = "csv"
+    # code: how many images the hidden test set holds (0: as many as the visible test set) and the re-run's time
+    # limit in hours (0: not stated; a code competition is then assumed to have Kaggle's usual 9 h); `make
+    # rehearse` extrapolates its measured time to them and warns when it would not fit (podium.kaggle.rehearse)
+    hidden_test_images: int = 0
+    time_limit_hours: float = 0.0
 
     @property
     def root_hint(self) -> str:
@@ -174,9 +179,21 @@ def load_competition(name_or_path: str) -> CompetitionSpec:
     _check_group_column(spec, path)
     _check_detection_fields(spec, path)
     _check_class_masks(spec, path)
+    _check_time_fields(spec, path)
     if task_keys(spec.task).box_lists and not spec.classes and not spec.class_column:
         spec = dataclasses.replace(spec, classes=(DEFAULT_BOX_CLASS,))  # one class, and every stage names it
     return spec
+
+
+def _check_time_fields(spec: CompetitionSpec, path: Path) -> None:
+    """hidden_test_images a whole number >= 0, time_limit_hours a number >= 0 (YAML's true is no number)."""
+    for name, kinds, text in (("hidden_test_images", (int,), "a whole number of images >= 0"),
+                              ("time_limit_hours", (int, float), "a number of hours >= 0")):
+        value = getattr(spec, name)
+        if isinstance(value, bool) or not isinstance(value, kinds) or value < 0:
+            example = 9 if name == "time_limit_hours" else 100000
+            raise PodiumError(f"Competition spec {path}: {name} is not {text}.", expected=text,
+                              received=f"{name}: {value!r}", fix=f"write e.g. {name}: {example}, unquoted (0: not stated)")
 
 
 DEFAULT_BOX_CLASS = "object"  # the one class of a detection spec naming neither class_column nor classes

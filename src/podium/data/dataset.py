@@ -1,4 +1,5 @@
-"""The labeled training data of one competition, as a training run sees it: cached pixels, integer
+"""The labeled training data of one competition, as a training run sees it: pixels (cached, in memory or
+streamed: config key `cache`), integer
 labels, class names and the saved split, all aligned row by row. The task's labels and targets are asked of
 the task object the caller passes in (data/ never imports the tasks)."""
 
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from podium.data.competitions import CompetitionSpec, load_competition
-from podium.data.cache import load_cached
+from podium.data.cache import CacheChoice, load_images
 from podium.data.folds import labeled_rows, load_or_make_split
 from podium.data.index import IndexTask, class_names, load_index
 from podium.errors import PodiumError
@@ -24,7 +25,7 @@ class DataTask(IndexTask, Protocol):
     def label_indices(self, labels: pd.Series, classes: list[str]) -> np.ndarray: ...
 
     def load_targets(self, spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size: int,
-                     classes: list[str], progress: bool = True) -> np.ndarray | None: ...
+                     classes: list[str], progress: bool = True, cache: str = "disk") -> np.ndarray | None: ...
 
 
 @dataclass
@@ -34,10 +35,11 @@ class LabeledData:
     ids: np.ndarray  # (N,) str, sorted
     labels: np.ndarray  # (N,) int index into classes
     folds: np.ndarray  # (N,) int, from the saved split
-    images: np.ndarray  # (N, S, S, 3) uint8 memmap
+    images: np.ndarray  # (N, S, S, 3) uint8: a memmap, an array in RAM or a podium.data.stream.StreamedRows
     split_path: Path
     # segmentation: (N,S,S,1) uint8 masks; localization: (N,4) xyxy 0..1; multilabel: (N,C) 0/1 float32
     targets: np.ndarray | None = None
+    cache: CacheChoice | None = None  # how the images (and masks) are held, and why; None: arrays passed in
 
     @property
     def num_classes(self) -> int:
@@ -99,11 +101,11 @@ def load_labeled_data(cfg, task: DataTask, progress: bool = True) -> LabeledData
     folds = rows[["id"]].merge(split, on="id", how="left")["fold"].to_numpy()
     classes = class_names(index, spec, task)
     size = cfg.resolved_image_size
-    images = load_cached(rows, root, size, root / "cache", progress=progress)
-    targets = task.load_targets(spec, root, rows, size, classes, progress=progress)
+    images, cache = load_images(rows, root, size, root / "cache", getattr(cfg, "cache", "auto"), progress)
+    targets = task.load_targets(spec, root, rows, size, classes, progress=progress, cache=cache.mode)
     return LabeledData(spec=spec, classes=classes, ids=rows["id"].to_numpy(),
                        labels=task.label_indices(rows["label"], classes), folds=folds, images=images,
-                       split_path=split_path, targets=targets)
+                       split_path=split_path, targets=targets, cache=cache)
 
 
 def test_rows(index: pd.DataFrame) -> pd.DataFrame:

@@ -112,7 +112,7 @@ def box_problems(spec: CompetitionSpec, data_root: Path, shapes: dict) -> list[s
 
 # ---- what training reads --------------------------------------------------------------------------
 def load_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size: int, cache_dir: Path,
-               progress: bool = True) -> np.ndarray:
+               progress: bool = True, cache: str = "disk") -> np.ndarray:
     """Read-only (len(rows), size, size, 1) uint8 0/1 masks of index `rows`, in their order, cached."""
     check_image_size(size)
     table = read_mask_rows(spec, data_root)
@@ -132,7 +132,7 @@ def load_masks(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame, size:
         return np.zeros(shape, np.uint8)
     return cached_uint8(Path(cache_dir) / f"masks-{size}-{fingerprint}.u8", shape,
                         {"fingerprint": fingerprint, "size": size, "mask_cache_version": MASK_CACHE_VERSION},
-                        mask, progress, f"masks {size}px")
+                        mask, progress, f"masks {size}px", mode=cache)
 
 
 def load_boxes(spec: CompetitionSpec, data_root: Path, rows: pd.DataFrame) -> np.ndarray:

@@ -49,6 +49,7 @@ from podium.config import ExperimentConfig
 from podium.errors import PodiumError
 from podium.paths import check_name
 from podium.tasks.base import Task
+from podium.training import time_budget
 from podium.io import file_sha256, hash_file, read_yaml_mapping, write_json, write_text
 from podium.kaggle.inference import INFERENCE_KEYS, package_run, run_dataset_slug
 from podium.workflow import measured_tta
@@ -231,9 +232,11 @@ def render_kernel(cfg: ExperimentConfig, task: Task, spec: KernelSpec, owner: st
                                           f"{owner}/{weights_slug}")
     metadata = _metadata(cfg, spec, owner, slug, sources, [], spec.enable_internet)
     write_json(folder / "kernel-metadata.json", metadata)
-    write_text(folder / SCRIPT_NAME, kernel_script(cfg, token, weights_input))
+    budget = kernel_budget(cfg, spec)
+    write_text(folder / SCRIPT_NAME, kernel_script(cfg, token, weights_input, budget))
     write_json(folder / "podium-kernel.json", {"token": token, "config": cfg.name, **run_record(cfg, "train"),
                                                "timeout_seconds": spec.timeout_seconds,
+                                               "session_budget_seconds": budget,
                                                "weights_dataset": str(weights_folder or "")})
     return RenderedKernel(folder, metadata["id"], metadata, token, weights_folder)
 
@@ -374,9 +377,18 @@ def _inlined(cfg: ExperimentConfig) -> dict[str, str]:
     return {"competition": competition.slug, "spec_yaml": spec_yaml}
 
 
-def kernel_script(cfg: ExperimentConfig, token: str, weights_input: str = "") -> str:
-    """The training kernel (scripts/training_kernel.py's job) with this config, token and weights filled in."""
-    settings = {"config": cfg.to_dict(), **_inlined(cfg), "weights_file": weights_input}
+def kernel_budget(cfg: ExperimentConfig, spec: KernelSpec) -> float:
+    """Seconds a training kernel's run may take when its config sets no time_budget: the session (the spec's
+    timeout_seconds, else Kaggle's default for the accelerator) less a margin (time_budget.kernel_budget_seconds);
+    0 when the config sets its own. Passed as a session limit, not written into the config: the run id stays."""
+    return 0.0 if cfg.time_budget else time_budget.kernel_budget_seconds(spec.timeout_seconds, spec.accelerator)
+
+
+def kernel_script(cfg: ExperimentConfig, token: str, weights_input: str = "", budget_seconds: float = 0.0) -> str:
+    """The training kernel (scripts/training_kernel.py's job) with this config, token, weights and session
+    budget (kernel_budget; 0: none beyond the config's) filled in."""
+    settings = {"config": cfg.to_dict(), **_inlined(cfg), "weights_file": weights_input,
+                "session_budget_seconds": budget_seconds}
     return fill_script("training_kernel", f"config '{cfg.name}', local run {cfg.run_id}", token, settings)
 
 

@@ -79,6 +79,7 @@ class RehearsalSummary:
     images_per_second: float | None = None
     timings: dict[str, float] = field(default_factory=dict)
     log: str = ""
+    projection: dict = field(default_factory=dict)  # the hidden test set's time, extrapolated (project_hidden_run)
 
     @property
     def ok(self) -> bool:
@@ -128,6 +129,7 @@ def rehearse(cfg, task: Task, folder: str | Path, labels: str | Path | None = No
                                podium_file=podium_file, inlined=inlined, n_test=len(id_map), log=log)
     if returncode == 0:
         _check_outputs(summary, task, spec, working, sample, id_map, truth, _classes(cfg, spec, input_root))
+        summary.projection = project_hidden_run(summary, spec)
     record = {k: v for k, v in asdict(summary).items() if k != "log"}
     write_json(work / "rehearsal.json", {**record, "ok": summary.ok, "labels": str(labels or ""),
                                          "kernel_log": str(work / "kernel.log")})
@@ -255,6 +257,54 @@ def _check_outputs(summary: RehearsalSummary, task: Task, spec, working: Path, s
         summary.timings, summary.images_per_second = run.get("timings", {}), run.get("images_per_second")
     if truth is not None and task.labels_per_image and spec.resolved_submission_format == "label":
         summary.accuracy, summary.accuracy_rows = score_against_labels(frame, id_map, truth, spec)
+
+
+CODE_COMPETITION_HOURS = 9.0  # a code competition's usual re-run limit on Kaggle, when the spec states none
+PER_IMAGE_STAGES = ("index", "decode", "model")  # the script's stages that grow with the test set
+
+
+def project_hidden_run(summary: RehearsalSummary, spec) -> dict:
+    """The rehearsal's time extrapolated to the hidden test set: the stages that grow with the images (index,
+    decode, model) per image x the hidden count (the spec's hidden_test_images, else the visible test set),
+    plus the rest of the wall time as it was (start-up, loading the package, writing); checked against the
+    spec's time_limit_hours (a code competition without one: CODE_COMPETITION_HOURS, said to be assumed).
+    {} when the script recorded no timings."""
+    grown = sum(float(summary.timings.get(stage, 0.0)) for stage in PER_IMAGE_STAGES)
+    if grown <= 0 or summary.n_test <= 0:
+        return {}
+    hidden = int(spec.hidden_test_images or summary.n_test)
+    per_image = grown / summary.n_test
+    fixed = max(0.0, summary.wall_seconds - grown)
+    projected = fixed + per_image * hidden
+    if spec.time_limit_hours:
+        limit, source = 3600.0 * spec.time_limit_hours, "the competition spec's time_limit_hours"
+    elif spec.submission_kind == "code":
+        limit, source = 3600.0 * CODE_COMPETITION_HOURS, "assumed: Kaggle's usual code-competition limit"
+    else:
+        limit, source = None, "none: the spec states no time_limit_hours"
+    counted = "the spec's hidden_test_images" if spec.hidden_test_images else "the visible test set's size"
+    warning = ""
+    if limit is not None and projected > limit:
+        warning = (f"{hidden:,} hidden test images would take about {projected / 3600:.1f} h here, over the "
+                   f"{limit / 3600:.1f} h limit ({source}): fewer TTA views or folds, a smaller image_size or a "
+                   f"faster accelerator")
+    return {"hidden_images": hidden, "hidden_images_from": counted, "seconds_per_image": per_image,
+            "fixed_seconds": fixed, "projected_seconds": projected, "limit_seconds": limit,
+            "limit_from": source, "fits": limit is None or projected <= limit, "warning": warning}
+
+
+def projection_lines(projection: dict) -> list[str]:
+    """The extrapolation as the CLI prints it."""
+    if not projection:
+        return ["no time projection: the script recorded no timings"]
+    limit = projection["limit_seconds"]
+    lines = [f"{projection['hidden_images']:,} hidden test images ({projection['hidden_images_from']}) would take "
+             f"about {projection['projected_seconds'] / 60:.1f} min here ({1 / projection['seconds_per_image']:.1f} "
+             f"images/s through index + decode + model, {projection['fixed_seconds']:.0f} s fixed); limit "
+             + (f"{limit / 3600:.1f} h ({projection['limit_from']})" if limit else projection["limit_from"])]
+    if projection["warning"]:
+        lines.append(f"WARNING: {projection['warning']}")
+    return lines
 
 
 def read_labels(labels: str | Path, spec, test_ids: set[str]) -> pd.DataFrame:

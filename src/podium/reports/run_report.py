@@ -98,7 +98,8 @@ def draw_history(history: pd.DataFrame, monitor: str = "val_loss", mode: str = "
 
 def _history_panels(history: pd.DataFrame) -> list[tuple[str, list[str]]]:
     """Losses together, other metrics together, the learning rate alone (it spans decades)."""
-    columns = [str(c) for c in history.columns if c != "epoch"]
+    # planned_epochs: time_budget's plan (podium.training.time_budget), the same number on every row, no curve
+    columns = [str(c) for c in history.columns if c not in ("epoch", "planned_epochs")]
     lr = [c for c in columns if c in LR_COLUMNS]
     losses = [c for c in columns if c.removeprefix("val_") == "loss"]
     metrics = [c for c in columns if c not in lr and c not in losses]

@@ -19,7 +19,7 @@ from podium.tasks.base import PredictSummary, Task, TestPredictions
 from podium.training import tta
 from podium.data.competitions import CompetitionSpec
 from podium.config import ExperimentConfig
-from podium.data.cache import load_cached
+from podium.data.cache import load_images
 from podium.data.dataset import competition_root, test_rows
 from podium.data.pipeline import ImageBatches
 from podium.errors import PodiumError
@@ -109,7 +109,8 @@ def predict_rows(cfg: ExperimentConfig, task: Task, rows: pd.DataFrame, data_roo
     accumulated chunk by chunk into <out_dir>/test_predictions.npy, so Airbus-sized sets of masks
     never sit in memory at once; undecodable images are left to the task's submission writer.
     Shared by `make predict` and the offline inference kernel (podium.kaggle.inference), which reads the
-    competition from a read-only folder and so keeps its cache and outputs elsewhere.
+    competition from a read-only folder and so keeps its cache and outputs elsewhere. The images are held as
+    cfg.cache says (podium.data.cache.load_images: the same pixels in every mode); the result says how and why.
     `timings`, when given, receives the seconds spent decoding ("decode") and in the model ("model").
     """
     readable = rows["ok"].to_numpy(dtype=bool)
@@ -117,8 +118,8 @@ def predict_rows(cfg: ExperimentConfig, task: Task, rows: pd.DataFrame, data_roo
         raise PodiumError("No test image could be decoded.", expected="readable test images",
                           received=f"{len(rows)} test rows, all ok=False", fix="check `make data`'s report")
     started = time.perf_counter()
-    images = load_cached(rows[readable].reset_index(drop=True), Path(data_root), cfg.resolved_image_size,
-                         Path(cache_dir), progress=progress)
+    images, cache = load_images(rows[readable].reset_index(drop=True), Path(data_root), cfg.resolved_image_size,
+                                Path(cache_dir), cfg.cache, progress)
     decoded = time.perf_counter()
     path = Path(out_dir) / "test_predictions.npy"
     with atomic_path(path) as tmp:
@@ -126,7 +127,7 @@ def predict_rows(cfg: ExperimentConfig, task: Task, rows: pd.DataFrame, data_roo
     write_csv(Path(out_dir) / "test_ids.csv", rows[["id", "ok"]])
     if timings is not None:
         timings.update(decode=decoded - started, model=time.perf_counter() - decoded)
-    return TestPredictions(rows=rows, readable=readable, values=np.load(path, mmap_mode="r"))
+    return TestPredictions(rows=rows, readable=readable, values=np.load(path, mmap_mode="r"), cache=cache.reason)
 
 
 def _predict_into(tmp: Path, path: Path, cfg: ExperimentConfig, task: Task, images: np.ndarray,

@@ -38,8 +38,9 @@ import pandas as pd
 from podium import artefacts
 from podium.config import load_config
 from podium.task_keys import task_keys
-from podium.data.cache import load_cached
+from podium.data.cache import load_images
 from podium.data.dataset import test_rows
+from podium.data.stream import take
 from podium.errors import PodiumError
 from podium.scoring.forms import label_sets
 
@@ -107,9 +108,10 @@ class PseudoLabels:
     labels: np.ndarray  # (M,) int class index (the model's output order); multi-label: (M, C) 0/1 label sets
     confidence: np.ndarray  # (M,) the max probability; multi-label: the least confident class's confidence
     groups: np.ndarray  # (M,) str duplicate group of each test image
-    images: np.ndarray  # (M, S, S, 3) uint8 test pixels at the run's image size
+    images: np.ndarray  # (M, S, S, 3) uint8 test pixels at the run's image size (streamed with cache: none)
     classes: list[str]
     source_folds: list[int]
+    cache: str = ""  # how the test images are held, and why (podium.data.cache.choose_cache)
 
     def fold_rows(self, val_groups: set[str]) -> np.ndarray:
         """Positions of the pseudo-labels fold k may train on: none sharing a group with its validation part."""
@@ -117,7 +119,8 @@ class PseudoLabels:
 
     def subset(self, rows: np.ndarray) -> "PseudoLabels":
         return dataclasses.replace(self, ids=self.ids[rows], labels=self.labels[rows],
-                                   confidence=self.confidence[rows], groups=self.groups[rows], images=self.images[rows])
+                                   confidence=self.confidence[rows], groups=self.groups[rows],
+                                   images=take(self.images, rows))
 
     @property
     def label_sets(self) -> bool:
@@ -138,7 +141,8 @@ class PseudoLabels:
     def record(self) -> dict:
         """What metrics.json and the report say: from which run, by which rule, how many per class."""
         return {"run": self.source_run, "rule": self.rule, "weight": self.weight, "total": int(len(self.ids)),
-                "per_class": self.per_class(), "source_folds": self.source_folds, "digest": self.digest()}
+                "per_class": self.per_class(), "source_folds": self.source_folds, "digest": self.digest(),
+                "cache": self.cache}
 
 
 def check_source(cfg, classes: list[str], index: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
@@ -199,11 +203,12 @@ def load_pseudo_labels(cfg, classes: list[str], index: pd.DataFrame, data_root: 
         rule = f"max probability >= {cfg.pseudo_threshold:g}" if cfg.pseudo_threshold else \
             f"top {cfg.pseudo_top_share:.0%} of each predicted class"
     picked = readable.iloc[chosen].reset_index(drop=True)
-    images = load_cached(readable, data_root, cfg.resolved_image_size, data_root / "cache", progress=False)
+    images, cache = load_images(readable, data_root, cfg.resolved_image_size, data_root / "cache", cfg.cache,
+                                progress=False)
     return PseudoLabels(source_run=cfg.pseudo_run, rule=rule, weight=cfg.pseudo_weight, ids=picked["id"].to_numpy(dtype=str),
                         labels=labels, confidence=confidence,
-                        groups=picked["group"].astype(str).to_numpy(), images=np.asarray(images[chosen]),
-                        classes=list(classes), source_folds=source_folds)
+                        groups=picked["group"].astype(str).to_numpy(), images=take(images, chosen),
+                        classes=list(classes), source_folds=source_folds, cache=cache.reason)
 
 
 def source_thresholds(run_dir: Path, classes: list[str]) -> np.ndarray:

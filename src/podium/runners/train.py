@@ -20,9 +20,11 @@ import pandas as pd
 from podium import artefacts
 from podium.training import augment
 from podium.training import runtime
+from podium.training import time_budget
 from podium.tasks.base import OOF_OUTPUTS, Task
 from podium.training import tta
 from podium.training import validation
+from podium.training import whitening
 from podium.training.balance import class_weights, oversample
 from podium.training.checkpoints import SafeBackupAndRestore, SafeModelCheckpoint
 from podium.config import ExperimentConfig
@@ -56,6 +58,7 @@ class FoldResult:
     n_pseudo: int = 0  # pseudo-labelled test images added to the training part (podium.runners.pseudo); not in n_train
     metric: str = ""  # the label of the metric val_score is in ("" in folds trained before it was recorded)
     direction: str = ""  # max | min: which way the metric is better
+    budget: dict = dataclasses.field(default_factory=dict)  # time_budget's plan (podium.training.time_budget)
 
     def to_dict(self) -> dict:
         return {k: (str(v) if isinstance(v, Path) else v) for k, v in dataclasses.asdict(self).items()}
@@ -117,6 +120,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
         raise PodiumError(f"Fold {fold} is not among the config's folds.", expected=str(cfg.folds),
                           received=str(fold), fix=f"add it: folds=[{fold}]")
     started = time.perf_counter()
+    deadline = time_budget.fold_deadline(cfg, cfg.run_dir, fold, _folds_left(cfg, fold, force))
     validation.check_monitor(cfg)
     data = data or load_labeled_data(cfg, task)
     data_key = fold_data_key(data)
@@ -134,9 +138,11 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
     done.unlink(missing_ok=True)  # from here until it is rewritten, the fold is unfinished
     write_json(fold_dir / FOLD_DATA, {"data": data_key, **({"pseudo": pseudo_record} if pseudo else {})})
     model = task.build_model(cfg, data.num_classes)
+    if cfg.stem_init == "whiten":
+        whitening.whiten_stem(model, data.images[whitening.spread_sample(train_pos)])
     weights = _class_weights(cfg, task, data, train_batches)
     fit_started = time.perf_counter()
-    _fit(cfg, task, model, weights, data, val_pos, train_batches, val_batches, fold_dir, extra_callbacks)
+    _fit(cfg, task, model, weights, data, val_pos, train_batches, val_batches, fold_dir, extra_callbacks, deadline)
     fit_seconds = time.perf_counter() - fit_started
 
     history = pd.read_csv(fold_dir / "history.csv")
@@ -147,7 +153,7 @@ def _train_and_evaluate(cfg: ExperimentConfig, task: Task, fold: int, *, data: L
         n_val=len(val_pos), seconds=time.perf_counter() - started,
         seconds_per_epoch=fit_seconds / max(1, len(history)), extra=scores.extra,
         n_pseudo=len(pseudo.ids) if pseudo is not None else 0, metric=cfg.resolved_metric.label,
-        direction=cfg.resolved_metric.direction)
+        direction=cfg.resolved_metric.direction, budget=time_budget.record(fold_dir))
     write_json(done, result.to_dict())
     return result
 
@@ -167,8 +173,14 @@ def _class_weights(cfg: ExperimentConfig, task: Task, data: LabeledData, train_b
 
 def _fit(cfg: ExperimentConfig, task: Task, model: keras.Model, weights: dict | None, data: LabeledData,
          val_pos: np.ndarray, train_batches: ImageBatches, val_batches: ImageBatches, fold_dir: Path,
-         extra_callbacks: list[keras.callbacks.Callback] | tuple) -> None:
-    """The fold's model fitted phase by phase (head-only, then unfrozen), resuming from its backup."""
+         extra_callbacks: list[keras.callbacks.Callback] | tuple, deadline: float | None = None) -> None:
+    """The fold's model fitted phase by phase (head-only, then unfrozen), resuming from its backup; with a
+    time budget (`deadline`), for the epochs podium.training.time_budget plans, its guard among the callbacks."""
+    own_validation = validation.needs_own_validation(cfg)
+    cfg, guard = time_budget.plan_fold(
+        cfg, fold_dir, deadline, model, lambda c: _compile(model, task, c, training_phases(c)[0][2], data,
+                                                           len(train_batches)),
+        runtime.device_batches(train_batches), runtime.device_batches(val_batches), own_validation, len(val_pos))
     for first_epoch, last_epoch, phase_cfg in training_phases(cfg):
         if 0 < last_epoch < cfg.epochs and _epochs_logged(fold_dir) >= last_epoch:
             continue  # resuming inside the unfreeze phase: its backup restores the weights
@@ -176,18 +188,31 @@ def _fit(cfg: ExperimentConfig, task: Task, model: keras.Model, weights: dict | 
             if _epochs_logged(fold_dir) < first_epoch:
                 break  # early stopping ended the head-only phase; nothing is left to fine-tune from
             set_backbone_trainable(model, True)
-        model.compile(optimizer=make_optimizer(phase_cfg, len(train_batches)),
-                      jit_compile=runtime.jit_compile(cfg.jit_compile),
-                      **task.compile_arguments(cfg, data.num_classes))
+        _compile(model, task, cfg, phase_cfg, data, len(train_batches))
         # fit validates, unless it cannot log the metric: then EpochValidation does, in the same one pass
         own = validation.EpochValidation(task, cfg.resolved_metric, data, val_pos, val_batches,
-                                         task.compile_arguments(cfg, data.num_classes)) \
-            if validation.needs_own_validation(cfg) else None
+                                         task.compile_arguments(cfg, data.num_classes)) if own_validation else None
+        callbacks = make_callbacks(cfg, fold_dir, own) + list(extra_callbacks)
+        if guard is not None:  # first: the stop is decided, and planned_epochs logged, before the CSV row
+            callbacks.insert(0, guard)
         model.fit(runtime.device_batches(train_batches),
                   validation_data=None if own else runtime.device_batches(val_batches),
-                  initial_epoch=first_epoch, epochs=last_epoch,
-                  callbacks=make_callbacks(cfg, fold_dir, own) + list(extra_callbacks), class_weight=weights,
+                  initial_epoch=first_epoch, epochs=last_epoch, callbacks=callbacks, class_weight=weights,
                   verbose=cfg.verbose)
+
+
+def _compile(model: keras.Model, task: Task, cfg: ExperimentConfig, phase_cfg: ExperimentConfig,
+             data: LabeledData, steps_per_epoch: int) -> None:
+    model.compile(optimizer=make_optimizer(phase_cfg, steps_per_epoch),
+                  jit_compile=runtime.jit_compile(cfg.jit_compile), **task.compile_arguments(cfg, data.num_classes))
+
+
+def _folds_left(cfg: ExperimentConfig, fold: int, force: bool) -> int:
+    """This fold and the config's folds after it still to train (all of them with `force`): what shares a
+    time budget."""
+    order = list(cfg.folds)
+    later = order[order.index(fold) + 1:] if fold in order else []
+    return 1 + sum(force or not fold_finished(fold_dir_of(cfg, f)) for f in later)
 
 
 def _score_fold(cfg: ExperimentConfig, task: Task, data: LabeledData, fold: int, val_pos: np.ndarray,
@@ -341,7 +366,7 @@ def _best_so_far(history_csv: Path, cfg: ExperimentConfig) -> float | None:
 
 def _clear_fold_dir(fold_dir: Path) -> None:
     """A fresh start must not append to, or compare against, an earlier run's files."""
-    for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet", OOF_OUTPUTS):
+    for name in ("history.csv", "best.keras", "metrics.json", "oof.parquet", OOF_OUTPUTS, time_budget.BUDGET_FILE):
         (fold_dir / name).unlink(missing_ok=True)
         artefacts.record_path(fold_dir / name).unlink(missing_ok=True)
     remove_made(fold_dir / "backup", "a fold's training backup", legacy=_keras_backup)

@@ -47,6 +47,7 @@ class TestPredictions:
     rows: pd.DataFrame  # every test image of the index, sorted by id
     readable: np.ndarray  # (len(rows),) bool: decoded, so predicted
     values: np.ndarray  # (readable.sum(), ...) the model's outputs at its input size, averaged over folds and views
+    cache: str = ""  # how the test images were held, and why (podium.data.cache.choose_cache); "": not decoded here
 
     @property
     def readable_ids(self) -> list[str]:
@@ -160,8 +161,9 @@ class Task:
         return labels.value_counts(normalize=True).reindex(classes).fillna(0).to_numpy(dtype="float32")
 
     def load_targets(self, spec, data_root: Path, rows: pd.DataFrame, size: int, classes: list[str],
-                     progress: bool = True) -> np.ndarray | None:
-        """Per-image targets beside the int labels (masks, boxes, label sets); None: the labels are all."""
+                     progress: bool = True, cache: str = "disk") -> np.ndarray | None:
+        """Per-image targets beside the int labels (masks, boxes, label sets); None: the labels are all.
+        `cache`: how the images are held (disk | memory | none, podium.data.cache); masks are held the same way."""
         return None
 
     def train_positions(self, cfg, data, positions: np.ndarray) -> np.ndarray:

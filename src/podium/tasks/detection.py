@@ -91,7 +91,7 @@ class Detection(Task):
                               fix=f"add `classes: [{', '.join(found)}]` to the competition spec")
         check_targets(spec, data_root, index, detection_targets.detection_problems)
 
-    def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
+    def load_targets(self, spec, data_root, rows, size, classes, progress=True, cache="disk") -> np.ndarray:
         return detection_targets.detection_targets(spec, data_root, rows, classes)
 
     def pair_augmenter(self, cfg):

@@ -41,7 +41,7 @@ class Localization(Task):
     def check_targets(self, spec, data_root, index) -> None:
         check_targets(spec, data_root, index, box_problems)
 
-    def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
+    def load_targets(self, spec, data_root, rows, size, classes, progress=True, cache="disk") -> np.ndarray:
         return load_boxes(spec, data_root, rows)
 
     def batch_targets(self, cfg, data) -> np.ndarray:

@@ -136,7 +136,7 @@ class Multilabel(Task):
     def class_prior(self, labels: pd.Series, classes: list[str]) -> np.ndarray:
         return multi_hot(labels, classes).mean(axis=0)
 
-    def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
+    def load_targets(self, spec, data_root, rows, size, classes, progress=True, cache="disk") -> np.ndarray:
         return multi_hot(rows["label"], classes)
 
     def build_model(self, cfg, num_classes: int):

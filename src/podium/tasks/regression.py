@@ -168,7 +168,7 @@ class Regression(Task):
         return pd.DataFrame({spec.id_column: targets["id"],
                              spec.label_column: target_bins(targets["id"], targets["target"])})
 
-    def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
+    def load_targets(self, spec, data_root, rows, size, classes, progress=True, cache="disk") -> np.ndarray:
         """(N, 1) float32 targets in the target's units, row for row with `rows`."""
         targets = read_targets(spec, data_root).drop_duplicates("id").set_index("id")["target"]
         found = targets.reindex(rows["id"].astype(str))

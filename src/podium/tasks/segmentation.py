@@ -63,10 +63,10 @@ class Segmentation(Task):
     def check_targets(self, spec, data_root, index) -> None:
         check_targets(spec, data_root, index, class_mask_problems if spec.class_masks else mask_problems)
 
-    def load_targets(self, spec, data_root, rows, size, classes, progress=True) -> np.ndarray:
+    def load_targets(self, spec, data_root, rows, size, classes, progress=True, cache="disk") -> np.ndarray:
         if spec.class_masks:
-            return load_class_masks(spec, data_root, rows, size, Path(data_root) / "cache", progress=progress)
-        return load_masks(spec, data_root, rows, size, Path(data_root) / "cache", progress=progress)
+            return load_class_masks(spec, data_root, rows, size, Path(data_root) / "cache", progress, cache)
+        return load_masks(spec, data_root, rows, size, Path(data_root) / "cache", progress, cache)
 
     def class_names(self, labels: pd.Series) -> list[str]:
         """The index labels, EMPTY and OBJECT, with one mask per image; with several classes the spec lists them,

@@ -2,8 +2,10 @@
 
 One config must train fast on a Kaggle 2xT4, a TPU v3-8, an H100 and a laptop CPU, so the config says
 "auto" and this module decides from the devices present: bfloat16 where the hardware has it (TPU,
-NVIDIA compute capability >= 8), float16 with loss scaling on older GPUs, float32 on a CPU (bf16 on a
-CPU is emulated and slower); data parallel over every accelerator when there is more than one.
+NVIDIA compute capability >= 8), float16 with loss scaling on older GPUs; on a CPU bfloat16 only where it
+has bf16 instructions (AVX512-BF16 or AMX, read from /proc/cpuinfo) and TensorFlow's oneDNN kernels use them,
+else float32 (bf16 is emulated there and slower); data parallel over every accelerator when there is more
+than one.
 
 Settings are global in Keras (dtype policy, distribution), so `training_context` restores what it found:
 a run, a search trial or a test never leaks its policy into the next.
@@ -29,6 +31,7 @@ BF16_MIN_CUDA_CAPABILITY = 8.0  # Ampere and later run bfloat16 natively; a T4 (
 class Accelerator:
     platform: str  # "gpu", "tpu" or "cpu"
     compute_capability: float = 0.0  # NVIDIA only
+    native_bf16: bool = False  # a CPU with bf16 instructions, under a backend whose kernels use them
 
 
 def accelerators() -> list[Accelerator]:
@@ -48,7 +51,22 @@ def accelerators() -> list[Accelerator]:
         found += [Accelerator("tpu") for _ in tf.config.list_logical_devices("TPU")]
     else:
         found = []
-    return found or [Accelerator("cpu")]
+    return found or [Accelerator("cpu", native_bf16=backend == "tensorflow" and cpu_has_bf16())]
+
+
+CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # Cooper Lake, Sapphire Rapids and later; Zen 4
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """Whether this CPU computes bf16 natively (Linux's /proc/cpuinfo flags; elsewhere: no)."""
+    if cpuinfo is None:
+        try:
+            with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+                cpuinfo = handle.read()
+        except OSError:
+            return False
+    flags = {flag for line in cpuinfo.splitlines() if line.startswith("flags") for flag in line.split()}
+    return any(flag in flags for flag in CPU_BF16_FLAGS)
 
 
 def _capability(value) -> float:
@@ -73,7 +91,7 @@ def resolve_precision(precision: str, devices: list[Accelerator] | None = None) 
         return "mixed_bfloat16"
     if first.platform == "gpu":
         return "mixed_float16"  # T4 / P100: tensor cores in fp16; Keras adds loss scaling in compile
-    return "float32"
+    return "mixed_bfloat16" if first.native_bf16 else "float32"
 
 
 def jit_compile(value: bool | None) -> bool | str:

@@ -7,6 +7,7 @@ files from /kaggle/input, everything kept in /kaggle/working, podium-run.json re
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 from pathlib import Path
@@ -16,9 +17,10 @@ from podium.config import ExperimentConfig
 from podium.kaggle.inference import write_run_classes
 from podium.kaggle.scripts.runtime import competition_input, kaggle_roots
 from podium.tasks import get_task
+from podium.training import time_budget
 from podium.workflow import run_all
 
-READS = ("config", "competition", "spec_yaml", "weights_file")  # the settings make kernel fills in
+READS = ("config", "competition", "spec_yaml", "weights_file", "session_budget_seconds")  # what make kernel fills in
 
 
 def kaggle_config(settings: dict[str, Any], work: Path, scratch: Path) -> ExperimentConfig:
@@ -44,8 +46,11 @@ def main(settings: dict[str, Any], token: str, scratch: Path) -> None:
         if stage == "train":  # runs/<run_id>/ is then a run package: an inference kernel can read this output
             write_run_classes(cfg, task)
 
-    # progress as plain lines in the log (podium.progress)
-    job = run_all(cfg, task, source_dir=str(competition_input(source, settings["competition"])), report=stage_done)
+    # the session's limit less a margin, when the config sets no time_budget (podium.kaggle.kernels.kernel_budget)
+    seconds = float(settings.get("session_budget_seconds") or 0)
+    with time_budget.session_budget(seconds) if seconds > 0 else contextlib.nullcontext():
+        # progress as plain lines in the log (podium.progress)
+        job = run_all(cfg, task, source_dir=str(competition_input(source, settings["competition"])), report=stage_done)
     shutil.copyfile(job.predict.submission, work / "submission.csv")
     record = {"token": token, "run_id": cfg.run_id, "cv_mean": job.train.cv_mean,
               "cv_tta_mean": job.train.cv_tta_mean, "submission": str(job.predict.submission.relative_to(work))}
