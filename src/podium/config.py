@@ -72,8 +72,8 @@ class Range:
 
     def outside(self) -> float:
         """One value this range refuses (for the test that walks every numeric key)."""
-        if self.gt is not None and not (self.zero and self.gt == 0):
-            return self.gt
+        if self.gt is not None:  # gt=0 that accepts 0 as a word ("off") still refuses a negative
+            return self.gt - 1 if self.zero and self.gt == 0 else self.gt
         if self.ge is not None:
             return self.ge - 1
         return (self.le if self.le is not None else self.lt) + 1
