@@ -37,8 +37,7 @@ from podium import catalog
 from podium.errors import PodiumError
 from podium.extras import require
 from podium.figures import new_figure, save_png
-from podium.training.augment_layers import FLOAT, ROT90_CHOICES, VFLIP_CHOICES, RandomOrientation, TranslateCrop, \
-    crop_pad, derive_seed
+from podium.training.augment_layers import FLOAT, STEP_RECIPES, derive_seed
 
 VALUE_RANGE = (0, 255)
 ORIGINAL = "original"  # preview-grid row name for the untouched images
@@ -53,9 +52,10 @@ class BatchRecipe:
 
 BATCH_RECIPES: dict[str, BatchRecipe] = {
     "flip": BatchRecipe(lambda size, seed: keras.layers.RandomFlip("horizontal", seed=seed, dtype=FLOAT)),
-    "vflip": BatchRecipe(lambda size, seed: RandomOrientation(VFLIP_CHOICES, seed=seed, dtype=FLOAT)),
-    "rot90": BatchRecipe(lambda size, seed: RandomOrientation(ROT90_CHOICES, seed=seed, dtype=FLOAT)),
-    "crop": BatchRecipe(lambda size, seed: TranslateCrop(crop_pad(size), seed=seed, dtype=FLOAT)),
+    # the same layers the train step runs (augment_layers.STEP_RECIPES); "flip" stays Keras' own on the host
+    "vflip": BatchRecipe(STEP_RECIPES["vflip"]),
+    "rot90": BatchRecipe(STEP_RECIPES["rot90"]),
+    "crop": BatchRecipe(STEP_RECIPES["crop"]),
     "rotation": BatchRecipe(lambda size, seed: keras.layers.RandomRotation(
         factor=15 / 360, fill_mode="reflect", seed=seed, dtype=FLOAT)),  # factor is a fraction of 2*pi
     "zoom": BatchRecipe(lambda size, seed: keras.layers.RandomZoom(

@@ -122,7 +122,8 @@ def planned_config(cfg, epochs: int):
 
 
 def budget_seconds(cfg) -> float | None:
-    """The config's budget in seconds, or None: no budget (time_budget 0 and no session limit)."""
+    """The config's own budget in seconds, or None when time_budget is 0 (a kernel's session limit is
+    session_budget's, taken apart in fold_deadline)."""
     if cfg.time_budget > 0:
         return cfg.time_budget * 60.0
     return None
