@@ -65,6 +65,14 @@ def test_planning_scales_boundaries_and_the_unfreeze_epoch(tiny, tmp_path):
     assert one.epochs == 1 and one.unfreeze_epoch == 0  # one epoch: head-only, no second phase
 
 
+@pytest.mark.parametrize("text", ["{\"epochs\": 3", "[1, 2]", "{\"epochs\": 3}"])
+def test_a_damaged_plan_is_refused_naming_the_fix(tmp_path, text):
+    (tmp_path / time_budget.BUDGET_FILE).write_text(text, encoding="utf-8")
+    with pytest.raises(PodiumError, match="damaged") as caught:
+        time_budget.read_plan(tmp_path)
+    assert "FORCE=1" in caught.value.fix
+
+
 def test_a_kernel_session_becomes_the_budget_less_its_margin():
     assert time_budget.kernel_budget_seconds(0, "NvidiaTeslaT4") == pytest.approx(12 * 3600 * 0.95)
     assert time_budget.kernel_budget_seconds(0, "TPU") == pytest.approx(9 * 3600 * 0.95)

@@ -247,9 +247,15 @@ def read_plan(fold_dir: Path) -> Plan | None:
     path = Path(fold_dir) / BUDGET_FILE
     if not path.is_file():
         return None
-    values = json.loads(path.read_text(encoding="utf-8"))
     known = {f.name for f in dataclasses.fields(Plan)}
-    return Plan(**{k: v for k, v in values.items() if k in known})
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+        return Plan(**{k: v for k, v in values.items() if k in known})
+    except (ValueError, TypeError, AttributeError) as exc:  # not JSON, not a mapping, a field missing
+        raise PodiumError(f"The fold's time-budget plan {path} is damaged: the resumed fold cannot follow it.",
+                          expected=f"the JSON podium wrote, with {', '.join(sorted(known))}",
+                          received=f"{type(exc).__name__}: {exc}",
+                          fix="retrain the fold from the start: `make train FORCE=1`") from exc
 
 
 def record(fold_dir: Path) -> dict:
